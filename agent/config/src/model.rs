@@ -1,0 +1,389 @@
+//! The configuration schema, its defaults and its validation.
+
+use crate::error::{ConfigError, Origin};
+use edge_core::{EntityList, EntityLists};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The configuration format version this build understands.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// The whole configuration as written: every key optional, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConfigFile {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Identity of this device.
+    pub agent: AgentSection,
+    /// Logging.
+    pub log: LogSection,
+    /// The D-Bus API.
+    pub dbus: DbusSection,
+    /// The MQTT connection.
+    pub mqtt: MqttSection,
+    /// Where skills are installed.
+    pub skills: SkillsSection,
+    /// Intent recognition.
+    pub nlu: NluSection,
+}
+
+impl Default for ConfigFile {
+    fn default() -> Self {
+        Self {
+            version: CONFIG_VERSION,
+            agent: AgentSection::default(),
+            log: LogSection::default(),
+            dbus: DbusSection::default(),
+            mqtt: MqttSection::default(),
+            skills: SkillsSection::default(),
+            nlu: NluSection::default(),
+        }
+    }
+}
+
+/// `[agent]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentSection {
+    /// Device id used in MQTT topics; letters, digits, `-`, `_`, `.`.
+    pub device_id: String,
+}
+
+impl Default for AgentSection {
+    fn default() -> Self {
+        Self {
+            device_id: "edge-agent".into(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// A tracing filter: a level (`info`) or directives (`info,edge_agentd=debug`).
+    /// `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+/// Which bus the D-Bus API is served on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    /// The system bus (production).
+    System,
+    /// The session bus of the user (development).
+    Session,
+    /// The bus at `dbus.address`.
+    Address,
+}
+
+/// `[dbus]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbusSection {
+    /// Serve the D-Bus API.
+    pub enabled: bool,
+    /// `system`, `session`, or `address`.
+    pub bus: BusKind,
+    /// Bus address when `bus = "address"` (e.g. `unix:path=/run/dbus/x`).
+    pub address: Option<String>,
+}
+
+impl Default for DbusSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bus: BusKind::System,
+            address: None,
+        }
+    }
+}
+
+/// `[mqtt]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSection {
+    /// Connect to a broker at all.
+    pub enabled: bool,
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// MQTT client id; empty means `edge-agent-{device_id}`. Must be stable across restarts
+    /// for the persistent session to survive.
+    pub client_id: String,
+    /// Keep-alive interval in seconds (at least 5).
+    pub keep_alive_secs: u64,
+    /// First delay before reconnecting, in milliseconds.
+    pub reconnect_min_ms: u64,
+    /// Longest delay between reconnects, in milliseconds.
+    pub reconnect_max_ms: u64,
+    /// Topic prefix; topics are `{topic_prefix}/{device_id}/...`.
+    pub topic_prefix: String,
+    /// Outgoing messages buffered while the broker is away; beyond it events are dropped
+    /// (and logged) so the D-Bus path never waits on MQTT.
+    pub queue_capacity: usize,
+    /// User name, if the broker needs one.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<String>,
+}
+
+impl Default for MqttSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            host: "localhost".into(),
+            port: 1883,
+            client_id: String::new(),
+            keep_alive_secs: 30,
+            reconnect_min_ms: 500,
+            reconnect_max_ms: 30_000,
+            topic_prefix: "edge-agent".into(),
+            queue_capacity: 256,
+            username: None,
+            password: None,
+        }
+    }
+}
+
+/// `[skills]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SkillsSection {
+    /// Directories holding one sub-directory per skill (with `skill.toml`), searched in
+    /// order. From the environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Default for SkillsSection {
+    fn default() -> Self {
+        Self {
+            dirs: vec![
+                "/usr/lib/edge-agent/skills".into(),
+                "/var/lib/edge-agent/skills".into(),
+            ],
+        }
+    }
+}
+
+/// `[nlu]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NluSection {
+    /// Template matches scoring below this (0.0 to 1.0) count as `none`.
+    pub min_confidence: f32,
+    /// Entity lists by name (`[nlu.entities.machine]`).
+    #[serde(deserialize_with = "entity_lists")]
+    pub entities: EntityLists,
+}
+
+impl Default for NluSection {
+    fn default() -> Self {
+        let mut machine = EntityList {
+            values: ["pump-1", "pump-2", "pump-3", "pump-4", "press-1", "press-2", "conveyor-1"]
+                .map(String::from)
+                .to_vec(),
+            synonyms: BTreeMap::new(),
+        };
+        machine.synonyms.insert(
+            "conveyor-1".into(),
+            vec!["the conveyor".into(), "conveyor belt".into(), "conveyor".into()],
+        );
+        Self {
+            min_confidence: 0.5,
+            entities: BTreeMap::from([("machine".to_owned(), machine)]),
+        }
+    }
+}
+
+fn list_or_comma_separated<'de, D, T>(de: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: From<String> + Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString<T> {
+        List(Vec<T>),
+        String(String),
+    }
+    Ok(match ListOrString::<T>::deserialize(de)? {
+        ListOrString::List(v) => v,
+        ListOrString::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| T::from(s.to_owned()))
+            .collect(),
+    })
+}
+
+/// Entity lists whose `values` may also come from the environment as a comma-separated string.
+fn entity_lists<'de, D: Deserializer<'de>>(de: D) -> Result<EntityLists, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        #[serde(default, deserialize_with = "list_or_comma_separated")]
+        values: Vec<String>,
+        #[serde(default)]
+        synonyms: BTreeMap<String, Vec<String>>,
+    }
+    let raw = BTreeMap::<String, Raw>::deserialize(de)?;
+    Ok(raw
+        .into_iter()
+        .map(|(name, r)| {
+            (
+                name,
+                EntityList {
+                    values: r.values,
+                    synonyms: r.synonyms,
+                },
+            )
+        })
+        .collect())
+}
+
+/// A configuration that passed [`ConfigFile::validate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    file: ConfigFile,
+    mqtt_client_id: String,
+}
+
+impl std::ops::Deref for AgentConfig {
+    type Target = ConfigFile;
+    fn deref(&self) -> &ConfigFile {
+        &self.file
+    }
+}
+
+impl AgentConfig {
+    /// The MQTT client id, with the default filled in.
+    pub fn mqtt_client_id(&self) -> &str {
+        &self.mqtt_client_id
+    }
+
+    /// The built-in defaults, validated.
+    pub fn defaults() -> Self {
+        ConfigFile::default()
+            .validate(&|_| Origin::Default)
+            .unwrap_or_else(|e| unreachable!("built-in defaults are valid: {e}"))
+    }
+}
+
+impl ConfigFile {
+    /// Checks every value; `origin_of` says where a key came from so errors can name it.
+    pub fn validate(self, origin_of: &dyn Fn(&str) -> Origin) -> Result<AgentConfig, ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            origin: origin_of(key),
+            key: key.to_owned(),
+            message,
+        };
+        if self.version != CONFIG_VERSION {
+            return Err(invalid(
+                "version",
+                format!("unsupported version {} (this build reads {CONFIG_VERSION})", self.version),
+            ));
+        }
+        let id_ok = !self.agent.device_id.is_empty()
+            && self
+                .agent
+                .device_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !id_ok {
+            return Err(invalid(
+                "agent.device_id",
+                format!(
+                    "{:?} must be non-empty ASCII letters, digits, '-', '_' or '.' (it is part of MQTT topics)",
+                    self.agent.device_id
+                ),
+            ));
+        }
+        let level_ok = !self.log.level.trim().is_empty()
+            && self.log.level.split(',').all(|d| {
+                let level = d.rsplit('=').next().unwrap_or("").trim();
+                matches!(level, "trace" | "debug" | "info" | "warn" | "error" | "off")
+            });
+        if !level_ok {
+            return Err(invalid(
+                "log.level",
+                format!(
+                    "{:?} is not a filter: use trace, debug, info, warn, error or off, optionally per target (edge_agentd=debug)",
+                    self.log.level
+                ),
+            ));
+        }
+        if self.dbus.bus == BusKind::Address
+            && self.dbus.address.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(invalid("dbus.address", "required when dbus.bus = \"address\"".into()));
+        }
+        let m = &self.mqtt;
+        if m.enabled {
+            if m.host.trim().is_empty() {
+                return Err(invalid("mqtt.host", "must not be empty".into()));
+            }
+            if m.port == 0 {
+                return Err(invalid("mqtt.port", "must be 1 to 65535".into()));
+            }
+        }
+        if m.keep_alive_secs < 5 {
+            return Err(invalid("mqtt.keep_alive_secs", format!("{} is below the minimum of 5", m.keep_alive_secs)));
+        }
+        if m.reconnect_min_ms == 0 {
+            return Err(invalid("mqtt.reconnect_min_ms", "must be at least 1".into()));
+        }
+        if m.reconnect_max_ms < m.reconnect_min_ms {
+            return Err(invalid(
+                "mqtt.reconnect_max_ms",
+                format!("{} is below mqtt.reconnect_min_ms ({})", m.reconnect_max_ms, m.reconnect_min_ms),
+            ));
+        }
+        if m.topic_prefix.is_empty() || m.topic_prefix.contains(['+', '#']) {
+            return Err(invalid("mqtt.topic_prefix", "must be non-empty without '+' or '#'".into()));
+        }
+        if m.queue_capacity == 0 {
+            return Err(invalid("mqtt.queue_capacity", "must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.nlu.min_confidence) {
+            return Err(invalid(
+                "nlu.min_confidence",
+                format!("{} is outside 0.0 to 1.0", self.nlu.min_confidence),
+            ));
+        }
+        for (name, list) in &self.nlu.entities {
+            if list.values.is_empty() {
+                return Err(invalid(&format!("nlu.entities.{name}.values"), "needs at least one value".into()));
+            }
+            if let Some(unknown) = list.synonyms.keys().find(|k| !list.values.contains(k)) {
+                return Err(invalid(
+                    &format!("nlu.entities.{name}.synonyms"),
+                    format!("{unknown:?} is not one of the list's values"),
+                ));
+            }
+        }
+        let mqtt_client_id = if m.client_id.is_empty() {
+            format!("edge-agent-{}", self.agent.device_id)
+        } else {
+            m.client_id.clone()
+        };
+        Ok(AgentConfig {
+            file: self,
+            mqtt_client_id,
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! Names of the daemon's public interfaces, shared by the daemon and its clients.
+
+/// Well-known D-Bus name the daemon owns.
+pub const DBUS_NAME: &str = "org.edgeagent.Agent1";
+/// D-Bus interface of the agent.
+pub const DBUS_INTERFACE: &str = "org.edgeagent.Agent1";
+/// Object path of the agent.
+pub const DBUS_PATH: &str = "/org/edgeagent/Agent";
+/// Prefix of the D-Bus error names the agent returns.
+pub const DBUS_ERROR_PREFIX: &str = "org.edgeagent.Agent1.Error";
+
+/// MQTT topics of one device, all under `{prefix}/{device_id}/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceTopics {
+    base: String,
+}
+
+impl DeviceTopics {
+    /// Topics for `device_id` under `prefix` (normally `edge-agent`).
+    pub fn new(prefix: &str, device_id: &str) -> Self {
+        Self {
+            base: format!("{prefix}/{device_id}"),
+        }
+    }
+
+    /// Retained `online`/`offline` status; also the last will.
+    pub fn status(&self) -> String {
+        format!("{}/status", self.base)
+    }
+
+    /// Every recognition, as JSON.
+    pub fn intent_event(&self) -> String {
+        format!("{}/events/intent", self.base)
+    }
+
+    /// Every response the agent gives, as JSON.
+    pub fn response_event(&self) -> String {
+        format!("{}/events/response", self.base)
+    }
+
+    /// Rejected commands (malformed payloads), as JSON naming the problem.
+    pub fn error_event(&self) -> String {
+        format!("{}/events/error", self.base)
+    }
+
+    /// Text commands in.
+    pub fn say_command(&self) -> String {
+        format!("{}/cmd/say", self.base)
+    }
+
+    /// Filter matching every command topic.
+    pub fn command_filter(&self) -> String {
+        format!("{}/cmd/#", self.base)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_are_under_prefix_and_device() {
+        let t = DeviceTopics::new("edge-agent", "car-7");
+        assert_eq!(t.status(), "edge-agent/car-7/status");
+        assert_eq!(t.intent_event(), "edge-agent/car-7/events/intent");
+        assert_eq!(t.say_command(), "edge-agent/car-7/cmd/say");
+        assert_eq!(t.command_filter(), "edge-agent/car-7/cmd/#");
+    }
+}

@@ -1,0 +1,549 @@
+//! The template engine: every installed skill's templates compiled into one matcher.
+//!
+//! Matching rule (documented in docs/SKILLS.md): a template matches when it covers every
+//! token of the normalised utterance. Each match scores
+//! `(literal words + words in typed slots + 0.5 × words in free-text slots) / tokens`,
+//! which is its confidence. The highest confidence wins; ties go to the match with more
+//! literal words, then fewer free-text words, then to the first template in load order
+//! (skills by name, intents by name, templates as written).
+
+use crate::numbers::{number_to_words, parse_number_prefixes};
+use crate::normalize::{normalize, tokenize};
+use crate::template::{self, Node, TemplateSyntaxError};
+use edge_core::manifest::{LoadedManifest, SlotKind};
+use edge_core::{EntityLists, Recognition, SlotValue, Slots, TemplateRef, Tier};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+
+/// Why a skill's manifest could not be compiled; the skill is skipped, the others load.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A template does not parse.
+    #[error("{path}: intents.\"{intent}\".templates[{index}] {template:?}: {source}")]
+    Syntax {
+        /// Manifest file.
+        path: PathBuf,
+        /// Intent name.
+        intent: String,
+        /// Index in the templates list.
+        index: usize,
+        /// The template text.
+        template: String,
+        /// The syntax error.
+        source: TemplateSyntaxError,
+    },
+    /// A template uses a slot the intent does not declare, or misses a required one.
+    #[error("{path}: intents.\"{intent}\".templates[{index}] {template:?}: {message}")]
+    Slot {
+        /// Manifest file.
+        path: PathBuf,
+        /// Intent name.
+        intent: String,
+        /// Index in the templates list.
+        index: usize,
+        /// The template text.
+        template: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A slot refers to an entity list the configuration does not have.
+    #[error("{path}: intents.\"{intent}\".slots.{slot}: entity list {list:?} is not configured (nlu.entities.{list})")]
+    UnknownEntityList {
+        /// Manifest file.
+        path: PathBuf,
+        /// Intent name.
+        intent: String,
+        /// Slot name.
+        slot: String,
+        /// The missing list.
+        list: String,
+    },
+    /// Another skill already owns the intent.
+    #[error("{path}: intent {intent:?} is already owned by skill {owner:?} ({owner_path})")]
+    Conflict {
+        /// Manifest file of the skill that was skipped.
+        path: PathBuf,
+        /// Intent name.
+        intent: String,
+        /// Skill that keeps it.
+        owner: String,
+        /// Its manifest file.
+        owner_path: PathBuf,
+    },
+    /// Two skills share a name.
+    #[error("{path}: skill name {name:?} is already used by {other}")]
+    DuplicateSkill {
+        /// Manifest file of the skill that was skipped.
+        path: PathBuf,
+        /// The skill name.
+        name: String,
+        /// Manifest file of the skill that keeps it.
+        other: PathBuf,
+    },
+}
+
+/// How a slot's words are recognised.
+#[derive(Debug, Clone)]
+enum SlotMatcher {
+    Number { min: Option<f64>, max: Option<f64>, half: bool, integer: bool },
+    Text { max_words: usize },
+    /// Phrases (as tokens) and the canonical value each means.
+    Phrases(Vec<(Vec<String>, String)>),
+}
+
+#[derive(Debug, Clone)]
+struct CompiledIntent {
+    name: String,
+    skill: String,
+    slots: Vec<(String, SlotMatcher)>,
+    required: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+enum CNode {
+    Word(String),
+    Seq(Vec<CNode>),
+    Alt(Vec<CNode>),
+    Opt(Box<CNode>),
+    Slot(usize),
+}
+
+#[derive(Debug, Clone)]
+struct CompiledTemplate {
+    intent: usize,
+    index: usize,
+    text: String,
+    root: CNode,
+    required_words: Vec<String>,
+}
+
+/// Partial match: position and what has been captured so far.
+#[derive(Debug, Clone)]
+struct State {
+    pos: usize,
+    literals: u32,
+    typed_words: u32,
+    text_words: u32,
+    captures: Vec<(usize, SlotValue)>,
+}
+
+/// Upper bound on partial matches kept per template, so pathological templates stay fast.
+const MAX_STATES: usize = 512;
+
+/// Compiled templates of every installed skill.
+#[derive(Debug, Clone)]
+pub struct TemplateEngine {
+    intents: Vec<CompiledIntent>,
+    templates: Vec<CompiledTemplate>,
+    min_confidence: f32,
+}
+
+impl TemplateEngine {
+    /// Compiles the manifests (sorted by skill name for a deterministic order). A skill with
+    /// an error is skipped whole and its error returned beside the engine.
+    pub fn compile(
+        manifests: &[LoadedManifest],
+        entities: &EntityLists,
+        min_confidence: f32,
+    ) -> (Self, Vec<CompileError>) {
+        let mut sorted: Vec<&LoadedManifest> = manifests.iter().collect();
+        sorted.sort_by(|a, b| a.manifest.skill.name.cmp(&b.manifest.skill.name));
+        let mut engine = Self {
+            intents: Vec::new(),
+            templates: Vec::new(),
+            min_confidence,
+        };
+        let mut errors = Vec::new();
+        let mut owners: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
+        let mut skills: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for loaded in sorted {
+            let name = &loaded.manifest.skill.name;
+            if let Some(other) = skills.get(name) {
+                errors.push(CompileError::DuplicateSkill {
+                    path: loaded.path.clone(),
+                    name: name.clone(),
+                    other: other.clone(),
+                });
+                continue;
+            }
+            if let Some((intent, (owner, owner_path))) = loaded
+                .manifest
+                .intents
+                .keys()
+                .find_map(|i| owners.get(i).map(|o| (i, o)))
+            {
+                errors.push(CompileError::Conflict {
+                    path: loaded.path.clone(),
+                    intent: intent.clone(),
+                    owner: owner.clone(),
+                    owner_path: owner_path.clone(),
+                });
+                continue;
+            }
+            match compile_skill(loaded, entities, engine.intents.len()) {
+                Ok((intents, templates)) => {
+                    for intent in &intents {
+                        owners.insert(intent.name.clone(), (name.clone(), loaded.path.clone()));
+                    }
+                    skills.insert(name.clone(), loaded.path.clone());
+                    engine.intents.extend(intents);
+                    engine.templates.extend(templates);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        (engine, errors)
+    }
+
+    /// Number of compiled templates.
+    pub fn template_count(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// Names of the intents the engine knows, in load order.
+    pub fn intent_names(&self) -> impl Iterator<Item = &str> {
+        self.intents.iter().map(|i| i.name.as_str())
+    }
+
+    /// Recognises one utterance. Deterministic: the same text always gives the same answer.
+    pub fn recognize(&self, text: &str) -> Recognition {
+        let tokens = normalize(text);
+        if tokens.is_empty() {
+            return Recognition::none();
+        }
+        let present: HashSet<&str> = tokens.iter().map(String::as_str).collect();
+        let n = tokens.len() as f32;
+        let mut best: Option<(f32, u32, u32, &CompiledTemplate, State)> = None;
+        for template in &self.templates {
+            if !template
+                .required_words
+                .iter()
+                .all(|w| present.contains(w.as_str()))
+            {
+                continue;
+            }
+            let intent = &self.intents[template.intent];
+            let start = vec![State {
+                pos: 0,
+                literals: 0,
+                typed_words: 0,
+                text_words: 0,
+                captures: Vec::new(),
+            }];
+            for state in advance(&template.root, start, &tokens, intent) {
+                if state.pos != tokens.len()
+                    || !intent
+                        .required
+                        .iter()
+                        .all(|r| state.captures.iter().any(|(s, _)| s == r))
+                {
+                    continue;
+                }
+                let covered =
+                    state.literals as f32 + state.typed_words as f32 + 0.5 * state.text_words as f32;
+                let confidence = (covered / n).min(1.0);
+                let better = match &best {
+                    None => true,
+                    Some((c, lit, txt, _, _)) => {
+                        (confidence, state.literals, std::cmp::Reverse(state.text_words))
+                            > (*c, *lit, std::cmp::Reverse(*txt))
+                    }
+                };
+                if better {
+                    best = Some((confidence, state.literals, state.text_words, template, state));
+                }
+            }
+        }
+        match best {
+            Some((confidence, _, _, template, state)) if confidence >= self.min_confidence => {
+                let intent = &self.intents[template.intent];
+                let slots: Slots = state
+                    .captures
+                    .into_iter()
+                    .map(|(i, v)| (intent.slots[i].0.clone(), v))
+                    .collect();
+                Recognition {
+                    intent: intent.name.clone(),
+                    slots,
+                    confidence,
+                    tier: Tier::Template,
+                    template: Some(TemplateRef {
+                        skill: intent.skill.clone(),
+                        index: template.index,
+                        template: template.text.clone(),
+                    }),
+                }
+            }
+            _ => Recognition::none(),
+        }
+    }
+}
+
+fn compile_skill(
+    loaded: &LoadedManifest,
+    entities: &EntityLists,
+    first_intent: usize,
+) -> Result<(Vec<CompiledIntent>, Vec<CompiledTemplate>), CompileError> {
+    let manifest = &loaded.manifest;
+    let mut intents = Vec::new();
+    let mut templates = Vec::new();
+    for (intent_name, def) in &manifest.intents {
+        let mut slots = Vec::new();
+        for (slot_name, slot) in &def.slots {
+            // Validated when the manifest loaded; an error here would be a bug in validate().
+            let kind = manifest.slot_kind(slot).map_err(|message| CompileError::Slot {
+                path: loaded.path.clone(),
+                intent: intent_name.clone(),
+                index: 0,
+                template: String::new(),
+                message,
+            })?;
+            let matcher = match kind {
+                SlotKind::Number { min, max, half } => SlotMatcher::Number {
+                    min,
+                    max,
+                    half,
+                    integer: false,
+                },
+                SlotKind::Integer { min, max } => SlotMatcher::Number {
+                    min,
+                    max,
+                    half: false,
+                    integer: true,
+                },
+                SlotKind::Text { max_words } => SlotMatcher::Text { max_words },
+                SlotKind::Enum { values } => SlotMatcher::Phrases(enum_phrases(&values)),
+                SlotKind::Entity { list } => match entities.get(&list) {
+                    Some(entity_list) => SlotMatcher::Phrases(entity_phrases(entity_list)),
+                    None => {
+                        return Err(CompileError::UnknownEntityList {
+                            path: loaded.path.clone(),
+                            intent: intent_name.clone(),
+                            slot: slot_name.clone(),
+                            list,
+                        });
+                    }
+                },
+            };
+            slots.push((slot_name.clone(), matcher));
+        }
+        let required = def
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, s))| s.required)
+            .map(|(i, _)| i)
+            .collect();
+        let intent_index = first_intent + intents.len();
+        for (index, text) in def.templates.iter().enumerate() {
+            let slot_error = |message: String| CompileError::Slot {
+                path: loaded.path.clone(),
+                intent: intent_name.clone(),
+                index,
+                template: text.clone(),
+                message,
+            };
+            let node = template::parse(text).map_err(|source| CompileError::Syntax {
+                path: loaded.path.clone(),
+                intent: intent_name.clone(),
+                index,
+                template: text.clone(),
+                source,
+            })?;
+            for used in node.slots() {
+                if !def.slots.contains_key(used) {
+                    return Err(slot_error(format!("{{{used}}} is not a slot of this intent")));
+                }
+            }
+            let filled = node.always_filled_slots();
+            for (name, slot) in &def.slots {
+                if slot.required && !filled.contains(&name.as_str()) {
+                    return Err(slot_error(format!(
+                        "required slot {{{name}}} is not filled by every form of this template"
+                    )));
+                }
+            }
+            let required_words = node.required_words().into_iter().map(str::to_owned).collect();
+            let root = compile_node(&node, &def.slots.keys().map(String::as_str).collect::<Vec<_>>());
+            templates.push(CompiledTemplate {
+                intent: intent_index,
+                index,
+                text: text.clone(),
+                root,
+                required_words,
+            });
+        }
+        intents.push(CompiledIntent {
+            name: intent_name.clone(),
+            skill: manifest.skill.name.clone(),
+            slots,
+            required,
+        });
+    }
+    Ok((intents, templates))
+}
+
+fn compile_node(node: &Node, slot_names: &[&str]) -> CNode {
+    match node {
+        Node::Word(w) => CNode::Word(w.clone()),
+        Node::Seq(items) => CNode::Seq(items.iter().map(|n| compile_node(n, slot_names)).collect()),
+        Node::Alt(items) => CNode::Alt(items.iter().map(|n| compile_node(n, slot_names)).collect()),
+        Node::Opt(inner) => CNode::Opt(Box::new(compile_node(inner, slot_names))),
+        Node::Slot(name) => CNode::Slot(
+            slot_names
+                .iter()
+                .position(|s| s == name)
+                .unwrap_or(usize::MAX),
+        ),
+    }
+}
+
+fn enum_phrases(values: &BTreeMap<String, Vec<String>>) -> Vec<(Vec<String>, String)> {
+    let mut phrases = Vec::new();
+    for (value, synonyms) in values {
+        let mut push = |phrase: &str| {
+            let tokens = tokenize(phrase);
+            if !tokens.is_empty() && !phrases.iter().any(|(t, v)| *t == tokens && v == value) {
+                phrases.push((tokens, value.clone()));
+            }
+        };
+        push(&value.replace('_', " "));
+        for s in synonyms {
+            push(s);
+        }
+    }
+    phrases
+}
+
+/// Spoken forms of entity ids: `pump-3` is "pump 3", "pump three", "pump number 3",
+/// "pump number three" and "pump3"; plus the configured synonyms.
+fn entity_phrases(list: &edge_core::EntityList) -> Vec<(Vec<String>, String)> {
+    let mut phrases = Vec::new();
+    for id in &list.values {
+        let parts = tokenize(id);
+        let mut forms: Vec<Vec<String>> = vec![Vec::new()];
+        for part in &parts {
+            let alternatives: Vec<Vec<String>> = match part.parse::<u32>() {
+                Ok(n) => vec![
+                    vec![part.clone()],
+                    tokenize(&number_to_words(n)),
+                    vec!["number".into(), part.clone()],
+                    [vec!["number".to_owned()], tokenize(&number_to_words(n))].concat(),
+                ],
+                Err(_) => vec![vec![part.clone()]],
+            };
+            forms = forms
+                .iter()
+                .flat_map(|f| alternatives.iter().map(move |a| [f.clone(), a.clone()].concat()))
+                .collect();
+        }
+        if parts.len() > 1 {
+            forms.push(vec![parts.concat()]);
+        }
+        for s in list.synonyms.get(id).into_iter().flatten() {
+            forms.push(tokenize(s));
+        }
+        for form in forms {
+            if !form.is_empty() {
+                phrases.push((form, id.clone()));
+            }
+        }
+    }
+    phrases
+}
+
+fn advance(node: &CNode, states: Vec<State>, tokens: &[String], intent: &CompiledIntent) -> Vec<State> {
+    if states.is_empty() {
+        return states;
+    }
+    match node {
+        CNode::Word(w) => states
+            .into_iter()
+            .filter_map(|mut s| {
+                (tokens.get(s.pos) == Some(w)).then(|| {
+                    s.pos += 1;
+                    s.literals += 1;
+                    s
+                })
+            })
+            .collect(),
+        CNode::Seq(items) => items
+            .iter()
+            .fold(states, |acc, item| advance(item, acc, tokens, intent)),
+        CNode::Alt(branches) => {
+            let mut out = Vec::new();
+            for branch in branches {
+                out.extend(advance(branch, states.clone(), tokens, intent));
+                if out.len() > MAX_STATES {
+                    break;
+                }
+            }
+            out
+        }
+        CNode::Opt(inner) => {
+            let mut out = advance(inner, states.clone(), tokens, intent);
+            out.extend(states);
+            out.truncate(MAX_STATES);
+            out
+        }
+        CNode::Slot(index) => {
+            let Some((_, matcher)) = intent.slots.get(*index) else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for s in states {
+                for (end, value, typed) in slot_matches(matcher, tokens, s.pos) {
+                    let mut next = s.clone();
+                    let words = (end - s.pos) as u32;
+                    if typed {
+                        next.typed_words += words;
+                    } else {
+                        next.text_words += words;
+                    }
+                    next.pos = end;
+                    next.captures.push((*index, value));
+                    out.push(next);
+                }
+                if out.len() > MAX_STATES {
+                    break;
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Ways the slot can match at `start`: (end, value, is a typed value).
+fn slot_matches(matcher: &SlotMatcher, tokens: &[String], start: usize) -> Vec<(usize, SlotValue, bool)> {
+    match matcher {
+        SlotMatcher::Number {
+            min,
+            max,
+            half,
+            integer,
+        } => parse_number_prefixes(tokens, start, *half)
+            .into_iter()
+            .filter(|(_, v)| {
+                min.is_none_or(|m| *v >= m)
+                    && max.is_none_or(|m| *v <= m)
+                    && (!*integer || v.fract() == 0.0)
+            })
+            .map(|(end, v)| {
+                let value = if *integer {
+                    SlotValue::Integer(v as i64)
+                } else {
+                    SlotValue::Number(v)
+                };
+                (end, value, true)
+            })
+            .collect(),
+        SlotMatcher::Text { max_words } => (start + 1..=tokens.len().min(start + max_words))
+            .map(|end| (end, SlotValue::Text(tokens[start..end].join(" ")), false))
+            .collect(),
+        SlotMatcher::Phrases(phrases) => phrases
+            .iter()
+            .filter(|(phrase, _)| tokens.get(start..start + phrase.len()) == Some(phrase.as_slice()))
+            .map(|(phrase, value)| (start + phrase.len(), SlotValue::Text(value.clone()), true))
+            .collect(),
+    }
+}

@@ -1,0 +1,145 @@
+//! Normalisation of ASR output and template literals into comparable tokens.
+//!
+//! The same function runs on templates and on input, so both meet in one form:
+//! lowercase, apostrophes removed ("driver's" -> "drivers"), hyphens and punctuation as
+//! spaces, "°C" as "degrees", decimals kept ("21.5").
+
+/// Words dropped anywhere: hesitations and politeness that carry no meaning for a command.
+pub const FILLER_WORDS: &[&str] = &[
+    "please", "pls", "uh", "uhh", "uhm", "um", "umm", "er", "erm", "ah", "hmm", "mm", "kindly",
+];
+
+/// Phrases dropped at the start of an utterance (longest first).
+pub const LEADING_PHRASES: &[&str] = &[
+    "would you mind",
+    "i would like to",
+    "i would like you to",
+    "i want you to",
+    "id like to",
+    "id like you to",
+    "i want to",
+    "i wanna",
+    "can you",
+    "could you",
+    "would you",
+    "will you",
+    "go ahead and",
+    "hey agent",
+    "hey car",
+];
+
+/// Phrases dropped at the end of an utterance.
+pub const TRAILING_PHRASES: &[&str] = &["for me", "thank you", "thanks", "now"];
+
+/// Splits text into normalised tokens without dropping anything (used for templates).
+pub fn tokenize(text: &str) -> Vec<String> {
+    let mut cleaned = String::with_capacity(text.len() + 8);
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '\'' | '\u{2019}' | '\u{2018}' => {}
+            '°' => cleaned.push_str(" degrees "),
+            '%' => cleaned.push_str(" percent "),
+            '.' | ',' => {
+                // Keep a decimal point between digits; elsewhere it is punctuation.
+                let digit_before = i > 0 && chars[i - 1].is_ascii_digit();
+                let digit_after = chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
+                if c == '.' && digit_before && digit_after {
+                    cleaned.push('.');
+                } else {
+                    cleaned.push(' ');
+                }
+            }
+            c if c.is_alphanumeric() => cleaned.extend(c.to_lowercase()),
+            _ => cleaned.push(' '),
+        }
+    }
+    let mut tokens: Vec<String> = Vec::new();
+    for word in cleaned.split_whitespace() {
+        // "22c" / "22°c" written together: split the unit off the number.
+        if let Some(num) = word.strip_suffix('c')
+            && !num.is_empty()
+            && num.parse::<f64>().is_ok()
+        {
+            tokens.push(num.to_owned());
+            tokens.push("degrees".to_owned());
+            continue;
+        }
+        if word == "c" && tokens.last().is_some_and(|t| t == "degrees") {
+            continue; // "°C" became "degrees c"
+        }
+        tokens.push(word.to_owned());
+    }
+    tokens
+}
+
+/// Normalises an utterance: [`tokenize`], then drops filler words and the politeness
+/// phrases at its start and end, as long as something remains.
+pub fn normalize(text: &str) -> Vec<String> {
+    let mut tokens: Vec<String> = tokenize(text)
+        .into_iter()
+        .filter(|t| !FILLER_WORDS.contains(&t.as_str()))
+        .collect();
+    loop {
+        let before = tokens.len();
+        strip_phrase(&mut tokens, LEADING_PHRASES, true);
+        strip_phrase(&mut tokens, TRAILING_PHRASES, false);
+        if tokens.len() == before {
+            return tokens;
+        }
+    }
+}
+
+fn strip_phrase(tokens: &mut Vec<String>, phrases: &[&str], leading: bool) {
+    for phrase in phrases {
+        let words: Vec<&str> = phrase.split(' ').collect();
+        if words.len() >= tokens.len() {
+            continue;
+        }
+        let range = if leading {
+            0..words.len()
+        } else {
+            tokens.len() - words.len()..tokens.len()
+        };
+        if tokens[range.clone()].iter().zip(&words).all(|(t, w)| t == w) {
+            tokens.drain(range);
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lowercases_and_strips_punctuation() {
+        assert_eq!(
+            normalize("Set the Driver's temperature to 21.5°C, please!"),
+            ["set", "the", "drivers", "temperature", "to", "21.5", "degrees"]
+        );
+    }
+
+    #[test]
+    fn hyphens_split_words_and_ids() {
+        assert_eq!(tokenize("twenty-two"), ["twenty", "two"]);
+        assert_eq!(tokenize("start pump-3."), ["start", "pump", "3"]);
+        assert_eq!(tokenize("22C"), ["22", "degrees"]);
+    }
+
+    #[test]
+    fn drops_fillers_and_politeness() {
+        assert_eq!(
+            normalize("uh could you um open the window for me thanks"),
+            ["open", "the", "window"]
+        );
+        assert_eq!(normalize("I want to go to the airport"), ["go", "to", "the", "airport"]);
+    }
+
+    #[test]
+    fn never_strips_everything() {
+        assert_eq!(normalize("thanks"), ["thanks"]);
+        assert_eq!(normalize("please"), Vec::<String>::new());
+        assert!(normalize("").is_empty());
+    }
+}
