@@ -11,3 +11,15 @@ pub mod template;
 
 pub use engine::{CompileError, TemplateEngine};
 pub use evaluation::{Evaluation, Expectation};
+
+use edge_core::LoadedManifest;
+use std::path::Path;
+
+/// Manifests that are part of the agent itself (dialogue answers), always installed.
+pub fn builtin_manifests() -> Vec<LoadedManifest> {
+    const DIALOG: &str = include_str!("../builtin/dialog.toml");
+    match LoadedManifest::parse(Path::new("<built-in>/dialog.toml"), DIALOG) {
+        Ok(m) => vec![m],
+        Err(e) => unreachable!("built-in manifest is checked by tests: {e}"),
+    }
+}

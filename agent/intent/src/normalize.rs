@@ -29,7 +29,7 @@ pub const LEADING_PHRASES: &[&str] = &[
 ];
 
 /// Phrases dropped at the end of an utterance.
-pub const TRAILING_PHRASES: &[&str] = &["for me", "thank you", "thanks", "now"];
+pub const TRAILING_PHRASES: &[&str] = &["for me", "thank you", "thanks"];
 
 /// Splits text into normalised tokens without dropping anything (used for templates).
 pub fn tokenize(text: &str) -> Vec<String> {

@@ -39,7 +39,7 @@ pub fn parse_number_prefixes(tokens: &[String], start: usize, halves: bool) -> V
     }
 
     let mut i = start;
-    let mut value: f64;
+    let value: f64;
     if let Some(digits) = word(i).and_then(|w| w.parse::<f64>().ok()) {
         if !digits.is_finite() {
             return out;
