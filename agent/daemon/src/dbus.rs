@@ -1,0 +1,146 @@
+//! The D-Bus API: `org.edgeagent.Agent1` at `/org/edgeagent/Agent`.
+//!
+//! Domain errors become D-Bus errors here and nowhere else.
+
+use crate::pipeline::{InputError, Pipeline};
+use crate::status::Status;
+use edge_config::{AgentConfig, BusKind};
+use edge_core::UtteranceOrigin;
+use edge_core::api::{DBUS_NAME, DBUS_PATH};
+use std::sync::Arc;
+use zbus::object_server::SignalEmitter;
+
+/// Errors returned to D-Bus callers, named `org.edgeagent.Agent1.Error.*`.
+#[derive(Debug, zbus::DBusError)]
+#[zbus(prefix = "org.edgeagent.Agent1.Error")]
+pub enum AgentError {
+    /// Transport failure.
+    #[zbus(error)]
+    ZBus(zbus::Error),
+    /// An argument was rejected; the text says which and why.
+    InvalidInput(String),
+}
+
+impl From<InputError> for AgentError {
+    fn from(e: InputError) -> Self {
+        AgentError::InvalidInput(format!("argument `text`: {e}"))
+    }
+}
+
+struct Agent {
+    pipeline: Arc<Pipeline>,
+    status: Arc<Status>,
+}
+
+#[zbus::interface(name = "org.edgeagent.Agent1")]
+impl Agent {
+    /// Recognises `text` as if it had been spoken; returns the outcome as JSON.
+    async fn say(&self, text: &str) -> Result<String, AgentError> {
+        let outcome = self.pipeline.handle(text, UtteranceOrigin::Dbus)?;
+        serde_json::to_string(&*outcome)
+            .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
+    }
+
+    /// Status of the daemon as JSON.
+    async fn status(&self) -> String {
+        self.status.to_json(&self.pipeline)
+    }
+
+    /// Version of the daemon.
+    #[zbus(property)]
+    async fn version(&self) -> String {
+        env!("CARGO_PKG_VERSION").to_owned()
+    }
+
+    /// An utterance was recognised (any origin); the argument is the outcome as JSON.
+    #[zbus(signal)]
+    async fn intent_recognized(emitter: &SignalEmitter<'_>, outcome: &str) -> zbus::Result<()>;
+
+    /// The agent answered an utterance.
+    #[zbus(signal)]
+    async fn response(emitter: &SignalEmitter<'_>, utterance_id: &str, text: &str) -> zbus::Result<()>;
+}
+
+/// Errors setting up the D-Bus API.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Connecting to the bus or owning the name failed.
+    #[error("{bus}: {source}")]
+    Bus {
+        /// Which bus.
+        bus: String,
+        /// zbus' error.
+        source: zbus::Error,
+    },
+}
+
+/// A served D-Bus API; dropping it releases the name.
+#[derive(Debug)]
+pub struct Served {
+    _connection: zbus::Connection,
+    forwarder: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.forwarder.abort();
+    }
+}
+
+/// Connects to the configured bus, owns `org.edgeagent.Agent1` and serves the agent object.
+/// Every outcome of the pipeline (from any API) is emitted as signals.
+pub async fn serve(
+    config: &AgentConfig,
+    pipeline: Arc<Pipeline>,
+    status: Arc<Status>,
+) -> Result<Served, ServeError> {
+    let (builder, bus) = match config.dbus.bus {
+        BusKind::System => (zbus::connection::Builder::system(), "system bus".to_owned()),
+        BusKind::Session => (zbus::connection::Builder::session(), "session bus".to_owned()),
+        BusKind::Address => {
+            let address = config.dbus.address.clone().unwrap_or_default();
+            (
+                zbus::connection::Builder::address(address.as_str()),
+                format!("bus at {address}"),
+            )
+        }
+    };
+    let mut events = pipeline.subscribe();
+    let agent = Agent { pipeline, status };
+    let connection = builder
+        .name(DBUS_NAME)
+        .serve_at(DBUS_PATH, agent)
+        .build()
+        .await
+        .map_err(|source| ServeError::Bus {
+            bus: bus.clone(),
+            source,
+        })?;
+    let emitter = SignalEmitter::new(&connection, DBUS_PATH)
+        .map_err(|source| ServeError::Bus { bus: bus.clone(), source })?
+        .into_owned();
+    let forwarder = tokio::spawn(async move {
+        loop {
+            let outcome = match events.recv().await {
+                Ok(o) => o,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("D-Bus signals lagged; {n} events not signalled");
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let json = serde_json::to_string(&*outcome).unwrap_or_default();
+            if let Err(e) = Agent::intent_recognized(&emitter, &json).await {
+                tracing::warn!("emitting IntentRecognized: {e}");
+            }
+            if let Err(e) = Agent::response(&emitter, &outcome.utterance_id, &outcome.response).await {
+                tracing::warn!("emitting Response: {e}");
+            }
+        }
+    });
+    tracing::info!("D-Bus API {DBUS_NAME} at {DBUS_PATH} on the {bus}");
+    Ok(Served {
+        _connection: connection,
+        forwarder,
+    })
+}

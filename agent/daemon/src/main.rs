@@ -1,0 +1,138 @@
+//! `edge-agentd`: the edge-agent daemon.
+//!
+//! Loads the configuration and the skills' manifests, compiles the template engine, and
+//! serves the D-Bus API and the MQTT command/event topics. Links no ggml: speech and SLM
+//! inference run in worker processes (later issues).
+
+mod dbus;
+mod logging;
+mod mqtt;
+mod pipeline;
+mod status;
+mod systemd;
+
+use anyhow::Context as _;
+use clap::Parser;
+use edge_config::{AgentConfig, LoadOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Exit code for a configuration that cannot be used.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "edge-agentd", version, about = "edge-agent daemon")]
+struct Cli {
+    /// Main configuration file (default /etc/edge-agent/config.toml; conf.d/ beside it).
+    #[arg(long, short = 'c', env = "EDGE_AGENT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Check the configuration and skill manifests, print what would be served, and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match edge_config::load(&LoadOptions {
+        config_path: cli.config.clone(),
+        env: None,
+    }) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("edge-agentd: invalid configuration: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    logging::init(&config.log.level);
+    let pipeline = pipeline::Pipeline::from_config(&config);
+    if cli.check {
+        println!(
+            "configuration ok: {} skills, {} intents, {} templates",
+            pipeline.skills().len(),
+            pipeline.engine().intent_names().count(),
+            pipeline.engine().template_count()
+        );
+        return if pipeline.skill_errors().is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            for e in pipeline.skill_errors() {
+                eprintln!("skipped skill: {e}");
+            }
+            ExitCode::from(EXIT_BAD_CONFIG)
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("edge-agentd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config, pipeline)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("edge-agentd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: AgentConfig, pipeline: pipeline::Pipeline) -> anyhow::Result<()> {
+    let status = Arc::new(status::Status::new(&config, &pipeline));
+    let pipeline = Arc::new(pipeline);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+
+    let dbus = if config.dbus.enabled {
+        Some(
+            dbus::serve(&config, pipeline.clone(), status.clone())
+                .await
+                .context("cannot serve the D-Bus API")?,
+        )
+    } else {
+        None
+    };
+    let mqtt = config
+        .mqtt
+        .enabled
+        .then(|| mqtt::spawn(&config, pipeline.clone(), status.clone(), shutdown_rx.clone()));
+
+    systemd::notify_ready();
+    let watchdog = systemd::spawn_watchdog();
+    tracing::info!(
+        device_id = %config.agent.device_id,
+        skills = pipeline.skills().len(),
+        templates = pipeline.engine().template_count(),
+        "edge-agentd ready"
+    );
+
+    wait_for_termination().await?;
+    tracing::info!("stopping");
+    systemd::notify_stopping();
+    let _ = shutdown_tx.send(true);
+    if let Some(handle) = mqtt {
+        // The MQTT task publishes "offline" and disconnects; do not hang on a dead broker.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), handle).await;
+    }
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
+    drop(dbus);
+    Ok(())
+}
+
+async fn wait_for_termination() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! The MQTT side: status with last will, intent/response/error events, text commands.
+//!
+//! Persistent session (`clean_session = false`) so QoS 1 commands sent while the agent was
+//! away are delivered when it is back; subscriptions are renewed when the broker lost the
+//! session. A broker that is down never blocks the rest of the daemon: publishing uses
+//! `try_publish` and reconnects back off exponentially.
+
+use crate::pipeline::{Outcome, Pipeline};
+use crate::status::{MqttState, Status};
+use edge_config::AgentConfig;
+use edge_core::UtteranceOrigin;
+use edge_core::api::DeviceTopics;
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+/// Starts the MQTT task.
+pub fn spawn(
+    config: &AgentConfig,
+    pipeline: Arc<Pipeline>,
+    status: Arc<Status>,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let m = &config.mqtt;
+    let topics = DeviceTopics::new(&m.topic_prefix, &config.agent.device_id);
+    let mut options = MqttOptions::new(config.mqtt_client_id(), m.host.clone(), m.port);
+    options
+        .set_keep_alive(Duration::from_secs(m.keep_alive_secs))
+        .set_clean_session(false)
+        .set_last_will(LastWill::new(topics.status(), "offline", QoS::AtLeastOnce, true));
+    if let Some(user) = &m.username {
+        options.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
+    }
+    let (client, eventloop) = AsyncClient::new(options, m.queue_capacity);
+    let backoff = Backoff::new(
+        Duration::from_millis(m.reconnect_min_ms),
+        Duration::from_millis(m.reconnect_max_ms),
+    );
+    let events = pipeline.subscribe();
+    let task = MqttTask {
+        client,
+        topics,
+        pipeline,
+        status,
+        backoff,
+    };
+    tokio::spawn(task.run(eventloop, events, shutdown))
+}
+
+/// Exponential backoff between failed connection attempts.
+#[derive(Debug, Clone)]
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Self {
+        Self { min, max, next: min }
+    }
+
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+}
+
+struct MqttTask {
+    client: AsyncClient,
+    topics: DeviceTopics,
+    pipeline: Arc<Pipeline>,
+    status: Arc<Status>,
+    backoff: Backoff,
+}
+
+/// Body of `cmd/say` when sent as JSON.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SayCommand {
+    text: String,
+}
+
+impl MqttTask {
+    async fn run(
+        mut self,
+        mut eventloop: EventLoop,
+        mut events: broadcast::Receiver<Arc<Outcome>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                polled = eventloop.poll() => match polled {
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                        tracing::info!(session_present = ack.session_present, "MQTT connected");
+                        self.backoff.reset();
+                        self.status.set_mqtt(MqttState::Connected);
+                        self.publish(self.topics.status(), "online".into(), true);
+                        if !ack.session_present
+                            && let Err(e) = self.client.try_subscribe(self.topics.command_filter(), QoS::AtLeastOnce)
+                        {
+                            tracing::warn!("MQTT subscribe: {e}");
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::Publish(publish))) => self.on_command(&publish),
+                    Ok(_) => {}
+                    Err(e) => {
+                        self.status.set_mqtt(MqttState::Connecting);
+                        let delay = self.backoff.next_delay();
+                        tracing::warn!("MQTT: {e}; retrying in {delay:?}");
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = shutdown.changed() => return,
+                        }
+                    }
+                },
+                event = events.recv() => match event {
+                    Ok(outcome) => self.publish_outcome(&outcome),
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("MQTT events lagged; {n} events not published");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = shutdown.changed() => {
+                    self.stop(&mut eventloop).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Publishes "offline" (the will is only for unclean disconnects) and disconnects.
+    async fn stop(&mut self, eventloop: &mut EventLoop) {
+        self.publish(self.topics.status(), "offline".into(), true);
+        let _ = self.client.try_disconnect();
+        // Drive the event loop until the disconnect went out (or it fails).
+        let drain = async {
+            while let Ok(event) = eventloop.poll().await {
+                if matches!(event, Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+    }
+
+    fn publish(&self, topic: String, payload: String, retain: bool) {
+        if let Err(e) = self
+            .client
+            .try_publish(topic.clone(), QoS::AtLeastOnce, retain, payload)
+        {
+            tracing::warn!(%topic, "MQTT publish dropped: {e}");
+        }
+    }
+
+    fn publish_outcome(&self, outcome: &Outcome) {
+        match serde_json::to_string(outcome) {
+            Ok(json) => self.publish(self.topics.intent_event(), json, false),
+            Err(e) => tracing::error!("serialising outcome: {e}"),
+        }
+        let response = serde_json::json!({
+            "utterance_id": outcome.utterance_id,
+            "text": outcome.response,
+        });
+        self.publish(self.topics.response_event(), response.to_string(), false);
+    }
+
+    fn publish_error(&self, topic: &str, error: String) {
+        tracing::warn!(%topic, "rejected MQTT command: {error}");
+        let body = serde_json::json!({ "topic": topic, "error": error });
+        self.publish(self.topics.error_event(), body.to_string(), false);
+    }
+
+    fn on_command(&self, publish: &Publish) {
+        let topic = publish.topic.as_str();
+        if topic != self.topics.say_command() {
+            self.publish_error(
+                topic,
+                format!("unknown command topic; known: {}", self.topics.say_command()),
+            );
+            return;
+        }
+        match parse_say(&publish.payload) {
+            Ok(text) => {
+                // The outcome reaches MQTT (and D-Bus) through the event channel.
+                if let Err(e) = self.pipeline.handle(&text, UtteranceOrigin::Mqtt) {
+                    self.publish_error(topic, format!("text {e}"));
+                }
+            }
+            Err(e) => self.publish_error(topic, e),
+        }
+    }
+}
+
+/// The text of a `cmd/say` payload: plain UTF-8 text, or JSON `{"text": "..."}`.
+fn parse_say(payload: &[u8]) -> Result<String, String> {
+    let text = std::str::from_utf8(payload).map_err(|e| {
+        format!("payload is not UTF-8 text (invalid byte at offset {})", e.valid_up_to())
+    })?;
+    if text.trim_start().starts_with('{') {
+        let command: SayCommand =
+            serde_json::from_str(text).map_err(|e| format!("payload is not a valid say command: {e}"))?;
+        Ok(command.text)
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn say_payloads() {
+        assert_eq!(parse_say(b"start pump three").as_deref(), Ok("start pump three"));
+        assert_eq!(parse_say(br#"{"text": "stop pump 4"}"#).as_deref(), Ok("stop pump 4"));
+        let err = parse_say(&[0x66, 0xff, 0x66]).unwrap_err();
+        assert!(err.contains("not UTF-8") && err.contains("offset 1"), "{err}");
+        let err = parse_say(br#"{"txt": "x"}"#).unwrap_err();
+        assert!(err.contains("unknown field `txt`"), "{err}");
+        let err = parse_say(br#"{"text": 5}"#).unwrap_err();
+        assert!(err.contains("invalid type"), "{err}");
+        let err = parse_say(br#"{"text": "x""#).unwrap_err();
+        assert!(err.contains("line 1 column"), "{err}");
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(350));
+        let delays: Vec<u128> = (0..4).map(|_| b.next_delay().as_millis()).collect();
+        assert_eq!(delays, [100, 200, 350, 350]);
+        b.reset();
+        assert_eq!(b.next_delay().as_millis(), 100);
+    }
+}

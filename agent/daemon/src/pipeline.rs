@@ -1,0 +1,169 @@
+//! Text in, recognition and response out, and an event to every API for each utterance.
+
+use edge_config::AgentConfig;
+use edge_core::{IntentDef, LoadedManifest, Recognition, Utterance, UtteranceOrigin};
+use edge_intent::TemplateEngine;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tokio::sync::broadcast;
+
+/// Longest text accepted, in bytes: a spoken command, with room to spare.
+pub const MAX_TEXT_BYTES: usize = 1000;
+
+/// What the agent says for `none`.
+pub const CANNOT_HELP: &str = "Sorry, I can't help with that.";
+
+/// Text that cannot be processed. The message names what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    /// Empty or only whitespace.
+    #[error("is empty")]
+    Empty,
+    /// Longer than [`MAX_TEXT_BYTES`].
+    #[error("is {len} bytes long; the limit is {MAX_TEXT_BYTES}")]
+    TooLong {
+        /// Length in bytes.
+        len: usize,
+    },
+}
+
+/// The result of one utterance, as sent on every API.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Unique id of the utterance.
+    pub utterance_id: String,
+    /// The text as received.
+    pub text: String,
+    /// Where it came from.
+    pub origin: UtteranceOrigin,
+    /// What it means.
+    #[serde(flatten)]
+    pub recognition: Recognition,
+    /// What the agent answers.
+    pub response: String,
+    /// Time spent recognising, in microseconds.
+    pub latency_us: u64,
+}
+
+/// The intent pipeline of the daemon.
+#[derive(Debug)]
+pub struct Pipeline {
+    engine: TemplateEngine,
+    skills: Vec<LoadedManifest>,
+    skill_errors: Vec<String>,
+    intents: HashMap<String, IntentDef>,
+    events: broadcast::Sender<Arc<Outcome>>,
+    utterances: AtomicU64,
+}
+
+impl Pipeline {
+    /// Loads the manifests from the configured directories and compiles the engine. A bad
+    /// skill is skipped and logged; the others load.
+    pub fn from_config(config: &AgentConfig) -> Self {
+        let (mut manifests, load_errors) = LoadedManifest::discover(&config.skills.dirs);
+        manifests.extend(edge_intent::builtin_manifests());
+        let (engine, compile_errors) =
+            TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
+        let skill_errors: Vec<String> = load_errors
+            .iter()
+            .map(ToString::to_string)
+            .chain(compile_errors.iter().map(ToString::to_string))
+            .collect();
+        for e in &skill_errors {
+            tracing::error!("skill skipped: {e}");
+        }
+        let loaded: Vec<&str> = engine.intent_names().collect();
+        let skills: Vec<LoadedManifest> = manifests
+            .into_iter()
+            .filter(|m| m.manifest.intents.keys().any(|i| loaded.contains(&i.as_str())))
+            .collect();
+        let intents = skills
+            .iter()
+            .flat_map(|m| m.manifest.intents.clone())
+            .collect();
+        let (events, _) = broadcast::channel(256);
+        Self {
+            engine,
+            skills,
+            skill_errors,
+            intents,
+            events,
+            utterances: AtomicU64::new(0),
+        }
+    }
+
+    /// The compiled templates.
+    pub fn engine(&self) -> &TemplateEngine {
+        &self.engine
+    }
+
+    /// Skills that loaded.
+    pub fn skills(&self) -> &[LoadedManifest] {
+        &self.skills
+    }
+
+    /// Why skills were skipped.
+    pub fn skill_errors(&self) -> &[String] {
+        &self.skill_errors
+    }
+
+    /// Utterances handled since start.
+    pub fn utterance_count(&self) -> u64 {
+        self.utterances.load(Ordering::Relaxed)
+    }
+
+    /// Every outcome, whichever API the utterance came from.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outcome>> {
+        self.events.subscribe()
+    }
+
+    /// Recognises `text` and publishes the outcome to every subscriber.
+    pub fn handle(&self, text: &str, origin: UtteranceOrigin) -> Result<Arc<Outcome>, InputError> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(InputError::TooLong { len: text.len() });
+        }
+        if text.trim().is_empty() {
+            return Err(InputError::Empty);
+        }
+        let utterance = Utterance {
+            id: uuid::Uuid::new_v4().to_string(),
+            text: text.to_owned(),
+            origin,
+        };
+        let started = Instant::now();
+        let recognition = self.engine.recognize(&utterance.text);
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // Until skills run (next issues) the response says what would be done.
+        let response = if recognition.is_none() {
+            CANNOT_HELP.to_owned()
+        } else {
+            self.intents
+                .get(&recognition.intent)
+                .and_then(|i| i.render_say(&recognition.slots))
+                .unwrap_or_else(|| format!("Recognised {}", recognition.intent))
+        };
+        self.utterances.fetch_add(1, Ordering::Relaxed);
+        let outcome = Arc::new(Outcome {
+            utterance_id: utterance.id,
+            text: utterance.text,
+            origin,
+            recognition,
+            response,
+            latency_us,
+        });
+        tracing::info!(
+            utterance_id = %outcome.utterance_id,
+            origin = ?origin,
+            intent = %outcome.recognition.intent,
+            confidence = outcome.recognition.confidence,
+            latency_us,
+            "recognised"
+        );
+        // No subscriber (no API enabled) is not an error.
+        let _ = self.events.send(outcome.clone());
+        Ok(outcome)
+    }
+}

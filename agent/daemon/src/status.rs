@@ -1,0 +1,100 @@
+//! What `Status()` reports: identity, skills, connection state, counters.
+
+use crate::pipeline::Pipeline;
+use edge_config::AgentConfig;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+/// State of the MQTT connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MqttState {
+    /// Not configured.
+    Disabled,
+    /// Trying to reach the broker.
+    Connecting,
+    /// Connected.
+    Connected,
+}
+
+/// Shared, live status of the daemon.
+#[derive(Debug)]
+pub struct Status {
+    device_id: String,
+    started: Instant,
+    mqtt: AtomicU8,
+}
+
+#[derive(Debug, Serialize)]
+struct StatusReport<'a> {
+    version: &'a str,
+    device_id: &'a str,
+    uptime_s: u64,
+    mqtt: MqttState,
+    skills: Vec<SkillReport<'a>>,
+    skipped_skills: &'a [String],
+    intents: usize,
+    templates: usize,
+    utterances: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct SkillReport<'a> {
+    name: &'a str,
+    version: &'a str,
+    intents: Vec<&'a str>,
+}
+
+impl Status {
+    /// Initial status.
+    pub fn new(config: &AgentConfig, _pipeline: &Pipeline) -> Self {
+        let mqtt = if config.mqtt.enabled {
+            MqttState::Connecting
+        } else {
+            MqttState::Disabled
+        };
+        Self {
+            device_id: config.agent.device_id.clone(),
+            started: Instant::now(),
+            mqtt: AtomicU8::new(mqtt as u8),
+        }
+    }
+
+    /// Records the MQTT connection state.
+    pub fn set_mqtt(&self, state: MqttState) {
+        self.mqtt.store(state as u8, Ordering::Relaxed);
+    }
+
+    fn mqtt(&self) -> MqttState {
+        match self.mqtt.load(Ordering::Relaxed) {
+            x if x == MqttState::Connected as u8 => MqttState::Connected,
+            x if x == MqttState::Connecting as u8 => MqttState::Connecting,
+            _ => MqttState::Disabled,
+        }
+    }
+
+    /// The status as JSON.
+    pub fn to_json(&self, pipeline: &Pipeline) -> String {
+        let report = StatusReport {
+            version: env!("CARGO_PKG_VERSION"),
+            device_id: &self.device_id,
+            uptime_s: self.started.elapsed().as_secs(),
+            mqtt: self.mqtt(),
+            skills: pipeline
+                .skills()
+                .iter()
+                .map(|m| SkillReport {
+                    name: &m.manifest.skill.name,
+                    version: &m.manifest.skill.version,
+                    intents: m.manifest.intents.keys().map(String::as_str).collect(),
+                })
+                .collect(),
+            skipped_skills: pipeline.skill_errors(),
+            intents: pipeline.engine().intent_names().count(),
+            templates: pipeline.engine().template_count(),
+            utterances: pipeline.utterance_count(),
+        };
+        serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
