@@ -1,1 +1,459 @@
+//! Test harness: a private `dbus-daemon --session`, a `mosquitto` on a free loopback port,
+//! and `edge-agentd` started with a generated configuration, waited for through a real
+//! `NOTIFY_SOCKET` (so READY is tested too). Everything is killed on drop.
+//!
+//! The binaries are found next to the test executable's directory (`target/<profile>/`),
+//! or in `EDGE_AGENT_BIN_DIR`; build them first with `cargo build --workspace --bins`.
 
+use anyhow::{Context as _, bail};
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpListener;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any wait in the harness may take before a test fails. Generous: these machines
+/// are loaded; nothing here measures speed.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Directory holding `edge-agentd` and `edge-agentctl`.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EDGE_AGENT_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    // target/<profile>/deps/<test-exe>
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// Path of one of the project's binaries, or a clear error if it was not built.
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = bin_dir().join(name);
+    if !path.is_file() {
+        bail!(
+            "{} not found: run `cargo build --workspace --bins` first (or set EDGE_AGENT_BIN_DIR)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Root of the repository.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A free TCP port on loopback (bound then released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A private session bus.
+#[derive(Debug)]
+pub struct DbusDaemon {
+    child: Child,
+    /// Its address, for `dbus.address` and clients.
+    pub address: String,
+}
+
+impl DbusDaemon {
+    /// Starts `dbus-daemon --session` and reads its address.
+    pub fn start() -> anyhow::Result<Self> {
+        let mut child = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting dbus-daemon (apt install dbus-daemon)")?;
+        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let address = line.trim().to_owned();
+        if address.is_empty() {
+            kill(&mut child);
+            bail!("dbus-daemon printed no address");
+        }
+        Ok(Self { child, address })
+    }
+
+    /// A client connection to this bus.
+    pub async fn connect(&self) -> anyhow::Result<zbus::Connection> {
+        Ok(zbus::connection::Builder::address(self.address.as_str())
+            .build()
+            .await?)
+    }
+}
+
+impl Drop for DbusDaemon {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// A mosquitto broker on a loopback port, which can be stopped and started again.
+#[derive(Debug)]
+pub struct Mosquitto {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// Its port.
+    pub port: u16,
+}
+
+impl Mosquitto {
+    /// Starts a broker on a free port.
+    pub fn start() -> anyhow::Result<Self> {
+        let mut broker = Self {
+            child: None,
+            dir: tempfile::tempdir()?,
+            port: free_port()?,
+        };
+        broker.resume()?;
+        Ok(broker)
+    }
+
+    /// Starts (again) on the same port; waits until it accepts connections.
+    pub fn resume(&mut self) -> anyhow::Result<()> {
+        let conf = self.dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\n",
+                self.port
+            ),
+        )?;
+        let log = std::fs::File::create(self.dir.path().join("mosquitto.log"))?;
+        let child = Command::new(mosquitto_binary())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting mosquitto (apt install mosquitto)")?;
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if Instant::now() > deadline {
+                bail!("mosquitto did not listen on port {}", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Stops the broker (SIGKILL: like a crash or a pulled cable).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child);
+        }
+    }
+}
+
+fn mosquitto_binary() -> PathBuf {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("mosquitto"))
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A running `edge-agentd`.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Option<Child>,
+    /// Directory with its config and logs.
+    pub dir: tempfile::TempDir,
+    /// Its device id.
+    pub device_id: String,
+}
+
+/// Settings for a test daemon.
+#[derive(Debug, Clone)]
+pub struct DaemonSetup {
+    /// Bus address.
+    pub bus_address: String,
+    /// Broker port.
+    pub mqtt_port: u16,
+    /// Device id.
+    pub device_id: String,
+    /// Skill directories.
+    pub skill_dirs: Vec<PathBuf>,
+    /// Extra TOML appended to the config.
+    pub extra: String,
+}
+
+impl DaemonSetup {
+    /// The shipped skills on the given bus and broker.
+    pub fn new(bus: &DbusDaemon, mqtt_port: u16) -> Self {
+        Self {
+            bus_address: bus.address.clone(),
+            mqtt_port,
+            device_id: format!("test-{}", std::process::id()),
+            skill_dirs: vec![repo().join("skills")],
+            extra: String::new(),
+        }
+    }
+
+    /// The configuration file text.
+    pub fn config(&self) -> String {
+        let dirs: Vec<String> = self
+            .skill_dirs
+            .iter()
+            .map(|d| format!("{:?}", d.display().to_string()))
+            .collect();
+        format!(
+            "version = 1\n[agent]\ndevice_id = {:?}\n[log]\nlevel = \"debug\"\n[dbus]\nbus = \"address\"\naddress = {:?}\n[mqtt]\nport = {}\nreconnect_min_ms = 50\nreconnect_max_ms = 200\nkeep_alive_secs = 5\n[skills]\ndirs = [{}]\n{}",
+            self.device_id,
+            self.bus_address,
+            self.mqtt_port,
+            dirs.join(", "),
+            self.extra
+        )
+    }
+}
+
+impl Daemon {
+    /// Starts the daemon and waits for READY=1 on its notify socket.
+    pub fn start(setup: &DaemonSetup) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, setup.config())?;
+        let notify_path = dir.path().join("notify.sock");
+        let notify = UnixDatagram::bind(&notify_path)?;
+        notify.set_read_timeout(Some(WAIT))?;
+        let log = std::fs::File::create(dir.path().join("daemon.log"))?;
+        let child = Command::new(binary("edge-agentd")?)
+            .arg("--config")
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("WATCHDOG_USEC")
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        let mut daemon = Self {
+            child: Some(child),
+            dir,
+            device_id: setup.device_id.clone(),
+        };
+        let mut buf = [0u8; 512];
+        loop {
+            let n = notify
+                .recv(&mut buf)
+                .with_context(|| format!("no READY=1 from edge-agentd; log:\n{}", daemon.log()))?;
+            if String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .any(|l| l == "READY=1")
+            {
+                break;
+            }
+        }
+        if let Some(status) = daemon.try_status()? {
+            bail!("edge-agentd exited with {status}; log:\n{}", daemon.log());
+        }
+        Ok(daemon)
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// The exit status if it has exited.
+    pub fn try_status(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        match &mut self.child {
+            Some(child) => Ok(child.try_wait()?),
+            None => Ok(None),
+        }
+    }
+
+    /// Sends a signal and waits for the exit.
+    pub fn signal(&mut self, signal: &str) -> anyhow::Result<ExitStatus> {
+        let child = self.child.as_mut().context("daemon already stopped")?;
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-s", signal, &pid]).status()?;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("edge-agentd did not exit after SIG{signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Its topics.
+    pub fn topics(&self) -> edge_topics::Topics {
+        edge_topics::Topics::new(&self.device_id)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child);
+        }
+    }
+}
+
+/// Topic names, written out here rather than imported so that the tests check the
+/// daemon's public contract.
+pub mod edge_topics {
+    /// Topics of one device under `edge-agent/`.
+    #[derive(Debug, Clone)]
+    pub struct Topics {
+        base: String,
+    }
+
+    impl Topics {
+        /// For `device_id`.
+        pub fn new(device_id: &str) -> Self {
+            Self {
+                base: format!("edge-agent/{device_id}"),
+            }
+        }
+        /// Retained status.
+        pub fn status(&self) -> String {
+            format!("{}/status", self.base)
+        }
+        /// Recognitions.
+        pub fn intent(&self) -> String {
+            format!("{}/events/intent", self.base)
+        }
+        /// Responses.
+        pub fn response(&self) -> String {
+            format!("{}/events/response", self.base)
+        }
+        /// Rejected commands.
+        pub fn error(&self) -> String {
+            format!("{}/events/error", self.base)
+        }
+        /// Text commands.
+        pub fn say(&self) -> String {
+            format!("{}/cmd/say", self.base)
+        }
+        /// Everything of the device.
+        pub fn all(&self) -> String {
+            format!("{}/#", self.base)
+        }
+    }
+}
+
+/// An MQTT test client that records every message on the topics it subscribed to.
+#[derive(Debug)]
+pub struct MqttProbe {
+    client: rumqttc::AsyncClient,
+    messages: tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>, bool)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MqttProbe {
+    /// Connects (clean session) and subscribes to `filter`; returns once subscribed.
+    pub async fn connect(port: u16, filter: &str) -> anyhow::Result<Self> {
+        let id = format!("probe-{}-{}", std::process::id(), free_port()?);
+        let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        options.set_keep_alive(Duration::from_secs(5));
+        let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 64);
+        client.subscribe(filter, rumqttc::QoS::AtLeastOnce).await?;
+        let (tx, messages) = tokio::sync::mpsc::unbounded_channel();
+        let (subscribed_tx, subscribed_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut subscribed = Some(subscribed_tx);
+            loop {
+                match eventloop.poll().await {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        if let Some(s) = subscribed.take() {
+                            let _ = s.send(());
+                        }
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        let _ = tx.send((p.topic.clone(), p.payload.to_vec(), p.retain));
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+        tokio::time::timeout(WAIT, subscribed_rx)
+            .await
+            .context("no SUBACK from the broker")??;
+        Ok(Self {
+            client,
+            messages,
+            task,
+        })
+    }
+
+    /// Publishes with QoS 1.
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) -> anyhow::Result<()> {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.into())
+            .await?;
+        Ok(())
+    }
+
+    /// Waits for the next message on `topic` that satisfies `accept`.
+    pub async fn expect(
+        &mut self,
+        topic: &str,
+        mut accept: impl FnMut(&[u8]) -> bool,
+    ) -> anyhow::Result<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.messages.recv())
+                .await
+                .with_context(|| format!("no matching message on {topic}"))?
+                .context("probe stopped")?;
+            if next.0 == topic && accept(&next.1) {
+                return Ok(next.1);
+            }
+        }
+    }
+
+    /// Waits for the next JSON message on `topic` satisfying `accept`.
+    pub async fn expect_json(
+        &mut self,
+        topic: &str,
+        mut accept: impl FnMut(&serde_json::Value) -> bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        let payload = self
+            .expect(topic, |p| {
+                serde_json::from_slice::<serde_json::Value>(p).is_ok_and(|v| accept(&v))
+            })
+            .await?;
+        Ok(serde_json::from_slice(&payload)?)
+    }
+}
+
+impl Drop for MqttProbe {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Runs `edge-agentctl` with `args`; returns (exit code, stdout, stderr).
+pub fn ctl(args: &[&str]) -> anyhow::Result<(i32, String, String)> {
+    let out = Command::new(binary("edge-agentctl")?).args(args).output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}

@@ -11,14 +11,14 @@
 
 mod error;
 mod load;
-mod model;
 mod locate;
+mod model;
 
 pub use error::{ConfigError, Origin};
-pub use load::{LoadOptions, load, DEFAULT_CONFIG_PATH, ENV_PREFIX};
+pub use load::{DEFAULT_CONFIG_PATH, ENV_PREFIX, LoadOptions, load};
 pub use model::{
-    AgentConfig, AgentSection, BusKind, ConfigFile, DbusSection, LogSection, MqttSection,
-    NluSection, SkillsSection, CONFIG_VERSION,
+    AgentConfig, AgentSection, BusKind, CONFIG_VERSION, ConfigFile, DbusSection, LogSection,
+    MqttSection, NluSection, SkillsSection,
 };
 
 /// The example configuration shipped with the agent, documenting every key.

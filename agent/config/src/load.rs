@@ -77,7 +77,10 @@ pub fn load(options: &LoadOptions) -> Result<AgentConfig, ConfigError> {
             line: 1,
             column: 1,
             key: Some("version".into()),
-            message: format!("missing key: the main configuration file must start with `version = {}`", crate::CONFIG_VERSION),
+            message: format!(
+                "missing key: the main configuration file must start with `version = {}`",
+                crate::CONFIG_VERSION
+            ),
         });
     }
     let env: BTreeMap<String, String> = options.env.clone().unwrap_or_else(|| {
@@ -87,7 +90,10 @@ pub fn load(options: &LoadOptions) -> Result<AgentConfig, ConfigError> {
     });
     let mut builder = config::Config::builder();
     for layer in &layers {
-        builder = builder.add_source(config::File::from_str(&layer.text, config::FileFormat::Toml));
+        builder = builder.add_source(config::File::from_str(
+            &layer.text,
+            config::FileFormat::Toml,
+        ));
     }
     builder = builder.add_source(
         config::Environment::with_prefix(ENV_PREFIX)
@@ -144,7 +150,11 @@ mod tests {
     fn options(path: &Path, env: &[(&str, &str)]) -> LoadOptions {
         LoadOptions {
             config_path: Some(path.to_owned()),
-            env: Some(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            env: Some(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
         }
     }
 
@@ -164,11 +174,23 @@ mod tests {
     #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let main = write(dir.path(), "config.toml", "version = 1\n[mqtt]\nhost = \"a\"\nport = 1884\n");
-        write(dir.path(), "conf.d/10-site.toml", "[mqtt]\nhost = \"b\"\n[dbus]\nbus = \"session\"\n");
+        let main = write(
+            dir.path(),
+            "config.toml",
+            "version = 1\n[mqtt]\nhost = \"a\"\nport = 1884\n",
+        );
+        write(
+            dir.path(),
+            "conf.d/10-site.toml",
+            "[mqtt]\nhost = \"b\"\n[dbus]\nbus = \"session\"\n",
+        );
         write(dir.path(), "conf.d/20-more.toml", "[mqtt]\nhost = \"c\"\n");
         write(dir.path(), "conf.d/ignored.txt", "garbage");
-        let cfg = load(&options(&main, &[("EDGE_AGENT__AGENT__DEVICE_ID", "car-9")])).expect("valid");
+        let cfg = load(&options(
+            &main,
+            &[("EDGE_AGENT__AGENT__DEVICE_ID", "car-9")],
+        ))
+        .expect("valid");
         assert_eq!(cfg.mqtt.host, "c");
         assert_eq!(cfg.mqtt.port, 1884);
         assert_eq!(cfg.dbus.bus, BusKind::Session);
@@ -183,7 +205,10 @@ mod tests {
         let cfg = load(&options(
             &main,
             &[
-                ("EDGE_AGENT__NLU__ENTITIES__MACHINE__VALUES", "mixer-1, mixer-2"),
+                (
+                    "EDGE_AGENT__NLU__ENTITIES__MACHINE__VALUES",
+                    "mixer-1, mixer-2",
+                ),
                 ("EDGE_AGENT__SKILLS__DIRS", "/a,/b"),
                 ("EDGE_AGENT__MQTT__PORT", "1999"),
             ],
@@ -197,9 +222,18 @@ mod tests {
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let main = write(dir.path(), "config.toml", "version = 1\n\n[mqtt]\nhost = \"a\"\nhots = \"b\"\n");
-        let err = load(&options(&main, &[])).unwrap_err().to_string();
-        assert!(err.contains("config.toml:5:1: mqtt.hots: unknown field `hots`"), "{err}");
+        let main = write(
+            dir.path(),
+            "config.toml",
+            "version = 1\n\n[mqtt]\nhost = \"a\"\nhots = \"b\"\n",
+        );
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(
+            err.contains("config.toml:5:1: mqtt.hots: unknown field `hots`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -207,48 +241,81 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let main = write(dir.path(), "config.toml", "version = 1\n");
         write(dir.path(), "conf.d/50.toml", "[mqtt]\nport = \"high\"\n");
-        let err = load(&options(&main, &[])).unwrap_err().to_string();
-        assert!(err.contains("50.toml:2:8: mqtt.port: invalid type"), "{err}");
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(
+            err.contains("50.toml:2:8: mqtt.port: invalid type"),
+            "{err}"
+        );
     }
 
     #[test]
     fn syntax_error_names_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let main = write(dir.path(), "config.toml", "version = 1\n[mqtt\nhost = 1\n");
-        let err = load(&options(&main, &[])).unwrap_err().to_string();
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
         assert!(err.contains("config.toml:2:"), "{err}");
     }
 
     #[test]
     fn invalid_value_names_origin() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let main = write(dir.path(), "config.toml", "version = 1\n[mqtt]\nkeep_alive_secs = 2\n");
-        let err = load(&options(&main, &[])).unwrap_err().to_string();
-        assert!(err.contains("config.toml:3: mqtt.keep_alive_secs: 2 is below the minimum of 5"), "{err}");
-        let err = load(&options(&main, &[("EDGE_AGENT__AGENT__DEVICE_ID", "a/b")]))
-            .unwrap_err()
+        let main = write(
+            dir.path(),
+            "config.toml",
+            "version = 1\n[mqtt]\nkeep_alive_secs = 2\n",
+        );
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
             .to_string();
-        assert!(err.contains("environment variable EDGE_AGENT__AGENT__DEVICE_ID: agent.device_id"), "{err}");
+        assert!(
+            err.contains("config.toml:3: mqtt.keep_alive_secs: 2 is below the minimum of 5"),
+            "{err}"
+        );
+        let err = load(&options(&main, &[("EDGE_AGENT__AGENT__DEVICE_ID", "a/b")]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(
+            err.contains("environment variable EDGE_AGENT__AGENT__DEVICE_ID: agent.device_id"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_env_key_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let main = write(dir.path(), "config.toml", "version = 1\n");
-        let err = load(&options(&main, &[("EDGE_AGENT__MQTT__HOSTNAME", "x")])).unwrap_err().to_string();
+        let err = load(&options(&main, &[("EDGE_AGENT__MQTT__HOSTNAME", "x")]))
+            .expect_err("must be refused")
+            .to_string();
         assert!(err.contains("hostname"), "{err}");
     }
 
     #[test]
     fn missing_file_and_missing_version() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let err = load(&options(&dir.path().join("nope.toml"), &[])).unwrap_err().to_string();
-        assert!(err.contains("nope.toml: cannot read configuration"), "{err}");
+        let err = load(&options(&dir.path().join("nope.toml"), &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(
+            err.contains("nope.toml: cannot read configuration"),
+            "{err}"
+        );
         let main = write(dir.path(), "config.toml", "[mqtt]\nhost = \"a\"\n");
-        let err = load(&options(&main, &[])).unwrap_err().to_string();
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
         assert!(err.contains("version: missing key"), "{err}");
         let main = write(dir.path(), "config.toml", "version = 2\n");
-        let err = load(&options(&main, &[])).unwrap_err().to_string();
-        assert!(err.contains("config.toml:1: version: unsupported version 2"), "{err}");
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(
+            err.contains("config.toml:1: version: unsupported version 2"),
+            "{err}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Finding keys in TOML text: which key sits at a byte offset, and on which line a key is.
 
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// 1-based (line, column) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -36,9 +36,9 @@ fn walk_table(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) {
 // Tables opened with a `[header]` have spans that may not cover their keys; look inside.
 fn table_holds(value: &Spanned<DeValue<'_>>, offset: usize) -> bool {
     match value.get_ref() {
-        DeValue::Table(t) => t
-            .iter()
-            .any(|(k, v)| k.span().contains(&offset) || v.span().contains(&offset) || table_holds(v, offset)),
+        DeValue::Table(t) => t.iter().any(|(k, v)| {
+            k.span().contains(&offset) || v.span().contains(&offset) || table_holds(v, offset)
+        }),
         _ => false,
     }
 }
@@ -88,7 +88,10 @@ mod tests {
         let offset = TEXT.find("\"nope\"").expect("present");
         assert_eq!(key_at(TEXT, offset).as_deref(), Some("mqtt.port"));
         let offset = TEXT.find("3]").expect("present");
-        assert_eq!(key_at(TEXT, offset).as_deref(), Some("nlu.entities.machine.values.1"));
+        assert_eq!(
+            key_at(TEXT, offset).as_deref(),
+            Some("nlu.entities.machine.values.1")
+        );
     }
 
     #[test]

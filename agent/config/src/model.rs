@@ -193,14 +193,26 @@ pub struct NluSection {
 impl Default for NluSection {
     fn default() -> Self {
         let mut machine = EntityList {
-            values: ["pump-1", "pump-2", "pump-3", "pump-4", "press-1", "press-2", "conveyor-1"]
-                .map(String::from)
-                .to_vec(),
+            values: [
+                "pump-1",
+                "pump-2",
+                "pump-3",
+                "pump-4",
+                "press-1",
+                "press-2",
+                "conveyor-1",
+            ]
+            .map(String::from)
+            .to_vec(),
             synonyms: BTreeMap::new(),
         };
         machine.synonyms.insert(
             "conveyor-1".into(),
-            vec!["the conveyor".into(), "conveyor belt".into(), "conveyor".into()],
+            vec![
+                "the conveyor".into(),
+                "conveyor belt".into(),
+                "conveyor".into(),
+            ],
         );
         Self {
             min_confidence: 0.5,
@@ -295,7 +307,10 @@ impl ConfigFile {
         if self.version != CONFIG_VERSION {
             return Err(invalid(
                 "version",
-                format!("unsupported version {} (this build reads {CONFIG_VERSION})", self.version),
+                format!(
+                    "unsupported version {} (this build reads {CONFIG_VERSION})",
+                    self.version
+                ),
             ));
         }
         let id_ok = !self.agent.device_id.is_empty()
@@ -330,7 +345,10 @@ impl ConfigFile {
         if self.dbus.bus == BusKind::Address
             && self.dbus.address.as_deref().is_none_or(str::is_empty)
         {
-            return Err(invalid("dbus.address", "required when dbus.bus = \"address\"".into()));
+            return Err(invalid(
+                "dbus.address",
+                "required when dbus.bus = \"address\"".into(),
+            ));
         }
         let m = &self.mqtt;
         if m.enabled {
@@ -342,19 +360,31 @@ impl ConfigFile {
             }
         }
         if m.keep_alive_secs < 5 {
-            return Err(invalid("mqtt.keep_alive_secs", format!("{} is below the minimum of 5", m.keep_alive_secs)));
+            return Err(invalid(
+                "mqtt.keep_alive_secs",
+                format!("{} is below the minimum of 5", m.keep_alive_secs),
+            ));
         }
         if m.reconnect_min_ms == 0 {
-            return Err(invalid("mqtt.reconnect_min_ms", "must be at least 1".into()));
+            return Err(invalid(
+                "mqtt.reconnect_min_ms",
+                "must be at least 1".into(),
+            ));
         }
         if m.reconnect_max_ms < m.reconnect_min_ms {
             return Err(invalid(
                 "mqtt.reconnect_max_ms",
-                format!("{} is below mqtt.reconnect_min_ms ({})", m.reconnect_max_ms, m.reconnect_min_ms),
+                format!(
+                    "{} is below mqtt.reconnect_min_ms ({})",
+                    m.reconnect_max_ms, m.reconnect_min_ms
+                ),
             ));
         }
         if m.topic_prefix.is_empty() || m.topic_prefix.contains(['+', '#']) {
-            return Err(invalid("mqtt.topic_prefix", "must be non-empty without '+' or '#'".into()));
+            return Err(invalid(
+                "mqtt.topic_prefix",
+                "must be non-empty without '+' or '#'".into(),
+            ));
         }
         if m.queue_capacity == 0 {
             return Err(invalid("mqtt.queue_capacity", "must be at least 1".into()));
@@ -367,7 +397,10 @@ impl ConfigFile {
         }
         for (name, list) in &self.nlu.entities {
             if list.values.is_empty() {
-                return Err(invalid(&format!("nlu.entities.{name}.values"), "needs at least one value".into()));
+                return Err(invalid(
+                    &format!("nlu.entities.{name}.values"),
+                    "needs at least one value".into(),
+                ));
             }
             if let Some(unknown) = list.synonyms.keys().find(|k| !list.values.contains(k)) {
                 return Err(invalid(

@@ -254,7 +254,10 @@ impl SkillManifest {
             ));
         }
         if self.intents.is_empty() {
-            return Err(invalid("intents".into(), "a skill needs at least one intent".into()));
+            return Err(invalid(
+                "intents".into(),
+                "a skill needs at least one intent".into(),
+            ));
         }
         for (type_name, def) in &self.types {
             if let SlotTypeDef::Enum { values } = def
@@ -441,7 +444,8 @@ slots.zone = { type = "zone", required = false }
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = CLIMATE.replace("version = \"0.1.0\"", "version = \"0.1.0\"\nauthor = \"x\"");
-        let err = LoadedManifest::parse(Path::new("climate/skill.toml"), &text).unwrap_err();
+        let err = LoadedManifest::parse(Path::new("climate/skill.toml"), &text)
+            .expect_err("must be refused");
         let msg = err.to_string();
         assert!(msg.contains("climate/skill.toml"), "{msg}");
         assert!(msg.contains("line 5"), "{msg}");
@@ -451,7 +455,7 @@ slots.zone = { type = "zone", required = false }
     #[test]
     fn unknown_slot_type_is_refused_with_field() {
         let text = CLIMATE.replace("type = \"zone\"", "type = \"zones\"");
-        let err = LoadedManifest::parse(Path::new("c.toml"), &text).unwrap_err();
+        let err = LoadedManifest::parse(Path::new("c.toml"), &text).expect_err("must be refused");
         let msg = err.to_string();
         assert!(
             msg.contains("intents.\"climate.set_temperature\".slots.zone"),
@@ -463,7 +467,7 @@ slots.zone = { type = "zone", required = false }
     #[test]
     fn say_must_reference_declared_slots() {
         let text = CLIMATE.replace("to {celsius} °C", "to {degrees} °C");
-        let err = LoadedManifest::parse(Path::new("c.toml"), &text).unwrap_err();
+        let err = LoadedManifest::parse(Path::new("c.toml"), &text).expect_err("must be refused");
         assert!(err.to_string().contains("{degrees} is not a slot"), "{err}");
     }
 
@@ -487,7 +491,7 @@ slots.zone = { type = "zone", required = false }
     #[test]
     fn bounds_and_options_are_checked() {
         let text = CLIMATE.replace("min = 16, max = 30", "min = 30, max = 16");
-        let err = LoadedManifest::parse(Path::new("c.toml"), &text).unwrap_err();
+        let err = LoadedManifest::parse(Path::new("c.toml"), &text).expect_err("must be refused");
         assert!(err.to_string().contains("min is greater than max"), "{err}");
     }
 }

@@ -11,7 +11,11 @@ use edge_core::api::{DBUS_NAME, DBUS_PATH};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "edge-agentctl", version, about = "Control and evaluate edge-agent")]
+#[command(
+    name = "edge-agentctl",
+    version,
+    about = "Control and evaluate edge-agent"
+)]
 struct Cli {
     /// Bus the daemon serves on.
     #[arg(long, value_enum, default_value_t = Bus::System, global = true)]
@@ -61,7 +65,9 @@ fn main() -> ExitCode {
             let text = text.join(" ");
             Box::pin(async move { Ok(proxy.say(&text).await?) })
         }),
-        Command::Status => with_daemon(&cli, |proxy| Box::pin(async move { Ok(proxy.status().await?) })),
+        Command::Status => with_daemon(&cli, |proxy| {
+            Box::pin(async move { Ok(proxy.status().await?) })
+        }),
     };
     match result {
         Ok(code) => code,
@@ -74,7 +80,10 @@ fn main() -> ExitCode {
 
 type Call = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<String>>>>;
 
-fn with_daemon(cli: &Cli, call: impl FnOnce(AgentProxy<'static>) -> Call) -> anyhow::Result<ExitCode> {
+fn with_daemon(
+    cli: &Cli,
+    call: impl FnOnce(AgentProxy<'static>) -> Call,
+) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -94,9 +103,9 @@ fn with_daemon(cli: &Cli, call: impl FnOnce(AgentProxy<'static>) -> Call) -> any
         let proxy = AgentProxy::new(&connection)
             .await
             .context("creating the agent proxy")?;
-        let out = call(proxy)
-            .await
-            .with_context(|| format!("calling {DBUS_NAME} at {DBUS_PATH} (is edge-agentd running?)"))?;
+        let out = call(proxy).await.with_context(|| {
+            format!("calling {DBUS_NAME} at {DBUS_PATH} (is edge-agentd running?)")
+        })?;
         println!("{out}");
         Ok(ExitCode::SUCCESS)
     })

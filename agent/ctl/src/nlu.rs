@@ -56,7 +56,8 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         eprintln!("skipped skill: {e}");
     }
     manifests.extend(builtin_manifests());
-    let (engine, errors) = TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
+    let (engine, errors) =
+        TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
     for e in &errors {
         eprintln!("skipped skill: {e}");
     }
@@ -81,7 +82,8 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     let mut bad_lines = 0usize;
     for (index, line) in BufReader::new(input).lines().enumerate() {
         let line_no = index + 1;
-        let line = line.with_context(|| format!("{}:{line_no}: cannot read", args.jsonl.display()))?;
+        let line =
+            line.with_context(|| format!("{}:{line_no}: cannot read", args.jsonl.display()))?;
         if line.trim().is_empty() {
             continue;
         }
@@ -118,7 +120,10 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         eprint!("{}", evaluation.report());
         if args.misses {
             for m in &evaluation.misses {
-                eprintln!("MISS {:?}: expected {} {:?}, got {} {:?}", m.text, m.expected.0, m.expected.1, m.got.0, m.got.1);
+                eprintln!(
+                    "MISS {:?}: expected {} {:?}, got {} {:?}",
+                    m.text, m.expected.0, m.expected.1, m.got.0, m.got.1
+                );
             }
         }
     }
@@ -142,13 +147,15 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
 
 fn parse_line(line: &str, expect: bool) -> Result<Expectation, String> {
     if expect {
-        return serde_json::from_str(line).map_err(|e| format!("expected {{\"text\", \"intent\", \"slots\"}}: {e}"));
+        return serde_json::from_str(line)
+            .map_err(|e| format!("expected {{\"text\", \"intent\", \"slots\"}}: {e}"));
     }
     #[derive(serde::Deserialize)]
     struct TextOnly {
         text: String,
     }
-    let t: TextOnly = serde_json::from_str(line).map_err(|e| format!("expected {{\"text\": ...}}: {e}"))?;
+    let t: TextOnly =
+        serde_json::from_str(line).map_err(|e| format!("expected {{\"text\": ...}}: {e}"))?;
     Ok(Expectation {
         text: t.text,
         intent: String::new(),

@@ -58,7 +58,11 @@ impl Agent {
 
     /// The agent answered an utterance.
     #[zbus(signal)]
-    async fn response(emitter: &SignalEmitter<'_>, utterance_id: &str, text: &str) -> zbus::Result<()>;
+    async fn response(
+        emitter: &SignalEmitter<'_>,
+        utterance_id: &str,
+        text: &str,
+    ) -> zbus::Result<()>;
 }
 
 /// Errors setting up the D-Bus API.
@@ -96,7 +100,10 @@ pub async fn serve(
 ) -> Result<Served, ServeError> {
     let (builder, bus) = match config.dbus.bus {
         BusKind::System => (zbus::connection::Builder::system(), "system bus".to_owned()),
-        BusKind::Session => (zbus::connection::Builder::session(), "session bus".to_owned()),
+        BusKind::Session => (
+            zbus::connection::Builder::session(),
+            "session bus".to_owned(),
+        ),
         BusKind::Address => {
             let address = config.dbus.address.clone().unwrap_or_default();
             (
@@ -117,7 +124,10 @@ pub async fn serve(
             source,
         })?;
     let emitter = SignalEmitter::new(&connection, DBUS_PATH)
-        .map_err(|source| ServeError::Bus { bus: bus.clone(), source })?
+        .map_err(|source| ServeError::Bus {
+            bus: bus.clone(),
+            source,
+        })?
         .into_owned();
     let forwarder = tokio::spawn(async move {
         loop {
@@ -133,7 +143,9 @@ pub async fn serve(
             if let Err(e) = Agent::intent_recognized(&emitter, &json).await {
                 tracing::warn!("emitting IntentRecognized: {e}");
             }
-            if let Err(e) = Agent::response(&emitter, &outcome.utterance_id, &outcome.response).await {
+            if let Err(e) =
+                Agent::response(&emitter, &outcome.utterance_id, &outcome.response).await
+            {
                 tracing::warn!("emitting Response: {e}");
             }
         }

@@ -97,10 +97,14 @@ async fn run(config: AgentConfig, pipeline: pipeline::Pipeline) -> anyhow::Resul
     } else {
         None
     };
-    let mqtt = config
-        .mqtt
-        .enabled
-        .then(|| mqtt::spawn(&config, pipeline.clone(), status.clone(), shutdown_rx.clone()));
+    let mqtt = config.mqtt.enabled.then(|| {
+        mqtt::spawn(
+            &config,
+            pipeline.clone(),
+            status.clone(),
+            shutdown_rx.clone(),
+        )
+    });
 
     systemd::notify_ready();
     let watchdog = systemd::spawn_watchdog();

@@ -29,7 +29,12 @@ pub fn spawn(
     options
         .set_keep_alive(Duration::from_secs(m.keep_alive_secs))
         .set_clean_session(false)
-        .set_last_will(LastWill::new(topics.status(), "offline", QoS::AtLeastOnce, true));
+        .set_last_will(LastWill::new(
+            topics.status(),
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
     if let Some(user) = &m.username {
         options.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
     }
@@ -59,7 +64,11 @@ struct Backoff {
 
 impl Backoff {
     fn new(min: Duration, max: Duration) -> Self {
-        Self { min, max, next: min }
+        Self {
+            min,
+            max,
+            next: min,
+        }
     }
 
     fn reset(&mut self) {
@@ -183,7 +192,10 @@ impl MqttTask {
         if topic != self.topics.say_command() {
             self.publish_error(
                 topic,
-                format!("unknown command topic; known: {}", self.topics.say_command()),
+                format!(
+                    "unknown command topic; known: {}",
+                    self.topics.say_command()
+                ),
             );
             return;
         }
@@ -202,11 +214,14 @@ impl MqttTask {
 /// The text of a `cmd/say` payload: plain UTF-8 text, or JSON `{"text": "..."}`.
 fn parse_say(payload: &[u8]) -> Result<String, String> {
     let text = std::str::from_utf8(payload).map_err(|e| {
-        format!("payload is not UTF-8 text (invalid byte at offset {})", e.valid_up_to())
+        format!(
+            "payload is not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        )
     })?;
     if text.trim_start().starts_with('{') {
-        let command: SayCommand =
-            serde_json::from_str(text).map_err(|e| format!("payload is not a valid say command: {e}"))?;
+        let command: SayCommand = serde_json::from_str(text)
+            .map_err(|e| format!("payload is not a valid say command: {e}"))?;
         Ok(command.text)
     } else {
         Ok(text.to_owned())
@@ -219,15 +234,24 @@ mod tests {
 
     #[test]
     fn say_payloads() {
-        assert_eq!(parse_say(b"start pump three").as_deref(), Ok("start pump three"));
-        assert_eq!(parse_say(br#"{"text": "stop pump 4"}"#).as_deref(), Ok("stop pump 4"));
-        let err = parse_say(&[0x66, 0xff, 0x66]).unwrap_err();
-        assert!(err.contains("not UTF-8") && err.contains("offset 1"), "{err}");
-        let err = parse_say(br#"{"txt": "x"}"#).unwrap_err();
+        assert_eq!(
+            parse_say(b"start pump three").as_deref(),
+            Ok("start pump three")
+        );
+        assert_eq!(
+            parse_say(br#"{"text": "stop pump 4"}"#).as_deref(),
+            Ok("stop pump 4")
+        );
+        let err = parse_say(&[0x66, 0xff, 0x66]).expect_err("must be refused");
+        assert!(
+            err.contains("not UTF-8") && err.contains("offset 1"),
+            "{err}"
+        );
+        let err = parse_say(br#"{"txt": "x"}"#).expect_err("must be refused");
         assert!(err.contains("unknown field `txt`"), "{err}");
-        let err = parse_say(br#"{"text": 5}"#).unwrap_err();
+        let err = parse_say(br#"{"text": 5}"#).expect_err("must be refused");
         assert!(err.contains("invalid type"), "{err}");
-        let err = parse_say(br#"{"text": "x""#).unwrap_err();
+        let err = parse_say(br#"{"text": "x""#).expect_err("must be refused");
         assert!(err.contains("line 1 column"), "{err}");
     }
 

@@ -75,10 +75,10 @@ impl Pipeline {
         for e in &skill_errors {
             tracing::error!("skill skipped: {e}");
         }
-        let loaded: Vec<&str> = engine.intent_names().collect();
+        let loaded = engine.skill_names();
         let skills: Vec<LoadedManifest> = manifests
             .into_iter()
-            .filter(|m| m.manifest.intents.keys().any(|i| loaded.contains(&i.as_str())))
+            .filter(|m| loaded.contains(&m.manifest.skill.name.as_str()))
             .collect();
         let intents = skills
             .iter()

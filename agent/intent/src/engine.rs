@@ -7,8 +7,8 @@
 //! literal words, then fewer free-text words, then to the first template in load order
 //! (skills by name, intents by name, templates as written).
 
-use crate::numbers::{number_to_words, parse_number_prefixes};
 use crate::normalize::{normalize, tokenize};
+use crate::numbers::{number_to_words, parse_number_prefixes};
 use crate::template::{self, Node, TemplateSyntaxError};
 use edge_core::manifest::{LoadedManifest, SlotKind};
 use edge_core::{EntityLists, Recognition, SlotValue, Slots, TemplateRef, Tier};
@@ -47,7 +47,9 @@ pub enum CompileError {
         message: String,
     },
     /// A slot refers to an entity list the configuration does not have.
-    #[error("{path}: intents.\"{intent}\".slots.{slot}: entity list {list:?} is not configured (nlu.entities.{list})")]
+    #[error(
+        "{path}: intents.\"{intent}\".slots.{slot}: entity list {list:?} is not configured (nlu.entities.{list})"
+    )]
     UnknownEntityList {
         /// Manifest file.
         path: PathBuf,
@@ -85,8 +87,15 @@ pub enum CompileError {
 /// How a slot's words are recognised.
 #[derive(Debug, Clone)]
 enum SlotMatcher {
-    Number { min: Option<f64>, max: Option<f64>, half: bool, integer: bool },
-    Text { max_words: usize },
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+        half: bool,
+        integer: bool,
+    },
+    Text {
+        max_words: usize,
+    },
     /// Phrases (as tokens) and the canonical value each means.
     Phrases(Vec<(Vec<String>, String)>),
 }
@@ -200,6 +209,17 @@ impl TemplateEngine {
         self.templates.len()
     }
 
+    /// Names of the skills whose templates were compiled, in load order.
+    pub fn skill_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for intent in &self.intents {
+            if names.last() != Some(&intent.skill.as_str()) {
+                names.push(&intent.skill);
+            }
+        }
+        names
+    }
+
     /// Names of the intents the engine knows, in load order.
     pub fn intent_names(&self) -> impl Iterator<Item = &str> {
         self.intents.iter().map(|i| i.name.as_str())
@@ -239,18 +259,28 @@ impl TemplateEngine {
                 {
                     continue;
                 }
-                let covered =
-                    state.literals as f32 + state.typed_words as f32 + 0.5 * state.text_words as f32;
+                let covered = state.literals as f32
+                    + state.typed_words as f32
+                    + 0.5 * state.text_words as f32;
                 let confidence = (covered / n).min(1.0);
                 let better = match &best {
                     None => true,
                     Some((c, lit, txt, _, _)) => {
-                        (confidence, state.literals, std::cmp::Reverse(state.text_words))
-                            > (*c, *lit, std::cmp::Reverse(*txt))
+                        (
+                            confidence,
+                            state.literals,
+                            std::cmp::Reverse(state.text_words),
+                        ) > (*c, *lit, std::cmp::Reverse(*txt))
                     }
                 };
                 if better {
-                    best = Some((confidence, state.literals, state.text_words, template, state));
+                    best = Some((
+                        confidence,
+                        state.literals,
+                        state.text_words,
+                        template,
+                        state,
+                    ));
                 }
             }
         }
@@ -291,13 +321,15 @@ fn compile_skill(
         let mut slots = Vec::new();
         for (slot_name, slot) in &def.slots {
             // Validated when the manifest loaded; an error here would be a bug in validate().
-            let kind = manifest.slot_kind(slot).map_err(|message| CompileError::Slot {
-                path: loaded.path.clone(),
-                intent: intent_name.clone(),
-                index: 0,
-                template: String::new(),
-                message,
-            })?;
+            let kind = manifest
+                .slot_kind(slot)
+                .map_err(|message| CompileError::Slot {
+                    path: loaded.path.clone(),
+                    intent: intent_name.clone(),
+                    index: 0,
+                    template: String::new(),
+                    message,
+                })?;
             let matcher = match kind {
                 SlotKind::Number { min, max, half } => SlotMatcher::Number {
                     min,
@@ -352,7 +384,9 @@ fn compile_skill(
             })?;
             for used in node.slots() {
                 if !def.slots.contains_key(used) {
-                    return Err(slot_error(format!("{{{used}}} is not a slot of this intent")));
+                    return Err(slot_error(format!(
+                        "{{{used}}} is not a slot of this intent"
+                    )));
                 }
             }
             let filled = node.always_filled_slots();
@@ -363,8 +397,15 @@ fn compile_skill(
                     )));
                 }
             }
-            let required_words = node.required_words().into_iter().map(str::to_owned).collect();
-            let root = compile_node(&node, &def.slots.keys().map(String::as_str).collect::<Vec<_>>());
+            let required_words = node
+                .required_words()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let root = compile_node(
+                &node,
+                &def.slots.keys().map(String::as_str).collect::<Vec<_>>(),
+            );
             templates.push(CompiledTemplate {
                 intent: intent_index,
                 index,
@@ -434,7 +475,11 @@ fn entity_phrases(list: &edge_core::EntityList) -> Vec<(Vec<String>, String)> {
             };
             forms = forms
                 .iter()
-                .flat_map(|f| alternatives.iter().map(move |a| [f.clone(), a.clone()].concat()))
+                .flat_map(|f| {
+                    alternatives
+                        .iter()
+                        .map(move |a| [f.clone(), a.clone()].concat())
+                })
                 .collect();
         }
         if parts.len() > 1 {
@@ -452,7 +497,12 @@ fn entity_phrases(list: &edge_core::EntityList) -> Vec<(Vec<String>, String)> {
     phrases
 }
 
-fn advance(node: &CNode, states: Vec<State>, tokens: &[String], intent: &CompiledIntent) -> Vec<State> {
+fn advance(
+    node: &CNode,
+    states: Vec<State>,
+    tokens: &[String],
+    intent: &CompiledIntent,
+) -> Vec<State> {
     if states.is_empty() {
         return states;
     }
@@ -514,7 +564,11 @@ fn advance(node: &CNode, states: Vec<State>, tokens: &[String], intent: &Compile
 }
 
 /// Ways the slot can match at `start`: (end, value, is a typed value).
-fn slot_matches(matcher: &SlotMatcher, tokens: &[String], start: usize) -> Vec<(usize, SlotValue, bool)> {
+fn slot_matches(
+    matcher: &SlotMatcher,
+    tokens: &[String],
+    start: usize,
+) -> Vec<(usize, SlotValue, bool)> {
     match matcher {
         SlotMatcher::Number {
             min,
@@ -542,7 +596,9 @@ fn slot_matches(matcher: &SlotMatcher, tokens: &[String], start: usize) -> Vec<(
             .collect(),
         SlotMatcher::Phrases(phrases) => phrases
             .iter()
-            .filter(|(phrase, _)| tokens.get(start..start + phrase.len()) == Some(phrase.as_slice()))
+            .filter(|(phrase, _)| {
+                tokens.get(start..start + phrase.len()) == Some(phrase.as_slice())
+            })
             .map(|(phrase, value)| (start + phrase.len(), SlotValue::Text(value.clone()), true))
             .collect(),
     }

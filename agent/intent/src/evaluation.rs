@@ -50,7 +50,11 @@ impl Tally {
 }
 
 fn ratio(part: usize, total: usize) -> f64 {
-    if total == 0 { 0.0 } else { part as f64 / total as f64 }
+    if total == 0 {
+        0.0
+    } else {
+        part as f64 / total as f64
+    }
 }
 
 /// A recognition that was not accepted.
@@ -96,7 +100,10 @@ impl Evaluation {
             .or_default()
             .add(intent_ok, accepted);
         if let Some(kind) = &expected.kind {
-            self.per_kind.entry(kind.clone()).or_default().add(intent_ok, accepted);
+            self.per_kind
+                .entry(kind.clone())
+                .or_default()
+                .add(intent_ok, accepted);
         }
         if !accepted {
             self.misses.push(Miss {
@@ -119,12 +126,20 @@ impl Evaluation {
                 100.0 * t.acceptance()
             );
         };
-        let _ = writeln!(out, "{:<32} {:>5} {:>8} {:>10}", "intent", "n", "intent", "accepted");
+        let _ = writeln!(
+            out,
+            "{:<32} {:>5} {:>8} {:>10}",
+            "intent", "n", "intent", "accepted"
+        );
         for (name, t) in &self.per_intent {
             row(&mut out, name, t);
         }
         if !self.per_kind.is_empty() {
-            let _ = writeln!(out, "{:<32} {:>5} {:>8} {:>10}", "kind", "n", "intent", "accepted");
+            let _ = writeln!(
+                out,
+                "{:<32} {:>5} {:>8} {:>10}",
+                "kind", "n", "intent", "accepted"
+            );
             for (name, t) in &self.per_kind {
                 row(&mut out, name, t);
             }
@@ -165,7 +180,14 @@ mod tests {
         wrong.insert("level".into(), SlotValue::Number(4.0));
         eval.record(&expected, &recognition("climate.set_fan", wrong));
         eval.record(&expected, &recognition("none", Slots::new()));
-        assert_eq!(eval.overall, Tally { total: 3, intent_ok: 2, accepted: 1 });
+        assert_eq!(
+            eval.overall,
+            Tally {
+                total: 3,
+                intent_ok: 2,
+                accepted: 1
+            }
+        );
         assert_eq!(eval.per_kind["template"].accepted, 1);
         assert_eq!(eval.misses.len(), 2);
         assert!(eval.report().contains("climate.set_fan"));

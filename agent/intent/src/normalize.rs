@@ -101,7 +101,11 @@ fn strip_phrase(tokens: &mut Vec<String>, phrases: &[&str], leading: bool) {
         } else {
             tokens.len() - words.len()..tokens.len()
         };
-        if tokens[range.clone()].iter().zip(&words).all(|(t, w)| t == w) {
+        if tokens[range.clone()]
+            .iter()
+            .zip(&words)
+            .all(|(t, w)| t == w)
+        {
             tokens.drain(range);
             return;
         }
@@ -116,7 +120,15 @@ mod tests {
     fn lowercases_and_strips_punctuation() {
         assert_eq!(
             normalize("Set the Driver's temperature to 21.5°C, please!"),
-            ["set", "the", "drivers", "temperature", "to", "21.5", "degrees"]
+            [
+                "set",
+                "the",
+                "drivers",
+                "temperature",
+                "to",
+                "21.5",
+                "degrees"
+            ]
         );
     }
 
@@ -133,7 +145,10 @@ mod tests {
             normalize("uh could you um open the window for me thanks"),
             ["open", "the", "window"]
         );
-        assert_eq!(normalize("I want to go to the airport"), ["go", "to", "the", "airport"]);
+        assert_eq!(
+            normalize("I want to go to the airport"),
+            ["go", "to", "the", "airport"]
+        );
     }
 
     #[test]

@@ -2,8 +2,25 @@
 //! "one hundred and five", "twenty one and a half", "half", "seven point five".
 
 const UNITS: &[&str] = &[
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
     "nineteen",
 ];
 const TENS: &[&str] = &[
@@ -53,8 +70,7 @@ pub fn parse_number_prefixes(tokens: &[String], start: usize, halves: bool) -> V
         let mut current: Option<f64> = None;
         let mut last_small = false; // last word was a unit or tens
         let mut last_tens = false;
-        loop {
-            let Some(w) = word(i) else { break };
+        while let Some(w) = word(i) {
             if let Some(t) = tens_value(w) {
                 if last_small {
                     break;
@@ -89,7 +105,8 @@ pub fn parse_number_prefixes(tokens: &[String], start: usize, halves: bool) -> V
                 if word(i + 1) != Some("hundred") && word(i + 1) != Some("thousand") {
                     break;
                 }
-            } else if w == "and" && matches!(word(i.wrapping_sub(1)), Some("hundred" | "thousand")) {
+            } else if w == "and" && matches!(word(i.wrapping_sub(1)), Some("hundred" | "thousand"))
+            {
                 // "one hundred and five": only after hundred/thousand and before a number word.
                 let next = word(i + 1).unwrap_or("");
                 if unit_value(next).is_none() && tens_value(next).is_none() {
@@ -117,8 +134,7 @@ pub fn parse_number_prefixes(tokens: &[String], start: usize, halves: bool) -> V
     }
 
     // Fractions after the integer part.
-    if halves && word(i) == Some("and") && word(i + 1) == Some("a") && word(i + 2) == Some("half")
-    {
+    if halves && word(i) == Some("and") && word(i + 1) == Some("a") && word(i + 2) == Some("half") {
         out.push((i + 3, value + 0.5));
     } else if word(i) == Some("point") {
         // "seven point five" / "7 point 5": digits after the point, one word each.
@@ -155,7 +171,7 @@ pub fn number_to_words(n: u32) -> String {
         }
         if rest >= 20 {
             out.push(TENS[(rest / 10) as usize].to_owned());
-            if rest % 10 > 0 {
+            if !rest.is_multiple_of(10) {
                 out.push(UNITS[(rest % 10) as usize].to_owned());
             }
         } else if rest > 0 || hundreds == 0 {
@@ -166,7 +182,7 @@ pub fn number_to_words(n: u32) -> String {
     if n >= 1000 {
         below_thousand(n / 1000, &mut words);
         words.push("thousand".to_owned());
-        if n % 1000 > 0 {
+        if !n.is_multiple_of(1000) {
             below_thousand(n % 1000, &mut words);
         }
     } else {

@@ -244,11 +244,14 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_the_column() {
-        let err = parse("set [the temperature").unwrap_err();
+        let err = parse("set [the temperature").expect_err("must be refused");
         assert_eq!(err.message, "missing closing ']'");
-        let err = parse("set {Temp}").unwrap_err();
+        let err = parse("set {Temp}").expect_err("must be refused");
         assert!(err.message.contains("bad slot name"), "{err}");
-        assert_eq!(parse("(a|)").unwrap_err().message, "empty alternative; use [...] for an optional part");
+        assert_eq!(
+            parse("(a|)").expect_err("must be refused").message,
+            "empty alternative; use [...] for an optional part"
+        );
         assert!(parse("a ] b").is_err());
         assert!(parse("   ").is_err());
         assert!(parse("a {b").is_err());

@@ -23,7 +23,8 @@ pub fn shipped_engine() -> TemplateEngine {
     assert!(errors.is_empty(), "shipped manifests: {errors:?}");
     manifests.extend(builtin_manifests());
     let config = edge_config::AgentConfig::defaults();
-    let (engine, errors) = TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
+    let (engine, errors) =
+        TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
     assert!(errors.is_empty(), "shipped manifests compile: {errors:?}");
     engine
 }
@@ -31,9 +32,14 @@ pub fn shipped_engine() -> TemplateEngine {
 #[test]
 fn dev_set_accuracy_is_above_the_floor() {
     let engine = shipped_engine();
-    let text = std::fs::read_to_string(repo().join("tests/resources/nlu/dev.jsonl")).expect("dev set");
+    let text =
+        std::fs::read_to_string(repo().join("tests/resources/nlu/dev.jsonl")).expect("dev set");
     let mut eval = Evaluation::default();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let expected: Expectation =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("dev.jsonl:{}: {e}", n + 1));
         let got = engine.recognize(&expected.text);
@@ -46,7 +52,11 @@ fn dev_set_accuracy_is_above_the_floor() {
             miss.text, miss.expected.0, miss.expected.1, miss.got.0, miss.got.1
         );
     }
-    assert!(eval.overall.total >= 200, "dev set has {} lines", eval.overall.total);
+    assert!(
+        eval.overall.total >= 200,
+        "dev set has {} lines",
+        eval.overall.total
+    );
     let ood = eval.per_intent.get("none").copied().unwrap_or_default();
     assert!(
         eval.overall.intent_accuracy() >= MIN_INTENT_ACCURACY,
@@ -58,7 +68,10 @@ fn dev_set_accuracy_is_above_the_floor() {
         "acceptance {:.3} below floor {MIN_ACCEPTANCE}",
         eval.overall.acceptance()
     );
-    for (kind, floor) in [("template", MIN_TEMPLATE_KIND), ("paraphrase", MIN_PARAPHRASE_KIND)] {
+    for (kind, floor) in [
+        ("template", MIN_TEMPLATE_KIND),
+        ("paraphrase", MIN_PARAPHRASE_KIND),
+    ] {
         let tally = eval.per_kind.get(kind).copied().unwrap_or_default();
         assert!(
             tally.acceptance() >= floor,
@@ -77,27 +90,71 @@ fn dev_set_accuracy_is_above_the_floor() {
 fn canonical_examples() {
     use edge_core::SlotValue::{Integer, Number, Text};
     let engine = shipped_engine();
-    let cases: &[(&str, &str, &[(&str, edge_core::SlotValue)])] = &[
-        ("Set the driver temperature to twenty-two degrees, please.", "climate.set_temperature",
-            &[("celsius", Number(22.0)), ("zone", Text("driver".into()))]),
-        ("set temperature to 21.5 on the passenger side", "climate.set_temperature",
-            &[("celsius", Number(21.5)), ("zone", Text("passenger".into()))]),
-        ("set the temperature to twenty one and a half", "climate.set_temperature", &[("celsius", Number(21.5))]),
-        ("uh start pump three", "equipment.start", &[("machine", Text("pump-3".into()))]),
-        ("what's the vibration on pump 3", "equipment.read_sensor",
-            &[("machine", Text("pump-3".into())), ("sensor", Text("vibration".into()))]),
-        ("open the driver side window", "window.set",
-            &[("position", Text("open".into())), ("window", Text("driver".into()))]),
-        ("set the fan to level seven", "climate.set_fan", &[("level", Integer(7))]),
-        ("take me to the airport", "nav.navigate_to", &[("destination", Text("airport".into()))]),
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, edge_core::SlotValue)]);
+    let cases: &[Case] = &[
+        (
+            "Set the driver temperature to twenty-two degrees, please.",
+            "climate.set_temperature",
+            &[("celsius", Number(22.0)), ("zone", Text("driver".into()))],
+        ),
+        (
+            "set temperature to 21.5 on the passenger side",
+            "climate.set_temperature",
+            &[
+                ("celsius", Number(21.5)),
+                ("zone", Text("passenger".into())),
+            ],
+        ),
+        (
+            "set the temperature to twenty one and a half",
+            "climate.set_temperature",
+            &[("celsius", Number(21.5))],
+        ),
+        (
+            "uh start pump three",
+            "equipment.start",
+            &[("machine", Text("pump-3".into()))],
+        ),
+        (
+            "what's the vibration on pump 3",
+            "equipment.read_sensor",
+            &[
+                ("machine", Text("pump-3".into())),
+                ("sensor", Text("vibration".into())),
+            ],
+        ),
+        (
+            "open the driver side window",
+            "window.set",
+            &[
+                ("position", Text("open".into())),
+                ("window", Text("driver".into())),
+            ],
+        ),
+        (
+            "set the fan to level seven",
+            "climate.set_fan",
+            &[("level", Integer(7))],
+        ),
+        (
+            "take me to the airport",
+            "nav.navigate_to",
+            &[("destination", Text("airport".into()))],
+        ),
         ("what's the capital of france", "none", &[]),
         ("set the fan to eleven", "none", &[]),
     ];
     for (text, intent, slots) in cases {
         let got = engine.recognize(text);
         assert_eq!(got.intent, *intent, "{text}: {got:?}");
-        let expected: edge_core::Slots = slots.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        assert!(edge_intent::evaluation::slots_match(&expected, &got.slots), "{text}: {got:?}");
+        let expected: edge_core::Slots = slots
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        assert!(
+            edge_intent::evaluation::slots_match(&expected, &got.slots),
+            "{text}: {got:?}"
+        );
     }
 }
 

@@ -1,0 +1,93 @@
+//! `edge-agentctl nlu`: offline batch recognition and evaluation, no daemon.
+
+use edge_agent_tests::{ctl, repo};
+
+#[test]
+fn batch_output_has_every_field() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"text\": \"set the fan to level 3\"}\n\n{\"text\": \"tell me a joke\"}\n",
+    )?;
+    let skills = repo().join("skills");
+    let (code, out, err) = ctl(&[
+        "nlu",
+        "--jsonl",
+        input.to_str().unwrap_or_default(),
+        "--skills",
+        skills.to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["text"], "set the fan to level 3");
+    assert_eq!(lines[0]["intent"], "climate.set_fan");
+    assert_eq!(lines[0]["slots"]["level"], 3);
+    assert_eq!(lines[0]["tier"], "template");
+    assert!(lines[0]["confidence"].as_f64().is_some_and(|c| c > 0.9));
+    assert!(lines[0]["latency_us"].is_u64());
+    assert_eq!(lines[1]["intent"], "none");
+    Ok(())
+}
+
+#[test]
+fn expect_mode_reports_per_intent_accuracy() -> anyhow::Result<()> {
+    let dev = repo().join("tests/resources/nlu/dev.jsonl");
+    let skills = repo().join("skills");
+    let (code, out, err) = ctl(&[
+        "nlu",
+        "--jsonl",
+        dev.to_str().unwrap_or_default(),
+        "--expect",
+        "--skills",
+        skills.to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().count(),
+        std::fs::read_to_string(&dev)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count()
+    );
+    assert!(err.contains("climate.set_temperature"), "{err}");
+    let all = err.lines().find(|l| l.starts_with("ALL")).expect("ALL row");
+    let intent_pct: f64 = all
+        .split_whitespace()
+        .nth(2)
+        .and_then(|p| p.trim_end_matches('%').parse().ok())
+        .expect("percentage");
+    assert!(intent_pct >= 87.0, "{all}");
+    Ok(())
+}
+
+#[test]
+fn malformed_lines_are_reported_with_line_numbers() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &input,
+        "{\"text\": \"next song\"}\n{\"txt\": 1}\nnot json\n",
+    )?;
+    let skills = repo().join("skills");
+    let (code, out, err) = ctl(&[
+        "nlu",
+        "--jsonl",
+        input.to_str().unwrap_or_default(),
+        "--skills",
+        skills.to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(out.lines().count(), 1);
+    assert!(
+        err.contains("bad.jsonl:2: expected {\"text\": ...}: missing field `text`"),
+        "{err}"
+    );
+    assert!(err.contains("bad.jsonl:3:"), "{err}");
+    assert!(err.contains("2 malformed lines skipped"), "{err}");
+    Ok(())
+}

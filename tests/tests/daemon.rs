@@ -1,0 +1,369 @@
+//! The whole daemon against a real dbus-daemon and a real mosquitto.
+
+use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, WAIT, ctl};
+use futures_util::StreamExt as _;
+use serde_json::Value;
+
+const IFACE: &str = "org.edgeagent.Agent1";
+const PATH: &str = "/org/edgeagent/Agent";
+
+async fn agent_proxy(conn: &zbus::Connection) -> anyhow::Result<zbus::Proxy<'static>> {
+    Ok(zbus::Proxy::new(conn, IFACE, PATH, IFACE).await?)
+}
+
+async fn say(proxy: &zbus::Proxy<'_>, text: &str) -> zbus::Result<Value> {
+    let json: String = proxy.call("Say", &(text,)).await?;
+    Ok(serde_json::from_str(&json).expect("Say returns JSON"))
+}
+
+struct World {
+    bus: DbusDaemon,
+    broker: Mosquitto,
+    daemon: Daemon,
+}
+
+fn world() -> anyhow::Result<World> {
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let daemon = Daemon::start(&DaemonSetup::new(&bus, broker.port))?;
+    Ok(World {
+        bus,
+        broker,
+        daemon,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_via_dbus_reaches_both_sides() -> anyhow::Result<()> {
+    let w = world()?;
+    let topics = w.daemon.topics();
+    let mut probe = MqttProbe::connect(w.broker.port, &topics.all()).await?;
+    let conn = w.bus.connect().await?;
+    let proxy = agent_proxy(&conn).await?;
+    let mut intents = proxy.receive_signal("IntentRecognized").await?;
+    let mut responses = proxy.receive_signal("Response").await?;
+
+    let outcome = say(
+        &proxy,
+        "Set the driver temperature to twenty-two degrees, please.",
+    )
+    .await?;
+    assert_eq!(outcome["intent"], "climate.set_temperature");
+    assert_eq!(outcome["slots"]["celsius"], 22.0);
+    assert_eq!(outcome["slots"]["zone"], "driver");
+    assert_eq!(outcome["origin"], "dbus");
+    assert_eq!(outcome["tier"], "template");
+    assert_eq!(
+        outcome["response"],
+        "Setting the driver temperature to 22 °C"
+    );
+    let id = outcome["utterance_id"].as_str().expect("id").to_owned();
+
+    let signal = tokio::time::timeout(WAIT, intents.next())
+        .await?
+        .expect("signal");
+    let (json,): (String,) = signal.body().deserialize()?;
+    let signalled: Value = serde_json::from_str(&json)?;
+    assert_eq!(signalled["utterance_id"], id.as_str());
+    assert_eq!(signalled["intent"], "climate.set_temperature");
+    let signal = tokio::time::timeout(WAIT, responses.next())
+        .await?
+        .expect("signal");
+    let (response_id, text): (String, String) = signal.body().deserialize()?;
+    assert_eq!(
+        (response_id.as_str(), text.as_str()),
+        (id.as_str(), "Setting the driver temperature to 22 °C")
+    );
+
+    let event = probe
+        .expect_json(&topics.intent(), |v| v["utterance_id"] == id.as_str())
+        .await?;
+    assert_eq!(event["slots"]["zone"], "driver");
+    let response = probe
+        .expect_json(&topics.response(), |v| v["utterance_id"] == id.as_str())
+        .await?;
+    assert_eq!(response["text"], "Setting the driver temperature to 22 °C");
+
+    let none = say(&proxy, "what's the capital of france").await?;
+    assert_eq!(none["intent"], "none");
+    assert_eq!(none["response"], "Sorry, I can't help with that.");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_via_mqtt_reaches_both_sides() -> anyhow::Result<()> {
+    let w = world()?;
+    let topics = w.daemon.topics();
+    let mut probe = MqttProbe::connect(w.broker.port, &topics.all()).await?;
+    probe.expect(&topics.status(), |p| p == b"online").await?;
+    let conn = w.bus.connect().await?;
+    let proxy = agent_proxy(&conn).await?;
+    let mut intents = proxy.receive_signal("IntentRecognized").await?;
+
+    probe
+        .publish(&topics.say(), r#"{"text": "uh start pump three"}"#)
+        .await?;
+    let event = probe
+        .expect_json(&topics.intent(), |v| v["origin"] == "mqtt")
+        .await?;
+    assert_eq!(event["intent"], "equipment.start");
+    assert_eq!(event["slots"]["machine"], "pump-3");
+    assert_eq!(event["response"], "Starting pump 3");
+    let signal = tokio::time::timeout(WAIT, intents.next())
+        .await?
+        .expect("signal");
+    let (json,): (String,) = signal.body().deserialize()?;
+    let signalled: Value = serde_json::from_str(&json)?;
+    assert_eq!(signalled["utterance_id"], event["utterance_id"]);
+
+    // Plain text payloads work too.
+    probe
+        .publish(&topics.say(), "what's the vibration on pump 3")
+        .await?;
+    let event = probe
+        .expect_json(&topics.intent(), |v| v["intent"] == "equipment.read_sensor")
+        .await?;
+    assert_eq!(event["slots"]["sensor"], "vibration");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_is_retained_and_goes_offline() -> anyhow::Result<()> {
+    let mut w = world()?;
+    let topics = w.daemon.topics();
+    // A client that connects later still sees the retained status.
+    let mut probe = MqttProbe::connect(w.broker.port, &topics.status()).await?;
+    probe.expect(&topics.status(), |p| p == b"online").await?;
+
+    let status = w.daemon.signal("TERM")?;
+    assert!(
+        status.success(),
+        "SIGTERM exit: {status}; log:\n{}",
+        w.daemon.log()
+    );
+    probe.expect(&topics.status(), |p| p == b"offline").await?;
+    let mut late = MqttProbe::connect(w.broker.port, &topics.status()).await?;
+    late.expect(&topics.status(), |p| p == b"offline").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_will_marks_a_killed_daemon_offline() -> anyhow::Result<()> {
+    let mut w = world()?;
+    let topics = w.daemon.topics();
+    let mut probe = MqttProbe::connect(w.broker.port, &topics.status()).await?;
+    probe.expect(&topics.status(), |p| p == b"online").await?;
+    w.daemon.signal("KILL")?;
+    probe.expect(&topics.status(), |p| p == b"offline").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restart_does_not_stop_dbus_and_mqtt_recovers() -> anyhow::Result<()> {
+    let mut w = world()?;
+    let topics = w.daemon.topics();
+    let conn = w.bus.connect().await?;
+    let proxy = agent_proxy(&conn).await?;
+    {
+        let mut probe = MqttProbe::connect(w.broker.port, &topics.status()).await?;
+        probe.expect(&topics.status(), |p| p == b"online").await?;
+    }
+
+    w.broker.stop();
+    // The D-Bus path keeps answering while the broker is away.
+    for _ in 0..3 {
+        let outcome = say(&proxy, "open the driver side window").await?;
+        assert_eq!(outcome["intent"], "window.set");
+    }
+    let status: String = proxy.call("Status", &()).await?;
+    let status: Value = serde_json::from_str(&status)?;
+    assert_eq!(status["mqtt"], "connecting");
+
+    // The broker comes back without the session (no persistence): the daemon reconnects,
+    // says it is online again and subscribes again, so commands work.
+    w.broker.resume()?;
+    let mut probe = MqttProbe::connect(w.broker.port, &topics.all()).await?;
+    probe.expect(&topics.status(), |p| p == b"online").await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        probe.publish(&topics.say(), "stop pump four").await?;
+        let got = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            probe.expect_json(&topics.intent(), |v| v["intent"] == "equipment.stop"),
+        )
+        .await;
+        if let Ok(event) = got {
+            assert_eq!(event?["slots"]["machine"], "pump-4");
+            break;
+        }
+        // The re-subscription may race with the first command; try again until the deadline.
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no recognition after the broker restarted; log:\n{}",
+            w.daemon.log()
+        );
+    }
+    assert!(w.daemon.try_status()?.is_none(), "daemon exited");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_at_start_is_not_fatal() -> anyhow::Result<()> {
+    let bus = DbusDaemon::start()?;
+    let mut broker = Mosquitto::start()?;
+    broker.stop();
+    let daemon = Daemon::start(&DaemonSetup::new(&bus, broker.port))?;
+    let conn = bus.connect().await?;
+    let proxy = agent_proxy(&conn).await?;
+    assert_eq!(say(&proxy, "next song").await?["intent"], "media.next");
+
+    broker.resume()?;
+    let topics = daemon.topics();
+    let mut probe = MqttProbe::connect(broker.port, &topics.status()).await?;
+    probe.expect(&topics.status(), |p| p == b"online").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_mqtt_payloads_get_error_events() -> anyhow::Result<()> {
+    let w = world()?;
+    let topics = w.daemon.topics();
+    let mut probe = MqttProbe::connect(w.broker.port, &topics.all()).await?;
+    probe.expect(&topics.status(), |p| p == b"online").await?;
+
+    let cases: &[(&[u8], &str)] = &[
+        (
+            &[0x73, 0x74, 0xff, 0xfe],
+            "not UTF-8 text (invalid byte at offset 2)",
+        ),
+        (br#"{"text": "stop pump 4""#, "EOF while parsing"),
+        (br#"{"txt": "stop pump 4"}"#, "unknown field `txt`"),
+        (br#"{"text": 42}"#, "invalid type: integer `42`"),
+        (b"   ", "text is empty"),
+    ];
+    for (payload, expected) in cases {
+        probe.publish(&topics.say(), payload.to_vec()).await?;
+        let event = probe.expect_json(&topics.error(), |_| true).await?;
+        let error = event["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(expected),
+            "payload {payload:?}: error {error:?} should contain {expected:?}"
+        );
+        assert_eq!(event["topic"], topics.say());
+    }
+    let long = "a ".repeat(600);
+    probe.publish(&topics.say(), long).await?;
+    let event = probe.expect_json(&topics.error(), |_| true).await?;
+    assert!(
+        event["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the limit is 1000"),
+        "{event}"
+    );
+
+    let unknown = format!("edge-agent/{}/cmd/reboot", w.daemon.device_id);
+    probe.publish(&unknown, "now").await?;
+    let event = probe.expect_json(&topics.error(), |_| true).await?;
+    assert_eq!(event["topic"], unknown.as_str());
+    assert!(
+        event["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unknown command topic")
+    );
+
+    // Still serving.
+    probe.publish(&topics.say(), "pause the music").await?;
+    probe
+        .expect_json(&topics.intent(), |v| v["intent"] == "media.pause")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_dbus_arguments_get_dbus_errors() -> anyhow::Result<()> {
+    let w = world()?;
+    let conn = w.bus.connect().await?;
+    let proxy = agent_proxy(&conn).await?;
+
+    let err = say(&proxy, "  ").await.expect_err("empty text refused");
+    let zbus::Error::MethodError(name, message, _) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(name.as_str(), "org.edgeagent.Agent1.Error.InvalidInput");
+    assert_eq!(message.as_deref(), Some("argument `text`: is empty"));
+
+    let err = say(&proxy, &"x".repeat(5000))
+        .await
+        .expect_err("long text refused");
+    assert!(
+        err.to_string()
+            .contains("5000 bytes long; the limit is 1000"),
+        "{err}"
+    );
+
+    // Wrong signature: an integer where a string belongs.
+    let err = proxy
+        .call::<_, _, String>("Say", &(42i32,))
+        .await
+        .expect_err("bad signature refused");
+    let zbus::Error::FDO(fdo) = &err else {
+        panic!("{err:?}")
+    };
+    let zbus::fdo::Error::InvalidArgs(message) = fdo.as_ref() else {
+        panic!("{err:?}")
+    };
+    assert!(message.contains("got `i`, expected `s`"), "{message}");
+
+    let err = proxy
+        .call::<_, _, String>("Reboot", &())
+        .await
+        .expect_err("unknown method refused");
+    let zbus::Error::FDO(fdo) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(fdo.as_ref(), zbus::fdo::Error::UnknownMethod(_)),
+        "{err:?}"
+    );
+
+    // Still serving.
+    assert_eq!(say(&proxy, "turn on the ac").await?["slots"]["state"], "on");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_say_and_status_over_dbus() -> anyhow::Result<()> {
+    let w = world()?;
+    let (code, out, err) = ctl(&[
+        "--bus",
+        "address",
+        "--address",
+        &w.bus.address,
+        "say",
+        "navigate",
+        "to",
+        "the",
+        "airport",
+    ])?;
+    assert_eq!(code, 0, "{err}");
+    let outcome: Value = serde_json::from_str(&out)?;
+    assert_eq!(outcome["intent"], "nav.navigate_to");
+    assert_eq!(outcome["slots"]["destination"], "airport");
+
+    let (code, out, err) = ctl(&["--bus", "address", "--address", &w.bus.address, "status"])?;
+    assert_eq!(code, 0, "{err}");
+    let status: Value = serde_json::from_str(&out)?;
+    assert_eq!(status["device_id"], w.daemon.device_id.as_str());
+    assert_eq!(status["utterances"], 1);
+    assert!(
+        status["skills"].as_array().is_some_and(|s| s.len() == 7),
+        "{status}"
+    );
+
+    let (code, _, err) = ctl(&["--bus", "address", "--address", &w.bus.address, "say", ""])?;
+    assert_eq!(code, 1);
+    assert!(err.contains("InvalidInput"), "{err}");
+    Ok(())
+}
