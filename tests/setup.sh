@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need on a fresh Debian machine. Idempotent: it only
+# installs what is missing. Usage: tests/setup.sh [--bench]  (--bench adds hassil for the
+# comparison benchmark, in a virtualenv outside the repository).
+set -euo pipefail
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages: the broker and its clients, the bus daemon, C toolchain for -sys crates.
+packages=(mosquitto mosquitto-clients dbus-daemon pkg-config build-essential python3)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Rust components used by the test command.
+if command -v rustup >/dev/null 2>&1; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
+
+if [ "${1:-}" = "--bench" ]; then
+  venv="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/venv"
+  repo="$(cd "$(dirname "$0")/.." && pwd)"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -c 'import hassil' 2>/dev/null \
+    || "$venv/bin/pip" install -q -r "$repo/agent/intent/bench/requirements.txt"
+fi
+echo "setup: ok"
