@@ -1,9 +1,10 @@
 //! Accuracy of the template tier on `tests/resources/nlu/dev.jsonl` with the shipped skills
 //! and the shipped default entity lists. Prints the per-intent table; fails below the floor.
 
-use edge_core::LoadedManifest;
-use edge_intent::{Evaluation, Expectation, TemplateEngine, builtin_manifests};
-use std::path::PathBuf;
+mod common;
+
+use common::{dev_set, shipped_engine};
+use edge_intent::Evaluation;
 
 /// Floors from the measurement recorded in docs/BENCHMARKS.md (292 lines: all 88.4%,
 /// template-style 100%, paraphrases 59.5%, out-of-domain rejected 100%), rounded down a
@@ -14,34 +15,11 @@ const MIN_OOD_REJECTION: f64 = 0.98;
 const MIN_TEMPLATE_KIND: f64 = 0.98;
 const MIN_PARAPHRASE_KIND: f64 = 0.55;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-pub fn shipped_engine() -> TemplateEngine {
-    let (mut manifests, errors) = LoadedManifest::discover(&[repo().join("skills")]);
-    assert!(errors.is_empty(), "shipped manifests: {errors:?}");
-    manifests.extend(builtin_manifests());
-    let config = edge_config::AgentConfig::defaults();
-    let (engine, errors) =
-        TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
-    assert!(errors.is_empty(), "shipped manifests compile: {errors:?}");
-    engine
-}
-
 #[test]
 fn dev_set_accuracy_is_above_the_floor() {
     let engine = shipped_engine();
-    let text =
-        std::fs::read_to_string(repo().join("tests/resources/nlu/dev.jsonl")).expect("dev set");
     let mut eval = Evaluation::default();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let expected: Expectation =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("dev.jsonl:{}: {e}", n + 1));
+    for expected in dev_set() {
         let got = engine.recognize(&expected.text);
         eval.record(&expected, &got);
     }

@@ -1,0 +1,36 @@
+//! The engine as shipped: the repository's skills, the built-in dialog intents and the
+//! default configuration's entity lists. Shared by the dev-set test and the benchmark.
+
+use edge_core::LoadedManifest;
+use edge_intent::{Expectation, TemplateEngine, builtin_manifests};
+use std::path::PathBuf;
+
+/// Root of the repository.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The engine compiled from the shipped manifests; panics if any fails to load.
+pub fn shipped_engine() -> TemplateEngine {
+    let (mut manifests, errors) = LoadedManifest::discover(&[repo().join("skills")]);
+    assert!(errors.is_empty(), "shipped manifests: {errors:?}");
+    manifests.extend(builtin_manifests());
+    let config = edge_config::AgentConfig::defaults();
+    let (engine, errors) =
+        TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
+    assert!(errors.is_empty(), "shipped manifests compile: {errors:?}");
+    engine
+}
+
+/// The labelled dev set.
+pub fn dev_set() -> Vec<Expectation> {
+    let path = repo().join("tests/resources/nlu/dev.jsonl");
+    let text = std::fs::read_to_string(&path).expect("dev set");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, line)| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("dev.jsonl:{}: {e}", n + 1))
+        })
+        .collect()
+}
