@@ -175,6 +175,7 @@ impl Drop for Mosquitto {
 #[derive(Debug)]
 pub struct Daemon {
     child: Option<Child>,
+    notify: UnixDatagram,
     /// Directory with its config and logs.
     pub dir: tempfile::TempDir,
     /// Its device id.
@@ -194,6 +195,8 @@ pub struct DaemonSetup {
     pub skill_dirs: Vec<PathBuf>,
     /// Extra TOML appended to the config.
     pub extra: String,
+    /// Extra environment variables for the daemon.
+    pub env: Vec<(String, String)>,
 }
 
 impl DaemonSetup {
@@ -205,6 +208,7 @@ impl DaemonSetup {
             device_id: format!("test-{}", std::process::id()),
             skill_dirs: vec![repo().join("skills")],
             extra: String::new(),
+            env: Vec::new(),
         }
     }
 
@@ -242,23 +246,21 @@ impl Daemon {
             .env("NOTIFY_SOCKET", &notify_path)
             .env_remove("JOURNAL_STREAM")
             .env_remove("WATCHDOG_USEC")
+            .envs(setup.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
         let mut daemon = Self {
             child: Some(child),
+            notify,
             dir,
             device_id: setup.device_id.clone(),
         };
-        let mut buf = [0u8; 512];
         loop {
-            let n = notify
-                .recv(&mut buf)
+            let message = daemon
+                .next_notification()
                 .with_context(|| format!("no READY=1 from edge-agentd; log:\n{}", daemon.log()))?;
-            if String::from_utf8_lossy(&buf[..n])
-                .lines()
-                .any(|l| l == "READY=1")
-            {
+            if message.lines().any(|l| l == "READY=1") {
                 break;
             }
         }
@@ -266,6 +268,13 @@ impl Daemon {
             bail!("edge-agentd exited with {status}; log:\n{}", daemon.log());
         }
         Ok(daemon)
+    }
+
+    /// The next sd_notify message the daemon sent (waits up to [`WAIT`]).
+    pub fn next_notification(&self) -> anyhow::Result<String> {
+        let mut buf = [0u8; 1024];
+        let n = self.notify.recv(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
     }
 
     /// Process id while it runs.

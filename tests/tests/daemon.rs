@@ -367,3 +367,45 @@ async fn cli_say_and_status_over_dbus() -> anyhow::Result<()> {
     assert!(err.contains("InvalidInput"), "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_session_delivers_commands_sent_while_away() -> anyhow::Result<()> {
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let setup = DaemonSetup::new(&bus, broker.port);
+    let mut daemon = Daemon::start(&setup)?;
+    let topics = daemon.topics();
+    let mut probe = MqttProbe::connect(broker.port, &topics.all()).await?;
+    probe.expect(&topics.status(), |p| p == b"online").await?;
+    daemon.signal("KILL")?;
+    probe.expect(&topics.status(), |p| p == b"offline").await?;
+
+    // QoS 1 command while the agent is away: the broker keeps it in the agent's session.
+    probe.publish(&topics.say(), "start pump two").await?;
+    let _daemon = Daemon::start(&setup)?;
+    let event = probe
+        .expect_json(&topics.intent(), |v| v["origin"] == "mqtt")
+        .await?;
+    assert_eq!(event["intent"], "equipment.start");
+    assert_eq!(event["slots"]["machine"], "pump-2");
+    Ok(())
+}
+
+#[test]
+fn watchdog_is_pinged_when_systemd_asks() -> anyhow::Result<()> {
+    let bus = DbusDaemon::start()?;
+    let mut setup = DaemonSetup::new(&bus, edge_agent_tests::free_port()?);
+    setup.env.push(("WATCHDOG_USEC".into(), "200000".into()));
+    let daemon = Daemon::start(&setup)?;
+    let mut pings = 0;
+    while pings < 3 {
+        let message = daemon.next_notification()?;
+        pings += message.lines().filter(|l| *l == "WATCHDOG=1").count();
+    }
+    assert!(
+        daemon.log().contains("systemd watchdog enabled"),
+        "{}",
+        daemon.log()
+    );
+    Ok(())
+}
