@@ -15,3 +15,5 @@ pub use manifest::{
 };
 pub mod entity;
 pub use entity::{EntityList, EntityLists};
+pub mod signal;
+pub use signal::{Access, DataType, SignalDef, SignalValue, ValueError};

@@ -1,0 +1,1 @@
+//! D-Bus transport of the HAL: signals bound to properties or methods.

@@ -1,0 +1,1 @@
+//! MQTT transport of the HAL: signals bound to state and command topics.

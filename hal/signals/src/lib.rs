@@ -1,0 +1,1 @@
+//! Signal catalogue (profiles), value cache and the router from logical signals to transports.
