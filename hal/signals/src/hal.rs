@@ -1,0 +1,432 @@
+//! The router: checks, cache, and dispatch to transports.
+
+use crate::catalogue::{Binding, BoundSignal, Catalogue};
+use edge_core::{SignalDef, SignalValue, ValueError};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// A boxed future, so transports can be trait objects.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which transport a binding needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// D-Bus.
+    Dbus,
+    /// MQTT.
+    Mqtt,
+}
+
+/// What goes wrong with signals. Messages are for people debugging a vehicle or machine.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HalError {
+    /// Not in the catalogue.
+    #[error("unknown signal {path:?}")]
+    UnknownSignal {
+        /// The path.
+        path: String,
+    },
+    /// Write-only signal read.
+    #[error("{path} is not readable")]
+    NotReadable {
+        /// The path.
+        path: String,
+    },
+    /// Read-only signal written.
+    #[error("{path} is not writable")]
+    NotWritable {
+        /// The path.
+        path: String,
+    },
+    /// Wrong type or out of range.
+    #[error("{path}: {source}")]
+    Value {
+        /// The path.
+        path: String,
+        /// What is wrong.
+        source: ValueError,
+    },
+    /// The peer or broker failed; `message` carries the D-Bus error name or MQTT reason.
+    #[error("{path}: {message}")]
+    Transport {
+        /// The path.
+        path: String,
+        /// The transport's error.
+        message: String,
+    },
+    /// No confirmation in time.
+    #[error("{path}: no confirmation within {after:?}")]
+    Timeout {
+        /// The path.
+        path: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The signal's transport is not configured.
+    #[error("{path}: its {kind:?} transport is not configured")]
+    NoTransport {
+        /// The path.
+        path: String,
+        /// Which.
+        kind: TransportKind,
+    },
+}
+
+/// A value and how old it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    /// The value.
+    pub value: SignalValue,
+    /// Time since it was observed.
+    pub age: Duration,
+}
+
+/// An observed change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// Signal path.
+    pub path: String,
+    /// New value.
+    pub value: SignalValue,
+}
+
+#[derive(Debug)]
+struct Shared {
+    cache: RwLock<HashMap<String, (SignalValue, Instant)>>,
+    updates: broadcast::Sender<Update>,
+}
+
+/// Where transports report what they observe. Cloneable.
+#[derive(Debug, Clone)]
+pub struct UpdateSink {
+    shared: Arc<Shared>,
+}
+
+impl UpdateSink {
+    /// Records a value of `path` and tells subscribers.
+    pub fn report(&self, path: &str, value: SignalValue) {
+        self.shared
+            .cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_owned(), (value.clone(), Instant::now()));
+        let _ = self.shared.updates.send(Update {
+            path: path.to_owned(),
+            value,
+        });
+    }
+
+    /// The last value of `path` with its age.
+    pub fn cached(&self, path: &str) -> Option<Reading> {
+        self.shared
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+            .map(|(value, at)| Reading {
+                value: value.clone(),
+                age: at.elapsed(),
+            })
+    }
+
+    /// Every later update.
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.shared.updates.subscribe()
+    }
+}
+
+/// A way to reach signals: D-Bus, MQTT.
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// Reads the current value from the peer.
+    fn read<'a>(&'a self, signal: &'a BoundSignal) -> BoxFuture<'a, Result<SignalValue, HalError>>;
+    /// Writes and returns once the peer confirmed (method returned, state topic echoed).
+    fn write<'a>(
+        &'a self,
+        signal: &'a BoundSignal,
+        value: &'a SignalValue,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), HalError>>;
+}
+
+/// Logical signals over their transports.
+#[derive(Debug)]
+pub struct Hal {
+    signals: std::collections::BTreeMap<String, BoundSignal>,
+    dbus: Option<Arc<dyn Transport>>,
+    mqtt: Option<Arc<dyn Transport>>,
+    sink: UpdateSink,
+    set_timeout: Duration,
+}
+
+impl Hal {
+    /// A HAL over `catalogue` with no transports yet, and the sink transports report to.
+    pub fn new(catalogue: &Catalogue, set_timeout: Duration) -> Self {
+        let (updates, _) = broadcast::channel(1024);
+        Self {
+            signals: catalogue.signals.clone(),
+            dbus: None,
+            mqtt: None,
+            sink: UpdateSink {
+                shared: Arc::new(Shared {
+                    cache: RwLock::new(HashMap::new()),
+                    updates,
+                }),
+            },
+            set_timeout,
+        }
+    }
+
+    /// The sink transports report to.
+    pub fn sink(&self) -> UpdateSink {
+        self.sink.clone()
+    }
+
+    /// Installs a transport.
+    pub fn set_transport(&mut self, kind: TransportKind, transport: Arc<dyn Transport>) {
+        match kind {
+            TransportKind::Dbus => self.dbus = Some(transport),
+            TransportKind::Mqtt => self.mqtt = Some(transport),
+        }
+    }
+
+    /// The definition of a signal.
+    pub fn def(&self, path: &str) -> Option<&SignalDef> {
+        self.signals.get(path).map(|s| &s.def)
+    }
+
+    /// All signal definitions.
+    pub fn defs(&self) -> impl Iterator<Item = &SignalDef> {
+        self.signals.values().map(|s| &s.def)
+    }
+
+    fn bound(&self, path: &str) -> Result<&BoundSignal, HalError> {
+        self.signals
+            .get(path)
+            .ok_or_else(|| HalError::UnknownSignal {
+                path: path.to_owned(),
+            })
+    }
+
+    fn transport(&self, signal: &BoundSignal) -> Result<&Arc<dyn Transport>, HalError> {
+        let (t, kind) = match signal.binding {
+            Binding::Dbus(_) => (&self.dbus, TransportKind::Dbus),
+            Binding::Mqtt(_) => (&self.mqtt, TransportKind::Mqtt),
+        };
+        t.as_ref().ok_or_else(|| HalError::NoTransport {
+            path: signal.def.path.clone(),
+            kind,
+        })
+    }
+
+    /// The last value seen, without asking the peer.
+    pub fn cached(&self, path: &str) -> Option<Reading> {
+        self.sink.cached(path)
+    }
+
+    /// The value: the cached one when `fresh` is false and one is known, otherwise an
+    /// active read from the peer.
+    pub async fn get(&self, path: &str, fresh: bool) -> Result<Reading, HalError> {
+        let signal = self.bound(path)?;
+        if !signal.def.access.readable() {
+            return Err(HalError::NotReadable {
+                path: path.to_owned(),
+            });
+        }
+        if !fresh && let Some(reading) = self.sink.cached(path) {
+            return Ok(reading);
+        }
+        let value = self.transport(signal)?.read(signal).await?;
+        self.sink.report(path, value.clone());
+        Ok(Reading {
+            value,
+            age: Duration::ZERO,
+        })
+    }
+
+    /// Checks the value against the signal and writes it; returns the value written
+    /// (coerced to the signal's type) once the peer confirmed it.
+    pub fn check(
+        &self,
+        path: &str,
+        value: &SignalValue,
+    ) -> Result<(&SignalDef, SignalValue), HalError> {
+        let signal = self.bound(path)?;
+        if !signal.def.access.writable() {
+            return Err(HalError::NotWritable {
+                path: path.to_owned(),
+            });
+        }
+        let checked = signal
+            .def
+            .check_value(value)
+            .map_err(|source| HalError::Value {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok((&signal.def, checked))
+    }
+
+    /// Writes a value already passed through [`Hal::check`] (and the policy).
+    pub async fn set(&self, path: &str, value: &SignalValue) -> Result<SignalValue, HalError> {
+        let (_, checked) = self.check(path, value)?;
+        let signal = self.bound(path)?;
+        let transport = self.transport(signal)?;
+        let timeout = self.set_timeout;
+        match tokio::time::timeout(timeout, transport.write(signal, &checked, timeout)).await {
+            Ok(Ok(())) => {
+                if signal.def.access.readable() {
+                    self.sink.report(path, checked.clone());
+                }
+                Ok(checked)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(HalError::Timeout {
+                path: path.to_owned(),
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Every observed change.
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.sink.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Debug, Default)]
+    struct FakeTransport {
+        written: Mutex<Vec<(String, SignalValue)>>,
+        fail: bool,
+    }
+
+    impl Transport for FakeTransport {
+        fn read<'a>(
+            &'a self,
+            _signal: &'a BoundSignal,
+        ) -> BoxFuture<'a, Result<SignalValue, HalError>> {
+            Box::pin(async { Ok(SignalValue::Float(42.0)) })
+        }
+        fn write<'a>(
+            &'a self,
+            signal: &'a BoundSignal,
+            value: &'a SignalValue,
+            _t: Duration,
+        ) -> BoxFuture<'a, Result<(), HalError>> {
+            Box::pin(async move {
+                if self.fail {
+                    return Err(HalError::Transport {
+                        path: signal.def.path.clone(),
+                        message: "org.x.Error.Failed: no".into(),
+                    });
+                }
+                self.written
+                    .lock()
+                    .expect("lock")
+                    .push((signal.def.path.clone(), value.clone()));
+                Ok(())
+            })
+        }
+    }
+
+    fn catalogue() -> Catalogue {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.toml");
+        std::fs::write(
+            &path,
+            r#"
+[[signal]]
+path = "Vehicle.Speed"
+datatype = "float"
+min = 0
+max = 250
+access = "read-write"
+dbus = { destination = "org.x", path = "/x", interface = "org.x.V", property = "Speed" }
+[[signal]]
+path = "Plant.Pump3.Pressure"
+datatype = "float"
+access = "read"
+mqtt = { state_topic = "plant/pump-3/state", pointer = "/pressure" }
+"#,
+        )
+        .expect("write");
+        Catalogue::load(&[path]).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn routes_checks_and_caches() {
+        let mut hal = Hal::new(&catalogue(), Duration::from_secs(1));
+        let fake = Arc::new(FakeTransport::default());
+        hal.set_transport(TransportKind::Dbus, fake.clone());
+        assert_eq!(
+            hal.set("Vehicle.Speed", &SignalValue::Int(80)).await,
+            Ok(SignalValue::Float(80.0))
+        );
+        assert_eq!(fake.written.lock().expect("lock").len(), 1);
+        assert_eq!(
+            hal.cached("Vehicle.Speed").map(|r| r.value),
+            Some(SignalValue::Float(80.0))
+        );
+        assert!(matches!(
+            hal.set("Vehicle.Speed", &SignalValue::Int(300)).await,
+            Err(HalError::Value { .. })
+        ));
+        assert!(matches!(
+            hal.set("Vehicle.Nope", &SignalValue::Int(1)).await,
+            Err(HalError::UnknownSignal { .. })
+        ));
+        assert!(matches!(
+            hal.set("Plant.Pump3.Pressure", &SignalValue::Int(1)).await,
+            Err(HalError::NotWritable { .. })
+        ));
+        assert!(matches!(
+            hal.get("Plant.Pump3.Pressure", true).await,
+            Err(HalError::NoTransport {
+                kind: TransportKind::Mqtt,
+                ..
+            })
+        ));
+        assert_eq!(
+            hal.get("Vehicle.Speed", true).await.map(|r| r.value),
+            Ok(SignalValue::Float(42.0))
+        );
+        let mut updates = hal.subscribe();
+        hal.sink()
+            .report("Plant.Pump3.Pressure", SignalValue::Float(4.2));
+        assert_eq!(
+            updates.recv().await.map(|u| u.path),
+            Ok("Plant.Pump3.Pressure".to_owned())
+        );
+        assert_eq!(
+            hal.get("Plant.Pump3.Pressure", false)
+                .await
+                .map(|r| r.value),
+            Ok(SignalValue::Float(4.2))
+        );
+    }
+
+    #[tokio::test]
+    async fn transport_errors_pass_through() {
+        let mut hal = Hal::new(&catalogue(), Duration::from_secs(1));
+        hal.set_transport(
+            TransportKind::Dbus,
+            Arc::new(FakeTransport {
+                fail: true,
+                ..Default::default()
+            }),
+        );
+        let err = hal
+            .set("Vehicle.Speed", &SignalValue::Int(10))
+            .await
+            .expect_err("fails");
+        assert_eq!(err.to_string(), "Vehicle.Speed: org.x.Error.Failed: no");
+    }
+}
