@@ -1,1 +1,297 @@
-//! D-Bus transport of the HAL: signals bound to properties or methods.
+//! D-Bus transport of the HAL: reads and writes properties (Get/Set) or calls methods, and
+//! turns PropertiesChanged and named change signals into HAL updates.
+//!
+//! Errors from the peer keep their D-Bus error name in the message
+//! (`org.freedesktop.DBus.Error.ServiceUnknown: ...`).
+
+use edge_core::{DataType, SignalValue};
+use edge_hal::{Binding, BoundSignal, BoxFuture, HalError, Transport, UpdateSink};
+use futures_util::StreamExt as _;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use zbus::wire::{OwnedVariant, Structure, Variant};
+
+const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+
+/// The D-Bus transport.
+#[derive(Debug)]
+pub struct DbusTransport {
+    connection: zbus::Connection,
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for DbusTransport {
+    fn drop(&mut self) {
+        for w in &self.watchers {
+            w.abort();
+        }
+    }
+}
+
+fn transport_error(path: &str, e: impl std::fmt::Display) -> HalError {
+    HalError::Transport {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn binding(signal: &BoundSignal) -> Result<&edge_hal::DbusBinding, HalError> {
+    match &signal.binding {
+        Binding::Dbus(d) => Ok(d),
+        Binding::Mqtt(_) => Err(transport_error(&signal.def.path, "not a D-Bus signal")),
+    }
+}
+
+/// A D-Bus value as a signal value of `datatype`, or `None` if it does not fit.
+fn from_variant(v: &Variant<'_>, datatype: DataType) -> Option<SignalValue> {
+    let value = match v {
+        Variant::Bool(b) => SignalValue::Bool(*b),
+        Variant::U8(x) => SignalValue::Int(i64::from(*x)),
+        Variant::I16(x) => SignalValue::Int(i64::from(*x)),
+        Variant::U16(x) => SignalValue::Int(i64::from(*x)),
+        Variant::I32(x) => SignalValue::Int(i64::from(*x)),
+        Variant::U32(x) => SignalValue::Int(i64::from(*x)),
+        Variant::I64(x) => SignalValue::Int(*x),
+        Variant::U64(x) => SignalValue::Int(i64::try_from(*x).ok()?),
+        Variant::F64(x) => SignalValue::Float(*x),
+        Variant::Str(s) => SignalValue::String(s.to_string()),
+        Variant::Variant(inner) => return from_variant(inner, datatype),
+        _ => return None,
+    };
+    Some(match (datatype, value) {
+        (DataType::Float, SignalValue::Int(i)) => SignalValue::Float(i as f64),
+        (_, v) => v,
+    })
+}
+
+/// A signal value as the D-Bus type the binding declares.
+fn to_variant(value: &SignalValue, int_type: &str) -> Result<Variant<'static>, String> {
+    Ok(match value {
+        SignalValue::Bool(b) => Variant::Bool(*b),
+        SignalValue::Float(f) => Variant::F64(*f),
+        SignalValue::String(s) => Variant::from(s.clone()),
+        SignalValue::Int(i) => {
+            let range = |e: std::num::TryFromIntError| {
+                format!("{i} does not fit D-Bus type {int_type}: {e}")
+            };
+            match int_type {
+                "x" => Variant::I64(*i),
+                "u" => Variant::U32(u32::try_from(*i).map_err(range)?),
+                "y" => Variant::U8(u8::try_from(*i).map_err(range)?),
+                _ => Variant::I32(i32::try_from(*i).map_err(range)?),
+            }
+        }
+    })
+}
+
+impl DbusTransport {
+    /// Uses `connection` for `signals` and starts watching their change notifications
+    /// (PropertiesChanged, named signals) into `sink`.
+    pub async fn new(
+        connection: zbus::Connection,
+        signals: &[&BoundSignal],
+        sink: UpdateSink,
+    ) -> Result<Self, zbus::Error> {
+        // (destination, object path) -> property name and interface -> signal.
+        let mut by_object: BTreeMap<(String, String), Vec<BoundSignal>> = BTreeMap::new();
+        let mut watchers = Vec::new();
+        for signal in signals {
+            let Binding::Dbus(d) = &signal.binding else {
+                continue;
+            };
+            if let Some(name) = &d.change_signal {
+                let proxy = zbus::Proxy::new(
+                    &connection,
+                    d.destination.clone(),
+                    d.path.clone(),
+                    d.interface.clone(),
+                )
+                .await?;
+                let mut stream = proxy.receive_signal(name.clone()).await?;
+                let (sink, signal) = (sink.clone(), (*signal).clone());
+                watchers.push(tokio::spawn(async move {
+                    while let Some(message) = stream.next().await {
+                        match read_body(&message, &signal) {
+                            Ok(value) => sink.report(&signal.def.path, value),
+                            Err(e) => tracing::warn!("{}: change signal: {e}", signal.def.path),
+                        }
+                    }
+                }));
+            }
+            if d.property.is_some() {
+                by_object
+                    .entry((d.destination.clone(), d.path.clone()))
+                    .or_default()
+                    .push((*signal).clone());
+            }
+        }
+        for ((destination, path), signals) in by_object {
+            let proxy = zbus::Proxy::new(&connection, destination, path, PROPERTIES).await?;
+            let mut stream = proxy.receive_signal("PropertiesChanged").await?;
+            let sink = sink.clone();
+            watchers.push(tokio::spawn(async move {
+                while let Some(message) = stream.next().await {
+                    let Ok((interface, changed, _)) =
+                        message
+                            .body()
+                            .deserialize::<(String, HashMap<String, OwnedVariant>, Vec<String>)>()
+                    else {
+                        continue;
+                    };
+                    for signal in &signals {
+                        let Binding::Dbus(d) = &signal.binding else {
+                            continue;
+                        };
+                        if d.interface != interface {
+                            continue;
+                        }
+                        if let Some(v) = d.property.as_ref().and_then(|p| changed.get(p))
+                            && let Some(value) = from_variant(v, signal.def.datatype)
+                        {
+                            sink.report(&signal.def.path, value);
+                        }
+                    }
+                }
+            }));
+        }
+        Ok(Self {
+            connection,
+            watchers,
+        })
+    }
+
+    async fn proxy(
+        &self,
+        d: &edge_hal::DbusBinding,
+        interface: &str,
+    ) -> Result<zbus::Proxy<'static>, zbus::Error> {
+        zbus::proxy::Builder::new(&self.connection)
+            .destination(d.destination.clone())
+            .path(d.path.clone())
+            .interface(interface.to_owned())
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+    }
+}
+
+/// The first (only) argument of a message body as the signal's type.
+fn read_body(message: &zbus::Message, signal: &BoundSignal) -> Result<SignalValue, String> {
+    let body = message.body();
+    let value = match signal.def.datatype {
+        DataType::Bool => SignalValue::Bool(body.deserialize::<bool>().map_err(|e| e.to_string())?),
+        DataType::Float => {
+            SignalValue::Float(body.deserialize::<f64>().map_err(|e| e.to_string())?)
+        }
+        DataType::String | DataType::Enum => {
+            SignalValue::String(body.deserialize::<String>().map_err(|e| e.to_string())?)
+        }
+        DataType::Int => {
+            let int_type = match &signal.binding {
+                Binding::Dbus(d) => d.int_type.as_str(),
+                Binding::Mqtt(_) => "i",
+            };
+            SignalValue::Int(
+                match int_type {
+                    "x" => body.deserialize::<i64>(),
+                    "u" => body.deserialize::<u32>().map(i64::from),
+                    "y" => body.deserialize::<u8>().map(i64::from),
+                    _ => body.deserialize::<i32>().map(i64::from),
+                }
+                .map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    Ok(value)
+}
+
+impl Transport for DbusTransport {
+    fn read<'a>(&'a self, signal: &'a BoundSignal) -> BoxFuture<'a, Result<SignalValue, HalError>> {
+        Box::pin(async move {
+            let path = &signal.def.path;
+            let d = binding(signal)?;
+            if let Some(property) = &d.property {
+                let proxy = self
+                    .proxy(d, PROPERTIES)
+                    .await
+                    .map_err(|e| transport_error(path, e))?;
+                let value: OwnedVariant = proxy
+                    .call("Get", &(d.interface.as_str(), property.as_str()))
+                    .await
+                    .map_err(|e| transport_error(path, e))?;
+                return from_variant(&value, signal.def.datatype).ok_or_else(|| {
+                    transport_error(path, format!("unexpected D-Bus type of {property}"))
+                });
+            }
+            let method = d
+                .get_method
+                .as_deref()
+                .ok_or_else(|| HalError::NotReadable { path: path.clone() })?;
+            let proxy = self
+                .proxy(d, &d.interface)
+                .await
+                .map_err(|e| transport_error(path, e))?;
+            let reply = proxy
+                .call_method(method, &())
+                .await
+                .map_err(|e| transport_error(path, e))?;
+            read_body(&reply, signal).map_err(|e| transport_error(path, e))
+        })
+    }
+
+    fn write<'a>(
+        &'a self,
+        signal: &'a BoundSignal,
+        value: &'a SignalValue,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), HalError>> {
+        Box::pin(async move {
+            let path = &signal.def.path;
+            let d = binding(signal)?;
+            let variant = to_variant(value, &d.int_type).map_err(|e| transport_error(path, e))?;
+            if let Some(property) = &d.property {
+                let proxy = self
+                    .proxy(d, &d.interface)
+                    .await
+                    .map_err(|e| transport_error(path, e))?;
+                let result = match variant {
+                    Variant::Bool(b) => proxy.set_property(property, b).await,
+                    Variant::F64(f) => proxy.set_property(property, f).await,
+                    Variant::I32(i) => proxy.set_property(property, i).await,
+                    Variant::I64(i) => proxy.set_property(property, i).await,
+                    Variant::U32(i) => proxy.set_property(property, i).await,
+                    Variant::U8(i) => proxy.set_property(property, i).await,
+                    other => proxy.set_property(property, other.to_string()).await,
+                };
+                // Done when Set returned: the peer accepted the value.
+                return result.map_err(|e| transport_error(path, e));
+            }
+            let method = d
+                .set_method
+                .as_deref()
+                .ok_or_else(|| HalError::NotWritable { path: path.clone() })?;
+            let proxy = self
+                .proxy(d, &d.interface)
+                .await
+                .map_err(|e| transport_error(path, e))?;
+            let reply = if d.set_args.is_empty() {
+                proxy.call_method(method, &()).await
+            } else {
+                let mut builder = Structure::builder();
+                for arg in &d.set_args {
+                    builder = if arg == "$value" {
+                        builder.append_field(
+                            variant.try_clone().map_err(|e| transport_error(path, e))?,
+                        )
+                    } else {
+                        builder.append_field(Variant::from(arg.clone()))
+                    };
+                }
+                let body = builder.build().map_err(|e| transport_error(path, e))?;
+                proxy.call_method(method, &body).await
+            };
+            // Done when the method returned.
+            reply.map(|_| ()).map_err(|e| transport_error(path, e))
+        })
+    }
+}
