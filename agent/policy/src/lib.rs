@@ -271,15 +271,17 @@ impl Policy {
                 rule: rule.name.clone(),
                 reason: rule.reason.as_deref().map(fill).unwrap_or(default),
             };
-            if let Some(x) = request.value.as_f64() {
-                if rule.min.is_some_and(|m| x < m) || rule.max.is_some_and(|m| x > m) {
-                    return deny(format!(
-                        "{} can only be set between {} and {}.",
-                        request.signal.label,
-                        rule.min.map_or("-".into(), |v| SignalValue::Float(v).to_string()),
-                        rule.max.map_or("-".into(), |v| SignalValue::Float(v).to_string()),
-                    ));
-                }
+            if let Some(x) = request.value.as_f64()
+                && (rule.min.is_some_and(|m| x < m) || rule.max.is_some_and(|m| x > m))
+            {
+                return deny(format!(
+                    "{} can only be set between {} and {}.",
+                    request.signal.label,
+                    rule.min
+                        .map_or("-".into(), |v| SignalValue::Float(v).to_string()),
+                    rule.max
+                        .map_or("-".into(), |v| SignalValue::Float(v).to_string()),
+                ));
             }
             for c in &rule.require {
                 match current(&c.signal) {
@@ -304,7 +306,10 @@ impl Policy {
             if let Some(limit) = &rule.rate_limit {
                 let window = Duration::from_secs(limit.per_secs);
                 let recent = writes.entry(path.to_owned()).or_default();
-                while recent.front().is_some_and(|t| now.duration_since(*t) > window) {
+                while recent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > window)
+                {
                     recent.pop_front();
                 }
                 if recent.len() >= limit.max as usize {
@@ -356,7 +361,12 @@ mod tests {
     fn rules(toml_like: Vec<RuleSpec>) -> Policy {
         Policy::new(
             toml_like,
-            &["Vehicle.Speed", "Vehicle.Body.Windows.Row1.Driver.Position", "Plant.Pump4.State", "Plant.Pump4.GuardClosed"],
+            &[
+                "Vehicle.Speed",
+                "Vehicle.Body.Windows.Row1.Driver.Position",
+                "Plant.Pump4.State",
+                "Plant.Pump4.GuardClosed",
+            ],
         )
         .expect("valid rules")
     }
@@ -379,31 +389,59 @@ mod tests {
     #[test]
     fn windows_may_not_open_above_speed() {
         let mut r = spec("windows-at-speed", &["Vehicle.Body.Windows.*.Position"]);
-        r.when_value = Some(ValueTest { op: Op::Gt, value: SignalValue::Int(0) });
-        r.require = vec![Condition { signal: "Vehicle.Speed".into(), op: Op::Le, value: SignalValue::Float(30.0) }];
+        r.when_value = Some(ValueTest {
+            op: Op::Gt,
+            value: SignalValue::Int(0),
+        });
+        r.require = vec![Condition {
+            signal: "Vehicle.Speed".into(),
+            op: Op::Le,
+            value: SignalValue::Float(30.0),
+        }];
         r.reason = Some("I can't open {label} above 30 km/h.".into());
         let policy = rules(vec![r]);
-        let window = signal("Vehicle.Body.Windows.Row1.Driver.Position", DataType::Int, "the driver window");
+        let window = signal(
+            "Vehicle.Body.Windows.Row1.Driver.Position",
+            DataType::Int,
+            "the driver window",
+        );
         let open = SignalValue::Int(100);
         let close = SignalValue::Int(0);
         let fast = |_: &str| Some(SignalValue::Float(80.0));
         let slow = |_: &str| Some(SignalValue::Float(10.0));
         let now = Instant::now();
-        let req = |v| WriteRequest { signal: &window, value: v, confirmed: false };
+        let req = |v| WriteRequest {
+            signal: &window,
+            value: v,
+            confirmed: false,
+        };
         assert_eq!(
             policy.evaluate(req(&open), &fast, now),
-            Decision::Deny { rule: "windows-at-speed".into(), reason: "I can't open the driver window above 30 km/h.".into() }
+            Decision::Deny {
+                rule: "windows-at-speed".into(),
+                reason: "I can't open the driver window above 30 km/h.".into()
+            }
         );
         assert_eq!(policy.evaluate(req(&close), &fast, now), Decision::Allow);
         assert_eq!(policy.evaluate(req(&open), &slow, now), Decision::Allow);
-        assert!(matches!(policy.evaluate(req(&open), &|_| None, now), Decision::Deny { .. }));
+        assert!(matches!(
+            policy.evaluate(req(&open), &|_| None, now),
+            Decision::Deny { .. }
+        ));
     }
 
     #[test]
     fn equipment_needs_confirmation_and_a_closed_guard() {
         let mut guard = spec("guard", &["Plant.*.State"]);
-        guard.when_value = Some(ValueTest { op: Op::Eq, value: SignalValue::String("running".into()) });
-        guard.require = vec![Condition { signal: "Plant.Pump4.GuardClosed".into(), op: Op::Eq, value: SignalValue::Bool(true) }];
+        guard.when_value = Some(ValueTest {
+            op: Op::Eq,
+            value: SignalValue::String("running".into()),
+        });
+        guard.require = vec![Condition {
+            signal: "Plant.Pump4.GuardClosed".into(),
+            op: Op::Eq,
+            value: SignalValue::Bool(true),
+        }];
         let mut confirm = spec("confirm-equipment", &["Plant.*.State"]);
         confirm.confirm = true;
         confirm.question = Some("Change {label} to {value}? Say yes to confirm.".into());
@@ -414,10 +452,32 @@ mod tests {
         let open = |_: &str| Some(SignalValue::Bool(false));
         let now = Instant::now();
         assert_eq!(
-            policy.evaluate(WriteRequest { signal: &state, value: &stop, confirmed: false }, &open, now),
-            Decision::Confirm { rule: "confirm-equipment".into(), question: "Change pump 4 to stopped? Say yes to confirm.".into() }
+            policy.evaluate(
+                WriteRequest {
+                    signal: &state,
+                    value: &stop,
+                    confirmed: false
+                },
+                &open,
+                now
+            ),
+            Decision::Confirm {
+                rule: "confirm-equipment".into(),
+                question: "Change pump 4 to stopped? Say yes to confirm.".into()
+            }
         );
-        assert_eq!(policy.evaluate(WriteRequest { signal: &state, value: &stop, confirmed: true }, &open, now), Decision::Allow);
+        assert_eq!(
+            policy.evaluate(
+                WriteRequest {
+                    signal: &state,
+                    value: &stop,
+                    confirmed: true
+                },
+                &open,
+                now
+            ),
+            Decision::Allow
+        );
         assert!(matches!(
             policy.evaluate(WriteRequest { signal: &state, value: &start, confirmed: true }, &open, now),
             Decision::Deny { ref rule, .. } if rule == "guard"
@@ -427,17 +487,30 @@ mod tests {
     #[test]
     fn rate_limit_and_range() {
         let mut r = spec("fan", &["Vehicle.Speed"]);
-        r.rate_limit = Some(RateLimit { max: 2, per_secs: 10 });
+        r.rate_limit = Some(RateLimit {
+            max: 2,
+            per_secs: 10,
+        });
         r.max = Some(100.0);
         let policy = rules(vec![r]);
         let speed = signal("Vehicle.Speed", DataType::Float, "the speed");
         let v = SignalValue::Float(50.0);
         let now = Instant::now();
-        let req = WriteRequest { signal: &speed, value: &v, confirmed: false };
+        let req = WriteRequest {
+            signal: &speed,
+            value: &v,
+            confirmed: false,
+        };
         assert_eq!(policy.evaluate(req, &|_| None, now), Decision::Allow);
         assert_eq!(policy.evaluate(req, &|_| None, now), Decision::Allow);
-        assert!(matches!(policy.evaluate(req, &|_| None, now), Decision::Deny { .. }));
-        assert_eq!(policy.evaluate(req, &|_| None, now + Duration::from_secs(11)), Decision::Allow);
+        assert!(matches!(
+            policy.evaluate(req, &|_| None, now),
+            Decision::Deny { .. }
+        ));
+        assert_eq!(
+            policy.evaluate(req, &|_| None, now + Duration::from_secs(11)),
+            Decision::Allow
+        );
         let high = SignalValue::Float(120.0);
         assert!(matches!(
             policy.evaluate(WriteRequest { signal: &speed, value: &high, confirmed: false }, &|_| None, now + Duration::from_secs(60)),
@@ -447,7 +520,8 @@ mod tests {
 
     #[test]
     fn rules_are_checked_against_the_catalogue() {
-        let err = Policy::new(vec![spec("x", &["Vehicle.Nope.*"])], &["Vehicle.Speed"]).expect_err("no match");
+        let err = Policy::new(vec![spec("x", &["Vehicle.Nope.*"])], &["Vehicle.Speed"])
+            .expect_err("no match");
         assert!(err.to_string().contains("matches no signal"), "{err}");
     }
 }

@@ -277,7 +277,7 @@ fn check_entry(e: &SignalEntry) -> Result<BoundSignal, (&'static str, String)> {
     if !numeric && (e.min.is_some() || e.max.is_some()) {
         return Err((".min", "min/max apply only to int and float".into()));
     }
-    if (e.datatype == DataType::Enum) != !e.values.is_empty() {
+    if (e.datatype == DataType::Enum) == e.values.is_empty() {
         return Err((
             ".values",
             "an enum needs values; other types take none".into(),
