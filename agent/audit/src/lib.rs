@@ -201,7 +201,10 @@ mod tests {
         log.append(&entry(2)).expect("append");
         let entries = read_entries(&path).expect("read");
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[1].as_ref().expect("parses").new, Some(SignalValue::Int(2)));
+        assert_eq!(
+            entries[1].as_ref().expect("parses").new,
+            Some(SignalValue::Int(2))
+        );
     }
 
     #[test]
@@ -217,7 +220,10 @@ mod tests {
         let current = read_entries(&path).expect("read");
         assert_eq!(current.len(), 1);
         let first = read_entries(&dir.path().join("audit.jsonl.1")).expect("read .1");
-        assert_eq!(first[0].as_ref().expect("parses").new, Some(SignalValue::Int(4)));
+        assert_eq!(
+            first[0].as_ref().expect("parses").new,
+            Some(SignalValue::Int(4))
+        );
         assert!(dir.path().join("audit.jsonl.2").exists());
         assert!(!dir.path().join("audit.jsonl.3").exists());
     }

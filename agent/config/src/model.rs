@@ -27,6 +27,12 @@ pub struct ConfigFile {
     pub skills: SkillsSection,
     /// Intent recognition.
     pub nlu: NluSection,
+    /// Signals, their profiles and transports.
+    pub hal: HalSection,
+    /// Safety policy behaviour (the rules are in the profiles).
+    pub policy: PolicySection,
+    /// The audit log.
+    pub audit: AuditSection,
 }
 
 impl Default for ConfigFile {
@@ -39,6 +45,115 @@ impl Default for ConfigFile {
             mqtt: MqttSection::default(),
             skills: SkillsSection::default(),
             nlu: NluSection::default(),
+            hal: HalSection::default(),
+            policy: PolicySection::default(),
+            audit: AuditSection::default(),
+        }
+    }
+}
+
+/// `[hal]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HalSection {
+    /// Profile files (`[[signal]]` and `[[rule]]`), loaded in order. From the environment:
+    /// comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub profiles: Vec<PathBuf>,
+    /// How long a write may take until the peer confirms it, in milliseconds.
+    pub set_timeout_ms: u64,
+    /// The bus of D-Bus-bound signals.
+    pub dbus: HalDbusSection,
+    /// The broker of MQTT-bound signals.
+    pub mqtt: HalMqttSection,
+}
+
+impl Default for HalSection {
+    fn default() -> Self {
+        Self {
+            profiles: Vec::new(),
+            set_timeout_ms: 3000,
+            dbus: HalDbusSection::default(),
+            mqtt: HalMqttSection::default(),
+        }
+    }
+}
+
+/// `[hal.dbus]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HalDbusSection {
+    /// `system`, `session` or `address`.
+    pub bus: BusKind,
+    /// Bus address when `bus = "address"`.
+    pub address: Option<String>,
+}
+
+impl Default for HalDbusSection {
+    fn default() -> Self {
+        Self {
+            bus: BusKind::System,
+            address: None,
+        }
+    }
+}
+
+/// `[hal.mqtt]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HalMqttSection {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Client id; empty means `edge-agent-hal-{device_id}`.
+    pub client_id: String,
+}
+
+impl Default for HalMqttSection {
+    fn default() -> Self {
+        Self {
+            host: "localhost".into(),
+            port: 1883,
+            client_id: String::new(),
+        }
+    }
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    /// How long a confirmation question stays open, in seconds.
+    pub confirmation_timeout_secs: u64,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        Self {
+            confirmation_timeout_secs: 15,
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// The JSON-lines file.
+    pub path: PathBuf,
+    /// Size at which the file is rotated, in bytes.
+    pub max_bytes: u64,
+    /// Rotated files kept.
+    pub keep: usize,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            path: "/var/lib/edge-agent/audit.jsonl".into(),
+            max_bytes: 10 * 1024 * 1024,
+            keep: 5,
         }
     }
 }
@@ -273,6 +388,7 @@ fn entity_lists<'de, D: Deserializer<'de>>(de: D) -> Result<EntityLists, D::Erro
 pub struct AgentConfig {
     file: ConfigFile,
     mqtt_client_id: String,
+    hal_mqtt_client_id: String,
 }
 
 impl std::ops::Deref for AgentConfig {
@@ -286,6 +402,11 @@ impl AgentConfig {
     /// The MQTT client id, with the default filled in.
     pub fn mqtt_client_id(&self) -> &str {
         &self.mqtt_client_id
+    }
+
+    /// The HAL's MQTT client id, with the default filled in.
+    pub fn hal_mqtt_client_id(&self) -> &str {
+        &self.hal_mqtt_client_id
     }
 
     /// The built-in defaults, validated.
@@ -409,14 +530,46 @@ impl ConfigFile {
                 ));
             }
         }
+        if self.hal.set_timeout_ms == 0 {
+            return Err(invalid("hal.set_timeout_ms", "must be at least 1".into()));
+        }
+        if self.hal.dbus.bus == BusKind::Address
+            && self.hal.dbus.address.as_deref().is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                "hal.dbus.address",
+                "required when hal.dbus.bus = \"address\"".into(),
+            ));
+        }
+        if self.hal.mqtt.port == 0 {
+            return Err(invalid("hal.mqtt.port", "must be 1 to 65535".into()));
+        }
+        if self.policy.confirmation_timeout_secs == 0 {
+            return Err(invalid(
+                "policy.confirmation_timeout_secs",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.audit.max_bytes < 1024 {
+            return Err(invalid(
+                "audit.max_bytes",
+                format!("{} is below the minimum of 1024", self.audit.max_bytes),
+            ));
+        }
         let mqtt_client_id = if m.client_id.is_empty() {
             format!("edge-agent-{}", self.agent.device_id)
         } else {
             m.client_id.clone()
         };
+        let hal_mqtt_client_id = if self.hal.mqtt.client_id.is_empty() {
+            format!("edge-agent-hal-{}", self.agent.device_id)
+        } else {
+            self.hal.mqtt.client_id.clone()
+        };
         Ok(AgentConfig {
             file: self,
             mqtt_client_id,
+            hal_mqtt_client_id,
         })
     }
 }

@@ -38,6 +38,11 @@ impl DeviceTopics {
         format!("{}/events/response", self.base)
     }
 
+    /// Every policy decision and signal write, as JSON (the audit log's lines).
+    pub fn audit_event(&self) -> String {
+        format!("{}/events/audit", self.base)
+    }
+
     /// Rejected commands (malformed payloads), as JSON naming the problem.
     pub fn error_event(&self) -> String {
         format!("{}/events/error", self.base)

@@ -171,7 +171,9 @@ impl SignalDef {
         let coerced = match (self.datatype, value) {
             (DataType::Bool, SignalValue::Bool(_)) => value.clone(),
             (DataType::Int, SignalValue::Int(_)) => value.clone(),
-            (DataType::Int, SignalValue::Float(f)) if f.fract() == 0.0 => SignalValue::Int(*f as i64),
+            (DataType::Int, SignalValue::Float(f)) if f.fract() == 0.0 => {
+                SignalValue::Int(*f as i64)
+            }
             (DataType::Float, SignalValue::Float(_)) => value.clone(),
             (DataType::Float, SignalValue::Int(i)) => SignalValue::Float(*i as f64),
             (DataType::String, SignalValue::String(_)) => value.clone(),
@@ -190,7 +192,9 @@ impl SignalDef {
             let below = self.min.is_some_and(|m| x < m);
             let above = self.max.is_some_and(|m| x > m);
             if below || above {
-                let show = |b: Option<f64>| b.map_or("-".to_owned(), |v| SignalValue::Float(v).to_string());
+                let show = |b: Option<f64>| {
+                    b.map_or("-".to_owned(), |v| SignalValue::Float(v).to_string())
+                };
                 return Err(ValueError::OutOfRange {
                     value: x,
                     min: show(self.min),
@@ -222,20 +226,41 @@ mod tests {
     #[test]
     fn values_are_checked_and_coerced() {
         let f = def(DataType::Float);
-        assert_eq!(f.check_value(&SignalValue::Int(22)), Ok(SignalValue::Float(22.0)));
-        assert!(matches!(f.check_value(&SignalValue::Float(31.0)), Err(ValueError::OutOfRange { .. })));
-        assert!(matches!(f.check_value(&SignalValue::Bool(true)), Err(ValueError::WrongType { .. })));
+        assert_eq!(
+            f.check_value(&SignalValue::Int(22)),
+            Ok(SignalValue::Float(22.0))
+        );
+        assert!(matches!(
+            f.check_value(&SignalValue::Float(31.0)),
+            Err(ValueError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            f.check_value(&SignalValue::Bool(true)),
+            Err(ValueError::WrongType { .. })
+        ));
         let e = def(DataType::Enum);
-        assert!(e.check_value(&SignalValue::String("running".into())).is_ok());
-        assert!(matches!(e.check_value(&SignalValue::String("flying".into())), Err(ValueError::NotAllowed { .. })));
+        assert!(
+            e.check_value(&SignalValue::String("running".into()))
+                .is_ok()
+        );
+        assert!(matches!(
+            e.check_value(&SignalValue::String("flying".into())),
+            Err(ValueError::NotAllowed { .. })
+        ));
         let i = def(DataType::Int);
-        assert_eq!(i.check_value(&SignalValue::Float(20.0)), Ok(SignalValue::Int(20)));
+        assert_eq!(
+            i.check_value(&SignalValue::Float(20.0)),
+            Ok(SignalValue::Int(20))
+        );
         assert!(i.check_value(&SignalValue::Float(20.5)).is_err());
     }
 
     #[test]
     fn parse_and_compare() {
-        assert_eq!(SignalValue::parse_for(DataType::Bool, "on"), Ok(SignalValue::Bool(true)));
+        assert_eq!(
+            SignalValue::parse_for(DataType::Bool, "on"),
+            Ok(SignalValue::Bool(true))
+        );
         assert!(SignalValue::parse_for(DataType::Int, "x").is_err());
         assert!(SignalValue::Int(22).same_as(&SignalValue::Float(22.0)));
         assert_eq!(SignalValue::Float(4.0).to_string(), "4");

@@ -3,6 +3,7 @@
 //! `say` and `status` talk to a running daemon over D-Bus; `nlu` runs the intent engine
 //! offline on a JSON-lines file, with no daemon, so integrators can evaluate their skills.
 
+mod audit;
 mod nlu;
 
 use anyhow::{Context as _, bail};
@@ -45,6 +46,33 @@ enum Command {
     Status,
     /// Recognise every line of a JSON-lines file offline (no daemon needed).
     Nlu(nlu::NluArgs),
+    /// Read or write a signal through the daemon (writes pass the safety policy and are
+    /// audited).
+    Signal {
+        #[command(subcommand)]
+        op: SignalOp,
+    },
+    /// Print the audit log (from the configuration's audit.path, or --path).
+    Audit(audit::AuditArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SignalOp {
+    /// Print a signal's value as JSON.
+    Get {
+        /// VSS-style path, e.g. Vehicle.Speed.
+        path: String,
+        /// Ask the peer instead of using the last value seen.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Write a signal: VALUE is JSON (22.5, true, "running") or plain text.
+    Set {
+        /// VSS-style path.
+        path: String,
+        /// The new value.
+        value: String,
+    },
 }
 
 #[zbus::proxy(
@@ -55,12 +83,30 @@ enum Command {
 trait Agent {
     fn say(&self, text: &str) -> zbus::Result<String>;
     fn status(&self) -> zbus::Result<String>;
+    fn get_signal(&self, path: &str, fresh: bool) -> zbus::Result<String>;
+    fn set_signal(&self, path: &str, value: &str) -> zbus::Result<String>;
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Nlu(args) => nlu::run(&args),
+        Command::Audit(ref args) => audit::run(args),
+        Command::Signal {
+            op: SignalOp::Get { ref path, fresh },
+        } => with_daemon(&cli, |proxy| {
+            let path = path.clone();
+            Box::pin(async move { Ok(proxy.get_signal(&path, fresh).await?) })
+        }),
+        Command::Signal {
+            op: SignalOp::Set {
+                ref path,
+                ref value,
+            },
+        } => with_daemon(&cli, |proxy| {
+            let (path, value) = (path.clone(), value.clone());
+            Box::pin(async move { Ok(proxy.set_signal(&path, &value).await?) })
+        }),
         Command::Say { ref text } => with_daemon(&cli, |proxy| {
             let text = text.join(" ");
             Box::pin(async move { Ok(proxy.say(&text).await?) })

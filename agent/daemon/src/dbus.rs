@@ -19,6 +19,11 @@ pub enum AgentError {
     ZBus(zbus::Error),
     /// An argument was rejected; the text says which and why.
     InvalidInput(String),
+    /// A signal could not be read or written (unknown, not writable, out of range,
+    /// transport error, timeout); the text says which.
+    Signal(String),
+    /// No signal profiles are configured.
+    NoSignals(String),
 }
 
 impl From<InputError> for AgentError {
@@ -32,12 +37,63 @@ struct Agent {
     status: Arc<Status>,
 }
 
+impl Agent {
+    fn actuator(&self) -> Result<&Arc<crate::actuator::Actuator>, AgentError> {
+        self.pipeline.actuator().ok_or_else(|| {
+            AgentError::NoSignals("no signal profiles are configured (hal.profiles)".into())
+        })
+    }
+}
+
 #[zbus::interface(name = "org.edgeagent.Agent1")]
 impl Agent {
     /// Recognises `text` as if it had been spoken; returns the outcome as JSON.
     async fn say(&self, text: &str) -> Result<String, AgentError> {
-        let outcome = self.pipeline.handle(text, UtteranceOrigin::Dbus)?;
+        let outcome = self.pipeline.handle(text, UtteranceOrigin::Dbus).await?;
         serde_json::to_string(&*outcome)
+            .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
+    }
+
+    /// Reads a signal (`fresh`: ask the peer rather than the cache). JSON
+    /// `{"path", "value", "age_ms", "unit"}`.
+    async fn get_signal(&self, path: &str, fresh: bool) -> Result<String, AgentError> {
+        let actuator = self.actuator()?;
+        let reading = actuator
+            .hal()
+            .get(path, fresh)
+            .await
+            .map_err(|e| AgentError::Signal(e.to_string()))?;
+        let unit = actuator.hal().def(path).and_then(|d| d.unit.clone());
+        Ok(serde_json::json!({
+            "path": path,
+            "value": reading.value,
+            "age_ms": reading.age.as_millis() as u64,
+            "unit": unit,
+        })
+        .to_string())
+    }
+
+    /// Writes a signal through the policy and the audit log, as a person debugging the
+    /// vehicle would. `value` is JSON (`22.5`, `true`, `"running"`) or plain text.
+    /// Returns JSON `{"status": "done" | "denied" | "confirm" | "failed", ...}`.
+    async fn set_signal(&self, path: &str, value: &str) -> Result<String, AgentError> {
+        let actuator = self.actuator()?;
+        let def = actuator
+            .hal()
+            .def(path)
+            .ok_or_else(|| AgentError::Signal(format!("unknown signal {path:?}")))?;
+        let parsed = serde_json::from_str::<edge_core::SignalValue>(value)
+            .or_else(|_| edge_core::SignalValue::parse_for(def.datatype, value))
+            .map_err(|e| AgentError::InvalidInput(format!("argument `value`: {e}")))?;
+        let outcome = actuator
+            .act(
+                edge_audit::Origin::Cli,
+                vec![(path.to_owned(), parsed)],
+                "done",
+                false,
+            )
+            .await;
+        serde_json::to_string(&outcome)
             .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
     }
 

@@ -4,8 +4,11 @@
 //! serves the D-Bus API and the MQTT command/event topics. Links no ggml: speech and SLM
 //! inference run in worker processes (later issues).
 
+mod actuator;
 mod dbus;
+mod hal;
 mod logging;
+mod mapping;
 mod mqtt;
 mod pipeline;
 mod status;
@@ -46,12 +49,21 @@ fn main() -> ExitCode {
     };
     logging::init(&config.log.level);
     let pipeline = pipeline::Pipeline::from_config(&config);
+    let catalogue = match edge_hal::Catalogue::load(&config.hal.profiles) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("edge-agentd: invalid signal profile: {e}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
     if cli.check {
         println!(
-            "configuration ok: {} skills, {} intents, {} templates",
+            "configuration ok: {} skills, {} intents, {} templates, {} signals, {} rules",
             pipeline.skills().len(),
             pipeline.engine().intent_names().count(),
-            pipeline.engine().template_count()
+            pipeline.engine().template_count(),
+            catalogue.signals.len(),
+            catalogue.rules.len()
         );
         return if pipeline.skill_errors().is_empty() {
             ExitCode::SUCCESS
@@ -73,7 +85,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, pipeline)) {
+    match runtime.block_on(run(config, pipeline, catalogue)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -83,7 +95,19 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: AgentConfig, pipeline: pipeline::Pipeline) -> anyhow::Result<()> {
+async fn run(
+    config: AgentConfig,
+    pipeline: pipeline::Pipeline,
+    catalogue: edge_hal::Catalogue,
+) -> anyhow::Result<()> {
+    let pipeline = if catalogue.signals.is_empty() {
+        pipeline
+    } else {
+        let actuator = hal::build_actuator(&config, &catalogue)
+            .await
+            .context("cannot set up signals, policy and audit")?;
+        pipeline.with_actuator(Arc::new(actuator))
+    };
     let status = Arc::new(status::Status::new(&config, &pipeline));
     let pipeline = Arc::new(pipeline);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

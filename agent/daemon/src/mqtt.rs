@@ -44,6 +44,7 @@ pub fn spawn(
         Duration::from_millis(m.reconnect_max_ms),
     );
     let events = pipeline.subscribe();
+    let audit = pipeline.actuator().map(|a| a.subscribe_audit());
     let task = MqttTask {
         client,
         topics,
@@ -51,7 +52,7 @@ pub fn spawn(
         status,
         backoff,
     };
-    tokio::spawn(task.run(eventloop, events, shutdown))
+    tokio::spawn(task.run(eventloop, events, audit, shutdown))
 }
 
 /// Exponential backoff between failed connection attempts.
@@ -102,6 +103,7 @@ impl MqttTask {
         mut self,
         mut eventloop: EventLoop,
         mut events: broadcast::Receiver<Arc<Outcome>>,
+        mut audit: Option<broadcast::Receiver<edge_audit::AuditEntry>>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         loop {
@@ -136,6 +138,16 @@ impl MqttTask {
                         tracing::warn!("MQTT events lagged; {n} events not published");
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
+                },
+                entry = recv_audit(&mut audit) => match entry {
+                    Ok(entry) => match serde_json::to_string(&entry) {
+                        Ok(json) => self.publish(self.topics.audit_event(), json, false),
+                        Err(e) => tracing::error!("serialising audit entry: {e}"),
+                    },
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("MQTT audit events lagged; {n} not published (the file has them)");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => audit = None,
                 },
                 _ = shutdown.changed() => {
                     self.stop(&mut eventloop).await;
@@ -201,13 +213,40 @@ impl MqttTask {
         }
         match parse_say(&publish.payload) {
             Ok(text) => {
-                // The outcome reaches MQTT (and D-Bus) through the event channel.
-                if let Err(e) = self.pipeline.handle(&text, UtteranceOrigin::Mqtt) {
-                    self.publish_error(topic, format!("text {e}"));
-                }
+                // Acting may wait for a peer: never in the event loop. The outcome reaches
+                // MQTT (and D-Bus) through the event channel.
+                let (pipeline, client, topics, topic) = (
+                    self.pipeline.clone(),
+                    self.client.clone(),
+                    self.topics.clone(),
+                    topic.to_owned(),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = pipeline.handle(&text, UtteranceOrigin::Mqtt).await {
+                        let error = format!("text {e}");
+                        tracing::warn!(%topic, "rejected MQTT command: {error}");
+                        let body = serde_json::json!({ "topic": topic, "error": error });
+                        let _ = client.try_publish(
+                            topics.error_event(),
+                            QoS::AtLeastOnce,
+                            false,
+                            body.to_string(),
+                        );
+                    }
+                });
             }
             Err(e) => self.publish_error(topic, e),
         }
+    }
+}
+
+/// The next audit entry, or never when there is no audit log.
+async fn recv_audit(
+    audit: &mut Option<broadcast::Receiver<edge_audit::AuditEntry>>,
+) -> Result<edge_audit::AuditEntry, broadcast::error::RecvError> {
+    match audit {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,5 +1,8 @@
 //! Text in, recognition and response out, and an event to every API for each utterance.
 
+use crate::actuator::{ActOutcome, Actuator};
+use crate::mapping::{self, Plan};
+use edge_audit::Origin;
 use edge_config::AgentConfig;
 use edge_core::{IntentDef, LoadedManifest, Recognition, Utterance, UtteranceOrigin};
 use edge_intent::TemplateEngine;
@@ -44,6 +47,9 @@ pub struct Outcome {
     pub recognition: Recognition,
     /// What the agent answers.
     pub response: String,
+    /// What was done on the signals, when the intent acts on them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<ActOutcome>,
     /// Time spent recognising, in microseconds.
     pub latency_us: u64,
 }
@@ -57,6 +63,7 @@ pub struct Pipeline {
     intents: HashMap<String, IntentDef>,
     events: broadcast::Sender<Arc<Outcome>>,
     utterances: AtomicU64,
+    actuator: Option<Arc<Actuator>>,
 }
 
 impl Pipeline {
@@ -92,7 +99,19 @@ impl Pipeline {
             intents,
             events,
             utterances: AtomicU64::new(0),
+            actuator: None,
         }
+    }
+
+    /// Lets recognised intents act on signals through `actuator`.
+    pub fn with_actuator(mut self, actuator: Arc<Actuator>) -> Self {
+        self.actuator = Some(actuator);
+        self
+    }
+
+    /// The actuator, when signals are configured.
+    pub fn actuator(&self) -> Option<&Arc<Actuator>> {
+        self.actuator.as_ref()
     }
 
     /// The compiled templates.
@@ -120,8 +139,12 @@ impl Pipeline {
         self.events.subscribe()
     }
 
-    /// Recognises `text` and publishes the outcome to every subscriber.
-    pub fn handle(&self, text: &str, origin: UtteranceOrigin) -> Result<Arc<Outcome>, InputError> {
+    /// Recognises `text`, acts on it, and publishes the outcome to every subscriber.
+    pub async fn handle(
+        &self,
+        text: &str,
+        origin: UtteranceOrigin,
+    ) -> Result<Arc<Outcome>, InputError> {
         if text.len() > MAX_TEXT_BYTES {
             return Err(InputError::TooLong { len: text.len() });
         }
@@ -136,15 +159,7 @@ impl Pipeline {
         let started = Instant::now();
         let recognition = self.engine.recognize(&utterance.text);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        // Until skills run (next issues) the response says what would be done.
-        let response = if recognition.is_none() {
-            CANNOT_HELP.to_owned()
-        } else {
-            self.intents
-                .get(&recognition.intent)
-                .and_then(|i| i.render_say(&recognition.slots))
-                .unwrap_or_else(|| format!("Recognised {}", recognition.intent))
-        };
+        let (response, action) = self.respond(&utterance.id, &recognition).await;
         self.utterances.fetch_add(1, Ordering::Relaxed);
         let outcome = Arc::new(Outcome {
             utterance_id: utterance.id,
@@ -152,6 +167,7 @@ impl Pipeline {
             origin,
             recognition,
             response,
+            action,
             latency_us,
         });
         tracing::info!(
@@ -160,10 +176,73 @@ impl Pipeline {
             intent = %outcome.recognition.intent,
             confidence = outcome.recognition.confidence,
             latency_us,
+            response = %outcome.response,
             "recognised"
         );
         // No subscriber (no API enabled) is not an error.
         let _ = self.events.send(outcome.clone());
         Ok(outcome)
+    }
+
+    /// The answer, and what was done. Without signals configured the answer says what
+    /// would be done.
+    async fn respond(
+        &self,
+        utterance_id: &str,
+        recognition: &Recognition,
+    ) -> (String, Option<ActOutcome>) {
+        if recognition.is_none() {
+            return (CANNOT_HELP.to_owned(), None);
+        }
+        let say = self
+            .intents
+            .get(&recognition.intent)
+            .and_then(|i| i.render_say(&recognition.slots))
+            .unwrap_or_else(|| format!("Recognised {}", recognition.intent));
+        let Some(actuator) = &self.actuator else {
+            return (say, None);
+        };
+        let origin = Origin::Utterance {
+            id: utterance_id.to_owned(),
+            intent: recognition.intent.clone(),
+        };
+        match recognition.intent.as_str() {
+            "dialog.yes" => {
+                return match actuator.confirm(origin).await {
+                    Some((outcome, done_text)) => {
+                        let text = answer(&outcome, &done_text);
+                        (text, Some(outcome))
+                    }
+                    None => ("There is nothing to confirm.".to_owned(), None),
+                };
+            }
+            "dialog.no" | "dialog.cancel" => {
+                let text = if actuator.decline() {
+                    "Okay, I won't."
+                } else {
+                    "Okay."
+                };
+                return (text.to_owned(), None);
+            }
+            _ => {}
+        }
+        match mapping::plan(&recognition.intent, &recognition.slots, actuator.hal()).await {
+            Plan::Writes(writes) => {
+                let outcome = actuator.act(origin, writes, &say, false).await;
+                (answer(&outcome, &say), Some(outcome))
+            }
+            Plan::Answer(text) => (text, None),
+            Plan::NotMapped => (say, None),
+        }
+    }
+}
+
+/// What the agent says for an outcome.
+fn answer(outcome: &ActOutcome, done_text: &str) -> String {
+    match outcome {
+        ActOutcome::Done => done_text.to_owned(),
+        ActOutcome::Denied { reason } => reason.clone(),
+        ActOutcome::Confirm { question } => question.clone(),
+        ActOutcome::Failed { error } => format!("Sorry, I couldn't do that: {error}."),
     }
 }

@@ -241,6 +241,20 @@ impl Policy {
         })
     }
 
+    /// Signals whose values the rules covering `path` depend on: read them fresh before
+    /// [`Policy::evaluate`] so conditions see the world as it is.
+    pub fn condition_signals(&self, path: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .rules
+            .iter()
+            .filter(|r| r.globs.iter().any(|g| g.matches(path)))
+            .flat_map(|r| r.spec.require.iter().map(|c| c.signal.as_str()))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Decides on a write. `current` gives other signals' values (`None`: unknown, which
     /// fails safe). On `Allow` the write is counted for rate limits.
     pub fn evaluate(

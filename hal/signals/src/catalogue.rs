@@ -425,7 +425,12 @@ confirm = true
             "{err}"
         );
         let err = load(&GOOD.replace("\"Plant.*.State\"", "\"Plant.*.Nope\"")).expect_err("bad");
-        assert!(err.to_string().contains("p.toml:19: [[rule]]: rule \"confirm\": signals: \"Plant.*.Nope\" matches no signal"), "{err}");
+        assert!(
+            err.to_string().contains(
+                "p.toml:19: [[rule]]: rule \"confirm\": signals: \"Plant.*.Nope\" matches no signal"
+            ),
+            "{err}"
+        );
         let err =
             load(&GOOD.replace("pointer = \"/state\"", "pointer = \"state\"")).expect_err("bad");
         assert!(

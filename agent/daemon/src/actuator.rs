@@ -1,0 +1,260 @@
+//! Acting on signals: every write passes the policy, every decision and write is audited
+//! (fsynced before the write is acknowledged), and writes that need a spoken confirmation
+//! wait for "yes".
+
+use edge_audit::{AuditEntry, AuditError, AuditLog, Origin};
+use edge_core::SignalValue;
+use edge_hal::Hal;
+use edge_policy::{Decision, Policy, WriteRequest};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// What came of a request to act.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ActOutcome {
+    /// Written and confirmed by the peer.
+    Done,
+    /// The policy said no.
+    Denied {
+        /// The reason, for people.
+        reason: String,
+    },
+    /// The policy asks first; the question was put.
+    Confirm {
+        /// The question.
+        question: String,
+    },
+    /// The write failed (transport, timeout, bad value, audit).
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// Writes waiting for "yes".
+#[derive(Debug, Clone)]
+struct Pending {
+    origin: Origin,
+    writes: Vec<(String, SignalValue)>,
+    done_text: String,
+    asked: Instant,
+}
+
+/// Policy, audit and HAL together.
+#[derive(Debug)]
+pub struct Actuator {
+    hal: Arc<Hal>,
+    policy: Policy,
+    audit: AuditLog,
+    audit_events: broadcast::Sender<AuditEntry>,
+    pending: Mutex<Option<Pending>>,
+    confirmation_timeout: Duration,
+}
+
+impl Actuator {
+    /// Puts the pieces together.
+    pub fn new(
+        hal: Arc<Hal>,
+        policy: Policy,
+        audit: AuditLog,
+        confirmation_timeout: Duration,
+    ) -> Self {
+        let (audit_events, _) = broadcast::channel(256);
+        Self {
+            hal,
+            policy,
+            audit,
+            audit_events,
+            pending: Mutex::new(None),
+            confirmation_timeout,
+        }
+    }
+
+    /// The HAL.
+    pub fn hal(&self) -> &Arc<Hal> {
+        &self.hal
+    }
+
+    /// Every audit entry, as it is stored.
+    pub fn subscribe_audit(&self) -> broadcast::Receiver<AuditEntry> {
+        self.audit_events.subscribe()
+    }
+
+    fn record(&self, entry: AuditEntry) -> Result<(), AuditError> {
+        self.audit.append(&entry)?;
+        let _ = self.audit_events.send(entry);
+        Ok(())
+    }
+
+    fn entry(
+        origin: &Origin,
+        path: &str,
+        decision: &str,
+        rule: Option<String>,
+        result: String,
+    ) -> AuditEntry {
+        let mut e = AuditEntry::now(origin.clone(), path, decision, result);
+        e.rule = rule;
+        e
+    }
+
+    /// Checks every write against the signal and the policy, then performs them in order.
+    /// `done_text` is remembered for a confirmation so the answer to "yes" can say it.
+    pub async fn act(
+        &self,
+        origin: Origin,
+        writes: Vec<(String, SignalValue)>,
+        done_text: &str,
+        confirmed: bool,
+    ) -> ActOutcome {
+        // A new request replaces a question nobody answered.
+        self.drop_pending("superseded");
+        let mut checked = Vec::with_capacity(writes.len());
+        for (path, value) in &writes {
+            let (def, value) = match self.hal.check(path, value) {
+                Ok((def, v)) => (def.clone(), v),
+                Err(e) => {
+                    let mut entry = Self::entry(&origin, path, "deny", None, format!("error: {e}"));
+                    entry.new = Some(value.clone());
+                    return self.failed_or(
+                        entry,
+                        ActOutcome::Failed {
+                            error: e.to_string(),
+                        },
+                    );
+                }
+            };
+            // Conditions are judged on fresh values; an unreadable one stays unknown (and
+            // the rule fails safe).
+            for condition in self.policy.condition_signals(path) {
+                if let Err(e) = self.hal.get(condition, true).await {
+                    tracing::warn!("policy condition {condition}: {e}");
+                }
+            }
+            let current = |p: &str| self.hal.cached(p).map(|r| r.value);
+            let decision = self.policy.evaluate(
+                WriteRequest {
+                    signal: &def,
+                    value: &value,
+                    confirmed,
+                },
+                &current,
+                Instant::now(),
+            );
+            match decision {
+                Decision::Allow => checked.push((path.clone(), value)),
+                Decision::Deny { rule, reason } => {
+                    let mut entry = Self::entry(&origin, path, "deny", Some(rule), reason.clone());
+                    entry.new = Some(value);
+                    return self.failed_or(entry, ActOutcome::Denied { reason });
+                }
+                Decision::Confirm { rule, question } => {
+                    let mut entry =
+                        Self::entry(&origin, path, "confirm", Some(rule), question.clone());
+                    entry.new = Some(value);
+                    if let Err(e) = self.record(entry) {
+                        return ActOutcome::Failed {
+                            error: e.to_string(),
+                        };
+                    }
+                    *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(Pending {
+                        origin,
+                        writes,
+                        done_text: done_text.to_owned(),
+                        asked: Instant::now(),
+                    });
+                    return ActOutcome::Confirm { question };
+                }
+            }
+        }
+        let decision = if confirmed { "confirmed" } else { "allow" };
+        for (path, value) in checked {
+            let mut entry = Self::entry(&origin, &path, decision, None, "pending".into());
+            entry.old = self.hal.cached(&path).map(|r| r.value);
+            entry.new = Some(value.clone());
+            // The decision is on disk before the world changes.
+            if let Err(e) = self.record(entry.clone()) {
+                return ActOutcome::Failed {
+                    error: e.to_string(),
+                };
+            }
+            let result = self.hal.set(&path, &value).await;
+            entry.time = AuditEntry::now(origin.clone(), &path, decision, String::new()).time;
+            entry.result = match &result {
+                Ok(_) => "ok".into(),
+                Err(e) => format!("error: {e}"),
+            };
+            // And the result is on disk before the caller hears "done".
+            if let Err(e) = self.record(entry) {
+                return ActOutcome::Failed {
+                    error: e.to_string(),
+                };
+            }
+            if let Err(e) = result {
+                return ActOutcome::Failed {
+                    error: e.to_string(),
+                };
+            }
+        }
+        ActOutcome::Done
+    }
+
+    fn failed_or(&self, entry: AuditEntry, outcome: ActOutcome) -> ActOutcome {
+        match self.record(entry) {
+            Ok(()) => outcome,
+            Err(e) => ActOutcome::Failed {
+                error: e.to_string(),
+            },
+        }
+    }
+
+    fn drop_pending(&self, why: &str) -> Option<Pending> {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        for (path, value) in &pending.writes {
+            let mut entry = Self::entry(&pending.origin, path, "declined", None, why.to_owned());
+            entry.new = Some(value.clone());
+            if let Err(e) = self.record(entry) {
+                tracing::error!("audit: {e}");
+            }
+        }
+        Some(pending)
+    }
+
+    /// The person said yes: performs the pending writes. `None` if nothing was pending;
+    /// an expired question is declined.
+    pub async fn confirm(&self, yes_origin: Origin) -> Option<(ActOutcome, String)> {
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()?;
+        if pending.asked.elapsed() > self.confirmation_timeout {
+            *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending);
+            self.drop_pending("expired");
+            return Some((
+                ActOutcome::Failed {
+                    error: "the question timed out".into(),
+                },
+                String::new(),
+            ));
+        }
+        // The write keeps the origin of the request; the "yes" is in the log as its own
+        // utterance through the intent event.
+        let _ = yes_origin;
+        let outcome = self
+            .act(pending.origin, pending.writes, &pending.done_text, true)
+            .await;
+        Some((outcome, pending.done_text))
+    }
+
+    /// The person said no or cancel. Whether anything was pending.
+    pub fn decline(&self) -> bool {
+        self.drop_pending("declined").is_some()
+    }
+}
