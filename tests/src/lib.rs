@@ -171,6 +171,94 @@ impl Drop for Mosquitto {
     }
 }
 
+/// A simulator process (`edge-sim-car`, `edge-sim-plant`) that prints `ready` once serving.
+#[derive(Debug)]
+pub struct Simulator {
+    child: Option<Child>,
+    name: String,
+    args: Vec<String>,
+}
+
+impl Simulator {
+    /// Starts `binary` with `args` and waits for its `ready` line.
+    pub fn start(binary_name: &str, args: &[String]) -> anyhow::Result<Self> {
+        let mut sim = Self {
+            child: None,
+            name: binary_name.to_owned(),
+            args: args.to_vec(),
+        };
+        sim.resume()?;
+        Ok(sim)
+    }
+
+    /// The virtual car on the bus at `address`.
+    pub fn car(bus: &DbusDaemon) -> anyhow::Result<Self> {
+        Self::start(
+            "edge-sim-car",
+            &[
+                "--bus".into(),
+                "address".into(),
+                "--address".into(),
+                bus.address.clone(),
+            ],
+        )
+    }
+
+    /// The virtual plant on the broker at `port`, publishing every 100 ms.
+    pub fn plant(port: u16) -> anyhow::Result<Self> {
+        Self::start(
+            "edge-sim-plant",
+            &[
+                "--port".into(),
+                port.to_string(),
+                "--period-ms".into(),
+                "100".into(),
+            ],
+        )
+    }
+
+    /// Starts it (again) with the same arguments.
+    pub fn resume(&mut self) -> anyhow::Result<()> {
+        let mut child = Command::new(binary(&self.name)?)
+            .args(&self.args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().context("simulator stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let ready = lines
+                .next()
+                .and_then(Result::ok)
+                .is_some_and(|l| l.trim() == "ready");
+            let _ = tx.send(ready);
+            // Keep draining so the simulator never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let ready = rx.recv_timeout(WAIT).unwrap_or(false);
+        self.child = Some(child);
+        if !ready {
+            self.stop();
+            bail!("{} did not print ready", self.name);
+        }
+        Ok(())
+    }
+
+    /// Kills it (a crash).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill(&mut child);
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// A running `edge-agentd`.
 #[derive(Debug)]
 pub struct Daemon {
@@ -197,6 +285,8 @@ pub struct DaemonSetup {
     pub extra: String,
     /// Extra environment variables for the daemon.
     pub env: Vec<(String, String)>,
+    /// Signal profiles; the HAL uses the same bus and broker.
+    pub profiles: Vec<PathBuf>,
 }
 
 impl DaemonSetup {
@@ -208,11 +298,21 @@ impl DaemonSetup {
             device_id: format!("test-{}", std::process::id()),
             skill_dirs: vec![repo().join("skills")],
             extra: String::new(),
+            profiles: Vec::new(),
             env: Vec::new(),
         }
     }
 
-    /// The configuration file text.
+    /// The shipped demo car and plant profiles.
+    pub fn with_demo_profiles(mut self) -> Self {
+        self.profiles = vec![
+            repo().join("hal/profiles/demo-car.toml"),
+            repo().join("hal/profiles/demo-plant.toml"),
+        ];
+        self
+    }
+
+    /// The configuration file text; the audit log goes to `audit` (see [`Daemon::audit_path`]).
     pub fn config(&self) -> String {
         let dirs: Vec<String> = self
             .skill_dirs
@@ -220,11 +320,18 @@ impl DaemonSetup {
             .map(|d| format!("{:?}", d.display().to_string()))
             .collect();
         format!(
-            "version = 1\n[agent]\ndevice_id = {:?}\n[log]\nlevel = \"debug\"\n[dbus]\nbus = \"address\"\naddress = {:?}\n[mqtt]\nport = {}\nreconnect_min_ms = 50\nreconnect_max_ms = 200\nkeep_alive_secs = 5\n[skills]\ndirs = [{}]\n{}",
+            "version = 1\n[agent]\ndevice_id = {:?}\n[log]\nlevel = \"debug\"\n[dbus]\nbus = \"address\"\naddress = {:?}\n[mqtt]\nport = {}\nreconnect_min_ms = 50\nreconnect_max_ms = 200\nkeep_alive_secs = 5\n[skills]\ndirs = [{}]\n[hal]\nprofiles = [{}]\nset_timeout_ms = 2000\n[hal.dbus]\nbus = \"address\"\naddress = {:?}\n[hal.mqtt]\nport = {}\n{}",
             self.device_id,
             self.bus_address,
             self.mqtt_port,
             dirs.join(", "),
+            self.profiles
+                .iter()
+                .map(|p| format!("{:?}", p.display().to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.bus_address,
+            self.mqtt_port,
             self.extra
         )
     }
@@ -235,7 +342,15 @@ impl Daemon {
     pub fn start(setup: &DaemonSetup) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("config.toml");
-        std::fs::write(&config, setup.config())?;
+        let audit = dir.path().join("audit.jsonl");
+        std::fs::write(
+            &config,
+            format!(
+                "{}\n[audit]\npath = {:?}\n",
+                setup.config(),
+                audit.display().to_string()
+            ),
+        )?;
         let notify_path = dir.path().join("notify.sock");
         let notify = UnixDatagram::bind(&notify_path)?;
         notify.set_read_timeout(Some(WAIT))?;
@@ -275,6 +390,20 @@ impl Daemon {
         let mut buf = [0u8; 1024];
         let n = self.notify.recv(&mut buf)?;
         Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
+    /// The audit log file.
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.path().join("audit.jsonl")
+    }
+
+    /// The audit log's entries so far.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.audit_path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
     }
 
     /// Process id while it runs.

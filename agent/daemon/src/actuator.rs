@@ -172,7 +172,12 @@ impl Actuator {
         let decision = if confirmed { "confirmed" } else { "allow" };
         for (path, value) in checked {
             let mut entry = Self::entry(&origin, &path, decision, None, "pending".into());
-            entry.old = self.hal.cached(&path).map(|r| r.value);
+            let readable = self.hal.def(&path).is_some_and(|d| d.access.readable());
+            entry.old = if readable {
+                self.hal.get(&path, true).await.ok().map(|r| r.value)
+            } else {
+                None
+            };
             entry.new = Some(value.clone());
             // The decision is on disk before the world changes.
             if let Err(e) = self.record(entry.clone()) {
