@@ -84,6 +84,10 @@ impl MqttTransport {
             .set_keep_alive(settings.keep_alive)
             .set_clean_session(true);
         let (client, mut eventloop) = AsyncClient::new(options, 256);
+        // Small messages, latency matters: no Nagle delay (~40 ms per hop with delayed ACKs).
+        let mut network = eventloop.network_options();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         let mut by_topic: BTreeMap<String, Vec<(String, Option<String>, DataType)>> =
             BTreeMap::new();
         for signal in signals {

@@ -67,8 +67,12 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
                 .context("--bus address needs --address")?,
         ),
     };
+    // zbus requests names with ALLOW_REPLACEMENT | REPLACE_EXISTING by default: a second
+    // simulator would silently take the name from a running one. Refuse instead.
     let conn = builder
         .name(cli.name.as_str())
+        .allow_name_replacements(false)
+        .replace_existing_names(false)
         .serve_at(car::PATH, car::Climate::default())
         .serve_at(car::PATH, car::Windows::default())
         .serve_at(car::PATH, car::Navigation::default())
@@ -77,7 +81,9 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
         .build()
         .await
         .with_context(|| format!("cannot serve {} on the {:?} bus", cli.name, cli.bus))?;
+    // Both handlers are in place before `ready`, so no signal can slip past them.
     let mut sigterm = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     tracing::info!("serving {} at {}", cli.name, car::PATH);
 
     let mut stdout = std::io::stdout().lock();
@@ -88,7 +94,7 @@ async fn run(cli: &Cli) -> anyhow::Result<()> {
 
     tokio::select! {
         _ = sigterm.recv() => tracing::info!("SIGTERM: exiting"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: exiting"),
+        _ = sigint.recv() => tracing::info!("SIGINT: exiting"),
         () = conn.closed() => anyhow::bail!("the bus closed the connection"),
     }
     Ok(())

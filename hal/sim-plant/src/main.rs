@@ -120,6 +120,10 @@ async fn main() -> anyhow::Result<()> {
         .set_clean_session(true)
         .set_keep_alive(Duration::from_secs(10));
     let (client, mut eventloop) = AsyncClient::new(options, 256);
+    // Small messages, latency matters: no Nagle delay (~40 ms per hop with delayed ACKs).
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    eventloop.set_network_options(network);
     let out = Out {
         client: client.clone(),
         prefix: args.prefix.clone(),
