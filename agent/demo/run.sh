@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The demo: a private D-Bus and MQTT broker, edge-agentd on the demo configuration, and a
-# scripted list of commands (agent/demo/commands.txt, or the file given as $1) sent over
-# D-Bus and MQTT, printing each recognition and the answer.
+# The demo: a private D-Bus with the virtual car, an MQTT broker with the virtual plant,
+# edge-agentd on the demo configuration, and a scripted list of commands
+# (agent/demo/commands.txt, or the file given as $1) sent over D-Bus and MQTT, printing each
+# recognition, the answer, and what changed in the simulators (from the audit log).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
@@ -19,25 +20,42 @@ dbus-daemon --session --nofork --print-address=1 > "$work/bus" 2>/dev/null & pid
 until [ -s "$work/bus" ]; do sleep 0.05; done
 bus="$(head -1 "$work/bus")"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" > "$work/mosquitto.conf"
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n' "$port" > "$work/mosquitto.conf"
 mosquitto -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 & pids+=($!)
-sed -e "s|@BUS@|$bus|" -e "s|@PORT@|$port|" -e "s|@SKILLS@|$repo/skills|" agent/demo/demo.toml > "$work/config.toml"
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 
+# The simulators print "ready" once serving.
+"$bin/edge-sim-car" --bus address --address "$bus" > "$work/car.out" 2> "$work/car.log" & pids+=($!)
+"$bin/edge-sim-plant" --port "$port" > "$work/plant.out" 2> "$work/plant.log" & pids+=($!)
+for _ in $(seq 200); do grep -q ready "$work/car.out" && grep -q ready "$work/plant.out" && break; sleep 0.05; done
+
+sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" \
+  agent/demo/demo.toml > "$work/config.toml"
 "$bin/edge-agentd" --config "$work/config.toml" & pids+=($!)
 ctl=("$bin/edge-agentctl" --bus address --address "$bus")
 for _ in $(seq 100); do "${ctl[@]}" status >/dev/null 2>&1 && break; sleep 0.1; done
 "${ctl[@]}" status | python3 agent/demo/show.py
+touch "$work/audit.jsonl"
+world() { python3 agent/demo/show.py --audit "$work/audit.jsonl" "$work/seen"; }
 
 echo "== over D-Bus (edge-agentctl say) =="
 while IFS= read -r line; do
-  [ -z "$line" ] && continue
-  "${ctl[@]}" say "$line" | python3 agent/demo/show.py
+  case "$line" in
+    ""|"#"*) continue ;;
+    "\$ "*) read -r -a args <<< "${line#\$ }"; echo "  \$ edge-agentctl ${args[*]}"; "${ctl[@]}" "${args[@]}" | python3 agent/demo/show.py ;;
+    *) "${ctl[@]}" say "$line" | python3 agent/demo/show.py ;;
+  esac
+  world
 done < "$commands"
 
 echo "== over MQTT (edge-agent/demo-car/cmd/say) =="
 timeout 5 mosquitto_sub -p "$port" -t edge-agent/demo-car/events/intent -C 2 > "$work/events" & sub=$!
 sleep 0.3
-mosquitto_pub -p "$port" -t edge-agent/demo-car/cmd/say -m 'start pump two'
-mosquitto_pub -p "$port" -t edge-agent/demo-car/cmd/say -m '{"text": "close all windows"}'
+mosquitto_pub -p "$port" -t edge-agent/demo-car/cmd/say -m 'close all windows'
+mosquitto_pub -p "$port" -t edge-agent/demo-car/cmd/say -m '{"text": "set the fan to level two"}'
 wait "$sub" || true
 python3 agent/demo/show.py < "$work/events"
+sleep 0.5
+world
+echo "== the plant now (retained MQTT state) =="
+timeout 2 mosquitto_sub -p "$port" -t 'plant/+/state' -v -C 7 | sed 's/^/  /' || true

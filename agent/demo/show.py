@@ -1,16 +1,48 @@
-"""Pretty-prints edge-agent outcomes (JSON) and status for the demo."""
+"""Pretty-prints edge-agent outcomes, status and audit entries for the demo.
+
+    show.py              outcomes (or status) as JSON lines on stdin
+    show.py --audit F S  audit entries of file F not shown yet (S keeps the count of lines seen)
+"""
 import json
 import sys
 
-for raw in sys.stdin.read().splitlines():
-    if not raw.strip():
-        continue
-    o = json.loads(raw)
+
+def outcome(o):
     if "skills" in o:
         print(f"edge-agentd {o['version']} ready: {len(o['skills'])} skills, {o['intents']} intents, "
               f"{o['templates']} templates, mqtt {o['mqtt']}")
-        continue
+        return
+    if "status" in o and "text" not in o:
+        print(f"      -> {o}")
+        return
     slots = " ".join(f"{k}={v}" for k, v in o["slots"].items())
     print(f"  [{o['origin']}] {o['text']!r}\n"
           f"      -> {o['intent']} {slots} (confidence {o['confidence']:.2f}, {o['latency_us']} us)\n"
           f"      agent: {o['response']}")
+
+
+def audit(path, seen_file):
+    try:
+        with open(seen_file) as f:
+            start = int(f.read().strip() or 0)
+    except FileNotFoundError:
+        start = 0
+    with open(path) as f:
+        lines = f.read().splitlines()
+    for raw in lines[start:]:
+        e = json.loads(raw)
+        if e["result"] == "pending":
+            continue
+        old = f"{e['old']} -> " if "old" in e else ""
+        new = e.get("new", "")
+        print(f"      world: {e['signal']} {old}{new}  [{e['decision']}: {e['result']}]")
+    with open(seen_file, "w") as f:
+        f.write(str(len(lines)))
+
+
+if len(sys.argv) == 4 and sys.argv[1] == "--audit":
+    audit(sys.argv[2], sys.argv[3])
+else:
+    for raw in sys.stdin.read().splitlines():
+        if raw.strip():
+            outcome(json.loads(raw))
