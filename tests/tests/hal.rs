@@ -503,3 +503,68 @@ fn bad_profiles_are_rejected_at_start() -> anyhow::Result<()> {
     assert!(err.contains("car.toml:4:1: unknown field `acess`"), "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_signal_and_audit_follow() -> anyhow::Result<()> {
+    let w = world().await?;
+    let ctl = |args: &[&str]| {
+        let mut all = vec!["--bus", "address", "--address", w.bus.address.as_str()];
+        all.extend_from_slice(args);
+        edge_agent_tests::ctl(&all)
+    };
+    let audit_path = w.daemon.audit_path();
+    let audit_path = audit_path.to_str().unwrap_or_default();
+    let mut follow = std::process::Command::new(edge_agent_tests::binary("edge-agentctl")?)
+        .args(["audit", "--follow", "--path", audit_path])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+
+    let (code, out, err) = ctl(&["signal", "set", "Vehicle.Cabin.HVAC.FanLevel", "6"])?;
+    assert_eq!((code, out.trim()), (0, r#"{"status":"done"}"#), "{err}");
+    let (code, out, err) = ctl(&["signal", "get", "Vehicle.Cabin.HVAC.FanLevel", "--fresh"])?;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out)?["value"], 6);
+    let (code, _, err) = ctl(&["signal", "get", "Vehicle.Nope"])?;
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown signal \"Vehicle.Nope\""), "{err}");
+
+    let (code, out, err) = ctl(&["audit", "--path", audit_path])?;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<Value> = out
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[1]["origin"]["kind"], "cli");
+
+    // --follow prints entries appended later.
+    ctl(&["signal", "set", "Vehicle.Cabin.HVAC.FanLevel", "7"])?;
+    let stdout = follow
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut seen_seven = false;
+    while !seen_seven && std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let v: Value = serde_json::from_str(&line)?;
+            seen_seven = v["new"] == 7 && v["result"] == "ok";
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(seen_seven, "audit --follow did not show the new write");
+    Ok(())
+}
