@@ -10,8 +10,8 @@ pub mod manifest;
 
 pub use intent::{Recognition, SlotValue, Slots, TemplateRef, Tier, Utterance, UtteranceOrigin};
 pub use manifest::{
-    IntentDef, LoadedManifest, ManifestError, SkillInfo, SkillManifest, SlotDef, SlotKind,
-    SlotTypeDef,
+    IntentDef, Limits, LoadedManifest, ManifestError, Permissions, SkillInfo, SkillManifest,
+    SlotDef, SlotKind, SlotTypeDef,
 };
 pub mod entity;
 pub use entity::{EntityList, EntityLists};

@@ -19,6 +19,49 @@ pub struct SkillManifest {
     pub types: BTreeMap<String, SlotTypeDef>,
     /// Intents the skill owns, keyed by canonical name (`climate.set_temperature`).
     pub intents: BTreeMap<String, IntentDef>,
+    /// What the skill's code may touch. Nothing unless granted.
+    #[serde(default)]
+    pub permissions: Permissions,
+    /// Resource limits of one invocation.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Capabilities granted to a skill's code; every host call is checked against them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Permissions {
+    /// Signal paths the skill may read (globs: `*` matches anything, dots included).
+    pub signals_read: Vec<String>,
+    /// Signal paths the skill may write (through the safety policy).
+    pub signals_write: Vec<String>,
+    /// MQTT topics the skill may publish to (globs).
+    pub mqtt_publish: Vec<String>,
+    /// D-Bus destinations the skill may call.
+    pub dbus: Vec<String>,
+    /// WASI environment variables passed through (none by default).
+    pub env: Vec<String>,
+    /// WASI sockets (off by default).
+    pub network: bool,
+}
+
+/// Limits of one invocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Linear memory, in MiB (1 to 512).
+    pub memory_mb: u32,
+    /// CPU time of one call, in milliseconds (1 to 10000); host calls count too.
+    pub timeout_ms: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_mb: 16,
+            timeout_ms: 250,
+        }
+    }
 }
 
 /// The `[skill]` table.
@@ -251,6 +294,18 @@ impl SkillManifest {
                     "{:?} must be non-empty lowercase letters, digits, '-' or '_'",
                     self.skill.name
                 ),
+            ));
+        }
+        if !(1..=512).contains(&self.limits.memory_mb) {
+            return Err(invalid(
+                "limits.memory_mb".into(),
+                format!("{} is outside 1 to 512", self.limits.memory_mb),
+            ));
+        }
+        if !(1..=10_000).contains(&self.limits.timeout_ms) {
+            return Err(invalid(
+                "limits.timeout_ms".into(),
+                format!("{} is outside 1 to 10000", self.limits.timeout_ms),
             ));
         }
         if self.intents.is_empty() {

@@ -1,0 +1,481 @@
+//! The engine, the precompiled-artifact cache, loading and invoking skills.
+
+use crate::grants::Grants;
+use crate::services::{CallContext, HostServices};
+use crate::store::{Intent, KvStore, Response, SkillPre, StoreState, WitError};
+use edge_core::SkillManifest;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+};
+
+/// The WIT package version this host serves.
+pub const SKILL_API_VERSION: &str = "0.1.0";
+
+/// Epoch tick: the granularity of the CPU deadline.
+const TICK: Duration = Duration::from_millis(10);
+/// Longest `say` a skill may return.
+const MAX_SAY_BYTES: usize = 2000;
+/// Longest structured result.
+const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+/// Setting up the host or loading a skill failed. Messages name the skill and file.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The engine could not be configured.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    /// The component could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// I/O error.
+        source: std::io::Error,
+    },
+    /// Not a valid component.
+    #[error("{path}: not a valid WebAssembly component: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What wasmtime said.
+        message: String,
+    },
+    /// Built for another version of the skill API.
+    #[error("{path}: built for {found}; this agent serves edge:skill@{SKILL_API_VERSION}")]
+    ApiVersion {
+        /// The file.
+        path: PathBuf,
+        /// What the component imports/exports.
+        found: String,
+    },
+    /// Imports something the host does not provide.
+    #[error("{path}: cannot be linked: {message}")]
+    Link {
+        /// The file.
+        path: PathBuf,
+        /// What is missing.
+        message: String,
+    },
+}
+
+/// An invocation that did not produce a response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvokeError {
+    /// No skill of that name is loaded.
+    #[error("no skill {0:?} is loaded")]
+    NotLoaded(String),
+    /// The skill ran past its CPU deadline and was stopped.
+    #[error("skill {skill} was stopped after its {limit_ms} ms deadline")]
+    Deadline {
+        /// Skill.
+        skill: String,
+        /// Its limit.
+        limit_ms: u32,
+    },
+    /// The skill trapped (panic, out of memory, ...).
+    #[error("skill {skill} failed: {message}")]
+    Trap {
+        /// Skill.
+        skill: String,
+        /// The trap.
+        message: String,
+    },
+    /// The skill returned an error.
+    #[error("skill {skill} returned an error: {message}")]
+    Skill {
+        /// Skill.
+        skill: String,
+        /// Its error, as a person can hear it when it is a policy denial.
+        message: String,
+        /// Whether the message is a policy denial meant for the user.
+        denied: bool,
+    },
+    /// The response broke a limit.
+    #[error("skill {skill}: {message}")]
+    Response {
+        /// Skill.
+        skill: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+/// What a skill answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillOutput {
+    /// What to say.
+    pub say: String,
+    /// Said earlier through `host.say`.
+    pub said_before: Vec<String>,
+    /// Follow-up question.
+    pub follow_up: Option<String>,
+    /// Structured result (JSON).
+    pub result: Option<String>,
+}
+
+/// How a skill was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Skill name.
+    pub skill: String,
+    /// Compiled now (false: loaded from the cache).
+    pub compiled: bool,
+    /// Time to have it ready to instantiate.
+    pub load_time: Duration,
+}
+
+struct LoadedSkill {
+    manifest: SkillManifest,
+    pre: SkillPre<StoreState>,
+    grants: Arc<Grants>,
+    kv: Arc<KvStore>,
+}
+
+/// Runs skills.
+pub struct SkillHost {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    cache_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    skills: RwLock<HashMap<String, Arc<LoadedSkill>>>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for SkillHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SkillHost")
+            .field("cache_dir", &self.cache_dir)
+            .field("skills", &self.skill_names())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SkillHost {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl SkillHost {
+    /// An engine with epoch interruption and a pooling allocator; compiled components are
+    /// cached in `cache_dir`, key-value stores kept in `state_dir`.
+    pub fn new(cache_dir: Option<PathBuf>, state_dir: Option<PathBuf>) -> Result<Self, HostError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(64)
+            .total_core_instances(512)
+            .total_memories(128)
+            .total_tables(128)
+            .max_memory_size(512 << 20);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(|e| HostError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+        crate::store::Skill::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| HostError::Engine(e.to_string()))?;
+        for dir in [&cache_dir, &state_dir].into_iter().flatten() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| HostError::Engine(format!("{}: {e}", dir.display())))?;
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ticker_engine, ticker_stop) = (engine.clone(), stop.clone());
+        let ticker = std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while !ticker_stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    ticker_engine.increment_epoch();
+                }
+            })
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+        Ok(Self {
+            engine,
+            linker,
+            cache_dir,
+            state_dir,
+            skills: RwLock::new(HashMap::new()),
+            ticker: Some(ticker),
+            stop,
+        })
+    }
+
+    /// Names of the loaded skills.
+    pub fn skill_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .skills
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Whether `skill` has code loaded.
+    pub fn has(&self, skill: &str) -> bool {
+        self.skills
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(skill)
+    }
+
+    fn cache_path(&self, bytes: &[u8]) -> Option<PathBuf> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let key = format!("{:016x}-{}", h.finish(), bytes.len());
+        self.cache_dir
+            .as_ref()
+            .map(|d| d.join(format!("{key}.cwasm")))
+    }
+
+    /// Loads a component from the cache directory.
+    #[allow(unsafe_code)]
+    fn deserialize_cached(&self, path: &Path) -> Option<Component> {
+        // SAFETY: the cache directory is the agent's own (not writable by skills or
+        // publishers), and files in it are written only by `precompile_component` of an
+        // engine whose compatibility hash is part of the file name; wasmtime checks the
+        // artifact's header against this engine and fails cleanly on a mismatch.
+        unsafe { Component::deserialize_file(&self.engine, path) }.ok()
+    }
+
+    fn compile(&self, path: &Path, bytes: &[u8]) -> Result<(Component, bool), HostError> {
+        let cached = self.cache_path(bytes);
+        if let Some(cwasm) = &cached
+            && cwasm.is_file()
+            && let Some(component) = self.deserialize_cached(cwasm)
+        {
+            return Ok((component, false));
+        }
+        let invalid = |e: wasmtime::Error| HostError::Invalid {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        };
+        match &cached {
+            Some(cwasm) => {
+                let artifact = self.engine.precompile_component(bytes).map_err(invalid)?;
+                let tmp = cwasm.with_extension("tmp");
+                if let Err(e) =
+                    std::fs::write(&tmp, &artifact).and_then(|()| std::fs::rename(&tmp, cwasm))
+                {
+                    tracing::warn!("cannot cache {}: {e}", cwasm.display());
+                }
+                let component = self
+                    .deserialize_cached(cwasm)
+                    .map_or_else(|| Component::new(&self.engine, bytes).map_err(invalid), Ok)?;
+                Ok((component, true))
+            }
+            None => Ok((Component::new(&self.engine, bytes).map_err(invalid)?, true)),
+        }
+    }
+
+    fn check_api_version(&self, path: &Path, component: &Component) -> Result<(), HostError> {
+        let ty = component.component_type();
+        let names: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .chain(ty.exports(&self.engine).map(|(n, _)| n.to_owned()))
+            .collect();
+        let ours: Vec<&String> = names
+            .iter()
+            .filter(|n| n.starts_with("edge:skill/"))
+            .collect();
+        let wanted = format!("@{SKILL_API_VERSION}");
+        if let Some(other) = ours.iter().find(|n| !n.ends_with(&wanted)) {
+            return Err(HostError::ApiVersion {
+                path: path.to_owned(),
+                found: other.to_string(),
+            });
+        }
+        if !names
+            .iter()
+            .any(|n| *n == format!("edge:skill/handler{wanted}"))
+        {
+            return Err(HostError::ApiVersion {
+                path: path.to_owned(),
+                found: "no edge:skill/handler export".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Compiles (or loads from the cache) `wasm` for the skill of `manifest`, checks its API
+    /// version and links it. Replaces a loaded skill of the same name only on success.
+    pub fn load(&self, manifest: &SkillManifest, wasm: &Path) -> Result<LoadReport, HostError> {
+        let started = Instant::now();
+        let bytes = std::fs::read(wasm).map_err(|source| HostError::Read {
+            path: wasm.to_owned(),
+            source,
+        })?;
+        let (component, compiled) = self.compile(wasm, &bytes)?;
+        self.check_api_version(wasm, &component)?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| HostError::Link {
+                    path: wasm.to_owned(),
+                    message: format!("{e:#}"),
+                })?;
+        let pre = SkillPre::new(instance_pre).map_err(|e| HostError::Link {
+            path: wasm.to_owned(),
+            message: format!("{e:#}"),
+        })?;
+        let name = manifest.skill.name.clone();
+        let kv = Arc::new(KvStore::open(
+            self.state_dir
+                .as_ref()
+                .map(|d| d.join(format!("{name}.kv.json"))),
+        ));
+        let loaded = LoadedSkill {
+            manifest: manifest.clone(),
+            pre,
+            grants: Arc::new(Grants::new(&manifest.permissions)),
+            kv,
+        };
+        self.skills
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), Arc::new(loaded));
+        Ok(LoadReport {
+            skill: name,
+            compiled,
+            load_time: started.elapsed(),
+        })
+    }
+
+    /// Unloads a skill.
+    pub fn unload(&self, skill: &str) -> bool {
+        self.skills
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(skill)
+            .is_some()
+    }
+
+    /// Runs the skill's handler on `intent` in a fresh store.
+    pub async fn invoke(
+        &self,
+        skill: &str,
+        intent: Intent,
+        ctx: CallContext,
+        services: Arc<dyn HostServices>,
+    ) -> Result<SkillOutput, InvokeError> {
+        let loaded = self
+            .skills
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(skill)
+            .cloned()
+            .ok_or_else(|| InvokeError::NotLoaded(skill.to_owned()))?;
+        let limits = &loaded.manifest.limits;
+        let mut wasi = wasmtime_wasi::WasiCtxBuilder::new();
+        for key in &loaded.manifest.permissions.env {
+            if let Ok(value) = std::env::var(key) {
+                wasi.env(key, value);
+            }
+        }
+        if loaded.manifest.permissions.network {
+            wasi.inherit_network().allow_ip_name_lookup(true);
+        }
+        let state = StoreState {
+            wasi: wasi.build(),
+            table: wasmtime::component::ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size((limits.memory_mb as usize) << 20)
+                .trap_on_grow_failure(true)
+                .build(),
+            grants: loaded.grants.clone(),
+            services,
+            ctx,
+            kv: loaded.kv.clone(),
+            said: Vec::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // The deadline covers instantiation (guest init code) and the call.
+        let ticks = u64::from(limits.timeout_ms).div_ceil(TICK.as_millis() as u64) + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        let trap = |e: wasmtime::Error| match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => InvokeError::Deadline {
+                skill: skill.to_owned(),
+                limit_ms: limits.timeout_ms,
+            },
+            _ => InvokeError::Trap {
+                skill: skill.to_owned(),
+                message: format!("{e:#}")
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+        };
+        let instance = loaded
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(trap)?;
+        let result = instance
+            .edge_skill_handler()
+            .call_handle(&mut store, &intent)
+            .await
+            .map_err(trap)?;
+        let said = std::mem::take(&mut store.data_mut().said);
+        match result {
+            Ok(Response {
+                say,
+                follow_up,
+                result,
+            }) => {
+                if say.len() > MAX_SAY_BYTES {
+                    return Err(InvokeError::Response {
+                        skill: skill.to_owned(),
+                        message: format!("response of {} bytes exceeds {MAX_SAY_BYTES}", say.len()),
+                    });
+                }
+                if result.as_ref().is_some_and(|r| r.len() > MAX_RESULT_BYTES) {
+                    return Err(InvokeError::Response {
+                        skill: skill.to_owned(),
+                        message: format!("result exceeds {MAX_RESULT_BYTES} bytes"),
+                    });
+                }
+                Ok(SkillOutput {
+                    say,
+                    said_before: said,
+                    follow_up,
+                    result,
+                })
+            }
+            Err(e) => {
+                let (message, denied) = match e {
+                    WitError::Denied(m) => (m, true),
+                    WitError::NotGranted(m) | WitError::Failed(m) | WitError::Invalid(m) => {
+                        (m, false)
+                    }
+                };
+                Err(InvokeError::Skill {
+                    skill: skill.to_owned(),
+                    message: message.chars().take(MAX_SAY_BYTES).collect(),
+                    denied,
+                })
+            }
+        }
+    }
+}

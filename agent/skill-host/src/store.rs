@@ -1,0 +1,278 @@
+//! Per-invocation state and the host side of the WIT imports, with grant checks.
+
+use crate::grants::Grants;
+use crate::services::{CallContext, HostCallError, HostServices, WriteResult};
+use edge_core::SignalValue;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({
+    path: "../../skills/wit/0.1.0",
+    world: "skill",
+    imports: { default: async },
+    exports: { default: async },
+});
+
+pub use edge::skill::types::{
+    Error as WitError, Intent, Response, SignalValue as WitValue, Slot, SlotValue, WriteOutcome,
+};
+
+/// Most `host.say` calls per invocation, and their total size.
+const MAX_SAYS: usize = 8;
+const MAX_SAY_BYTES: usize = 4096;
+/// Size of one skill's key-value store.
+pub const MAX_KV_BYTES: usize = 64 * 1024;
+
+/// A skill's persisted key-value store.
+#[derive(Debug, Default)]
+pub struct KvStore {
+    /// Contents.
+    pub map: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// File it is saved to, if any.
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl KvStore {
+    /// Loads from `path` (missing: empty).
+    pub fn open(path: Option<std::path::PathBuf>) -> Self {
+        let map = path
+            .as_ref()
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        Self {
+            map: Mutex::new(map),
+            path,
+        }
+    }
+
+    fn save(&self, map: &BTreeMap<String, Vec<u8>>) -> Result<(), String> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let json = serde_json::to_vec(map).map_err(|e| e.to_string())?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, json)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Everything one invocation's store holds.
+pub struct StoreState {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limits: StoreLimits,
+    pub grants: Arc<Grants>,
+    pub services: Arc<dyn HostServices>,
+    pub ctx: CallContext,
+    pub kv: Arc<KvStore>,
+    /// What the skill said through `host.say`.
+    pub said: Vec<String>,
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn to_core(v: WitValue) -> SignalValue {
+    match v {
+        WitValue::Boolean(b) => SignalValue::Bool(b),
+        WitValue::Integer(i) => SignalValue::Int(i),
+        WitValue::Number(n) => SignalValue::Float(n),
+        WitValue::Text(t) => SignalValue::String(t),
+    }
+}
+
+fn to_wit(v: SignalValue) -> WitValue {
+    match v {
+        SignalValue::Bool(b) => WitValue::Boolean(b),
+        SignalValue::Int(i) => WitValue::Integer(i),
+        SignalValue::Float(n) => WitValue::Number(n),
+        SignalValue::String(t) => WitValue::Text(t),
+    }
+}
+
+fn to_wit_error(e: HostCallError) -> WitError {
+    match e {
+        HostCallError::Denied(m) => WitError::Denied(m),
+        HostCallError::Invalid(m) => WitError::Invalid(m),
+        HostCallError::Failed(m) => WitError::Failed(m),
+    }
+}
+
+impl StoreState {
+    fn refuse(&self, call: &str, target: &str) -> WitError {
+        self.services.refused(&self.ctx, call, target);
+        WitError::NotGranted(format!(
+            "{call} {target} is not granted to skill {}",
+            self.ctx.skill
+        ))
+    }
+}
+
+impl edge::skill::types::Host for StoreState {}
+
+impl edge::skill::signals::Host for StoreState {
+    async fn get(&mut self, path: String) -> Result<WitValue, WitError> {
+        if !self.grants.can_read(&path) {
+            return Err(self.refuse("signals.get", &path));
+        }
+        self.services
+            .get_signal(&path)
+            .await
+            .map(to_wit)
+            .map_err(to_wit_error)
+    }
+
+    async fn set(&mut self, path: String, value: WitValue) -> Result<WriteOutcome, WitError> {
+        if !self.grants.can_write(&path) {
+            return Err(self.refuse("signals.set", &path));
+        }
+        match self
+            .services
+            .set_signal(&self.ctx, &path, to_core(value))
+            .await
+        {
+            Ok(WriteResult::Done) => Ok(WriteOutcome::Done),
+            Ok(WriteResult::Confirm(q)) => Ok(WriteOutcome::Confirm(q)),
+            Err(e) => Err(to_wit_error(e)),
+        }
+    }
+
+    async fn subscribe_once(
+        &mut self,
+        path: String,
+        timeout_ms: u32,
+    ) -> Result<WitValue, WitError> {
+        if !self.grants.can_read(&path) {
+            return Err(self.refuse("signals.subscribe-once", &path));
+        }
+        let timeout = Duration::from_millis(u64::from(timeout_ms.min(60_000)));
+        self.services
+            .next_change(&path, timeout)
+            .await
+            .map(to_wit)
+            .map_err(to_wit_error)
+    }
+}
+
+impl edge::skill::mqtt::Host for StoreState {
+    async fn publish(
+        &mut self,
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+    ) -> Result<(), WitError> {
+        if !self.grants.can_publish(&topic) {
+            return Err(self.refuse("mqtt.publish", &topic));
+        }
+        if payload.len() > 256 * 1024 {
+            return Err(WitError::Invalid(format!(
+                "payload of {} bytes exceeds 256 KiB",
+                payload.len()
+            )));
+        }
+        self.services
+            .mqtt_publish(&topic, payload, retain)
+            .await
+            .map_err(to_wit_error)
+    }
+}
+
+impl edge::skill::dbus::Host for StoreState {
+    async fn call(
+        &mut self,
+        destination: String,
+        path: String,
+        interface: String,
+        method: String,
+        args_json: String,
+    ) -> Result<String, WitError> {
+        if !self.grants.can_call(&destination) {
+            return Err(self.refuse("dbus.call", &destination));
+        }
+        let args: Vec<serde_json::Value> = serde_json::from_str(&args_json)
+            .map_err(|e| WitError::Invalid(format!("args-json is not a JSON array: {e}")))?;
+        let reply = self
+            .services
+            .dbus_call(&destination, &path, &interface, &method, args)
+            .await
+            .map_err(to_wit_error)?;
+        Ok(serde_json::Value::Array(reply).to_string())
+    }
+}
+
+impl edge::skill::host::Host for StoreState {
+    async fn say(&mut self, text: String) {
+        let total: usize = self.said.iter().map(String::len).sum();
+        if self.said.len() < MAX_SAYS && total + text.len() <= MAX_SAY_BYTES {
+            self.said.push(text);
+        } else {
+            tracing::warn!(skill = %self.ctx.skill, "host.say over its limit; dropped");
+        }
+    }
+
+    async fn log(&mut self, level: edge::skill::host::LogLevel, message: String) {
+        use edge::skill::host::LogLevel;
+        let message: String = message.chars().take(1000).collect();
+        let skill = &self.ctx.skill;
+        match level {
+            LogLevel::Debug => tracing::debug!(%skill, "{message}"),
+            LogLevel::Info => tracing::info!(%skill, "{message}"),
+            LogLevel::Warn => tracing::warn!(%skill, "{message}"),
+            LogLevel::Error => tracing::error!(%skill, "{message}"),
+        }
+    }
+
+    async fn now_ms(&mut self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+}
+
+impl edge::skill::kv::Host for StoreState {
+    async fn get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.kv
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned()
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), WitError> {
+        let mut map = self.kv.map.lock().unwrap_or_else(|p| p.into_inner());
+        let others: usize = map
+            .iter()
+            .filter(|(k, _)| **k != key)
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        if others + key.len() + value.len() > MAX_KV_BYTES {
+            return Err(WitError::Invalid(format!(
+                "the store is limited to {MAX_KV_BYTES} bytes"
+            )));
+        }
+        map.insert(key, value);
+        self.kv.save(&map).map_err(WitError::Failed)
+    }
+
+    async fn delete(&mut self, key: String) {
+        let mut map = self.kv.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.remove(&key).is_some()
+            && let Err(e) = self.kv.save(&map)
+        {
+            tracing::warn!(skill = %self.ctx.skill, "kv: {e}");
+        }
+    }
+}
