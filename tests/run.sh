@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/setup.sh
 cargo fmt --all --check
+cargo fmt --manifest-path skills/Cargo.toml --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# Integration tests run the binaries; build them first.
+cargo clippy --manifest-path skills/Cargo.toml --target wasm32-wasip2 --release --locked -- -D warnings
+# Integration tests run the binaries and the skills' components; build them first.
 cargo build --workspace --bins --locked
+bash skills/build.sh
 cargo test --workspace --locked
 echo "all tests passed"

@@ -8,6 +8,7 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
 bash tests/setup.sh
 cargo build --workspace --bins --locked --quiet
+bash skills/build.sh >/dev/null
 bin="${CARGO_TARGET_DIR:-$repo/target}/debug"
 commands="${1:-$repo/agent/demo/commands.txt}"
 
@@ -29,7 +30,8 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 "$bin/edge-sim-plant" --port "$port" > "$work/plant.out" 2> "$work/plant.log" & pids+=($!)
 for _ in $(seq 200); do grep -q ready "$work/car.out" && grep -q ready "$work/plant.out" && break; sleep 0.05; done
 
-sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" \
+skills="${CARGO_TARGET_DIR:-$repo/target}/skills"
+sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" \
   agent/demo/demo.toml > "$work/config.toml"
 "$bin/edge-agentd" --config "$work/config.toml" & pids+=($!)
 ctl=("$bin/edge-agentctl" --bus address --address "$bus")

@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     // The daemon's whole path for a D-Bus property write.
-    let setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles();
+    let setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
     let _daemon = Daemon::start(&setup)?;
     let conn = bus.connect().await?;
     let agent = zbus::Proxy::new(

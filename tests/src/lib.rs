@@ -47,6 +47,23 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The skills built by `skills/build.sh` (components and manifests), next to the binaries.
+pub fn built_skills() -> anyhow::Result<PathBuf> {
+    let dir = bin_dir().join("../skills");
+    if !dir.join("climate/climate.wasm").is_file() {
+        bail!(
+            "{} has no built skills: run `bash skills/build.sh` first",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// Compiled-skill cache shared by the tests' daemons (a restart must not recompile).
+pub fn shared_skill_cache() -> PathBuf {
+    bin_dir().join("../skill-cache")
+}
+
 /// A free TCP port on loopback (bound then released).
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
@@ -303,13 +320,14 @@ impl DaemonSetup {
         }
     }
 
-    /// The shipped demo car and plant profiles.
-    pub fn with_demo_profiles(mut self) -> Self {
+    /// The shipped demo car and plant profiles, and the example skills' components.
+    pub fn with_demo_profiles(mut self) -> anyhow::Result<Self> {
+        self.skill_dirs = vec![built_skills()?];
         self.profiles = vec![
             repo().join("hal/profiles/demo-car.toml"),
             repo().join("hal/profiles/demo-plant.toml"),
         ];
-        self
+        Ok(self)
     }
 
     /// The configuration file text; the audit log goes to `audit` (see [`Daemon::audit_path`]).
@@ -320,11 +338,12 @@ impl DaemonSetup {
             .map(|d| format!("{:?}", d.display().to_string()))
             .collect();
         format!(
-            "version = 1\n[agent]\ndevice_id = {:?}\n[log]\nlevel = \"debug\"\n[dbus]\nbus = \"address\"\naddress = {:?}\n[mqtt]\nport = {}\nreconnect_min_ms = 50\nreconnect_max_ms = 200\nkeep_alive_secs = 5\n[skills]\ndirs = [{}]\n[hal]\nprofiles = [{}]\nset_timeout_ms = 2000\n[hal.dbus]\nbus = \"address\"\naddress = {:?}\n[hal.mqtt]\nport = {}\n{}",
+            "version = 1\n[agent]\ndevice_id = {:?}\n[log]\nlevel = \"debug\"\n[dbus]\nbus = \"address\"\naddress = {:?}\n[mqtt]\nport = {}\nreconnect_min_ms = 50\nreconnect_max_ms = 200\nkeep_alive_secs = 5\n[skills]\ndirs = [{}]\ncache_dir = {:?}\n[hal]\nprofiles = [{}]\nset_timeout_ms = 2000\n[hal.dbus]\nbus = \"address\"\naddress = {:?}\n[hal.mqtt]\nport = {}\n{}",
             self.device_id,
             self.bus_address,
             self.mqtt_port,
             dirs.join(", "),
+            shared_skill_cache().display().to_string(),
             self.profiles
                 .iter()
                 .map(|p| format!("{:?}", p.display().to_string()))
@@ -347,7 +366,14 @@ impl Daemon {
             &config,
             format!(
                 "{}\n[audit]\npath = {:?}\n",
-                setup.config(),
+                setup.config().replacen(
+                    "\n[hal]",
+                    &format!(
+                        "\nstate_dir = {:?}\n[hal]",
+                        dir.path().join("state").display().to_string()
+                    ),
+                    1
+                ),
                 audit.display().to_string()
             ),
         )?;

@@ -23,10 +23,12 @@ pub enum Origin {
         /// The intent.
         intent: String,
     },
-    /// A skill (later issues).
+    /// A skill's code, handling an utterance.
     Skill {
         /// Skill name.
         name: String,
+        /// The utterance being handled.
+        utterance_id: String,
     },
     /// `edge-agentctl signal set` or the D-Bus `SetSignal` method.
     Cli,

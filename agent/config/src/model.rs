@@ -281,6 +281,10 @@ pub struct SkillsSection {
     /// order. From the environment: comma-separated.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub dirs: Vec<PathBuf>,
+    /// Compiled skills, keyed by engine and component, so a restart does not recompile.
+    pub cache_dir: PathBuf,
+    /// Each skill's key-value store.
+    pub state_dir: PathBuf,
 }
 
 impl Default for SkillsSection {
@@ -290,6 +294,8 @@ impl Default for SkillsSection {
                 "/usr/lib/edge-agent/skills".into(),
                 "/var/lib/edge-agent/skills".into(),
             ],
+            cache_dir: "/var/cache/edge-agent/skills".into(),
+            state_dir: "/var/lib/edge-agent/skill-state".into(),
         }
     }
 }

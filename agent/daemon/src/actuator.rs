@@ -231,6 +231,14 @@ impl Actuator {
         Some(pending)
     }
 
+    /// Records an event that is not a write: a skill's call refused by its grants, a skill
+    /// that trapped or ran past its deadline.
+    pub fn record_event(&self, origin: Origin, target: &str, decision: &str, result: String) {
+        if let Err(e) = self.record(Self::entry(&origin, target, decision, None, result)) {
+            tracing::error!("audit: {e}");
+        }
+    }
+
     /// The person said yes: performs the pending writes. `None` if nothing was pending;
     /// an expired question is declined.
     pub async fn confirm(&self, yes_origin: Origin) -> Option<(ActOutcome, String)> {

@@ -10,12 +10,22 @@ use edge_policy::Policy;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The actuator and the raw connections skills may use (granted D-Bus calls, MQTT topics).
+#[derive(Debug)]
+pub struct HalParts {
+    /// Policy, audit and HAL.
+    pub actuator: Actuator,
+    /// The vehicle bus, when D-Bus signals are configured and it was reachable.
+    pub dbus: Option<zbus::Connection>,
+    /// The plant broker's client, when MQTT signals are configured.
+    pub mqtt: Option<Arc<MqttTransport>>,
+}
+
 /// The actuator over the catalogue's signals. A vehicle bus that cannot be reached at start
 /// is logged and its signals answer with a transport error; the broker is retried.
-pub async fn build_actuator(
-    config: &AgentConfig,
-    catalogue: &Catalogue,
-) -> anyhow::Result<Actuator> {
+pub async fn build(config: &AgentConfig, catalogue: &Catalogue) -> anyhow::Result<HalParts> {
+    let mut dbus_connection = None;
+    let mut mqtt_transport = None;
     let mut hal = Hal::new(catalogue, Duration::from_millis(config.hal.set_timeout_ms));
     let dbus_signals = catalogue.bound_to(false);
     if !dbus_signals.is_empty() {
@@ -28,6 +38,7 @@ pub async fn build_actuator(
         };
         match builder.build().await {
             Ok(connection) => {
+                dbus_connection = Some(connection.clone());
                 let transport =
                     edge_hal_dbus::DbusTransport::new(connection, &dbus_signals, hal.sink())
                         .await
@@ -45,8 +56,9 @@ pub async fn build_actuator(
             client_id: config.hal_mqtt_client_id().to_owned(),
             keep_alive: Duration::from_secs(config.mqtt.keep_alive_secs),
         };
-        let transport = MqttTransport::new(&settings, &mqtt_signals, hal.sink());
-        hal.set_transport(TransportKind::Mqtt, Arc::new(transport));
+        let transport = Arc::new(MqttTransport::new(&settings, &mqtt_signals, hal.sink()));
+        mqtt_transport = Some(transport.clone());
+        hal.set_transport(TransportKind::Mqtt, transport);
     }
     let known: Vec<&str> = catalogue.signals.keys().map(String::as_str).collect();
     let policy = Policy::new(catalogue.rules.clone(), &known).context("policy rules")?;
@@ -61,10 +73,14 @@ pub async fn build_actuator(
         audit = %config.audit.path.display(),
         "HAL ready"
     );
-    Ok(Actuator::new(
-        Arc::new(hal),
-        policy,
-        audit,
-        Duration::from_secs(config.policy.confirmation_timeout_secs),
-    ))
+    Ok(HalParts {
+        actuator: Actuator::new(
+            Arc::new(hal),
+            policy,
+            audit,
+            Duration::from_secs(config.policy.confirmation_timeout_secs),
+        ),
+        dbus: dbus_connection,
+        mqtt: mqtt_transport,
+    })
 }

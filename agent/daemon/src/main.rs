@@ -8,9 +8,9 @@ mod actuator;
 mod dbus;
 mod hal;
 mod logging;
-mod mapping;
 mod mqtt;
 mod pipeline;
+mod skills;
 mod status;
 mod systemd;
 
@@ -48,7 +48,17 @@ fn main() -> ExitCode {
         }
     };
     logging::init(&config.log.level);
-    let pipeline = pipeline::Pipeline::from_config(&config);
+    let skill_host = match edge_skill_host::SkillHost::new(
+        Some(config.skills.cache_dir.clone()),
+        Some(config.skills.state_dir.clone()),
+    ) {
+        Ok(host) => Arc::new(host),
+        Err(e) => {
+            eprintln!("edge-agentd: cannot start the skill host: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let pipeline = pipeline::Pipeline::from_config(&config, skill_host);
     let catalogue = match edge_hal::Catalogue::load(&config.hal.profiles) {
         Ok(c) => c,
         Err(e) => {
@@ -103,10 +113,10 @@ async fn run(
     let pipeline = if catalogue.signals.is_empty() {
         pipeline
     } else {
-        let actuator = hal::build_actuator(&config, &catalogue)
+        let parts = hal::build(&config, &catalogue)
             .await
             .context("cannot set up signals, policy and audit")?;
-        pipeline.with_actuator(Arc::new(actuator))
+        pipeline.with_hal(parts)
     };
     let status = Arc::new(status::Status::new(&config, &pipeline));
     let pipeline = Arc::new(pipeline);

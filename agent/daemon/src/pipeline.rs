@@ -1,11 +1,13 @@
 //! Text in, recognition and response out, and an event to every API for each utterance.
 
 use crate::actuator::{ActOutcome, Actuator};
-use crate::mapping::{self, Plan};
+use crate::hal::HalParts;
+use crate::skills::Services;
 use edge_audit::Origin;
 use edge_config::AgentConfig;
 use edge_core::{IntentDef, LoadedManifest, Recognition, Utterance, UtteranceOrigin};
 use edge_intent::TemplateEngine;
+use edge_skill_host::{CallContext, InvokeError, SkillHost};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -64,21 +66,38 @@ pub struct Pipeline {
     events: broadcast::Sender<Arc<Outcome>>,
     utterances: AtomicU64,
     actuator: Option<Arc<Actuator>>,
+    skill_host: Arc<SkillHost>,
+    vehicle_bus: Option<zbus::Connection>,
+    plant_broker: Option<Arc<edge_hal_mqtt::MqttTransport>>,
 }
 
 impl Pipeline {
     /// Loads the manifests from the configured directories and compiles the engine. A bad
     /// skill is skipped and logged; the others load.
-    pub fn from_config(config: &AgentConfig) -> Self {
-        let (mut manifests, load_errors) = LoadedManifest::discover(&config.skills.dirs);
+    pub fn from_config(config: &AgentConfig, skill_host: Arc<SkillHost>) -> Self {
+        let (mut manifests, mut load_errors) = LoadedManifest::discover(&config.skills.dirs);
+        // A skill whose component does not load is skipped whole: its intents must not be
+        // recognised only to fail.
+        let failed = crate::skills::load_components(&skill_host, &manifests);
+        manifests.retain(|m| {
+            !failed
+                .iter()
+                .any(|(name, _)| *name == m.manifest.skill.name)
+        });
         manifests.extend(edge_intent::builtin_manifests());
         let (engine, compile_errors) =
             TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
         let skill_errors: Vec<String> = load_errors
-            .iter()
-            .map(ToString::to_string)
+            .drain(..)
+            .map(|e| e.to_string())
+            .chain(failed.into_iter().map(|(_, e)| e))
             .chain(compile_errors.iter().map(ToString::to_string))
             .collect();
+        for name in skill_host.skill_names() {
+            if !engine.skill_names().contains(&name.as_str()) {
+                skill_host.unload(&name);
+            }
+        }
         for e in &skill_errors {
             tracing::error!("skill skipped: {e}");
         }
@@ -100,12 +119,17 @@ impl Pipeline {
             events,
             utterances: AtomicU64::new(0),
             actuator: None,
+            skill_host,
+            vehicle_bus: None,
+            plant_broker: None,
         }
     }
 
-    /// Lets recognised intents act on signals through `actuator`.
-    pub fn with_actuator(mut self, actuator: Arc<Actuator>) -> Self {
-        self.actuator = Some(actuator);
+    /// Lets skills act on signals through the HAL, the policy and the audit log.
+    pub fn with_hal(mut self, parts: HalParts) -> Self {
+        self.actuator = Some(Arc::new(parts.actuator));
+        self.vehicle_bus = parts.dbus;
+        self.plant_broker = parts.mqtt;
         self
     }
 
@@ -159,7 +183,7 @@ impl Pipeline {
         let started = Instant::now();
         let recognition = self.engine.recognize(&utterance.text);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let (response, action) = self.respond(&utterance.id, &recognition).await;
+        let (response, action) = self.respond(&utterance, &recognition).await;
         self.utterances.fetch_add(1, Ordering::Relaxed);
         let outcome = Arc::new(Outcome {
             utterance_id: utterance.id,
@@ -184,11 +208,12 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    /// The answer, and what was done. Without signals configured the answer says what
-    /// would be done.
+    /// The answer, and what was done. Dialogue answers (yes/no/cancel) go to a pending
+    /// confirmation; other intents to the code of the skill that owns them, or, for a skill
+    /// without code, to its `say` text.
     async fn respond(
         &self,
-        utterance_id: &str,
+        utterance: &Utterance,
         recognition: &Recognition,
     ) -> (String, Option<ActOutcome>) {
         if recognition.is_none() {
@@ -199,41 +224,122 @@ impl Pipeline {
             .get(&recognition.intent)
             .and_then(|i| i.render_say(&recognition.slots))
             .unwrap_or_else(|| format!("Recognised {}", recognition.intent));
-        let Some(actuator) = &self.actuator else {
+        if let Some(actuator) = &self.actuator {
+            let origin = Origin::Utterance {
+                id: utterance.id.clone(),
+                intent: recognition.intent.clone(),
+            };
+            match recognition.intent.as_str() {
+                "dialog.yes" => {
+                    return match actuator.confirm(origin).await {
+                        Some((outcome, done_text)) => (answer(&outcome, &done_text), Some(outcome)),
+                        None => ("There is nothing to confirm.".to_owned(), None),
+                    };
+                }
+                "dialog.no" | "dialog.cancel" => {
+                    let text = if actuator.decline() {
+                        "Okay, I won't."
+                    } else {
+                        "Okay."
+                    };
+                    return (text.to_owned(), None);
+                }
+                _ => {}
+            }
+        }
+        let Some(skill) = recognition.template.as_ref().map(|t| t.skill.as_str()) else {
             return (say, None);
         };
-        let origin = Origin::Utterance {
-            id: utterance_id.to_owned(),
+        if !self.skill_host.has(skill) {
+            return (say, None);
+        }
+        let services = Arc::new(Services {
+            actuator: self.actuator.clone(),
+            mqtt: self.plant_broker.clone(),
+            dbus: self.vehicle_bus.clone(),
+            last_action: std::sync::Mutex::new(None),
+        });
+        let ctx = CallContext {
+            skill: skill.to_owned(),
+            utterance_id: utterance.id.clone(),
             intent: recognition.intent.clone(),
+            done_text: say,
         };
-        match recognition.intent.as_str() {
-            "dialog.yes" => {
-                return match actuator.confirm(origin).await {
-                    Some((outcome, done_text)) => {
-                        let text = answer(&outcome, &done_text);
-                        (text, Some(outcome))
-                    }
-                    None => ("There is nothing to confirm.".to_owned(), None),
-                };
+        let result = self
+            .skill_host
+            .invoke(
+                skill,
+                wit_intent(utterance, recognition),
+                ctx,
+                services.clone(),
+            )
+            .await;
+        let last_action = services
+            .last_action
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match result {
+            Ok(out) => {
+                let mut text = out.said_before.join(" ");
+                if !text.is_empty() {
+                    text.push(' ');
+                }
+                text.push_str(&out.say);
+                (text, last_action)
             }
-            "dialog.no" | "dialog.cancel" => {
-                let text = if actuator.decline() {
-                    "Okay, I won't."
-                } else {
-                    "Okay."
-                };
-                return (text.to_owned(), None);
+            Err(InvokeError::Skill {
+                message,
+                denied: true,
+                ..
+            }) => (
+                message.clone(),
+                Some(ActOutcome::Denied { reason: message }),
+            ),
+            Err(e) => {
+                tracing::warn!(%skill, "{e}");
+                if let Some(actuator) = &self.actuator {
+                    actuator.record_event(
+                        Origin::Skill {
+                            name: skill.to_owned(),
+                            utterance_id: utterance.id.clone(),
+                        },
+                        &recognition.intent,
+                        "skill-failed",
+                        e.to_string(),
+                    );
+                }
+                (
+                    format!("Sorry, I couldn't do that: {e}."),
+                    last_action.or(Some(ActOutcome::Failed {
+                        error: e.to_string(),
+                    })),
+                )
             }
-            _ => {}
         }
-        match mapping::plan(&recognition.intent, &recognition.slots, actuator.hal()).await {
-            Plan::Writes(writes) => {
-                let outcome = actuator.act(origin, writes, &say, false).await;
-                (answer(&outcome, &say), Some(outcome))
-            }
-            Plan::Answer(text) => (text, None),
-            Plan::NotMapped => (say, None),
-        }
+    }
+}
+
+/// The intent as the skill's handler receives it.
+fn wit_intent(utterance: &Utterance, recognition: &Recognition) -> edge_skill_host::Intent {
+    use edge_skill_host::{Slot, SlotValue as WitSlot};
+    edge_skill_host::Intent {
+        name: recognition.intent.clone(),
+        slots: recognition
+            .slots
+            .iter()
+            .map(|(name, value)| Slot {
+                name: name.clone(),
+                value: match value {
+                    edge_core::SlotValue::Integer(i) => WitSlot::Integer(*i),
+                    edge_core::SlotValue::Number(n) => WitSlot::Number(*n),
+                    edge_core::SlotValue::Text(t) => WitSlot::Text(t.clone()),
+                },
+            })
+            .collect(),
+        text: utterance.text.clone(),
+        utterance_id: utterance.id.clone(),
+        session_id: "default".to_owned(),
     }
 }
 

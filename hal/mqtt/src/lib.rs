@@ -164,6 +164,15 @@ impl MqttTransport {
     }
 }
 
+impl MqttTransport {
+    /// Publishes raw bytes (for skills with a granted topic); QoS 1.
+    pub fn publish(&self, topic: &str, payload: Vec<u8>, retain: bool) -> Result<(), String> {
+        self.client
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload)
+            .map_err(|e| format!("MQTT publish failed: {e}"))
+    }
+}
+
 fn transport_error(path: &str, e: impl std::fmt::Display) -> HalError {
     HalError::Transport {
         path: path.to_owned(),

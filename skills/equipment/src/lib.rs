@@ -9,7 +9,10 @@ fn machine_path(machine: &str) -> String {
         .split(['-', '_'])
         .map(|part| {
             let mut chars = part.chars();
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
         })
         .collect();
     format!("Plant.{segment}")
@@ -17,7 +20,10 @@ fn machine_path(machine: &str) -> String {
 
 fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
-    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
 }
 
 fn unit(sensor: &str, machine: &str) -> &'static str {
@@ -41,9 +47,15 @@ impl Skill for Equipment {
         match intent.name.as_str() {
             "equipment.start" | "equipment.stop" => {
                 let start = intent.name == "equipment.start";
-                let outcome = signals::set(&format!("{base}.State"), if start { "running" } else { "stopped" })?;
+                let outcome = signals::set(
+                    &format!("{base}.State"),
+                    if start { "running" } else { "stopped" },
+                )?;
                 let verb = if start { "started" } else { "stopped" };
-                Ok(after_write(outcome, format!("{} {verb}.", capitalised(&name))))
+                Ok(after_write(
+                    outcome,
+                    format!("{} {verb}.", capitalised(&name)),
+                ))
             }
             "equipment.status" => {
                 let state = signals::get(&format!("{base}.State"))?.spoken();
@@ -61,7 +73,10 @@ impl Skill for Equipment {
                 let sensor = intent.require_text("sensor")?;
                 let path = format!("{base}.{}", capitalised(sensor));
                 let value = signals::get(&path)?.spoken();
-                Ok(Response::say(format!("The {sensor} of {name} is {value} {}.", unit(sensor, machine))))
+                Ok(Response::say(format!(
+                    "The {sensor} of {name} is {value} {}.",
+                    unit(sensor, machine)
+                )))
             }
             other => Err(Error::Invalid(format!("equipment does not handle {other}"))),
         }

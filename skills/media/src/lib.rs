@@ -15,7 +15,10 @@ impl Skill for Media {
                 let track = signals::get("Vehicle.Cabin.Infotainment.Media.Track")?.spoken();
                 Ok(after_write(outcome, format!("Playing {track}.")))
             }
-            "media.pause" => Ok(after_write(signals::set("Vehicle.Cabin.Infotainment.Media.Pause", true)?, "Paused.")),
+            "media.pause" => Ok(after_write(
+                signals::set("Vehicle.Cabin.Infotainment.Media.Pause", true)?,
+                "Paused.",
+            )),
             "media.next" => {
                 let outcome = signals::set("Vehicle.Cabin.Infotainment.Media.Next", true)?;
                 let track = signals::get("Vehicle.Cabin.Infotainment.Media.Track")?.spoken();
@@ -25,7 +28,11 @@ impl Skill for Media {
                 let level = match intent.integer("level") {
                     Some(level) => level,
                     None => {
-                        let step = if intent.text("direction") == Some("down") { -2 } else { 2 };
+                        let step = if intent.text("direction") == Some("down") {
+                            -2
+                        } else {
+                            2
+                        };
                         (signals::get_f64(VOLUME)? as i64 + step).clamp(0, 10)
                     }
                 };

@@ -10,8 +10,14 @@ impl Skill for Navigation {
         match intent.name.as_str() {
             "nav.navigate_to" => {
                 let destination = intent.require_text("destination")?;
-                let outcome = signals::set("Vehicle.Cabin.Infotainment.Navigation.Destination", destination)?;
-                Ok(after_write(outcome, format!("Starting route guidance to {destination}.")))
+                let outcome = signals::set(
+                    "Vehicle.Cabin.Infotainment.Navigation.Destination",
+                    destination,
+                )?;
+                Ok(after_write(
+                    outcome,
+                    format!("Starting route guidance to {destination}."),
+                ))
             }
             "nav.cancel" => {
                 let outcome = signals::set("Vehicle.Cabin.Infotainment.Navigation.Cancel", true)?;
@@ -28,11 +34,19 @@ impl Skill for Navigation {
                 )?;
                 // The reply is a JSON array: [name, distance_km].
                 let parts: Vec<&str> = reply.trim_matches(['[', ']']).splitn(2, ',').collect();
-                let name = parts.first().map(|s| s.trim().trim_matches('"')).unwrap_or("");
+                let name = parts
+                    .first()
+                    .map(|s| s.trim().trim_matches('"'))
+                    .unwrap_or("");
                 let km = parts.get(1).map(|s| s.trim()).unwrap_or("?");
-                Ok(Response::say(format!("The nearest {} is {name}, {km} km away.", spoken(category))))
+                Ok(Response::say(format!(
+                    "The nearest {} is {name}, {km} km away.",
+                    spoken(category)
+                )))
             }
-            other => Err(Error::Invalid(format!("navigation does not handle {other}"))),
+            other => Err(Error::Invalid(format!(
+                "navigation does not handle {other}"
+            ))),
         }
     }
 }

@@ -95,14 +95,19 @@ impl Intent {
 
     /// A required slot, or an error naming it.
     pub fn require_text(&self, name: &str) -> Result<&str, Error> {
-        self.text(name).ok_or_else(|| Error::Invalid(format!("missing slot {name}")))
+        self.text(name)
+            .ok_or_else(|| Error::Invalid(format!("missing slot {name}")))
     }
 }
 
 impl Response {
     /// A response that says `text`.
     pub fn say(text: impl Into<String>) -> Self {
-        Response { say: text.into(), follow_up: None, result: None }
+        Response {
+            say: text.into(),
+            follow_up: None,
+            result: None,
+        }
     }
 }
 
@@ -145,7 +150,11 @@ impl SignalValue {
         match self {
             SignalValue::Number(n) => {
                 let r = (n * 10.0).round() / 10.0;
-                if r.fract() == 0.0 { format!("{r:.0}") } else { format!("{r}") }
+                if r.fract() == 0.0 {
+                    format!("{r:.0}")
+                } else {
+                    format!("{r}")
+                }
             }
             SignalValue::Integer(i) => i.to_string(),
             SignalValue::Boolean(b) => if *b { "on" } else { "off" }.to_owned(),

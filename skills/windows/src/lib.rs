@@ -27,9 +27,17 @@ impl Skill for Windows {
                 return Ok(Response::say(q));
             }
         }
-        let which = if sides.len() > 1 { "All windows".to_owned() } else { format!("The {} window", sides[0].1) };
+        let which = if sides.len() > 1 {
+            "All windows".to_owned()
+        } else {
+            format!("The {} window", sides[0].1)
+        };
         let state = if open { "open" } else { "closed" };
-        Ok(after_write(WriteOutcome::Done, format!("{which} {state}.")))
+        let verb = if sides.len() > 1 { "are" } else { "is" };
+        Ok(after_write(
+            WriteOutcome::Done,
+            format!("{which} {verb} {state}."),
+        ))
     }
 }
 

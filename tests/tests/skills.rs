@@ -1,0 +1,221 @@
+//! WASM skills: the example skills act through grants and policy; hostile skills are
+//! contained and audited; bad components are skipped; compiled components are cached.
+
+use edge_agent_tests::{
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, built_skills, shared_skill_cache,
+};
+use serde_json::Value;
+use std::path::Path;
+
+const IFACE: &str = "org.edgeagent.Agent1";
+const PATH: &str = "/org/edgeagent/Agent";
+
+fn copy_skill(from: &Path, to: &Path, name: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to.join(name))?;
+    for entry in std::fs::read_dir(from.join(name))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(name).join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
+struct World {
+    _bus: DbusDaemon,
+    _broker: Mosquitto,
+    _car: Simulator,
+    daemon: Daemon,
+    agent: zbus::Proxy<'static>,
+    bus_address: String,
+    _skills: tempfile::TempDir,
+}
+
+/// The daemon with the demo profiles and, as skills, `names` from the built skills plus
+/// whatever `extra` writes into the skills directory.
+async fn world(
+    names: &[&str],
+    extra: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<World> {
+    let skills = tempfile::tempdir()?;
+    for name in names {
+        copy_skill(&built_skills()?, skills.path(), name)?;
+    }
+    extra(skills.path())?;
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let car = Simulator::car(&bus)?;
+    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+    setup.skill_dirs = vec![skills.path().to_owned()];
+    let daemon = Daemon::start(&setup)?;
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let bus_address = bus.address.clone();
+    Ok(World {
+        _bus: bus,
+        _broker: broker,
+        _car: car,
+        daemon,
+        agent,
+        bus_address,
+        _skills: skills,
+    })
+}
+
+async fn say(agent: &zbus::Proxy<'_>, text: &str) -> anyhow::Result<Value> {
+    let json: String = agent.call("Say", &(text,)).await?;
+    Ok(serde_json::from_str(&json)?)
+}
+
+fn audit_with(daemon: &Daemon, decision: &str) -> Vec<Value> {
+    daemon
+        .audit()
+        .into_iter()
+        .filter(|e| e["decision"] == decision)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_skills_are_contained_and_audited() -> anyhow::Result<()> {
+    let w = world(&["climate", "hostile"], |_| Ok(())).await?;
+
+    // Infinite loop: stopped by the deadline; the daemon keeps answering.
+    let started = std::time::Instant::now();
+    let out = say(&w.agent, "run the infinite loop").await?;
+    let text = out["response"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("skill hostile was stopped after its 100 ms deadline"),
+        "{text}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the loop was not stopped"
+    );
+    assert_eq!(
+        say(&w.agent, "set the fan to level three").await?["action"]["status"],
+        "done"
+    );
+
+    // Memory bomb: trapped at its 8 MiB limit.
+    let out = say(&w.agent, "run the memory bomb").await?;
+    let text = out["response"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("Sorry, I couldn't do that: skill hostile failed"),
+        "{text}"
+    );
+
+    // Panic: a trap, contained.
+    let out = say(&w.agent, "panic now").await?;
+    assert!(
+        out["response"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("skill hostile failed"),
+        "{out}"
+    );
+
+    // Huge response: refused.
+    let out = say(&w.agent, "give a huge answer").await?;
+    assert!(
+        out["response"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("response of 100000 bytes exceeds 2000"),
+        "{out}"
+    );
+
+    // Escape attempts: each refused with not-granted; none reaches the HAL or the bus.
+    let out = say(&w.agent, "try to escape").await?;
+    let text = out["response"].as_str().unwrap_or_default();
+    assert_eq!(text.matches("NotGranted").count(), 4, "{text}");
+    let refused: Vec<String> = audit_with(&w.daemon, "refused")
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["signal"].as_str().unwrap_or(""),
+                e["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "Vehicle.Speed signals.set: not granted",
+            "Plant.Pump1.State signals.get: not granted",
+            "plant/pump-1/set/state mqtt.publish: not granted",
+            "org.freedesktop.DBus dbus.call: not granted",
+        ]
+    );
+    assert!(
+        audit_with(&w.daemon, "allow")
+            .iter()
+            .all(|e| e["signal"] != "Vehicle.Speed")
+    );
+
+    // Every failure is in the audit log; a granted read still works afterwards.
+    let failures = audit_with(&w.daemon, "skill-failed");
+    assert_eq!(failures.len(), 4, "{failures:?}");
+    assert_eq!(
+        say(&w.agent, "read the fan like a good skill").await?["response"],
+        "The fan is at 3."
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_components_are_skipped_and_the_rest_serve() -> anyhow::Result<()> {
+    let w = world(&["climate", "media"], |dir| {
+        // Garbage instead of a component, and a manifest whose intent another skill owns.
+        copy_skill(&built_skills()?, dir, "windows")?;
+        std::fs::write(dir.join("windows/windows.wasm"), b"\0asm garbage")?;
+        Ok(())
+    })
+    .await?;
+    let status: String = w.agent.call("Status", &()).await?;
+    let status: Value = serde_json::from_str(&status)?;
+    let skipped = status["skipped_skills"].to_string();
+    assert!(
+        skipped.contains("windows.wasm: not a valid WebAssembly component"),
+        "{skipped}"
+    );
+    let names: Vec<&str> = status["skills"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["climate", "media", "dialog"]);
+    assert_eq!(
+        say(&w.agent, "open the driver window").await?["intent"],
+        "none"
+    );
+    assert_eq!(
+        say(&w.agent, "volume up").await?["action"]["status"],
+        "done"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_loads_compiled_skills_from_the_cache() -> anyhow::Result<()> {
+    let cache = shared_skill_cache();
+    let w = world(&["equipment"], |_| Ok(())).await?;
+    drop(w);
+    let cached: Vec<_> = std::fs::read_dir(&cache)?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert!(!cached.is_empty(), "nothing in {}", cache.display());
+    let w = world(&["equipment"], |_| Ok(())).await?;
+    let log = w.daemon.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("skill component loaded") && l.contains("equipment"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("compiled=false")
+            || line.contains("compiled\u{1b}[0m\u{1b}[2m=\u{1b}[0mfalse"),
+        "{line}"
+    );
+    let _ = w.bus_address;
+    Ok(())
+}
