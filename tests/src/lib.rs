@@ -304,6 +304,8 @@ pub struct DaemonSetup {
     pub env: Vec<(String, String)>,
     /// Signal profiles; the HAL uses the same bus and broker.
     pub profiles: Vec<PathBuf>,
+    /// Publisher keys; when set, skills must be signed.
+    pub trusted_keys: Vec<String>,
 }
 
 impl DaemonSetup {
@@ -317,6 +319,7 @@ impl DaemonSetup {
             extra: String::new(),
             profiles: Vec::new(),
             env: Vec::new(),
+            trusted_keys: Vec::new(),
         }
     }
 
@@ -338,12 +341,20 @@ impl DaemonSetup {
             .map(|d| format!("{:?}", d.display().to_string()))
             .collect();
         format!(
-            "version = 1\n[agent]\ndevice_id = {:?}\n[log]\nlevel = \"debug\"\n[dbus]\nbus = \"address\"\naddress = {:?}\n[mqtt]\nport = {}\nreconnect_min_ms = 50\nreconnect_max_ms = 200\nkeep_alive_secs = 5\n[skills]\ndirs = [{}]\ncache_dir = {:?}\n[hal]\nprofiles = [{}]\nset_timeout_ms = 2000\n[hal.dbus]\nbus = \"address\"\naddress = {:?}\n[hal.mqtt]\nport = {}\n{}",
+            "version = 1\n[agent]\ndevice_id = {:?}\n[log]\nlevel = \"debug\"\n[dbus]\nbus = \"address\"\naddress = {:?}\n[mqtt]\nport = {}\nreconnect_min_ms = 50\nreconnect_max_ms = 200\nkeep_alive_secs = 5\n[skills]\ndirs = [{}]\ncache_dir = {:?}\n{}[hal]\nprofiles = [{}]\nset_timeout_ms = 2000\n[hal.dbus]\nbus = \"address\"\naddress = {:?}\n[hal.mqtt]\nport = {}\n{}",
             self.device_id,
             self.bus_address,
             self.mqtt_port,
             dirs.join(", "),
             shared_skill_cache().display().to_string(),
+            if self.trusted_keys.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "require_signed = true\ntrusted_keys = {:?}\n",
+                    self.trusted_keys
+                )
+            },
             self.profiles
                 .iter()
                 .map(|p| format!("{:?}", p.display().to_string()))

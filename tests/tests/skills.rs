@@ -219,3 +219,91 @@ async fn restart_loads_compiled_skills_from_the_cache() -> anyhow::Result<()> {
     let _ = w.bus_address;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_signed_untampered_skills_load_when_signatures_are_required() -> anyhow::Result<()> {
+    let keys = tempfile::tempdir()?;
+    let key_file = keys.path().join("publisher.key");
+    let key_path = key_file.to_str().unwrap_or_default();
+    let (code, public, err) = edge_agent_tests::ctl(&["skills", "keygen", "--out", key_path])?;
+    assert_eq!(code, 0, "{err}");
+    let public = public.trim().to_owned();
+    assert_eq!(public.len(), 64);
+
+    let skills = tempfile::tempdir()?;
+    for name in ["climate", "windows", "media"] {
+        copy_skill(&built_skills()?, skills.path(), name)?;
+    }
+    for name in ["climate", "windows"] {
+        let dir = skills.path().join(name);
+        let (code, _, err) = edge_agent_tests::ctl(&[
+            "skills",
+            "sign",
+            "--key",
+            key_path,
+            dir.to_str().unwrap_or_default(),
+        ])?;
+        assert_eq!(code, 0, "{err}");
+    }
+    // Tampering after signing: the windows skill grants itself the vehicle speed.
+    let manifest = skills.path().join("windows/skill.toml");
+    let text = std::fs::read_to_string(&manifest)?;
+    std::fs::write(
+        &manifest,
+        text.replace("signals_write = [", "signals_write = [\"Vehicle.Speed\", "),
+    )?;
+
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let _car = Simulator::car(&bus)?;
+    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+    setup.skill_dirs = vec![skills.path().to_owned()];
+    setup.trusted_keys = vec![public];
+    let _daemon = Daemon::start(&setup)?;
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let status: String = agent.call("Status", &()).await?;
+    let status: Value = serde_json::from_str(&status)?;
+    let skipped = status["skipped_skills"].to_string();
+    assert!(
+        skipped.contains("windows.sig: the signature does not match"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains("media.sig: unsigned (skills.require_signed is set)"),
+        "{skipped}"
+    );
+    let loaded: Vec<(&str, bool)> = status["skills"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["name"].as_str()?, s["code"].as_bool()?)))
+        .collect();
+    assert_eq!(loaded, [("climate", true), ("dialog", false)]);
+    assert_eq!(
+        say(&agent, "set the fan to level two").await?["action"]["status"],
+        "done"
+    );
+
+    let (code, list, err) = edge_agent_tests::ctl(&[
+        "--bus",
+        "address",
+        "--address",
+        &bus.address,
+        "skills",
+        "list",
+    ])?;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        list.lines()
+            .next()
+            .unwrap_or_default()
+            .starts_with("climate"),
+        "{list}"
+    );
+    assert!(
+        list.contains("wasm") && list.contains("skipped: "),
+        "{list}"
+    );
+    Ok(())
+}

@@ -285,6 +285,11 @@ pub struct SkillsSection {
     pub cache_dir: PathBuf,
     /// Each skill's key-value store.
     pub state_dir: PathBuf,
+    /// Load a skill's code only with a valid `NAME.sig` from a trusted key.
+    pub require_signed: bool,
+    /// Publishers' ed25519 public keys, hex. From the environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_keys: Vec<String>,
 }
 
 impl Default for SkillsSection {
@@ -296,6 +301,8 @@ impl Default for SkillsSection {
             ],
             cache_dir: "/var/cache/edge-agent/skills".into(),
             state_dir: "/var/lib/edge-agent/skill-state".into(),
+            require_signed: false,
+            trusted_keys: Vec::new(),
         }
     }
 }
@@ -535,6 +542,23 @@ impl ConfigFile {
                     format!("{unknown:?} is not one of the list's values"),
                 ));
             }
+        }
+        if self.skills.require_signed && self.skills.trusted_keys.is_empty() {
+            return Err(invalid(
+                "skills.trusted_keys",
+                "skills.require_signed needs at least one trusted key".into(),
+            ));
+        }
+        if let Some(bad) = self
+            .skills
+            .trusted_keys
+            .iter()
+            .find(|k| k.len() != 64 || !k.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(invalid(
+                "skills.trusted_keys",
+                format!("{bad:?} is not an ed25519 public key (64 hex digits)"),
+            ));
         }
         if self.hal.set_timeout_ms == 0 {
             return Err(invalid("hal.set_timeout_ms", "must be at least 1".into()));

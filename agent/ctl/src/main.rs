@@ -9,6 +9,7 @@ mod nlu;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use edge_core::api::{DBUS_NAME, DBUS_PATH};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
@@ -54,6 +55,32 @@ enum Command {
     },
     /// Print the audit log (from the configuration's audit.path, or --path).
     Audit(audit::AuditArgs),
+    /// Skills: list the loaded ones; keys and signatures for publishers.
+    Skills {
+        #[command(subcommand)]
+        op: SkillsOp,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SkillsOp {
+    /// List the daemon's skills (name, version, intents) and the skipped ones.
+    List,
+    /// Create a publisher key: writes the secret (hex) to FILE, prints the public key to
+    /// put in skills.trusted_keys.
+    Keygen {
+        /// Where to write the secret key (created with mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a skill directory (skill.toml + NAME.wasm): writes NAME.sig.
+    Sign {
+        /// The secret key file from `keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The skill directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +119,42 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Nlu(args) => nlu::run(&args),
         Command::Audit(ref args) => audit::run(args),
+        Command::Skills { op: SkillsOp::List } => with_daemon(&cli, |proxy| {
+            Box::pin(async move {
+                let status: serde_json::Value = serde_json::from_str(&proxy.status().await?)?;
+                let mut out = String::new();
+                for s in status["skills"].as_array().into_iter().flatten() {
+                    let intents: Vec<&str> = s["intents"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|i| i.as_str())
+                        .collect();
+                    let code = if s["code"].as_bool() == Some(true) {
+                        "wasm"
+                    } else {
+                        "manifest"
+                    };
+                    out.push_str(&format!(
+                        "{:<14} {:<8} {:<9} {}\n",
+                        s["name"].as_str().unwrap_or(""),
+                        s["version"].as_str().unwrap_or(""),
+                        code,
+                        intents.join(" ")
+                    ));
+                }
+                for e in status["skipped_skills"].as_array().into_iter().flatten() {
+                    out.push_str(&format!("skipped: {}\n", e.as_str().unwrap_or("")));
+                }
+                Ok(out.trim_end().to_owned())
+            })
+        }),
+        Command::Skills {
+            op: SkillsOp::Keygen { ref out },
+        } => keygen(out),
+        Command::Skills {
+            op: SkillsOp::Sign { ref key, ref dir },
+        } => sign(key, dir),
         Command::Signal {
             op: SignalOp::Get { ref path, fresh },
         } => with_daemon(&cli, |proxy| {
@@ -122,6 +185,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn keygen(out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let (secret, public) = edge_signing::generate_key()?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .with_context(|| format!("{}: cannot create the key file", out.display()))?;
+    writeln!(file, "{secret}")?;
+    println!("{public}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign(key: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let secret = std::fs::read_to_string(key)
+        .with_context(|| format!("{}: cannot read the key", key.display()))?;
+    let manifest = dir.join("skill.toml");
+    let loaded = edge_core::LoadedManifest::load(&manifest)?;
+    let name = &loaded.manifest.skill.name;
+    let wasm = dir.join(format!("{name}.wasm"));
+    let signature = edge_signing::sign(&secret, &manifest, &wasm)?;
+    let sig = dir.join(format!("{name}.sig"));
+    std::fs::write(&sig, format!("{signature}\n"))
+        .with_context(|| format!("{}: cannot write", sig.display()))?;
+    println!("{}", sig.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 type Call = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<String>>>>;

@@ -78,7 +78,12 @@ impl Pipeline {
         let (mut manifests, mut load_errors) = LoadedManifest::discover(&config.skills.dirs);
         // A skill whose component does not load is skipped whole: its intents must not be
         // recognised only to fail.
-        let failed = crate::skills::load_components(&skill_host, &manifests);
+        let failed = crate::skills::load_components(
+            &skill_host,
+            &manifests,
+            config.skills.require_signed,
+            &config.skills.trusted_keys,
+        );
         manifests.retain(|m| {
             !failed
                 .iter()
@@ -123,6 +128,11 @@ impl Pipeline {
             vehicle_bus: None,
             plant_broker: None,
         }
+    }
+
+    /// Whether a skill's component is loaded.
+    pub fn has_code(&self, skill: &str) -> bool {
+        self.skill_host.has(skill)
     }
 
     /// Lets skills act on signals through the HAL, the policy and the audit log.

@@ -21,14 +21,46 @@ pub fn component_path(manifest: &LoadedManifest) -> Option<PathBuf> {
     wasm.is_file().then_some(wasm)
 }
 
-/// Loads the components of `manifests` into `host`; returns the names of skills whose
-/// component failed to load, with the error.
-pub fn load_components(host: &SkillHost, manifests: &[LoadedManifest]) -> Vec<(String, String)> {
+/// Checks a skill's signature: required by `require_signed`, and always checked when a
+/// `NAME.sig` is present (a signature that does not verify means tampering).
+fn check_signature(
+    m: &LoadedManifest,
+    wasm: &std::path::Path,
+    require: bool,
+    trusted: &[String],
+) -> Result<(), String> {
+    let sig = wasm.with_extension("sig");
+    if !sig.is_file() {
+        return if require {
+            Err(format!(
+                "{}: unsigned (skills.require_signed is set)",
+                sig.display()
+            ))
+        } else {
+            Ok(())
+        };
+    }
+    edge_signing::verify(trusted, &m.path, wasm, &sig).map_err(|e| e.to_string())
+}
+
+/// Loads the components of `manifests` into `host` (after checking signatures); returns
+/// the names of skills whose component failed to load, with the error.
+pub fn load_components(
+    host: &SkillHost,
+    manifests: &[LoadedManifest],
+    require_signed: bool,
+    trusted_keys: &[String],
+) -> Vec<(String, String)> {
     let mut failed = Vec::new();
     for m in manifests {
+        // A manifest without code runs nothing: no signature needed.
         let Some(wasm) = component_path(m) else {
             continue;
         };
+        if let Err(e) = check_signature(m, &wasm, require_signed, trusted_keys) {
+            failed.push((m.manifest.skill.name.clone(), e));
+            continue;
+        }
         match host.load(&m.manifest, &wasm) {
             Ok(report) => tracing::info!(
                 skill = %report.skill,

@@ -43,6 +43,8 @@ struct StatusReport<'a> {
 struct SkillReport<'a> {
     name: &'a str,
     version: &'a str,
+    /// Whether the skill's WASM component is loaded (false: manifest only).
+    code: bool,
     intents: Vec<&'a str>,
 }
 
@@ -87,6 +89,7 @@ impl Status {
                 .map(|m| SkillReport {
                     name: &m.manifest.skill.name,
                     version: &m.manifest.skill.version,
+                    code: pipeline.has_code(&m.manifest.skill.name),
                     intents: m.manifest.intents.keys().map(String::as_str).collect(),
                 })
                 .collect(),
