@@ -307,3 +307,57 @@ async fn only_signed_untampered_skills_load_when_signatures_are_required() -> an
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_remove_and_hot_reload() -> anyhow::Result<()> {
+    let w = world(&["climate"], |_| Ok(())).await?;
+    let skills_dir = w._skills.path().to_owned();
+    let dir = skills_dir.to_str().unwrap_or_default().to_owned();
+    let ctl = |args: &[&str]| {
+        let mut all = vec!["--bus", "address", "--address", w.bus_address.as_str()];
+        all.extend_from_slice(args);
+        edge_agent_tests::ctl(&all)
+    };
+    assert_eq!(say(&w.agent, "volume up").await?["intent"], "none");
+
+    // Install: copied atomically, reloaded, served.
+    let media = built_skills()?.join("media");
+    let (code, out, err) = ctl(&[
+        "skills",
+        "install",
+        media.to_str().unwrap_or_default(),
+        "--to",
+        &dir,
+    ])?;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("reloaded: climate, media"), "{out}");
+    assert_eq!(
+        say(&w.agent, "volume up").await?["action"]["status"],
+        "done"
+    );
+
+    // Hot reload: a skill dropped into the directory is picked up without being asked.
+    copy_skill(&built_skills()?, &skills_dir, "windows")?;
+    let deadline = std::time::Instant::now() + edge_agent_tests::WAIT;
+    loop {
+        let out = say(&w.agent, "close the driver window").await?;
+        if out["action"]["status"] == "done" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "windows never loaded: {out}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // Remove.
+    let (code, out, err) = ctl(&["skills", "remove", "media", "--to", &dir])?;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("reloaded: climate, windows, dialog"), "{out}");
+    assert_eq!(say(&w.agent, "volume up").await?["intent"], "none");
+    let (code, _, err) = ctl(&["skills", "remove", "media", "--to", &dir])?;
+    assert_eq!(code, 1);
+    assert!(err.contains("no skill installed there"), "{err}");
+    Ok(())
+}

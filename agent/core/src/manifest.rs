@@ -262,8 +262,10 @@ impl LoadedManifest {
                     continue;
                 }
             };
+            // Hidden directories are installs in progress (`.NAME.installing`): skipped.
             let mut paths: Vec<PathBuf> = entries
                 .filter_map(Result::ok)
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
                 .map(|e| e.path().join(MANIFEST_FILE))
                 .filter(|p| p.is_file())
                 .collect();

@@ -4,6 +4,7 @@
 //! offline on a JSON-lines file, with no daemon, so integrators can evaluate their skills.
 
 mod audit;
+mod install;
 mod nlu;
 
 use anyhow::{Context as _, bail};
@@ -73,6 +74,29 @@ enum SkillsOp {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Install a skill directory (skill.toml, NAME.wasm, NAME.sig) into the daemon's
+    /// skills directory, replacing an older version atomically, and reload.
+    Install {
+        /// The skill directory to install.
+        dir: PathBuf,
+        /// Skills directory to install into (default: the last of skills.dirs).
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Configuration file to read skills.dirs from.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Remove an installed skill and reload.
+    Remove {
+        /// Skill name.
+        name: String,
+        /// Skills directory (default: the last of skills.dirs).
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Configuration file to read skills.dirs from.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Sign a skill directory (skill.toml + NAME.wasm): writes NAME.sig.
     Sign {
         /// The secret key file from `keygen`.
@@ -112,6 +136,7 @@ trait Agent {
     fn status(&self) -> zbus::Result<String>;
     fn get_signal(&self, path: &str, fresh: bool) -> zbus::Result<String>;
     fn set_signal(&self, path: &str, value: &str) -> zbus::Result<String>;
+    fn reload_skills(&self) -> zbus::Result<String>;
 }
 
 fn main() -> ExitCode {
@@ -153,6 +178,28 @@ fn main() -> ExitCode {
             op: SkillsOp::Keygen { ref out },
         } => keygen(out),
         Command::Skills {
+            op:
+                SkillsOp::Install {
+                    ref dir,
+                    ref to,
+                    ref config,
+                },
+        } => install::install(dir, to.as_deref(), config.as_deref()).and_then(|path| {
+            println!("installed {}", path.display());
+            reload(&cli)
+        }),
+        Command::Skills {
+            op:
+                SkillsOp::Remove {
+                    ref name,
+                    ref to,
+                    ref config,
+                },
+        } => install::remove(name, to.as_deref(), config.as_deref()).and_then(|path| {
+            println!("removed {}", path.display());
+            reload(&cli)
+        }),
+        Command::Skills {
             op: SkillsOp::Sign { ref key, ref dir },
         } => sign(key, dir),
         Command::Signal {
@@ -185,6 +232,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Asks the daemon to reload its skills and prints what loaded.
+fn reload(cli: &Cli) -> anyhow::Result<ExitCode> {
+    with_daemon(cli, |proxy| {
+        Box::pin(async move {
+            let status: serde_json::Value = serde_json::from_str(&proxy.reload_skills().await?)?;
+            let names: Vec<&str> = status["skills"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["name"].as_str())
+                .collect();
+            let mut out = format!("reloaded: {}", names.join(", "));
+            for e in status["skipped_skills"].as_array().into_iter().flatten() {
+                out.push_str(&format!("\nskipped: {}", e.as_str().unwrap_or("")));
+            }
+            Ok(out)
+        })
+    })
 }
 
 fn keygen(out: &std::path::Path) -> anyhow::Result<ExitCode> {

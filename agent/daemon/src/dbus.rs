@@ -102,6 +102,17 @@ impl Agent {
         self.status.to_json(&self.pipeline)
     }
 
+    /// Loads the skill directories again (new, changed and removed skills); returns the
+    /// status JSON afterwards. Utterances are served by the old skills until the new ones
+    /// are compiled.
+    async fn reload_skills(&self) -> Result<String, AgentError> {
+        let pipeline = self.pipeline.clone();
+        tokio::task::spawn_blocking(move || pipeline.reload())
+            .await
+            .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))?;
+        Ok(self.status.to_json(&self.pipeline))
+    }
+
     /// Version of the daemon.
     #[zbus(property)]
     async fn version(&self) -> String {

@@ -67,18 +67,19 @@ fn main() -> ExitCode {
         }
     };
     if cli.check {
+        let catalog = pipeline.catalog();
         println!(
             "configuration ok: {} skills, {} intents, {} templates, {} signals, {} rules",
-            pipeline.skills().len(),
-            pipeline.engine().intent_names().count(),
-            pipeline.engine().template_count(),
+            catalog.skills.len(),
+            catalog.engine.intent_names().count(),
+            catalog.engine.template_count(),
             catalogue.signals.len(),
             catalogue.rules.len()
         );
-        return if pipeline.skill_errors().is_empty() {
+        return if catalog.skill_errors.is_empty() {
             ExitCode::SUCCESS
         } else {
-            for e in pipeline.skill_errors() {
+            for e in &catalog.skill_errors {
                 eprintln!("skipped skill: {e}");
             }
             ExitCode::from(EXIT_BAD_CONFIG)
@@ -140,12 +141,13 @@ async fn run(
         )
     });
 
+    let _watcher = skills::watch_dirs(pipeline.clone(), &config.skills.dirs);
     systemd::notify_ready();
     let watchdog = systemd::spawn_watchdog();
     tracing::info!(
         device_id = %config.agent.device_id,
-        skills = pipeline.skills().len(),
-        templates = pipeline.engine().template_count(),
+        skills = pipeline.catalog().skills.len(),
+        templates = pipeline.catalog().engine.template_count(),
         "edge-agentd ready"
     );
 

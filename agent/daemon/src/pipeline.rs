@@ -10,8 +10,8 @@ use edge_intent::TemplateEngine;
 use edge_skill_host::{CallContext, InvokeError, SkillHost};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 use tokio::sync::broadcast;
 
@@ -56,30 +56,29 @@ pub struct Outcome {
     pub latency_us: u64,
 }
 
-/// The intent pipeline of the daemon.
+/// What the installed skills make of the agent: compiled templates, the skills that
+/// loaded, why others were skipped, and each intent's definition. Replaced whole on reload.
 #[derive(Debug)]
-pub struct Pipeline {
-    engine: TemplateEngine,
-    skills: Vec<LoadedManifest>,
-    skill_errors: Vec<String>,
+pub struct Catalog {
+    /// Compiled templates.
+    pub engine: TemplateEngine,
+    /// Skills that loaded.
+    pub skills: Vec<LoadedManifest>,
+    /// Why skills were skipped.
+    pub skill_errors: Vec<String>,
     intents: HashMap<String, IntentDef>,
-    events: broadcast::Sender<Arc<Outcome>>,
-    utterances: AtomicU64,
-    actuator: Option<Arc<Actuator>>,
-    skill_host: Arc<SkillHost>,
-    vehicle_bus: Option<zbus::Connection>,
-    plant_broker: Option<Arc<edge_hal_mqtt::MqttTransport>>,
 }
 
-impl Pipeline {
-    /// Loads the manifests from the configured directories and compiles the engine. A bad
-    /// skill is skipped and logged; the others load.
-    pub fn from_config(config: &AgentConfig, skill_host: Arc<SkillHost>) -> Self {
+impl Catalog {
+    /// Loads the manifests from the configured directories, their components into
+    /// `skill_host` (a new version replaces the old only once it compiled), and compiles
+    /// the templates. A bad skill is skipped and logged; the others load.
+    pub fn build(config: &AgentConfig, skill_host: &SkillHost) -> Self {
         let (mut manifests, mut load_errors) = LoadedManifest::discover(&config.skills.dirs);
         // A skill whose component does not load is skipped whole: its intents must not be
         // recognised only to fail.
         let failed = crate::skills::load_components(
-            &skill_host,
+            skill_host,
             &manifests,
             config.skills.require_signed,
             &config.skills.trusted_keys,
@@ -99,7 +98,10 @@ impl Pipeline {
             .chain(compile_errors.iter().map(ToString::to_string))
             .collect();
         for name in skill_host.skill_names() {
-            if !engine.skill_names().contains(&name.as_str()) {
+            let still_code = manifests.iter().any(|m| {
+                m.manifest.skill.name == name && crate::skills::component_path(m).is_some()
+            });
+            if !engine.skill_names().contains(&name.as_str()) || !still_code {
                 skill_host.unload(&name);
             }
         }
@@ -115,12 +117,39 @@ impl Pipeline {
             .iter()
             .flat_map(|m| m.manifest.intents.clone())
             .collect();
-        let (events, _) = broadcast::channel(256);
         Self {
             engine,
             skills,
             skill_errors,
             intents,
+        }
+    }
+}
+
+/// The intent pipeline of the daemon.
+#[derive(Debug)]
+pub struct Pipeline {
+    config: AgentConfig,
+    catalog: RwLock<Arc<Catalog>>,
+    /// Serialises reloads (a file watcher and a D-Bus call may ask at once).
+    reloading: Mutex<()>,
+    events: broadcast::Sender<Arc<Outcome>>,
+    utterances: AtomicU64,
+    actuator: Option<Arc<Actuator>>,
+    skill_host: Arc<SkillHost>,
+    vehicle_bus: Option<zbus::Connection>,
+    plant_broker: Option<Arc<edge_hal_mqtt::MqttTransport>>,
+}
+
+impl Pipeline {
+    /// The pipeline over the skills of `config`.
+    pub fn from_config(config: &AgentConfig, skill_host: Arc<SkillHost>) -> Self {
+        let catalog = Catalog::build(config, &skill_host);
+        let (events, _) = broadcast::channel(256);
+        Self {
+            config: config.clone(),
+            catalog: RwLock::new(Arc::new(catalog)),
+            reloading: Mutex::new(()),
             events,
             utterances: AtomicU64::new(0),
             actuator: None,
@@ -128,6 +157,28 @@ impl Pipeline {
             vehicle_bus: None,
             plant_broker: None,
         }
+    }
+
+    /// The current skills and templates.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Loads the skill directories again and swaps the catalog in one step; utterances
+    /// are served by the old catalog until the new one is complete. Blocking (compiles).
+    pub fn reload(&self) -> Arc<Catalog> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let catalog = Arc::new(Catalog::build(&self.config, &self.skill_host));
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog.clone();
+        tracing::info!(
+            skills = catalog.skills.len(),
+            skipped = catalog.skill_errors.len(),
+            "skills reloaded"
+        );
+        catalog
     }
 
     /// Whether a skill's component is loaded.
@@ -146,21 +197,6 @@ impl Pipeline {
     /// The actuator, when signals are configured.
     pub fn actuator(&self) -> Option<&Arc<Actuator>> {
         self.actuator.as_ref()
-    }
-
-    /// The compiled templates.
-    pub fn engine(&self) -> &TemplateEngine {
-        &self.engine
-    }
-
-    /// Skills that loaded.
-    pub fn skills(&self) -> &[LoadedManifest] {
-        &self.skills
-    }
-
-    /// Why skills were skipped.
-    pub fn skill_errors(&self) -> &[String] {
-        &self.skill_errors
     }
 
     /// Utterances handled since start.
@@ -191,9 +227,10 @@ impl Pipeline {
             origin,
         };
         let started = Instant::now();
-        let recognition = self.engine.recognize(&utterance.text);
+        let catalog = self.catalog();
+        let recognition = catalog.engine.recognize(&utterance.text);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let (response, action) = self.respond(&utterance, &recognition).await;
+        let (response, action) = self.respond(&catalog, &utterance, &recognition).await;
         self.utterances.fetch_add(1, Ordering::Relaxed);
         let outcome = Arc::new(Outcome {
             utterance_id: utterance.id,
@@ -223,13 +260,14 @@ impl Pipeline {
     /// without code, to its `say` text.
     async fn respond(
         &self,
+        catalog: &Catalog,
         utterance: &Utterance,
         recognition: &Recognition,
     ) -> (String, Option<ActOutcome>) {
         if recognition.is_none() {
             return (CANNOT_HELP.to_owned(), None);
         }
-        let say = self
+        let say = catalog
             .intents
             .get(&recognition.intent)
             .and_then(|i| i.render_say(&recognition.slots))

@@ -78,13 +78,14 @@ impl Status {
 
     /// The status as JSON.
     pub fn to_json(&self, pipeline: &Pipeline) -> String {
+        let catalog = pipeline.catalog();
         let report = StatusReport {
             version: env!("CARGO_PKG_VERSION"),
             device_id: &self.device_id,
             uptime_s: self.started.elapsed().as_secs(),
             mqtt: self.mqtt(),
-            skills: pipeline
-                .skills()
+            skills: catalog
+                .skills
                 .iter()
                 .map(|m| SkillReport {
                     name: &m.manifest.skill.name,
@@ -93,9 +94,9 @@ impl Status {
                     intents: m.manifest.intents.keys().map(String::as_str).collect(),
                 })
                 .collect(),
-            skipped_skills: pipeline.skill_errors(),
-            intents: pipeline.engine().intent_names().count(),
-            templates: pipeline.engine().template_count(),
+            skipped_skills: &catalog.skill_errors,
+            intents: catalog.engine.intent_names().count(),
+            templates: catalog.engine.template_count(),
             utterances: pipeline.utterance_count(),
         };
         serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
