@@ -140,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let rss_loaded = rss_kib();
     drop(first);
+    let rss_cached_before = rss_kib();
     let host = SkillHost::new(Some(cache.path().to_owned()), None)?;
     let mut cached = Vec::new();
     for m in &manifests {
@@ -152,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(!r.compiled);
         cached.push(r.load_time);
     }
+    let rss_cached_after = rss_kib();
 
     let services: Arc<dyn HostServices> = Arc::new(InMemory);
     let ctx = CallContext {
@@ -225,11 +227,17 @@ async fn main() -> anyhow::Result<()> {
         cold.as_secs_f64() * 1e6
     );
     println!(
-        "memory: RSS {:.1} MiB before, {:.1} MiB with {} skills compiled and loaded: {:.2} MiB per skill",
+        "memory: RSS {:.1} MiB before, {:.1} MiB with {} skills compiled and loaded: {:.2} MiB per skill (Cranelift's working memory included)",
         rss_before as f64 / 1024.0,
         rss_loaded as f64 / 1024.0,
         SKILLS.len(),
         (rss_loaded.saturating_sub(rss_before)) as f64 / 1024.0 / SKILLS.len() as f64
+    );
+    println!(
+        "memory: loading the {} skills from the cache in a new host: +{:.2} MiB, {:.2} MiB per skill",
+        SKILLS.len(),
+        rss_cached_after.saturating_sub(rss_cached_before) as f64 / 1024.0,
+        rss_cached_after.saturating_sub(rss_cached_before) as f64 / 1024.0 / SKILLS.len() as f64
     );
     Ok(())
 }
