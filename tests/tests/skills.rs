@@ -163,7 +163,7 @@ async fn hostile_skills_are_contained_and_audited() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_components_are_skipped_and_the_rest_serve() -> anyhow::Result<()> {
-    let w = world(&["climate", "media"], |dir| {
+    let w = world(&["climate", "media", "future"], |dir| {
         // Garbage instead of a component, and a manifest whose intent another skill owns.
         copy_skill(&built_skills()?, dir, "windows")?;
         std::fs::write(dir.join("windows/windows.wasm"), b"\0asm garbage")?;
