@@ -28,17 +28,10 @@ impl Drop for DbusTransport {
     }
 }
 
-fn transport_error(path: &str, e: impl std::fmt::Display) -> HalError {
-    HalError::Transport {
-        path: path.to_owned(),
-        message: e.to_string(),
-    }
-}
-
 fn binding(signal: &BoundSignal) -> Result<&edge_hal::DbusBinding, HalError> {
     match &signal.binding {
         Binding::Dbus(d) => Ok(d),
-        Binding::Mqtt(_) => Err(transport_error(&signal.def.path, "not a D-Bus signal")),
+        Binding::Mqtt(_) => Err(HalError::transport(&signal.def.path, "not a D-Bus signal")),
     }
 }
 
@@ -214,13 +207,13 @@ impl Transport for DbusTransport {
                 let proxy = self
                     .proxy(d, PROPERTIES)
                     .await
-                    .map_err(|e| transport_error(path, e))?;
+                    .map_err(|e| HalError::transport(path, e))?;
                 let value: OwnedVariant = proxy
                     .call("Get", &(d.interface.as_str(), property.as_str()))
                     .await
-                    .map_err(|e| transport_error(path, e))?;
+                    .map_err(|e| HalError::transport(path, e))?;
                 return from_variant(&value, signal.def.datatype).ok_or_else(|| {
-                    transport_error(path, format!("unexpected D-Bus type of {property}"))
+                    HalError::transport(path, format!("unexpected D-Bus type of {property}"))
                 });
             }
             let method = d
@@ -230,12 +223,12 @@ impl Transport for DbusTransport {
             let proxy = self
                 .proxy(d, &d.interface)
                 .await
-                .map_err(|e| transport_error(path, e))?;
+                .map_err(|e| HalError::transport(path, e))?;
             let reply = proxy
                 .call_method(method, &())
                 .await
-                .map_err(|e| transport_error(path, e))?;
-            read_body(&reply, signal).map_err(|e| transport_error(path, e))
+                .map_err(|e| HalError::transport(path, e))?;
+            read_body(&reply, signal).map_err(|e| HalError::transport(path, e))
         })
     }
 
@@ -248,12 +241,13 @@ impl Transport for DbusTransport {
         Box::pin(async move {
             let path = &signal.def.path;
             let d = binding(signal)?;
-            let variant = to_variant(value, &d.int_type).map_err(|e| transport_error(path, e))?;
+            let variant =
+                to_variant(value, &d.int_type).map_err(|e| HalError::transport(path, e))?;
             if let Some(property) = &d.property {
                 let proxy = self
                     .proxy(d, &d.interface)
                     .await
-                    .map_err(|e| transport_error(path, e))?;
+                    .map_err(|e| HalError::transport(path, e))?;
                 let result = match variant {
                     Variant::Bool(b) => proxy.set_property(property, b).await,
                     Variant::F64(f) => proxy.set_property(property, f).await,
@@ -264,7 +258,7 @@ impl Transport for DbusTransport {
                     other => proxy.set_property(property, other.to_string()).await,
                 };
                 // Done when Set returned: the peer accepted the value.
-                return result.map_err(|e| transport_error(path, e));
+                return result.map_err(|e| HalError::transport(path, e));
             }
             let method = d
                 .set_method
@@ -273,7 +267,7 @@ impl Transport for DbusTransport {
             let proxy = self
                 .proxy(d, &d.interface)
                 .await
-                .map_err(|e| transport_error(path, e))?;
+                .map_err(|e| HalError::transport(path, e))?;
             let reply = if d.set_args.is_empty() {
                 proxy.call_method(method, &()).await
             } else {
@@ -281,17 +275,19 @@ impl Transport for DbusTransport {
                 for arg in &d.set_args {
                     builder = if arg == "$value" {
                         builder.append_field(
-                            variant.try_clone().map_err(|e| transport_error(path, e))?,
+                            variant
+                                .try_clone()
+                                .map_err(|e| HalError::transport(path, e))?,
                         )
                     } else {
                         builder.append_field(Variant::from(arg.clone()))
                     };
                 }
-                let body = builder.build().map_err(|e| transport_error(path, e))?;
+                let body = builder.build().map_err(|e| HalError::transport(path, e))?;
                 proxy.call_method(method, &body).await
             };
             // Done when the method returned.
-            reply.map(|_| ()).map_err(|e| transport_error(path, e))
+            reply.map(|_| ()).map_err(|e| HalError::transport(path, e))
         })
     }
 }

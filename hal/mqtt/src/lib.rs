@@ -173,13 +173,6 @@ impl MqttTransport {
     }
 }
 
-fn transport_error(path: &str, e: impl std::fmt::Display) -> HalError {
-    HalError::Transport {
-        path: path.to_owned(),
-        message: e.to_string(),
-    }
-}
-
 impl Transport for MqttTransport {
     fn read<'a>(&'a self, signal: &'a BoundSignal) -> BoxFuture<'a, Result<SignalValue, HalError>> {
         // MQTT has no request/response: the current value is the last state received.
@@ -188,7 +181,10 @@ impl Transport for MqttTransport {
                 .cached(&signal.def.path)
                 .map(|r| r.value)
                 .ok_or_else(|| {
-                    transport_error(&signal.def.path, "no value received on its state topic yet")
+                    HalError::transport(
+                        &signal.def.path,
+                        "no value received on its state topic yet",
+                    )
                 })
         })
     }
@@ -202,7 +198,7 @@ impl Transport for MqttTransport {
         Box::pin(async move {
             let path = &signal.def.path;
             let Binding::Mqtt(m) = &signal.binding else {
-                return Err(transport_error(path, "not an MQTT signal"));
+                return Err(HalError::transport(path, "not an MQTT signal"));
             };
             let topic = m
                 .command_topic
@@ -227,7 +223,7 @@ impl Transport for MqttTransport {
             });
             self.client
                 .try_publish(topic, qos, m.retain, value.to_string())
-                .map_err(|e| transport_error(path, format!("MQTT publish failed: {e}")))?;
+                .map_err(|e| HalError::transport(path, format!("MQTT publish failed: {e}")))?;
             let Some(wait) = confirmation else {
                 return Ok(());
             };

@@ -76,6 +76,16 @@ pub enum HalError {
     },
 }
 
+impl HalError {
+    /// A transport failure of `path`; `e` should name the D-Bus error or MQTT reason.
+    pub fn transport(path: &str, e: impl std::fmt::Display) -> Self {
+        HalError::Transport {
+            path: path.to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// A value and how old it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
