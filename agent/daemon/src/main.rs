@@ -13,6 +13,7 @@ mod pipeline;
 mod skills;
 mod status;
 mod systemd;
+mod watch;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -141,7 +142,7 @@ async fn run(
         )
     });
 
-    let _watcher = skills::watch_dirs(pipeline.clone(), &config.skills.dirs);
+    let _watcher = watch::watch_dirs(pipeline.clone(), &config.skills.dirs);
     systemd::notify_ready();
     let watchdog = systemd::spawn_watchdog();
     tracing::info!(
