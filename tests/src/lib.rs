@@ -59,6 +59,18 @@ pub fn built_skills() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The test skills (hostile, future) built by `skills/build.sh`.
+pub fn built_test_skills() -> anyhow::Result<PathBuf> {
+    let dir = bin_dir().join("../test-skills");
+    if !dir.join("hostile/hostile.wasm").is_file() {
+        bail!(
+            "{} has no built test skills: run `bash skills/build.sh` first",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
 /// Compiled-skill cache shared by the tests' daemons (a restart must not recompile).
 pub fn shared_skill_cache() -> PathBuf {
     bin_dir().join("../skill-cache")

@@ -2,7 +2,8 @@
 //! contained and audited; bad components are skipped; compiled components are cached.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, built_skills, shared_skill_cache,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, built_skills, built_test_skills,
+    shared_skill_cache,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -37,7 +38,12 @@ async fn world(
 ) -> anyhow::Result<World> {
     let skills = tempfile::tempdir()?;
     for name in names {
-        copy_skill(&built_skills()?, skills.path(), name)?;
+        let from = if matches!(*name, "hostile" | "future") {
+            built_test_skills()?
+        } else {
+            built_skills()?
+        };
+        copy_skill(&from, skills.path(), name)?;
     }
     extra(skills.path())?;
     let bus = DbusDaemon::start()?;
