@@ -12,7 +12,6 @@ use edge_skill_host::{
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use zbus::wire::{Structure, Variant};
 
 /// The component of a skill: `NAME.wasm` beside its `skill.toml`.
 pub fn component_path(manifest: &LoadedManifest) -> Option<PathBuf> {
@@ -95,43 +94,6 @@ fn hal_error(e: HalError) -> HostCallError {
         | HalError::NotWritable { .. }
         | HalError::Value { .. } => HostCallError::Invalid(e.to_string()),
         _ => HostCallError::Failed(e.to_string()),
-    }
-}
-
-fn to_variant(v: &serde_json::Value) -> Result<Variant<'static>, HostCallError> {
-    Ok(match v {
-        serde_json::Value::Bool(b) => Variant::Bool(*b),
-        serde_json::Value::String(s) => Variant::from(s.clone()),
-        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => Variant::I32(
-                i32::try_from(i)
-                    .map_err(|_| HostCallError::Invalid(format!("{i} does not fit int32")))?,
-            ),
-            (None, Some(f)) => Variant::F64(f),
-            _ => return Err(HostCallError::Invalid(format!("bad number {n}"))),
-        },
-        other => {
-            return Err(HostCallError::Invalid(format!(
-                "{other} is not a string, number or boolean"
-            )));
-        }
-    })
-}
-
-fn to_json(v: &Variant<'_>) -> serde_json::Value {
-    match v {
-        Variant::Bool(b) => (*b).into(),
-        Variant::U8(x) => (*x).into(),
-        Variant::I16(x) => (*x).into(),
-        Variant::U16(x) => (*x).into(),
-        Variant::I32(x) => (*x).into(),
-        Variant::U32(x) => (*x).into(),
-        Variant::I64(x) => (*x).into(),
-        Variant::U64(x) => (*x).into(),
-        Variant::F64(x) => (*x).into(),
-        Variant::Str(s) => s.to_string().into(),
-        Variant::Variant(inner) => to_json(inner),
-        other => other.to_string().into(),
     }
 }
 
@@ -236,31 +198,12 @@ impl HostServices for Services {
                 .dbus
                 .as_ref()
                 .ok_or_else(|| HostCallError::Failed("no vehicle bus is configured".into()))?;
-            let failed = |e: zbus::Error| HostCallError::Failed(e.to_string());
-            let proxy = zbus::Proxy::new(
-                conn,
-                destination.to_owned(),
-                path.to_owned(),
-                interface.to_owned(),
-            )
-            .await
-            .map_err(failed)?;
-            let reply = if args.is_empty() {
-                proxy.call_method(method, &()).await.map_err(failed)?
-            } else {
-                let mut builder = Structure::builder();
-                for a in &args {
-                    builder = builder.append_field(to_variant(a)?);
-                }
-                let body = builder.build().map_err(failed)?;
-                proxy.call_method(method, &body).await.map_err(failed)?
-            };
-            let body = reply.body();
-            if body.signature().to_string().is_empty() {
-                return Ok(Vec::new());
-            }
-            let fields: Structure<'_> = body.deserialize().map_err(failed)?;
-            Ok(fields.fields().iter().map(to_json).collect())
+            edge_hal_dbus::call_json(conn, destination, path, interface, method, &args)
+                .await
+                .map_err(|e| match e {
+                    edge_hal_dbus::RawCallError::Argument(m) => HostCallError::Invalid(m),
+                    edge_hal_dbus::RawCallError::Bus(m) => HostCallError::Failed(m),
+                })
         })
     }
 

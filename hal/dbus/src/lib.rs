@@ -13,6 +13,99 @@ use zbus::wire::{OwnedVariant, Structure, Variant};
 
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 
+/// Calls `method` with arguments known only at run time (no arguments: an empty body).
+async fn call_dynamic(
+    proxy: &zbus::Proxy<'_>,
+    method: &str,
+    args: Vec<Variant<'static>>,
+) -> zbus::Result<zbus::Message> {
+    if args.is_empty() {
+        return proxy.call_method(method, &()).await;
+    }
+    let body = args
+        .into_iter()
+        .fold(Structure::builder(), |b, v| b.append_field(v))
+        .build()?;
+    proxy.call_method(method, &body).await
+}
+
+/// A JSON scalar as a D-Bus value: string, boolean, int32 (whole numbers) or double.
+fn json_to_variant(v: &serde_json::Value) -> Result<Variant<'static>, String> {
+    Ok(match v {
+        serde_json::Value::Bool(b) => Variant::Bool(*b),
+        serde_json::Value::String(s) => Variant::from(s.clone()),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => {
+                Variant::I32(i32::try_from(i).map_err(|_| format!("{i} does not fit int32"))?)
+            }
+            (None, Some(f)) => Variant::F64(f),
+            _ => return Err(format!("bad number {n}")),
+        },
+        other => return Err(format!("{other} is not a string, number or boolean")),
+    })
+}
+
+fn variant_to_json(v: &Variant<'_>) -> serde_json::Value {
+    match v {
+        Variant::Bool(b) => (*b).into(),
+        Variant::U8(x) => (*x).into(),
+        Variant::I16(x) => (*x).into(),
+        Variant::U16(x) => (*x).into(),
+        Variant::I32(x) => (*x).into(),
+        Variant::U32(x) => (*x).into(),
+        Variant::I64(x) => (*x).into(),
+        Variant::U64(x) => (*x).into(),
+        Variant::F64(x) => (*x).into(),
+        Variant::Str(s) => s.to_string().into(),
+        Variant::Variant(inner) => variant_to_json(inner),
+        other => other.to_string().into(),
+    }
+}
+
+/// Why a raw call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RawCallError {
+    /// An argument is not a JSON string, number or boolean (or does not fit).
+    #[error("invalid argument: {0}")]
+    Argument(String),
+    /// The bus or the peer failed; the message carries the D-Bus error name.
+    #[error("{0}")]
+    Bus(String),
+}
+
+/// A raw method call for vendor services: JSON scalar arguments in, the reply's values
+/// out as JSON.
+pub async fn call_json(
+    connection: &zbus::Connection,
+    destination: &str,
+    path: &str,
+    interface: &str,
+    method: &str,
+    args: &[serde_json::Value],
+) -> Result<Vec<serde_json::Value>, RawCallError> {
+    let args = args
+        .iter()
+        .map(json_to_variant)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(RawCallError::Argument)?;
+    let bus = |e: zbus::Error| RawCallError::Bus(e.to_string());
+    let proxy = zbus::Proxy::new(
+        connection,
+        destination.to_owned(),
+        path.to_owned(),
+        interface.to_owned(),
+    )
+    .await
+    .map_err(bus)?;
+    let reply = call_dynamic(&proxy, method, args).await.map_err(bus)?;
+    let body = reply.body();
+    if body.signature().to_string().is_empty() {
+        return Ok(Vec::new());
+    }
+    let fields: Structure<'_> = body.deserialize().map_err(bus)?;
+    Ok(fields.fields().iter().map(variant_to_json).collect())
+}
+
 /// The D-Bus transport.
 #[derive(Debug)]
 pub struct DbusTransport {
@@ -268,24 +361,20 @@ impl Transport for DbusTransport {
                 .proxy(d, &d.interface)
                 .await
                 .map_err(|e| HalError::transport(path, e))?;
-            let reply = if d.set_args.is_empty() {
-                proxy.call_method(method, &()).await
-            } else {
-                let mut builder = Structure::builder();
-                for arg in &d.set_args {
-                    builder = if arg == "$value" {
-                        builder.append_field(
-                            variant
-                                .try_clone()
-                                .map_err(|e| HalError::transport(path, e))?,
-                        )
+            let args = d
+                .set_args
+                .iter()
+                .map(|arg| {
+                    if arg == "$value" {
+                        variant
+                            .try_clone()
+                            .map_err(|e| HalError::transport(path, e))
                     } else {
-                        builder.append_field(Variant::from(arg.clone()))
-                    };
-                }
-                let body = builder.build().map_err(|e| HalError::transport(path, e))?;
-                proxy.call_method(method, &body).await
-            };
+                        Ok(Variant::from(arg.clone()))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let reply = call_dynamic(&proxy, method, args).await;
             // Done when the method returned.
             reply.map(|_| ()).map_err(|e| HalError::transport(path, e))
         })
