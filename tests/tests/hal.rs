@@ -114,6 +114,12 @@ async fn spoken_commands_change_the_simulated_car_and_are_audited() -> anyhow::R
     say(&w.agent, "play some jazz").await?;
     let track: String = car_property(&w.bus, "org.edgeagent.SimCar.Media", "Track").await?;
     assert_eq!(track, "jazz");
+    // A skill's raw D-Bus call to a granted destination (the car's POI search).
+    let nearby = say(&w.agent, "find the nearest charging station").await?;
+    assert_eq!(
+        nearby["response"],
+        "The nearest charging station is City Hall Charging Hub, 1.1 km away."
+    );
     say(&w.agent, "cancel the navigation").await?;
     let route: bool =
         car_property(&w.bus, "org.edgeagent.SimCar.Navigation", "RouteActive").await?;
