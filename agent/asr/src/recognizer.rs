@@ -1,0 +1,285 @@
+//! Whisper tuned for short spoken commands.
+
+use std::path::Path;
+use std::sync::Mutex;
+use whisper_rs::{
+    FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters, WhisperState,
+};
+
+/// How the recogniser decodes; the defaults suit commands of a few seconds.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// Threads per decode. ggml's workers spin, so leave cores for the rest of the system.
+    pub threads: usize,
+    /// Size the encoder's window to the audio present (plus `audio_ctx_pad_ms`) instead of
+    /// Whisper's fixed 30 s. The main lever for short commands.
+    pub fit_audio_ctx: bool,
+    pub audio_ctx_pad_ms: u32,
+    /// Frames whose loudest 30 ms window stays below this RMS are silence: no decode at all.
+    pub silence_rms: f32,
+    /// A segment whose no-speech probability is above this is dropped.
+    pub no_speech_threshold: f32,
+    /// Longest audio accepted, in seconds.
+    pub max_audio_s: u32,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            fit_audio_ctx: true,
+            audio_ctx_pad_ms: 1000,
+            silence_rms: 0.003,
+            no_speech_threshold: 0.6,
+            max_audio_s: 30,
+        }
+    }
+}
+
+/// What one decode produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcription {
+    pub text: String,
+    /// Audio duration in milliseconds.
+    pub audio_ms: u64,
+    /// Encoder frames decoded (1500 = the full 30 s window).
+    pub audio_ctx: i32,
+    /// Set when the audio was judged silent and not decoded.
+    pub silent: bool,
+}
+
+/// A decode that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RecognizerError {
+    #[error("cannot load the Whisper model {path}: {reason}")]
+    Load { path: String, reason: String },
+    #[error("audio of {seconds:.1} s exceeds the limit of {limit} s")]
+    TooLong { seconds: f32, limit: u32 },
+    #[error("whisper failed: {0}")]
+    Whisper(String),
+}
+
+/// A loaded model and a pool of decoder states (one per concurrent request).
+pub struct Recognizer {
+    context: WhisperContext,
+    states: Mutex<Vec<WhisperState>>,
+    options: DecodeOptions,
+    model_name: String,
+}
+
+impl std::fmt::Debug for Recognizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recognizer")
+            .field("model", &self.model_name)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whisper's sample rate and encoder geometry.
+const SAMPLE_RATE: usize = 16_000;
+const ENCODER_FRAMES_PER_SECOND: usize = 50;
+const FULL_AUDIO_CTX: i32 = 1500;
+/// whisper.cpp skips input shorter than one second; pad up to a little more.
+const MIN_SAMPLES: usize = SAMPLE_RATE * 105 / 100;
+
+impl Recognizer {
+    pub fn load(path: &Path, options: DecodeOptions) -> Result<Self, RecognizerError> {
+        let load_err = |reason: String| RecognizerError::Load {
+            path: path.display().to_string(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(load_err("no such file".into()));
+        }
+        let params = WhisperContextParameters {
+            use_gpu: false,
+            ..WhisperContextParameters::default()
+        };
+        let context = WhisperContext::new_with_params(path, params)
+            .map_err(|e| load_err(format!("{e} (is it a whisper.cpp ggml model?)")))?;
+        let model_name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().trim_start_matches("ggml-").to_owned())
+            .unwrap_or_else(|| "whisper".into());
+        Ok(Self {
+            context,
+            states: Mutex::new(Vec::new()),
+            options,
+            model_name,
+        })
+    }
+
+    /// The model's name, from its file name (`ggml-tiny.en.bin` is `tiny.en`).
+    pub fn model_name(&self) -> &str {
+        &self.model_name
+    }
+
+    pub fn options(&self) -> &DecodeOptions {
+        &self.options
+    }
+
+    /// Whether the model only knows English (`.en` models).
+    pub fn english_only(&self) -> bool {
+        !self.context.is_multilingual()
+    }
+
+    /// Transcribes 16 kHz mono samples. `prompt` biases recognition toward the words of the
+    /// installed skills (machine names, destinations).
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        prompt: Option<&str>,
+    ) -> Result<Transcription, RecognizerError> {
+        let audio_ms = (samples.len() * 1000 / SAMPLE_RATE) as u64;
+        let seconds = samples.len() as f32 / SAMPLE_RATE as f32;
+        if seconds > self.options.max_audio_s as f32 {
+            return Err(RecognizerError::TooLong {
+                seconds,
+                limit: self.options.max_audio_s,
+            });
+        }
+        if is_silent(samples, self.options.silence_rms) {
+            return Ok(Transcription {
+                text: String::new(),
+                audio_ms,
+                audio_ctx: 0,
+                silent: true,
+            });
+        }
+        let mut padded;
+        let samples = if samples.len() < MIN_SAMPLES {
+            padded = samples.to_vec();
+            padded.resize(MIN_SAMPLES, 0.0);
+            &padded[..]
+        } else {
+            samples
+        };
+        let audio_ctx = if self.options.fit_audio_ctx {
+            let pad = self.options.audio_ctx_pad_ms as usize * SAMPLE_RATE / 1000;
+            let frames = (samples.len() + pad) * ENCODER_FRAMES_PER_SECOND / SAMPLE_RATE;
+            (frames as i32).min(FULL_AUDIO_CTX)
+        } else {
+            0
+        };
+
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.options.threads as i32);
+        params.set_language(Some("en"));
+        params.set_translate(false);
+        params.set_no_context(true);
+        params.set_no_timestamps(true);
+        params.set_single_segment(true);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_suppress_blank(true);
+        params.set_suppress_nst(true);
+        // Commands are short: no temperature fallback, which would decode up to six times.
+        params.set_temperature(0.0);
+        params.set_temperature_inc(0.0);
+        params.set_audio_ctx(audio_ctx);
+        params.set_max_tokens(64);
+        if let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) {
+            params.set_initial_prompt(prompt);
+        }
+
+        let mut state = self.take_state()?;
+        let result = state.full(params, samples);
+        let text = result
+            .map_err(|e| RecognizerError::Whisper(e.to_string()))
+            .map(|_| self.collect_text(&state));
+        self.return_state(state);
+        Ok(Transcription {
+            text: text?,
+            audio_ms,
+            audio_ctx: if audio_ctx == 0 {
+                FULL_AUDIO_CTX
+            } else {
+                audio_ctx
+            },
+            silent: false,
+        })
+    }
+
+    fn collect_text(&self, state: &WhisperState) -> String {
+        let mut text = String::new();
+        for segment in state.as_iter() {
+            if segment.no_speech_probability() > self.options.no_speech_threshold {
+                continue;
+            }
+            if let Ok(s) = segment.to_str_lossy() {
+                text.push_str(&s);
+            }
+        }
+        clean_transcript(&text)
+    }
+
+    fn take_state(&self) -> Result<WhisperState, RecognizerError> {
+        let pooled = self.states.lock().map(|mut s| s.pop()).unwrap_or(None);
+        match pooled {
+            Some(state) => Ok(state),
+            None => self.context.create_state().map_err(|e| {
+                RecognizerError::Whisper(format!("cannot create a decoder state: {e}"))
+            }),
+        }
+    }
+
+    fn return_state(&self, state: WhisperState) {
+        if let Ok(mut states) = self.states.lock() {
+            states.push(state);
+        }
+    }
+}
+
+/// Whether no 30 ms window of the audio reaches `threshold` RMS.
+pub fn is_silent(samples: &[f32], threshold: f32) -> bool {
+    const WINDOW: usize = SAMPLE_RATE * 30 / 1000;
+    samples.chunks(WINDOW).all(|w| {
+        let energy = w.iter().map(|s| s * s).sum::<f32>() / w.len().max(1) as f32;
+        energy.sqrt() < threshold
+    })
+}
+
+/// Removes what Whisper writes for non-speech (`[BLANK_AUDIO]`, `(music)`, `*coughs*`) and
+/// collapses whitespace.
+pub fn clean_transcript(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth_square = 0u32;
+    let mut depth_round = 0u32;
+    let mut in_stars = false;
+    for c in text.chars() {
+        match c {
+            '[' => depth_square += 1,
+            ']' => depth_square = depth_square.saturating_sub(1),
+            '(' => depth_round += 1,
+            ')' => depth_round = depth_round.saturating_sub(1),
+            '*' => in_stars = !in_stars,
+            _ if depth_square == 0 && depth_round == 0 && !in_stars => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_speech_tags_are_removed() {
+        assert_eq!(clean_transcript(" [BLANK_AUDIO]"), "");
+        assert_eq!(clean_transcript(" (music) Pump three. "), "Pump three.");
+        assert_eq!(clean_transcript("*coughs* stop  the pump"), "stop the pump");
+    }
+
+    #[test]
+    fn silence_is_detected_by_energy() {
+        assert!(is_silent(&[0.0; 16_000], 0.003));
+        assert!(is_silent(&[0.001; 16_000], 0.003));
+        let mut speech = vec![0.0; 16_000];
+        speech[8_000..8_480].fill(0.2);
+        assert!(!is_silent(&speech, 0.003));
+    }
+}
