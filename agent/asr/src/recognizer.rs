@@ -21,6 +21,8 @@ pub struct DecodeOptions {
     pub no_speech_threshold: f32,
     /// Longest audio accepted, in seconds.
     pub max_audio_s: u32,
+    /// Flash attention in the encoder and decoder.
+    pub flash_attn: bool,
 }
 
 impl Default for DecodeOptions {
@@ -28,10 +30,11 @@ impl Default for DecodeOptions {
         Self {
             threads: 1,
             fit_audio_ctx: true,
-            audio_ctx_pad_ms: 1000,
+            audio_ctx_pad_ms: 500,
             silence_rms: 0.003,
             no_speech_threshold: 0.6,
             max_audio_s: 30,
+            flash_attn: false,
         }
     }
 }
@@ -94,6 +97,7 @@ impl Recognizer {
         }
         let params = WhisperContextParameters {
             use_gpu: false,
+            flash_attn: options.flash_attn,
             ..WhisperContextParameters::default()
         };
         let context = WhisperContext::new_with_params(path, params)
@@ -180,7 +184,9 @@ impl Recognizer {
         params.set_temperature(0.0);
         params.set_temperature_inc(0.0);
         params.set_audio_ctx(audio_ctx);
-        params.set_max_tokens(64);
+        // A decoder stuck in a loop (more likely with a fitted window) stops at a length no
+        // command reaches: about five tokens per second of speech, plus a margin.
+        params.set_max_tokens(max_tokens_for(samples.len()));
         if let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) {
             params.set_initial_prompt(prompt);
         }
@@ -213,7 +219,7 @@ impl Recognizer {
                 text.push_str(&s);
             }
         }
-        clean_transcript(&text)
+        drop_repetitions(&clean_transcript(&text))
     }
 
     fn take_state(&self) -> Result<WhisperState, RecognizerError> {
@@ -242,6 +248,37 @@ pub fn is_silent(samples: &[f32], threshold: f32) -> bool {
     })
 }
 
+fn max_tokens_for(samples: usize) -> i32 {
+    let seconds = samples / SAMPLE_RATE;
+    (10 + 5 * seconds as i32).min(224)
+}
+
+/// Cuts a decoding loop ("stop the pump. stop the pump. stop the") down to its first
+/// occurrence: the text is kept up to where a run of words starts repeating back to back.
+pub fn drop_repetitions(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let key = |w: &str| {
+        w.trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase()
+    };
+    let keys: Vec<String> = words.iter().map(|w| key(w)).collect();
+    for start in 0..keys.len() {
+        for period in 1..=(keys.len() - start) / 2 {
+            let repeats = (start + period..keys.len())
+                .take_while(|&i| keys[i] == keys[i - period])
+                .count();
+            // Two back-to-back copies of a phrase of three or more words, or three copies of
+            // a shorter one: a loop, not speech ("no no" and "very very" survive).
+            let copies = 1 + repeats / period;
+            if (period >= 3 && copies >= 2) || copies >= 3 {
+                let kept = words[..start + period].join(" ");
+                return kept;
+            }
+        }
+    }
+    text.to_owned()
+}
+
 /// Removes what Whisper writes for non-speech (`[BLANK_AUDIO]`, `(music)`, `*coughs*`) and
 /// collapses whitespace.
 pub fn clean_transcript(text: &str) -> String {
@@ -260,6 +297,10 @@ pub fn clean_transcript(text: &str) -> String {
             _ => {}
         }
     }
+    // Music notes and other symbol-only output carry no command.
+    if !out.chars().any(char::is_alphanumeric) {
+        return String::new();
+    }
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -272,6 +313,28 @@ mod tests {
         assert_eq!(clean_transcript(" [BLANK_AUDIO]"), "");
         assert_eq!(clean_transcript(" (music) Pump three. "), "Pump three.");
         assert_eq!(clean_transcript("*coughs* stop  the pump"), "stop the pump");
+    }
+
+    #[test]
+    fn decoding_loops_are_cut_to_one_copy() {
+        assert_eq!(
+            drop_repetitions("Set the driver side to 21.5. Set the driver side to 21.5. Set the"),
+            "Set the driver side to 21.5."
+        );
+        assert_eq!(
+            drop_repetitions("Turn Murphy Top Turn Murphy Top Turn Murphy"),
+            "Turn Murphy Top"
+        );
+        assert_eq!(drop_repetitions("stop stop stop"), "stop");
+        assert_eq!(
+            drop_repetitions("no no, stop pump three"),
+            "no no, stop pump three"
+        );
+        assert_eq!(
+            drop_repetitions("set the fan to three"),
+            "set the fan to three"
+        );
+        assert_eq!(clean_transcript("♪ ♪ ♪"), "");
     }
 
     #[test]

@@ -17,8 +17,8 @@ mod model;
 pub use error::{ConfigError, Origin};
 pub use load::{DEFAULT_CONFIG_PATH, ENV_PREFIX, LoadOptions, load};
 pub use model::{
-    AgentConfig, AgentSection, BusKind, CONFIG_VERSION, ConfigFile, DbusSection, LogSection,
-    MqttSection, NluSection, SkillsSection,
+    AgentConfig, AgentSection, AsrSection, AudioSection, AudioSource, BusKind, CONFIG_VERSION,
+    ConfigFile, DbusSection, ListenMode, LogSection, MqttSection, NluSection, SkillsSection,
 };
 
 /// The example configuration shipped with the agent, documenting every key.

@@ -33,6 +33,10 @@ pub struct ConfigFile {
     pub policy: PolicySection,
     /// The audit log.
     pub audit: AuditSection,
+    /// Speech recognition.
+    pub asr: AsrSection,
+    /// Audio capture and endpointing.
+    pub audio: AudioSection,
 }
 
 impl Default for ConfigFile {
@@ -48,6 +52,112 @@ impl Default for ConfigFile {
             hal: HalSection::default(),
             policy: PolicySection::default(),
             audit: AuditSection::default(),
+            asr: AsrSection::default(),
+            audio: AudioSection::default(),
+        }
+    }
+}
+
+/// `[asr]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsrSection {
+    /// Recognise speech. Without a usable model or server the text APIs still work and
+    /// speech requests fail with an error naming the cause.
+    pub enabled: bool,
+    /// A Wyoming ASR server to use (`tcp://host:port` or `unix:///path`). Empty: spawn and
+    /// supervise the `edge-asr` worker.
+    pub uri: String,
+    /// The worker binary; a bare name is looked up beside `edge-agentd`, then in PATH.
+    pub worker: PathBuf,
+    /// whisper.cpp ggml model for the worker.
+    pub model: PathBuf,
+    /// Unix socket the worker listens on.
+    pub socket: PathBuf,
+    /// Threads per decode (ggml threads spin: leave cores for the rest).
+    pub threads: usize,
+    /// Decodes at once in the worker.
+    pub max_concurrent: usize,
+    /// Longest utterance in seconds.
+    pub max_audio_s: u32,
+    /// Time allowed for the worker to load its model.
+    pub start_timeout_ms: u64,
+    /// Time allowed for one transcript after the end of the audio.
+    pub request_timeout_ms: u64,
+    /// Words added to the recognition prompt beside those taken from the installed skills.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub prompt_words: Vec<String>,
+}
+
+impl Default for AsrSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            uri: String::new(),
+            worker: "edge-asr".into(),
+            model: "/usr/share/edge-agent/models/ggml-tiny.en.bin".into(),
+            socket: "/run/edge-agent/asr.sock".into(),
+            threads: 1,
+            max_concurrent: 1,
+            max_audio_s: 30,
+            start_timeout_ms: 30_000,
+            request_timeout_ms: 10_000,
+            prompt_words: Vec::new(),
+        }
+    }
+}
+
+/// Where live audio comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AudioSource {
+    /// No live audio: WAV files through the API only.
+    None,
+    /// Raw 16 kHz mono 16-bit little-endian PCM on standard input.
+    Stdin,
+    /// ALSA capture from `audio.device`.
+    Alsa,
+}
+
+/// When live audio is turned into commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ListenMode {
+    /// Between StartListening and StopListening (D-Bus or MQTT); the endpointer may end a
+    /// command earlier.
+    PushToTalk,
+    /// Always: every stretch of speech the endpointer finds is a command.
+    Continuous,
+}
+
+/// `[audio]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AudioSection {
+    pub source: AudioSource,
+    /// ALSA device name (`default`, `plughw:CARD=Mic,DEV=0`).
+    pub device: String,
+    pub mode: ListenMode,
+    /// VAD score (0.0 to 1.0) from which a 16 ms frame counts as speech.
+    pub vad_threshold: f32,
+    /// Silence after speech that ends a command.
+    pub trailing_silence_ms: u32,
+    /// A command is cut at this length.
+    pub max_utterance_ms: u32,
+    /// Push-to-talk gives up when nobody speaks for this long.
+    pub no_speech_timeout_ms: u32,
+}
+
+impl Default for AudioSection {
+    fn default() -> Self {
+        Self {
+            source: AudioSource::None,
+            device: "default".into(),
+            mode: ListenMode::PushToTalk,
+            vad_threshold: 0.5,
+            trailing_silence_ms: 700,
+            max_utterance_ms: 10_000,
+            no_speech_timeout_ms: 5_000,
         }
     }
 }
@@ -585,6 +695,62 @@ impl ConfigFile {
                 "audit.max_bytes",
                 format!("{} is below the minimum of 1024", self.audit.max_bytes),
             ));
+        }
+        let asr = &self.asr;
+        if !asr.uri.is_empty() && !(asr.uri.starts_with("tcp://") || asr.uri.starts_with("unix://"))
+        {
+            return Err(invalid(
+                "asr.uri",
+                format!("{:?} must be tcp://host:port or unix:///path", asr.uri),
+            ));
+        }
+        if asr.threads == 0 || asr.threads > 64 {
+            return Err(invalid(
+                "asr.threads",
+                format!("{} is outside 1 to 64", asr.threads),
+            ));
+        }
+        if asr.max_concurrent == 0 {
+            return Err(invalid("asr.max_concurrent", "must be at least 1".into()));
+        }
+        if !(1..=300).contains(&asr.max_audio_s) {
+            return Err(invalid(
+                "asr.max_audio_s",
+                format!("{} is outside 1 to 300", asr.max_audio_s),
+            ));
+        }
+        for (key, value) in [
+            ("asr.start_timeout_ms", asr.start_timeout_ms),
+            ("asr.request_timeout_ms", asr.request_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        let audio = &self.audio;
+        if !(0.0..=1.0).contains(&audio.vad_threshold) {
+            return Err(invalid(
+                "audio.vad_threshold",
+                format!("{} is outside 0.0 to 1.0", audio.vad_threshold),
+            ));
+        }
+        if audio.trailing_silence_ms < 100 {
+            return Err(invalid(
+                "audio.trailing_silence_ms",
+                format!("{} is below the minimum of 100", audio.trailing_silence_ms),
+            ));
+        }
+        if audio.max_utterance_ms < 1000 || audio.max_utterance_ms / 1000 > asr.max_audio_s {
+            return Err(invalid(
+                "audio.max_utterance_ms",
+                format!(
+                    "{} must be at least 1000 and at most asr.max_audio_s ({} s)",
+                    audio.max_utterance_ms, asr.max_audio_s
+                ),
+            ));
+        }
+        if audio.source == AudioSource::Alsa && audio.device.trim().is_empty() {
+            return Err(invalid("audio.device", "must name an ALSA device".into()));
         }
         let mqtt_client_id = if m.client_id.is_empty() {
             format!("edge-agent-{}", self.agent.device_id)

@@ -122,6 +122,8 @@ pub enum UtteranceOrigin {
     Mqtt,
     /// The command line.
     Cli,
+    /// Speech: a recording or live audio, through the recogniser.
+    Voice,
 }
 
 /// One thing a person said (or typed), after transcription.

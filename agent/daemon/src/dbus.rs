@@ -3,6 +3,7 @@
 //! Domain errors become D-Bus errors here and nowhere else.
 
 use crate::pipeline::{InputError, Pipeline};
+use crate::speech::{Speech, SpeechError};
 use crate::status::Status;
 use edge_config::{AgentConfig, BusKind};
 use edge_core::UtteranceOrigin;
@@ -24,6 +25,21 @@ pub enum AgentError {
     Signal(String),
     /// No signal profiles are configured.
     NoSignals(String),
+    /// Speech could not be recognised: the recogniser is unavailable or failed; the text
+    /// says why.
+    Speech(String),
+    /// The recording holds no speech.
+    NoSpeech(String),
+}
+
+impl From<SpeechError> for AgentError {
+    fn from(e: SpeechError) -> Self {
+        match e {
+            SpeechError::Audio(_) => AgentError::InvalidInput(format!("argument `wav`: {e}")),
+            SpeechError::NoSpeech => AgentError::NoSpeech(e.to_string()),
+            other => AgentError::Speech(other.to_string()),
+        }
+    }
 }
 
 impl From<InputError> for AgentError {
@@ -35,6 +51,7 @@ impl From<InputError> for AgentError {
 struct Agent {
     pipeline: Arc<Pipeline>,
     status: Arc<Status>,
+    speech: Arc<Speech>,
 }
 
 impl Agent {
@@ -51,6 +68,15 @@ impl Agent {
     async fn say(&self, text: &str) -> Result<String, AgentError> {
         let outcome = self.pipeline.handle(text, UtteranceOrigin::Dbus).await?;
         serde_json::to_string(&*outcome)
+            .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
+    }
+
+    /// Recognises a spoken command in a WAV file (any PCM layout; converted to 16 kHz mono)
+    /// and acts on it. Returns JSON: the outcome plus `transcript`, `audio_ms`, `asr_ms`
+    /// and `end_to_action_ms`.
+    async fn listen(&self, wav: Vec<u8>) -> Result<String, AgentError> {
+        let spoken = self.speech.listen_wav(&wav, "wav").await?;
+        serde_json::to_string(&spoken)
             .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
     }
 
@@ -164,6 +190,7 @@ pub async fn serve(
     config: &AgentConfig,
     pipeline: Arc<Pipeline>,
     status: Arc<Status>,
+    speech: Arc<Speech>,
 ) -> Result<Served, ServeError> {
     let (builder, bus) = match config.dbus.bus {
         BusKind::System => (zbus::connection::Builder::system(), "system bus".to_owned()),
@@ -180,7 +207,11 @@ pub async fn serve(
         }
     };
     let mut events = pipeline.subscribe();
-    let agent = Agent { pipeline, status };
+    let agent = Agent {
+        pipeline,
+        status,
+        speech,
+    };
     let connection = builder
         .name(DBUS_NAME)
         .serve_at(DBUS_PATH, agent)

@@ -11,6 +11,7 @@ mod logging;
 mod mqtt;
 mod pipeline;
 mod skills;
+mod speech;
 mod status;
 mod systemd;
 mod watch;
@@ -123,10 +124,12 @@ async fn run(
     let status = Arc::new(status::Status::new(&config, &pipeline));
     let pipeline = Arc::new(pipeline);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let speech = Arc::new(speech::Speech::start(&config, pipeline.clone()));
+    status.set_speech(speech.clone());
 
     let dbus = if config.dbus.enabled {
         Some(
-            dbus::serve(&config, pipeline.clone(), status.clone())
+            dbus::serve(&config, pipeline.clone(), status.clone(), speech.clone())
                 .await
                 .context("cannot serve the D-Bus API")?,
         )

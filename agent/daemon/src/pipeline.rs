@@ -204,6 +204,11 @@ impl Pipeline {
         self.utterances.load(Ordering::Relaxed)
     }
 
+    /// The configured entity lists (machine names and the like).
+    pub fn entity_lists(&self) -> &edge_core::EntityLists {
+        &self.config.nlu.entities
+    }
+
     /// Every outcome, whichever API the utterance came from.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Outcome>> {
         self.events.subscribe()

@@ -24,6 +24,7 @@ pub struct Status {
     device_id: String,
     started: Instant,
     mqtt: AtomicU8,
+    speech: std::sync::OnceLock<std::sync::Arc<crate::speech::Speech>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -37,6 +38,9 @@ struct StatusReport<'a> {
     intents: usize,
     templates: usize,
     utterances: u64,
+    /// The recogniser: state, URI, worker pid and restarts, or why it is unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    asr: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -60,7 +64,13 @@ impl Status {
             device_id: config.agent.device_id.clone(),
             started: Instant::now(),
             mqtt: AtomicU8::new(mqtt as u8),
+            speech: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Adds the recogniser's state to the status.
+    pub fn set_speech(&self, speech: std::sync::Arc<crate::speech::Speech>) {
+        let _ = self.speech.set(speech);
     }
 
     /// Records the MQTT connection state.
@@ -98,6 +108,7 @@ impl Status {
             intents: catalog.engine.intent_names().count(),
             templates: catalog.engine.template_count(),
             utterances: pipeline.utterance_count(),
+            asr: self.speech.get().map(|s| s.status()),
         };
         serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }

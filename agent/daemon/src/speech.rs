@@ -1,0 +1,288 @@
+//! Speech in the daemon: the recogniser (a supervised `edge-asr` worker or a Wyoming server
+//! by URI), recordings submitted through the APIs, and live listening with endpointing.
+
+use crate::pipeline::{Outcome, Pipeline};
+use edge_config::AgentConfig;
+use edge_core::UtteranceOrigin;
+use edge_speech::{AsrClient, AsrError, Pcm, Transcript, WorkerConfig, WorkerHandle, WorkerState};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why speech could not be turned into an outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeechError {
+    #[error("speech recognition is unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Audio(#[from] edge_speech::WavError),
+    #[error(transparent)]
+    Asr(#[from] AsrError),
+    #[error("nothing was said (the recording is silent or holds no speech)")]
+    NoSpeech,
+    #[error("the transcript {text:?} cannot be processed: {source}")]
+    Input {
+        text: String,
+        source: crate::pipeline::InputError,
+    },
+}
+
+/// The result of one spoken command.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpokenOutcome {
+    pub transcript: String,
+    /// Audio duration.
+    pub audio_ms: u64,
+    /// From the end of the audio to the transcript.
+    pub asr_ms: f64,
+    /// From the end of the audio to the response (recognition, skill and action included).
+    pub end_to_action_ms: f64,
+    #[serde(flatten)]
+    pub outcome: Arc<Outcome>,
+}
+
+/// The recogniser as configured.
+#[derive(Debug)]
+pub struct Speech {
+    uri: Option<String>,
+    unavailable: Option<String>,
+    worker: Option<WorkerHandle>,
+    request_timeout: Duration,
+    prompt_words: Vec<String>,
+    pipeline: Arc<Pipeline>,
+}
+
+impl Speech {
+    /// Starts the worker (or notes the external server). Never fails: without a model the
+    /// daemon still serves text, and speech requests say why they cannot be served.
+    pub fn start(config: &AgentConfig, pipeline: Arc<Pipeline>) -> Self {
+        let asr = &config.asr;
+        let mut speech = Self {
+            uri: None,
+            unavailable: None,
+            worker: None,
+            request_timeout: Duration::from_millis(asr.request_timeout_ms),
+            prompt_words: asr.prompt_words.clone(),
+            pipeline,
+        };
+        if !asr.enabled {
+            speech.unavailable = Some("disabled in the configuration (asr.enabled)".into());
+        } else if !asr.uri.is_empty() {
+            speech.uri = Some(asr.uri.clone());
+        } else if !asr.model.is_file() {
+            let reason = format!(
+                "asr.model {} does not exist (run agent/models/provision.sh, or point asr.model at a whisper.cpp ggml model)",
+                asr.model.display()
+            );
+            tracing::error!("{reason}");
+            speech.unavailable = Some(reason);
+        } else {
+            match resolve_binary(&asr.worker) {
+                Some(binary) => {
+                    if let Some(dir) = asr.socket.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    let worker = WorkerHandle::spawn(WorkerConfig {
+                        binary,
+                        model: asr.model.clone(),
+                        socket: asr.socket.clone(),
+                        threads: asr.threads,
+                        max_concurrent: asr.max_concurrent,
+                        max_audio_s: asr.max_audio_s,
+                        start_timeout: Duration::from_millis(asr.start_timeout_ms),
+                        health_interval: Duration::from_secs(5),
+                        backoff_min: Duration::from_millis(250),
+                        backoff_max: Duration::from_secs(30),
+                    });
+                    speech.uri = Some(worker.uri().to_owned());
+                    speech.worker = Some(worker);
+                }
+                None => {
+                    let reason = format!(
+                        "asr.worker {} is neither beside edge-agentd nor in PATH",
+                        asr.worker.display()
+                    );
+                    tracing::error!("{reason}");
+                    speech.unavailable = Some(reason);
+                }
+            }
+        }
+        speech
+    }
+
+    /// Status for the APIs: `{"state", "uri", "pid", "restarts", "reason"}`.
+    pub fn status(&self) -> serde_json::Value {
+        if let Some(reason) = &self.unavailable {
+            return serde_json::json!({"state": "unavailable", "reason": reason});
+        }
+        match self.worker.as_ref().map(WorkerHandle::state) {
+            None => serde_json::json!({"state": "external", "uri": self.uri}),
+            Some(WorkerState::Starting) => {
+                serde_json::json!({"state": "starting", "uri": self.uri})
+            }
+            Some(WorkerState::Ready { pid }) => {
+                serde_json::json!({"state": "ready", "uri": self.uri, "pid": pid})
+            }
+            Some(WorkerState::Restarting { restarts, reason }) => serde_json::json!({
+                "state": "restarting", "uri": self.uri, "restarts": restarts, "reason": reason
+            }),
+        }
+    }
+
+    /// Waits for the worker to be ready (external servers are assumed ready).
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), SpeechError> {
+        match &self.worker {
+            Some(worker) => worker
+                .wait_ready(timeout)
+                .await
+                .map(|_| ())
+                .map_err(SpeechError::Unavailable),
+            None => self.uri().map(|_| ()),
+        }
+    }
+
+    fn uri(&self) -> Result<&str, SpeechError> {
+        match (&self.uri, &self.unavailable) {
+            (Some(uri), _) => Ok(uri),
+            (None, Some(reason)) => Err(SpeechError::Unavailable(reason.clone())),
+            (None, None) => Err(SpeechError::Unavailable("not configured".into())),
+        }
+    }
+
+    /// Opens a connection for one utterance.
+    pub async fn connect(&self) -> Result<AsrClient, SpeechError> {
+        let uri = self.uri()?;
+        if let Some(worker) = &self.worker
+            && !matches!(worker.state(), WorkerState::Ready { .. })
+        {
+            // A worker restarting after a crash is usually back within a second.
+            worker
+                .wait_ready(self.request_timeout)
+                .await
+                .map_err(SpeechError::Unavailable)?;
+        }
+        Ok(AsrClient::connect(uri, self.request_timeout).await?)
+    }
+
+    /// The recognition prompt: words of the installed skills, so Whisper prefers them.
+    pub fn prompt(&self) -> String {
+        vocabulary_prompt(&self.pipeline, &self.prompt_words)
+    }
+
+    /// Transcribes a WAV recording and acts on it.
+    pub async fn listen_wav(&self, wav: &[u8], name: &str) -> Result<SpokenOutcome, SpeechError> {
+        let pcm = edge_speech::wav::read_bytes(wav, name)?;
+        self.listen_pcm(&pcm).await
+    }
+
+    /// Transcribes 16 kHz mono PCM and acts on it.
+    pub async fn listen_pcm(&self, pcm: &Pcm) -> Result<SpokenOutcome, SpeechError> {
+        let mut client = self.connect().await?;
+        let prompt = self.prompt();
+        client.start(Some(&prompt), pcm.format()).await?;
+        let chunk = 3_200; // 100 ms
+        for piece in pcm.bytes.chunks(chunk) {
+            client.chunk(piece, pcm.format()).await?;
+        }
+        let end_of_audio = Instant::now();
+        let transcript = client.finish().await?;
+        self.act(transcript, pcm.duration_ms(), end_of_audio).await
+    }
+
+    /// Acts on a transcript whose audio ended at `end_of_audio`.
+    pub async fn act(
+        &self,
+        transcript: Transcript,
+        audio_ms: u64,
+        end_of_audio: Instant,
+    ) -> Result<SpokenOutcome, SpeechError> {
+        let asr_ms = end_of_audio.elapsed().as_secs_f64() * 1000.0;
+        if transcript.text.trim().is_empty() {
+            return Err(SpeechError::NoSpeech);
+        }
+        let outcome = self
+            .pipeline
+            .handle(&transcript.text, UtteranceOrigin::Voice)
+            .await
+            .map_err(|source| SpeechError::Input {
+                text: transcript.text.clone(),
+                source,
+            })?;
+        let end_to_action_ms = end_of_audio.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            utterance_id = %outcome.utterance_id,
+            audio_ms,
+            asr_ms,
+            end_to_action_ms,
+            transcript = %transcript.text,
+            "spoken command"
+        );
+        Ok(SpokenOutcome {
+            transcript: transcript.text,
+            audio_ms,
+            asr_ms,
+            end_to_action_ms,
+            outcome,
+        })
+    }
+}
+
+/// Finds the worker binary: a path as given, a bare name beside this executable or in PATH.
+fn resolve_binary(name: &Path) -> Option<PathBuf> {
+    if name.components().count() > 1 {
+        return name.is_file().then(|| name.to_owned());
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
+    let in_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name));
+    beside.into_iter().chain(in_path).find(|p| p.is_file())
+}
+
+/// Whisper's prompt is read as the text before the utterance: a short list of the words
+/// the skills expect (entity names, enum values, configured words) biases it toward them.
+pub fn vocabulary_prompt(pipeline: &Pipeline, extra: &[String]) -> String {
+    const MAX_CHARS: usize = 600;
+    let catalog = pipeline.catalog();
+    let mut words: Vec<String> = Vec::new();
+    let mut push = |w: String| {
+        if !w.is_empty() && !words.contains(&w) {
+            words.push(w);
+        }
+    };
+    for word in extra {
+        push(word.trim().to_owned());
+    }
+    for list in pipeline.entity_lists().values() {
+        for value in &list.values {
+            push(value.replace(['-', '_'], " "));
+        }
+    }
+    for skill in &catalog.skills {
+        for def in skill.manifest.types.values() {
+            if let edge_core::SlotTypeDef::Enum { values } = def {
+                for value in values.keys() {
+                    push(value.replace('_', " "));
+                }
+            }
+        }
+    }
+    let mut prompt = String::new();
+    for word in words {
+        if prompt.len() + word.len() + 2 > MAX_CHARS {
+            break;
+        }
+        if !prompt.is_empty() {
+            prompt.push_str(", ");
+        }
+        prompt.push_str(&word);
+    }
+    if !prompt.is_empty() {
+        prompt.push('.');
+    }
+    prompt
+}
