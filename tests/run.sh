@@ -12,4 +12,6 @@ cargo clippy --manifest-path skills/Cargo.toml --target wasm32-wasip2 --release 
 cargo build --workspace --bins --locked
 bash skills/build.sh
 cargo test --workspace --locked
+# The model converter's own tests (header, tensors, splits, mel filters, bad input).
+"${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/venv/bin/python" -m unittest agent/models/test_ct2_to_ggml.py
 echo "all tests passed"

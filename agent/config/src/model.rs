@@ -697,8 +697,9 @@ impl ConfigFile {
             ));
         }
         let asr = &self.asr;
-        if !asr.uri.is_empty() && !(asr.uri.starts_with("tcp://") || asr.uri.starts_with("unix://"))
-        {
+        let uri_ok =
+            asr.uri.is_empty() || asr.uri.starts_with("tcp://") || asr.uri.starts_with("unix://");
+        if !uri_ok {
             return Err(invalid(
                 "asr.uri",
                 format!("{:?} must be tcp://host:port or unix:///path", asr.uri),

@@ -53,6 +53,11 @@ impl DeviceTopics {
         format!("{}/cmd/say", self.base)
     }
 
+    /// Push-to-talk in: payload `start` or `stop`.
+    pub fn listen_command(&self) -> String {
+        format!("{}/cmd/listen", self.base)
+    }
+
     /// Filter matching every command topic.
     pub fn command_filter(&self) -> String {
         format!("{}/cmd/#", self.base)
@@ -70,5 +75,6 @@ mod tests {
         assert_eq!(t.intent_event(), "edge-agent/car-7/events/intent");
         assert_eq!(t.say_command(), "edge-agent/car-7/cmd/say");
         assert_eq!(t.command_filter(), "edge-agent/car-7/cmd/#");
+        assert_eq!(t.listen_command(), "edge-agent/car-7/cmd/listen");
     }
 }

@@ -44,6 +44,12 @@ enum Command {
         /// The command, e.g. "set the temperature to 22 degrees".
         text: Vec<String>,
     },
+    /// Send a spoken command in a WAV file to the daemon (transcript, intent, action and
+    /// response, as JSON). Any PCM WAV works; it is converted to 16 kHz mono.
+    Listen {
+        /// The recording.
+        wav: PathBuf,
+    },
     /// Print the daemon's status as JSON.
     Status,
     /// Recognise every line of a JSON-lines file offline (no daemon needed).
@@ -133,6 +139,7 @@ enum SignalOp {
 )]
 trait Agent {
     fn say(&self, text: &str) -> zbus::Result<String>;
+    fn listen(&self, wav: &[u8]) -> zbus::Result<String>;
     fn status(&self) -> zbus::Result<String>;
     fn get_signal(&self, path: &str, fresh: bool) -> zbus::Result<String>;
     fn set_signal(&self, path: &str, value: &str) -> zbus::Result<String>;
@@ -221,6 +228,12 @@ fn main() -> ExitCode {
             let text = text.join(" ");
             Box::pin(async move { Ok(proxy.say(&text).await?) })
         }),
+        Command::Listen { ref wav } => match std::fs::read(wav) {
+            Ok(bytes) => with_daemon(&cli, |proxy| {
+                Box::pin(async move { Ok(proxy.listen(&bytes).await?) })
+            }),
+            Err(e) => Err(anyhow::anyhow!("{}: {e}", wav.display())),
+        },
         Command::Status => with_daemon(&cli, |proxy| {
             Box::pin(async move { Ok(proxy.status().await?) })
         }),

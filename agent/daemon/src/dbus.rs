@@ -2,6 +2,7 @@
 //!
 //! Domain errors become D-Bus errors here and nowhere else.
 
+use crate::listening::{ListenError, Listening};
 use crate::pipeline::{InputError, Pipeline};
 use crate::speech::{Speech, SpeechError};
 use crate::status::Status;
@@ -52,9 +53,16 @@ struct Agent {
     pipeline: Arc<Pipeline>,
     status: Arc<Status>,
     speech: Arc<Speech>,
+    listening: Option<Listening>,
 }
 
 impl Agent {
+    fn listening(&self) -> Result<&Listening, AgentError> {
+        self.listening
+            .as_ref()
+            .ok_or_else(|| AgentError::InvalidInput(ListenError::NoSource.to_string()))
+    }
+
     fn actuator(&self) -> Result<&Arc<crate::actuator::Actuator>, AgentError> {
         self.pipeline.actuator().ok_or_else(|| {
             AgentError::NoSignals("no signal profiles are configured (hal.profiles)".into())
@@ -78,6 +86,27 @@ impl Agent {
         let spoken = self.speech.listen_wav(&wav, "wav").await?;
         serde_json::to_string(&spoken)
             .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
+    }
+
+    /// Push-to-talk pressed: listen to the live source until StopListening or until the
+    /// endpointer hears the command end. Returns `{"listening", "source"}`.
+    async fn start_listening(&self) -> Result<String, AgentError> {
+        let listening = self.listening()?;
+        listening
+            .start()
+            .await
+            .map_err(|e| AgentError::Speech(e.to_string()))?;
+        Ok(listening.state_json())
+    }
+
+    /// Push-to-talk released: the command ends now and is recognised.
+    async fn stop_listening(&self) -> Result<String, AgentError> {
+        let listening = self.listening()?;
+        listening
+            .stop()
+            .await
+            .map_err(|e| AgentError::Speech(e.to_string()))?;
+        Ok(listening.state_json())
     }
 
     /// Reads a signal (`fresh`: ask the peer rather than the cache). JSON
@@ -191,6 +220,7 @@ pub async fn serve(
     pipeline: Arc<Pipeline>,
     status: Arc<Status>,
     speech: Arc<Speech>,
+    listening: Option<Listening>,
 ) -> Result<Served, ServeError> {
     let (builder, bus) = match config.dbus.bus {
         BusKind::System => (zbus::connection::Builder::system(), "system bus".to_owned()),
@@ -211,6 +241,7 @@ pub async fn serve(
         pipeline,
         status,
         speech,
+        listening,
     };
     let connection = builder
         .name(DBUS_NAME)

@@ -7,6 +7,7 @@
 mod actuator;
 mod dbus;
 mod hal;
+mod listening;
 mod logging;
 mod mqtt;
 mod pipeline;
@@ -126,12 +127,20 @@ async fn run(
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let speech = Arc::new(speech::Speech::start(&config, pipeline.clone()));
     status.set_speech(speech.clone());
+    let listening = listening::Listening::spawn(&config, speech.clone())
+        .context("cannot open the audio source")?;
 
     let dbus = if config.dbus.enabled {
         Some(
-            dbus::serve(&config, pipeline.clone(), status.clone(), speech.clone())
-                .await
-                .context("cannot serve the D-Bus API")?,
+            dbus::serve(
+                &config,
+                pipeline.clone(),
+                status.clone(),
+                speech.clone(),
+                listening.clone(),
+            )
+            .await
+            .context("cannot serve the D-Bus API")?,
         )
     } else {
         None
@@ -141,6 +150,7 @@ async fn run(
             &config,
             pipeline.clone(),
             status.clone(),
+            listening.clone(),
             shutdown_rx.clone(),
         )
     });

@@ -5,6 +5,7 @@
 //! session. A broker that is down never blocks the rest of the daemon: publishing uses
 //! `try_publish` and reconnects back off exponentially.
 
+use crate::listening::Listening;
 use crate::pipeline::{Outcome, Pipeline};
 use crate::status::{MqttState, Status};
 use edge_config::AgentConfig;
@@ -21,6 +22,7 @@ pub fn spawn(
     config: &AgentConfig,
     pipeline: Arc<Pipeline>,
     status: Arc<Status>,
+    listening: Option<Listening>,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let m = &config.mqtt;
@@ -52,6 +54,7 @@ pub fn spawn(
         pipeline,
         status,
         backoff,
+        listening,
     };
     tokio::spawn(task.run(eventloop, events, audit, shutdown))
 }
@@ -98,6 +101,7 @@ struct MqttTask {
     pipeline: Arc<Pipeline>,
     status: Arc<Status>,
     backoff: Backoff,
+    listening: Option<Listening>,
 }
 
 /// Body of `cmd/say` when sent as JSON.
@@ -210,12 +214,17 @@ impl MqttTask {
 
     fn on_command(&self, publish: &Publish) {
         let topic = publish.topic.as_str();
+        if topic == self.topics.listen_command() {
+            self.on_listen(topic, &publish.payload);
+            return;
+        }
         if topic != self.topics.say_command() {
             self.publish_error(
                 topic,
                 format!(
-                    "unknown command topic; known: {}",
-                    self.topics.say_command()
+                    "unknown command topic; known: {}, {}",
+                    self.topics.say_command(),
+                    self.topics.listen_command()
                 ),
             );
             return;
@@ -246,6 +255,40 @@ impl MqttTask {
             }
             Err(e) => self.publish_error(topic, e),
         }
+    }
+}
+
+impl MqttTask {
+    /// Push-to-talk over MQTT: `start` or `stop`.
+    fn on_listen(&self, topic: &str, payload: &[u8]) {
+        let start = match std::str::from_utf8(payload).map(str::trim) {
+            Ok("start") => true,
+            Ok("stop") => false,
+            _ => {
+                self.publish_error(
+                    topic,
+                    format!(
+                        "payload {:?} is not \"start\" or \"stop\"",
+                        String::from_utf8_lossy(payload)
+                    ),
+                );
+                return;
+            }
+        };
+        let Some(listening) = self.listening.clone() else {
+            self.publish_error(topic, crate::listening::ListenError::NoSource.to_string());
+            return;
+        };
+        tokio::spawn(async move {
+            let result = if start {
+                listening.start().await
+            } else {
+                listening.stop().await
+            };
+            if let Err(e) = result {
+                tracing::warn!("push-to-talk over MQTT: {e}");
+            }
+        });
     }
 }
 

@@ -130,18 +130,6 @@ impl Speech {
         }
     }
 
-    /// Waits for the worker to be ready (external servers are assumed ready).
-    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), SpeechError> {
-        match &self.worker {
-            Some(worker) => worker
-                .wait_ready(timeout)
-                .await
-                .map(|_| ())
-                .map_err(SpeechError::Unavailable),
-            None => self.uri().map(|_| ()),
-        }
-    }
-
     fn uri(&self) -> Result<&str, SpeechError> {
         match (&self.uri, &self.unavailable) {
             (Some(uri), _) => Ok(uri),

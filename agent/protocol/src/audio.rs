@@ -26,7 +26,7 @@ impl AudioFormat {
 
     /// Checks that samples in this format can be converted.
     pub fn validate(&self) -> Result<(), AudioError> {
-        if !(matches!(self.width, 1 | 2 | 3 | 4)) {
+        if !(1..=4).contains(&self.width) {
             return Err(AudioError::Width(self.width));
         }
         if self.channels == 0 || self.channels > 8 {
@@ -69,7 +69,7 @@ pub enum AudioError {
 pub fn decode_mono(bytes: &[u8], format: AudioFormat) -> Result<Vec<f32>, AudioError> {
     format.validate()?;
     let frame = format.frame_bytes();
-    if bytes.len() % frame != 0 {
+    if !bytes.len().is_multiple_of(frame) {
         return Err(AudioError::PartialFrame {
             len: bytes.len(),
             frame,

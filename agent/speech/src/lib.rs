@@ -4,9 +4,11 @@
 //! - [`client`]: a Wyoming ASR client (our `edge-asr` worker or any Wyoming server).
 //! - [`supervisor`]: spawns the `edge-asr` worker, waits for it, restarts it with backoff.
 //! - [`endpoint`]: voice-activity endpointing, so a command ends by itself after silence.
+//! - [`source`]: live audio from standard input or ALSA capture.
 
 pub mod client;
 pub mod endpoint;
+pub mod source;
 pub mod supervisor;
 pub mod wav;
 

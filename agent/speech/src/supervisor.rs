@@ -150,6 +150,7 @@ async fn run_once(
         .arg(config.max_concurrent.to_string())
         .arg("--max-audio-s")
         .arg(config.max_audio_s.to_string())
+        .arg("--exit-with-parent")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

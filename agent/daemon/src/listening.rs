@@ -1,0 +1,262 @@
+//! Live listening: audio from the configured source, endpointed by voice activity and
+//! streamed to the recogniser while the person speaks, so only the tail is left to decode
+//! when the command ends. Push-to-talk (D-Bus StartListening/StopListening, MQTT
+//! `cmd/listen`) or continuous.
+
+use crate::speech::Speech;
+use edge_config::{AgentConfig, AudioSource, ListenMode};
+use edge_protocol::AudioFormat;
+use edge_speech::source::LiveAudio;
+use edge_speech::{AsrClient, Endpoint, EndpointConfig, Endpointer};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Speech kept from before the endpointer was sure someone speaks (continuous mode).
+const PREROLL_FRAMES: usize = 3;
+
+/// Controls the listening task.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    control: mpsc::Sender<Request>,
+    active: Arc<AtomicBool>,
+    source: String,
+}
+
+/// Push-to-talk pressed (`true`) or released, answered once the task has acted on it.
+type Request = (bool, oneshot::Sender<Result<(), String>>);
+
+/// Why listening cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("no live audio: audio.source is \"none\" (submit recordings with Listen instead)")]
+    NoSource,
+    #[error("the audio source has ended")]
+    SourceEnded,
+    #[error("{0}")]
+    Recogniser(String),
+}
+
+impl Listening {
+    /// Opens the configured source and starts the task; `Ok(None)` without a source.
+    pub fn spawn(config: &AgentConfig, speech: Arc<Speech>) -> anyhow::Result<Option<Self>> {
+        let audio = match config.audio.source {
+            AudioSource::None => return Ok(None),
+            AudioSource::Stdin => edge_speech::source::stdin(),
+            AudioSource::Alsa => edge_speech::source::alsa(&config.audio.device)?,
+        };
+        let endpoint = EndpointConfig {
+            threshold: config.audio.vad_threshold,
+            trailing_silence_ms: config.audio.trailing_silence_ms,
+            max_utterance_ms: config.audio.max_utterance_ms,
+            no_speech_timeout_ms: config.audio.no_speech_timeout_ms,
+            ..EndpointConfig::default()
+        };
+        let (control, requests) = mpsc::channel(8);
+        let active = Arc::new(AtomicBool::new(false));
+        let source = audio.name.clone();
+        tracing::info!(source = %source, mode = ?config.audio.mode, "listening for speech");
+        tokio::spawn(run(
+            audio,
+            config.audio.mode,
+            endpoint,
+            speech,
+            requests,
+            active.clone(),
+        ));
+        Ok(Some(Self {
+            control,
+            active,
+            source,
+        }))
+    }
+
+    /// Push-to-talk pressed: listen until released or the endpointer ends the command.
+    /// Returns once audio is being streamed to the recogniser.
+    pub async fn start(&self) -> Result<(), ListenError> {
+        self.request(true).await
+    }
+
+    /// Push-to-talk released: the command ends now.
+    pub async fn stop(&self) -> Result<(), ListenError> {
+        self.request(false).await
+    }
+
+    async fn request(&self, start: bool) -> Result<(), ListenError> {
+        let (reply, answer) = oneshot::channel();
+        self.control
+            .send((start, reply))
+            .await
+            .map_err(|_| ListenError::SourceEnded)?;
+        answer
+            .await
+            .map_err(|_| ListenError::SourceEnded)?
+            .map_err(ListenError::Recogniser)
+    }
+
+    /// `{"listening": bool, "source": ...}` for the APIs.
+    pub fn state_json(&self) -> String {
+        serde_json::json!({
+            "listening": self.active.load(Ordering::Relaxed),
+            "source": self.source,
+        })
+        .to_string()
+    }
+}
+
+/// One command being heard.
+struct Session {
+    client: AsrClient,
+    endpointer: Endpointer,
+    samples: usize,
+}
+
+async fn open(speech: &Speech, endpoint: &EndpointConfig) -> Result<Session, String> {
+    let connected = async {
+        let mut client = speech.connect().await.map_err(|e| e.to_string())?;
+        client
+            .start(Some(&speech.prompt()), AudioFormat::SPEECH)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(client)
+    };
+    match connected.await {
+        Ok(client) => Ok(Session {
+            client,
+            endpointer: Endpointer::new(endpoint.clone()),
+            samples: 0,
+        }),
+        Err(e) => {
+            tracing::error!("cannot listen: {e}");
+            Err(e)
+        }
+    }
+}
+
+/// Streams one frame; returns the endpointer's decision (or `Ended` after an ASR error).
+async fn feed(session: &mut Session, frame: &[i16]) -> Endpoint {
+    let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
+    session.samples += frame.len();
+    if let Err(e) = session.client.chunk(&bytes, AudioFormat::SPEECH).await {
+        tracing::error!("speech stream broken: {e}");
+        return Endpoint::NoSpeech;
+    }
+    session.endpointer.push(frame)
+}
+
+async fn finish(speech: &Speech, mut session: Session, heard: bool) {
+    let end_of_audio = Instant::now();
+    let audio_ms = (session.samples as u64 * 1000) / u64::from(edge_protocol::SAMPLE_RATE);
+    let transcript = match session.client.finish().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("speech recognition failed: {e}");
+            return;
+        }
+    };
+    if !heard {
+        tracing::info!(audio_ms, "nothing was said");
+        return;
+    }
+    match speech.act(transcript, audio_ms, end_of_audio).await {
+        Ok(spoken) => tracing::debug!(end_to_action_ms = spoken.end_to_action_ms, "acted"),
+        Err(e) => tracing::info!("spoken command not acted on: {e}"),
+    }
+}
+
+async fn run(
+    mut audio: LiveAudio,
+    mode: ListenMode,
+    endpoint: EndpointConfig,
+    speech: Arc<Speech>,
+    mut requests: mpsc::Receiver<Request>,
+    active: Arc<AtomicBool>,
+) {
+    let mut session: Option<Session> = None;
+    // Continuous mode: an endpointer watching for speech before a session exists.
+    let idle_config = EndpointConfig {
+        no_speech_timeout_ms: u32::MAX,
+        max_utterance_ms: u32::MAX,
+        ..endpoint.clone()
+    };
+    let mut watcher = Endpointer::new(idle_config.clone());
+    let mut preroll: VecDeque<Vec<i16>> = VecDeque::new();
+    loop {
+        tokio::select! {
+            // Requests first: audio written right after StartListening returned belongs to
+            // the new command.
+            biased;
+            request = requests.recv() => match request {
+                Some((true, reply)) => {
+                    let result = if session.is_some() {
+                        Ok(())
+                    } else {
+                        open(&speech, &endpoint).await.map(|s| session = Some(s))
+                    };
+                    active.store(session.is_some(), Ordering::Relaxed);
+                    let _ = reply.send(result);
+                }
+                Some((false, reply)) => {
+                    if let Some(s) = session.take() {
+                        let heard = s.endpointer.heard_speech();
+                        finish(&speech, s, heard).await;
+                    }
+                    active.store(false, Ordering::Relaxed);
+                    let _ = reply.send(Ok(()));
+                }
+                None => return,
+            },
+            frame = audio.frames.recv() => {
+                let Some(frame) = frame else {
+                    if let Some(s) = session.take() {
+                        let heard = s.endpointer.heard_speech();
+                        finish(&speech, s, heard).await;
+                    }
+                    active.store(false, Ordering::Relaxed);
+                    tracing::info!(source = %audio.name, "audio source ended");
+                    // Keep answering requests so callers get a clear error.
+                    while let Some((_, reply)) = requests.recv().await {
+                        let _ = reply.send(Err(ListenError::SourceEnded.to_string()));
+                    }
+                    return;
+                };
+                if session.is_none() && mode == ListenMode::Continuous {
+                    preroll.push_back(frame.clone());
+                    if preroll.len() > PREROLL_FRAMES {
+                        preroll.pop_front();
+                    }
+                    if watcher.push(&frame) == Endpoint::Speaking {
+                        // Speech started: stream what led up to it, then follow it live.
+                        if let Ok(mut s) = open(&speech, &endpoint).await {
+                            for earlier in preroll.drain(..) {
+                                feed(&mut s, &earlier).await;
+                            }
+                            session = Some(s);
+                            active.store(true, Ordering::Relaxed);
+                        }
+                        watcher = Endpointer::new(idle_config.clone());
+                    }
+                    continue;
+                }
+                let Some(s) = session.as_mut() else { continue };
+                match feed(s, &frame).await {
+                    Endpoint::Waiting | Endpoint::Speaking => {}
+                    Endpoint::Ended | Endpoint::MaxLength => {
+                        if let Some(s) = session.take() {
+                            finish(&speech, s, true).await;
+                        }
+                        active.store(false, Ordering::Relaxed);
+                    }
+                    Endpoint::NoSpeech => {
+                        if let Some(s) = session.take() {
+                            finish(&speech, s, false).await;
+                        }
+                        active.store(false, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    }
+}
