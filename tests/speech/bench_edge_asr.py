@@ -31,6 +31,12 @@ from bench_faster_whisper import percentile  # noqa: E402
 from wer import wer  # noqa: E402
 
 
+# What the daemon sends for the demo skills and plant (edge_speech::vocabulary_prompt).
+DEFAULT_PROMPT = ("pump 1, pump 2, pump 3, pump 4, press 1, press 2, conveyor 1, on, off, "
+                  "warmer, cooler, all, driver, passenger, charging station, gas station, "
+                  "parking, restaurant, up, down, open, close, rear left, rear right.")
+
+
 def cpu_ns(pid):
     total = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
@@ -57,12 +63,17 @@ def read_pcm(path):
         return w.readframes(w.getnframes())
 
 
-async def transcribe(client, pcm):
-    from wyoming.asr import Transcribe, Transcript
+async def transcribe(client, pcm, prompt=None):
+    from wyoming.asr import Transcript
     from wyoming.audio import AudioChunk, AudioStart, AudioStop
     from wyoming.error import Error
+    from wyoming.event import Event
 
-    await client.write_event(Transcribe(language="en").event())
+    # "prompt" is edge-asr's extension of transcribe (the daemon sends its vocabulary).
+    data = {"language": "en"}
+    if prompt:
+        data["prompt"] = prompt
+    await client.write_event(Event(type="transcribe", data=data))
     await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
     step = 3200
     for i in range(0, len(pcm), step):
@@ -80,6 +91,11 @@ async def transcribe(client, pcm):
 
 
 async def run_config(args, name, extra, rows, audio):
+    prompt = None
+    if "--prompt" in extra:
+        # Not an edge-asr flag: send the daemon's vocabulary prompt with each request.
+        extra = extra.replace("--prompt", "")
+        prompt = args.prompt_text
     from wyoming.client import AsyncClient
 
     sock = os.path.join(tempfile.mkdtemp(prefix="edge-asr-bench-"), "asr.sock")
@@ -94,11 +110,11 @@ async def run_config(args, name, extra, rows, audio):
     rss_load = vm_hwm_mb(proc.pid)
     try:
         async with AsyncClient.from_uri(f"unix://{sock}") as client:
-            await transcribe(client, audio[0])  # warm-up
+            await transcribe(client, audio[0], prompt)  # warm-up
             cpu, wall, out = [], [], []
             for r, pcm in zip(rows, audio):
                 c0 = cpu_ns(proc.pid)
-                text, ms = await transcribe(client, pcm)
+                text, ms = await transcribe(client, pcm, prompt)
                 cpu.append((cpu_ns(proc.pid) - c0) / 1e6)
                 wall.append(ms)
                 out.append(dict(r, transcript=text, cpu_ms=round(cpu[-1], 1), wall_ms=round(ms, 1)))
@@ -141,6 +157,8 @@ def main():
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--transcripts", metavar="PREFIX")
     p.add_argument("--print-table", action="store_true")
+    p.add_argument("--prompt-text", default=DEFAULT_PROMPT,
+                   help="vocabulary prompt for configs whose ARGS contain --prompt")
     args = p.parse_args()
     rows = [json.loads(l) for l in open(args.manifest) if l.strip()]
     if args.limit:

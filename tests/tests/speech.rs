@@ -535,6 +535,7 @@ async fn push_to_talk_over_dbus_and_mqtt() -> anyhow::Result<()> {
     // Audio before the button is pressed is not a command.
     write_audio(&mut w, &pcm_of(&commands[13])?)?;
     write_audio(&mut w, &silence(1000))?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
 
     // D-Bus: pressed, then the endpointer ends the command after trailing silence.
     let state: String = w.agent.call("StartListening", &()).await?;
@@ -573,6 +574,76 @@ async fn start_listening_without_a_source_is_a_clear_error() -> anyhow::Result<(
     assert!(
         err.to_string().contains("audio.source is \"none\""),
         "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn nlu_batch_transcribes_wav_lines_and_reports_word_error_rate() -> anyhow::Result<()> {
+    let commands = spoken_commands()?;
+    let dir = tempfile::tempdir()?;
+    let jsonl = dir.path().join("recordings.jsonl");
+    let mut lines = String::new();
+    for command in commands.iter().take(4) {
+        lines.push_str(&serde_json::to_string(&serde_json::json!({
+            "wav": command.wav,
+            "text": command.text,
+            "intent": command.intent,
+            "slots": command.slots,
+        }))?);
+        lines.push('\n');
+    }
+    // A recording line without a reference transcript, next to a text line.
+    lines.push_str(&format!(
+        "{{\"wav\": {:?}}}\n",
+        commands[8].wav.display().to_string()
+    ));
+    lines.push_str("{\"text\": \"open all windows\", \"intent\": \"window.set\", \"slots\": {\"position\": \"open\", \"window\": \"all\"}}\n");
+    std::fs::write(&jsonl, lines)?;
+    let model = asr_model()?;
+    let (code, stdout, stderr) = edge_agent_tests::ctl(&[
+        "nlu",
+        "--jsonl",
+        &jsonl.display().to_string(),
+        "--skills",
+        &repo().join("skills").display().to_string(),
+        "--asr-model",
+        &model.display().to_string(),
+    ])?;
+    assert_eq!(code, 0, "{stderr}");
+    let out: Vec<Value> = stdout
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(out.len(), 6, "{stdout}");
+    assert_eq!(out[0]["reference"], commands[0].text.as_str());
+    assert!(out[0]["asr_ms"].as_f64().is_some(), "{}", out[0]);
+    assert_eq!(out[0]["intent"], "climate.set_temperature", "{}", out[0]);
+    assert!(out[5].get("wav").is_none());
+    assert!(
+        stderr.contains("speech: 5 recordings, word error rate"),
+        "{stderr}"
+    );
+
+    // With --expect (every line labelled): accuracy and acceptance beside the WER.
+    let labelled = dir.path().join("labelled.jsonl");
+    let text = std::fs::read_to_string(&jsonl)?;
+    let kept: Vec<&str> = text.lines().filter(|l| l.contains("\"intent\"")).collect();
+    std::fs::write(&labelled, kept.join("\n"))?;
+    let (code, _, stderr) = edge_agent_tests::ctl(&[
+        "nlu",
+        "--jsonl",
+        &labelled.display().to_string(),
+        "--skills",
+        &repo().join("skills").display().to_string(),
+        "--asr-model",
+        &model.display().to_string(),
+        "--expect",
+    ])?;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("ALL") && stderr.contains("word error rate"),
+        "{stderr}"
     );
     Ok(())
 }

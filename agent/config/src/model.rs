@@ -84,7 +84,9 @@ pub struct AsrSection {
     pub start_timeout_ms: u64,
     /// Time allowed for one transcript after the end of the audio.
     pub request_timeout_ms: u64,
-    /// Words added to the recognition prompt beside those taken from the installed skills.
+    /// Bias recognition with a prompt of the entity names (machines) and `prompt_words`.
+    pub vocabulary_prompt: bool,
+    /// Words added to the recognition prompt beside the entity names.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub prompt_words: Vec<String>,
 }
@@ -102,6 +104,7 @@ impl Default for AsrSection {
             max_audio_s: 30,
             start_timeout_ms: 30_000,
             request_timeout_ms: 10_000,
+            vocabulary_prompt: true,
             prompt_words: Vec::new(),
         }
     }

@@ -6,6 +6,7 @@
 mod audit;
 mod install;
 mod nlu;
+mod speech;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};

@@ -6,7 +6,7 @@ use edge_core::{LoadedManifest, Recognition};
 use edge_intent::{Evaluation, Expectation, TemplateEngine, builtin_manifests};
 use serde::Serialize;
 use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -28,10 +28,24 @@ pub struct NluArgs {
     /// List every utterance that was not accepted (with --expect).
     #[arg(long)]
     misses: bool,
+    /// For lines with "wav": a Wyoming ASR server (tcp://host:port, unix:///path).
+    #[arg(long)]
+    asr: Option<String>,
+    /// For lines with "wav": start an edge-asr worker on this whisper.cpp model
+    /// (default: asr.uri or asr.model of the configuration).
+    #[arg(long)]
+    asr_model: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
 struct OutputLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wav: Option<&'a str>,
+    /// What was said (the line's "text"), beside the transcript, for recordings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    asr_ms: Option<f64>,
     text: &'a str,
     intent: &'a str,
     slots: &'a edge_core::Slots,
@@ -80,6 +94,15 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     let mut evaluation = Evaluation::default();
     let mut latencies = Vec::new();
     let mut bad_lines = 0usize;
+    let mut transcriber: Option<crate::speech::Transcriber> = None;
+    let prompt = if config.asr.vocabulary_prompt {
+        edge_speech::vocabulary_prompt(&config.nlu.entities, &config.asr.prompt_words)
+    } else {
+        String::new()
+    };
+    let (mut word_edits, mut reference_words, mut recordings) = (0usize, 0usize, 0usize);
+    let mut asr_latencies = Vec::new();
+    let base = args.jsonl.parent().map(Path::to_owned).unwrap_or_default();
     for (index, line) in BufReader::new(input).lines().enumerate() {
         let line_no = index + 1;
         let line =
@@ -87,7 +110,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         if line.trim().is_empty() {
             continue;
         }
-        let expectation: Expectation = match parse_line(&line, args.expect) {
+        let (mut expectation, wav) = match parse_line(&line, args.expect) {
             Ok(e) => e,
             Err(e) => {
                 eprintln!("{}:{line_no}: {e}", args.jsonl.display());
@@ -95,6 +118,40 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
+        let mut reference = None;
+        let mut asr_ms = None;
+        if let Some(wav) = &wav {
+            let path = base.join(wav);
+            if transcriber.is_none() {
+                transcriber = Some(crate::speech::Transcriber::start(
+                    args.asr.as_deref(),
+                    args.asr_model.as_deref(),
+                    &config,
+                )?);
+            }
+            let Some(asr) = transcriber.as_mut() else {
+                continue;
+            };
+            match asr.transcribe(&path, &prompt) {
+                Ok((transcript, ms)) => {
+                    let said = std::mem::replace(&mut expectation.text, transcript);
+                    if !said.is_empty() {
+                        let (edits, words) = crate::speech::word_errors(&said, &expectation.text);
+                        word_edits += edits;
+                        reference_words += words;
+                    }
+                    recordings += 1;
+                    asr_latencies.push(ms);
+                    asr_ms = Some((ms * 10.0).round() / 10.0);
+                    reference = Some(said);
+                }
+                Err(e) => {
+                    eprintln!("{}:{line_no}: {e:#}", args.jsonl.display());
+                    bad_lines += 1;
+                    continue;
+                }
+            }
+        }
         let started = Instant::now();
         let recognition: Recognition = engine.recognize(&expectation.text);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -102,6 +159,9 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer(
             &mut out,
             &OutputLine {
+                wav: wav.as_deref(),
+                reference: reference.as_deref(),
+                asr_ms,
                 text: &expectation.text,
                 intent: &recognition.intent,
                 slots: &recognition.slots,
@@ -138,6 +198,16 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             latencies.len()
         );
     }
+    if recordings > 0 {
+        asr_latencies.sort_by(f64::total_cmp);
+        let pct = |p: f64| asr_latencies[((asr_latencies.len() - 1) as f64 * p).round() as usize];
+        eprintln!(
+            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms",
+            100.0 * word_edits as f64 / reference_words.max(1) as f64,
+            pct(0.5),
+            pct(0.95)
+        );
+    }
     if bad_lines > 0 {
         eprintln!("{bad_lines} malformed lines skipped");
         return Ok(ExitCode::from(2));
@@ -145,21 +215,34 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_line(line: &str, expect: bool) -> Result<Expectation, String> {
+/// A line: `{"text", ...}`, or `{"wav", "text"?: reference transcript, ...}`.
+fn parse_line(line: &str, expect: bool) -> Result<(Expectation, Option<String>), String> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let wav = match value.get("wav") {
+        None => None,
+        Some(serde_json::Value::String(w)) => Some(w.clone()),
+        Some(other) => return Err(format!("\"wav\" must be a path string, found {other}")),
+    };
+    if wav.is_some() && value.get("text").is_none() {
+        value["text"] = serde_json::Value::String(String::new());
+    }
     if expect {
-        return serde_json::from_str(line)
-            .map_err(|e| format!("expected {{\"text\", \"intent\", \"slots\"}}: {e}"));
+        return serde_json::from_value(value)
+            .map(|e| (e, wav))
+            .map_err(|e| format!("expected {{\"text\" or \"wav\", \"intent\", \"slots\"}}: {e}"));
     }
-    #[derive(serde::Deserialize)]
-    struct TextOnly {
-        text: String,
-    }
-    let t: TextOnly =
-        serde_json::from_str(line).map_err(|e| format!("expected {{\"text\": ...}}: {e}"))?;
-    Ok(Expectation {
-        text: t.text,
-        intent: String::new(),
-        slots: Default::default(),
-        kind: None,
-    })
+    let text = match value.get("text") {
+        Some(serde_json::Value::String(t)) => t.clone(),
+        _ => return Err("expected {\"text\": ...} or {\"wav\": ...}".into()),
+    };
+    Ok((
+        Expectation {
+            text,
+            intent: String::new(),
+            slots: Default::default(),
+            kind: None,
+        },
+        wav,
+    ))
 }

@@ -193,6 +193,8 @@ async fn run(
                     let result = if session.is_some() {
                         Ok(())
                     } else {
+                        // Audio captured before the button was pressed is not the command.
+                        while audio.frames.try_recv().is_ok() {}
                         open(&speech, &endpoint).await.map(|s| session = Some(s))
                     };
                     active.store(session.is_some(), Ordering::Relaxed);

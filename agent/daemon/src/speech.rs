@@ -6,7 +6,6 @@ use edge_config::AgentConfig;
 use edge_core::UtteranceOrigin;
 use edge_speech::{AsrClient, AsrError, Pcm, Transcript, WorkerConfig, WorkerHandle, WorkerState};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +49,7 @@ pub struct Speech {
     worker: Option<WorkerHandle>,
     request_timeout: Duration,
     prompt_words: Vec<String>,
+    vocabulary_prompt: bool,
     pipeline: Arc<Pipeline>,
 }
 
@@ -64,6 +64,7 @@ impl Speech {
             worker: None,
             request_timeout: Duration::from_millis(asr.request_timeout_ms),
             prompt_words: asr.prompt_words.clone(),
+            vocabulary_prompt: asr.vocabulary_prompt,
             pipeline,
         };
         if !asr.enabled {
@@ -78,7 +79,7 @@ impl Speech {
             tracing::error!("{reason}");
             speech.unavailable = Some(reason);
         } else {
-            match resolve_binary(&asr.worker) {
+            match edge_speech::supervisor::find_binary(&asr.worker) {
                 Some(binary) => {
                     if let Some(dir) = asr.socket.parent() {
                         let _ = std::fs::create_dir_all(dir);
@@ -155,7 +156,10 @@ impl Speech {
 
     /// The recognition prompt: words of the installed skills, so Whisper prefers them.
     pub fn prompt(&self) -> String {
-        vocabulary_prompt(&self.pipeline, &self.prompt_words)
+        if !self.vocabulary_prompt {
+            return String::new();
+        }
+        edge_speech::vocabulary_prompt(self.pipeline.entity_lists(), &self.prompt_words)
     }
 
     /// Transcribes a WAV recording and acts on it.
@@ -214,63 +218,4 @@ impl Speech {
             outcome,
         })
     }
-}
-
-/// Finds the worker binary: a path as given, a bare name beside this executable or in PATH.
-fn resolve_binary(name: &Path) -> Option<PathBuf> {
-    if name.components().count() > 1 {
-        return name.is_file().then(|| name.to_owned());
-    }
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
-    let in_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join(name));
-    beside.into_iter().chain(in_path).find(|p| p.is_file())
-}
-
-/// Whisper's prompt is read as the text before the utterance: a short list of the words
-/// the skills expect (entity names, enum values, configured words) biases it toward them.
-pub fn vocabulary_prompt(pipeline: &Pipeline, extra: &[String]) -> String {
-    const MAX_CHARS: usize = 600;
-    let catalog = pipeline.catalog();
-    let mut words: Vec<String> = Vec::new();
-    let mut push = |w: String| {
-        if !w.is_empty() && !words.contains(&w) {
-            words.push(w);
-        }
-    };
-    for word in extra {
-        push(word.trim().to_owned());
-    }
-    for list in pipeline.entity_lists().values() {
-        for value in &list.values {
-            push(value.replace(['-', '_'], " "));
-        }
-    }
-    for skill in &catalog.skills {
-        for def in skill.manifest.types.values() {
-            if let edge_core::SlotTypeDef::Enum { values } = def {
-                for value in values.keys() {
-                    push(value.replace('_', " "));
-                }
-            }
-        }
-    }
-    let mut prompt = String::new();
-    for word in words {
-        if prompt.len() + word.len() + 2 > MAX_CHARS {
-            break;
-        }
-        if !prompt.is_empty() {
-            prompt.push_str(", ");
-        }
-        prompt.push_str(&word);
-    }
-    if !prompt.is_empty() {
-        prompt.push('.');
-    }
-    prompt
 }

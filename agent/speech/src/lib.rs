@@ -8,11 +8,13 @@
 
 pub mod client;
 pub mod endpoint;
+pub mod prompt;
 pub mod source;
 pub mod supervisor;
 pub mod wav;
 
 pub use client::{AsrClient, AsrError, Transcript};
 pub use endpoint::{Endpoint, EndpointConfig, Endpointer};
+pub use prompt::vocabulary_prompt;
 pub use supervisor::{WorkerConfig, WorkerHandle, WorkerState};
 pub use wav::{Pcm, WavError};

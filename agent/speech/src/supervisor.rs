@@ -228,3 +228,19 @@ async fn exit_reason(child: &mut Child, what: &str) -> String {
         }
     }
 }
+
+/// Finds a worker binary: a path as given; a bare name beside the running executable, then
+/// in PATH.
+pub fn find_binary(name: &std::path::Path) -> Option<PathBuf> {
+    if name.components().count() > 1 {
+        return name.is_file().then(|| name.to_owned());
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
+    let in_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name));
+    beside.into_iter().chain(in_path).find(|p| p.is_file())
+}

@@ -1,0 +1,133 @@
+//! Recordings in `nlu --jsonl`: lines with "wav" are transcribed by a Wyoming ASR server
+//! (given by URI, or an `edge-asr` worker this command starts) before recognition.
+
+use anyhow::{Context as _, bail};
+use edge_config::AgentConfig;
+use edge_speech::{AsrClient, WorkerConfig, WorkerHandle};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where transcripts come from.
+#[derive(Debug)]
+pub struct Transcriber {
+    runtime: tokio::runtime::Runtime,
+    client: AsrClient,
+    // Keeps the worker (when this command started one) alive; dropped last.
+    _worker: Option<(WorkerHandle, tempfile::TempDir)>,
+}
+
+impl Transcriber {
+    /// Connects to `uri`, or starts `edge-asr` on `model`, or falls back to the
+    /// configuration's `asr.uri` / `asr.model`.
+    pub fn start(
+        uri: Option<&str>,
+        model: Option<&Path>,
+        config: &AgentConfig,
+    ) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let configured_uri = (!config.asr.uri.is_empty()).then_some(config.asr.uri.as_str());
+        let (uri, worker) = match (uri.or(configured_uri), model) {
+            (Some(uri), None) => (uri.to_owned(), None),
+            (_, model) => {
+                let model: PathBuf = model.map_or_else(|| config.asr.model.clone(), Path::to_owned);
+                if !model.is_file() {
+                    bail!(
+                        "lines with \"wav\" need a recogniser: --asr URI or --asr-model PATH ({} does not exist)",
+                        model.display()
+                    );
+                }
+                let binary = edge_speech::supervisor::find_binary(&config.asr.worker)
+                    .with_context(|| {
+                        format!(
+                            "{} not found beside edge-agentctl or in PATH",
+                            config.asr.worker.display()
+                        )
+                    })?;
+                let dir = tempfile::tempdir()?;
+                let worker = runtime.block_on(async {
+                    let worker = WorkerHandle::spawn(WorkerConfig {
+                        binary,
+                        model,
+                        socket: dir.path().join("asr.sock"),
+                        threads: config.asr.threads,
+                        max_concurrent: 1,
+                        max_audio_s: config.asr.max_audio_s,
+                        start_timeout: Duration::from_millis(config.asr.start_timeout_ms),
+                        health_interval: Duration::from_secs(5),
+                        backoff_min: Duration::from_millis(250),
+                        backoff_max: Duration::from_secs(5),
+                    });
+                    worker
+                        .wait_ready(Duration::from_millis(config.asr.start_timeout_ms))
+                        .await
+                        .map_err(anyhow::Error::msg)?;
+                    Ok::<_, anyhow::Error>(worker)
+                })?;
+                (worker.uri().to_owned(), Some((worker, dir)))
+            }
+        };
+        let timeout = Duration::from_millis(config.asr.request_timeout_ms);
+        let client = runtime
+            .block_on(AsrClient::connect(&uri, timeout))
+            .with_context(|| format!("connecting to the recogniser at {uri}"))?;
+        Ok(Self {
+            runtime,
+            client,
+            _worker: worker,
+        })
+    }
+
+    /// Transcribes one recording; returns the text and the time from the end of the audio.
+    pub fn transcribe(&mut self, wav: &Path, prompt: &str) -> anyhow::Result<(String, f64)> {
+        let pcm = edge_speech::wav::read_file(wav)?;
+        let client = &mut self.client;
+        self.runtime.block_on(async {
+            client.start(Some(prompt), pcm.format()).await?;
+            for piece in pcm.bytes.chunks(3_200) {
+                client.chunk(piece, pcm.format()).await?;
+            }
+            let end = Instant::now();
+            let transcript = client.finish().await?;
+            Ok((transcript.text, end.elapsed().as_secs_f64() * 1000.0))
+        })
+    }
+}
+
+/// Word error rate counts: (edits, reference words), over normalised words (the same
+/// normalisation as the template tier, so "22" and "twenty two" are the same words).
+pub fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
+    let r = edge_intent::normalize::normalize(reference);
+    let h = edge_intent::normalize::normalize(hypothesis);
+    let mut prev: Vec<usize> = (0..=h.len()).collect();
+    for (i, rw) in r.iter().enumerate() {
+        let mut cur = vec![i + 1; h.len() + 1];
+        for (j, hw) in h.iter().enumerate() {
+            let substitution = prev[j] + usize::from(rw != hw);
+            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    (prev[h.len()], r.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_errors_count_edits_over_normalised_words() {
+        assert_eq!(
+            word_errors("set the fan to five", "set the fan to five"),
+            (0, 5)
+        );
+        assert_eq!(
+            word_errors("set the fan to five", "Set the fan to 5."),
+            (0, 5)
+        );
+        assert_eq!(word_errors("start pump three", "start bump free"), (2, 3));
+        assert_eq!(word_errors("stop", ""), (1, 1));
+    }
+}
