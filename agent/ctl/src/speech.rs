@@ -57,6 +57,7 @@ impl Transcriber {
                         max_audio_s: config.asr.max_audio_s,
                         start_timeout: Duration::from_millis(config.asr.start_timeout_ms),
                         health_interval: Duration::from_secs(5),
+                        log_filter: "warn".into(),
                         backoff_min: Duration::from_millis(250),
                         backoff_max: Duration::from_secs(5),
                     });

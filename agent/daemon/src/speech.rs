@@ -93,6 +93,7 @@ impl Speech {
                         max_audio_s: asr.max_audio_s,
                         start_timeout: Duration::from_millis(asr.start_timeout_ms),
                         health_interval: Duration::from_secs(5),
+                        log_filter: config.log.level.clone(),
                         backoff_min: Duration::from_millis(250),
                         backoff_max: Duration::from_secs(30),
                     });

@@ -1,5 +1,6 @@
 //! Template tier latency and accuracy over the dev set, side by side with hassil (Home
-//! Assistant's template matcher) on equivalent templates, in the same run.
+//! Assistant's template matcher) on equivalent templates, in the same run; then the
+//! near-miss pass alone, on misheard transcripts the exact pass rejects.
 //!
 //! `cargo bench -p edge-intent --bench templates` (hassil from `tests/setup.sh --bench`).
 
@@ -34,30 +35,21 @@ fn main() {
     let started = Instant::now();
     let engine = common::shipped_engine();
     let compile_ms = started.elapsed().as_secs_f64() * 1e3;
-    let dev = common::dev_set();
+    let dev = common::labelled("dev.jsonl");
 
-    let mut eval = Evaluation::default();
-    for e in &dev {
-        eval.record(e, &engine.recognize(&e.text));
-    }
-    let mut times_us = Vec::with_capacity(dev.len() * PASSES);
-    for _ in 0..PASSES {
-        for e in &dev {
-            let t = Instant::now();
-            black_box(engine.recognize(black_box(&e.text)));
-            times_us.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-    }
-    times_us.sort_by(f64::total_cmp);
-    let ours = Row {
-        engine: format!("edge-intent {}", env!("CARGO_PKG_VERSION")),
-        templates: engine.template_count(),
-        intent: eval.overall.intent_accuracy() * 100.0,
-        accepted: eval.overall.acceptance() * 100.0,
-        p50: percentile(&times_us, 50.0),
-        p99: percentile(&times_us, 99.0),
-        mean: times_us.iter().sum::<f64>() / times_us.len() as f64,
-    };
+    let (ours, eval) = measure(
+        &dev,
+        format!("edge-intent {}", env!("CARGO_PKG_VERSION")),
+        engine.template_count(),
+        |text| engine.recognize(text),
+    );
+    // The exact pass alone, as before near-miss tolerance: what a recognised command costs.
+    let (exact, _) = measure(
+        &dev,
+        "  exact pass only".to_owned(),
+        engine.template_count(),
+        |text| engine.recognize_exact(text),
+    );
 
     let hassil = run_hassil();
     println!(
@@ -74,7 +66,7 @@ fn main() {
         "|{:-<24}|{:->11}|{:->10}|{:->12}|{:->11}|{:->11}|{:->11}|",
         "", "", "", "", "", "", ""
     );
-    for row in std::iter::once(&ours).chain(hassil.as_ref()) {
+    for row in [&ours, &exact].into_iter().chain(hassil.as_ref()) {
         println!(
             "| {:<22} | {:>9} | {:>8.1} | {:>10.1} | {:>9.1} | {:>9.1} | {:>9.1} |",
             row.engine, row.templates, row.intent, row.accepted, row.p50, row.p99, row.mean
@@ -96,6 +88,85 @@ fn main() {
             t.total,
             t.intent_accuracy() * 100.0,
             t.acceptance() * 100.0
+        );
+    }
+    near_miss(&engine);
+}
+
+/// Accuracy and latency of one way to recognise, over the dev set.
+fn measure(
+    dev: &[edge_intent::Expectation],
+    engine: String,
+    templates: usize,
+    recognize: impl Fn(&str) -> edge_core::Recognition,
+) -> (Row, Evaluation) {
+    let mut eval = Evaluation::default();
+    for e in dev {
+        eval.record(e, &recognize(&e.text));
+    }
+    let mut times_us = Vec::with_capacity(dev.len() * PASSES);
+    for _ in 0..PASSES {
+        for e in dev {
+            let t = Instant::now();
+            black_box(recognize(black_box(&e.text)));
+            times_us.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    times_us.sort_by(f64::total_cmp);
+    let row = Row {
+        engine,
+        templates,
+        intent: eval.overall.intent_accuracy() * 100.0,
+        accepted: eval.overall.acceptance() * 100.0,
+        p50: percentile(&times_us, 50.0),
+        p99: percentile(&times_us, 99.0),
+        mean: times_us.iter().sum::<f64>() / times_us.len() as f64,
+    };
+    (row, eval)
+}
+
+/// Latency of utterances that need the near-miss pass (the exact pass rejects them), and of
+/// one typical near miss, "start bump free".
+fn near_miss(engine: &edge_intent::TemplateEngine) {
+    let lines = common::labelled("asr-near-miss.jsonl");
+    let rejected: Vec<&str> = lines
+        .iter()
+        .map(|e| e.text.as_str())
+        .filter(|t| engine.recognize_exact(t).intent == "none")
+        .collect();
+    let time = |texts: &[&str]| {
+        let mut us = Vec::with_capacity(texts.len() * PASSES);
+        for _ in 0..PASSES {
+            for text in texts {
+                let t = Instant::now();
+                black_box(engine.recognize(black_box(text)));
+                us.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+        us.sort_by(f64::total_cmp);
+        let mean = us.iter().sum::<f64>() / us.len() as f64;
+        (percentile(&us, 50.0), percentile(&us, 99.0), mean)
+    };
+    println!(
+        "near-miss pass (exact pass, then tolerant pass), {} passes:",
+        PASSES
+    );
+    println!(
+        "| {:<40} | {:>5} | {:>9} | {:>9} | {:>9} |",
+        "utterances", "n", "p50 us", "p99 us", "mean us"
+    );
+    println!(
+        "|{:-<42}|{:->7}|{:->11}|{:->11}|{:->11}|",
+        "", "", "", "", ""
+    );
+    for (name, texts) in [
+        ("asr-near-miss.jsonl, exact pass rejects", rejected.clone()),
+        ("\"start bump free\"", vec!["start bump free"]),
+    ] {
+        let (p50, p99, mean) = time(&texts);
+        println!(
+            "| {name:<40} | {:>5} | {p50:>9.1} | {p99:>9.1} | {mean:>9.1} |",
+            texts.len()
         );
     }
 }

@@ -6,14 +6,21 @@
 //! which is its confidence. The highest confidence wins; ties go to the match with more
 //! literal words, then fewer free-text words, then to the first template in load order
 //! (skills by name, intents by name, templates as written).
+//!
+//! Only when that exact pass finds nothing does a tolerant pass look for a near miss: a
+//! template matched with a few misheard words (see [`near_miss`] and docs/ARCHITECTURE.md,
+//! "Near-miss tolerance"). Its confidence is lowered by what had to be edited.
 
 use crate::normalize::{normalize, tokenize};
 use crate::numbers::{number_to_words, parse_number_prefixes};
 use crate::template::{self, Node, TemplateSyntaxError};
 use edge_core::manifest::{LoadedManifest, SlotKind};
 use edge_core::{EntityLists, Recognition, SlotValue, Slots, TemplateRef, Tier};
+use near_miss::NearMiss;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+
+pub mod near_miss;
 
 /// Why a skill's manifest could not be compiled; the skill is skipped, the others load.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +152,7 @@ pub struct TemplateEngine {
     intents: Vec<CompiledIntent>,
     templates: Vec<CompiledTemplate>,
     min_confidence: f32,
+    near_miss: NearMiss,
 }
 
 impl TemplateEngine {
@@ -161,6 +169,7 @@ impl TemplateEngine {
             intents: Vec::new(),
             templates: Vec::new(),
             min_confidence,
+            near_miss: NearMiss::default(),
         };
         let mut errors = Vec::new();
         let mut owners: BTreeMap<String, (String, PathBuf)> = BTreeMap::new();
@@ -201,6 +210,7 @@ impl TemplateEngine {
                 Err(e) => errors.push(e),
             }
         }
+        engine.near_miss = NearMiss::build(&engine.intents, &engine.templates);
         (engine, errors)
     }
 
@@ -225,11 +235,34 @@ impl TemplateEngine {
         self.intents.iter().map(|i| i.name.as_str())
     }
 
-    /// Recognises one utterance. Deterministic: the same text always gives the same answer.
+    /// Recognises one utterance: the exact pass, then, if it finds nothing, the near-miss
+    /// pass. Deterministic: the same text always gives the same answer.
     pub fn recognize(&self, text: &str) -> Recognition {
         let tokens = normalize(text);
         if tokens.is_empty() {
             return Recognition::none();
+        }
+        if let Some(exact) = self.exact(&tokens) {
+            return exact;
+        }
+        match self.near_miss.best(self, &tokens) {
+            Some(near) if near.confidence >= self.min_confidence => {
+                self.recognition(near.template, near.captures, near.confidence)
+            }
+            _ => Recognition::none(),
+        }
+    }
+
+    /// Recognises one utterance with the exact pass only (no near-miss tolerance).
+    pub fn recognize_exact(&self, text: &str) -> Recognition {
+        let tokens = normalize(text);
+        self.exact(&tokens).unwrap_or_else(Recognition::none)
+    }
+
+    /// The exact pass: the best template covering every token, if its confidence is enough.
+    fn exact(&self, tokens: &[String]) -> Option<Recognition> {
+        if tokens.is_empty() {
+            return None;
         }
         let present: HashSet<&str> = tokens.iter().map(String::as_str).collect();
         let n = tokens.len() as f32;
@@ -250,7 +283,7 @@ impl TemplateEngine {
                 text_words: 0,
                 captures: Vec::new(),
             }];
-            for state in advance(&template.root, start, &tokens, intent) {
+            for state in advance(&template.root, start, tokens, intent) {
                 if state.pos != tokens.len()
                     || !intent
                         .required
@@ -286,25 +319,33 @@ impl TemplateEngine {
         }
         match best {
             Some((confidence, _, _, template, state)) if confidence >= self.min_confidence => {
-                let intent = &self.intents[template.intent];
-                let slots: Slots = state
-                    .captures
-                    .into_iter()
-                    .map(|(i, v)| (intent.slots[i].0.clone(), v))
-                    .collect();
-                Recognition {
-                    intent: intent.name.clone(),
-                    slots,
-                    confidence,
-                    tier: Tier::Template,
-                    template: Some(TemplateRef {
-                        skill: intent.skill.clone(),
-                        index: template.index,
-                        template: template.text.clone(),
-                    }),
-                }
+                Some(self.recognition(template, state.captures, confidence))
             }
-            _ => Recognition::none(),
+            _ => None,
+        }
+    }
+
+    fn recognition(
+        &self,
+        template: &CompiledTemplate,
+        captures: Vec<(usize, SlotValue)>,
+        confidence: f32,
+    ) -> Recognition {
+        let intent = &self.intents[template.intent];
+        let slots: Slots = captures
+            .into_iter()
+            .map(|(i, v)| (intent.slots[i].0.clone(), v))
+            .collect();
+        Recognition {
+            intent: intent.name.clone(),
+            slots,
+            confidence,
+            tier: Tier::Template,
+            template: Some(TemplateRef {
+                skill: intent.skill.clone(),
+                index: template.index,
+                template: template.text.clone(),
+            }),
         }
     }
 }

@@ -1,12 +1,17 @@
 //! Tier 1 of intent recognition: templates from the skills' manifests, matched against
 //! normalised ASR output in well under a millisecond.
 //!
-//! Depends only on `edge-core`; never on a transport, runtime or native library.
+//! A second, tolerant pass recovers misheard speech ("start bump free") when the exact
+//! pass finds nothing; see [`engine::near_miss`].
+//!
+//! Depends on `edge-core` and two pure-Rust text crates (`rphonetic` for phonetic codes,
+//! `strsim` for string distances); never on a transport, runtime or native library.
 
 pub mod engine;
 pub mod evaluation;
 pub mod normalize;
 pub mod numbers;
+pub mod phonetic;
 pub mod template;
 
 pub use engine::{CompileError, TemplateEngine};

@@ -27,6 +27,25 @@ const TENS: &[&str] = &[
     "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
 ];
 
+/// Every number word: "zero" to "nineteen", "twenty" to "ninety".
+pub fn number_words() -> impl Iterator<Item = &'static str> {
+    UNITS
+        .iter()
+        .chain(TENS.iter().filter(|t| !t.is_empty()))
+        .copied()
+}
+
+/// Whether `word` can be part of a number [`parse_number_prefixes`] reads.
+pub fn is_number_token(word: &str) -> bool {
+    unit_value(word).is_some()
+        || tens_value(word).is_some()
+        || (word.starts_with(|c: char| c.is_ascii_digit()) && word.parse::<f64>().is_ok())
+        || matches!(
+            word,
+            "hundred" | "thousand" | "and" | "a" | "an" | "half" | "point"
+        )
+}
+
 fn unit_value(word: &str) -> Option<f64> {
     UNITS.iter().position(|u| *u == word).map(|v| v as f64)
 }
@@ -249,6 +268,17 @@ mod tests {
             .map(|(e, _)| *e)
             .collect();
         assert_eq!(ends, [1, 2]);
+    }
+
+    #[test]
+    fn number_tokens() {
+        for word in ["22", "21.5", "twenty", "seven", "hundred", "and", "half"] {
+            assert!(is_number_token(word), "{word}");
+        }
+        for word in ["nan", "inf", "pump", "free"] {
+            assert!(!is_number_token(word), "{word}");
+        }
+        assert_eq!(number_words().count(), 28);
     }
 
     #[test]

@@ -3,23 +3,25 @@
 
 mod common;
 
-use common::{dev_set, shipped_engine};
+use common::{labelled, shipped_engine};
 use edge_intent::Evaluation;
 
-/// Floors from the measurement recorded in docs/BENCHMARKS.md (292 lines: all 88.4%,
-/// template-style 100%, paraphrases 59.5%, out-of-domain rejected 100%), rounded down a
-/// little. Raise them when accuracy improves; never lower them to make a change pass.
-const MIN_INTENT_ACCURACY: f64 = 0.87;
-const MIN_ACCEPTANCE: f64 = 0.87;
-const MIN_OOD_REJECTION: f64 = 0.98;
+/// Floors from the measurement with near-miss tolerance (292 lines: all 89.0%, template-style
+/// 100%, paraphrases 61.9%, out-of-domain rejected 100%; docs/BENCHMARKS.md has the figures
+/// of the exact pass alone: 88.4%, 100%, 59.5%, 100%), rounded down a little. Out-of-domain
+/// rejection must stay whole: the near-miss pass may never turn one into an action. Raise
+/// them when accuracy improves; never lower them to make a change pass.
+const MIN_INTENT_ACCURACY: f64 = 0.88;
+const MIN_ACCEPTANCE: f64 = 0.88;
+const MIN_OOD_REJECTION: f64 = 1.0;
 const MIN_TEMPLATE_KIND: f64 = 0.98;
-const MIN_PARAPHRASE_KIND: f64 = 0.55;
+const MIN_PARAPHRASE_KIND: f64 = 0.60;
 
 #[test]
 fn dev_set_accuracy_is_above_the_floor() {
     let engine = shipped_engine();
     let mut eval = Evaluation::default();
-    for expected in dev_set() {
+    for expected in labelled("dev.jsonl") {
         let got = engine.recognize(&expected.text);
         eval.record(&expected, &got);
     }

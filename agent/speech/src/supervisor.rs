@@ -22,6 +22,8 @@ pub struct WorkerConfig {
     /// Time allowed for loading the model.
     pub start_timeout: Duration,
     pub health_interval: Duration,
+    /// The worker's log filter (`RUST_LOG`), normally the daemon's own level.
+    pub log_filter: String,
     /// Restart delays grow from `backoff_min` to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -151,6 +153,7 @@ async fn run_once(
         .arg("--max-audio-s")
         .arg(config.max_audio_s.to_string())
         .arg("--exit-with-parent")
+        .env("RUST_LOG", &config.log_filter)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -1,5 +1,5 @@
 //! The engine as shipped: the repository's skills, the built-in dialog intents and the
-//! default configuration's entity lists. Shared by the dev-set test and the benchmark.
+//! default configuration's entity lists. Shared by the tests and the benchmark.
 
 use edge_core::LoadedManifest;
 use edge_intent::{Expectation, TemplateEngine, builtin_manifests};
@@ -22,15 +22,15 @@ pub fn shipped_engine() -> TemplateEngine {
     engine
 }
 
-/// The labelled dev set.
-pub fn dev_set() -> Vec<Expectation> {
-    let path = repo().join("tests/resources/nlu/dev.jsonl");
-    let text = std::fs::read_to_string(&path).expect("dev set");
+/// A labelled JSON-lines file under `tests/resources/nlu/` (the dev set is `dev.jsonl`).
+pub fn labelled(name: &str) -> Vec<Expectation> {
+    let path = repo().join("tests/resources/nlu").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(n, line)| {
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("dev.jsonl:{}: {e}", n + 1))
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}:{}: {e}", n + 1))
         })
         .collect()
 }

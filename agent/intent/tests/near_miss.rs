@@ -1,0 +1,64 @@
+//! Misheard speech: `tests/resources/nlu/asr-near-miss.jsonl` holds every distinct misheard
+//! Whisper tiny.en transcript of the spoken-command recordings (kind `asr`, with what was
+//! said), and out-of-domain sentences that sound like commands (kind `ood`). Prints the
+//! accuracy of the exact pass alone and with the near-miss pass; fails below the floors or
+//! if any out-of-domain line becomes an action.
+
+mod common;
+
+use common::{labelled, shipped_engine};
+use edge_intent::Evaluation;
+
+/// Floor just under the measurement recorded in docs/ARCHITECTURE.md ("Near-miss
+/// tolerance"): 20 of the 55 misheard transcripts accepted (36.4%; 4 with the exact pass
+/// alone). Raise it when recovery improves; never lower it to make a change pass.
+const MIN_ASR_ACCEPTANCE: f64 = 0.35;
+/// Every out-of-domain line must stay `none`.
+const MIN_OOD_REJECTION: f64 = 1.0;
+
+#[test]
+fn near_miss_accuracy_is_above_the_floor() {
+    let engine = shipped_engine();
+    let lines = labelled("asr-near-miss.jsonl");
+    let mut exact = Evaluation::default();
+    let mut tolerant = Evaluation::default();
+    for expected in &lines {
+        let before = engine.recognize_exact(&expected.text);
+        let after = engine.recognize(&expected.text);
+        if before.intent == "none" && after.intent != "none" {
+            // A near miss must say so: never the full confidence of an exact match.
+            assert!(
+                after.confidence < 1.0,
+                "{:?}: near miss with confidence {}",
+                expected.text,
+                after.confidence
+            );
+        }
+        exact.record(expected, &before);
+        tolerant.record(expected, &after);
+    }
+    println!("exact pass only:\n{}", exact.report());
+    println!("exact pass, then near-miss pass:\n{}", tolerant.report());
+    for miss in &tolerant.misses {
+        println!(
+            "MISS {:?}: expected {} {:?}, got {} {:?}",
+            miss.text, miss.expected.0, miss.expected.1, miss.got.0, miss.got.1
+        );
+    }
+    let asr = tolerant.per_kind.get("asr").copied().unwrap_or_default();
+    let ood = tolerant.per_intent.get("none").copied().unwrap_or_default();
+    assert!(asr.total >= 50, "only {} misheard transcripts", asr.total);
+    assert!(ood.total >= 30, "only {} out-of-domain lines", ood.total);
+    assert!(
+        asr.acceptance() >= MIN_ASR_ACCEPTANCE,
+        "misheard transcripts accepted {:.3}, floor {MIN_ASR_ACCEPTANCE}",
+        asr.acceptance()
+    );
+    assert!(
+        ood.intent_accuracy() >= MIN_OOD_REJECTION,
+        "out-of-domain rejection {:.3}, floor {MIN_OOD_REJECTION}",
+        ood.intent_accuracy()
+    );
+    // The near-miss pass only adds: what the exact pass accepted stays accepted.
+    assert!(tolerant.overall.accepted >= exact.overall.accepted);
+}
