@@ -97,11 +97,23 @@ impl Transcriber {
     }
 }
 
-/// Word error rate counts: (edits, reference words), over normalised words (the same
-/// normalisation as the template tier, so "22" and "twenty two" are the same words).
+/// Word error rate counts: (edits, reference words), over the template tier's tokens
+/// (lowercase, no punctuation) with whole numbers as words, so "22" and "twenty two" are
+/// the same words (as tests/speech/wer.py counts them).
 pub fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
-    let r = edge_intent::normalize::normalize(reference);
-    let h = edge_intent::normalize::normalize(hypothesis);
+    let words = |text: &str| -> Vec<String> {
+        edge_intent::normalize::tokenize(text)
+            .into_iter()
+            .flat_map(|t| match t.parse::<u32>() {
+                Ok(n) => edge_intent::numbers::number_to_words(n)
+                    .split([' ', '-'])
+                    .map(str::to_owned)
+                    .collect(),
+                Err(_) => vec![t],
+            })
+            .collect()
+    };
+    let (r, h) = (words(reference), words(hypothesis));
     let mut prev: Vec<usize> = (0..=h.len()).collect();
     for (i, rw) in r.iter().enumerate() {
         let mut cur = vec![i + 1; h.len() + 1];
