@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Convert a CTranslate2 Whisper model directory to a whisper.cpp ggml model file.
 
-Usage: ct2_to_ggml.py [-v] SRC_DIR OUT_FILE
+Usage: ct2_to_ggml.py [-v] [--quantize q8_0|q5_1] SRC_DIR OUT_FILE
 
 SRC_DIR is a CTranslate2 Whisper model (as loaded by faster-whisper): model.bin,
 plus vocabulary.txt (or vocabulary.json); tokenizer.json is cross-checked when present.
@@ -13,7 +13,7 @@ OUT_FILE receives the legacy ggml format read by whisper.cpp's `whisper_model_lo
                    n_text_ctx n_text_state n_text_head n_text_layer n_mels ftype
     int32 n_mel, int32 n_fft, float32[n_mel * n_fft]   mel filterbank (slaney)
     int32 n_tokens, then per token: int32 len, bytes   (byte-level BPE tokens, decoded)
-    per tensor: int32 n_dims, int32 name_len, int32 ttype (0 f32, 1 f16),
+    per tensor: int32 n_dims, int32 name_len, int32 ttype (0 f32, 1 f16, 7 q5_1, 8 q8_0),
                 int32 ne[n_dims] (innermost first, i.e. numpy shape reversed),
                 name bytes, raw little-endian data
 
@@ -26,6 +26,19 @@ Matrix and conv weights are written as f16 (ftype 1); biases, norms, positional 
 and conv biases as f32, as whisper.cpp's loader requires. (There is no all-f32 option:
 whisper.cpp 1.8.x loads an ftype-0 model but aborts in im2col, which needs f16 conv weights.)
 The output is deterministic: same input, same bytes.
+
+--quantize q8_0 (or q5_1) writes what whisper.cpp's `quantize` tool (examples/quantize,
+ggml_common_quantize_0) makes of the f16 file, byte for byte:
+  * hparams.ftype = GGML_QNT_VERSION * GGML_QNT_VERSION_FACTOR + ggml_ftype
+    = 2 * 1000 + 7 = 2007 for q8_0 (GGML_FTYPE_MOSTLY_Q8_0), 2009 for q5_1; the loader takes
+    ftype % 1000 as the weight type (wtype) of its 2-D weights;
+  * quantised: the 2-D tensors except the positional embeddings and conv biases, i.e. every
+    attention/MLP weight and the token embedding (exactly the tensors whisper.cpp creates with
+    wtype); conv weights (3-D) stay f16 (the loader creates them f16 for any quantised wtype, and
+    im2col is f16-only); biases, norms, positional embeddings stay f32;
+  * values: the f16 weights widened to f32, then ggml's reference block quantiser
+    (ggml-quants.c quantize_row_q8_0_ref / quantize_row_q5_1_ref) along each row in blocks of 32,
+    so every row length (ne[0]) must be a multiple of 32.
 """
 
 import argparse
@@ -39,6 +52,17 @@ from pathlib import Path
 import numpy as np
 
 GGML_MAGIC = 0x67676D6C
+GGML_FTYPE_MOSTLY_F16 = 1
+GGML_TYPE_F32, GGML_TYPE_F16 = 0, 1
+# ggml.h: GGML_QNT_VERSION 2, GGML_QNT_VERSION_FACTOR 1000 (the loader splits hparams.ftype by it)
+GGML_QNT_VERSION = 2
+GGML_QNT_VERSION_FACTOR = 1000
+QK = 32  # block size of q8_0 and q5_1 (QK8_0, QK5_1)
+# name -> (ggml_ftype for the header, ggml_type of the quantised tensors, bytes per block of 32)
+QUANT_TYPES = {
+    "q8_0": (7, 8, 34),   # GGML_FTYPE_MOSTLY_Q8_0, GGML_TYPE_Q8_0, block_q8_0 {f16 d; int8 qs[32]}
+    "q5_1": (9, 7, 24),   # GGML_FTYPE_MOSTLY_Q5_1, GGML_TYPE_Q5_1, block_q5_1 {f16 d, m; u8 qh[4]; u8 qs[16]}
+}
 SAMPLE_RATE = 16000
 N_FFT = 400
 
@@ -306,6 +330,78 @@ def is_f16_candidate(name, ndim):
         and not name.endswith(".bias")
 
 
+# whisper.cpp examples/quantize/quantize.cpp: tensors never quantised (besides all non-2-D ones)
+QUANT_SKIP = ("encoder.conv1.bias", "encoder.conv2.bias",
+              "encoder.positional_embedding", "decoder.positional_embedding")
+
+
+def is_quant_candidate(name, ndim):
+    """Which tensors whisper.cpp's quantize tool quantises: 2-D, not in its skip list. (Biases and
+    norms are 1-D; conv weights are 3-D and stay f16.)"""
+    return ndim == 2 and name not in QUANT_SKIP
+
+
+# --------------------------------------------------------------------------------------
+# ggml block quantisation (ggml/src/ggml-quants.c reference quantisers, whisper.cpp 1.8.3)
+#
+# Every step is the same IEEE single-precision operation as the C code (max/min, one division,
+# one reciprocal, one multiply or subtract-then-multiply), and float32 -> f16 is round-to-nearest-
+# even in both numpy and ggml, so the bytes match ggml_quantize_chunk exactly.
+# --------------------------------------------------------------------------------------
+
+_CHUNK_BLOCKS = 1 << 16  # blocks per numpy step (bounds the temporaries to a few MB)
+
+
+def _reciprocal(d):
+    """C `d ? 1.0f/d : 0.0f`, element-wise in float32."""
+    out = np.zeros_like(d)
+    np.divide(np.float32(1.0), d, out=out, where=d != 0)
+    return out
+
+
+def _roundf(x):
+    """C roundf (halves away from zero) of float32 values; exact: |x| + 0.5 in float64 is exact."""
+    return np.copysign(np.floor(np.abs(x).astype(np.float64) + 0.5), x)
+
+
+def quantize_q8_0(x):
+    """float32 array (size a multiple of 32) -> bytes of block_q8_0[size / 32]
+    (quantize_row_q8_0_ref: d = max|x| / 127, qs = roundf(x * (1/d)))."""
+    b = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, QK)
+    out = np.empty(len(b), dtype=np.dtype([("d", "<f2"), ("qs", "i1", (QK,))]))
+    for s in range(0, len(b), _CHUNK_BLOCKS):
+        c = b[s:s + _CHUNK_BLOCKS]
+        d = np.max(np.abs(c), axis=1) / np.float32(127)
+        x0 = c * _reciprocal(d)[:, None]
+        out["d"][s:s + len(c)] = d.astype(np.float16)
+        out["qs"][s:s + len(c)] = _roundf(x0).astype(np.int8)
+    return out.tobytes()
+
+
+def quantize_q5_1(x):
+    """float32 array (size a multiple of 32) -> bytes of block_q5_1[size / 32]
+    (quantize_row_q5_1_ref: d = (max - min) / 31, m = min, q = (uint8)((x - min) * (1/d) + 0.5f);
+    low nibbles: qs[j] = q[j] | q[j + 16] << 4; fifth bits: bit k of the uint32 qh is bit 4 of q[k])."""
+    b = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, QK)
+    out = np.empty(len(b), dtype=np.dtype([("d", "<f2"), ("m", "<f2"), ("qh", "<u4"), ("qs", "u1", (QK // 2,))]))
+    bit = np.left_shift(np.uint32(1), np.arange(QK, dtype=np.uint32))
+    for s in range(0, len(b), _CHUNK_BLOCKS):
+        c = b[s:s + _CHUNK_BLOCKS]
+        lo = np.min(c, axis=1)
+        d = (np.max(c, axis=1) - lo) / np.float32(31)
+        x0 = (c - lo[:, None]) * _reciprocal(d)[:, None]
+        q = (x0 + np.float32(0.5)).astype(np.uint8)  # C float -> uint8_t truncates; values in [0, 31]
+        n = len(c)
+        out["d"][s:s + n] = d.astype(np.float16)
+        out["m"][s:s + n] = lo.astype(np.float16)
+        out["qh"][s:s + n] = (((q >> 4) & 1).astype(np.uint32) * bit).sum(axis=1, dtype=np.uint32)
+        out["qs"][s:s + n] = (q[:, :QK // 2] & 0x0F) | ((q[:, QK // 2:] & 0x0F) << 4)
+    return out.tobytes()
+
+
+QUANTIZERS = {"q8_0": quantize_q8_0, "q5_1": quantize_q5_1}
+
+
 # CTranslate2 variables holding configuration, not weights (rank 0).
 _CT2_SCALARS = {
     "encoder/num_heads", "decoder/num_heads", "decoder/activation", "decoder/alibi",
@@ -489,10 +585,48 @@ HPARAM_ORDER = ("n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_au
                 "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer", "n_mels")
 
 
-def convert(src_dir, out_file, verbose=False):
-    """Convert; returns a summary dict (hparams, tensor count, bytes written)."""
+def tensor_type(name, ndim, quantize=None):
+    """ggml type written for a tensor: the quantised type, GGML_TYPE_F16 or GGML_TYPE_F32."""
+    if quantize and is_quant_candidate(name, ndim):
+        return QUANT_TYPES[quantize][1]
+    return GGML_TYPE_F16 if is_f16_candidate(name, ndim) else GGML_TYPE_F32
+
+
+def header_ftype(quantize=None):
+    """hparams.ftype: 1 (f16), or GGML_QNT_VERSION * GGML_QNT_VERSION_FACTOR + ggml_ftype."""
+    if not quantize:
+        return GGML_FTYPE_MOSTLY_F16
+    return GGML_QNT_VERSION * GGML_QNT_VERSION_FACTOR + QUANT_TYPES[quantize][0]
+
+
+def tensor_bytes(name, arr, quantize=None, where=""):
+    """(ggml type, little-endian data) for one tensor."""
+    ttype = tensor_type(name, arr.ndim, quantize)
+    if ttype == GGML_TYPE_F32:
+        return ttype, np.ascontiguousarray(arr, dtype="<f4").tobytes()
+    f16 = np.ascontiguousarray(arr, dtype="<f2")
+    if ttype == GGML_TYPE_F16:
+        return ttype, f16.tobytes()
+    # like whisper.cpp's quantize tool, which reads the f16 file: quantise the f16 values
+    if arr.shape[-1] % QK:
+        raise ConversionError(
+            f"{where}tensor '{name}' has rows of {arr.shape[-1]} values; {quantize} needs a multiple of {QK}"
+        )
+    x = f16.astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise ConversionError(f"{where}tensor '{name}' has non-finite values; cannot quantise to {quantize}")
+    return ttype, QUANTIZERS[quantize](x)
+
+
+def convert(src_dir, out_file, verbose=False, quantize=None):
+    """Convert; returns a summary dict (hparams, tensor count, bytes written).
+
+    quantize: None (f16 weights) or a key of QUANT_TYPES ("q8_0", "q5_1").
+    """
     src_dir = Path(src_dir)
     out_file = Path(out_file)
+    if quantize is not None and quantize not in QUANT_TYPES:
+        raise ConversionError(f"unknown quantisation '{quantize}' (supported: {', '.join(QUANT_TYPES)})")
     if not src_dir.is_dir():
         raise ConversionError(f"{src_dir}: not a directory")
     model_bin = src_dir / "model.bin"
@@ -515,13 +649,34 @@ def convert(src_dir, out_file, verbose=False):
 
     tensors = list(map_tensors(src, hp))
     filters = mel_filters(hp["n_mels"])
+    if quantize:  # check every row length before writing anything
+        for name, arr in tensors:
+            if is_quant_candidate(name, arr.ndim) and arr.shape[-1] % QK:
+                raise ConversionError(
+                    f"{model_bin}: tensor '{name}' has rows of {arr.shape[-1]} values; "
+                    f"{quantize} needs a multiple of {QK}"
+                )
 
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(out_file.name + ".tmp")
-    with open(tmp, "wb") as f:
+    try:
+        _write(tmp, hp, filters, vocab, tensors, quantize, verbose, f"{model_bin}: ")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, out_file)
+    return {"hparams": hp, "tensors": len(tensors), "bytes": out_file.stat().st_size,
+            "vocab": len(vocab), "ct2_revision": revision, "ftype": header_ftype(quantize)}
+
+
+_TYPE_NAMES = {0: "f32", 1: "f16", 7: "q5_1", 8: "q8_0"}
+
+
+def _write(path, hp, filters, vocab, tensors, quantize, verbose, where):
+    with open(path, "wb") as f:
         f.write(struct.pack("<i", GGML_MAGIC))
         f.write(struct.pack("<10i", *(hp[k] for k in HPARAM_ORDER)))
-        f.write(struct.pack("<i", 1))  # ftype: GGML_FTYPE_MOSTLY_F16
+        f.write(struct.pack("<i", header_ftype(quantize)))
         f.write(struct.pack("<ii", *filters.shape))
         f.write(filters.astype("<f4").tobytes())
         f.write(struct.pack("<i", len(vocab)))
@@ -529,18 +684,14 @@ def convert(src_dir, out_file, verbose=False):
             f.write(struct.pack("<i", len(tok)))
             f.write(tok)
         for name, arr in tensors:
-            f16 = is_f16_candidate(name, arr.ndim)
-            data = np.ascontiguousarray(arr, dtype="<f2" if f16 else "<f4")
+            ttype, data = tensor_bytes(name, arr, quantize, where)
             bname = name.encode("utf-8")
-            f.write(struct.pack("<iii", data.ndim, len(bname), 1 if f16 else 0))
-            f.write(struct.pack(f"<{data.ndim}i", *reversed(data.shape)))
+            f.write(struct.pack("<iii", arr.ndim, len(bname), ttype))
+            f.write(struct.pack(f"<{arr.ndim}i", *reversed(arr.shape)))
             f.write(bname)
-            f.write(data.tobytes())
+            f.write(data)
             if verbose:
-                print(f"  {name:45s} {'f16' if f16 else 'f32'} {list(data.shape)}", file=sys.stderr)
-    os.replace(tmp, out_file)
-    return {"hparams": hp, "tensors": len(tensors), "bytes": out_file.stat().st_size,
-            "vocab": len(vocab), "ct2_revision": revision}
+                print(f"  {name:45s} {_TYPE_NAMES[ttype]:4s} {list(arr.shape)}", file=sys.stderr)
 
 
 def main(argv=None):
@@ -548,15 +699,18 @@ def main(argv=None):
     ap.add_argument("src_dir", help="CTranslate2 model directory (model.bin, vocabulary.txt, ...)")
     ap.add_argument("out_file", help="output ggml .bin file")
     ap.add_argument("-v", "--verbose", action="store_true", help="list tensors as they are written")
+    ap.add_argument("--quantize", choices=sorted(QUANT_TYPES), default=None,
+                    help="quantise the 2-D weights like whisper.cpp's quantize tool (default: f16)")
     args = ap.parse_args(argv)
     try:
-        info = convert(args.src_dir, args.out_file, verbose=args.verbose)
+        info = convert(args.src_dir, args.out_file, verbose=args.verbose, quantize=args.quantize)
     except ConversionError as e:
         print(f"ct2_to_ggml: error: {e}", file=sys.stderr)
         return 1
     hp = info["hparams"]
     print(f"ct2_to_ggml: wrote {args.out_file}: {info['tensors']} tensors, {info['bytes']} bytes, "
-          f"n_vocab {hp['n_vocab']}, {hp['n_audio_layer']}+{hp['n_text_layer']} layers, width {hp['n_audio_state']}")
+          f"n_vocab {hp['n_vocab']}, {hp['n_audio_layer']}+{hp['n_text_layer']} layers, width {hp['n_audio_state']}, "
+          f"ftype {info['ftype']} ({args.quantize or 'f16'})")
     return 0
 
 

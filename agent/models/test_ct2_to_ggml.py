@@ -11,6 +11,12 @@ Two groups:
 
 Expectations about whisper.cpp (names, shapes, types) are written out here from whisper.cpp 1.8.x
 src/whisper.cpp `whisper_model_load` and src/whisper-arch.h, not taken from the converter.
+The q8_0/q5_1 expectations (header ftype, which tensors are quantised, block layouts, the
+reference quantisers and dequantisers) are written out from whisper.cpp 1.8.3
+examples/quantize/quantize.cpp, examples/common-ggml.cpp and ggml/src/ggml-quants.c.
+
+Optional: EDGE_AGENT_WHISPER_QUANTIZE=/path/to/whisper.cpp/quantize (the examples/quantize
+binary) also checks that --quantize gives the same bytes as that tool applied to the f16 output.
 """
 
 import hashlib
@@ -33,6 +39,14 @@ import ct2_to_ggml  # noqa: E402
 CACHE = Path(os.environ.get("EDGE_AGENT_CACHE", Path.home() / ".cache" / "edge-agent"))
 CT2_DIR = CACHE / "models" / "whisper" / "ct2-tiny.en"
 GGML_FILE = CACHE / "models" / "whisper" / "ggml-tiny.en.bin"
+GGML_Q8_FILE = CACHE / "models" / "whisper" / "ggml-tiny.en-q8_0.bin"
+WHISPER_QUANTIZE = os.environ.get("EDGE_AGENT_WHISPER_QUANTIZE", "")
+
+# ggml types and the block layouts (ggml-common.h) of the quantised ones
+T_F32, T_F16, T_Q5_1, T_Q8_0 = 0, 1, 7, 8
+Q8_0_BLOCK = np.dtype([("d", "<f2"), ("qs", "i1", (32,))])                                  # 34 bytes
+Q5_1_BLOCK = np.dtype([("d", "<f2"), ("m", "<f2"), ("qh", "<u4"), ("qs", "u1", (16,))])     # 24 bytes
+assert Q8_0_BLOCK.itemsize == 34 and Q5_1_BLOCK.itemsize == 24
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,8 +111,59 @@ def ct2_read(path):
     return out
 
 
+def dequantize(ttype, raw):
+    """ggml dequantize_row_q8_0 / dequantize_row_q5_1, as float32."""
+    if ttype == T_Q8_0:
+        b = np.frombuffer(raw, Q8_0_BLOCK)
+        return (b["qs"].astype(np.float32) * b["d"].astype(np.float32)[:, None]).reshape(-1)
+    if ttype == T_Q5_1:
+        b = np.frombuffer(raw, Q5_1_BLOCK)
+        j = np.arange(16, dtype=np.uint32)
+        qh = b["qh"][:, None]
+        x0 = (b["qs"] & 0x0F).astype(np.int32) | (((qh >> j) << 4) & 0x10).astype(np.int32)
+        x1 = (b["qs"] >> 4).astype(np.int32) | ((qh >> (j + 12)) & 0x10).astype(np.int32)
+        q = np.concatenate([x0, x1], axis=1).astype(np.float32)
+        return (q * b["d"].astype(np.float32)[:, None] + b["m"].astype(np.float32)[:, None]).reshape(-1)
+    raise AssertionError(f"not a quantised type: {ttype}")
+
+
+def ref_quantize_q8_0(x):
+    """quantize_row_q8_0_ref written out value by value (float32 scalars, C roundf)."""
+    out = bytearray()
+    for blk in np.asarray(x, np.float32).reshape(-1, 32):
+        amax = np.float32(0)
+        for v in blk:
+            amax = max(amax, np.float32(abs(v)))
+        d = np.float32(amax / np.float32(127))
+        inv = np.float32(np.float32(1) / d) if d != 0 else np.float32(0)
+        out += struct.pack("<e", float(d))
+        for v in blk:
+            x0 = float(np.float32(v * inv))
+            out += struct.pack("<b", int(math.copysign(math.floor(abs(x0) + 0.5), x0)))
+    return bytes(out)
+
+
+def ref_quantize_q5_1(x):
+    """quantize_row_q5_1_ref written out value by value."""
+    out = bytearray()
+    for blk in np.asarray(x, np.float32).reshape(-1, 32):
+        lo, hi = np.float32(np.inf), np.float32(-np.inf)
+        for v in blk:
+            lo, hi = min(lo, v), max(hi, v)
+        d = np.float32(np.float32(hi - lo) / np.float32(31))
+        inv = np.float32(np.float32(1) / d) if d != 0 else np.float32(0)
+        q = [int(np.float32(np.float32(np.float32(v - lo) * inv) + np.float32(0.5))) for v in blk]
+        qh = 0
+        for k in range(32):
+            qh |= ((q[k] >> 4) & 1) << k
+        out += struct.pack("<eeI", float(d), float(lo), qh)
+        out += bytes((q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4) for j in range(16))
+    return bytes(out)
+
+
 class GgmlFile:
-    """Reads a whisper.cpp ggml model the way whisper_model_load does."""
+    """Reads a whisper.cpp ggml model the way whisper_model_load does. Quantised tensors are
+    dequantised into `tensors`; their bytes are in `raw`."""
 
     HP = ("n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
           "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer", "n_mels", "ftype")
@@ -127,16 +192,25 @@ class GgmlFile:
             self.tokens.append(d[o:o + n])
             o += n
         self.tensors = {}  # name -> (ttype, ne tuple, numpy array in numpy order)
+        self.raw = {}      # name -> bytes, quantised tensors only
         self.order = []
         while o < len(d):
             n_dims, name_len, ttype = i32(3)
             ne = i32(n_dims) if n_dims > 1 else (i32(),) if n_dims == 1 else ()
             name = d[o:o + name_len].decode()
             o += name_len
-            dt = {0: "<f4", 1: "<f2"}[ttype]
             count = int(np.prod(ne))
-            arr = np.frombuffer(d, dt, count, o).reshape(tuple(reversed(ne)))
-            o += count * np.dtype(dt).itemsize
+            if ttype in (T_Q8_0, T_Q5_1):
+                if ne[0] % 32:
+                    raise AssertionError(f"{name}: row of {ne[0]} is not whole blocks of 32")
+                nbytes = count // 32 * (Q8_0_BLOCK if ttype == T_Q8_0 else Q5_1_BLOCK).itemsize
+                self.raw[name] = d[o:o + nbytes]
+                arr = dequantize(ttype, self.raw[name]).reshape(tuple(reversed(ne)))
+                o += nbytes
+            else:
+                dt = {T_F32: "<f4", T_F16: "<f2"}[ttype]
+                arr = np.frombuffer(d, dt, count, o).reshape(tuple(reversed(ne)))
+                o += count * np.dtype(dt).itemsize
             if name in self.tensors:
                 raise AssertionError(f"duplicate tensor {name}")
             self.tensors[name] = (ttype, tuple(ne), arr)
@@ -146,15 +220,15 @@ class GgmlFile:
 
 
 def whisper_cpp_expected(hp):
-    """{name: (ne, type)} as created by whisper_model_load (type 'f32' or 'wtype'; conv weights use
-    vtype, which is f16 when wtype is f16)."""
+    """{name: (ne, type)} as created by whisper_model_load: type 'f32', 'wtype' (the header ftype's
+    type: f16, q8_0, ...), or 'vtype' (conv weights: f16 unless wtype is f32)."""
     S, A, T, M = hp["n_audio_state"], hp["n_audio_ctx"], hp["n_text_ctx"], hp["n_mels"]
     V = hp["n_vocab"]
     e = {
         "encoder.positional_embedding": ((S, A), "f32"),
-        "encoder.conv1.weight": ((3, M, S), "wtype"),
+        "encoder.conv1.weight": ((3, M, S), "vtype"),
         "encoder.conv1.bias": ((1, S), "f32"),
-        "encoder.conv2.weight": ((3, S, S), "wtype"),
+        "encoder.conv2.weight": ((3, S, S), "vtype"),
         "encoder.conv2.bias": ((1, S), "f32"),
         "encoder.ln_post.weight": ((S,), "f32"),
         "encoder.ln_post.bias": ((S,), "f32"),
@@ -185,6 +259,12 @@ def whisper_cpp_expected(hp):
     # 11 global tensors + 15 per encoder block + 24 per decoder block.
     assert len(e) == 11 + 15 * hp["n_audio_layer"] + 24 * hp["n_text_layer"]
     return e
+
+
+def expected_ttype(kind, ftype):
+    """ggml type of a tensor kind for a header ftype (loader: ftype % GGML_QNT_VERSION_FACTOR)."""
+    wtype = {1: T_F16, 7: T_Q8_0, 9: T_Q5_1}[ftype % 1000]
+    return {"f32": T_F32, "vtype": T_F16, "wtype": wtype}[kind]
 
 
 def mel_reference_librosa(sr, n_fft, n_mels):
@@ -462,6 +542,179 @@ class SyntheticModelTest(unittest.TestCase):
         self.assertTrue(np.all(ours.max(axis=1) > 0))
 
 
+class QuantizeTest(unittest.TestCase):
+    """--quantize q8_0 / q5_1 on a synthetic model whose rows are whole blocks of 32 (S = 32)."""
+
+    S = 32
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = Path(tempfile.mkdtemp(prefix="ct2ggml-quant-"))
+        cls.src = cls.tmp / "src"
+        cls.v, cls.vocab = make_synthetic(cls.src, S=cls.S, heads=2)
+        cls.f16_path = cls.tmp / "f16.bin"
+        ct2_to_ggml.convert(cls.src, cls.f16_path)
+        cls.f16 = GgmlFile(cls.f16_path)
+        cls.q = {}
+        for qt in ("q8_0", "q5_1"):
+            path = cls.tmp / f"{qt}.bin"
+            ct2_to_ggml.convert(cls.src, path, quantize=qt)
+            cls.q[qt] = (path, GgmlFile(path))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def test_header_ftype(self):
+        # GGML_QNT_VERSION (2) * GGML_QNT_VERSION_FACTOR (1000) + GGML_FTYPE_MOSTLY_Q8_0 (7) / _Q5_1 (9)
+        self.assertEqual(self.f16.hparams["ftype"], 1)
+        self.assertEqual(self.q["q8_0"][1].hparams["ftype"], 2007)
+        self.assertEqual(self.q["q5_1"][1].hparams["ftype"], 2009)
+        for qt in self.q:
+            g = self.q[qt][1]
+            self.assertEqual({k: v for k, v in g.hparams.items() if k != "ftype"},
+                             {k: v for k, v in self.f16.hparams.items() if k != "ftype"})
+            self.assertEqual(g.magic, self.f16.magic)
+            np.testing.assert_array_equal(g.filters, self.f16.filters)
+            self.assertEqual(g.tokens, self.f16.tokens)
+
+    def test_which_tensors_are_quantized(self):
+        for qt, qtype in (("q8_0", T_Q8_0), ("q5_1", T_Q5_1)):
+            g = self.q[qt][1]
+            exp = whisper_cpp_expected(g.hparams)
+            self.assertEqual(g.order, self.f16.order)
+            for name, (ne, kind) in exp.items():
+                ttype, got_ne, _ = g.tensors[name]
+                self.assertEqual(got_ne, ne, name)
+                self.assertEqual(ttype, expected_ttype(kind, g.hparams["ftype"]), f"{qt} {name}")
+            quantized = sorted(n for n, (t, _, _) in g.tensors.items() if t == qtype)
+            # what whisper.cpp's quantize tool picks: 2-D, minus conv biases and positional embeddings
+            tool = sorted(n for n, (_, ne, _) in self.f16.tensors.items() if len(ne) == 2 and n not in (
+                "encoder.conv1.bias", "encoder.conv2.bias",
+                "encoder.positional_embedding", "decoder.positional_embedding"))
+            self.assertEqual(quantized, tool)
+            # 6 weights per encoder block, 10 per decoder block, the token embedding
+            self.assertEqual(len(quantized), 6 * 1 + 10 * 2 + 1)
+            self.assertEqual(g.tensors["encoder.conv1.weight"][0], T_F16)
+            self.assertEqual(g.tensors["encoder.conv2.weight"][0], T_F16)
+            for name in ("encoder.positional_embedding", "decoder.positional_embedding",
+                         "encoder.conv1.bias", "decoder.blocks.1.mlp_ln.weight", "encoder.blocks.0.attn.query.bias"):
+                self.assertEqual(g.tensors[name][0], T_F32, name)
+
+    def test_unquantized_tensors_unchanged(self):
+        for qt in self.q:
+            g = self.q[qt][1]
+            for name, (ttype, _, arr) in g.tensors.items():
+                if ttype in (T_F32, T_F16):
+                    f_ttype, _, f_arr = self.f16.tensors[name]
+                    self.assertEqual(ttype, f_ttype, name)
+                    np.testing.assert_array_equal(arr, f_arr, name)
+
+    def test_q8_0_round_trip_error(self):
+        g = self.q["q8_0"][1]
+        n = 0
+        for name, raw in g.raw.items():
+            x = self.f16.tensors[name][2].astype(np.float32).reshape(-1, 32)
+            y = g.tensors[name][2].reshape(-1, 32)
+            blocks = np.frombuffer(raw, Q8_0_BLOCK)
+            amax = np.abs(x).max(axis=1)
+            d = amax / np.float32(127)
+            d16 = blocks["d"].astype(np.float32)
+            np.testing.assert_allclose(d16, d, rtol=2 ** -11, atol=0)   # scale = max|x| / 127 in f16
+            self.assertTrue(np.all(np.abs(blocks["qs"]).max(axis=1) == 127), name)  # the max maps to +-127
+            # |x - q * d16| <= d/2 (rounding) + 127 * |d - d16| (f16 scale), plus float slack
+            bound = 0.5 * d + 127 * np.abs(d - d16) + 1e-6 * amax
+            err = np.abs(x - y).max(axis=1)
+            self.assertTrue(np.all(err <= bound), f"{name}: worst {np.max(err - bound)} over the bound")
+            rel = np.sqrt(np.mean((x - y) ** 2) / np.mean(x ** 2))
+            self.assertLess(rel, 0.01, name)
+            n += 1
+        self.assertEqual(n, 27)
+
+    def test_q5_1_round_trip_error(self):
+        g = self.q["q5_1"][1]
+        for name, raw in g.raw.items():
+            x = self.f16.tensors[name][2].astype(np.float32).reshape(-1, 32)
+            y = g.tensors[name][2].reshape(-1, 32)
+            blocks = np.frombuffer(raw, Q5_1_BLOCK)
+            lo, hi = x.min(axis=1), x.max(axis=1)
+            d = (hi - lo) / np.float32(31)
+            d16, m16 = blocks["d"].astype(np.float32), blocks["m"].astype(np.float32)
+            np.testing.assert_array_equal(m16, lo.astype(np.float16).astype(np.float32))
+            bound = 0.5 * d + 31 * np.abs(d - d16) + np.abs(lo - m16) + 1e-6 * (hi - lo)
+            err = np.abs(x - y).max(axis=1)
+            self.assertTrue(np.all(err <= bound), f"{name}: worst {np.max(err - bound)} over the bound")
+
+    def test_matches_value_by_value_reference(self):
+        for qt, ref in (("q8_0", ref_quantize_q8_0), ("q5_1", ref_quantize_q5_1)):
+            g = self.q[qt][1]
+            for name in ("decoder.token_embedding.weight", "encoder.blocks.0.attn.key.weight"):
+                x = self.f16.tensors[name][2].astype(np.float32)
+                self.assertEqual(g.raw[name], ref(x), f"{qt} {name}")
+
+    def test_quantizers_edge_cases(self):
+        # halves round away from zero (C roundf, not numpy's round-half-even); an all-zero block
+        # gets d = 0 and qs = 0; a negative extreme maps to -127
+        x = np.zeros(96, np.float32)
+        x[:8] = [127, 2.5, -2.5, 0.5, -0.5, 1.5, -126.5, 3]
+        x[64:70] = [-1e-3, 2e-4, 7e-4, -5e-4, 1e-4, 0]
+        q = ct2_to_ggml.quantize_q8_0(x)
+        self.assertEqual(q, ref_quantize_q8_0(x))
+        b = np.frombuffer(q, Q8_0_BLOCK)
+        self.assertEqual(b["d"][0], 1.0)
+        self.assertEqual(list(b["qs"][0][:8]), [127, 3, -3, 1, -1, 2, -127, 3])
+        self.assertEqual(b["d"][1], 0)
+        self.assertFalse(np.any(b["qs"][1]))
+        self.assertEqual(b["qs"][2][0], -127)
+        q5 = ct2_to_ggml.quantize_q5_1(x)
+        self.assertEqual(q5, ref_quantize_q5_1(x))
+        rng = np.random.default_rng(7)
+        for scale in (1e-3, 1.0, 300.0):
+            r = (rng.standard_normal(32 * 40) * scale).astype(np.float16).astype(np.float32)
+            self.assertEqual(ct2_to_ggml.quantize_q8_0(r), ref_quantize_q8_0(r))
+            self.assertEqual(ct2_to_ggml.quantize_q5_1(r), ref_quantize_q5_1(r))
+            np.testing.assert_allclose(dequantize(T_Q8_0, ct2_to_ggml.quantize_q8_0(r)), r,
+                                       rtol=0, atol=np.abs(r).max() / 127 * 0.6)
+
+    def test_size(self):
+        quantized = sum(a.size for n, (_, _, a) in self.f16.tensors.items() if n in self.q["q8_0"][1].raw)
+        f16_size = self.f16_path.stat().st_size
+        self.assertEqual(self.q["q8_0"][0].stat().st_size, f16_size - 2 * quantized + quantized // 32 * 34)
+        self.assertEqual(self.q["q5_1"][0].stat().st_size, f16_size - 2 * quantized + quantized // 32 * 24)
+
+    def test_deterministic_bytes(self):
+        for qt in self.q:
+            path = self.q[qt][0]
+            again = self.tmp / f"again-{qt}.bin"
+            ct2_to_ggml.convert(self.src, again, quantize=qt)
+            self.assertEqual(path.read_bytes(), again.read_bytes(), qt)
+        # the CLI writes the same file
+        cli = self.tmp / "cli-q8_0.bin"
+        from io import StringIO
+        from contextlib import redirect_stdout
+        with redirect_stdout(StringIO()) as out:
+            self.assertEqual(ct2_to_ggml.main(["--quantize", "q8_0", str(self.src), str(cli)]), 0)
+        self.assertIn("ftype 2007", out.getvalue())
+        self.assertEqual(cli.read_bytes(), self.q["q8_0"][0].read_bytes())
+        h = hashlib.sha256(self.q["q8_0"][0].read_bytes()).hexdigest()
+        self.assertEqual(h, hashlib.sha256(cli.read_bytes()).hexdigest())
+
+    def test_rows_not_whole_blocks_rejected(self):
+        src = self.tmp / "s8"
+        make_synthetic(src, S=8)   # rows of 8 values
+        out = self.tmp / "s8.bin"
+        with self.assertRaises(ct2_to_ggml.ConversionError) as cm:
+            ct2_to_ggml.convert(src, out, quantize="q8_0")
+        self.assertIn("multiple of 32", str(cm.exception))
+        self.assertIn(str(src / "model.bin"), str(cm.exception))
+        self.assertFalse(out.exists())
+        self.assertFalse(out.with_name(out.name + ".tmp").exists())
+
+    def test_unknown_quantization(self):
+        with self.assertRaisesRegex(ct2_to_ggml.ConversionError, "q4_0"):
+            ct2_to_ggml.convert(self.src, self.tmp / "x.bin", quantize="q4_0")
+
+
 # ---------------------------------------------------------------------------------------------
 # Real tiny.en model (provisioned)
 # ---------------------------------------------------------------------------------------------
@@ -476,6 +729,9 @@ class TinyEnModelTest(unittest.TestCase):
         ct2_to_ggml.convert(CT2_DIR, cls.out)
         cls.g = GgmlFile(cls.out)
         cls.src = ct2_read(CT2_DIR / "model.bin")
+        cls.out_q8 = cls.tmp / "ggml-tiny.en-q8_0.bin"
+        ct2_to_ggml.convert(CT2_DIR, cls.out_q8, quantize="q8_0")
+        cls.g_q8 = GgmlFile(cls.out_q8)
 
     @classmethod
     def tearDownClass(cls):
@@ -548,6 +804,45 @@ class TinyEnModelTest(unittest.TestCase):
             self.skipTest(f"{GGML_FILE} absent")
         h = lambda p: hashlib.sha256(Path(p).read_bytes()).hexdigest()  # noqa: E731
         self.assertEqual(h(self.out), h(GGML_FILE), "conversion is deterministic and matches the provisioned file")
+
+    def test_q8_0(self):
+        g = self.g_q8
+        self.assertEqual(g.hparams, dict(self.g.hparams, ftype=2007))
+        exp = whisper_cpp_expected(g.hparams)
+        self.assertEqual(g.order, self.g.order)
+        for name, (ne, kind) in exp.items():
+            ttype, got_ne, _ = g.tensors[name]
+            self.assertEqual(got_ne, ne, name)
+            self.assertEqual(ttype, expected_ttype(kind, 2007), name)
+        self.assertEqual(len(g.raw), 6 * 4 + 10 * 4 + 1)
+        self.assertEqual(g.size, 43_550_778)  # whisper.cpp's ggml-tiny.en-q8_0.bin is 17 bytes more (<|endoftext|>)
+        for name in ("decoder.token_embedding.weight", "encoder.blocks.0.mlp.0.weight",
+                     "decoder.blocks.3.cross_attn.value.weight"):
+            x = self.g.tensors[name][2].astype(np.float32)
+            y = g.tensors[name][2]
+            # relative RMS error (measured: 1.05% for the token embedding, whose rows have outliers)
+            self.assertLess(np.sqrt(np.mean((x - y) ** 2) / np.mean(x ** 2)), 0.02, name)
+        for name, (ttype, _, arr) in g.tensors.items():
+            if name not in g.raw:
+                np.testing.assert_array_equal(arr, self.g.tensors[name][2], name)
+
+    def test_q8_0_matches_provisioned_file(self):
+        if not GGML_Q8_FILE.is_file():
+            self.skipTest(f"{GGML_Q8_FILE} absent")
+        h = lambda p: hashlib.sha256(Path(p).read_bytes()).hexdigest()  # noqa: E731
+        self.assertEqual(h(self.out_q8), h(GGML_Q8_FILE))
+
+    @unittest.skipUnless(WHISPER_QUANTIZE, "EDGE_AGENT_WHISPER_QUANTIZE (whisper.cpp's quantize binary) not set")
+    def test_same_bytes_as_whisper_cpp_quantize(self):
+        import subprocess
+        for qt, ours in (("q8_0", self.out_q8), ("q5_1", None)):
+            if ours is None:
+                ours = self.tmp / f"ours-{qt}.bin"
+                ct2_to_ggml.convert(CT2_DIR, ours, quantize=qt)
+            theirs = self.tmp / f"tool-{qt}.bin"
+            subprocess.run([WHISPER_QUANTIZE, str(self.out), str(theirs), qt], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.assertTrue(theirs.read_bytes() == ours.read_bytes(), f"{qt}: differs from whisper.cpp quantize")
 
     def test_truncated_real_model(self):
         bad = self.tmp / "trunc"

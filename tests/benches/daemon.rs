@@ -4,21 +4,11 @@
 //! `cargo build --release --bins && cargo bench -p edge-agent-tests --bench daemon`
 //! (the bench profile finds the release binaries next to itself).
 
-use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto};
+use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, proc_status_kib};
 use std::time::{Duration, Instant};
 
 const STARTS: usize = 10;
 const COMMANDS: usize = 500;
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
@@ -40,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         .pid()
         .ok_or_else(|| anyhow::anyhow!("daemon not running"))?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let idle_rss = status_kib(pid, "VmRSS:");
+    let idle_rss = proc_status_kib(u64::from(pid), "VmRSS:");
     let conn = bus.connect().await?;
     let proxy = zbus::Proxy::new(
         &conn,
@@ -61,8 +51,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let round_trip_us = t.elapsed().as_secs_f64() * 1e6 / COMMANDS as f64;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let busy_rss = status_kib(pid, "VmRSS:");
-    let peak = status_kib(pid, "VmHWM:");
+    let busy_rss = proc_status_kib(u64::from(pid), "VmRSS:");
+    let peak = proc_status_kib(u64::from(pid), "VmHWM:");
     let binary = std::fs::metadata(edge_agent_tests::binary("edge-agentd")?)?.len();
 
     println!(

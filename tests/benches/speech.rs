@@ -7,20 +7,10 @@
 
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, asr_model, asr_worker_config,
-    spoken_commands,
+    proc_status_kib, spoken_commands,
 };
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-fn status_kib(pid: u64, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -58,8 +48,8 @@ async fn main() -> anyhow::Result<()> {
     };
     let daemon_pid = u64::from(daemon.pid().unwrap_or_default());
     let idle = (
-        status_kib(daemon_pid, "VmRSS:"),
-        status_kib(worker_pid, "VmRSS:"),
+        proc_status_kib(daemon_pid, "VmRSS:"),
+        proc_status_kib(worker_pid, "VmRSS:"),
     );
 
     // One warm-up, then every recording.
@@ -108,8 +98,8 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "| {name} | {:.1} | {:.1} | {:.1} |",
             idle as f64 / 1024.0,
-            status_kib(pid, "VmRSS:") as f64 / 1024.0,
-            status_kib(pid, "VmHWM:") as f64 / 1024.0
+            proc_status_kib(pid, "VmRSS:") as f64 / 1024.0,
+            proc_status_kib(pid, "VmHWM:") as f64 / 1024.0
         );
     }
     Ok(())

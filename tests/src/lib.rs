@@ -766,3 +766,14 @@ pub fn asr_worker_config(model: &Path, dir: &Path) -> String {
         dir.join("asr.sock").display().to_string()
     )
 }
+
+/// A `/proc/PID/status` field in KiB (`VmRSS:`, `VmHWM:`); 0 when unreadable.
+pub fn proc_status_kib(pid: u64, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

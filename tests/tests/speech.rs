@@ -578,6 +578,26 @@ async fn start_listening_without_a_source_is_a_clear_error() -> anyhow::Result<(
     Ok(())
 }
 
+/// `edge-agentctl nlu` on `jsonl` with the example skills and its own edge-asr worker.
+fn nlu_with_asr(jsonl: &std::path::Path, extra: &[&str]) -> anyhow::Result<(i32, String, String)> {
+    let (jsonl, skills, model) = (
+        jsonl.display().to_string(),
+        repo().join("skills").display().to_string(),
+        asr_model()?.display().to_string(),
+    );
+    let mut args = vec![
+        "nlu",
+        "--jsonl",
+        &jsonl,
+        "--skills",
+        &skills,
+        "--asr-model",
+        &model,
+    ];
+    args.extend_from_slice(extra);
+    edge_agent_tests::ctl(&args)
+}
+
 #[test]
 fn nlu_batch_transcribes_wav_lines_and_reports_word_error_rate() -> anyhow::Result<()> {
     let commands = spoken_commands()?;
@@ -600,16 +620,7 @@ fn nlu_batch_transcribes_wav_lines_and_reports_word_error_rate() -> anyhow::Resu
     ));
     lines.push_str("{\"text\": \"open all windows\", \"intent\": \"window.set\", \"slots\": {\"position\": \"open\", \"window\": \"all\"}}\n");
     std::fs::write(&jsonl, lines)?;
-    let model = asr_model()?;
-    let (code, stdout, stderr) = edge_agent_tests::ctl(&[
-        "nlu",
-        "--jsonl",
-        &jsonl.display().to_string(),
-        "--skills",
-        &repo().join("skills").display().to_string(),
-        "--asr-model",
-        &model.display().to_string(),
-    ])?;
+    let (code, stdout, stderr) = nlu_with_asr(&jsonl, &[])?;
     assert_eq!(code, 0, "{stderr}");
     let out: Vec<Value> = stdout
         .lines()
@@ -630,16 +641,7 @@ fn nlu_batch_transcribes_wav_lines_and_reports_word_error_rate() -> anyhow::Resu
     let text = std::fs::read_to_string(&jsonl)?;
     let kept: Vec<&str> = text.lines().filter(|l| l.contains("\"intent\"")).collect();
     std::fs::write(&labelled, kept.join("\n"))?;
-    let (code, _, stderr) = edge_agent_tests::ctl(&[
-        "nlu",
-        "--jsonl",
-        &labelled.display().to_string(),
-        "--skills",
-        &repo().join("skills").display().to_string(),
-        "--asr-model",
-        &model.display().to_string(),
-        "--expect",
-    ])?;
+    let (code, _, stderr) = nlu_with_asr(&labelled, &["--expect"])?;
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stderr.contains("ALL") && stderr.contains("word error rate"),
