@@ -33,7 +33,7 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 for _ in $(seq 200); do grep -q ready "$work/car.out" && grep -q ready "$work/plant.out" && break; sleep 0.05; done
 
 skills="${CARGO_TARGET_DIR:-$repo/target}/skills"
-model="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/whisper/ggml-tiny.en.bin"
+model="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/whisper/ggml-tiny.en-q8_0.bin"
 sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" \
   agent/demo/demo.toml > "$work/config.toml"
 "$bin/edge-agentd" --config "$work/config.toml" & pids+=($!)

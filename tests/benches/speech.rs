@@ -56,7 +56,8 @@ async fn main() -> anyhow::Result<()> {
     let _: Result<String, _> = agent
         .call("Listen", &(std::fs::read(&commands[0].wav)?,))
         .await;
-    let (mut end_to_action, mut asr, mut call, mut three_s) = (vec![], vec![], vec![], vec![]);
+    let (mut end_to_action, mut asr, mut call) = (vec![], vec![], vec![]);
+    let (mut short, mut medium, mut long) = (vec![], vec![], vec![]);
     for command in &commands {
         let wav = std::fs::read(&command.wav)?;
         let started = Instant::now();
@@ -68,17 +69,28 @@ async fn main() -> anyhow::Result<()> {
         end_to_action.push(e2a);
         asr.push(outcome["asr_ms"].as_f64().unwrap_or(f64::NAN));
         let audio_ms = outcome["audio_ms"].as_u64().unwrap_or(0);
-        if (2_500..=3_500).contains(&audio_ms) {
-            three_s.push(e2a);
+        match audio_ms {
+            0..1_500 => short.push(e2a),
+            1_500..2_500 => medium.push(e2a),
+            _ => long.push(e2a),
         }
     }
-    for v in [&mut end_to_action, &mut asr, &mut call, &mut three_s] {
+    for v in [
+        &mut end_to_action,
+        &mut asr,
+        &mut call,
+        &mut short,
+        &mut medium,
+        &mut long,
+    ] {
         v.sort_by(f64::total_cmp);
     }
     println!("| measure (ms) | n | p50 | p95 | max |\n|---|---|---|---|---|");
     for (name, v) in [
         ("end of speech → action, all recordings", &end_to_action),
-        ("end of speech → action, 2.5-3.5 s commands", &three_s),
+        ("end of speech → action, commands under 1.5 s", &short),
+        ("end of speech → action, commands of 1.5-2.5 s", &medium),
+        ("end of speech → action, commands of 2.5 s and more", &long),
         ("end of speech → transcript (ASR tail)", &asr),
         ("Listen call, WAV upload to reply", &call),
     ] {

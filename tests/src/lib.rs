@@ -675,7 +675,7 @@ pub fn cache_dir() -> PathBuf {
 pub fn asr_model() -> anyhow::Result<PathBuf> {
     let model = std::env::var_os("EDGE_AGENT_ASR_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| cache_dir().join("models/whisper/ggml-tiny.en.bin"));
+        .unwrap_or_else(|| cache_dir().join("models/whisper/ggml-tiny.en-q8_0.bin"));
     if !model.is_file() {
         bail!(
             "no Whisper model at {}: run `bash agent/models/provision.sh asr` (tests/run.sh does)",

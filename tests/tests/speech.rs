@@ -104,6 +104,14 @@ fn expected_state(command: &SpokenCommand) -> Option<(String, Value)> {
                 command.slots.get("celsius")?.clone(),
             ))
         }
+        "climate.set_fan" => Some((
+            "Vehicle.Cabin.HVAC.FanLevel".into(),
+            command.slots.get("level")?.clone(),
+        )),
+        "climate.ac" => Some((
+            "Vehicle.Cabin.HVAC.IsAirConditioningActive".into(),
+            Value::from(command.slots.get("state")?.as_str()? == "on"),
+        )),
         "equipment.stop" => machine_signal("stopped"),
         _ => None,
     }
@@ -178,8 +186,8 @@ async fn spoken_commands_drive_the_simulators_end_to_end() -> anyhow::Result<()>
         rate * 100.0,
         misses.join("\n")
     );
-    // Floor just under the measured rate (see docs/BENCHMARKS.md); espeak-ng voices are
-    // misheard the same way by faster-whisper.
+    // Floor under the measured 78% (q8_0 model with the entity-name prompt, near-miss pass;
+    // docs/BENCHMARKS.md); espeak-ng voices are misheard the same way by faster-whisper.
     assert!(
         rate >= 0.60,
         "command acceptance {:.1}% fell below 60%",

@@ -97,7 +97,7 @@ impl Default for AsrSection {
             enabled: true,
             uri: String::new(),
             worker: "edge-asr".into(),
-            model: "/usr/share/edge-agent/models/ggml-tiny.en.bin".into(),
+            model: "/usr/share/edge-agent/models/ggml-tiny.en-q8_0.bin".into(),
             socket: "/run/edge-agent/asr.sock".into(),
             threads: 1,
             max_concurrent: 1,
