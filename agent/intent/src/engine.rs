@@ -13,6 +13,7 @@
 
 use crate::normalize::{normalize, tokenize};
 use crate::numbers::{number_to_words, parse_number_prefixes};
+use crate::schema::IntentSchema;
 use crate::template::{self, Node, TemplateSyntaxError};
 use edge_core::manifest::{LoadedManifest, SlotKind};
 use edge_core::{EntityLists, Recognition, SlotValue, Slots, TemplateRef, Tier};
@@ -93,7 +94,7 @@ pub enum CompileError {
 
 /// How a slot's words are recognised.
 #[derive(Debug, Clone)]
-enum SlotMatcher {
+pub(crate) enum SlotMatcher {
     Number {
         min: Option<f64>,
         max: Option<f64>,
@@ -108,15 +109,18 @@ enum SlotMatcher {
 }
 
 #[derive(Debug, Clone)]
-struct CompiledIntent {
-    name: String,
-    skill: String,
-    slots: Vec<(String, SlotMatcher)>,
-    required: Vec<usize>,
+pub(crate) struct CompiledIntent {
+    pub(crate) name: String,
+    pub(crate) skill: String,
+    pub(crate) description: String,
+    pub(crate) slots: Vec<(String, SlotMatcher)>,
+    /// Each slot's declared type, parallel to `slots` (the schema tells enums from entities).
+    pub(crate) declared: Vec<SlotKind>,
+    pub(crate) required: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
-enum CNode {
+pub(crate) enum CNode {
     Word(String),
     Seq(Vec<CNode>),
     Alt(Vec<CNode>),
@@ -125,11 +129,11 @@ enum CNode {
 }
 
 #[derive(Debug, Clone)]
-struct CompiledTemplate {
-    intent: usize,
+pub(crate) struct CompiledTemplate {
+    pub(crate) intent: usize,
     index: usize,
     text: String,
-    root: CNode,
+    pub(crate) root: CNode,
     required_words: Vec<String>,
 }
 
@@ -149,8 +153,8 @@ const MAX_STATES: usize = 512;
 /// Compiled templates of every installed skill.
 #[derive(Debug, Clone)]
 pub struct TemplateEngine {
-    intents: Vec<CompiledIntent>,
-    templates: Vec<CompiledTemplate>,
+    pub(crate) intents: Vec<CompiledIntent>,
+    pub(crate) templates: Vec<CompiledTemplate>,
     min_confidence: f32,
     near_miss: NearMiss,
 }
@@ -228,6 +232,12 @@ impl TemplateEngine {
             }
         }
         names
+    }
+
+    /// The compiled intents and their slot types, for the language-model tier: see
+    /// [`IntentSchema`].
+    pub fn schema(&self) -> IntentSchema {
+        IntentSchema::new(self)
     }
 
     /// Names of the intents the engine knows, in load order.
@@ -360,6 +370,7 @@ fn compile_skill(
     let mut templates = Vec::new();
     for (intent_name, def) in &manifest.intents {
         let mut slots = Vec::new();
+        let mut declared = Vec::new();
         for (slot_name, slot) in &def.slots {
             // Validated when the manifest loaded; an error here would be a bug in validate().
             let kind = manifest
@@ -371,6 +382,7 @@ fn compile_skill(
                     template: String::new(),
                     message,
                 })?;
+            declared.push(kind.clone());
             let matcher = match kind {
                 SlotKind::Number { min, max, half } => SlotMatcher::Number {
                     min,
@@ -458,7 +470,9 @@ fn compile_skill(
         intents.push(CompiledIntent {
             name: intent_name.clone(),
             skill: manifest.skill.name.clone(),
+            description: def.description.clone(),
             slots,
+            declared,
             required,
         });
     }
@@ -604,8 +618,36 @@ fn advance(
     }
 }
 
+/// Why a number does not fit a number slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NumberMisfit {
+    /// Below `min` or above `max`.
+    OutOfRange,
+    /// A fraction for an integer slot.
+    NotWhole,
+}
+
+/// A number as a number slot takes it: within its bounds, whole for an integer slot.
+pub(crate) fn number_value(
+    min: Option<f64>,
+    max: Option<f64>,
+    integer: bool,
+    v: f64,
+) -> Result<SlotValue, NumberMisfit> {
+    // Written so that NaN is out of range too.
+    if !(min.is_none_or(|m| v >= m) && max.is_none_or(|m| v <= m)) {
+        Err(NumberMisfit::OutOfRange)
+    } else if integer && v.fract() != 0.0 {
+        Err(NumberMisfit::NotWhole)
+    } else if integer {
+        Ok(SlotValue::Integer(v as i64))
+    } else {
+        Ok(SlotValue::Number(v))
+    }
+}
+
 /// Ways the slot can match at `start`: (end, value, is a typed value).
-fn slot_matches(
+pub(crate) fn slot_matches(
     matcher: &SlotMatcher,
     tokens: &[String],
     start: usize,
@@ -618,18 +660,9 @@ fn slot_matches(
             integer,
         } => parse_number_prefixes(tokens, start, *half)
             .into_iter()
-            .filter(|(_, v)| {
-                min.is_none_or(|m| *v >= m)
-                    && max.is_none_or(|m| *v <= m)
-                    && (!*integer || v.fract() == 0.0)
-            })
-            .map(|(end, v)| {
-                let value = if *integer {
-                    SlotValue::Integer(v as i64)
-                } else {
-                    SlotValue::Number(v)
-                };
-                (end, value, true)
+            .filter_map(|(end, v)| {
+                let value = number_value(*min, *max, *integer, v).ok()?;
+                Some((end, value, true))
             })
             .collect(),
         SlotMatcher::Text { max_words } => (start + 1..=tokens.len().min(start + max_words))

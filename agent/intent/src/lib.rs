@@ -4,18 +4,26 @@
 //! A second, tolerant pass recovers misheard speech ("start bump free") when the exact
 //! pass finds nothing; see [`engine::near_miss`].
 //!
-//! Depends on `edge-core` and two pure-Rust text crates (`rphonetic` for phonetic codes,
-//! `strsim` for string distances); never on a transport, runtime or native library.
+//! For the language-model tier it also describes the intents as a schema, generates the
+//! GBNF grammar that constrains the model's answer, and validates that answer; see
+//! [`schema`] and [`grammar`]. The model itself runs elsewhere (a worker process).
+//!
+//! Depends on `edge-core`, two pure-Rust text crates (`rphonetic` for phonetic codes,
+//! `strsim` for string distances) and `serde_json` (the model answers in JSON); never on a
+//! transport, runtime or native library.
 
 pub mod engine;
 pub mod evaluation;
+pub mod grammar;
 pub mod normalize;
 pub mod numbers;
 pub mod phonetic;
+pub mod schema;
 pub mod template;
 
 pub use engine::{CompileError, TemplateEngine};
 pub use evaluation::{Evaluation, Expectation};
+pub use schema::{IntentSchema, SchemaError, SlotProblem};
 
 use edge_core::LoadedManifest;
 use std::path::Path;

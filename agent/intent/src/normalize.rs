@@ -73,13 +73,19 @@ pub fn tokenize(text: &str) -> Vec<String> {
     tokens
 }
 
-/// Normalises an utterance: [`tokenize`], then drops filler words and the politeness
-/// phrases at its start and end, as long as something remains.
-pub fn normalize(text: &str) -> Vec<String> {
-    let mut tokens: Vec<String> = tokenize(text)
+/// [`tokenize`] without filler words: a slot value as the template tier would see it
+/// inside an utterance (used for slot values that come on their own, from a model).
+pub fn content_tokens(text: &str) -> Vec<String> {
+    tokenize(text)
         .into_iter()
         .filter(|t| !FILLER_WORDS.contains(&t.as_str()))
-        .collect();
+        .collect()
+}
+
+/// Normalises an utterance: [`content_tokens`], then drops the politeness phrases at its
+/// start and end, as long as something remains.
+pub fn normalize(text: &str) -> Vec<String> {
+    let mut tokens = content_tokens(text);
     loop {
         let before = tokens.len();
         strip_phrase(&mut tokens, LEADING_PHRASES, true);

@@ -30,7 +30,10 @@
 //! heard word matched by sound counts as covered, one heard in excess does not). A near miss
 //! therefore always scores below 1.0.
 
-use super::{CNode, CompiledIntent, CompiledTemplate, SlotMatcher, TemplateEngine, slot_matches};
+use super::{
+    CNode, CompiledIntent, CompiledTemplate, SlotMatcher, TemplateEngine, number_value,
+    slot_matches,
+};
 use crate::numbers::{is_number_token, number_words, parse_number_prefixes};
 use crate::phonetic::{Sound, is_weak};
 use edge_core::SlotValue;
@@ -198,7 +201,8 @@ fn literal_words(node: &CNode, out: &mut HashSet<String>) {
     }
 }
 
-fn slots_of(node: &CNode, out: &mut Vec<usize>) {
+/// Indices of the slots a node can fill, in order, with duplicates.
+pub(crate) fn slots_of(node: &CNode, out: &mut Vec<usize>) {
     match node {
         CNode::Slot(index) => out.push(*index),
         CNode::Seq(items) | CNode::Alt(items) => items.iter().for_each(|n| slots_of(n, out)),
@@ -763,12 +767,9 @@ impl Matcher<'_> {
             return out;
         }
         for (end, v) in parse_number_prefixes(&words, 0, half) {
-            if min.is_some_and(|m| v < m)
-                || max.is_some_and(|m| v > m)
-                || (integer && v.fract() != 0.0)
-            {
+            let Ok(value) = number_value(min, max, integer, v) else {
                 continue;
-            }
+            };
             let replaced: Vec<(usize, f32)> = costs[..end]
                 .iter()
                 .enumerate()
@@ -782,11 +783,6 @@ impl Matcher<'_> {
             if weak_replaced && !heard_number {
                 continue;
             }
-            let value = if integer {
-                SlotValue::Integer(v as i64)
-            } else {
-                SlotValue::Number(v)
-            };
             let cost = replaced.iter().map(|(_, c)| c).sum();
             out.push(Candidate {
                 end: start + end,
