@@ -219,17 +219,19 @@ impl Classifier {
         })
     }
 
-    /// Mean log-likelihood of each candidate's description after the request, with a `none`
-    /// score of the average, and the number of tokens evaluated.
-    fn likelihoods(&mut self, utterance: &str) -> Result<(Vec<f32>, usize), ClassifierError> {
-        let n_candidates = self.candidate_tokens.len();
-        for seq in 0..=n_candidates as i32 {
+    /// Trims sequences 0..=`last_seq` back to the cached prefix and decodes `request` after it
+    /// in sequence 0; returns its token count and the batch index of its last token's logits.
+    fn decode_request(
+        &mut self,
+        request: &str,
+        last_seq: i32,
+    ) -> Result<(usize, i32), ClassifierError> {
+        for seq in 0..=last_seq {
             self.context
                 .kv_cache_seq_rm(seq, Some(self.prefix_tokens as u32), None)
                 .map_err(llama)?;
         }
-        let suffix = format!("Request: {}\nCommand:", utterance.trim());
-        let tokens = self.tokenize(&suffix, false);
+        let tokens = self.tokenize(request, false);
         let mut batch = LlamaBatch::new(tokens.len().max(1), 1);
         let last = tokens.len().saturating_sub(1);
         for (i, t) in tokens.iter().enumerate() {
@@ -238,8 +240,19 @@ impl Classifier {
                 .map_err(llama)?;
         }
         self.context.decode(&mut batch).map_err(llama)?;
-        let first_logits = log_softmax(self.context.get_logits_ith(last as i32));
-        let start = self.prefix_tokens + tokens.len();
+        Ok((tokens.len(), last as i32))
+    }
+
+    /// Mean log-likelihood of each candidate's description after the request, with a `none`
+    /// score of the average, and the number of tokens evaluated.
+    fn likelihoods(&mut self, utterance: &str) -> Result<(Vec<f32>, usize), ClassifierError> {
+        let n_candidates = self.candidate_tokens.len();
+        let (n_request, last) = self.decode_request(
+            &format!("Request: {}\nCommand:", utterance.trim()),
+            n_candidates as i32,
+        )?;
+        let first_logits = log_softmax(self.context.get_logits_ith(last));
+        let start = self.prefix_tokens + n_request;
         // Every candidate continues from the request: share its cache cells.
         for seq in 1..=n_candidates as i32 {
             self.context
@@ -275,27 +288,15 @@ impl Classifier {
         }
         let mean = scores.iter().sum::<f32>() / scores.len().max(1) as f32;
         scores.push(mean);
-        Ok((scores, tokens.len() + total))
+        Ok((scores, n_request + total))
     }
 
     /// Log-probabilities (normalised over the labels) of each label after `utterance`, and
     /// the number of tokens evaluated.
     fn label_log_probs(&mut self, utterance: &str) -> Result<(Vec<f32>, usize), ClassifierError> {
-        // Drop the previous request's tail; the prefix stays cached.
-        self.context
-            .kv_cache_seq_rm(0, Some(self.prefix_tokens as u32), None)
-            .map_err(llama)?;
-        let suffix = format!("Request: {}\nAnswer:", utterance.trim());
-        let tokens = self.tokenize(&suffix, false);
-        let mut batch = LlamaBatch::new(tokens.len().max(1), 1);
-        let last = tokens.len().saturating_sub(1);
-        for (i, t) in tokens.iter().enumerate() {
-            batch
-                .add(*t, (self.prefix_tokens + i) as i32, &[0], i == last)
-                .map_err(llama)?;
-        }
-        self.context.decode(&mut batch).map_err(llama)?;
-        let logits = self.context.get_logits_ith(last as i32);
+        let (n_request, last) =
+            self.decode_request(&format!("Request: {}\nAnswer:", utterance.trim()), 0)?;
+        let logits = self.context.get_logits_ith(last);
         let scores: Vec<f32> = self
             .prompt
             .labels
@@ -304,7 +305,7 @@ impl Classifier {
             .collect();
         let max = scores.iter().copied().fold(f32::MIN, f32::max);
         let log_sum = scores.iter().map(|s| (s - max).exp()).sum::<f32>().ln() + max;
-        Ok((scores.iter().map(|s| s - log_sum).collect(), tokens.len()))
+        Ok((scores.iter().map(|s| s - log_sum).collect(), n_request))
     }
 }
 
