@@ -28,16 +28,30 @@ struct World {
 /// The demo world (car on D-Bus, plant on MQTT, example skills) with speech configured by
 /// `asr` (extra TOML; `None` runs the daemon's own worker).
 async fn world(asr: Option<String>) -> anyhow::Result<World> {
+    world_with(
+        |dir| match asr {
+            Some(extra) => Ok(extra),
+            None => Ok(asr_worker_config(&asr_model()?, dir)),
+        },
+        false,
+    )
+    .await
+}
+
+/// The demo world with the extra TOML `extra` makes (given the world's temporary
+/// directory), and a pipe as the daemon's stdin when `stdin_pipe`.
+async fn world_with(
+    extra: impl FnOnce(&std::path::Path) -> anyhow::Result<String>,
+    stdin_pipe: bool,
+) -> anyhow::Result<World> {
     let dir = tempfile::tempdir()?;
     let bus = DbusDaemon::start()?;
     let broker = Mosquitto::start()?;
     let car = Simulator::car(&bus)?;
     let plant = Simulator::plant(broker.port)?;
     let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = match asr {
-        Some(extra) => extra,
-        None => asr_worker_config(&asr_model()?, dir.path()),
-    };
+    setup.extra = extra(dir.path())?;
+    setup.stdin_pipe = stdin_pipe;
     let daemon = Daemon::start(&setup)?;
     let conn = bus.connect().await?;
     let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
@@ -462,31 +476,19 @@ async fn edge_agentctl_listen_prints_transcript_intent_and_response() -> anyhow:
 
 /// A live-audio world: the daemon reads 16 kHz PCM from a pipe on its stdin.
 async fn live_world(mode: &str) -> anyhow::Result<(World, edge_agent_tests::MqttProbe)> {
-    let dir = tempfile::tempdir()?;
-    let bus = DbusDaemon::start()?;
-    let broker = Mosquitto::start()?;
-    let car = Simulator::car(&bus)?;
-    let plant = Simulator::plant(broker.port)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = format!(
-        "{}[audio]\nsource = \"stdin\"\nmode = \"{mode}\"\ntrailing_silence_ms = 600\n",
-        asr_worker_config(&asr_model()?, dir.path())
-    );
-    setup.stdin_pipe = true;
-    let daemon = Daemon::start(&setup)?;
+    let world = world_with(
+        |dir| {
+            Ok(format!(
+                "{}[audio]\nsource = \"stdin\"\nmode = \"{mode}\"\ntrailing_silence_ms = 600\n",
+                asr_worker_config(&asr_model()?, dir)
+            ))
+        },
+        true,
+    )
+    .await?;
     let probe =
-        edge_agent_tests::MqttProbe::connect(broker.port, &daemon.topics().intent()).await?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
-    let world = World {
-        bus,
-        broker,
-        _car: car,
-        _plant: plant,
-        daemon,
-        agent,
-        _dir: dir,
-    };
+        edge_agent_tests::MqttProbe::connect(world.broker.port, &world.daemon.topics().intent())
+            .await?;
     worker_ready(&world.agent, None).await?;
     Ok((world, probe))
 }

@@ -5,7 +5,7 @@ use anyhow::{Context as _, bail};
 use edge_config::AgentConfig;
 use edge_speech::{AsrClient, WorkerConfig, WorkerHandle};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where transcripts come from.
 #[derive(Debug)]
@@ -86,12 +86,9 @@ impl Transcriber {
         let pcm = edge_speech::wav::read_file(wav)?;
         let client = &mut self.client;
         self.runtime.block_on(async {
-            client.start(Some(prompt), pcm.format()).await?;
-            for piece in pcm.bytes.chunks(3_200) {
-                client.chunk(piece, pcm.format()).await?;
-            }
-            let end = Instant::now();
-            let transcript = client.finish().await?;
+            let (transcript, end) = client
+                .transcribe(&pcm.bytes, pcm.format(), Some(prompt))
+                .await?;
             Ok((transcript.text, end.elapsed().as_secs_f64() * 1000.0))
         })
     }

@@ -172,14 +172,9 @@ impl Speech {
     /// Transcribes 16 kHz mono PCM and acts on it.
     pub async fn listen_pcm(&self, pcm: &Pcm) -> Result<SpokenOutcome, SpeechError> {
         let mut client = self.connect().await?;
-        let prompt = self.prompt();
-        client.start(Some(&prompt), pcm.format()).await?;
-        let chunk = 3_200; // 100 ms
-        for piece in pcm.bytes.chunks(chunk) {
-            client.chunk(piece, pcm.format()).await?;
-        }
-        let end_of_audio = Instant::now();
-        let transcript = client.finish().await?;
+        let (transcript, end_of_audio) = client
+            .transcribe(&pcm.bytes, pcm.format(), Some(&self.prompt()))
+            .await?;
         self.act(transcript, pcm.duration_ms(), end_of_audio).await
     }
 

@@ -127,19 +127,22 @@ impl AsrClient {
         })
     }
 
-    /// Transcribes a whole recording, sent in 100 ms chunks.
+    /// Transcribes a whole recording, sent in 100 ms chunks as a live stream would be.
+    /// Returns the transcript and when the last chunk was sent (the end of the audio, from
+    /// which the recogniser's latency counts).
     pub async fn transcribe(
         &mut self,
         pcm: &[u8],
         format: AudioFormat,
         prompt: Option<&str>,
-    ) -> Result<Transcript, AsrError> {
+    ) -> Result<(Transcript, std::time::Instant), AsrError> {
         self.start(prompt, format).await?;
         let chunk = (format.rate as usize / 10 * format.frame_bytes()).max(format.frame_bytes());
         for piece in pcm.chunks(chunk) {
             self.chunk(piece, format).await?;
         }
-        self.finish().await
+        let end_of_audio = std::time::Instant::now();
+        Ok((self.finish().await?, end_of_audio))
     }
 
     async fn send(&mut self, event: &Event) -> Result<(), AsrError> {
