@@ -1,6 +1,5 @@
 //! `edge-asr`: the Wyoming speech worker.
 
-use anyhow::{Context as _, bail};
 use clap::Parser;
 use edge_asr::{AsrService, DecodeOptions, Recognizer};
 use std::path::PathBuf;
@@ -71,70 +70,17 @@ async fn main() -> anyhow::Result<()> {
         "model loaded"
     );
     if cli.exit_with_parent {
-        watch_parent();
+        edge_worker::watch_parent();
     }
     let service = Arc::new(AsrService::new(recognizer, cli.max_concurrent));
-    serve(&cli.listen, service).await
-}
-
-async fn serve(uri: &str, service: Arc<AsrService>) -> anyhow::Result<()> {
-    if let Some(path) = uri.strip_prefix("unix://") {
-        let path = PathBuf::from(path);
-        if path.exists() {
-            // A socket left by a worker that died; nothing else may own this path.
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot remove stale socket {}", path.display()))?;
-        }
-        let listener = tokio::net::UnixListener::bind(&path)
-            .with_context(|| format!("cannot listen on {}", path.display()))?;
-        ready(uri);
-        loop {
-            let (stream, _) = listener.accept().await?;
-            spawn_connection(service.clone(), stream);
-        }
-    } else if let Some(addr) = uri.strip_prefix("tcp://") {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        ready(&format!("tcp://{}", listener.local_addr()?));
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let _ = stream.set_nodelay(true);
-            spawn_connection(service.clone(), stream);
-        }
-    } else {
-        bail!("--listen {uri:?}: expected unix:///path or tcp://host:port")
-    }
-}
-
-/// A worker whose parent died is re-parented: exit then, since nobody supervises it.
-fn watch_parent() {
-    let parent = std::os::unix::process::parent_id();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            if std::os::unix::process::parent_id() != parent {
-                tracing::warn!(parent, "supervisor is gone; exiting");
-                std::process::exit(0);
+    edge_worker::serve(&cli.listen, move |stream| {
+        let service = service.clone();
+        Box::pin(async move {
+            if let Err(e) = service.serve_connection(stream).await {
+                tracing::warn!("connection ended: {e}");
             }
-        }
-    });
-}
-
-fn ready(uri: &str) {
-    tracing::info!(%uri, "listening");
-    // The supervisor (or systemd, when the worker runs as its own unit) waits for this line.
-    println!("READY {uri}");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-}
-
-fn spawn_connection<S>(service: Arc<AsrService>, stream: S)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        if let Err(e) = service.serve_connection(stream).await {
-            tracing::warn!("connection ended: {e}");
-        }
-    });
+        })
+    })
+    .await?;
+    Ok(())
 }

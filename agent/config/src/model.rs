@@ -37,6 +37,10 @@ pub struct ConfigFile {
     pub asr: AsrSection,
     /// Audio capture and endpointing.
     pub audio: AudioSection,
+    /// The local small-language-model intent tier.
+    pub slm: SlmSection,
+    /// Escalation of rejected utterances to a remote chat endpoint.
+    pub escalation: EscalationSection,
 }
 
 impl Default for ConfigFile {
@@ -54,6 +58,89 @@ impl Default for ConfigFile {
             audit: AuditSection::default(),
             asr: AsrSection::default(),
             audio: AudioSection::default(),
+            slm: SlmSection::default(),
+            escalation: EscalationSection::default(),
+        }
+    }
+}
+
+/// `[slm]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlmSection {
+    /// Ask the language model about utterances the templates reject. Without a usable
+    /// model the template tier works alone and the status says why.
+    pub enabled: bool,
+    /// The worker binary; a bare name is looked up beside `edge-agentd`, then in PATH.
+    pub worker: PathBuf,
+    /// GGUF model for the worker.
+    pub model: PathBuf,
+    /// Unix socket the worker listens on.
+    pub socket: PathBuf,
+    /// Threads per request (ggml threads spin: leave cores for the rest).
+    pub threads: usize,
+    /// Context size in tokens: every intent's cached prompt and a request must fit.
+    pub context: u32,
+    /// Examples from the templates shown to the model per intent.
+    pub examples_per_intent: usize,
+    /// Below this score (how much likelier the utterance is after the best intent's
+    /// prompt than after none, in nats) the answer is `none`.
+    pub min_score: f32,
+    /// Below this probability of the best intent among all, the answer is `none`.
+    pub min_confidence: f32,
+    /// Time allowed for loading the model and caching the intents' prompts.
+    pub start_timeout_ms: u64,
+    /// Time allowed for one answer.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for SlmSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            worker: "edge-slm".into(),
+            model: "/usr/share/edge-agent/models/smollm2-135m-instruct.gguf".into(),
+            socket: "/run/edge-agent/slm.sock".into(),
+            threads: 1,
+            context: 4096,
+            examples_per_intent: 3,
+            min_score: 6.0,
+            min_confidence: 0.5,
+            start_timeout_ms: 120_000,
+            request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[escalation]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationSection {
+    /// Send utterances that both local tiers reject to `url`. Off by default: nothing
+    /// leaves the device unless this is set.
+    pub enabled: bool,
+    /// Base URL of an OpenAI-compatible API (`https://host/v1`); `/chat/completions` is
+    /// appended.
+    pub url: String,
+    /// Model name sent with each request.
+    pub model: String,
+    /// Environment variable holding the API key (never the key itself in a file).
+    pub api_key_env: String,
+    /// Time allowed for one answer.
+    pub timeout_ms: u64,
+    /// Start in privacy mode (no escalation until it is switched off over D-Bus or MQTT).
+    pub privacy_mode: bool,
+}
+
+impl Default for EscalationSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            url: String::new(),
+            model: String::new(),
+            api_key_env: "EDGE_AGENT_ESCALATION_KEY".into(),
+            timeout_ms: 3000,
+            privacy_mode: false,
         }
     }
 }
@@ -730,6 +817,66 @@ impl ConfigFile {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
             }
+        }
+        let slm = &self.slm;
+        if slm.threads == 0 || slm.threads > 64 {
+            return Err(invalid(
+                "slm.threads",
+                format!("{} is outside 1 to 64", slm.threads),
+            ));
+        }
+        if !(512..=32768).contains(&slm.context) {
+            return Err(invalid(
+                "slm.context",
+                format!("{} is outside 512 to 32768", slm.context),
+            ));
+        }
+        if slm.examples_per_intent > 10 {
+            return Err(invalid(
+                "slm.examples_per_intent",
+                format!("{} is above the maximum of 10", slm.examples_per_intent),
+            ));
+        }
+        if !(0.0..=1.0).contains(&slm.min_confidence) {
+            return Err(invalid(
+                "slm.min_confidence",
+                format!("{} is outside 0.0 to 1.0", slm.min_confidence),
+            ));
+        }
+        if !slm.min_score.is_finite() {
+            return Err(invalid("slm.min_score", "must be a number".into()));
+        }
+        for (key, value) in [
+            ("slm.start_timeout_ms", slm.start_timeout_ms),
+            ("slm.request_timeout_ms", slm.request_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1".into()));
+            }
+        }
+        let escalation = &self.escalation;
+        if escalation.enabled {
+            if !(escalation.url.starts_with("http://") || escalation.url.starts_with("https://")) {
+                return Err(invalid(
+                    "escalation.url",
+                    format!(
+                        "{:?} must be an http:// or https:// URL when escalation is enabled",
+                        escalation.url
+                    ),
+                ));
+            }
+            if escalation.model.trim().is_empty() {
+                return Err(invalid(
+                    "escalation.model",
+                    "must name a model when escalation is enabled".into(),
+                ));
+            }
+        }
+        if !(1..=60_000).contains(&escalation.timeout_ms) {
+            return Err(invalid(
+                "escalation.timeout_ms",
+                format!("{} is outside 1 to 60000", escalation.timeout_ms),
+            ));
         }
         let audio = &self.audio;
         if !(0.0..=1.0).contains(&audio.vad_threshold) {

@@ -58,6 +58,11 @@ impl DeviceTopics {
         format!("{}/cmd/listen", self.base)
     }
 
+    /// Privacy mode in: payload `on` (nothing is escalated off the device) or `off`.
+    pub fn privacy_command(&self) -> String {
+        format!("{}/cmd/privacy", self.base)
+    }
+
     /// Filter matching every command topic.
     pub fn command_filter(&self) -> String {
         format!("{}/cmd/#", self.base)

@@ -61,6 +61,23 @@ enum Command {
         #[command(subcommand)]
         op: SignalOp,
     },
+    /// Print the intent schema the language-model tier answers in (intents, descriptions,
+    /// examples from the templates, slot types) as JSON; `--grammar` prints its GBNF grammar.
+    Schema {
+        /// Skill directories (default: those of the configuration).
+        #[arg(long = "skills")]
+        skills: Vec<PathBuf>,
+        /// Configuration file for entity lists and skill directories.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the GBNF grammar of the whole answer instead.
+        #[arg(long)]
+        grammar: bool,
+        /// Print what the SLM worker caches instead (an `slm-load` object, the input of
+        /// `edge-slm classify --intents`), with slm.examples_per_intent examples.
+        #[arg(long, conflicts_with = "grammar")]
+        slm: bool,
+    },
     /// Print the audit log (from the configuration's audit.path, or --path).
     Audit(audit::AuditArgs),
     /// Skills: list the loaded ones; keys and signatures for publishers.
@@ -152,6 +169,23 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Nlu(args) => nlu::run(&args),
         Command::Audit(ref args) => audit::run(args),
+        Command::Schema {
+            ref skills,
+            ref config,
+            grammar,
+            slm,
+        } => nlu::load_engine(config.as_deref(), skills).and_then(|(config, engine)| {
+            let schema = engine.schema_with_examples(config.slm.examples_per_intent);
+            if slm {
+                let tier = nlu::slm_tier(&config, schema);
+                println!("{}", serde_json::to_string_pretty(tier.load_request())?);
+            } else if grammar {
+                println!("{}", schema.grammar());
+            } else {
+                println!("{}", serde_json::to_string_pretty(&schema)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }),
         Command::Skills { op: SkillsOp::List } => with_daemon(&cli, |proxy| {
             Box::pin(async move {
                 let status: serde_json::Value = serde_json::from_str(&proxy.status().await?)?;

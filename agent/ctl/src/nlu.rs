@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use edge_config::LoadOptions;
 use edge_core::{LoadedManifest, Recognition};
 use edge_intent::{Evaluation, Expectation, TemplateEngine, builtin_manifests};
+use edge_slm_client::{SlmTier, Thresholds};
 use serde::Serialize;
 use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -54,16 +55,21 @@ struct OutputLine<'a> {
     latency_us: u64,
 }
 
-pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
+/// The template engine over the configured (or given) skills plus the built-in intents;
+/// skipped skills are reported on stderr.
+pub fn load_engine(
+    config_path: Option<&Path>,
+    skills: &[PathBuf],
+) -> anyhow::Result<(edge_config::AgentConfig, TemplateEngine)> {
     let config = edge_config::load(&LoadOptions {
-        config_path: args.config.clone(),
+        config_path: config_path.map(Path::to_owned),
         env: None,
     })
     .context("loading the configuration")?;
-    let dirs = if args.skills.is_empty() {
+    let dirs = if skills.is_empty() {
         config.skills.dirs.clone()
     } else {
-        args.skills.clone()
+        skills.to_vec()
     };
     let (mut manifests, errors) = LoadedManifest::discover(&dirs);
     for e in &errors {
@@ -81,6 +87,22 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         engine.intent_names().count(),
         engine.template_count()
     );
+    Ok((config, engine))
+}
+
+/// The SLM tier over `schema` with the configured thresholds.
+pub fn slm_tier(config: &edge_config::AgentConfig, schema: edge_intent::IntentSchema) -> SlmTier {
+    SlmTier::new(
+        schema,
+        Thresholds {
+            min_score: config.slm.min_score,
+            min_confidence: config.slm.min_confidence,
+        },
+    )
+}
+
+pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
+    let (config, engine) = load_engine(args.config.as_deref(), &args.skills)?;
 
     let input: Box<dyn std::io::Read> = if args.jsonl.as_os_str() == "-" {
         Box::new(std::io::stdin())

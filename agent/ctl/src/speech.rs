@@ -3,7 +3,8 @@
 
 use anyhow::{Context as _, bail};
 use edge_config::AgentConfig;
-use edge_speech::{AsrClient, WorkerConfig, WorkerHandle};
+use edge_speech::AsrClient;
+use edge_worker::{WorkerConfig, WorkerHandle};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,22 +40,24 @@ impl Transcriber {
                         model.display()
                     );
                 }
-                let binary = edge_speech::supervisor::find_binary(&config.asr.worker)
-                    .with_context(|| {
-                        format!(
-                            "{} not found beside edge-agentctl or in PATH",
-                            config.asr.worker.display()
-                        )
-                    })?;
+                let binary = edge_worker::find_binary(&config.asr.worker).with_context(|| {
+                    format!(
+                        "{} not found beside edge-agentctl or in PATH",
+                        config.asr.worker.display()
+                    )
+                })?;
                 let dir = tempfile::tempdir()?;
                 let worker = runtime.block_on(async {
                     let worker = WorkerHandle::spawn(WorkerConfig {
+                        name: "speech worker".into(),
                         binary,
-                        model,
+                        args: edge_speech::asr_worker_args(
+                            &model,
+                            config.asr.threads,
+                            1,
+                            config.asr.max_audio_s,
+                        ),
                         socket: dir.path().join("asr.sock"),
-                        threads: config.asr.threads,
-                        max_concurrent: 1,
-                        max_audio_s: config.asr.max_audio_s,
                         start_timeout: Duration::from_millis(config.asr.start_timeout_ms),
                         health_interval: Duration::from_secs(5),
                         log_filter: "warn".into(),

@@ -88,6 +88,17 @@ impl Agent {
             .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
     }
 
+    /// Privacy mode: while on, no utterance is escalated off the device, whatever the
+    /// configuration. Returns the escalation status as JSON.
+    async fn set_privacy(&self, on: bool) -> Result<String, AgentError> {
+        let language = self
+            .pipeline
+            .language()
+            .ok_or_else(|| AgentError::InvalidInput("the language tiers are not running".into()))?;
+        language.set_privacy(on);
+        Ok(language.status()["escalation"].to_string())
+    }
+
     /// Push-to-talk pressed: listen to the live source until StopListening or until the
     /// endpointer hears the command end. Returns `{"listening", "source"}`.
     async fn start_listening(&self) -> Result<String, AgentError> {

@@ -7,6 +7,7 @@
 mod actuator;
 mod dbus;
 mod hal;
+mod language;
 mod listening;
 mod logging;
 mod mqtt;
@@ -127,6 +128,9 @@ async fn run(
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let speech = Arc::new(speech::Speech::start(&config, pipeline.clone()));
     status.set_speech(speech.clone());
+    let language = Arc::new(language::Language::start(&config));
+    status.set_language(language.clone());
+    pipeline.set_language(language.clone());
     let listening = listening::Listening::spawn(&config, speech.clone())
         .context("cannot open the audio source")?;
 

@@ -218,13 +218,18 @@ impl MqttTask {
             self.on_listen(topic, &publish.payload);
             return;
         }
+        if topic == self.topics.privacy_command() {
+            self.on_privacy(topic, &publish.payload);
+            return;
+        }
         if topic != self.topics.say_command() {
             self.publish_error(
                 topic,
                 format!(
-                    "unknown command topic; known: {}, {}",
+                    "unknown command topic; known: {}, {}, {}",
                     self.topics.say_command(),
-                    self.topics.listen_command()
+                    self.topics.listen_command(),
+                    self.topics.privacy_command()
                 ),
             );
             return;
@@ -259,6 +264,28 @@ impl MqttTask {
 }
 
 impl MqttTask {
+    /// Privacy mode over MQTT: `on` or `off`.
+    fn on_privacy(&self, topic: &str, payload: &[u8]) {
+        let on = match std::str::from_utf8(payload).map(str::trim) {
+            Ok("on") => true,
+            Ok("off") => false,
+            _ => {
+                self.publish_error(
+                    topic,
+                    format!(
+                        "payload {:?} is not \"on\" or \"off\"",
+                        String::from_utf8_lossy(payload)
+                    ),
+                );
+                return;
+            }
+        };
+        match self.pipeline.language() {
+            Some(language) => language.set_privacy(on),
+            None => self.publish_error(topic, "the language tiers are not running".into()),
+        }
+    }
+
     /// Push-to-talk over MQTT: `start` or `stop`.
     fn on_listen(&self, topic: &str, payload: &[u8]) {
         let start = match std::str::from_utf8(payload).map(str::trim) {

@@ -54,6 +54,9 @@ pub struct Outcome {
     pub action: Option<ActOutcome>,
     /// Time spent recognising, in microseconds.
     pub latency_us: u64,
+    /// What the SLM answered, when it was asked (also when its answer was not acted on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slm: Option<edge_protocol::slm::SlmAnswer>,
 }
 
 /// What the installed skills make of the agent: compiled templates, the skills that
@@ -139,6 +142,8 @@ pub struct Pipeline {
     skill_host: Arc<SkillHost>,
     vehicle_bus: Option<zbus::Connection>,
     plant_broker: Option<Arc<edge_hal_mqtt::MqttTransport>>,
+    /// The SLM and escalation tiers, asked when the templates reject an utterance.
+    language: std::sync::OnceLock<Arc<crate::language::Language>>,
 }
 
 impl Pipeline {
@@ -156,7 +161,19 @@ impl Pipeline {
             skill_host,
             vehicle_bus: None,
             plant_broker: None,
+            language: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The tiers after the templates, once started.
+    pub fn language(&self) -> Option<&Arc<crate::language::Language>> {
+        self.language.get()
+    }
+
+    /// Adds the tiers after the templates and has them prepare for the current catalog.
+    pub fn set_language(&self, language: Arc<crate::language::Language>) {
+        language.prepare(self.catalog());
+        let _ = self.language.set(language);
     }
 
     /// The current skills and templates.
@@ -173,6 +190,9 @@ impl Pipeline {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
         let catalog = Arc::new(Catalog::build(&self.config, &self.skill_host));
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog.clone();
+        if let Some(language) = self.language.get() {
+            language.prepare(catalog.clone());
+        }
         tracing::info!(
             skills = catalog.skills.len(),
             skipped = catalog.skill_errors.len(),
@@ -233,9 +253,26 @@ impl Pipeline {
         };
         let started = Instant::now();
         let catalog = self.catalog();
-        let recognition = catalog.engine.recognize(&utterance.text);
+        let mut recognition = catalog.engine.recognize(&utterance.text);
+        let mut question = None;
+        let mut slm = None;
+        if recognition.is_none()
+            && let Some(language) = self.language.get()
+            && let Some(answer) = language.recognize(&catalog, &utterance.text).await
+        {
+            recognition = answer.recognition;
+            question = answer.question;
+            slm = answer.slm;
+        }
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let (response, action) = self.respond(&catalog, &utterance, &recognition).await;
+        let (response, action) = match question {
+            // Unsure: ask, never guess an action.
+            Some(question) => (question, None),
+            None => self.respond(&catalog, &utterance, &recognition).await,
+        };
+        if let Some(language) = self.language.get() {
+            language.remember(&recognition);
+        }
         self.utterances.fetch_add(1, Ordering::Relaxed);
         let outcome = Arc::new(Outcome {
             utterance_id: utterance.id,
@@ -245,6 +282,7 @@ impl Pipeline {
             response,
             action,
             latency_us,
+            slm,
         });
         tracing::info!(
             utterance_id = %outcome.utterance_id,

@@ -4,7 +4,8 @@
 use crate::pipeline::{Outcome, Pipeline};
 use edge_config::AgentConfig;
 use edge_core::UtteranceOrigin;
-use edge_speech::{AsrClient, AsrError, Pcm, Transcript, WorkerConfig, WorkerHandle, WorkerState};
+use edge_speech::{AsrClient, AsrError, Pcm, Transcript};
+use edge_worker::{WorkerConfig, WorkerHandle, WorkerState};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,18 +80,21 @@ impl Speech {
             tracing::error!("{reason}");
             speech.unavailable = Some(reason);
         } else {
-            match edge_speech::supervisor::find_binary(&asr.worker) {
+            match edge_worker::find_binary(&asr.worker) {
                 Some(binary) => {
                     if let Some(dir) = asr.socket.parent() {
                         let _ = std::fs::create_dir_all(dir);
                     }
                     let worker = WorkerHandle::spawn(WorkerConfig {
+                        name: "speech worker".into(),
                         binary,
-                        model: asr.model.clone(),
+                        args: edge_speech::asr_worker_args(
+                            &asr.model,
+                            asr.threads,
+                            asr.max_concurrent,
+                            asr.max_audio_s,
+                        ),
                         socket: asr.socket.clone(),
-                        threads: asr.threads,
-                        max_concurrent: asr.max_concurrent,
-                        max_audio_s: asr.max_audio_s,
                         start_timeout: Duration::from_millis(asr.start_timeout_ms),
                         health_interval: Duration::from_secs(5),
                         log_filter: config.log.level.clone(),
@@ -118,18 +122,10 @@ impl Speech {
         if let Some(reason) = &self.unavailable {
             return serde_json::json!({"state": "unavailable", "reason": reason});
         }
-        match self.worker.as_ref().map(WorkerHandle::state) {
-            None => serde_json::json!({"state": "external", "uri": self.uri}),
-            Some(WorkerState::Starting) => {
-                serde_json::json!({"state": "starting", "uri": self.uri})
-            }
-            Some(WorkerState::Ready { pid }) => {
-                serde_json::json!({"state": "ready", "uri": self.uri, "pid": pid})
-            }
-            Some(WorkerState::Restarting { restarts, reason }) => serde_json::json!({
-                "state": "restarting", "uri": self.uri, "restarts": restarts, "reason": reason
-            }),
-        }
+        crate::status::worker_status(
+            self.worker.as_ref().map(WorkerHandle::state),
+            self.uri.as_deref(),
+        )
     }
 
     fn uri(&self) -> Result<&str, SpeechError> {

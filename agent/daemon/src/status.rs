@@ -25,6 +25,7 @@ pub struct Status {
     started: Instant,
     mqtt: AtomicU8,
     speech: std::sync::OnceLock<std::sync::Arc<crate::speech::Speech>>,
+    language: std::sync::OnceLock<std::sync::Arc<crate::language::Language>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -41,6 +42,9 @@ struct StatusReport<'a> {
     /// The recogniser: state, URI, worker pid and restarts, or why it is unavailable.
     #[serde(skip_serializing_if = "Option::is_none")]
     asr: Option<serde_json::Value>,
+    /// The SLM worker (state, cached prompts) and escalation (enabled, privacy mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -65,12 +69,18 @@ impl Status {
             started: Instant::now(),
             mqtt: AtomicU8::new(mqtt as u8),
             speech: std::sync::OnceLock::new(),
+            language: std::sync::OnceLock::new(),
         }
     }
 
     /// Adds the recogniser's state to the status.
     pub fn set_speech(&self, speech: std::sync::Arc<crate::speech::Speech>) {
         let _ = self.speech.set(speech);
+    }
+
+    /// Adds the language tiers' state to the status.
+    pub fn set_language(&self, language: std::sync::Arc<crate::language::Language>) {
+        let _ = self.language.set(language);
     }
 
     /// Records the MQTT connection state.
@@ -109,7 +119,27 @@ impl Status {
             templates: catalog.engine.template_count(),
             utterances: pipeline.utterance_count(),
             asr: self.speech.get().map(|s| s.status()),
+            language: self.language.get().map(|l| l.status()),
         };
         serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// A supervised worker's state for the APIs: `{"state", "uri", "pid", "restarts",
+/// "reason"}`; without a supervisor, an external server.
+pub fn worker_status(
+    state: Option<edge_worker::WorkerState>,
+    uri: Option<&str>,
+) -> serde_json::Value {
+    use edge_worker::WorkerState;
+    match state {
+        None => serde_json::json!({"state": "external", "uri": uri}),
+        Some(WorkerState::Starting) => serde_json::json!({"state": "starting", "uri": uri}),
+        Some(WorkerState::Ready { pid }) => {
+            serde_json::json!({"state": "ready", "uri": uri, "pid": pid})
+        }
+        Some(WorkerState::Restarting { restarts, reason }) => serde_json::json!({
+            "state": "restarting", "uri": uri, "restarts": restarts, "reason": reason
+        }),
     }
 }

@@ -237,7 +237,12 @@ impl TemplateEngine {
     /// The compiled intents and their slot types, for the language-model tier: see
     /// [`IntentSchema`].
     pub fn schema(&self) -> IntentSchema {
-        IntentSchema::new(self)
+        IntentSchema::new(self, crate::schema::EXAMPLES_PER_INTENT)
+    }
+
+    /// [`TemplateEngine::schema`] with up to `examples_per_intent` examples per intent.
+    pub fn schema_with_examples(&self, examples_per_intent: usize) -> IntentSchema {
+        IntentSchema::new(self, examples_per_intent)
     }
 
     /// Names of the intents the engine knows, in load order.

@@ -19,8 +19,8 @@ use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
 
-/// Examples listed per intent (the prompt's size grows with them).
-const EXAMPLES_PER_INTENT: usize = 3;
+/// Examples listed per intent by default (the prompt's size grows with them).
+pub const EXAMPLES_PER_INTENT: usize = 3;
 
 /// Every intent the language-model tier may answer, with its slots.
 #[derive(Debug, Clone, Serialize)]
@@ -188,12 +188,12 @@ pub enum SlotProblem {
 
 impl IntentSchema {
     /// The schema of the engine's intents, in load order, then `none`.
-    pub(crate) fn new(engine: &TemplateEngine) -> Self {
+    pub(crate) fn new(engine: &TemplateEngine, examples_per_intent: usize) -> Self {
         let mut intents: Vec<IntentSpec> = engine
             .intents
             .iter()
             .enumerate()
-            .filter_map(|(index, intent)| intent_spec(engine, index, intent))
+            .filter_map(|(index, intent)| intent_spec(engine, index, intent, examples_per_intent))
             .collect();
         intents.push(IntentSpec {
             name: NONE_INTENT.to_owned(),
@@ -279,6 +279,36 @@ impl IntentSchema {
 }
 
 impl IntentSpec {
+    /// The slot values said word for word in `text`, read by the template tier's code: for
+    /// each slot, the longest run of words it reads as a value ("twenty two and a half",
+    /// "passenger side", "pump three"). A language model choosing among values copies its
+    /// examples; what was actually said wins over what it wrote.
+    pub fn literal_slots(&self, text: &str) -> Slots {
+        let words = crate::normalize::normalize(text);
+        let mut slots = Slots::new();
+        for spec in &self.slots {
+            let mut best: Option<(usize, SlotValue)> = None;
+            for start in 0..words.len() {
+                for end in (start + 1..=words.len().min(start + 6)).rev() {
+                    if best.as_ref().is_some_and(|(len, _)| *len >= end - start) {
+                        break;
+                    }
+                    let span = words[start..end].join(" ");
+                    if let Ok(value) = spec.read(&Value::String(span)) {
+                        best = Some((end - start, value));
+                        break;
+                    }
+                }
+            }
+            if let Some((_, value)) = best
+                && !matches!(spec.kind, SlotType::Text { .. })
+            {
+                slots.insert(spec.name.clone(), value);
+            }
+        }
+        slots
+    }
+
     /// The slot with this name.
     pub fn slot(&self, name: &str) -> Option<&SlotSpec> {
         self.slots.iter().find(|s| s.name == name)
@@ -356,6 +386,7 @@ fn intent_spec(
     engine: &TemplateEngine,
     index: usize,
     intent: &CompiledIntent,
+    examples_per_intent: usize,
 ) -> Option<IntentSpec> {
     let mut slots = Vec::new();
     for (i, ((name, matcher), declared)) in intent.slots.iter().zip(&intent.declared).enumerate() {
@@ -377,7 +408,7 @@ fn intent_spec(
     Some(IntentSpec {
         name: intent.name.clone(),
         description: intent.description.clone(),
-        examples: examples(engine, index, intent),
+        examples: examples(engine, index, intent, examples_per_intent),
         slots,
     })
 }
@@ -421,12 +452,17 @@ fn slot_type(matcher: &SlotMatcher, declared: &SlotKind) -> SlotType {
     }
 }
 
-/// Up to [`EXAMPLES_PER_INTENT`] examples, one per template: first alternatives, a sample
+/// Up to `limit` examples, one per template: first alternatives, a sample
 /// value per slot (the n-th example takes the n-th value of an enum or entity list),
 /// optional parts only where they fill a slot not yet filled (a second round leaves those
 /// out too). Only examples the template tier answers the same way are kept, so none is
 /// ambiguous.
-fn examples(engine: &TemplateEngine, index: usize, intent: &CompiledIntent) -> Vec<Example> {
+fn examples(
+    engine: &TemplateEngine,
+    index: usize,
+    intent: &CompiledIntent,
+    limit: usize,
+) -> Vec<Example> {
     let roots: Vec<&CNode> = engine
         .templates
         .iter()
@@ -436,7 +472,7 @@ fn examples(engine: &TemplateEngine, index: usize, intent: &CompiledIntent) -> V
     let mut out: Vec<Example> = Vec::new();
     for optional_slots in [true, false] {
         for root in &roots {
-            if out.len() == EXAMPLES_PER_INTENT {
+            if out.len() >= limit {
                 return out;
             }
             let mut example = Example {

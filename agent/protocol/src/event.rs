@@ -46,6 +46,24 @@ impl Event {
         self.data.get(key).and_then(Value::as_u64)
     }
 
+    /// An event whose data is `value` serialised (it must serialise to an object).
+    pub fn from_data<T: serde::Serialize>(kind: &str, value: &T) -> Self {
+        let data = match serde_json::to_value(value) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+        Self {
+            kind: kind.to_owned(),
+            data,
+            payload: None,
+        }
+    }
+
+    /// The data read as `T`; the error names the field that does not fit.
+    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_value(Value::Object(self.data.clone()))
+    }
+
     /// Whether this event is of the given type.
     pub fn is(&self, kind: &str) -> bool {
         self.kind == kind

@@ -7,11 +7,14 @@
 //! use any Wyoming ASR server instead of its own worker.
 
 mod audio;
+mod client;
 mod event;
+pub mod slm;
 
 pub use audio::{
     AudioError, AudioFormat, SAMPLE_RATE, decode_mono, resample_to_speech_rate, to_mono_f32,
 };
+pub use client::{ClientError, Connection};
 pub use event::{Event, FrameLimits, ProtocolError, read_event, write_event};
 
 /// Event types of the Wyoming ASR conversation.

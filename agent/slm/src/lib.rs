@@ -1,12 +1,13 @@
 //! `edge-slm`: the small-language-model tier of intent recognition, in its own process
 //! (llama.cpp's ggml cannot share a binary with whisper.cpp's).
 //!
-//! First piece (issue 6): choosing the intent by **multiple-choice labels with distinct
-//! first tokens**. The prompt lists every intent under a letter; one forward pass over the
-//! utterance gives the next-token distribution, read only at the label tokens. The listing
-//! (the prompt's prefix) is decoded once and its KV cache kept: a request evaluates only
-//! the utterance and the answer cue. Slot filling under a grammar is the next piece.
+//! - [`engine`]: chooses the intent by the likelihood of the utterance after each intent's
+//!   cached prompt (the "noisy channel"), then writes its slots under the intent's GBNF
+//!   grammar.
+//! - [`server`]: the worker's Wyoming-style service around one inference thread.
 
-pub mod classifier;
+pub mod engine;
+pub mod server;
 
-pub use classifier::{Candidate, Choice, Classifier, ClassifierError, ClassifierOptions, Method};
+pub use engine::{EngineError, EngineOptions, IntentEngine, NONE_INTENT, intent_prompt};
+pub use server::SlmService;

@@ -1,9 +1,10 @@
-//! `edge-slm`: the SLM worker. This first piece evaluates the intent choice offline:
-//! `edge-slm classify --model M.gguf --intents intents.json --jsonl dev.jsonl`.
+//! `edge-slm`: the SLM worker. Serves Wyoming-style events (the daemon supervises it), or
+//! evaluates offline: `edge-slm classify --model M.gguf --intents intents.json --jsonl FILE`.
 
 use anyhow::Context as _;
-use clap::Parser;
-use edge_slm::{Candidate, Classifier, ClassifierOptions};
+use clap::{Parser, Subcommand};
+use edge_protocol::slm::SlmLoad;
+use edge_slm::{EngineOptions, IntentEngine, SlmService};
 use std::io::BufRead as _;
 use std::path::PathBuf;
 
@@ -11,66 +12,110 @@ use std::path::PathBuf;
 #[command(
     name = "edge-slm",
     version,
-    about = "Small-language-model intent tier (llama.cpp)"
+    about = "Small-language-model intent worker (llama.cpp)"
 )]
-enum Cli {
-    /// Choose the intent of each line of a JSON-lines file ({"text", "intent"?}); prints one
-    /// JSON line per input and, with expected intents, the accuracy.
+struct Cli {
+    /// GGUF model (e.g. smollm2-135m-instruct.gguf from `agent/models/provision.sh`).
+    #[arg(long, env = "EDGE_SLM_MODEL")]
+    model: PathBuf,
+    /// Threads per request.
+    #[arg(long, default_value_t = 1)]
+    threads: i32,
+    /// Context size in tokens.
+    #[arg(long, default_value_t = 4096)]
+    context: u32,
+    /// Where to listen: unix:///path/to/socket or tcp://host:port.
+    #[arg(long, default_value = "unix:///run/edge-agent/slm.sock")]
+    listen: String,
+    /// Exit when the process that started this worker dies.
+    #[arg(long)]
+    exit_with_parent: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Answer each line of a JSON-lines file ({"text", "intent"?}) with the intents of an
+    /// `slm-load` JSON file (`edge-agentctl schema --slm`); prints one JSON line per input
+    /// and, with expected intents, the top-1 accuracy.
     Classify {
-        #[arg(long)]
-        model: PathBuf,
-        /// JSON list of {"name", "description"}.
         #[arg(long)]
         intents: PathBuf,
         #[arg(long)]
         jsonl: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        threads: i32,
-        /// labels or likelihood.
-        #[arg(long, default_value = "labels")]
-        method: String,
     },
 }
 
 fn main() -> anyhow::Result<()> {
-    let Cli::Classify {
-        model,
-        intents,
-        jsonl,
-        threads,
-        method,
-    } = Cli::parse();
-    let method = match method.as_str() {
-        "labels" => edge_slm::Method::Labels,
-        "likelihood" => edge_slm::Method::Likelihood,
-        other => anyhow::bail!("--method {other:?}: expected labels or likelihood"),
-    };
-    let candidates: Vec<Candidate> = serde_json::from_slice(
-        &std::fs::read(&intents).with_context(|| format!("{}", intents.display()))?,
-    )
-    .with_context(|| {
-        format!(
-            "{}: expected [{{\"name\", \"description\"}}]",
-            intents.display()
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-    })?;
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let options = EngineOptions {
+        threads: cli.threads.max(1),
+        context: cli.context,
+    };
     let started = std::time::Instant::now();
-    let mut classifier = Classifier::load(
-        &model,
-        &candidates,
-        &ClassifierOptions {
-            threads,
-            method,
-            ..ClassifierOptions::default()
-        },
-    )?;
-    eprintln!(
-        "loaded in {} ms, prefix {} tokens cached",
-        started.elapsed().as_millis(),
-        classifier.prefix_tokens()
+    let engine = IntentEngine::load(&cli.model, options)?;
+    tracing::info!(
+        model = %cli.model.display(),
+        load_ms = started.elapsed().as_millis() as u64,
+        "model loaded"
     );
-    let file = std::fs::File::open(&jsonl).with_context(|| format!("{}", jsonl.display()))?;
-    let (mut right, mut total, mut latencies) = (0usize, 0usize, Vec::new());
+    match cli.command {
+        Some(Command::Classify { intents, jsonl }) => classify(engine, &intents, &jsonl),
+        None => {
+            let name = cli
+                .model
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                if cli.exit_with_parent {
+                    edge_worker::watch_parent();
+                }
+                let service = SlmService::start(engine, name);
+                edge_worker::serve(&cli.listen, move |stream| {
+                    let service = service.clone();
+                    Box::pin(async move {
+                        if let Err(e) = service.serve_connection(stream).await {
+                            tracing::warn!("connection ended: {e}");
+                        }
+                    })
+                })
+                .await?;
+                Ok(())
+            })
+        }
+    }
+}
+
+fn classify(
+    mut engine: IntentEngine,
+    intents: &std::path::Path,
+    jsonl: &std::path::Path,
+) -> anyhow::Result<()> {
+    let load: SlmLoad = serde_json::from_slice(
+        &std::fs::read(intents).with_context(|| format!("{}", intents.display()))?,
+    )
+    .with_context(|| format!("{}: expected an slm-load object", intents.display()))?;
+    let started = std::time::Instant::now();
+    engine.set_intents(&load.intents)?;
+    eprintln!(
+        "{} intents cached in {} ms ({} prompt tokens)",
+        engine.intents(),
+        started.elapsed().as_millis(),
+        engine.prompt_tokens()
+    );
+    let file = std::fs::File::open(jsonl).with_context(|| format!("{}", jsonl.display()))?;
+    let (mut right, mut total) = (0usize, 0usize);
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -81,25 +126,20 @@ fn main() -> anyhow::Result<()> {
         let Some(text) = value["text"].as_str() else {
             anyhow::bail!("{}:{}: no \"text\"", jsonl.display(), i + 1);
         };
-        let choice = classifier.classify(text)?;
-        latencies.push(choice.latency_ms);
+        let answer = engine.answer(text, None)?;
         if let Some(expected) = value["intent"].as_str() {
             total += 1;
-            right += usize::from(expected == choice.intent);
+            right += usize::from(expected == answer.intent);
         }
         println!(
             "{}",
-            serde_json::json!({"text": text, "expected": value["intent"], "choice": choice})
+            serde_json::json!({"text": text, "expected": value["intent"], "answer": answer})
         );
     }
-    latencies.sort_by(f64::total_cmp);
-    if !latencies.is_empty() {
-        let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+    if total > 0 {
         eprintln!(
-            "{right}/{total} right ({:.1}%), latency p50 {:.0} ms, p95 {:.0} ms",
-            100.0 * right as f64 / total.max(1) as f64,
-            pct(0.5),
-            pct(0.95)
+            "{right}/{total} top-1 ({:.1}%) before thresholds",
+            100.0 * right as f64 / total as f64
         );
     }
     Ok(())

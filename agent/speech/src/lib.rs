@@ -2,7 +2,6 @@
 //!
 //! - [`wav`]: WAV files in any common PCM layout, checked, as 16 kHz mono 16-bit PCM.
 //! - [`client`]: a Wyoming ASR client (our `edge-asr` worker or any Wyoming server).
-//! - [`supervisor`]: spawns the `edge-asr` worker, waits for it, restarts it with backoff.
 //! - [`endpoint`]: voice-activity endpointing, so a command ends by itself after silence.
 //! - [`source`]: live audio from standard input or ALSA capture.
 
@@ -10,11 +9,28 @@ pub mod client;
 pub mod endpoint;
 pub mod prompt;
 pub mod source;
-pub mod supervisor;
 pub mod wav;
 
 pub use client::{AsrClient, AsrError, Transcript};
 pub use endpoint::{Endpoint, EndpointConfig, Endpointer};
 pub use prompt::vocabulary_prompt;
-pub use supervisor::{WorkerConfig, WorkerHandle, WorkerState};
 pub use wav::{Pcm, WavError};
+
+/// The `edge-asr` arguments for a supervised worker (the supervisor adds `--listen`).
+pub fn asr_worker_args(
+    model: &std::path::Path,
+    threads: usize,
+    max_concurrent: usize,
+    max_audio_s: u32,
+) -> Vec<std::ffi::OsString> {
+    vec![
+        "--model".into(),
+        model.into(),
+        "--threads".into(),
+        threads.to_string().into(),
+        "--max-concurrent".into(),
+        max_concurrent.to_string().into(),
+        "--max-audio-s".into(),
+        max_audio_s.to_string().into(),
+    ]
+}

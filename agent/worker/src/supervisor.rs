@@ -1,7 +1,8 @@
-//! Supervision of the `edge-asr` worker: spawn, wait for readiness, health checks, restart
-//! with exponential backoff.
+//! Supervision of a worker: spawn, wait for readiness, health checks, restart with
+//! exponential backoff.
 
-use crate::client::AsrClient;
+use edge_protocol::{Event, FrameLimits, kind, read_event, write_event};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -12,13 +13,13 @@ use tokio::sync::watch;
 /// How to run the worker.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
+    /// What the logs and errors call it ("speech worker").
+    pub name: String,
     pub binary: PathBuf,
-    pub model: PathBuf,
+    /// The worker's own arguments; `--listen URI --exit-with-parent` are added.
+    pub args: Vec<OsString>,
     /// Unix socket the worker listens on.
     pub socket: PathBuf,
-    pub threads: usize,
-    pub max_concurrent: usize,
-    pub max_audio_s: u32,
     /// Time allowed for loading the model.
     pub start_timeout: Duration,
     pub health_interval: Duration,
@@ -53,6 +54,7 @@ pub enum WorkerState {
 #[derive(Debug)]
 pub struct WorkerHandle {
     uri: String,
+    name: String,
     state: watch::Receiver<WorkerState>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -69,9 +71,11 @@ impl WorkerHandle {
     pub fn spawn(config: WorkerConfig) -> Self {
         let (tx, rx) = watch::channel(WorkerState::Starting);
         let uri = config.uri();
+        let name = config.name.clone();
         let task = tokio::spawn(supervise(config, tx));
         Self {
             uri,
+            name,
             state: rx,
             task,
         }
@@ -102,7 +106,8 @@ impl WorkerHandle {
         match tokio::time::timeout(timeout, wait).await {
             Ok(result) => result,
             Err(_) => Err(format!(
-                "the speech worker is not ready after {timeout:?} (state: {:?})",
+                "the {} is not ready after {timeout:?} (state: {:?})",
+                self.name,
                 self.state()
             )),
         }
@@ -129,7 +134,8 @@ async fn supervise(config: WorkerConfig, state: watch::Sender<WorkerState>) {
         tracing::warn!(
             restarts,
             ?delay,
-            "speech worker stopped: {reason}; restarting"
+            "{} stopped: {reason}; restarting",
+            config.name
         );
         let _ = state.send(WorkerState::Restarting { restarts, reason });
         tokio::time::sleep(delay).await;
@@ -142,16 +148,9 @@ async fn run_once(
     state: &watch::Sender<WorkerState>,
 ) -> Result<String, String> {
     let mut child = Command::new(&config.binary)
-        .arg("--model")
-        .arg(&config.model)
+        .args(&config.args)
         .arg("--listen")
         .arg(config.uri())
-        .arg("--threads")
-        .arg(config.threads.to_string())
-        .arg("--max-concurrent")
-        .arg(config.max_concurrent.to_string())
-        .arg("--max-audio-s")
-        .arg(config.max_audio_s.to_string())
         .arg("--exit-with-parent")
         .env("RUST_LOG", &config.log_filter)
         .stdin(Stdio::null())
@@ -177,14 +176,10 @@ async fn run_once(
         Ok(false) => return Err(exit_reason(&mut child, "exited while starting").await),
         Err(_) => {
             let _ = child.kill().await;
-            return Err(format!(
-                "not ready within {:?} (model {})",
-                config.start_timeout,
-                config.model.display()
-            ));
+            return Err(format!("not ready within {:?}", config.start_timeout));
         }
     }
-    tracing::info!(pid, uri = %config.uri(), "speech worker ready");
+    tracing::info!(pid, uri = %config.uri(), "{} ready", config.name);
     let _ = state.send(WorkerState::Ready { pid });
     // Keep draining stdout so the worker never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -215,11 +210,25 @@ async fn run_once(
     }
 }
 
+/// A worker is healthy when it answers `describe` with `info` on a new connection.
 async fn health_check(uri: &str) -> bool {
-    match AsrClient::connect(uri, Duration::from_secs(2)).await {
-        Ok(mut client) => client.describe().await.is_ok(),
-        Err(_) => false,
-    }
+    let Some(path) = uri.strip_prefix("unix://") else {
+        return false;
+    };
+    let check = async {
+        let stream = tokio::net::UnixStream::connect(path).await.ok()?;
+        let (read, mut write) = stream.into_split();
+        write_event(&mut write, &Event::new(kind::DESCRIBE))
+            .await
+            .ok()?;
+        let mut read = tokio::io::BufReader::new(read);
+        let event = read_event(&mut read, FrameLimits::default()).await.ok()??;
+        event.is(kind::INFO).then_some(())
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), check).await,
+        Ok(Some(()))
+    )
 }
 
 async fn exit_reason(child: &mut Child, what: &str) -> String {

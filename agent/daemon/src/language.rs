@@ -1,0 +1,406 @@
+//! The language tiers after the templates: the local SLM (a supervised `edge-slm` worker)
+//! and, optionally, escalation to a remote chat endpoint.
+//!
+//! The worker caches one prompt per intent; the prompts come from the current catalog's
+//! schema and are sent again whenever the catalog changes (skills installed or removed)
+//! or the worker restarts. Until they are cached the template tier answers alone.
+
+use crate::pipeline::Catalog;
+use edge_config::AgentConfig;
+use edge_core::Recognition;
+use edge_escalation::Escalation;
+use edge_protocol::ClientError;
+use edge_protocol::slm::{SlmAnswer, SlmRequest};
+use edge_slm_client::{SlmClient, SlmTier, Thresholds, Verdict};
+use edge_worker::{WorkerConfig, WorkerHandle, WorkerState};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A follow-up within this time gets the previous intent as context.
+const FOLLOW_UP_WINDOW: Duration = Duration::from_secs(30);
+
+/// What the language tiers made of an utterance the templates rejected.
+#[derive(Debug, Clone)]
+pub struct LanguageAnswer {
+    pub recognition: Recognition,
+    /// A clarifying question to say instead of acting (the SLM was unsure).
+    pub question: Option<String>,
+    /// What the SLM answered, for the logs and the outcome.
+    pub slm: Option<SlmAnswer>,
+}
+
+/// The catalog whose prompts the worker holds.
+#[derive(Debug)]
+struct Loaded {
+    /// Identity of the catalog (its address while the pipeline holds it).
+    catalog: usize,
+    tier: Arc<SlmTier>,
+    prompt_tokens: usize,
+    load_ms: f64,
+}
+
+/// The SLM worker and the escalation endpoint.
+#[derive(Debug)]
+pub struct Language {
+    worker: Option<WorkerHandle>,
+    uri: Option<String>,
+    unavailable: Option<String>,
+    thresholds: Thresholds,
+    examples_per_intent: usize,
+    start_timeout: Duration,
+    request_timeout: Duration,
+    /// The open connection and what it has loaded; one request at a time.
+    client: tokio::sync::Mutex<(Option<SlmClient>, Option<Loaded>)>,
+    /// The tier of the newest catalog (built on first use after a change).
+    current: Mutex<Option<(usize, Arc<SlmTier>)>>,
+    escalation: Option<Escalation>,
+    escalation_error: Option<String>,
+    privacy: AtomicBool,
+    previous: Mutex<Option<(String, Instant)>>,
+    last_error: Mutex<Option<String>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Language {
+    /// Starts the worker (call inside the runtime) when configured and usable; never fails (the template tier works
+    /// alone and the status says why).
+    pub fn start(config: &AgentConfig) -> Self {
+        let slm = &config.slm;
+        let mut language = Self {
+            worker: None,
+            uri: None,
+            unavailable: None,
+            thresholds: Thresholds {
+                min_score: slm.min_score,
+                min_confidence: slm.min_confidence,
+            },
+            examples_per_intent: slm.examples_per_intent,
+            start_timeout: Duration::from_millis(slm.start_timeout_ms),
+            request_timeout: Duration::from_millis(slm.request_timeout_ms),
+            client: tokio::sync::Mutex::new((None, None)),
+            current: Mutex::new(None),
+            escalation: None,
+            escalation_error: None,
+            privacy: AtomicBool::new(config.escalation.privacy_mode),
+            previous: Mutex::new(None),
+            last_error: Mutex::new(None),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        if config.escalation.enabled {
+            match Escalation::new(&config.escalation) {
+                Ok(e) => language.escalation = Some(e),
+                Err(e) => {
+                    tracing::error!("escalation disabled: {e}");
+                    language.escalation_error = Some(e.to_string());
+                }
+            }
+        }
+        if !slm.enabled {
+            language.unavailable = Some("disabled in the configuration (slm.enabled)".into());
+        } else if !slm.model.is_file() {
+            language.unavailable = Some(format!(
+                "slm.model {} does not exist (run agent/models/provision.sh slm, or point slm.model at a GGUF model)",
+                slm.model.display()
+            ));
+        } else {
+            match edge_worker::find_binary(&slm.worker) {
+                Some(binary) => {
+                    if let Some(dir) = slm.socket.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    let worker = WorkerHandle::spawn(WorkerConfig {
+                        name: "SLM worker".into(),
+                        binary,
+                        args: vec![
+                            "--model".into(),
+                            slm.model.clone().into(),
+                            "--threads".into(),
+                            slm.threads.to_string().into(),
+                            "--context".into(),
+                            slm.context.to_string().into(),
+                        ],
+                        socket: slm.socket.clone(),
+                        start_timeout: Duration::from_millis(slm.start_timeout_ms),
+                        health_interval: Duration::from_secs(5),
+                        log_filter: config.log.level.clone(),
+                        backoff_min: Duration::from_millis(250),
+                        backoff_max: Duration::from_secs(30),
+                    });
+                    language.uri = Some(worker.uri().to_owned());
+                    language.worker = Some(worker);
+                }
+                None => {
+                    language.unavailable = Some(format!(
+                        "slm.worker {} is neither beside edge-agentd nor in PATH",
+                        slm.worker.display()
+                    ));
+                }
+            }
+        }
+        if let Some(reason) = &language.unavailable {
+            tracing::warn!("SLM tier unavailable: {reason}");
+        }
+        language
+    }
+
+    /// Privacy mode: while on, nothing is escalated.
+    pub fn set_privacy(&self, on: bool) {
+        self.privacy.store(on, Ordering::Relaxed);
+        tracing::info!(privacy = on, "privacy mode");
+    }
+
+    pub fn privacy(&self) -> bool {
+        self.privacy.load(Ordering::Relaxed)
+    }
+
+    /// Remembers the intent of an utterance that was acted on, for follow-ups.
+    pub fn remember(&self, recognition: &Recognition) {
+        if !recognition.is_none() {
+            *self.previous.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((recognition.intent.clone(), Instant::now()));
+        }
+    }
+
+    fn tier_for(&self, catalog: &Arc<Catalog>) -> Arc<SlmTier> {
+        let id = Arc::as_ptr(catalog) as usize;
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        match current.as_ref() {
+            Some((known, tier)) if *known == id => tier.clone(),
+            _ => {
+                let schema = catalog
+                    .engine
+                    .schema_with_examples(self.examples_per_intent);
+                let tier = Arc::new(SlmTier::new(schema, self.thresholds));
+                *current = Some((id, tier.clone()));
+                tier
+            }
+        }
+    }
+
+    /// Has the worker cache the prompts of `catalog` now (at start and after a reload),
+    /// so no request waits for it.
+    pub fn prepare(self: &Arc<Self>, catalog: Arc<Catalog>) {
+        if self.worker.is_none() {
+            return;
+        }
+        let language = self.clone();
+        // Called from reloads on blocking threads too.
+        self.runtime.spawn(async move {
+            if let Some(worker) = &language.worker
+                && let Err(e) = worker.wait_ready(language.start_timeout).await
+            {
+                tracing::warn!("SLM worker not ready: {e}");
+                return;
+            }
+            let mut client = language.client.lock().await;
+            if let Err(e) = language.ensure_loaded(&mut client, &catalog).await {
+                tracing::warn!("SLM prompts not cached: {e}");
+                language.note_error(&e);
+            }
+        });
+    }
+
+    fn note_error(&self, e: &ClientError) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    }
+
+    async fn ensure_loaded(
+        &self,
+        slot: &mut (Option<SlmClient>, Option<Loaded>),
+        catalog: &Arc<Catalog>,
+    ) -> Result<(), ClientError> {
+        let id = Arc::as_ptr(catalog) as usize;
+        if slot.0.is_none() {
+            let uri = self.uri.as_deref().unwrap_or_default();
+            slot.0 = Some(SlmClient::connect(uri, self.request_timeout).await?);
+            // A new connection may be to a restarted worker: load again.
+            slot.1 = None;
+        }
+        if slot.1.as_ref().is_some_and(|l| l.catalog == id) {
+            return Ok(());
+        }
+        let tier = self.tier_for(catalog);
+        let Some(client) = slot.0.as_mut() else {
+            return Ok(());
+        };
+        let loaded = client
+            .load(tier.load_request(), self.start_timeout)
+            .await
+            .inspect_err(|_| slot.0 = None)?;
+        tracing::info!(
+            intents = loaded.intents,
+            prompt_tokens = loaded.prompt_tokens,
+            load_ms = loaded.load_ms,
+            "SLM prompts cached"
+        );
+        slot.1 = Some(Loaded {
+            catalog: id,
+            tier,
+            prompt_tokens: loaded.prompt_tokens,
+            load_ms: loaded.load_ms,
+        });
+        Ok(())
+    }
+
+    /// The SLM's verdict on `text` (which the templates rejected), then escalation if the
+    /// SLM also rejected it. `None` when neither tier could answer at all.
+    pub async fn recognize(&self, catalog: &Arc<Catalog>, text: &str) -> Option<LanguageAnswer> {
+        let mut answer = None;
+        if self.worker.is_some() {
+            match self.ask_slm(catalog, text).await {
+                Ok(a) => answer = Some(a),
+                Err(e) => {
+                    tracing::warn!("SLM tier skipped: {e}");
+                    self.note_error(&e);
+                }
+            }
+        }
+        let rejected = answer
+            .as_ref()
+            .is_none_or(|a: &LanguageAnswer| a.recognition.is_none() && a.question.is_none());
+        if rejected
+            && let Some(escalation) = &self.escalation
+            && !self.privacy()
+        {
+            let schema = self.tier_for(catalog).schema().clone();
+            match escalation.recognize(text, &schema).await {
+                Ok(recognition) => {
+                    let slm = answer.and_then(|a| a.slm);
+                    return Some(LanguageAnswer {
+                        recognition,
+                        question: None,
+                        slm,
+                    });
+                }
+                Err(e) => tracing::warn!("escalation failed: {e}"),
+            }
+        }
+        answer
+    }
+
+    async fn ask_slm(
+        &self,
+        catalog: &Arc<Catalog>,
+        text: &str,
+    ) -> Result<LanguageAnswer, ClientError> {
+        if let Some(worker) = &self.worker
+            && !matches!(worker.state(), WorkerState::Ready { .. })
+        {
+            return Err(ClientError::Closed {
+                role: "SLM worker",
+                uri: format!("{} (not ready)", self.uri.as_deref().unwrap_or_default()),
+            });
+        }
+        let mut slot = match tokio::time::timeout(self.request_timeout, self.client.lock()).await {
+            Ok(slot) => slot,
+            Err(_) => {
+                return Err(ClientError::Timeout {
+                    role: "SLM worker",
+                    uri: self.uri.clone().unwrap_or_default(),
+                    timeout: self.request_timeout,
+                });
+            }
+        };
+        let previous_intent = self
+            .previous
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < FOLLOW_UP_WINDOW)
+            .map(|(intent, _)| intent.clone());
+        let request = SlmRequest {
+            text: text.to_owned(),
+            previous_intent,
+        };
+        // Once again after a failure: the worker may have restarted and lost its prompts.
+        let mut attempt = 0;
+        let answer = loop {
+            attempt += 1;
+            self.ensure_loaded(&mut slot, catalog).await?;
+            let Some(client) = slot.0.as_mut() else {
+                continue;
+            };
+            match client.recognize(&request).await {
+                Ok(answer) => break answer,
+                Err(e) => {
+                    slot.0 = None;
+                    if attempt >= 2 {
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let tier = slot
+            .1
+            .as_ref()
+            .map(|l| l.tier.clone())
+            .unwrap_or_else(|| self.tier_for(catalog));
+        let verdict = tier.judge(text, &answer);
+        tracing::info!(
+            intent = %answer.intent,
+            score = answer.score,
+            confidence = answer.confidence,
+            slots = %answer.slots,
+            scoring_ms = answer.scoring_ms,
+            slots_ms = answer.slots_ms,
+            verdict = ?verdict_name(&verdict),
+            "SLM answer"
+        );
+        let (recognition, question) = match verdict {
+            Verdict::Accepted(recognition) => (recognition, None),
+            Verdict::Unsure { question, .. } => (Recognition::none(), Some(question)),
+            Verdict::BadSlots { intent, error } => {
+                tracing::warn!(%intent, "SLM slots refused: {error}");
+                (Recognition::none(), None)
+            }
+            Verdict::OutOfDomain { .. } => (Recognition::none(), None),
+        };
+        Ok(LanguageAnswer {
+            recognition,
+            question,
+            slm: Some(answer),
+        })
+    }
+
+    /// Status for the APIs.
+    pub fn status(&self) -> serde_json::Value {
+        let escalation = serde_json::json!({
+            "enabled": self.escalation.is_some(),
+            "error": self.escalation_error,
+            "privacy_mode": self.privacy(),
+        });
+        let mut slm = match &self.unavailable {
+            Some(reason) => serde_json::json!({"state": "unavailable", "reason": reason}),
+            None => crate::status::worker_status(
+                self.worker.as_ref().map(WorkerHandle::state),
+                self.uri.as_deref(),
+            ),
+        };
+        if let Ok(slot) = self.client.try_lock()
+            && let Some(loaded) = &slot.1
+        {
+            slm["intents"] = loaded.tier.load_request().intents.len().into();
+            slm["prompt_tokens"] = loaded.prompt_tokens.into();
+            slm["load_ms"] = loaded.load_ms.into();
+        }
+        if let Some(e) = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            slm["last_error"] = e.clone().into();
+        }
+        serde_json::json!({"slm": slm, "escalation": escalation})
+    }
+}
+
+fn verdict_name(verdict: &Verdict) -> &'static str {
+    match verdict {
+        Verdict::Accepted(_) => "accepted",
+        Verdict::OutOfDomain { .. } => "out of domain",
+        Verdict::Unsure { .. } => "unsure",
+        Verdict::BadSlots { .. } => "bad slots",
+    }
+}

@@ -1,0 +1,156 @@
+//! The SLM worker's service: connections speak Wyoming-style events; one inference thread
+//! owns the model (a llama.cpp context belongs to one thread) and serves requests in turn.
+
+use crate::engine::{EngineError, IntentEngine};
+use edge_protocol::slm::{SlmAnswer, SlmLoad, SlmLoaded, SlmRequest, kind as slm};
+use edge_protocol::{Event, FrameLimits, ProtocolError, kind};
+use serde_json::json;
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use tokio::sync::{mpsc, oneshot};
+
+/// Error codes in `error` events.
+pub mod error_code {
+    pub const PROTOCOL: &str = "protocol";
+    /// The request's data does not have the documented shape.
+    pub const BAD_REQUEST: &str = "bad-request";
+    /// A recognition before any `slm-load`.
+    pub const NOT_LOADED: &str = "not-loaded";
+    pub const INFERENCE: &str = "inference";
+}
+
+enum Job {
+    Load(SlmLoad, oneshot::Sender<Result<SlmLoaded, EngineError>>),
+    Recognize(SlmRequest, oneshot::Sender<Result<SlmAnswer, EngineError>>),
+}
+
+/// Handle to the inference thread, shared by every connection.
+#[derive(Debug, Clone)]
+pub struct SlmService {
+    jobs: mpsc::Sender<Job>,
+    model_name: String,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Job::Load(..) => "Load",
+            Job::Recognize(..) => "Recognize",
+        })
+    }
+}
+
+impl SlmService {
+    /// Moves `engine` onto its own thread.
+    pub fn start(engine: IntentEngine, model_name: String) -> Self {
+        let (jobs, mut queue) = mpsc::channel::<Job>(16);
+        std::thread::Builder::new()
+            .name("slm-inference".into())
+            .spawn(move || {
+                let mut engine = engine;
+                while let Some(job) = queue.blocking_recv() {
+                    match job {
+                        Job::Load(load, reply) => {
+                            let started = Instant::now();
+                            let result = engine.set_intents(&load.intents).map(|()| SlmLoaded {
+                                intents: engine.intents(),
+                                prompt_tokens: engine.prompt_tokens(),
+                                load_ms: started.elapsed().as_secs_f64() * 1000.0,
+                            });
+                            let _ = reply.send(result);
+                        }
+                        Job::Recognize(request, reply) => {
+                            let result =
+                                engine.answer(&request.text, request.previous_intent.as_deref());
+                            let _ = reply.send(result);
+                        }
+                    }
+                }
+            })
+            .unwrap_or_else(|e| panic!("cannot start the inference thread: {e}"));
+        Self { jobs, model_name }
+    }
+
+    fn info(&self) -> Event {
+        Event::new(kind::INFO).with(
+            "slm",
+            json!({
+                "name": "edge-slm",
+                "version": env!("CARGO_PKG_VERSION"),
+                "model": self.model_name,
+            }),
+        )
+    }
+
+    /// Serves one connection until the peer closes it or sends a malformed frame.
+    pub async fn serve_connection<S>(self, stream: S) -> Result<(), ProtocolError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let (read, mut write) = tokio::io::split(stream);
+        let mut reader = BufReader::new(read);
+        loop {
+            let event = match edge_protocol::read_event(&mut reader, FrameLimits::default()).await {
+                Ok(Some(event)) => event,
+                Ok(None) => return Ok(()),
+                Err(ProtocolError::Io(e)) => return Err(ProtocolError::Io(e)),
+                Err(e) => {
+                    let reply = error_event(error_code::PROTOCOL, &e.to_string());
+                    let _ = edge_protocol::write_event(&mut write, &reply).await;
+                    return Err(e);
+                }
+            };
+            let reply = self.handle(event).await;
+            edge_protocol::write_event(&mut write, &reply).await?;
+        }
+    }
+
+    async fn handle(&self, event: Event) -> Event {
+        match event.kind.as_str() {
+            kind::DESCRIBE => self.info(),
+            kind::PING => Event::new(kind::PONG),
+            slm::LOAD => match event.data_as::<SlmLoad>() {
+                Ok(load) => match self.run(|reply| Job::Load(load, reply)).await {
+                    Ok(loaded) => Event::from_data(slm::LOADED, &loaded),
+                    Err(e) => e,
+                },
+                Err(e) => error_event(error_code::BAD_REQUEST, &format!("{}: {e}", slm::LOAD)),
+            },
+            slm::RECOGNIZE => match event.data_as::<SlmRequest>() {
+                Ok(request) => match self.run(|reply| Job::Recognize(request, reply)).await {
+                    Ok(answer) => Event::from_data(slm::ANSWER, &answer),
+                    Err(e) => e,
+                },
+                Err(e) => error_event(error_code::BAD_REQUEST, &format!("{}: {e}", slm::RECOGNIZE)),
+            },
+            other => error_event(
+                error_code::BAD_REQUEST,
+                &format!("unknown event type {other:?}"),
+            ),
+        }
+    }
+
+    async fn run<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> Job,
+    ) -> Result<T, Event> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || error_event(error_code::INFERENCE, "the inference thread has stopped");
+        self.jobs.send(job(reply)).await.map_err(|_| gone())?;
+        match answer.await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(EngineError::NotLoaded)) => Err(error_event(
+                error_code::NOT_LOADED,
+                "no intents loaded: send slm-load first",
+            )),
+            Ok(Err(e)) => Err(error_event(error_code::INFERENCE, &e.to_string())),
+            Err(_) => Err(gone()),
+        }
+    }
+}
+
+fn error_event(code: &str, text: &str) -> Event {
+    Event::new(kind::ERROR)
+        .with("text", text)
+        .with("code", code)
+}

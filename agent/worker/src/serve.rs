@@ -1,0 +1,94 @@
+//! The worker's side: listen, announce readiness, hand each connection to a handler.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A client connection, Unix or TCP.
+pub trait Connection: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Connection for T {}
+
+/// Why a worker cannot serve.
+#[derive(Debug)]
+pub struct ServeError(pub String);
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// Listens on `unix:///path` (a stale socket file is replaced) or `tcp://host:port`, prints
+/// `READY <uri>` on stdout (the supervisor waits for it) and notifies systemd, then runs
+/// `handle` on its own task for every connection. Returns only on error.
+pub async fn serve<H>(uri: &str, handle: H) -> Result<(), ServeError>
+where
+    H: Fn(Pin<Box<dyn Connection>>) -> Pin<Box<dyn Future<Output = ()> + Send>>,
+{
+    if let Some(path) = uri.strip_prefix("unix://") {
+        let path = PathBuf::from(path);
+        if path.exists() {
+            // A socket left by a worker that died; nothing else may own this path.
+            std::fs::remove_file(&path).map_err(|e| {
+                ServeError(format!(
+                    "cannot remove stale socket {}: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        let listener = tokio::net::UnixListener::bind(&path)
+            .map_err(|e| ServeError(format!("cannot listen on {}: {e}", path.display())))?;
+        ready(uri);
+        loop {
+            let (stream, _) = listener
+                .accept()
+                .await
+                .map_err(|e| ServeError(format!("accept on {}: {e}", path.display())))?;
+            tokio::spawn(handle(Box::pin(stream)));
+        }
+    } else if let Some(addr) = uri.strip_prefix("tcp://") {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| ServeError(format!("cannot listen on {addr}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| ServeError(format!("{addr}: {e}")))?;
+        ready(&format!("tcp://{local}"));
+        loop {
+            let (stream, _) = listener
+                .accept()
+                .await
+                .map_err(|e| ServeError(format!("accept on {addr}: {e}")))?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(handle(Box::pin(stream)));
+        }
+    } else {
+        Err(ServeError(format!(
+            "--listen {uri:?}: expected unix:///path or tcp://host:port"
+        )))
+    }
+}
+
+fn ready(uri: &str) {
+    tracing::info!(%uri, "listening");
+    // The supervisor (or systemd, when the worker runs as its own unit) waits for this.
+    println!("READY {uri}");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+/// A worker whose parent died is re-parented: exit then, since nobody supervises it.
+pub fn watch_parent() {
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if std::os::unix::process::parent_id() != parent {
+                tracing::warn!(parent, "supervisor is gone; exiting");
+                std::process::exit(0);
+            }
+        }
+    });
+}
