@@ -554,6 +554,10 @@ pub mod edge_topics {
         pub fn say(&self) -> String {
             format!("{}/cmd/say", self.base)
         }
+        /// Privacy mode (`on`, `off`).
+        pub fn privacy(&self) -> String {
+            format!("{}/cmd/privacy", self.base)
+        }
         /// Everything of the device.
         pub fn all(&self) -> String {
             format!("{}/#", self.base)

@@ -104,8 +104,8 @@ impl Default for SlmSection {
             threads: 1,
             context: 4096,
             examples_per_intent: 3,
-            min_score: 6.0,
-            min_confidence: 0.5,
+            min_score: 16.0,
+            min_confidence: 0.7,
             start_timeout_ms: 120_000,
             request_timeout_ms: 10_000,
         }

@@ -6,6 +6,7 @@
 mod audit;
 mod install;
 mod nlu;
+mod slm;
 mod speech;
 
 use anyhow::{Context as _, bail};

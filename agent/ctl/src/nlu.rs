@@ -36,6 +36,13 @@ pub struct NluArgs {
     /// (default: asr.uri or asr.model of the configuration).
     #[arg(long)]
     asr_model: Option<PathBuf>,
+    /// Ask the SLM tier (an `edge-slm` worker on slm.model) about utterances the templates
+    /// reject, as the daemon does; the report gives each tier's share.
+    #[arg(long)]
+    slm: bool,
+    /// The GGUF model for --slm (default: slm.model of the configuration).
+    #[arg(long, requires = "slm")]
+    slm_model: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,6 +60,9 @@ struct OutputLine<'a> {
     confidence: f32,
     tier: edge_core::Tier,
     latency_us: u64,
+    /// The SLM's raw answer, when it was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slm: Option<&'a edge_protocol::slm::SlmAnswer>,
 }
 
 /// The template engine over the configured (or given) skills plus the built-in intents;
@@ -103,6 +113,17 @@ pub fn slm_tier(config: &edge_config::AgentConfig, schema: edge_intent::IntentSc
 
 pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     let (config, engine) = load_engine(args.config.as_deref(), &args.skills)?;
+    let mut slm = if args.slm {
+        let model = args.slm_model.clone().unwrap_or(config.slm.model.clone());
+        let schema = engine.schema_with_examples(config.slm.examples_per_intent);
+        Some(crate::slm::SlmRunner::start(
+            &model,
+            slm_tier(&config, schema),
+            &config,
+        )?)
+    } else {
+        None
+    };
 
     let input: Box<dyn std::io::Read> = if args.jsonl.as_os_str() == "-" {
         Box::new(std::io::stdin())
@@ -175,8 +196,18 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let started = Instant::now();
-        let recognition: Recognition = engine.recognize(&expectation.text);
+        let mut recognition: Recognition = engine.recognize(&expectation.text);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let mut slm_answer = None;
+        if recognition.is_none()
+            && let Some(slm) = slm.as_mut()
+        {
+            let (r, answer) = slm
+                .recognize(&expectation.text)
+                .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
+            recognition = r;
+            slm_answer = Some(answer);
+        }
         latencies.push(latency_us);
         serde_json::to_writer(
             &mut out,
@@ -190,6 +221,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                 confidence: recognition.confidence,
                 tier: recognition.tier,
                 latency_us,
+                slm: slm_answer.as_ref(),
             },
         )?;
         writeln!(out)?;
@@ -219,6 +251,9 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             pct(1.0),
             latencies.len()
         );
+    }
+    if let Some(slm) = slm.as_mut() {
+        eprintln!("{}", slm.report());
     }
     if recordings > 0 {
         asr_latencies.sort_by(f64::total_cmp);

@@ -221,6 +221,14 @@ impl Language {
             return Ok(());
         }
         let tier = self.tier_for(catalog);
+        // A reload that changed nothing the model sees keeps the cached prompts.
+        if let Some(loaded) = slot.1.as_mut()
+            && loaded.tier.load_request() == tier.load_request()
+        {
+            loaded.catalog = id;
+            loaded.tier = tier;
+            return Ok(());
+        }
         let Some(client) = slot.0.as_mut() else {
             return Ok(());
         };

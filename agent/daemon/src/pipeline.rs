@@ -129,6 +129,16 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// The loaded skill that declares `intent`.
+    pub fn skill_of(&self, intent: &str) -> Option<&str> {
+        self.skills
+            .iter()
+            .find(|m| m.manifest.intents.contains_key(intent))
+            .map(|m| m.manifest.skill.name.as_str())
+    }
+}
+
 /// The intent pipeline of the daemon.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -338,7 +348,13 @@ impl Pipeline {
                 _ => {}
             }
         }
-        let Some(skill) = recognition.template.as_ref().map(|t| t.skill.as_str()) else {
+        // The template names its skill; an SLM or remote answer names only the intent.
+        let Some(skill) = recognition
+            .template
+            .as_ref()
+            .map(|t| t.skill.as_str())
+            .or_else(|| catalog.skill_of(&recognition.intent))
+        else {
             return (say, None);
         };
         if !self.skill_host.has(skill) {

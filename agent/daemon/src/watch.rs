@@ -13,7 +13,11 @@ pub fn watch_dirs(pipeline: Arc<Pipeline>, dirs: &[PathBuf]) -> Option<notify::R
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let mut watcher =
         match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            // Reading the manifests on reload opens them: access events must not cause
+            // another reload.
+            if let Ok(event) = event
+                && !matches!(event.kind, notify::EventKind::Access(_))
+            {
                 let _ = tx.send(());
             }
         }) {

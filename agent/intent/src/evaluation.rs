@@ -77,6 +77,9 @@ pub struct Evaluation {
     pub per_intent: BTreeMap<String, Tally>,
     /// By `kind` label.
     pub per_kind: BTreeMap<String, Tally>,
+    /// By the tier that answered (`none` when no tier did): how often each tier is right
+    /// when it answers.
+    pub per_tier: BTreeMap<String, Tally>,
     /// Every utterance not accepted.
     pub misses: Vec<Miss>,
 }
@@ -105,6 +108,14 @@ impl Evaluation {
                 .or_default()
                 .add(intent_ok, accepted);
         }
+        let tier = serde_json::to_value(got.tier)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.per_tier
+            .entry(tier)
+            .or_default()
+            .add(intent_ok, accepted);
         if !accepted {
             self.misses.push(Miss {
                 text: expected.text.clone(),
@@ -143,6 +154,14 @@ impl Evaluation {
             for (name, t) in &self.per_kind {
                 row(&mut out, name, t);
             }
+        }
+        let _ = writeln!(
+            out,
+            "{:<32} {:>5} {:>8} {:>10}",
+            "answered by tier", "n", "intent", "accepted"
+        );
+        for (name, t) in &self.per_tier {
+            row(&mut out, name, t);
         }
         row(&mut out, "ALL", &self.overall);
         out

@@ -1,0 +1,131 @@
+//! The SLM tier in `nlu --jsonl --slm`: utterances the templates reject go to an
+//! `edge-slm` worker this command starts, and are judged as the daemon judges them.
+
+use anyhow::Context as _;
+use edge_config::AgentConfig;
+use edge_core::Recognition;
+use edge_protocol::slm::{SlmAnswer, SlmRequest};
+use edge_slm_client::{SlmClient, SlmTier, Verdict};
+use edge_worker::{WorkerConfig, WorkerHandle};
+use std::path::Path;
+use std::time::Duration;
+
+/// A running worker with the tier's prompts cached.
+#[derive(Debug)]
+pub struct SlmRunner {
+    runtime: tokio::runtime::Runtime,
+    client: SlmClient,
+    tier: SlmTier,
+    _worker: (WorkerHandle, tempfile::TempDir),
+    /// Verdicts so far, by kind.
+    pub counts: std::collections::BTreeMap<&'static str, usize>,
+    /// Milliseconds per answer (scoring + slots).
+    pub latencies: Vec<f64>,
+}
+
+impl SlmRunner {
+    /// Starts `edge-slm` on `model` and caches `tier`'s prompts.
+    pub fn start(model: &Path, tier: SlmTier, config: &AgentConfig) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            model.is_file(),
+            "{} does not exist (run agent/models/provision.sh slm)",
+            model.display()
+        );
+        let binary = edge_worker::find_binary(&config.slm.worker).with_context(|| {
+            format!(
+                "{} not found beside edge-agentctl or in PATH",
+                config.slm.worker.display()
+            )
+        })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let dir = tempfile::tempdir()?;
+        let start_timeout = Duration::from_millis(config.slm.start_timeout_ms);
+        let (worker, client) = runtime.block_on(async {
+            let worker = WorkerHandle::spawn(WorkerConfig {
+                name: "SLM worker".into(),
+                binary,
+                args: vec![
+                    "--model".into(),
+                    model.into(),
+                    "--threads".into(),
+                    config.slm.threads.to_string().into(),
+                    "--context".into(),
+                    config.slm.context.to_string().into(),
+                ],
+                socket: dir.path().join("slm.sock"),
+                start_timeout,
+                health_interval: Duration::from_secs(5),
+                log_filter: "warn".into(),
+                backoff_min: Duration::from_millis(250),
+                backoff_max: Duration::from_secs(5),
+            });
+            worker
+                .wait_ready(start_timeout)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            let mut client = SlmClient::connect(
+                worker.uri(),
+                Duration::from_millis(config.slm.request_timeout_ms),
+            )
+            .await?;
+            let loaded = client.load(tier.load_request(), start_timeout).await?;
+            eprintln!(
+                "SLM: {} intents cached ({} prompt tokens) in {:.0} ms",
+                loaded.intents, loaded.prompt_tokens, loaded.load_ms
+            );
+            Ok::<_, anyhow::Error>((worker, client))
+        })?;
+        Ok(Self {
+            runtime,
+            client,
+            tier,
+            _worker: (worker, dir),
+            counts: Default::default(),
+            latencies: Vec::new(),
+        })
+    }
+
+    /// The tier's recognition of `text` (none unless accepted) and the raw answer.
+    pub fn recognize(&mut self, text: &str) -> anyhow::Result<(Recognition, SlmAnswer)> {
+        let request = SlmRequest {
+            text: text.to_owned(),
+            previous_intent: None,
+        };
+        let answer = self.runtime.block_on(self.client.recognize(&request))?;
+        self.latencies.push(answer.scoring_ms + answer.slots_ms);
+        let (kind, recognition) = match self.tier.judge(text, &answer) {
+            Verdict::Accepted(r) => ("accepted", r),
+            Verdict::OutOfDomain { .. } => ("out of domain", Recognition::none()),
+            Verdict::Unsure { .. } => ("unsure (asks)", Recognition::none()),
+            Verdict::BadSlots { .. } => ("bad slots", Recognition::none()),
+        };
+        *self.counts.entry(kind).or_default() += 1;
+        Ok((recognition, answer))
+    }
+
+    /// One line for stderr.
+    pub fn report(&mut self) -> String {
+        self.latencies.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            self.latencies
+                .get(((self.latencies.len().max(1) - 1) as f64 * p).round() as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let counts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        format!(
+            "SLM tier: asked about {} utterances: {}; latency p50 {:.0} ms, p95 {:.0} ms",
+            self.latencies.len(),
+            counts.join(", "),
+            pct(0.5),
+            pct(0.95)
+        )
+    }
+}
