@@ -285,6 +285,40 @@ mod tests {
     }
 
     #[test]
+    fn language_tier_values_name_their_key_and_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let main = write(
+            dir.path(),
+            "config.toml",
+            "version = 1\n[slm]\nmin_confidence = 1.5\n",
+        );
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(
+            err.contains("config.toml:3: slm.min_confidence: 1.5 is outside 0.0 to 1.0"),
+            "{err}"
+        );
+        let main = write(
+            dir.path(),
+            "other.toml",
+            "version = 1\n[escalation]\nenabled = true\nurl = \"ftp://x\"\nmodel = \"m\"\n",
+        );
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(err.contains("escalation.url"), "{err}");
+        assert!(err.contains("http:// or https://"), "{err}");
+        // Off, nothing else is required.
+        let main = write(
+            dir.path(),
+            "off.toml",
+            "version = 1\n[escalation]\nurl = \"\"\n",
+        );
+        assert!(load(&options(&main, &[])).is_ok());
+    }
+
+    #[test]
     fn unknown_env_key_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let main = write(dir.path(), "config.toml", "version = 1\n");

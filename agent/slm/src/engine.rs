@@ -34,6 +34,9 @@ const MAX_SLOT_TOKENS: usize = 48;
 /// Longest request, in tokens (longer ones are cut: commands are short).
 const MAX_REQUEST_TOKENS: usize = 48;
 
+/// Largest batch decoded at once (a request's tokens times the intents plus one).
+const MAX_BATCH: u32 = 1024;
+
 /// Settings.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -141,7 +144,9 @@ impl IntentEngine {
         let model: &'static LlamaModel = Box::leak(Box::new(model));
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(options.context))
-            .with_n_batch(options.context)
+            // A request is one batch of (intents + 1) x its tokens; the logits buffer grows
+            // with the batch size, so keep it to what requests need.
+            .with_n_batch(options.context.min(MAX_BATCH))
             .with_n_threads(options.threads)
             .with_n_threads_batch(options.threads)
             // One sequence per intent plus the baseline (llama.cpp allows 256).
@@ -261,10 +266,14 @@ impl IntentEngine {
             return Ok(none_answer());
         }
         let mut request = self.tokenize(&format!("{}\"", utterance.trim()), false);
-        if request.len() > MAX_REQUEST_TOKENS {
+        // Every intent's sequence and the baseline take the request in one batch.
+        let limit = MAX_REQUEST_TOKENS
+            .min(self.options.context.min(MAX_BATCH) as usize / (self.prompts.len() + 1))
+            .max(2);
+        if request.len() > limit {
             // Keep the closing quote: it marks the end of the request.
             let quote = request[request.len() - 1];
-            request.truncate(MAX_REQUEST_TOKENS - 1);
+            request.truncate(limit - 1);
             request.push(quote);
         }
         let sequences: Vec<&CachedPrompt> =

@@ -44,6 +44,10 @@ enum Command {
         intents: PathBuf,
         #[arg(long)]
         jsonl: PathBuf,
+        /// Decode every intent's prompt again for each request (what the prefix cache
+        /// saves), for the benchmark.
+        #[arg(long)]
+        no_cache: bool,
     },
 }
 
@@ -67,7 +71,11 @@ fn main() -> anyhow::Result<()> {
         "model loaded"
     );
     match cli.command {
-        Some(Command::Classify { intents, jsonl }) => classify(engine, &intents, &jsonl),
+        Some(Command::Classify {
+            intents,
+            jsonl,
+            no_cache,
+        }) => classify(engine, &intents, &jsonl, no_cache),
         None => {
             let name = cli
                 .model
@@ -101,6 +109,7 @@ fn classify(
     mut engine: IntentEngine,
     intents: &std::path::Path,
     jsonl: &std::path::Path,
+    no_cache: bool,
 ) -> anyhow::Result<()> {
     let load: SlmLoad = serde_json::from_slice(
         &std::fs::read(intents).with_context(|| format!("{}", intents.display()))?,
@@ -116,6 +125,7 @@ fn classify(
     );
     let file = std::fs::File::open(jsonl).with_context(|| format!("{}", jsonl.display()))?;
     let (mut right, mut total) = (0usize, 0usize);
+    let (mut latencies, mut tokens, mut scoring_ms) = (Vec::new(), 0usize, 0.0f64);
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -126,7 +136,14 @@ fn classify(
         let Some(text) = value["text"].as_str() else {
             anyhow::bail!("{}:{}: no \"text\"", jsonl.display(), i + 1);
         };
+        let started = std::time::Instant::now();
+        if no_cache {
+            engine.set_intents(&load.intents)?;
+        }
         let answer = engine.answer(text, None)?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokens += answer.tokens_scored;
+        scoring_ms += answer.scoring_ms;
         if let Some(expected) = value["intent"].as_str() {
             total += 1;
             right += usize::from(expected == answer.intent);
@@ -140,6 +157,29 @@ fn classify(
         eprintln!(
             "{right}/{total} top-1 ({:.1}%) before thresholds",
             100.0 * right as f64 / total as f64
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    if !latencies.is_empty() {
+        let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+        let peak_rss_kib = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap_or(0);
+        eprintln!(
+            "{} requests{}: latency p50 {:.0} ms, p95 {:.0} ms; scoring {:.0} tokens/s; peak RSS {} MiB",
+            latencies.len(),
+            if no_cache {
+                " without the prefix cache"
+            } else {
+                ""
+            },
+            pct(0.5),
+            pct(0.95),
+            tokens as f64 / (scoring_ms / 1000.0).max(1e-9),
+            peak_rss_kib / 1024
         );
     }
     Ok(())
