@@ -76,7 +76,6 @@ async fn the_service_answers_and_survives_bad_requests() -> anyhow::Result<()> {
     assert_eq!(answer.slots, "{}");
     assert!(answer.runner_up.is_some());
 
-    drop(ask);
     drop(write);
     drop(read);
     server.await??;
