@@ -5,7 +5,7 @@
 //! schema and are sent again whenever the catalog changes (skills installed or removed)
 //! or the worker restarts. Until they are cached the template tier answers alone.
 
-use crate::pipeline::Catalog;
+use crate::catalog::Catalog;
 use edge_config::AgentConfig;
 use edge_core::Recognition;
 use edge_escalation::Escalation;
@@ -380,7 +380,7 @@ impl Language {
         });
         let mut slm = match &self.unavailable {
             Some(reason) => serde_json::json!({"state": "unavailable", "reason": reason}),
-            None => crate::status::worker_status(
+            None => edge_worker::status_json(
                 self.worker.as_ref().map(WorkerHandle::state),
                 self.uri.as_deref(),
             ),

@@ -5,6 +5,7 @@
 //! inference run in worker processes (later issues).
 
 mod actuator;
+mod catalog;
 mod dbus;
 mod hal;
 mod language;

@@ -1,15 +1,14 @@
 //! Text in, recognition and response out, and an event to every API for each utterance.
 
 use crate::actuator::{ActOutcome, Actuator};
+pub use crate::catalog::Catalog;
 use crate::hal::HalParts;
 use crate::skills::Services;
 use edge_audit::Origin;
 use edge_config::AgentConfig;
-use edge_core::{IntentDef, LoadedManifest, Recognition, Utterance, UtteranceOrigin};
-use edge_intent::TemplateEngine;
+use edge_core::{Recognition, Utterance, UtteranceOrigin};
 use edge_skill_host::{CallContext, InvokeError, SkillHost};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -57,86 +56,6 @@ pub struct Outcome {
     /// What the SLM answered, when it was asked (also when its answer was not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slm: Option<edge_protocol::slm::SlmAnswer>,
-}
-
-/// What the installed skills make of the agent: compiled templates, the skills that
-/// loaded, why others were skipped, and each intent's definition. Replaced whole on reload.
-#[derive(Debug)]
-pub struct Catalog {
-    /// Compiled templates.
-    pub engine: TemplateEngine,
-    /// Skills that loaded.
-    pub skills: Vec<LoadedManifest>,
-    /// Why skills were skipped.
-    pub skill_errors: Vec<String>,
-    intents: HashMap<String, IntentDef>,
-}
-
-impl Catalog {
-    /// Loads the manifests from the configured directories, their components into
-    /// `skill_host` (a new version replaces the old only once it compiled), and compiles
-    /// the templates. A bad skill is skipped and logged; the others load.
-    pub fn build(config: &AgentConfig, skill_host: &SkillHost) -> Self {
-        let (mut manifests, mut load_errors) = LoadedManifest::discover(&config.skills.dirs);
-        // A skill whose component does not load is skipped whole: its intents must not be
-        // recognised only to fail.
-        let failed = crate::skills::load_components(
-            skill_host,
-            &manifests,
-            config.skills.require_signed,
-            &config.skills.trusted_keys,
-        );
-        manifests.retain(|m| {
-            !failed
-                .iter()
-                .any(|(name, _)| *name == m.manifest.skill.name)
-        });
-        manifests.extend(edge_intent::builtin_manifests());
-        let (engine, compile_errors) =
-            TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
-        let skill_errors: Vec<String> = load_errors
-            .drain(..)
-            .map(|e| e.to_string())
-            .chain(failed.into_iter().map(|(_, e)| e))
-            .chain(compile_errors.iter().map(ToString::to_string))
-            .collect();
-        for name in skill_host.skill_names() {
-            let still_code = manifests.iter().any(|m| {
-                m.manifest.skill.name == name && crate::skills::component_path(m).is_some()
-            });
-            if !engine.skill_names().contains(&name.as_str()) || !still_code {
-                skill_host.unload(&name);
-            }
-        }
-        for e in &skill_errors {
-            tracing::error!("skill skipped: {e}");
-        }
-        let loaded = engine.skill_names();
-        let skills: Vec<LoadedManifest> = manifests
-            .into_iter()
-            .filter(|m| loaded.contains(&m.manifest.skill.name.as_str()))
-            .collect();
-        let intents = skills
-            .iter()
-            .flat_map(|m| m.manifest.intents.clone())
-            .collect();
-        Self {
-            engine,
-            skills,
-            skill_errors,
-            intents,
-        }
-    }
-}
-
-impl Catalog {
-    /// The loaded skill that declares `intent`.
-    pub fn skill_of(&self, intent: &str) -> Option<&str> {
-        self.skills
-            .iter()
-            .find(|m| m.manifest.intents.contains_key(intent))
-            .map(|m| m.manifest.skill.name.as_str())
-    }
 }
 
 /// The intent pipeline of the daemon.

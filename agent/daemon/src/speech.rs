@@ -122,7 +122,7 @@ impl Speech {
         if let Some(reason) = &self.unavailable {
             return serde_json::json!({"state": "unavailable", "reason": reason});
         }
-        crate::status::worker_status(
+        edge_worker::status_json(
             self.worker.as_ref().map(WorkerHandle::state),
             self.uri.as_deref(),
         )

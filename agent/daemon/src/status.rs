@@ -124,22 +124,3 @@ impl Status {
         serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 }
-
-/// A supervised worker's state for the APIs: `{"state", "uri", "pid", "restarts",
-/// "reason"}`; without a supervisor, an external server.
-pub fn worker_status(
-    state: Option<edge_worker::WorkerState>,
-    uri: Option<&str>,
-) -> serde_json::Value {
-    use edge_worker::WorkerState;
-    match state {
-        None => serde_json::json!({"state": "external", "uri": uri}),
-        Some(WorkerState::Starting) => serde_json::json!({"state": "starting", "uri": uri}),
-        Some(WorkerState::Ready { pid }) => {
-            serde_json::json!({"state": "ready", "uri": uri, "pid": pid})
-        }
-        Some(WorkerState::Restarting { restarts, reason }) => serde_json::json!({
-            "state": "restarting", "uri": uri, "restarts": restarts, "reason": reason
-        }),
-    }
-}

@@ -13,7 +13,6 @@
 
 use crate::normalize::{normalize, tokenize};
 use crate::numbers::{number_to_words, parse_number_prefixes};
-use crate::schema::IntentSchema;
 use crate::template::{self, Node, TemplateSyntaxError};
 use edge_core::manifest::{LoadedManifest, SlotKind};
 use edge_core::{EntityLists, Recognition, SlotValue, Slots, TemplateRef, Tier};
@@ -232,17 +231,6 @@ impl TemplateEngine {
             }
         }
         names
-    }
-
-    /// The compiled intents and their slot types, for the language-model tier: see
-    /// [`IntentSchema`].
-    pub fn schema(&self) -> IntentSchema {
-        IntentSchema::new(self, crate::schema::EXAMPLES_PER_INTENT)
-    }
-
-    /// [`TemplateEngine::schema`] with up to `examples_per_intent` examples per intent.
-    pub fn schema_with_examples(&self, examples_per_intent: usize) -> IntentSchema {
-        IntentSchema::new(self, examples_per_intent)
     }
 
     /// Names of the intents the engine knows, in load order.

@@ -186,6 +186,19 @@ pub enum SlotProblem {
     },
 }
 
+impl TemplateEngine {
+    /// The compiled intents and their slot types, for the language-model tier: see
+    /// [`IntentSchema`].
+    pub fn schema(&self) -> IntentSchema {
+        IntentSchema::new(self, EXAMPLES_PER_INTENT)
+    }
+
+    /// [`TemplateEngine::schema`] with up to `examples_per_intent` examples per intent.
+    pub fn schema_with_examples(&self, examples_per_intent: usize) -> IntentSchema {
+        IntentSchema::new(self, examples_per_intent)
+    }
+}
+
 impl IntentSchema {
     /// The schema of the engine's intents, in load order, then `none`.
     pub(crate) fn new(engine: &TemplateEngine, examples_per_intent: usize) -> Self {

@@ -11,4 +11,4 @@ pub mod serve;
 pub mod supervisor;
 
 pub use serve::{serve, watch_parent};
-pub use supervisor::{WorkerConfig, WorkerHandle, WorkerState, find_binary};
+pub use supervisor::{WorkerConfig, WorkerHandle, WorkerState, find_binary, status_json};

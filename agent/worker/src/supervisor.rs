@@ -256,3 +256,18 @@ pub fn find_binary(name: &std::path::Path) -> Option<PathBuf> {
         .map(|dir| dir.join(name));
     beside.into_iter().chain(in_path).find(|p| p.is_file())
 }
+
+/// A supervised worker's state for the APIs: `{"state", "uri", "pid", "restarts",
+/// "reason"}`; without a supervisor (`None`), an external server.
+pub fn status_json(state: Option<WorkerState>, uri: Option<&str>) -> serde_json::Value {
+    match state {
+        None => serde_json::json!({"state": "external", "uri": uri}),
+        Some(WorkerState::Starting) => serde_json::json!({"state": "starting", "uri": uri}),
+        Some(WorkerState::Ready { pid }) => {
+            serde_json::json!({"state": "ready", "uri": uri, "pid": pid})
+        }
+        Some(WorkerState::Restarting { restarts, reason }) => serde_json::json!({
+            "state": "restarting", "uri": uri, "restarts": restarts, "reason": reason
+        }),
+    }
+}
