@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The demo: a private D-Bus with the virtual car, an MQTT broker with the virtual plant,
-# edge-agentd on the demo configuration with its speech worker, and a scripted list of
+# edge-agentd on the demo configuration with its speech and SLM workers, and a scripted list of
 # commands (agent/demo/commands.txt, or the file given as $1) spoken by espeak-ng into WAV
 # files and sent with `edge-agentctl listen`, then a few over MQTT, printing each transcript,
 # recognition, the answer, and what changed in the simulators (from the audit log).
@@ -34,12 +34,17 @@ for _ in $(seq 200); do grep -q ready "$work/car.out" && grep -q ready "$work/pl
 
 skills="${CARGO_TARGET_DIR:-$repo/target}/skills"
 model="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/whisper/ggml-tiny.en-q8_0.bin"
-sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" \
+slm="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/slm/smollm2-135m-instruct.gguf"
+sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" -e "s|@SLM@|$slm|g" \
   agent/demo/demo.toml > "$work/config.toml"
 "$bin/edge-agentd" --config "$work/config.toml" & pids+=($!)
 ctl=("$bin/edge-agentctl" --bus address --address "$bus")
-# Ready once the speech worker has loaded its model.
-for _ in $(seq 300); do "${ctl[@]}" status 2>/dev/null | grep -q '"state":"ready"' && break; sleep 0.1; done
+# Ready once the speech worker has loaded its model and the SLM worker cached its prompts.
+for _ in $(seq 600); do
+  s="$("${ctl[@]}" status 2>/dev/null || true)"
+  grep -q '"asr":{[^}]*"state":"ready"' <<< "$s" && grep -q '"prompt_tokens"' <<< "$s" && break
+  sleep 0.1
+done
 "${ctl[@]}" status | python3 agent/demo/show.py
 touch "$work/audit.jsonl"
 world() { python3 agent/demo/show.py --audit "$work/audit.jsonl" "$work/seen"; }

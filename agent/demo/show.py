@@ -20,7 +20,7 @@ def outcome(o):
         print(f"      heard in {o['asr_ms']:.0f} ms after the end of speech "
               f"({o['audio_ms'] / 1000:.1f} s of audio); action {o['end_to_action_ms']:.0f} ms after it")
     print(f"  [{o['origin']}] {o['text']!r}\n"
-          f"      -> {o['intent']} {slots} (confidence {o['confidence']:.2f}, {o['latency_us']} us)\n"
+          f"      -> {o['intent']} {slots} (tier {o.get('tier', '?')}, confidence {o['confidence']:.2f}, {o['latency_us']} us)\n"
           f"      agent: {o['response']}")
 
 
