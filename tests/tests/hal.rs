@@ -245,6 +245,24 @@ async fn equipment_needs_yes_and_a_closed_guard() -> anyhow::Result<()> {
         .await?
         .expect_json(topic, |v| v["guard_closed"] == false)
         .await?;
+    // The broker delivers the state to the daemon's own subscription independently of the
+    // probe's: wait until the daemon has seen the guard open.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let json: String = w
+            .agent
+            .call("GetSignal", &("Plant.Pump3.GuardClosed", false))
+            .await?;
+        let reading: serde_json::Value = serde_json::from_str(&json)?;
+        if reading["value"] == false {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon never saw the guard open: {reading}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let outcome = say(&w.agent, "start pump three").await?;
     assert_eq!(outcome["action"]["status"], "denied", "{outcome}");
     assert_eq!(
