@@ -1,7 +1,7 @@
 //! The Wyoming ASR server: many connections, many requests per connection.
 
 use crate::recognizer::{Recognizer, Transcription};
-use edge_protocol::{AudioFormat, Event, FrameLimits, ProtocolError, decode_mono, kind};
+use edge_protocol::{AudioFormat, Event, ProtocolError, decode_mono, kind};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +21,7 @@ pub mod error_code {
     pub const AUDIO_FORMAT: &str = "audio-format";
     pub const AUDIO_TOO_LONG: &str = "audio-too-long";
     pub const NO_AUDIO_START: &str = "no-audio-start";
-    pub const PROTOCOL: &str = "protocol";
+    pub const PROTOCOL: &str = edge_protocol::PROTOCOL_ERROR;
     pub const DECODE: &str = "decode";
 }
 
@@ -78,23 +78,13 @@ impl AsrService {
         let (read, mut write) = tokio::io::split(stream);
         let mut reader = BufReader::new(read);
         let mut utterance = Utterance::default();
-        loop {
-            let event = match edge_protocol::read_event(&mut reader, FrameLimits::default()).await {
-                Ok(Some(event)) => event,
-                Ok(None) => return Ok(()),
-                Err(ProtocolError::Io(e)) => return Err(ProtocolError::Io(e)),
-                Err(e) => {
-                    // Tell the peer what was wrong before hanging up: the stream is out of sync.
-                    let reply = error_event(error_code::PROTOCOL, &e.to_string());
-                    let _ = edge_protocol::write_event(&mut write, &reply).await;
-                    return Err(e);
-                }
-            };
+        while let Some(event) = edge_protocol::next_request(&mut reader, &mut write).await? {
             let replies = self.handle(event, &mut utterance).await;
             for reply in replies {
                 edge_protocol::write_event(&mut write, &reply).await?;
             }
         }
+        Ok(())
     }
 
     async fn handle(&self, event: Event, utterance: &mut Utterance) -> Vec<Event> {
@@ -118,7 +108,7 @@ impl AsrService {
                     }
                     Err(message) => {
                         utterance.rejected = true;
-                        vec![error_event(error_code::AUDIO_FORMAT, &message)]
+                        vec![Event::error(error_code::AUDIO_FORMAT, &message)]
                     }
                 }
             }
@@ -129,7 +119,7 @@ impl AsrService {
                     return vec![];
                 }
                 let Some(format) = done.format else {
-                    return vec![error_event(
+                    return vec![Event::error(
                         error_code::NO_AUDIO_START,
                         "audio-stop without audio-start: send audio-start with rate, width and channels first",
                     )];
@@ -152,14 +142,14 @@ impl AsrService {
             Ok(format) => format,
             Err(message) => {
                 utterance.rejected = true;
-                return vec![error_event(error_code::AUDIO_FORMAT, &message)];
+                return vec![Event::error(error_code::AUDIO_FORMAT, &message)];
             }
         };
         if let Some(started) = utterance.format
             && started != format
         {
             utterance.rejected = true;
-            return vec![error_event(
+            return vec![Event::error(
                 error_code::AUDIO_FORMAT,
                 &format!(
                     "audio-chunk format {}/{}/{} differs from audio-start's {}/{}/{} (rate/width/channels)",
@@ -179,7 +169,7 @@ impl AsrService {
                 let limit = self.recognizer.options().max_audio_s as usize * format.rate as usize;
                 if utterance.samples.len() + samples.len() > limit {
                     utterance.rejected = true;
-                    return vec![error_event(
+                    return vec![Event::error(
                         error_code::AUDIO_TOO_LONG,
                         &format!(
                             "audio exceeds the limit of {} s",
@@ -192,14 +182,14 @@ impl AsrService {
             }
             Err(e) => {
                 utterance.rejected = true;
-                vec![error_event(error_code::AUDIO_FORMAT, &e.to_string())]
+                vec![Event::error(error_code::AUDIO_FORMAT, &e.to_string())]
             }
         }
     }
 
     async fn finish(&self, samples: Vec<f32>, rate: u32, prompt: Option<String>) -> Event {
         let Ok(_slot) = self.decode_slots.clone().acquire_owned().await else {
-            return error_event(error_code::DECODE, "the worker is shutting down");
+            return Event::error(error_code::DECODE, "the worker is shutting down");
         };
         let recognizer = self.recognizer.clone();
         let started = Instant::now();
@@ -231,8 +221,8 @@ impl AsrService {
                     .with("audio_ms", audio_ms)
                     .with("decode_ms", (decode_ms * 10.0).round() / 10.0)
             }
-            Ok(Err((code, message))) => error_event(code, &message),
-            Err(e) => error_event(error_code::DECODE, &format!("decoder task failed: {e}")),
+            Ok(Err((code, message))) => Event::error(code, &message),
+            Err(e) => Event::error(error_code::DECODE, &format!("decoder task failed: {e}")),
         }
     }
 }
@@ -256,10 +246,4 @@ fn audio_format(event: &Event) -> Result<AudioFormat, String> {
         .validate()
         .map_err(|e| format!("{}: {e}", event.kind))?;
     Ok(format)
-}
-
-fn error_event(code: &str, text: &str) -> Event {
-    Event::new(kind::ERROR)
-        .with("text", text)
-        .with("code", code)
 }

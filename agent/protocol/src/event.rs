@@ -64,6 +64,13 @@ impl Event {
         serde_json::from_value(Value::Object(self.data.clone()))
     }
 
+    /// A Wyoming `error` event: `text` for people, `code` for programs.
+    pub fn error(code: &str, text: &str) -> Self {
+        Self::new(crate::kind::ERROR)
+            .with("text", text)
+            .with("code", code)
+    }
+
     /// Whether this event is of the given type.
     pub fn is(&self, kind: &str) -> bool {
         self.kind == kind
@@ -263,6 +270,30 @@ pub async fn write_event<W: AsyncWrite + Unpin>(
     writer.write_all(&frame).await?;
     writer.flush().await?;
     Ok(())
+}
+
+/// Error code of the `error` event sent before hanging up on a malformed frame.
+pub const PROTOCOL_ERROR: &str = "protocol";
+
+/// The server side of a connection: the next request, `None` when the peer hung up. A
+/// malformed frame is answered with an `error` event (the stream is out of sync after
+/// it) and returned as the error, which ends the connection.
+pub async fn next_request<R, W>(
+    reader: &mut R,
+    writer: &mut W,
+) -> Result<Option<Event>, ProtocolError>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    match read_event(reader, FrameLimits::default()).await {
+        Err(ProtocolError::Io(e)) => Err(ProtocolError::Io(e)),
+        Err(e) => {
+            let _ = write_event(writer, &Event::error(PROTOCOL_ERROR, &e.to_string())).await;
+            Err(e)
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,9 @@ pub use audio::{
     AudioError, AudioFormat, SAMPLE_RATE, decode_mono, resample_to_speech_rate, to_mono_f32,
 };
 pub use client::{ClientError, Connection};
-pub use event::{Event, FrameLimits, ProtocolError, read_event, write_event};
+pub use event::{
+    Event, FrameLimits, PROTOCOL_ERROR, ProtocolError, next_request, read_event, write_event,
+};
 
 /// Event types of the Wyoming ASR conversation.
 pub mod kind {

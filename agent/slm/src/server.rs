@@ -3,7 +3,7 @@
 
 use crate::engine::{EngineError, IntentEngine};
 use edge_protocol::slm::{SlmAnswer, SlmLoad, SlmLoaded, SlmRequest, kind as slm};
-use edge_protocol::{Event, FrameLimits, ProtocolError, kind};
+use edge_protocol::{Event, ProtocolError, kind};
 use serde_json::json;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Error codes in `error` events.
 pub mod error_code {
-    pub const PROTOCOL: &str = "protocol";
+    pub const PROTOCOL: &str = edge_protocol::PROTOCOL_ERROR;
     /// The request's data does not have the documented shape.
     pub const BAD_REQUEST: &str = "bad-request";
     /// A recognition before any `slm-load`.
@@ -89,20 +89,11 @@ impl SlmService {
     {
         let (read, mut write) = tokio::io::split(stream);
         let mut reader = BufReader::new(read);
-        loop {
-            let event = match edge_protocol::read_event(&mut reader, FrameLimits::default()).await {
-                Ok(Some(event)) => event,
-                Ok(None) => return Ok(()),
-                Err(ProtocolError::Io(e)) => return Err(ProtocolError::Io(e)),
-                Err(e) => {
-                    let reply = error_event(error_code::PROTOCOL, &e.to_string());
-                    let _ = edge_protocol::write_event(&mut write, &reply).await;
-                    return Err(e);
-                }
-            };
+        while let Some(event) = edge_protocol::next_request(&mut reader, &mut write).await? {
             let reply = self.handle(event).await;
             edge_protocol::write_event(&mut write, &reply).await?;
         }
+        Ok(())
     }
 
     async fn handle(&self, event: Event) -> Event {
@@ -114,16 +105,18 @@ impl SlmService {
                     Ok(loaded) => Event::from_data(slm::LOADED, &loaded),
                     Err(e) => e,
                 },
-                Err(e) => error_event(error_code::BAD_REQUEST, &format!("{}: {e}", slm::LOAD)),
+                Err(e) => Event::error(error_code::BAD_REQUEST, &format!("{}: {e}", slm::LOAD)),
             },
             slm::RECOGNIZE => match event.data_as::<SlmRequest>() {
                 Ok(request) => match self.run(|reply| Job::Recognize(request, reply)).await {
                     Ok(answer) => Event::from_data(slm::ANSWER, &answer),
                     Err(e) => e,
                 },
-                Err(e) => error_event(error_code::BAD_REQUEST, &format!("{}: {e}", slm::RECOGNIZE)),
+                Err(e) => {
+                    Event::error(error_code::BAD_REQUEST, &format!("{}: {e}", slm::RECOGNIZE))
+                }
             },
-            other => error_event(
+            other => Event::error(
                 error_code::BAD_REQUEST,
                 &format!("unknown event type {other:?}"),
             ),
@@ -135,22 +128,16 @@ impl SlmService {
         job: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> Job,
     ) -> Result<T, Event> {
         let (reply, answer) = oneshot::channel();
-        let gone = || error_event(error_code::INFERENCE, "the inference thread has stopped");
+        let gone = || Event::error(error_code::INFERENCE, "the inference thread has stopped");
         self.jobs.send(job(reply)).await.map_err(|_| gone())?;
         match answer.await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(EngineError::NotLoaded)) => Err(error_event(
+            Ok(Err(EngineError::NotLoaded)) => Err(Event::error(
                 error_code::NOT_LOADED,
                 "no intents loaded: send slm-load first",
             )),
-            Ok(Err(e)) => Err(error_event(error_code::INFERENCE, &e.to_string())),
+            Ok(Err(e)) => Err(Event::error(error_code::INFERENCE, &e.to_string())),
             Err(_) => Err(gone()),
         }
     }
-}
-
-fn error_event(code: &str, text: &str) -> Event {
-    Event::new(kind::ERROR)
-        .with("text", text)
-        .with("code", code)
 }
