@@ -102,13 +102,7 @@ pub fn load_engine(
 
 /// The SLM tier over `schema` with the configured thresholds.
 pub fn slm_tier(config: &edge_config::AgentConfig, schema: edge_intent::IntentSchema) -> SlmTier {
-    SlmTier::new(
-        schema,
-        Thresholds {
-            min_score: config.slm.min_score,
-            min_confidence: config.slm.min_confidence,
-        },
-    )
+    SlmTier::new(schema, Thresholds::from(&config.slm))
 }
 
 pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {

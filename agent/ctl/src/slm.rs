@@ -47,14 +47,7 @@ impl SlmRunner {
             let worker = WorkerHandle::spawn(WorkerConfig {
                 name: "SLM worker".into(),
                 binary,
-                args: vec![
-                    "--model".into(),
-                    model.into(),
-                    "--threads".into(),
-                    config.slm.threads.to_string().into(),
-                    "--context".into(),
-                    config.slm.context.to_string().into(),
-                ],
+                args: edge_slm_client::worker_args(model, &config.slm),
                 socket: dir.path().join("slm.sock"),
                 start_timeout,
                 health_interval: Duration::from_secs(5),
@@ -96,13 +89,12 @@ impl SlmRunner {
         };
         let answer = self.runtime.block_on(self.client.recognize(&request))?;
         self.latencies.push(answer.scoring_ms + answer.slots_ms);
-        let (kind, recognition) = match self.tier.judge(text, &answer) {
-            Verdict::Accepted(r) => ("accepted", r),
-            Verdict::OutOfDomain { .. } => ("out of domain", Recognition::none()),
-            Verdict::Unsure { .. } => ("unsure (asks)", Recognition::none()),
-            Verdict::BadSlots { .. } => ("bad slots", Recognition::none()),
+        let verdict = self.tier.judge(text, &answer);
+        *self.counts.entry(verdict.name()).or_default() += 1;
+        let recognition = match verdict {
+            Verdict::Accepted(r) => r,
+            _ => Recognition::none(),
         };
-        *self.counts.entry(kind).or_default() += 1;
         Ok((recognition, answer))
     }
 

@@ -71,10 +71,7 @@ impl Language {
             worker: None,
             uri: None,
             unavailable: None,
-            thresholds: Thresholds {
-                min_score: slm.min_score,
-                min_confidence: slm.min_confidence,
-            },
+            thresholds: Thresholds::from(slm),
             examples_per_intent: slm.examples_per_intent,
             start_timeout: Duration::from_millis(slm.start_timeout_ms),
             request_timeout: Duration::from_millis(slm.request_timeout_ms),
@@ -112,14 +109,7 @@ impl Language {
                     let worker = WorkerHandle::spawn(WorkerConfig {
                         name: "SLM worker".into(),
                         binary,
-                        args: vec![
-                            "--model".into(),
-                            slm.model.clone().into(),
-                            "--threads".into(),
-                            slm.threads.to_string().into(),
-                            "--context".into(),
-                            slm.context.to_string().into(),
-                        ],
+                        args: edge_slm_client::worker_args(&slm.model, slm),
                         socket: slm.socket.clone(),
                         start_timeout: Duration::from_millis(slm.start_timeout_ms),
                         health_interval: Duration::from_secs(5),
@@ -352,7 +342,7 @@ impl Language {
             slots = %answer.slots,
             scoring_ms = answer.scoring_ms,
             slots_ms = answer.slots_ms,
-            verdict = ?verdict_name(&verdict),
+            verdict = verdict.name(),
             "SLM answer"
         );
         let (recognition, question) = match verdict {
@@ -401,14 +391,5 @@ impl Language {
             slm["last_error"] = e.clone().into();
         }
         serde_json::json!({"slm": slm, "escalation": escalation})
-    }
-}
-
-fn verdict_name(verdict: &Verdict) -> &'static str {
-    match verdict {
-        Verdict::Accepted(_) => "accepted",
-        Verdict::OutOfDomain { .. } => "out of domain",
-        Verdict::Unsure { .. } => "unsure",
-        Verdict::BadSlots { .. } => "bad slots",
     }
 }

@@ -24,6 +24,31 @@ pub struct Thresholds {
     pub min_confidence: f32,
 }
 
+impl From<&edge_config::SlmSection> for Thresholds {
+    fn from(slm: &edge_config::SlmSection) -> Self {
+        Self {
+            min_score: slm.min_score,
+            min_confidence: slm.min_confidence,
+        }
+    }
+}
+
+/// The `edge-slm` arguments for a supervised worker on `model` (the supervisor adds
+/// `--listen`), with the threads and context of `slm`.
+pub fn worker_args(
+    model: &std::path::Path,
+    slm: &edge_config::SlmSection,
+) -> Vec<std::ffi::OsString> {
+    vec![
+        "--model".into(),
+        model.into(),
+        "--threads".into(),
+        slm.threads.to_string().into(),
+        "--context".into(),
+        slm.context.to_string().into(),
+    ]
+}
+
 /// What the tier concluded about an answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
@@ -41,6 +66,18 @@ pub enum Verdict {
     },
     /// The model chose an intent but its slots fail the schema.
     BadSlots { intent: String, error: String },
+}
+
+impl Verdict {
+    /// A short name for logs and reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Accepted(_) => "accepted",
+            Verdict::OutOfDomain { .. } => "out of domain",
+            Verdict::Unsure { .. } => "unsure (asks)",
+            Verdict::BadSlots { .. } => "bad slots",
+        }
+    }
 }
 
 /// The schema and thresholds of the SLM tier.
