@@ -261,8 +261,8 @@ impl Language {
             && let Some(escalation) = &self.escalation
             && !self.privacy()
         {
-            let schema = self.tier_for(catalog).schema().clone();
-            match escalation.recognize(text, &schema).await {
+            let tier = self.tier_for(catalog);
+            match escalation.recognize(text, tier.schema()).await {
                 Ok(recognition) => {
                     let slm = answer.and_then(|a| a.slm);
                     return Some(LanguageAnswer {
