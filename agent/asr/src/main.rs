@@ -45,13 +45,7 @@ struct Cli {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,whisper_rs=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    edge_worker::init_logging("info,whisper_rs=warn");
     whisper_rs::install_logging_hooks();
     let cli = Cli::parse();
     let options = DecodeOptions {
@@ -74,12 +68,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let service = Arc::new(AsrService::new(recognizer, cli.max_concurrent));
     edge_worker::serve(&cli.listen, move |stream| {
-        let service = service.clone();
-        Box::pin(async move {
-            if let Err(e) = service.serve_connection(stream).await {
-                tracing::warn!("connection ended: {e}");
-            }
-        })
+        service.clone().serve_connection(stream)
     })
     .await?;
     Ok(())

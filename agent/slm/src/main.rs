@@ -52,12 +52,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    edge_worker::init_logging("info");
     let cli = Cli::parse();
     let options = EngineOptions {
         threads: cli.threads.max(1),
@@ -91,12 +86,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 let service = SlmService::start(engine, name);
                 edge_worker::serve(&cli.listen, move |stream| {
-                    let service = service.clone();
-                    Box::pin(async move {
-                        if let Err(e) = service.serve_connection(stream).await {
-                            tracing::warn!("connection ended: {e}");
-                        }
-                    })
+                    service.clone().serve_connection(stream)
                 })
                 .await?;
                 Ok(())

@@ -10,5 +10,5 @@
 pub mod serve;
 pub mod supervisor;
 
-pub use serve::{serve, watch_parent};
+pub use serve::{init_logging, serve, watch_parent};
 pub use supervisor::{WorkerConfig, WorkerHandle, WorkerState, find_binary, status_json};

@@ -23,11 +23,22 @@ impl std::error::Error for ServeError {}
 
 /// Listens on `unix:///path` (a stale socket file is replaced) or `tcp://host:port`, prints
 /// `READY <uri>` on stdout (the supervisor waits for it) and notifies systemd, then runs
-/// `handle` on its own task for every connection. Returns only on error.
-pub async fn serve<H>(uri: &str, handle: H) -> Result<(), ServeError>
+/// `handle` on its own task for every connection; a connection that ends in an error is
+/// logged. Returns only on error.
+pub async fn serve<H, F, E>(uri: &str, handle: H) -> Result<(), ServeError>
 where
-    H: Fn(Pin<Box<dyn Connection>>) -> Pin<Box<dyn Future<Output = ()> + Send>>,
+    H: Fn(Pin<Box<dyn Connection>>) -> F,
+    F: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display,
 {
+    let spawn = |stream: Pin<Box<dyn Connection>>| {
+        let connection = handle(stream);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!("connection ended: {e}");
+            }
+        });
+    };
     if let Some(path) = uri.strip_prefix("unix://") {
         let path = PathBuf::from(path);
         if path.exists() {
@@ -47,7 +58,7 @@ where
                 .accept()
                 .await
                 .map_err(|e| ServeError(format!("accept on {}: {e}", path.display())))?;
-            tokio::spawn(handle(Box::pin(stream)));
+            spawn(Box::pin(stream));
         }
     } else if let Some(addr) = uri.strip_prefix("tcp://") {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -63,7 +74,7 @@ where
                 .await
                 .map_err(|e| ServeError(format!("accept on {addr}: {e}")))?;
             let _ = stream.set_nodelay(true);
-            tokio::spawn(handle(Box::pin(stream)));
+            spawn(Box::pin(stream));
         }
     } else {
         Err(ServeError(format!(
@@ -77,6 +88,17 @@ fn ready(uri: &str) {
     // The supervisor (or systemd, when the worker runs as its own unit) waits for this.
     println!("READY {uri}");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+}
+
+/// Logs to stderr (the supervisor's journal), filtered by `RUST_LOG` or `default_filter`.
+pub fn init_logging(default_filter: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// A worker whose parent died is re-parented: exit then, since nobody supervises it.
