@@ -4,23 +4,11 @@
 //! grammar. Accuracy is measured by `edge-slm classify` and the daemon tests
 //! (docs/BENCHMARKS.md).
 
+mod common;
+
+use common::model;
 use edge_protocol::slm::{IntentPrompt, PromptExample};
 use edge_slm::{EngineError, EngineOptions, IntentEngine};
-use std::path::PathBuf;
-
-fn model() -> PathBuf {
-    let cache = std::env::var_os("EDGE_AGENT_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edge-agent")))
-        .unwrap_or_default();
-    let model = cache.join("models/slm/smollm2-135m-instruct.gguf");
-    assert!(
-        model.is_file(),
-        "{} missing: run `bash agent/models/provision.sh slm`",
-        model.display()
-    );
-    model
-}
 
 fn intents() -> Vec<IntentPrompt> {
     let example = |text: &str, slots: &str| PromptExample {

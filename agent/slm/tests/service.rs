@@ -2,19 +2,13 @@
 //! recognise, and bad requests answered with `error` events naming what was wrong while
 //! the connection (and the worker) carries on.
 
+mod common;
+
+use common::model;
 use edge_protocol::slm::{IntentPrompt, PromptExample, SlmAnswer, SlmLoad, SlmLoaded, kind};
 use edge_protocol::{Event, FrameLimits, read_event, write_event};
 use edge_slm::{EngineOptions, IntentEngine, SlmService};
-use std::path::PathBuf;
 use tokio::io::BufReader;
-
-fn model() -> PathBuf {
-    let cache = std::env::var_os("EDGE_AGENT_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edge-agent")))
-        .unwrap_or_default();
-    cache.join("models/slm/smollm2-135m-instruct.gguf")
-}
 
 fn load() -> SlmLoad {
     let intent = |name: &str, description: &str, example: &str| IntentPrompt {

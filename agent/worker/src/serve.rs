@@ -9,17 +9,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub trait Connection: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Connection for T {}
 
-/// Why a worker cannot serve.
-#[derive(Debug)]
+/// Why a worker cannot serve (the message names the address).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct ServeError(pub String);
-
-impl std::fmt::Display for ServeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ServeError {}
 
 /// Listens on `unix:///path` (a stale socket file is replaced) or `tcp://host:port`, prints
 /// `READY <uri>` on stdout (the supervisor waits for it) and notifies systemd, then runs
