@@ -225,14 +225,11 @@ async fn equipment_needs_yes_and_a_closed_guard() -> anyhow::Result<()> {
         "{status}"
     );
 
-    // Timed out question.
+    // Timed out question: closed by the agent on time, so a late yes confirms nothing.
     say(&w.agent, "stop pump two").await?;
     tokio::time::sleep(Duration::from_millis(2300)).await;
     let outcome = say(&w.agent, "yes").await?;
-    assert_eq!(
-        outcome["response"],
-        "Sorry, I couldn't do that: the question timed out."
-    );
+    assert_eq!(outcome["response"], "There is nothing to confirm.");
     wait_plant_state(port, "pump-2", "running").await?;
 
     // Guard open: starting is denied even after yes.

@@ -319,6 +319,56 @@ mod tests {
     }
 
     #[test]
+    fn tts_values_name_their_key_and_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let main = write(
+            dir.path(),
+            "config.toml",
+            "version = 1\n[tts]\nbackend = \"festival\"\n",
+        );
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(
+            err.contains("config.toml:3:11: tts.backend: unknown variant `festival`"),
+            "{err}"
+        );
+        assert!(err.contains("`none`, `command`, `wyoming`"), "{err}");
+        let main = write(
+            dir.path(),
+            "wyoming.toml",
+            "version = 1\n[tts]\nbackend = \"wyoming\"\nvoice = \"x\"\n",
+        );
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(
+            err.contains("tts.uri: required when tts.backend = \"wyoming\""),
+            "{err}"
+        );
+        let main = write(
+            dir.path(),
+            "nowhere.toml",
+            "version = 1\n[tts]\nbackend = \"command\"\nplayer = []\n",
+        );
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(err.contains("nowhere.toml:4: tts.player"), "{err}");
+        let main = write(
+            dir.path(),
+            "ok.toml",
+            "version = 1\n[tts]\nbackend = \"wyoming\"\nuri = \"tcp://127.0.0.1:10200\"\n",
+        );
+        let cfg = load(&options(
+            &main,
+            &[("EDGE_AGENT__TTS__PLAYER", "paplay,--raw")],
+        ))
+        .expect("valid");
+        assert_eq!(cfg.tts.player, ["paplay", "--raw"]);
+    }
+
+    #[test]
     fn unknown_env_key_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let main = write(dir.path(), "config.toml", "version = 1\n");

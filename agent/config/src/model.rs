@@ -41,6 +41,10 @@ pub struct ConfigFile {
     pub slm: SlmSection,
     /// Escalation of rejected utterances to a remote chat endpoint.
     pub escalation: EscalationSection,
+    /// Spoken replies.
+    pub tts: TtsSection,
+    /// Conversations: stations and follow-up questions.
+    pub dialogue: DialogueSection,
 }
 
 impl Default for ConfigFile {
@@ -60,6 +64,81 @@ impl Default for ConfigFile {
             audio: AudioSection::default(),
             slm: SlmSection::default(),
             escalation: EscalationSection::default(),
+            tts: TtsSection::default(),
+            dialogue: DialogueSection::default(),
+        }
+    }
+}
+
+/// `[dialogue]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialogueSection {
+    /// The station of utterances that name none: this device's microphone, D-Bus `Say`,
+    /// MQTT `cmd/say` without `station`.
+    pub station: String,
+    /// How long a skill's question ("What does the noise sound like?") stays open.
+    pub follow_up_timeout_secs: u64,
+}
+
+impl Default for DialogueSection {
+    fn default() -> Self {
+        Self {
+            station: "main".into(),
+            follow_up_timeout_secs: 120,
+        }
+    }
+}
+
+/// Where spoken replies come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TtsBackend {
+    /// Replies are text only (D-Bus `Response`, MQTT `events/response`).
+    None,
+    /// `tts.command` writes a WAV to stdout.
+    Command,
+    /// A Wyoming TTS server at `tts.uri` (wyoming-piper).
+    Wyoming,
+}
+
+/// `[tts]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TtsSection {
+    /// `none`, `command` or `wyoming`.
+    pub backend: TtsBackend,
+    /// The synthesiser (argv, no shell): `{text}` in an argument is replaced by the reply;
+    /// without `{text}` the reply goes to its stdin. It writes a WAV to stdout. From the
+    /// environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub command: Vec<String>,
+    /// The Wyoming TTS server, `tcp://host:port` or `unix:///path`.
+    pub uri: String,
+    /// Voice name sent to the Wyoming server; empty: the server's default.
+    pub voice: String,
+    /// The player (argv, no shell), given the WAV on stdin; empty: no playback. From the
+    /// environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub player: Vec<String>,
+    /// Time allowed for synthesis, and for playback beyond the reply's duration.
+    pub timeout_ms: u64,
+    /// Keep the last reply's WAV in this file; empty: off.
+    pub keep_last_wav: PathBuf,
+}
+
+impl Default for TtsSection {
+    fn default() -> Self {
+        Self {
+            backend: TtsBackend::None,
+            command: ["espeak-ng", "--stdout", "--", "{text}"]
+                .map(String::from)
+                .to_vec(),
+            uri: String::new(),
+            voice: String::new(),
+            player: ["aplay", "-q", "-"].map(String::from).to_vec(),
+            timeout_ms: 10_000,
+            keep_last_wav: PathBuf::new(),
         }
     }
 }
@@ -774,6 +853,18 @@ impl ConfigFile {
         if self.hal.mqtt.port == 0 {
             return Err(invalid("hal.mqtt.port", "must be 1 to 65535".into()));
         }
+        if self.dialogue.station.trim().is_empty() || self.dialogue.station.len() > 64 {
+            return Err(invalid(
+                "dialogue.station",
+                "must be 1 to 64 characters".into(),
+            ));
+        }
+        if self.dialogue.follow_up_timeout_secs == 0 {
+            return Err(invalid(
+                "dialogue.follow_up_timeout_secs",
+                "must be at least 1".into(),
+            ));
+        }
         if self.policy.confirmation_timeout_secs == 0 {
             return Err(invalid(
                 "policy.confirmation_timeout_secs",
@@ -902,6 +993,47 @@ impl ConfigFile {
         }
         if audio.source == AudioSource::Alsa && audio.device.trim().is_empty() {
             return Err(invalid("audio.device", "must name an ALSA device".into()));
+        }
+        let tts = &self.tts;
+        if tts.backend == TtsBackend::Command && tts.command.first().is_none_or(|c| c.is_empty()) {
+            return Err(invalid(
+                "tts.command",
+                "must name a program when tts.backend = \"command\"".into(),
+            ));
+        }
+        if tts.backend == TtsBackend::Wyoming && tts.uri.is_empty() {
+            return Err(invalid(
+                "tts.uri",
+                "required when tts.backend = \"wyoming\" (tcp://host:port or unix:///path)".into(),
+            ));
+        }
+        if !(tts.uri.is_empty() || tts.uri.starts_with("tcp://") || tts.uri.starts_with("unix://"))
+        {
+            return Err(invalid(
+                "tts.uri",
+                format!("{:?} must be tcp://host:port or unix:///path", tts.uri),
+            ));
+        }
+        if tts.player.first().is_some_and(String::is_empty) {
+            return Err(invalid(
+                "tts.player",
+                "must start with a program (or be [] for no playback)".into(),
+            ));
+        }
+        if tts.backend != TtsBackend::None
+            && tts.player.is_empty()
+            && tts.keep_last_wav.as_os_str().is_empty()
+        {
+            return Err(invalid(
+                "tts.player",
+                "is empty and tts.keep_last_wav is not set: replies would go nowhere".into(),
+            ));
+        }
+        if !(1..=600_000).contains(&tts.timeout_ms) {
+            return Err(invalid(
+                "tts.timeout_ms",
+                format!("{} is outside 1 to 600000", tts.timeout_ms),
+            ));
         }
         let mqtt_client_id = if m.client_id.is_empty() {
             format!("edge-agent-{}", self.agent.device_id)

@@ -43,6 +43,16 @@ impl DeviceTopics {
         format!("{}/events/audit", self.base)
     }
 
+    /// Every change of a station's conversation (asked, answered, closed), as JSON.
+    pub fn session_event(&self) -> String {
+        format!("{}/events/session", self.base)
+    }
+
+    /// Retained: the open conversations, as a JSON array (empty when none).
+    pub fn sessions(&self) -> String {
+        format!("{}/sessions", self.base)
+    }
+
     /// Rejected commands (malformed payloads), as JSON naming the problem.
     pub fn error_event(&self) -> String {
         format!("{}/events/error", self.base)

@@ -43,6 +43,10 @@ pub struct Permissions {
     pub env: Vec<String>,
     /// WASI sockets (off by default).
     pub network: bool,
+    /// The local language model (`llm.choose`, world 0.2.0), off by default.
+    pub llm: bool,
+    /// Reports kept on disk (`reports.keep`, world 0.2.0), off by default.
+    pub reports: bool,
 }
 
 /// Limits of one invocation.

@@ -6,8 +6,10 @@ use edge_audit::{AuditEntry, AuditError, AuditLog, Origin};
 use edge_core::SignalValue;
 use edge_hal::Hal;
 use edge_policy::{Decision, Policy, WriteRequest};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::broadcast;
 
 /// What came of a request to act.
@@ -21,10 +23,13 @@ pub enum ActOutcome {
         /// The reason, for people.
         reason: String,
     },
-    /// The policy asks first; the question was put.
+    /// The policy asks first; the writes wait under `token` for the dialogue's answer.
     Confirm {
         /// The question.
         question: String,
+        /// What [`Actuator::confirm`] and [`Actuator::drop_pending`] take.
+        #[serde(skip)]
+        token: u64,
     },
     /// The write failed (transport, timeout, bad value, audit).
     Failed {
@@ -39,7 +44,6 @@ struct Pending {
     origin: Origin,
     writes: Vec<(String, SignalValue)>,
     done_text: String,
-    asked: Instant,
 }
 
 /// Policy, audit and HAL together.
@@ -49,26 +53,22 @@ pub struct Actuator {
     policy: Policy,
     audit: AuditLog,
     audit_events: broadcast::Sender<AuditEntry>,
-    pending: Mutex<Option<Pending>>,
-    confirmation_timeout: Duration,
+    /// Writes waiting for the dialogue manager to settle their confirmation.
+    pending: Mutex<HashMap<u64, Pending>>,
+    next_token: AtomicU64,
 }
 
 impl Actuator {
     /// Puts the pieces together.
-    pub fn new(
-        hal: Arc<Hal>,
-        policy: Policy,
-        audit: AuditLog,
-        confirmation_timeout: Duration,
-    ) -> Self {
+    pub fn new(hal: Arc<Hal>, policy: Policy, audit: AuditLog) -> Self {
         let (audit_events, _) = broadcast::channel(256);
         Self {
             hal,
             policy,
             audit,
             audit_events,
-            pending: Mutex::new(None),
-            confirmation_timeout,
+            pending: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(1),
         }
     }
 
@@ -109,8 +109,6 @@ impl Actuator {
         done_text: &str,
         confirmed: bool,
     ) -> ActOutcome {
-        // A new request replaces a question nobody answered.
-        self.drop_pending("superseded");
         let mut checked = Vec::with_capacity(writes.len());
         for (path, value) in &writes {
             let (def, value) = match self.hal.check(path, value) {
@@ -159,13 +157,19 @@ impl Actuator {
                             error: e.to_string(),
                         };
                     }
-                    *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(Pending {
-                        origin,
-                        writes,
-                        done_text: done_text.to_owned(),
-                        asked: Instant::now(),
-                    });
-                    return ActOutcome::Confirm { question };
+                    let token = self.next_token.fetch_add(1, Ordering::Relaxed);
+                    self.pending
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(
+                            token,
+                            Pending {
+                                origin,
+                                writes,
+                                done_text: done_text.to_owned(),
+                            },
+                        );
+                    return ActOutcome::Confirm { question, token };
                 }
             }
         }
@@ -215,12 +219,17 @@ impl Actuator {
         }
     }
 
-    fn drop_pending(&self, why: &str) -> Option<Pending> {
-        let pending = self
+    /// Drops the writes waiting under `token`, audited with `why` (`declined`, `expired`,
+    /// `superseded`, `cancelled`). Whether anything was waiting.
+    pub fn drop_pending(&self, token: u64, why: &str) -> bool {
+        let Some(pending) = self
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()?;
+            .remove(&token)
+        else {
+            return false;
+        };
         for (path, value) in &pending.writes {
             let mut entry = Self::entry(&pending.origin, path, "declined", None, why.to_owned());
             entry.new = Some(value.clone());
@@ -228,7 +237,7 @@ impl Actuator {
                 tracing::error!("audit: {e}");
             }
         }
-        Some(pending)
+        true
     }
 
     /// Records an event that is not a write: a skill's call refused by its grants, a skill
@@ -239,35 +248,19 @@ impl Actuator {
         }
     }
 
-    /// The person said yes: performs the pending writes. `None` if nothing was pending;
-    /// an expired question is declined.
-    pub async fn confirm(&self, yes_origin: Origin) -> Option<(ActOutcome, String)> {
+    /// The person said yes: performs the writes waiting under `token` (the policy is
+    /// asked again, with the confirmation). `None` if nothing waits under it.
+    pub async fn confirm(&self, token: u64) -> Option<(ActOutcome, String)> {
         let pending = self
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take()?;
-        if pending.asked.elapsed() > self.confirmation_timeout {
-            *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending);
-            self.drop_pending("expired");
-            return Some((
-                ActOutcome::Failed {
-                    error: "the question timed out".into(),
-                },
-                String::new(),
-            ));
-        }
+            .remove(&token)?;
         // The write keeps the origin of the request; the "yes" is in the log as its own
         // utterance through the intent event.
-        let _ = yes_origin;
         let outcome = self
             .act(pending.origin, pending.writes, &pending.done_text, true)
             .await;
         Some((outcome, pending.done_text))
-    }
-
-    /// The person said no or cancel. Whether anything was pending.
-    pub fn decline(&self) -> bool {
-        self.drop_pending("declined").is_some()
     }
 }

@@ -79,6 +79,34 @@ impl Agent {
             .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
     }
 
+    /// Like `Say`, from `station` (a car cabin, a machine's operator panel): the utterance
+    /// answers that station's open question, if any. Returns the outcome as JSON.
+    async fn say_at(&self, station: &str, text: &str) -> Result<String, AgentError> {
+        if station.len() > 64 {
+            return Err(AgentError::InvalidInput(format!(
+                "argument `station` is {} bytes long; the limit is 64",
+                station.len()
+            )));
+        }
+        let outcome = self
+            .pipeline
+            .handle_at(text, UtteranceOrigin::Dbus, Some(station))
+            .await?;
+        serde_json::to_string(&*outcome)
+            .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
+    }
+
+    /// Barge-in: stops the spoken reply now playing; returns the `tts` status as JSON.
+    async fn stop_speaking(&self) -> String {
+        self.status.stop_speaking()
+    }
+
+    /// The open conversations as a JSON array: station, session id, turns, the open
+    /// question (kind, question, skill, expected answer) and the time left to answer.
+    async fn sessions(&self) -> String {
+        serde_json::to_string(&self.pipeline.sessions()).unwrap_or_else(|_| "[]".into())
+    }
+
     /// Recognises a spoken command in a WAV file (any PCM layout; converted to 16 kHz mono)
     /// and acts on it. Returns JSON: the outcome plus `transcript`, `audio_ms`, `asr_ms`
     /// and `end_to_action_ms`.
@@ -159,6 +187,10 @@ impl Agent {
                 false,
             )
             .await;
+        // The question opens on the default station: "yes" from there performs the write.
+        if let crate::actuator::ActOutcome::Confirm { question, token } = &outcome {
+            self.pipeline.hold_confirmation(question, *token);
+        }
         serde_json::to_string(&outcome)
             .map_err(|e| AgentError::ZBus(zbus::Error::Failure(e.to_string())))
     }
@@ -188,6 +220,11 @@ impl Agent {
     /// An utterance was recognised (any origin); the argument is the outcome as JSON.
     #[zbus(signal)]
     async fn intent_recognized(emitter: &SignalEmitter<'_>, outcome: &str) -> zbus::Result<()>;
+
+    /// A conversation changed: a question was asked or answered, or the session closed
+    /// (and why). The argument is JSON.
+    #[zbus(signal)]
+    async fn session_changed(emitter: &SignalEmitter<'_>, event: &str) -> zbus::Result<()>;
 
     /// The agent answered an utterance.
     #[zbus(signal)]
@@ -248,6 +285,7 @@ pub async fn serve(
         }
     };
     let mut events = pipeline.subscribe();
+    let mut session_events = pipeline.subscribe_sessions();
     let agent = Agent {
         pipeline,
         status,
@@ -271,7 +309,25 @@ pub async fn serve(
         .into_owned();
     let forwarder = tokio::spawn(async move {
         loop {
-            let outcome = match events.recv().await {
+            let received = tokio::select! {
+                outcome = events.recv() => outcome,
+                event = session_events.recv() => {
+                    match event {
+                        Ok(event) => {
+                            let json = serde_json::to_string(&event).unwrap_or_default();
+                            if let Err(e) = Agent::session_changed(&emitter, &json).await {
+                                tracing::warn!("emitting SessionChanged: {e}");
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!("D-Bus signals lagged; {n} session events not signalled");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                    continue;
+                }
+            };
+            let outcome = match received {
                 Ok(o) => o,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!("D-Bus signals lagged; {n} events not signalled");

@@ -74,12 +74,7 @@ pub async fn build(config: &AgentConfig, catalogue: &Catalogue) -> anyhow::Resul
         "HAL ready"
     );
     Ok(HalParts {
-        actuator: Actuator::new(
-            Arc::new(hal),
-            policy,
-            audit,
-            Duration::from_secs(config.policy.confirmation_timeout_secs),
-        ),
+        actuator: Actuator::new(Arc::new(hal), policy, audit),
         dbus: dbus_connection,
         mqtt: mqtt_transport,
     })

@@ -10,7 +10,7 @@ use edge_config::AgentConfig;
 use edge_core::Recognition;
 use edge_escalation::Escalation;
 use edge_protocol::ClientError;
-use edge_protocol::slm::{SlmAnswer, SlmRequest};
+use edge_protocol::slm::{ChoiceOption, ChoiceRequest, SlmAnswer, SlmRequest};
 use edge_slm_client::{SlmClient, SlmTier, Thresholds, Verdict};
 use edge_worker::{WorkerConfig, WorkerHandle, WorkerState};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +28,31 @@ pub struct LanguageAnswer {
     pub question: Option<String>,
     /// What the SLM answered, for the logs and the outcome.
     pub slm: Option<SlmAnswer>,
+}
+
+/// Why [`Language::choose`] could not map an answer to an option.
+#[derive(Debug, thiserror::Error)]
+pub enum ChooseError {
+    /// No SLM worker: disabled, no model or no binary (the reason).
+    #[error("the SLM tier is unavailable: {0}")]
+    Disabled(String),
+    /// The worker is configured but not ready (starting, restarting or failed).
+    #[error("the SLM worker is not running ({0})")]
+    NotRunning(String),
+    #[error("the SLM worker did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The worker refused the request or the connection failed.
+    #[error("SLM worker: {0}")]
+    Worker(ClientError),
+}
+
+impl From<ClientError> for ChooseError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Timeout { timeout, .. } => ChooseError::Timeout(timeout),
+            e => ChooseError::Worker(e),
+        }
+    }
 }
 
 /// The catalog whose prompts the worker holds.
@@ -359,6 +384,81 @@ impl Language {
             question,
             slm: Some(answer),
         })
+    }
+
+    /// Which of `options` ((id, description) pairs) the free-form `answer` to `question`
+    /// means, by the SLM worker: `None` when it means none of them (or the model is not
+    /// sure). For skills that ask a question with fixed answers (a troubleshooting step).
+    pub async fn choose(
+        &self,
+        question: &str,
+        answer: &str,
+        options: &[(String, String)],
+    ) -> Result<Option<String>, ChooseError> {
+        let Some(worker) = &self.worker else {
+            return Err(ChooseError::Disabled(
+                self.unavailable
+                    .clone()
+                    .unwrap_or_else(|| "no SLM worker".into()),
+            ));
+        };
+        let state = worker.state();
+        if !matches!(state, WorkerState::Ready { .. }) {
+            return Err(ChooseError::NotRunning(format!("{state:?}")));
+        }
+        let request = ChoiceRequest {
+            question: question.to_owned(),
+            answer: answer.to_owned(),
+            options: options
+                .iter()
+                .map(|(id, description)| ChoiceOption {
+                    id: id.clone(),
+                    description: description.clone(),
+                })
+                .collect(),
+            min_score: None,
+            min_confidence: None,
+        };
+        let mut slot = tokio::time::timeout(self.request_timeout, self.client.lock())
+            .await
+            .map_err(|_| ChooseError::Timeout(self.request_timeout))?;
+        // Once again after a failure: the worker may have restarted.
+        let mut attempt = 0;
+        let choice = loop {
+            attempt += 1;
+            if slot.0.is_none() {
+                let uri = self.uri.as_deref().unwrap_or_default();
+                slot.0 = Some(SlmClient::connect(uri, self.request_timeout).await?);
+                // A new connection may be to a restarted worker: the intents' prompts
+                // are loaded again on the next recognition.
+                slot.1 = None;
+            }
+            let Some(client) = slot.0.as_mut() else {
+                continue;
+            };
+            match client.choose(&request).await {
+                Ok(choice) => break choice,
+                Err(e) => {
+                    let refused = matches!(e, ClientError::Refused { .. });
+                    if !refused {
+                        slot.0 = None;
+                    }
+                    if refused || attempt >= 2 {
+                        self.note_error(&e);
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
+        tracing::info!(
+            choice = ?choice.choice,
+            best = ?choice.best,
+            confidence = choice.confidence,
+            literal = choice.literal,
+            elapsed_ms = choice.elapsed_ms,
+            "SLM choice"
+        );
+        Ok(choice.choice)
     }
 
     /// Status for the APIs.

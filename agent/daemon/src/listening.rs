@@ -4,6 +4,7 @@
 //! `cmd/listen`) or continuous.
 
 use crate::speech::Speech;
+use crate::voice::Voice;
 use edge_config::{AgentConfig, AudioSource, ListenMode};
 use edge_protocol::AudioFormat;
 use edge_speech::source::LiveAudio;
@@ -23,6 +24,8 @@ pub struct Listening {
     control: mpsc::Sender<Request>,
     active: Arc<AtomicBool>,
     source: String,
+    /// Stopped when push-to-talk starts (barge-in).
+    voice: Arc<Voice>,
 }
 
 /// Push-to-talk pressed (`true`) or released, answered once the task has acted on it.
@@ -41,7 +44,11 @@ pub enum ListenError {
 
 impl Listening {
     /// Opens the configured source and starts the task; `Ok(None)` without a source.
-    pub fn spawn(config: &AgentConfig, speech: Arc<Speech>) -> anyhow::Result<Option<Self>> {
+    pub fn spawn(
+        config: &AgentConfig,
+        speech: Arc<Speech>,
+        voice: Arc<Voice>,
+    ) -> anyhow::Result<Option<Self>> {
         let audio = match config.audio.source {
             AudioSource::None => return Ok(None),
             AudioSource::Stdin => edge_speech::source::stdin(),
@@ -70,12 +77,15 @@ impl Listening {
             control,
             active,
             source,
+            voice,
         }))
     }
 
-    /// Push-to-talk pressed: listen until released or the endpointer ends the command.
-    /// Returns once audio is being streamed to the recogniser.
+    /// Push-to-talk pressed: a spoken reply stops at once (barge-in), then listen until
+    /// released or the endpointer ends the command. Returns once audio is being streamed
+    /// to the recogniser.
     pub async fn start(&self) -> Result<(), ListenError> {
+        self.voice.stop();
         self.request(true).await
     }
 

@@ -17,6 +17,7 @@ mod skills;
 mod speech;
 mod status;
 mod systemd;
+mod voice;
 mod watch;
 
 use anyhow::Context as _;
@@ -132,7 +133,9 @@ async fn run(
     let language = Arc::new(language::Language::start(&config));
     status.set_language(language.clone());
     pipeline.set_language(language.clone());
-    let listening = listening::Listening::spawn(&config, speech.clone())
+    let voice = Arc::new(voice::Voice::start(&config, &pipeline));
+    status.set_voice(voice.clone());
+    let listening = listening::Listening::spawn(&config, speech.clone(), voice.clone())
         .context("cannot open the audio source")?;
 
     let dbus = if config.dbus.enabled {
@@ -161,6 +164,18 @@ async fn run(
     });
 
     let _watcher = watch::watch_dirs(pipeline.clone(), &config.skills.dirs);
+    // Questions nobody answers are closed (and their writes dropped) on time, not only
+    // when the station speaks again.
+    let session_timer = {
+        let pipeline = pipeline.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                pipeline.expire_sessions();
+            }
+        })
+    };
     systemd::notify_ready();
     let watchdog = systemd::spawn_watchdog();
     tracing::info!(
@@ -178,6 +193,7 @@ async fn run(
         // The MQTT task publishes "offline" and disconnects; do not hang on a dead broker.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), handle).await;
     }
+    session_timer.abort();
     if let Some(watchdog) = watchdog {
         watchdog.abort();
     }

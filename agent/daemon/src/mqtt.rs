@@ -47,6 +47,7 @@ pub fn spawn(
         Duration::from_millis(m.reconnect_max_ms),
     );
     let events = pipeline.subscribe();
+    let sessions = pipeline.subscribe_sessions();
     let audit = pipeline.actuator().map(|a| a.subscribe_audit());
     let task = MqttTask {
         client,
@@ -56,7 +57,7 @@ pub fn spawn(
         backoff,
         listening,
     };
-    tokio::spawn(task.run(eventloop, events, audit, shutdown))
+    tokio::spawn(task.run(eventloop, events, sessions, audit, shutdown))
 }
 
 /// Commands and events are small and latency matters: no Nagle delay (which with delayed
@@ -109,6 +110,9 @@ struct MqttTask {
 #[serde(deny_unknown_fields)]
 struct SayCommand {
     text: String,
+    /// The station it comes from; the default station when absent.
+    #[serde(default)]
+    station: Option<String>,
 }
 
 impl MqttTask {
@@ -116,6 +120,7 @@ impl MqttTask {
         mut self,
         mut eventloop: EventLoop,
         mut events: broadcast::Receiver<Arc<Outcome>>,
+        mut sessions: broadcast::Receiver<edge_dialogue::SessionEvent>,
         mut audit: Option<broadcast::Receiver<edge_audit::AuditEntry>>,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -149,6 +154,21 @@ impl MqttTask {
                     Ok(outcome) => self.publish_outcome(&outcome),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!("MQTT events lagged; {n} events not published");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                event = sessions.recv() => match event {
+                    Ok(event) => {
+                        match serde_json::to_string(&event) {
+                            Ok(json) => self.publish(self.topics.session_event(), json, false),
+                            Err(e) => tracing::error!("serialising session event: {e}"),
+                        }
+                        let open = serde_json::to_string(&self.pipeline.sessions())
+                            .unwrap_or_else(|_| "[]".into());
+                        self.publish(self.topics.sessions(), open, true);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("MQTT session events lagged; {n} not published");
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
@@ -235,7 +255,7 @@ impl MqttTask {
             return;
         }
         match parse_say(&publish.payload) {
-            Ok(text) => {
+            Ok((text, station)) => {
                 // Acting may wait for a peer: never in the event loop. The outcome reaches
                 // MQTT (and D-Bus) through the event channel.
                 let (pipeline, client, topics, topic) = (
@@ -245,7 +265,10 @@ impl MqttTask {
                     topic.to_owned(),
                 );
                 tokio::spawn(async move {
-                    if let Err(e) = pipeline.handle(&text, UtteranceOrigin::Mqtt).await {
+                    let handled = pipeline
+                        .handle_at(&text, UtteranceOrigin::Mqtt, station.as_deref())
+                        .await;
+                    if let Err(e) = handled {
                         let error = format!("text {e}");
                         tracing::warn!(%topic, "rejected MQTT command: {error}");
                         let body = serde_json::json!({ "topic": topic, "error": error });
@@ -329,8 +352,9 @@ async fn recv_audit(
     }
 }
 
-/// The text of a `cmd/say` payload: plain UTF-8 text, or JSON `{"text": "..."}`.
-fn parse_say(payload: &[u8]) -> Result<String, String> {
+/// The text of a `cmd/say` payload: plain UTF-8 text, or JSON `{"text": "...",
+/// "station": "..."}`; and the station, if named.
+fn parse_say(payload: &[u8]) -> Result<(String, Option<String>), String> {
     let text = std::str::from_utf8(payload).map_err(|e| {
         format!(
             "payload is not UTF-8 text (invalid byte at offset {})",
@@ -340,9 +364,12 @@ fn parse_say(payload: &[u8]) -> Result<String, String> {
     if text.trim_start().starts_with('{') {
         let command: SayCommand = serde_json::from_str(text)
             .map_err(|e| format!("payload is not a valid say command: {e}"))?;
-        Ok(command.text)
+        if command.station.as_ref().is_some_and(|s| s.len() > 64) {
+            return Err("field `station` is longer than 64 bytes".into());
+        }
+        Ok((command.text, command.station))
     } else {
-        Ok(text.to_owned())
+        Ok((text.to_owned(), None))
     }
 }
 
@@ -353,12 +380,16 @@ mod tests {
     #[test]
     fn say_payloads() {
         assert_eq!(
-            parse_say(b"start pump three").as_deref(),
-            Ok("start pump three")
+            parse_say(b"start pump three"),
+            Ok(("start pump three".into(), None))
         );
         assert_eq!(
-            parse_say(br#"{"text": "stop pump 4"}"#).as_deref(),
-            Ok("stop pump 4")
+            parse_say(br#"{"text": "stop pump 4"}"#),
+            Ok(("stop pump 4".into(), None))
+        );
+        assert_eq!(
+            parse_say(br#"{"text": "yes", "station": "press-1-panel"}"#),
+            Ok(("yes".into(), Some("press-1-panel".into())))
         );
         let err = parse_say(&[0x66, 0xff, 0x66]).expect_err("must be refused");
         assert!(

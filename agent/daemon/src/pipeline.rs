@@ -1,4 +1,6 @@
 //! Text in, recognition and response out, and an event to every API for each utterance.
+//! Each utterance belongs to a station's conversation (edge-dialogue): it may answer the
+//! open question (a confirmation, a skill's follow-up), cancel it, or be a new command.
 
 use crate::actuator::{ActOutcome, Actuator};
 pub use crate::catalog::Catalog;
@@ -7,11 +9,12 @@ use crate::skills::Services;
 use edge_audit::Origin;
 use edge_config::AgentConfig;
 use edge_core::{Recognition, Utterance, UtteranceOrigin};
-use edge_skill_host::{CallContext, InvokeError, SkillHost};
+use edge_dialogue::{Dialogue, Expect, FollowUp, Open, Route, SessionEvent, SessionView};
+use edge_skill_host::{CallContext, Expected, InvokeError, SkillHost};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
 /// Longest text accepted, in bytes: a spoken command, with room to spare.
@@ -56,6 +59,24 @@ pub struct Outcome {
     /// What the SLM answered, when it was asked (also when its answer was not acted on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slm: Option<edge_protocol::slm::SlmAnswer>,
+    /// The station the utterance came from.
+    pub station: String,
+    /// The station's conversation.
+    pub session_id: String,
+    /// What the utterance was to the conversation: `command`, `answer`, `confirmed`,
+    /// `declined`, `cancelled`, `reasked`.
+    pub turn: &'static str,
+    /// The question now open on the station, if any: the next utterance answers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub awaiting: Option<String>,
+}
+
+/// One utterance on its way through the conversation.
+struct Turn<'a> {
+    utterance: &'a Utterance,
+    recognition: &'a Recognition,
+    station: &'a str,
+    session_id: &'a str,
 }
 
 /// The intent pipeline of the daemon.
@@ -73,6 +94,9 @@ pub struct Pipeline {
     plant_broker: Option<Arc<edge_hal_mqtt::MqttTransport>>,
     /// The SLM and escalation tiers, asked when the templates reject an utterance.
     language: std::sync::OnceLock<Arc<crate::language::Language>>,
+    /// Every station's conversation; a pending write is an actuator token.
+    dialogue: Dialogue<u64>,
+    session_events: broadcast::Sender<SessionEvent>,
 }
 
 impl Pipeline {
@@ -80,6 +104,11 @@ impl Pipeline {
     pub fn from_config(config: &AgentConfig, skill_host: Arc<SkillHost>) -> Self {
         let catalog = Catalog::build(config, &skill_host);
         let (events, _) = broadcast::channel(256);
+        let (session_events, _) = broadcast::channel(64);
+        let dialogue = Dialogue::new(edge_dialogue::Timeouts {
+            confirmation: Duration::from_secs(config.policy.confirmation_timeout_secs),
+            follow_up: Duration::from_secs(config.dialogue.follow_up_timeout_secs),
+        });
         Self {
             config: config.clone(),
             catalog: RwLock::new(Arc::new(catalog)),
@@ -91,6 +120,85 @@ impl Pipeline {
             vehicle_bus: None,
             plant_broker: None,
             language: std::sync::OnceLock::new(),
+            dialogue,
+            session_events,
+        }
+    }
+
+    /// Every change of a conversation (asked, answered, closed and why).
+    pub fn subscribe_sessions(&self) -> broadcast::Receiver<SessionEvent> {
+        self.session_events.subscribe()
+    }
+
+    /// The open conversations.
+    pub fn sessions(&self) -> Vec<SessionView> {
+        self.dialogue.views()
+    }
+
+    fn session_event(
+        &self,
+        station: &str,
+        session_id: &str,
+        state: &'static str,
+        reason: &'static str,
+        open: Option<&Open<u64>>,
+    ) {
+        let event = SessionEvent {
+            station: station.to_owned(),
+            session_id: session_id.to_owned(),
+            state,
+            reason,
+            question: open.map(|o| o.question().to_owned()),
+            skill: match open {
+                Some(Open::FollowUp(f)) => Some(f.skill.clone()),
+                _ => None,
+            },
+        };
+        tracing::info!(%station, %session_id, state, reason, "conversation");
+        let _ = self.session_events.send(event);
+    }
+
+    /// Opens `question` on the station, dropping (and auditing) a question it replaces.
+    fn ask(&self, station: &str, session_id: &str, question: Open<u64>) {
+        let reason = match &question {
+            Open::Confirmation { .. } => "confirmation",
+            Open::FollowUp(_) => "follow-up",
+        };
+        self.session_event(station, session_id, "asked", reason, Some(&question));
+        if let Some(old) = self.dialogue.ask(station, session_id, question) {
+            self.drop_question(&old, "superseded");
+        }
+    }
+
+    /// Audits the write a dropped confirmation held.
+    fn drop_question(&self, open: &Open<u64>, why: &str) {
+        if let (Open::Confirmation { pending, .. }, Some(actuator)) = (open, &self.actuator) {
+            actuator.drop_pending(*pending, why);
+        }
+    }
+
+    /// A write that the policy wants confirmed, requested outside an utterance (D-Bus
+    /// `SetSignal`): the question opens on the default station.
+    pub fn hold_confirmation(&self, question: &str, token: u64) {
+        let station = self.config.dialogue.station.clone();
+        let session_id = self.dialogue.session_id(&station);
+        self.ask(
+            &station,
+            &session_id,
+            Open::Confirmation {
+                question: question.to_owned(),
+                pending: token,
+                then: None,
+            },
+        );
+    }
+
+    /// Closes the questions nobody answered in time; their writes are dropped and audited
+    /// as `expired`. Called periodically.
+    pub fn expire_sessions(&self) {
+        for (station, session_id, open) in self.dialogue.expire(Instant::now()) {
+            self.drop_question(&open, "expired");
+            self.session_event(&station, &session_id, "closed", "expired", Some(&open));
         }
     }
 
@@ -163,11 +271,22 @@ impl Pipeline {
         self.events.subscribe()
     }
 
-    /// Recognises `text`, acts on it, and publishes the outcome to every subscriber.
+    /// Recognises `text` from the default station, acts on it, and publishes the outcome.
     pub async fn handle(
         &self,
         text: &str,
         origin: UtteranceOrigin,
+    ) -> Result<Arc<Outcome>, InputError> {
+        self.handle_at(text, origin, None).await
+    }
+
+    /// Recognises `text` from `station` (the default one when `None`), acts on it within
+    /// the station's conversation, and publishes the outcome to every subscriber.
+    pub async fn handle_at(
+        &self,
+        text: &str,
+        origin: UtteranceOrigin,
+        station: Option<&str>,
     ) -> Result<Arc<Outcome>, InputError> {
         if text.len() > MAX_TEXT_BYTES {
             return Err(InputError::TooLong { len: text.len() });
@@ -175,6 +294,14 @@ impl Pipeline {
         if text.trim().is_empty() {
             return Err(InputError::Empty);
         }
+        let station = station
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.config.dialogue.station)
+            .to_owned();
+        // Questions that ran out are closed first, so a late "yes" confirms nothing.
+        self.expire_sessions();
+        let session_id = self.dialogue.session_id(&station);
         let utterance = Utterance {
             id: uuid::Uuid::new_v4().to_string(),
             text: text.to_owned(),
@@ -185,7 +312,10 @@ impl Pipeline {
         let mut recognition = catalog.engine.recognize(&utterance.text);
         let mut question = None;
         let mut slm = None;
+        // An answer to an open question is not a command for the SLM to guess at.
+        let answering = self.dialogue.is_open(&station);
         if recognition.is_none()
+            && !answering
             && let Some(language) = self.language.get()
             && let Some(answer) = language.recognize(&catalog, &utterance.text).await
         {
@@ -194,15 +324,43 @@ impl Pipeline {
             slm = answer.slm;
         }
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let (response, action) = match question {
+        let skill = recognition
+            .template
+            .as_ref()
+            .map(|t| t.skill.clone())
+            .or_else(|| catalog.skill_of(&recognition.intent).map(str::to_owned));
+        let route = self.dialogue.route(
+            &station,
+            &recognition.intent,
+            skill.as_deref(),
+            Instant::now(),
+        );
+        let turn = Turn {
+            utterance: &utterance,
+            recognition: &recognition,
+            station: &station,
+            session_id: &session_id,
+        };
+        let (kind, response, action) = match question {
             // Unsure: ask, never guess an action.
-            Some(question) => (question, None),
-            None => self.respond(&catalog, &utterance, &recognition).await,
+            Some(question) => ("command", question, None),
+            None => self.converse(&catalog, &turn, route).await,
         };
         if let Some(language) = self.language.get() {
             language.remember(&recognition);
         }
         self.utterances.fetch_add(1, Ordering::Relaxed);
+        let awaiting = self
+            .dialogue
+            .views()
+            .into_iter()
+            .find(|v| v.station == station)
+            .and_then(|v| v.open)
+            .and_then(|o| {
+                o.get("question")
+                    .and_then(|q| q.as_str())
+                    .map(str::to_owned)
+            });
         let outcome = Arc::new(Outcome {
             utterance_id: utterance.id,
             text: utterance.text,
@@ -212,12 +370,18 @@ impl Pipeline {
             action,
             latency_us,
             slm,
+            station,
+            session_id,
+            turn: kind,
+            awaiting,
         });
         tracing::info!(
             utterance_id = %outcome.utterance_id,
             origin = ?origin,
+            station = %outcome.station,
             intent = %outcome.recognition.intent,
             confidence = outcome.recognition.confidence,
+            turn = kind,
             latency_us,
             response = %outcome.response,
             "recognised"
@@ -227,78 +391,173 @@ impl Pipeline {
         Ok(outcome)
     }
 
-    /// The answer, and what was done. Dialogue answers (yes/no/cancel) go to a pending
-    /// confirmation; other intents to the code of the skill that owns them, or, for a skill
-    /// without code, to its `say` text.
+    /// What the utterance does to the station's conversation, and the answer.
+    async fn converse(
+        &self,
+        catalog: &Catalog,
+        turn: &Turn<'_>,
+        route: Route<u64>,
+    ) -> (&'static str, String, Option<ActOutcome>) {
+        let (station, session_id) = (turn.station, turn.session_id);
+        match route {
+            Route::Command => {
+                let (text, action) = self.respond(catalog, turn, None).await;
+                ("command", text, action)
+            }
+            Route::NewCommand { superseded } => {
+                let kept = superseded.is_none();
+                if let Some(open) = &superseded {
+                    self.drop_question(open, "superseded");
+                    self.session_event(station, session_id, "closed", "superseded", Some(open));
+                }
+                let (mut text, action) = self.respond(catalog, turn, None).await;
+                // The question still open is put again after the answer.
+                if kept && let Some(question) = self.open_question(station) {
+                    text = format!("{text} {question}");
+                }
+                ("command", text, action)
+            }
+            Route::Cancelled(open) => {
+                self.drop_question(&open, "cancelled");
+                self.session_event(station, session_id, "closed", "cancelled", Some(&open));
+                ("cancelled", "Okay, cancelled.".to_owned(), None)
+            }
+            Route::Reask(question) => {
+                ("reasked", format!("Please say yes or no. {question}"), None)
+            }
+            Route::Confirmed { pending, then } => {
+                self.session_event(station, session_id, "answered", "confirmed", None);
+                let Some(actuator) = &self.actuator else {
+                    return ("confirmed", "There is nothing to confirm.".to_owned(), None);
+                };
+                let Some((outcome, done_text)) = actuator.confirm(pending).await else {
+                    return ("confirmed", "There is nothing to confirm.".to_owned(), None);
+                };
+                let mut text = answer(&outcome, &done_text);
+                if let Some(follow_up) = then {
+                    text = format!("{text} {}", follow_up.question);
+                    self.ask(station, session_id, Open::FollowUp(follow_up));
+                } else {
+                    self.session_event(station, session_id, "closed", "confirmed", None);
+                }
+                ("confirmed", text, Some(outcome))
+            }
+            Route::Declined { pending, then } => {
+                self.session_event(station, session_id, "answered", "declined", None);
+                if let Some(actuator) = &self.actuator {
+                    actuator.drop_pending(pending, "declined");
+                }
+                let mut text = "Okay, I won't.".to_owned();
+                if let Some(follow_up) = then {
+                    text = format!("{text} {}", follow_up.question);
+                    self.ask(station, session_id, Open::FollowUp(follow_up));
+                } else {
+                    self.session_event(station, session_id, "closed", "declined", None);
+                }
+                ("declined", text, None)
+            }
+            Route::Answer(follow_up) => {
+                self.session_event(station, session_id, "answered", "follow-up", None);
+                let answer = read_answer(catalog, &follow_up, turn);
+                let (text, action) = self.respond(catalog, turn, Some((follow_up, answer))).await;
+                ("answer", text, action)
+            }
+        }
+    }
+
+    fn open_question(&self, station: &str) -> Option<String> {
+        self.dialogue
+            .views()
+            .into_iter()
+            .find(|v| v.station == station)
+            .and_then(|v| v.open)
+            .and_then(|o| {
+                o.get("question")
+                    .and_then(|q| q.as_str())
+                    .map(str::to_owned)
+            })
+    }
+
+    /// The answer, and what was done. A command goes to the code of the skill that owns
+    /// its intent (or, for a skill without code, to its `say` text); an answer to a skill's
+    /// question goes back to that skill with its context. A question the skill asks, or a
+    /// confirmation one of its writes needs, opens on the station.
     async fn respond(
         &self,
         catalog: &Catalog,
-        utterance: &Utterance,
-        recognition: &Recognition,
+        turn: &Turn<'_>,
+        reply: Option<(FollowUp, edge_dialogue::Answer)>,
     ) -> (String, Option<ActOutcome>) {
-        if recognition.is_none() {
-            return (CANNOT_HELP.to_owned(), None);
-        }
-        let say = catalog
-            .intents
-            .get(&recognition.intent)
-            .and_then(|i| i.render_say(&recognition.slots))
-            .unwrap_or_else(|| format!("Recognised {}", recognition.intent));
-        if let Some(actuator) = &self.actuator {
-            let origin = Origin::Utterance {
-                id: utterance.id.clone(),
-                intent: recognition.intent.clone(),
-            };
-            match recognition.intent.as_str() {
-                "dialog.yes" => {
-                    return match actuator.confirm(origin).await {
-                        Some((outcome, done_text)) => (answer(&outcome, &done_text), Some(outcome)),
-                        None => ("There is nothing to confirm.".to_owned(), None),
-                    };
+        let (utterance, recognition) = (turn.utterance, turn.recognition);
+        let (station, session_id) = (turn.station, turn.session_id);
+        let (skill, intent_name, slots) = match &reply {
+            Some((f, _)) => (f.skill.clone(), f.intent.clone(), f.slots.clone()),
+            None => {
+                if recognition.is_none() {
+                    return (CANNOT_HELP.to_owned(), None);
                 }
-                "dialog.no" | "dialog.cancel" => {
-                    let text = if actuator.decline() {
-                        "Okay, I won't."
-                    } else {
-                        "Okay."
-                    };
-                    return (text.to_owned(), None);
+                match recognition.intent.as_str() {
+                    edge_dialogue::YES => return ("There is nothing to confirm.".to_owned(), None),
+                    edge_dialogue::NO | edge_dialogue::CANCEL => return ("Okay.".to_owned(), None),
+                    _ => {}
                 }
-                _ => {}
+                let say = catalog
+                    .intents
+                    .get(&recognition.intent)
+                    .and_then(|i| i.render_say(&recognition.slots))
+                    .unwrap_or_else(|| format!("Recognised {}", recognition.intent));
+                // The template names its skill; an SLM or remote answer names only the intent.
+                let Some(skill) = recognition
+                    .template
+                    .as_ref()
+                    .map(|t| t.skill.as_str())
+                    .or_else(|| catalog.skill_of(&recognition.intent))
+                else {
+                    return (say, None);
+                };
+                if !self.skill_host.has(skill) {
+                    return (say, None);
+                }
+                (
+                    skill.to_owned(),
+                    recognition.intent.clone(),
+                    recognition.slots.clone(),
+                )
             }
-        }
-        // The template names its skill; an SLM or remote answer names only the intent.
-        let Some(skill) = recognition
-            .template
-            .as_ref()
-            .map(|t| t.skill.as_str())
-            .or_else(|| catalog.skill_of(&recognition.intent))
-        else {
-            return (say, None);
         };
-        if !self.skill_host.has(skill) {
-            return (say, None);
+        if !self.skill_host.has(&skill) {
+            self.session_event(station, session_id, "closed", "failed", None);
+            return (
+                format!("Sorry, the {skill} skill is no longer installed."),
+                None,
+            );
         }
+        let done_text = if reply.is_some() {
+            "Done.".to_owned()
+        } else {
+            catalog
+                .intents
+                .get(&intent_name)
+                .and_then(|i| i.render_say(&slots))
+                .unwrap_or_else(|| "Done.".to_owned())
+        };
         let services = Arc::new(Services {
             actuator: self.actuator.clone(),
             mqtt: self.plant_broker.clone(),
             dbus: self.vehicle_bus.clone(),
+            language: self.language.get().cloned(),
             last_action: std::sync::Mutex::new(None),
         });
         let ctx = CallContext {
-            skill: skill.to_owned(),
+            skill: skill.clone(),
             utterance_id: utterance.id.clone(),
-            intent: recognition.intent.clone(),
-            done_text: say,
+            intent: intent_name.clone(),
+            done_text,
         };
+        let wit = wit_intent(turn, &intent_name, &slots, reply.as_ref());
         let result = self
             .skill_host
-            .invoke(
-                skill,
-                wit_intent(utterance, recognition),
-                ctx,
-                services.clone(),
-            )
+            .invoke(&skill, wit, ctx, services.clone())
             .await;
         let last_action = services
             .last_action
@@ -312,60 +571,142 @@ impl Pipeline {
                     text.push(' ');
                 }
                 text.push_str(&out.say);
-                (text, last_action)
-            }
-            Err(InvokeError::Skill {
-                message,
-                denied: true,
-                ..
-            }) => (
-                message.clone(),
-                Some(ActOutcome::Denied { reason: message }),
-            ),
-            Err(e) => {
-                tracing::warn!(%skill, "{e}");
-                if let Some(actuator) = &self.actuator {
-                    actuator.record_event(
-                        Origin::Skill {
-                            name: skill.to_owned(),
-                            utterance_id: utterance.id.clone(),
+                let follow_up = out.follow_up.map(|q| FollowUp {
+                    skill: skill.clone(),
+                    intent: intent_name.clone(),
+                    slots: slots.clone(),
+                    question: q.text,
+                    expect: match q.expect {
+                        Expected::YesNo => Expect::YesNo,
+                        Expected::Value(slot) => Expect::Value(slot),
+                        Expected::FreeText => Expect::FreeText,
+                    },
+                    context: q.context,
+                });
+                match (&last_action, follow_up) {
+                    // The policy's question first; the skill's question after it is settled.
+                    (Some(ActOutcome::Confirm { question, token }), then) => self.ask(
+                        station,
+                        session_id,
+                        Open::Confirmation {
+                            question: question.clone(),
+                            pending: *token,
+                            then,
                         },
-                        &recognition.intent,
-                        "skill-failed",
-                        e.to_string(),
-                    );
+                    ),
+                    (_, Some(follow_up)) => {
+                        text = format!("{} {}", text.trim_end(), follow_up.question);
+                        self.ask(station, session_id, Open::FollowUp(follow_up));
+                    }
+                    (_, None) if reply.is_some() => {
+                        self.session_event(station, session_id, "closed", "concluded", None);
+                    }
+                    (_, None) => {}
                 }
-                (
-                    format!("Sorry, I couldn't do that: {e}."),
-                    last_action.or(Some(ActOutcome::Failed {
-                        error: e.to_string(),
-                    })),
-                )
+                (text.trim().to_owned(), last_action)
+            }
+            Err(e) => {
+                if reply.is_some() {
+                    self.session_event(station, session_id, "closed", "failed", None);
+                }
+                match e {
+                    InvokeError::Skill {
+                        message,
+                        denied: true,
+                        ..
+                    } => (
+                        message.clone(),
+                        Some(ActOutcome::Denied { reason: message }),
+                    ),
+                    e => {
+                        tracing::warn!(%skill, "{e}");
+                        if let Some(actuator) = &self.actuator {
+                            actuator.record_event(
+                                Origin::Skill {
+                                    name: skill.clone(),
+                                    utterance_id: utterance.id.clone(),
+                                },
+                                &intent_name,
+                                "skill-failed",
+                                e.to_string(),
+                            );
+                        }
+                        (
+                            format!("Sorry, I couldn't do that: {e}."),
+                            last_action.or(Some(ActOutcome::Failed {
+                                error: e.to_string(),
+                            })),
+                        )
+                    }
+                }
             }
         }
     }
 }
 
-/// The intent as the skill's handler receives it.
-fn wit_intent(utterance: &Utterance, recognition: &Recognition) -> edge_skill_host::Intent {
-    use edge_skill_host::{Slot, SlotValue as WitSlot};
+/// The answer as the asking skill gets it: yes/no as the templates read them, a value
+/// read for the asked slot, or the words.
+fn read_answer(catalog: &Catalog, asked: &FollowUp, turn: &Turn<'_>) -> edge_dialogue::Answer {
+    use edge_dialogue::Answer;
+    match turn.recognition.intent.as_str() {
+        edge_dialogue::YES => return Answer::Yes,
+        edge_dialogue::NO => return Answer::No,
+        _ => {}
+    }
+    if let Expect::Value(slot) = &asked.expect
+        && let Some(spec) = catalog
+            .engine
+            .schema_with_examples(0)
+            .intent(&asked.intent)
+            .cloned()
+        && let Some(value) = spec.literal_slots(&turn.utterance.text).remove(slot)
+    {
+        return Answer::Value(value);
+    }
+    Answer::Text(turn.utterance.text.clone())
+}
+
+fn wit_slot(value: &edge_core::SlotValue) -> edge_skill_host::SlotValue {
+    use edge_skill_host::SlotValue as WitSlot;
+    match value {
+        edge_core::SlotValue::Integer(i) => WitSlot::Integer(*i),
+        edge_core::SlotValue::Number(n) => WitSlot::Number(*n),
+        edge_core::SlotValue::Text(t) => WitSlot::Text(t.clone()),
+    }
+}
+
+/// The intent as the skill's handler receives it; with the reply when it answers the
+/// skill's question.
+fn wit_intent(
+    turn: &Turn<'_>,
+    intent: &str,
+    slots: &edge_core::Slots,
+    reply: Option<&(FollowUp, edge_dialogue::Answer)>,
+) -> edge_skill_host::Intent {
+    use edge_skill_host::{Answer as WitAnswer, Reply, Slot};
     edge_skill_host::Intent {
-        name: recognition.intent.clone(),
-        slots: recognition
-            .slots
+        name: intent.to_owned(),
+        slots: slots
             .iter()
             .map(|(name, value)| Slot {
                 name: name.clone(),
-                value: match value {
-                    edge_core::SlotValue::Integer(i) => WitSlot::Integer(*i),
-                    edge_core::SlotValue::Number(n) => WitSlot::Number(*n),
-                    edge_core::SlotValue::Text(t) => WitSlot::Text(t.clone()),
-                },
+                value: wit_slot(value),
             })
             .collect(),
-        text: utterance.text.clone(),
-        utterance_id: utterance.id.clone(),
-        session_id: "default".to_owned(),
+        text: turn.utterance.text.clone(),
+        utterance_id: turn.utterance.id.clone(),
+        session_id: turn.session_id.to_owned(),
+        station: turn.station.to_owned(),
+        reply: reply.map(|(asked, answer)| Reply {
+            question: asked.question.clone(),
+            answer: match answer {
+                edge_dialogue::Answer::Yes => WitAnswer::Yes,
+                edge_dialogue::Answer::No => WitAnswer::No,
+                edge_dialogue::Answer::Value(v) => WitAnswer::Value(wit_slot(v)),
+                edge_dialogue::Answer::Text(t) => WitAnswer::Text(t.clone()),
+            },
+            context: asked.context.clone(),
+        }),
     }
 }
 
@@ -374,7 +715,7 @@ fn answer(outcome: &ActOutcome, done_text: &str) -> String {
     match outcome {
         ActOutcome::Done => done_text.to_owned(),
         ActOutcome::Denied { reason } => reason.clone(),
-        ActOutcome::Confirm { question } => question.clone(),
+        ActOutcome::Confirm { question, .. } => question.clone(),
         ActOutcome::Failed { error } => format!("Sorry, I couldn't do that: {error}."),
     }
 }

@@ -79,6 +79,8 @@ pub struct Services {
     pub actuator: Option<Arc<Actuator>>,
     pub mqtt: Option<Arc<MqttTransport>>,
     pub dbus: Option<zbus::Connection>,
+    /// The local language model, for skills granted `llm`.
+    pub language: Option<Arc<crate::language::Language>>,
     /// The outcome of the last write the skill made.
     pub last_action: Mutex<Option<ActOutcome>>,
 }
@@ -136,7 +138,7 @@ impl HostServices for Services {
             *self.last_action.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome.clone());
             match outcome {
                 ActOutcome::Done => Ok(WriteResult::Done),
-                ActOutcome::Confirm { question } => Ok(WriteResult::Confirm(question)),
+                ActOutcome::Confirm { question, .. } => Ok(WriteResult::Confirm(question)),
                 ActOutcome::Denied { reason } => Err(HostCallError::Denied(reason)),
                 ActOutcome::Failed { error } => Err(HostCallError::Failed(error)),
             }
@@ -204,6 +206,23 @@ impl HostServices for Services {
                     edge_hal_dbus::RawCallError::Argument(m) => HostCallError::Invalid(m),
                     edge_hal_dbus::RawCallError::Bus(m) => HostCallError::Failed(m),
                 })
+        })
+    }
+
+    fn choose<'a>(
+        &'a self,
+        question: &'a str,
+        answer: &'a str,
+        choices: Vec<(String, String)>,
+    ) -> BoxFuture<'a, Result<Option<String>, HostCallError>> {
+        Box::pin(async move {
+            let language = self.language.as_ref().ok_or_else(|| {
+                HostCallError::Failed("no local language model is running".into())
+            })?;
+            language
+                .choose(question, answer, &choices)
+                .await
+                .map_err(|e| HostCallError::Failed(e.to_string()))
         })
     }
 

@@ -26,6 +26,7 @@ pub struct Status {
     mqtt: AtomicU8,
     speech: std::sync::OnceLock<std::sync::Arc<crate::speech::Speech>>,
     language: std::sync::OnceLock<std::sync::Arc<crate::language::Language>>,
+    voice: std::sync::OnceLock<std::sync::Arc<crate::voice::Voice>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -45,6 +46,12 @@ struct StatusReport<'a> {
     /// The SLM worker (state, cached prompts) and escalation (enabled, privacy mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     language: Option<serde_json::Value>,
+    /// Spoken replies: back end, state, counters (spoken, interrupted, replaced, failed),
+    /// the last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tts: Option<serde_json::Value>,
+    /// Open conversations (stations with a question waiting).
+    sessions: Vec<edge_dialogue::SessionView>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +77,7 @@ impl Status {
             mqtt: AtomicU8::new(mqtt as u8),
             speech: std::sync::OnceLock::new(),
             language: std::sync::OnceLock::new(),
+            voice: std::sync::OnceLock::new(),
         }
     }
 
@@ -81,6 +89,22 @@ impl Status {
     /// Adds the language tiers' state to the status.
     pub fn set_language(&self, language: std::sync::Arc<crate::language::Language>) {
         let _ = self.language.set(language);
+    }
+
+    /// Adds the spoken replies' state to the status.
+    pub fn set_voice(&self, voice: std::sync::Arc<crate::voice::Voice>) {
+        let _ = self.voice.set(voice);
+    }
+
+    /// Barge-in from an API: stops the spoken reply; returns the `tts` status as JSON.
+    pub fn stop_speaking(&self) -> String {
+        match self.voice.get() {
+            Some(voice) => {
+                voice.stop();
+                voice.status().to_string()
+            }
+            None => serde_json::json!({ "backend": "none", "state": "idle" }).to_string(),
+        }
     }
 
     /// Records the MQTT connection state.
@@ -120,6 +144,8 @@ impl Status {
             utterances: pipeline.utterance_count(),
             asr: self.speech.get().map(|s| s.status()),
             language: self.language.get().map(|l| l.status()),
+            tts: self.voice.get().map(|v| v.status()),
+            sessions: pipeline.sessions(),
         };
         serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }

@@ -3,6 +3,8 @@
 //! - `slm-load` (data: [`SlmLoad`]) → `slm-loaded` (data: [`SlmLoaded`]): the intents to
 //!   choose from. The worker caches one prompt per intent; sent again when skills change.
 //! - `slm-recognize` (data: [`SlmRequest`]) → `slm-answer` (data: [`SlmAnswer`]).
+//! - `slm-choose` (data: [`ChoiceRequest`]) → `slm-choice` (data: [`ChoiceAnswer`]): which
+//!   of a question's options a free-form answer means, or none. Needs no `slm-load`.
 //! - Any failure → `error` (`text`, `code`).
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,8 @@ pub mod kind {
     pub const LOADED: &str = "slm-loaded";
     pub const RECOGNIZE: &str = "slm-recognize";
     pub const ANSWER: &str = "slm-answer";
+    pub const CHOOSE: &str = "slm-choose";
+    pub const CHOICE: &str = "slm-choice";
 }
 
 /// One intent the model may choose.
@@ -79,4 +83,117 @@ pub struct SlmAnswer {
     pub tokens_generated: usize,
     pub scoring_ms: f64,
     pub slots_ms: f64,
+}
+
+/// Most options in one `slm-choose`.
+pub const MAX_CHOICE_OPTIONS: usize = 16;
+/// Longest option id, in characters.
+pub const MAX_OPTION_ID_CHARS: usize = 64;
+/// Longest option description, in characters.
+pub const MAX_OPTION_DESCRIPTION_CHARS: usize = 200;
+/// Longest question and answer, in characters.
+pub const MAX_CHOICE_TEXT_CHARS: usize = 300;
+
+/// One option of an `slm-choose`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChoiceOption {
+    /// What the answer names when this option is chosen (e.g. `squealing`).
+    pub id: String,
+    /// What the option means, in words the answer may use ("high-pitched squeal, screech
+    /// or whine").
+    pub description: String,
+}
+
+/// `slm-choose`: which option of `question` the free-form `answer` means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChoiceRequest {
+    pub question: String,
+    pub answer: String,
+    pub options: Vec<ChoiceOption>,
+    /// Least score (nats) of the chosen option; the worker's default when absent. (The
+    /// chosen option must also beat the worker's own "none of these" option.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_score: Option<f32>,
+    /// Least probability of the chosen option among all; the worker's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_confidence: Option<f32>,
+}
+
+impl ChoiceRequest {
+    /// Checks the size limits and that the ids are usable; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let chars = |field: &str, text: &str, max: usize| {
+            let n = text.chars().count();
+            if n > max {
+                Err(format!("{field}: {n} characters, at most {max}"))
+            } else {
+                Ok(())
+            }
+        };
+        chars("question", &self.question, MAX_CHOICE_TEXT_CHARS)?;
+        chars("answer", &self.answer, MAX_CHOICE_TEXT_CHARS)?;
+        if self.options.is_empty() {
+            return Err("options: empty, at least one is needed".into());
+        }
+        if self.options.len() > MAX_CHOICE_OPTIONS {
+            return Err(format!(
+                "options: {} of them, at most {MAX_CHOICE_OPTIONS}",
+                self.options.len()
+            ));
+        }
+        for (k, option) in self.options.iter().enumerate() {
+            if option.id.trim().is_empty() {
+                return Err(format!("options[{k}].id: empty"));
+            }
+            chars(&format!("options[{k}].id"), &option.id, MAX_OPTION_ID_CHARS)?;
+            chars(
+                &format!("options[{k}].description"),
+                &option.description,
+                MAX_OPTION_DESCRIPTION_CHARS,
+            )?;
+            if self.options[..k].iter().any(|o| o.id == option.id) {
+                return Err(format!("options[{k}].id: {:?} appears twice", option.id));
+            }
+        }
+        for (field, value) in [
+            ("min_score", self.min_score),
+            ("min_confidence", self.min_confidence),
+        ] {
+            if value.is_some_and(|v| !v.is_finite()) {
+                return Err(format!("{field}: not a finite number"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One option's score in an `slm-choice`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChoiceScore {
+    pub id: String,
+    /// How much likelier (nats) the answer is after a prompt describing this option than
+    /// after one naming none.
+    pub score: f32,
+}
+
+/// `slm-choice`: the option the answer means, or none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChoiceAnswer {
+    /// An option id, or `None` when the answer means none of them (or the model is not
+    /// sure enough).
+    pub choice: Option<String>,
+    /// The best option by score, even when below the thresholds.
+    pub best: Option<String>,
+    /// Every option's score, in the request's order (empty when the literal pass decided).
+    pub scores: Vec<ChoiceScore>,
+    /// The score of the worker's own "none of these" option: an option must beat it.
+    pub none_score: f32,
+    /// Probability of the best option among all (softmax of the scores); 1 when the
+    /// literal pass decided.
+    pub confidence: f32,
+    /// The answer named exactly one option word for word; the model was not asked.
+    pub literal: bool,
+    /// Tokens evaluated by the model.
+    pub tokens_scored: usize,
+    pub elapsed_ms: f64,
 }

@@ -66,6 +66,14 @@ impl HostServices for InMemory {
     ) -> BoxFuture<'a, Result<Vec<serde_json::Value>, HostCallError>> {
         Box::pin(async { Ok(vec!["Hub".into(), 1.1.into()]) })
     }
+    fn choose<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        choices: Vec<(String, String)>,
+    ) -> BoxFuture<'a, Result<Option<String>, HostCallError>> {
+        Box::pin(async move { Ok(choices.into_iter().next().map(|(id, _)| id)) })
+    }
     fn refused(&self, _: &CallContext, _: &str, _: &str) {}
 }
 
@@ -107,6 +115,8 @@ fn intent(name: &str, slots: &[(&str, SlotValue)]) -> Intent {
         text: String::new(),
         utterance_id: "bench".into(),
         session_id: "default".into(),
+        station: "bench".into(),
+        reply: None,
     }
 }
 

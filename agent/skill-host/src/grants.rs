@@ -10,6 +10,8 @@ pub struct Grants {
     write: Vec<WildMatch>,
     mqtt: Vec<WildMatch>,
     dbus: Vec<String>,
+    llm: bool,
+    reports: bool,
 }
 
 fn globs(patterns: &[String]) -> Vec<WildMatch> {
@@ -24,6 +26,8 @@ impl Grants {
             write: globs(&p.signals_write),
             mqtt: globs(&p.mqtt_publish),
             dbus: p.dbus.clone(),
+            llm: p.llm,
+            reports: p.reports,
         }
     }
 
@@ -40,6 +44,16 @@ impl Grants {
     /// May publish to `topic`.
     pub fn can_publish(&self, topic: &str) -> bool {
         self.mqtt.iter().any(|g| g.matches(topic))
+    }
+
+    /// May ask the local language model.
+    pub fn can_use_llm(&self) -> bool {
+        self.llm
+    }
+
+    /// May keep reports on disk.
+    pub fn can_keep_reports(&self) -> bool {
+        self.reports
     }
 
     /// May call `destination`.
@@ -61,6 +75,8 @@ mod tests {
             dbus: vec!["org.edgeagent.SimCar".into()],
             env: vec![],
             network: false,
+            llm: false,
+            reports: false,
         });
         assert!(g.can_read("Plant.Pump3.Pressure"));
         assert!(!g.can_read("Vehicle.Speed"));

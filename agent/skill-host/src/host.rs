@@ -2,7 +2,8 @@
 
 use crate::grants::Grants;
 use crate::services::{CallContext, HostServices};
-use crate::store::{Intent, KvStore, Response, SkillPre, StoreState, WitError};
+use crate::services::{Expected, Question};
+use crate::store::{Intent, KvStore, Response, StoreState, WitError, latest};
 use edge_core::SkillManifest;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -14,8 +15,12 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
 };
 
-/// The WIT package version this host serves.
-pub const SKILL_API_VERSION: &str = "0.1.0";
+/// The latest WIT package version this host serves.
+pub const SKILL_API_VERSION: &str = "0.2.0";
+/// Every version this host serves, newest first; older ones are converted at the edge.
+pub const SKILL_API_VERSIONS: &[&str] = &["0.2.0", "0.1.0"];
+/// Longest context a skill may hand to its next turn.
+const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 
 /// Epoch tick: the granularity of the CPU deadline.
 const TICK: Duration = Duration::from_millis(10);
@@ -47,7 +52,7 @@ pub enum HostError {
         message: String,
     },
     /// Built for another version of the skill API.
-    #[error("{path}: built for {found}; this agent serves edge:skill@{SKILL_API_VERSION}")]
+    #[error("{path}: built for {found}; this agent serves edge:skill@{}", SKILL_API_VERSIONS.join(" and @"))]
     ApiVersion {
         /// The file.
         path: PathBuf,
@@ -113,8 +118,8 @@ pub struct SkillOutput {
     pub say: String,
     /// Said earlier through `host.say`.
     pub said_before: Vec<String>,
-    /// Follow-up question.
-    pub follow_up: Option<String>,
+    /// A question for the station's next turn.
+    pub follow_up: Option<Question>,
     /// Structured result (JSON).
     pub result: Option<String>,
 }
@@ -130,9 +135,15 @@ pub struct LoadReport {
     pub load_time: Duration,
 }
 
+/// A linked component, by the world version it was built for.
+enum Pre {
+    Latest(latest::SkillPre<StoreState>),
+    V0_1(crate::legacy::SkillPre<StoreState>),
+}
+
 struct LoadedSkill {
     manifest: SkillManifest,
-    pre: SkillPre<StoreState>,
+    pre: Pre,
     grants: Arc<Grants>,
     kv: Arc<KvStore>,
 }
@@ -184,7 +195,9 @@ impl SkillHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| HostError::Engine(e.to_string()))?;
-        crate::store::Skill::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+        latest::Skill::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
+        crate::legacy::Skill::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,
         )
@@ -286,34 +299,45 @@ impl SkillHost {
         }
     }
 
-    fn check_api_version(&self, path: &Path, component: &Component) -> Result<(), HostError> {
+    /// The world version the component was built for: all its `edge:skill` imports and
+    /// its handler export must name one version this host serves.
+    fn check_api_version(
+        &self,
+        path: &Path,
+        component: &Component,
+    ) -> Result<&'static str, HostError> {
         let ty = component.component_type();
         let names: Vec<String> = ty
             .imports(&self.engine)
             .map(|(n, _)| n.to_owned())
             .chain(ty.exports(&self.engine).map(|(n, _)| n.to_owned()))
             .collect();
-        let ours: Vec<&String> = names
+        let handler = names
             .iter()
-            .filter(|n| n.starts_with("edge:skill/"))
-            .collect();
-        let wanted = format!("@{SKILL_API_VERSION}");
-        if let Some(other) = ours.iter().find(|n| !n.ends_with(&wanted)) {
-            return Err(HostError::ApiVersion {
+            .find(|n| n.starts_with("edge:skill/handler@"))
+            .ok_or_else(|| HostError::ApiVersion {
                 path: path.to_owned(),
-                found: other.to_string(),
-            });
-        }
-        if !names
+                found: "no edge:skill/handler export".into(),
+            })?;
+        let found = handler.trim_start_matches("edge:skill/handler@");
+        let version = SKILL_API_VERSIONS
             .iter()
-            .any(|n| *n == format!("edge:skill/handler{wanted}"))
+            .find(|v| **v == found)
+            .ok_or_else(|| HostError::ApiVersion {
+                path: path.to_owned(),
+                found: handler.clone(),
+            })?;
+        let wanted = format!("@{version}");
+        if let Some(other) = names
+            .iter()
+            .find(|n| n.starts_with("edge:skill/") && !n.ends_with(&wanted))
         {
             return Err(HostError::ApiVersion {
                 path: path.to_owned(),
-                found: "no edge:skill/handler export".into(),
+                found: other.clone(),
             });
         }
-        Ok(())
+        Ok(version)
     }
 
     /// Compiles (or loads from the cache) `wasm` for the skill of `manifest`, checks its API
@@ -325,18 +349,17 @@ impl SkillHost {
             source,
         })?;
         let (component, compiled) = self.compile(wasm, &bytes)?;
-        self.check_api_version(wasm, &component)?;
-        let instance_pre =
-            self.linker
-                .instantiate_pre(&component)
-                .map_err(|e| HostError::Link {
-                    path: wasm.to_owned(),
-                    message: format!("{e:#}"),
-                })?;
-        let pre = SkillPre::new(instance_pre).map_err(|e| HostError::Link {
+        let version = self.check_api_version(wasm, &component)?;
+        let link = |e: wasmtime::Error| HostError::Link {
             path: wasm.to_owned(),
             message: format!("{e:#}"),
-        })?;
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(link)?;
+        let pre = if version == SKILL_API_VERSION {
+            Pre::Latest(latest::SkillPre::new(instance_pre).map_err(link)?)
+        } else {
+            Pre::V0_1(crate::legacy::SkillPre::new(instance_pre).map_err(link)?)
+        };
         let name = manifest.skill.name.clone();
         let kv = Arc::new(KvStore::open(
             self.state_dir
@@ -406,6 +429,10 @@ impl SkillHost {
             ctx,
             kv: loaded.kv.clone(),
             said: Vec::new(),
+            reports_dir: self
+                .state_dir
+                .as_ref()
+                .map(|d| d.join("reports").join(&loaded.manifest.skill.name)),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -427,16 +454,26 @@ impl SkillHost {
                     .to_owned(),
             },
         };
-        let instance = loaded
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(trap)?;
-        let result = instance
-            .edge_skill_handler()
-            .call_handle(&mut store, &intent)
-            .await
-            .map_err(trap)?;
+        let result = match &loaded.pre {
+            Pre::Latest(pre) => {
+                let instance = pre.instantiate_async(&mut store).await.map_err(trap)?;
+                instance
+                    .edge_skill_handler()
+                    .call_handle(&mut store, &intent)
+                    .await
+                    .map_err(trap)?
+            }
+            Pre::V0_1(pre) => {
+                let instance = pre.instantiate_async(&mut store).await.map_err(trap)?;
+                instance
+                    .edge_skill_handler()
+                    .call_handle(&mut store, &crate::legacy::intent_to(&intent))
+                    .await
+                    .map_err(trap)?
+                    .map(crate::legacy::response_from)
+                    .map_err(crate::legacy::error_from)
+            }
+        };
         let said = std::mem::take(&mut store.data_mut().said);
         match result {
             Ok(Response {
@@ -456,10 +493,36 @@ impl SkillHost {
                         message: format!("result exceeds {MAX_RESULT_BYTES} bytes"),
                     });
                 }
+                if follow_up
+                    .as_ref()
+                    .is_some_and(|f| f.context.len() > MAX_CONTEXT_BYTES)
+                {
+                    return Err(InvokeError::Response {
+                        skill: skill.to_owned(),
+                        message: format!("follow-up context exceeds {MAX_CONTEXT_BYTES} bytes"),
+                    });
+                }
+                if follow_up
+                    .as_ref()
+                    .is_some_and(|f| f.question.len() > MAX_SAY_BYTES)
+                {
+                    return Err(InvokeError::Response {
+                        skill: skill.to_owned(),
+                        message: format!("follow-up question exceeds {MAX_SAY_BYTES} bytes"),
+                    });
+                }
                 Ok(SkillOutput {
                     say,
                     said_before: said,
-                    follow_up,
+                    follow_up: follow_up.map(|f| Question {
+                        text: f.question,
+                        expect: match f.expect {
+                            crate::store::Expect::YesNo => Expected::YesNo,
+                            crate::store::Expect::Value(t) => Expected::Value(t),
+                            crate::store::Expect::FreeText => Expected::FreeText,
+                        },
+                        context: f.context,
+                    }),
                     result,
                 })
             }

@@ -30,6 +30,29 @@ pub enum WriteResult {
     Confirm(String),
 }
 
+/// How the answer to a skill's question is read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "type", rename_all = "kebab-case")]
+pub enum Expected {
+    /// Yes or no.
+    YesNo,
+    /// A value for the asking intent's slot of this name.
+    Value(String),
+    /// Anything.
+    FreeText,
+}
+
+/// A skill's question for the next turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// What is asked.
+    pub text: String,
+    /// How the answer is read.
+    pub expect: Expected,
+    /// Handed back to the skill with the answer.
+    pub context: String,
+}
+
 /// A host call that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostCallError {
@@ -78,6 +101,14 @@ pub trait HostServices: Send + Sync + std::fmt::Debug {
         method: &'a str,
         args: Vec<serde_json::Value>,
     ) -> BoxFuture<'a, Result<Vec<serde_json::Value>, HostCallError>>;
+    /// Which of `choices` (id, description) the `answer` to `question` means, by the
+    /// local language model; `None` when it fits none.
+    fn choose<'a>(
+        &'a self,
+        question: &'a str,
+        answer: &'a str,
+        choices: Vec<(String, String)>,
+    ) -> BoxFuture<'a, Result<Option<String>, HostCallError>>;
     /// Records a call the grants refused (it never reached the agent).
     fn refused(&self, ctx: &CallContext, call: &str, target: &str);
 }

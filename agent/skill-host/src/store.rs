@@ -1,25 +1,40 @@
-//! Per-invocation state and the host side of the WIT imports, with grant checks.
+//! Per-invocation state and the host side of the WIT imports, with grant checks. The
+//! latest world (0.2.0) is implemented here; `legacy.rs` serves 0.1.0 skills through it.
 
 use crate::grants::Grants;
 use crate::services::{CallContext, HostCallError, HostServices, WriteResult};
 use edge_core::SignalValue;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-wasmtime::component::bindgen!({
-    path: "../../skills/wit/0.1.0",
-    world: "skill",
-    imports: { default: async },
-    exports: { default: async },
-});
+/// Bindings of the latest world, `edge:skill@0.2.0`.
+pub mod latest {
+    wasmtime::component::bindgen!({
+        path: "../../skills/wit/0.2.0",
+        world: "skill",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use latest::edge;
 
 pub use edge::skill::types::{
-    Error as WitError, Intent, Response, SignalValue as WitValue, Slot, SlotValue, WriteOutcome,
+    Answer, Error as WitError, Expect, FollowUp, Intent, Reply, Response, SignalValue as WitValue,
+    Slot, SlotValue, WriteOutcome,
 };
+
+/// Largest report a skill may keep.
+const MAX_REPORT_BYTES: usize = 64 * 1024;
+/// Reports kept per skill; the oldest go first.
+const MAX_REPORTS: usize = 200;
+/// Most choices one `llm.choose` may offer.
+const MAX_CHOICES: usize = 16;
 
 /// Most `host.say` calls per invocation, and their total size.
 const MAX_SAYS: usize = 8;
@@ -73,6 +88,8 @@ pub struct StoreState {
     pub kv: Arc<KvStore>,
     /// What the skill said through `host.say`.
     pub said: Vec<String>,
+    /// Where its reports are kept (`STATE/reports/SKILL`), if the agent has a state dir.
+    pub reports_dir: Option<PathBuf>,
 }
 
 impl WasiView for StoreState {
@@ -84,7 +101,7 @@ impl WasiView for StoreState {
     }
 }
 
-fn to_core(v: WitValue) -> SignalValue {
+pub(crate) fn to_core(v: WitValue) -> SignalValue {
     match v {
         WitValue::Boolean(b) => SignalValue::Bool(b),
         WitValue::Integer(i) => SignalValue::Int(i),
@@ -93,7 +110,7 @@ fn to_core(v: WitValue) -> SignalValue {
     }
 }
 
-fn to_wit(v: SignalValue) -> WitValue {
+pub(crate) fn to_wit(v: SignalValue) -> WitValue {
     match v {
         SignalValue::Bool(b) => WitValue::Boolean(b),
         SignalValue::Int(i) => WitValue::Integer(i),
@@ -274,5 +291,111 @@ impl edge::skill::kv::Host for StoreState {
         {
             tracing::warn!(skill = %self.ctx.skill, "kv: {e}");
         }
+    }
+}
+
+impl edge::skill::llm::Host for StoreState {
+    async fn choose(
+        &mut self,
+        question: String,
+        answer: String,
+        choices: Vec<edge::skill::llm::Choice>,
+    ) -> Result<Option<String>, WitError> {
+        if !self.grants.can_use_llm() {
+            return Err(self.refuse("llm.choose", "the local model"));
+        }
+        if choices.is_empty() || choices.len() > MAX_CHOICES {
+            return Err(WitError::Invalid(format!(
+                "choices: {} given; 1 to {MAX_CHOICES} allowed",
+                choices.len()
+            )));
+        }
+        let choices: Vec<(String, String)> =
+            choices.into_iter().map(|c| (c.id, c.description)).collect();
+        let chosen = self
+            .services
+            .choose(&question, &answer, choices.clone())
+            .await
+            .map_err(to_wit_error)?;
+        // The output is constrained to the ids offered, whatever the model produced.
+        Ok(chosen.filter(|id| choices.iter().any(|(c, _)| c == id)))
+    }
+}
+
+/// Whether `name` is a safe report file name.
+fn valid_report_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl edge::skill::reports::Host for StoreState {
+    async fn keep(&mut self, name: String, json: String) -> Result<String, WitError> {
+        if !self.grants.can_keep_reports() {
+            return Err(self.refuse("reports.keep", &name));
+        }
+        if !valid_report_name(&name) {
+            return Err(WitError::Invalid(format!(
+                "report name {name:?}: use 1 to 100 letters, digits, '-', '_' or '.'"
+            )));
+        }
+        if json.len() > MAX_REPORT_BYTES {
+            return Err(WitError::Invalid(format!(
+                "report of {} bytes exceeds {MAX_REPORT_BYTES}",
+                json.len()
+            )));
+        }
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&json) {
+            return Err(WitError::Invalid(format!("report is not JSON: {e}")));
+        }
+        let Some(dir) = &self.reports_dir else {
+            return Err(WitError::Failed("the agent keeps no state on disk".into()));
+        };
+        let file = dir.join(format!("{}.json", name.trim_end_matches(".json")));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let tmp = file.with_extension("tmp");
+            std::fs::write(&tmp, &json)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &file)?;
+            prune_reports(dir, MAX_REPORTS)
+        };
+        write().map_err(|e| WitError::Failed(format!("{}: {e}", file.display())))?;
+        tracing::info!(skill = %self.ctx.skill, report = %file.display(), "report kept");
+        Ok(file.display().to_string())
+    }
+}
+
+/// Removes the oldest reports beyond `keep`.
+fn prune_reports(dir: &std::path::Path, keep: usize) -> std::io::Result<()> {
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if files.len() <= keep {
+        return Ok(());
+    }
+    files.sort();
+    for (_, path) in &files[..files.len() - keep] {
+        std::fs::remove_file(path)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_report_name;
+
+    #[test]
+    fn report_names_cannot_leave_the_directory() {
+        assert!(valid_report_name("pump-3-20261128T170000.json"));
+        assert!(!valid_report_name("../etc/passwd"));
+        assert!(!valid_report_name("a/b"));
+        assert!(!valid_report_name(".hidden"));
+        assert!(!valid_report_name(""));
     }
 }

@@ -10,7 +10,8 @@
 use edge_core::{Recognition, Tier};
 use edge_intent::IntentSchema;
 use edge_protocol::slm::{
-    IntentPrompt, PromptExample, SlmAnswer, SlmLoad, SlmLoaded, SlmRequest, kind,
+    ChoiceAnswer, ChoiceRequest, IntentPrompt, PromptExample, SlmAnswer, SlmLoad, SlmLoaded,
+    SlmRequest, kind,
 };
 use edge_protocol::{ClientError, Connection, Event};
 use std::time::Duration;
@@ -246,6 +247,13 @@ impl SlmClient {
             None,
         )
         .await
+    }
+
+    /// Which option of a question a free-form answer means (`None`: none of them). Needs
+    /// no `load`.
+    pub async fn choose(&mut self, request: &ChoiceRequest) -> Result<ChoiceAnswer, ClientError> {
+        self.call(&Event::from_data(kind::CHOOSE, request), kind::CHOICE, None)
+            .await
     }
 
     async fn call<T: serde::de::DeserializeOwned>(

@@ -8,8 +8,15 @@
 //! "does this sentence fit here" far better than they pick a label (docs/BENCHMARKS.md).
 //! The winner's sequence then continues with ` Slots:` and the model writes the slots
 //! object, constrained by the intent's GBNF grammar.
+//!
+//! [`IntentEngine::choose`] maps a free-form answer to one option of a question (or none)
+//! the same way: a literal pass, then the channel over one sequence per option plus a
+//! "none of these" option, in sequences above the intents' that are cleared afterwards.
 
-use edge_protocol::slm::{IntentPrompt, SlmAnswer};
+use edge_protocol::slm::{
+    ChoiceAnswer, ChoiceOption, ChoiceRequest, ChoiceScore, IntentPrompt, MAX_CHOICE_OPTIONS,
+    SlmAnswer,
+};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -36,6 +43,47 @@ const MAX_REQUEST_TOKENS: usize = 48;
 
 /// Largest batch decoded at once (a request's tokens times the intents plus one).
 const MAX_BATCH: u32 = 1024;
+
+/// Sequences of the context (llama.cpp's limit).
+const MAX_SEQUENCES: i32 = 256;
+
+/// The first of the sequences `choose` uses (the question and the baseline; then the
+/// "none" option and one per option, up to the last): above every intent's, so the cached
+/// prompts stay untouched.
+const CHOICE_SEQ: i32 = MAX_SEQUENCES - 2 - MAX_CHOICE_OPTIONS as i32;
+
+/// Most intents: sequences 1..=intents+1 (the baseline last) stay below [`CHOICE_SEQ`].
+pub const MAX_INTENTS: usize = CHOICE_SEQ as usize - 2;
+
+/// Longest answer scored by `choose`, in tokens (longer ones are cut).
+const MAX_ANSWER_TOKENS: usize = 40;
+
+/// Least score (nats over the prompt naming no option) of a chosen option by default: a
+/// loose floor, the "none" option does most of the refusing.
+pub const DEFAULT_CHOICE_MIN_SCORE: f32 = -2.0;
+
+/// Least probability of a chosen option among all by default.
+pub const DEFAULT_CHOICE_MIN_CONFIDENCE: f32 = 0.5;
+
+/// The literal pass of `choose`, before the model: an answer naming exactly one option
+/// word for word (and no negation) chooses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LiteralPass {
+    /// The model decides every answer.
+    Off,
+    /// The answer contains an option's id as whole words.
+    Ids,
+    /// ... or a word (4 letters or more, not a common word) of its description.
+    Words,
+}
+
+/// The literal pass used by [`IntentEngine::choose`] (measured: docs/BENCHMARKS.md).
+pub const DEFAULT_LITERAL_PASS: LiteralPass = LiteralPass::Words;
+
+/// The option every `choose` adds: an answer fitting it better than every real option
+/// means none of them. (Measured against score thresholds alone: docs/BENCHMARKS.md.)
+const NONE_OPTION_ID: &str = "none";
+const NONE_OPTION_DESCRIPTION: &str = "something else: not sure, unrelated, or a question";
 
 /// Settings.
 #[derive(Debug, Clone)]
@@ -180,8 +228,11 @@ impl IntentEngine {
 
     /// Replaces the intents: decodes each one's prompt into its own sequence.
     pub fn set_intents(&mut self, intents: &[IntentPrompt]) -> Result<(), EngineError> {
-        if intents.len() > 250 {
-            return Err(llama(format!("{} intents: at most 250", intents.len())));
+        if intents.len() > MAX_INTENTS {
+            return Err(llama(format!(
+                "{} intents: at most {MAX_INTENTS}",
+                intents.len()
+            )));
         }
         for intent in intents {
             if let Some(grammar) = &intent.slot_grammar {
@@ -405,6 +456,296 @@ impl IntentEngine {
             index = 0;
         }
         Ok((String::from_utf8_lossy(&text).trim().to_owned(), generated))
+    }
+}
+
+/// The shared start of the `choose` prompts: the question.
+pub fn choice_question(question: &str) -> String {
+    format!("A technician is asked: \"{}\"\n", question.trim())
+}
+
+/// The line describing one option, after the question.
+pub fn choice_option_line(option: &ChoiceOption) -> String {
+    let description = option.description.trim().trim_end_matches('.');
+    if description.is_empty() {
+        format!("The answer means: {}.\n", option.id.trim())
+    } else {
+        format!("The answer means: {} ({description}).\n", option.id.trim())
+    }
+}
+
+/// The cue the answer continues, after the option line (or right after the question for
+/// the baseline).
+const ANSWER_CUE: &str = "The technician answers: \"";
+
+/// Words never matched by the literal pass: common in descriptions and answers alike.
+const COMMON_WORDS: &[&str] = &[
+    "about", "again", "after", "before", "does", "from", "have", "into", "just", "like", "more",
+    "much", "only", "over", "some", "than", "that", "then", "there", "this", "very", "what",
+    "when", "where", "which", "while", "with", "should", "would", "could", "it's",
+];
+
+/// Words that turn a literal match around ("not squealing").
+const NEGATIONS: &[&str] = &[
+    "no", "not", "never", "nope", "don't", "doesn't", "isn't", "wasn't", "aren't", "can't",
+    "cannot", "won't", "didn't", "nothing", "neither", "nor",
+];
+
+fn words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .replace('\u{2019}', "'")
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .map(|w| w.trim_matches('\'').to_owned())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn contains_phrase(haystack: &[String], phrase: &[String]) -> bool {
+    !phrase.is_empty() && haystack.windows(phrase.len()).any(|w| w == phrase)
+}
+
+/// The option an answer names word for word, when exactly one does and nothing negates
+/// it.
+pub fn literal_choice(answer: &str, options: &[ChoiceOption], pass: LiteralPass) -> Option<usize> {
+    if pass == LiteralPass::Off {
+        return None;
+    }
+    let said = words(answer);
+    let mut matched = Vec::new();
+    for (k, option) in options.iter().enumerate() {
+        let id = words(&option.id.replace(['_', '-', '.'], " "));
+        let mut hit = contains_phrase(&said, &id).then(|| id.clone());
+        if hit.is_none() && pass == LiteralPass::Words {
+            hit = words(&option.description)
+                .into_iter()
+                .filter(|w| w.chars().count() >= 4 && !COMMON_WORDS.contains(&w.as_str()))
+                .find(|w| said.contains(w))
+                .map(|w| vec![w]);
+        }
+        if let Some(hit) = hit {
+            matched.push((k, hit));
+        }
+    }
+    let [(k, hit)] = matched.as_slice() else {
+        return None;
+    };
+    // "no" may be the option itself (a yes/no question); any other negation defers to the
+    // model.
+    let negated = said
+        .iter()
+        .any(|w| NEGATIONS.contains(&w.as_str()) && !hit.contains(w));
+    (!negated).then_some(*k)
+}
+
+/// One sequence's continuation in `choose`: its tokens after the question, the index of
+/// the first answer token among them, and its sequence.
+struct Continuation {
+    seq: i32,
+    tokens: Vec<LlamaToken>,
+    answer_from: usize,
+}
+
+impl IntentEngine {
+    /// Which option `request.answer` means, with the default literal pass.
+    pub fn choose(&mut self, request: &ChoiceRequest) -> Result<ChoiceAnswer, EngineError> {
+        self.choose_with(request, DEFAULT_LITERAL_PASS)
+    }
+
+    /// Which option `request.answer` means: the literal pass, then the noisy channel over
+    /// one sequence per option (the question decoded once and shared), in sequences above
+    /// the intents' that are cleared afterwards. Needs no intents loaded.
+    pub fn choose_with(
+        &mut self,
+        request: &ChoiceRequest,
+        literal: LiteralPass,
+    ) -> Result<ChoiceAnswer, EngineError> {
+        let started = Instant::now();
+        let options = &request.options;
+        if options.len() > MAX_CHOICE_OPTIONS {
+            return Err(llama(format!(
+                "{} options: at most {MAX_CHOICE_OPTIONS}",
+                options.len()
+            )));
+        }
+        let elapsed = || started.elapsed().as_secs_f64() * 1000.0;
+        if options.is_empty() || request.answer.trim().is_empty() {
+            return Ok(ChoiceAnswer {
+                choice: None,
+                best: None,
+                scores: Vec::new(),
+                none_score: 0.0,
+                confidence: 0.0,
+                literal: false,
+                tokens_scored: 0,
+                elapsed_ms: elapsed(),
+            });
+        }
+        if let Some(k) = literal_choice(&request.answer, options, literal) {
+            return Ok(ChoiceAnswer {
+                choice: Some(options[k].id.clone()),
+                best: Some(options[k].id.clone()),
+                scores: Vec::new(),
+                none_score: 0.0,
+                confidence: 1.0,
+                literal: true,
+                tokens_scored: 0,
+                elapsed_ms: elapsed(),
+            });
+        }
+        let result = self.score_options(request);
+        // Whatever happened, the choice's sequences go: the intents' prompts keep the cache.
+        for k in 0..=options.len() as i32 + 1 {
+            self.context
+                .clear_kv_cache_seq(Some((CHOICE_SEQ + k) as u32), None, None)
+                .map_err(llama)?;
+        }
+        let (mut scores, tokens_scored) = result?;
+        let none_score = scores.remove(0);
+        let mut best = 0;
+        for (k, score) in scores.iter().enumerate() {
+            if *score > scores[best] {
+                best = k;
+            }
+        }
+        let top = scores[best];
+        let total: f32 = scores.iter().map(|s| (s - top).exp()).sum();
+        let confidence = 1.0 / total;
+        let min_score = request.min_score.unwrap_or(DEFAULT_CHOICE_MIN_SCORE);
+        let min_confidence = request
+            .min_confidence
+            .unwrap_or(DEFAULT_CHOICE_MIN_CONFIDENCE);
+        let accepted = top > none_score && top >= min_score && confidence >= min_confidence;
+        Ok(ChoiceAnswer {
+            choice: accepted.then(|| options[best].id.clone()),
+            best: Some(options[best].id.clone()),
+            scores: options
+                .iter()
+                .zip(&scores)
+                .map(|(o, s)| ChoiceScore {
+                    id: o.id.clone(),
+                    score: *s,
+                })
+                .collect(),
+            none_score,
+            confidence,
+            literal: false,
+            tokens_scored,
+            elapsed_ms: elapsed(),
+        })
+    }
+
+    /// The score of the "none" option, then each option's: log p(answer | question, option)
+    /// - log p(answer | question).
+    fn score_options(&mut self, request: &ChoiceRequest) -> Result<(Vec<f32>, usize), EngineError> {
+        let question = self.tokenize(&choice_question(&request.question), true);
+        let cue = self.tokenize(ANSWER_CUE, false);
+        let mut answer = self.tokenize(&format!("{}\"", request.answer.trim()), false);
+        if answer.len() > MAX_ANSWER_TOKENS {
+            // Keep the closing quote: it marks the end of the answer.
+            let quote = answer[answer.len() - 1];
+            answer.truncate(MAX_ANSWER_TOKENS - 1);
+            answer.push(quote);
+        }
+        let none = ChoiceOption {
+            id: NONE_OPTION_ID.into(),
+            description: NONE_OPTION_DESCRIPTION.into(),
+        };
+        let mut continuations = Vec::with_capacity(request.options.len() + 2);
+        for (k, option) in std::iter::once(&none).chain(&request.options).enumerate() {
+            let mut tokens = self.tokenize(&choice_option_line(option), false);
+            tokens.extend_from_slice(&cue);
+            let answer_from = tokens.len();
+            tokens.extend_from_slice(&answer);
+            continuations.push(Continuation {
+                seq: CHOICE_SEQ + 1 + k as i32,
+                tokens,
+                answer_from,
+            });
+        }
+        let mut baseline = cue.clone();
+        baseline.extend_from_slice(&answer);
+        continuations.push(Continuation {
+            seq: CHOICE_SEQ,
+            tokens: baseline,
+            answer_from: cue.len(),
+        });
+
+        // Room: the intents' sequences are trimmed to their prompts (their last request
+        // is dropped at the next one anyway), what is left is ours.
+        for (k, prompt) in self
+            .prompts
+            .iter()
+            .chain(self.baseline.as_ref())
+            .enumerate()
+        {
+            self.context
+                .kv_cache_seq_rm(k as i32 + 1, Some(prompt.cached as u32), None)
+                .map_err(llama)?;
+        }
+        let batch_limit = self.options.context.min(MAX_BATCH) as usize;
+        let needed = question.len() + continuations.iter().map(|c| c.tokens.len()).sum::<usize>();
+        let free = (self.options.context as usize).saturating_sub(self.prompt_tokens());
+        let longest = continuations
+            .iter()
+            .map(|c| c.tokens.len())
+            .max()
+            .unwrap_or(0);
+        if needed > free || question.len().max(longest) > batch_limit {
+            return Err(llama(format!(
+                "the choice needs {needed} tokens of context, {free} are free: shorten the question, answer or descriptions, or raise slm.context"
+            )));
+        }
+
+        // The question once, shared by every option's sequence.
+        let mut batch = LlamaBatch::new(batch_limit, 1);
+        for (i, t) in question.iter().enumerate() {
+            batch
+                .add(*t, i as i32, &[CHOICE_SEQ], false)
+                .map_err(llama)?;
+        }
+        self.context.decode(&mut batch).map_err(llama)?;
+        for k in 0..=request.options.len() as i32 {
+            self.context
+                .copy_kv_cache_seq(CHOICE_SEQ, CHOICE_SEQ + 1 + k, None, None)
+                .map_err(llama)?;
+        }
+
+        // The continuations, as many per batch as fit.
+        let mut log_likelihoods = vec![0.0f32; continuations.len()];
+        let mut tokens_scored = question.len();
+        let mut next = 0;
+        while next < continuations.len() {
+            batch.clear();
+            let mut rows = Vec::new();
+            while next < continuations.len()
+                && batch.n_tokens() as usize + continuations[next].tokens.len() <= batch_limit
+            {
+                let c = &continuations[next];
+                rows.push((next, batch.n_tokens() + c.answer_from as i32 - 1));
+                for (i, t) in c.tokens.iter().enumerate() {
+                    // Logits where the next token is the answer's.
+                    let wanted = i + 1 >= c.answer_from && i + 1 < c.tokens.len();
+                    batch
+                        .add(*t, (question.len() + i) as i32, &[c.seq], wanted)
+                        .map_err(llama)?;
+                }
+                next += 1;
+            }
+            tokens_scored += batch.n_tokens() as usize;
+            self.context.decode(&mut batch).map_err(llama)?;
+            for (c, row) in rows {
+                log_likelihoods[c] = answer
+                    .iter()
+                    .enumerate()
+                    .map(|(j, t)| log_prob(self.context.get_logits_ith(row + j as i32), t.0))
+                    .sum();
+            }
+        }
+        let baseline = log_likelihoods.pop().unwrap_or_default();
+        Ok((
+            log_likelihoods.iter().map(|ll| ll - baseline).collect(),
+            tokens_scored,
+        ))
     }
 }
 

@@ -3,11 +3,16 @@
 //!
 //! - [`engine`]: chooses the intent by the likelihood of the utterance after each intent's
 //!   cached prompt (the "noisy channel"), then writes its slots under the intent's GBNF
-//!   grammar.
+//!   grammar; and chooses among a question's options for a free-form answer
+//!   (`slm-choose`), or none.
 //! - [`server`]: the worker's Wyoming-style service around one inference thread.
 
 pub mod engine;
 pub mod server;
 
-pub use engine::{EngineError, EngineOptions, IntentEngine, NONE_INTENT, intent_prompt};
+pub use engine::{
+    DEFAULT_CHOICE_MIN_CONFIDENCE, DEFAULT_CHOICE_MIN_SCORE, DEFAULT_LITERAL_PASS, EngineError,
+    EngineOptions, IntentEngine, LiteralPass, MAX_INTENTS, NONE_INTENT, choice_option_line,
+    choice_question, intent_prompt, literal_choice,
+};
 pub use server::SlmService;

@@ -1,10 +1,11 @@
 //! `edge-slm`: the SLM worker. Serves Wyoming-style events (the daemon supervises it), or
-//! evaluates offline: `edge-slm classify --model M.gguf --intents intents.json --jsonl FILE`.
+//! evaluates offline: `edge-slm classify --model M.gguf --intents intents.json --jsonl FILE`,
+//! `edge-slm --model M.gguf choose --jsonl tests/resources/nlu/choices.jsonl`.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use edge_protocol::slm::SlmLoad;
-use edge_slm::{EngineOptions, IntentEngine, SlmService};
+use edge_protocol::slm::{ChoiceAnswer, ChoiceRequest, SlmLoad};
+use edge_slm::{EngineOptions, IntentEngine, LiteralPass, SlmService};
 use std::io::BufRead as _;
 use std::path::PathBuf;
 
@@ -49,6 +50,23 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
     },
+    /// Answer each line of a JSON-lines file ({"question", "options": [{"id",
+    /// "description"}], "answer", "expected": id or null}) with `slm-choose`; prints one
+    /// JSON line per input, then the accuracy, the precision of "none" and the latency.
+    Choose {
+        #[arg(long)]
+        jsonl: PathBuf,
+        /// The literal pass before the model.
+        #[arg(long, value_enum, default_value_t = edge_slm::DEFAULT_LITERAL_PASS)]
+        literal: LiteralPass,
+        #[arg(long, default_value_t = edge_slm::DEFAULT_CHOICE_MIN_SCORE)]
+        min_score: f32,
+        #[arg(long, default_value_t = edge_slm::DEFAULT_CHOICE_MIN_CONFIDENCE)]
+        min_confidence: f32,
+        /// Also print the accuracy for a grid of thresholds (from the same scores).
+        #[arg(long)]
+        sweep: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +89,13 @@ fn main() -> anyhow::Result<()> {
             jsonl,
             no_cache,
         }) => classify(engine, &intents, &jsonl, no_cache),
+        Some(Command::Choose {
+            jsonl,
+            literal,
+            min_score,
+            min_confidence,
+            sweep,
+        }) => choose(engine, &jsonl, literal, (min_score, min_confidence), sweep),
         None => {
             let name = cli
                 .model
@@ -171,6 +196,119 @@ fn classify(
             tokens as f64 / (scoring_ms / 1000.0).max(1e-9),
             peak_rss_kib / 1024
         );
+    }
+    Ok(())
+}
+
+/// The choice of `answer` under other thresholds than those it was answered with.
+fn rechoose(answer: &ChoiceAnswer, min_score: f32, min_confidence: f32) -> Option<String> {
+    if answer.literal {
+        return answer.choice.clone();
+    }
+    let top = answer
+        .scores
+        .iter()
+        .map(|s| s.score)
+        .fold(f32::MIN, f32::max);
+    (top > answer.none_score && top >= min_score && answer.confidence >= min_confidence)
+        .then(|| answer.best.clone())
+        .flatten()
+}
+
+/// (right, total, none precision (right nones, nones answered), none recall (right nones,
+/// nones expected)).
+fn choice_figures(
+    results: &[(Option<String>, Option<String>)],
+) -> (usize, usize, usize, usize, usize) {
+    let right = results.iter().filter(|(e, a)| e == a).count();
+    let answered_none = results.iter().filter(|(_, a)| a.is_none()).count();
+    let right_none = results
+        .iter()
+        .filter(|(e, a)| a.is_none() && e.is_none())
+        .count();
+    let expected_none = results.iter().filter(|(e, _)| e.is_none()).count();
+    (
+        right,
+        results.len(),
+        right_none,
+        answered_none,
+        expected_none,
+    )
+}
+
+fn choose(
+    mut engine: IntentEngine,
+    jsonl: &std::path::Path,
+    literal: LiteralPass,
+    (min_score, min_confidence): (f32, f32),
+    sweep: bool,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(jsonl).with_context(|| format!("{}", jsonl.display()))?;
+    let mut answers = Vec::new();
+    let mut latencies = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}:{}", jsonl.display(), i + 1))?;
+        let mut request: ChoiceRequest = serde_json::from_value(value.clone())
+            .with_context(|| format!("{}:{}: not an slm-choose request", jsonl.display(), i + 1))?;
+        request.min_score = Some(min_score);
+        request.min_confidence = Some(min_confidence);
+        request
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{}:{}: {e}", jsonl.display(), i + 1))?;
+        let expected = value["expected"].as_str().map(str::to_owned);
+        let started = std::time::Instant::now();
+        let answer = engine.choose_with(&request, literal)?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        println!(
+            "{}",
+            serde_json::json!({
+                "answer": request.answer,
+                "expected": expected,
+                "right": expected == answer.choice,
+                "choice": answer,
+            })
+        );
+        answers.push((expected, answer));
+    }
+    let results: Vec<_> = answers
+        .iter()
+        .map(|(e, a)| (e.clone(), a.choice.clone()))
+        .collect();
+    let (right, total, right_none, answered_none, expected_none) = choice_figures(&results);
+    let literal_count = answers.iter().filter(|(_, a)| a.literal).count();
+    eprintln!(
+        "{right}/{total} right ({:.1}%); none: precision {right_none}/{answered_none}, recall {right_none}/{expected_none}; {literal_count} decided by the literal pass ({literal:?}); min_score {min_score}, min_confidence {min_confidence}",
+        100.0 * right as f64 / total.max(1) as f64
+    );
+    latencies.sort_by(f64::total_cmp);
+    if !latencies.is_empty() {
+        let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
+        eprintln!(
+            "{} requests: latency p50 {:.0} ms, p95 {:.0} ms",
+            latencies.len(),
+            pct(0.5),
+            pct(0.95)
+        );
+    }
+    if sweep {
+        for score in [-100.0f32, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0] {
+            let row: Vec<String> = [0.0f32, 0.4, 0.5, 0.6, 0.7, 0.8]
+                .iter()
+                .map(|confidence| {
+                    let results: Vec<_> = answers
+                        .iter()
+                        .map(|(e, a)| (e.clone(), rechoose(a, score, *confidence)))
+                        .collect();
+                    let (right, _, right_none, answered_none, _) = choice_figures(&results);
+                    format!("c{confidence}: {right} ({right_none}/{answered_none})")
+                })
+                .collect();
+            eprintln!("min_score {score:>4}: {}", row.join("  "));
+        }
     }
     Ok(())
 }

@@ -2,7 +2,9 @@
 //! owns the model (a llama.cpp context belongs to one thread) and serves requests in turn.
 
 use crate::engine::{EngineError, IntentEngine};
-use edge_protocol::slm::{SlmAnswer, SlmLoad, SlmLoaded, SlmRequest, kind as slm};
+use edge_protocol::slm::{
+    ChoiceAnswer, ChoiceRequest, SlmAnswer, SlmLoad, SlmLoaded, SlmRequest, kind as slm,
+};
 use edge_protocol::{Event, ProtocolError, kind};
 use serde_json::json;
 use std::time::Instant;
@@ -22,6 +24,10 @@ pub mod error_code {
 enum Job {
     Load(SlmLoad, oneshot::Sender<Result<SlmLoaded, EngineError>>),
     Recognize(SlmRequest, oneshot::Sender<Result<SlmAnswer, EngineError>>),
+    Choose(
+        ChoiceRequest,
+        oneshot::Sender<Result<ChoiceAnswer, EngineError>>,
+    ),
 }
 
 /// Handle to the inference thread, shared by every connection.
@@ -36,6 +42,7 @@ impl std::fmt::Debug for Job {
         f.write_str(match self {
             Job::Load(..) => "Load",
             Job::Recognize(..) => "Recognize",
+            Job::Choose(..) => "Choose",
         })
     }
 }
@@ -63,6 +70,9 @@ impl SlmService {
                             let result =
                                 engine.answer(&request.text, request.previous_intent.as_deref());
                             let _ = reply.send(result);
+                        }
+                        Job::Choose(request, reply) => {
+                            let _ = reply.send(engine.choose(&request));
                         }
                     }
                 }
@@ -115,6 +125,17 @@ impl SlmService {
                 Err(e) => {
                     Event::error(error_code::BAD_REQUEST, &format!("{}: {e}", slm::RECOGNIZE))
                 }
+            },
+            slm::CHOOSE => match event
+                .data_as::<ChoiceRequest>()
+                .map_err(|e| e.to_string())
+                .and_then(|request| request.validate().map(|()| request))
+            {
+                Ok(request) => match self.run(|reply| Job::Choose(request, reply)).await {
+                    Ok(choice) => Event::from_data(slm::CHOICE, &choice),
+                    Err(e) => e,
+                },
+                Err(e) => Event::error(error_code::BAD_REQUEST, &format!("{}: {e}", slm::CHOOSE)),
             },
             other => Event::error(
                 error_code::BAD_REQUEST,

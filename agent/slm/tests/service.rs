@@ -5,7 +5,10 @@
 mod common;
 
 use common::model;
-use edge_protocol::slm::{IntentPrompt, PromptExample, SlmAnswer, SlmLoad, SlmLoaded, kind};
+use edge_protocol::slm::{
+    ChoiceAnswer, ChoiceOption, ChoiceRequest, IntentPrompt, PromptExample, SlmAnswer, SlmLoad,
+    SlmLoaded, kind,
+};
 use edge_protocol::{Event, FrameLimits, read_event, write_event};
 use edge_slm::{EngineOptions, IntentEngine, SlmService};
 use tokio::io::BufReader;
@@ -69,6 +72,123 @@ async fn the_service_answers_and_survives_bad_requests() -> anyhow::Result<()> {
     assert_eq!(answer.intent, "media.pause", "{answer:?}");
     assert_eq!(answer.slots, "{}");
     assert!(answer.runner_up.is_some());
+
+    drop(write);
+    drop(read);
+    server.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn slm_choose_answers_and_refuses_bad_requests() -> anyhow::Result<()> {
+    let engine = IntentEngine::load(&model(), EngineOptions::default())?;
+    let service = SlmService::start(engine, "smollm2".into());
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(service.serve_connection(theirs));
+    let (read, mut write) = tokio::io::split(ours);
+    let mut read = BufReader::new(read);
+    let mut ask = async |event: Event| -> anyhow::Result<Event> {
+        write_event(&mut write, &event).await?;
+        read_event(&mut read, FrameLimits::default())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("connection closed"))
+    };
+    let option = |id: &str, description: &str| ChoiceOption {
+        id: id.into(),
+        description: description.into(),
+    };
+    let request = |answer: &str| ChoiceRequest {
+        question: "What does the pressure gauge read?".into(),
+        answer: answer.into(),
+        options: vec![
+            option("low", "below normal, under the green band"),
+            option("normal", "normal, in the green band where it should be"),
+            option("zero", "zero, the needle does not move"),
+        ],
+        min_score: None,
+        min_confidence: None,
+    };
+
+    // No slm-load needed.
+    let reply = ask(Event::from_data(
+        kind::CHOOSE,
+        &request("the needle isn't moving at all"),
+    ))
+    .await?;
+    assert_eq!(reply.kind, kind::CHOICE, "{reply:?}");
+    let choice: ChoiceAnswer = reply.data_as()?;
+    assert_eq!(choice.choice.as_deref(), Some("zero"), "{choice:?}");
+    assert_eq!(choice.scores.len(), 3);
+    assert!(
+        choice.confidence > 0.5 && choice.confidence <= 1.0,
+        "{choice:?}"
+    );
+
+    let reply = ask(Event::from_data(
+        kind::CHOOSE,
+        &request("who is on shift tomorrow"),
+    ))
+    .await?;
+    let choice: ChoiceAnswer = reply.data_as()?;
+    assert_eq!(choice.choice, None, "{choice:?}");
+
+    // Bad requests name the field; the connection carries on.
+    let refused = |event: &Event, field: &str| {
+        assert_eq!(event.kind, "error", "{event:?}");
+        assert_eq!(event.str("code"), Some("bad-request"), "{event:?}");
+        let text = event.str("text").unwrap_or("");
+        assert!(
+            text.contains("slm-choose") && text.contains(field),
+            "{event:?}"
+        );
+    };
+    let missing = ask(Event::new(kind::CHOOSE)
+        .with("question", "q?")
+        .with("answer", "a"))
+    .await?;
+    refused(&missing, "options");
+    let mut many = request("low");
+    many.options = (0..17).map(|k| option(&format!("o{k}"), "")).collect();
+    refused(
+        &ask(Event::from_data(kind::CHOOSE, &many)).await?,
+        "options",
+    );
+    let mut none = request("low");
+    none.options.clear();
+    refused(
+        &ask(Event::from_data(kind::CHOOSE, &none)).await?,
+        "options",
+    );
+    let mut long_id = request("low");
+    long_id.options[1].id = "x".repeat(65);
+    refused(
+        &ask(Event::from_data(kind::CHOOSE, &long_id)).await?,
+        "options[1].id",
+    );
+    let mut twice = request("low");
+    twice.options[2].id = "low".into();
+    refused(
+        &ask(Event::from_data(kind::CHOOSE, &twice)).await?,
+        "options[2].id",
+    );
+    let long_answer = request(&"very ".repeat(100));
+    refused(
+        &ask(Event::from_data(kind::CHOOSE, &long_answer)).await?,
+        "answer",
+    );
+    let mut long_description = request("low");
+    long_description.options[0].description = "d".repeat(201);
+    refused(
+        &ask(Event::from_data(kind::CHOOSE, &long_description)).await?,
+        "options[0].description",
+    );
+
+    let reply = ask(Event::from_data(
+        kind::CHOOSE,
+        &request("right in the green"),
+    ))
+    .await?;
+    assert_eq!(reply.kind, kind::CHOICE, "{reply:?}");
 
     drop(write);
     drop(read);

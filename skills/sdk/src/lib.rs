@@ -15,7 +15,10 @@
 //! ```
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`; the result is a component for
-//! the world `edge:skill@0.1.0` (`skills/wit/0.1.0`).
+//! the world `edge:skill@0.2.0` (`skills/wit/0.2.0`).
+//!
+//! A skill asks a question with [`Response::ask`]; the next utterance of the station comes
+//! back to it with [`Intent::reply`] set, carrying the context it handed over.
 
 // The generated code names this crate by path, from inside it too.
 extern crate self as edge_skill_sdk;
@@ -23,7 +26,7 @@ extern crate self as edge_skill_sdk;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/0.1.0",
+        path: "../wit/0.2.0",
         world: "skill",
         pub_export_macro: true,
         export_macro_name: "__export_skill_bindings",
@@ -37,9 +40,10 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::edge::skill::host::{self, LogLevel};
 pub use bindings::edge::skill::types::{
-    Error, Intent, Response, SignalValue, Slot, SlotValue, WriteOutcome,
+    Answer, Error, Expect, FollowUp, Intent, Reply, Response, SignalValue, Slot, SlotValue,
+    WriteOutcome,
 };
-pub use bindings::edge::skill::{dbus, kv, mqtt};
+pub use bindings::edge::skill::{dbus, kv, llm, mqtt, reports};
 
 /// A skill: one function from an intent to a response.
 pub trait Skill {
@@ -93,6 +97,11 @@ impl Intent {
         }
     }
 
+    /// The answer to the skill's question, when this turn is one.
+    pub fn reply(&self) -> Option<&Reply> {
+        self.reply.as_ref()
+    }
+
     /// A required slot, or an error naming it.
     pub fn require_text(&self, name: &str) -> Result<&str, Error> {
         self.text(name)
@@ -108,6 +117,30 @@ impl Response {
             follow_up: None,
             result: None,
         }
+    }
+
+    /// Says `text`, then asks `question`; the answer comes back with `context`.
+    pub fn ask(
+        text: impl Into<String>,
+        question: impl Into<String>,
+        expect: Expect,
+        context: impl Into<String>,
+    ) -> Self {
+        Response {
+            say: text.into(),
+            follow_up: Some(FollowUp {
+                question: question.into(),
+                expect,
+                context: context.into(),
+            }),
+            result: None,
+        }
+    }
+
+    /// With a structured result (JSON).
+    pub fn with_result(mut self, json: impl Into<String>) -> Self {
+        self.result = Some(json.into());
+        self
     }
 }
 
