@@ -459,6 +459,11 @@ impl Daemon {
         self.dir.path().join("audit.jsonl")
     }
 
+    /// The daemon's `state_dir` (skills' stores, reports).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
     /// The audit log's entries so far.
     pub fn audit(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(self.audit_path())
@@ -557,6 +562,14 @@ pub mod edge_topics {
         /// Privacy mode (`on`, `off`).
         pub fn privacy(&self) -> String {
             format!("{}/cmd/privacy", self.base)
+        }
+        /// Conversation changes.
+        pub fn session(&self) -> String {
+            format!("{}/events/session", self.base)
+        }
+        /// Retained open conversations.
+        pub fn sessions(&self) -> String {
+            format!("{}/sessions", self.base)
         }
         /// Everything of the device.
         pub fn all(&self) -> String {

@@ -338,8 +338,9 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Which choice an answer means: yes/no as the agent read it, then the choices' words
-/// heard literally, then the local model. `None`: not understood.
+/// Which choice an answer means: yes/no as the agent read it, else the local model (its
+/// worker matches option words literally first, minding negations); only when no model is
+/// at hand, the choices' words heard literally here. `None`: not understood.
 fn pick(
     question: &str,
     choices: &[Choice],
@@ -355,17 +356,6 @@ fn pick(
         }
         _ => {}
     }
-    let heard = words(text);
-    let literal: Vec<&Choice> = choices
-        .iter()
-        .filter(|c| {
-            let id = c.id.replace('_', " ");
-            heard.iter().any(|w| *w == id) || c.words.iter().any(|k| heard.contains(k))
-        })
-        .collect();
-    if let [one] = literal.as_slice() {
-        return Ok(Some((one.id.clone(), "words")));
-    }
     let offered: Vec<llm::Choice> = choices
         .iter()
         .map(|c| llm::Choice {
@@ -376,10 +366,23 @@ fn pick(
     match llm::choose(question, text, &offered) {
         Ok(Some(id)) => Ok(Some((id, "llm"))),
         Ok(None) => Ok(None),
-        Err(Error::Failed(e)) => {
-            // No model at hand: ask again rather than guess.
-            host::log(host::LogLevel::Warn, &format!("llm.choose: {e}"));
-            Ok(None)
+        Err(Error::Failed(e) | Error::NotGranted(e)) => {
+            host::log(
+                host::LogLevel::Warn,
+                &format!("llm.choose: {e}; matching words only"),
+            );
+            let heard = words(text);
+            let literal: Vec<&Choice> = choices
+                .iter()
+                .filter(|c| {
+                    let id = c.id.replace('_', " ");
+                    heard.contains(&id) || c.words.iter().any(|k| heard.contains(k))
+                })
+                .collect();
+            Ok(match literal.as_slice() {
+                [one] => Some((one.id.clone(), "words")),
+                _ => None,
+            })
         }
         Err(e) => Err(e),
     }
@@ -412,11 +415,7 @@ fn respond(turn: Turn, session: &Session) -> Result<Response, Error> {
 }
 
 fn symptom_question(tree: &Tree, name: &str) -> String {
-    let list: Vec<&str> = tree
-        .symptoms
-        .iter()
-        .map(|s| s.description.split(':').next().unwrap_or(&s.description))
-        .collect();
+    let list: Vec<&str> = tree.symptoms.iter().map(|s| s.name.as_str()).collect();
     let (last, rest) = list.split_last().map_or(("", &[][..]), |(l, r)| (*l, r));
     if rest.is_empty() {
         format!("What is wrong with {name}: {last}?")
@@ -425,8 +424,13 @@ fn symptom_question(tree: &Tree, name: &str) -> String {
     }
 }
 
-/// The symptom the technician named, if the words or the model can tell.
-fn pick_symptom(tree: &Tree, question: &str, text: &str) -> Result<Option<String>, Error> {
+/// The symptom the technician named, and how it was told, if the model or the words can
+/// tell.
+fn pick_symptom(
+    tree: &Tree,
+    question: &str,
+    text: &str,
+) -> Result<Option<(String, &'static str)>, Error> {
     let choices: Vec<Choice> = tree
         .symptoms
         .iter()
@@ -437,7 +441,7 @@ fn pick_symptom(tree: &Tree, question: &str, text: &str) -> Result<Option<String
             next: s.start.clone(),
         })
         .collect();
-    Ok(pick(question, &choices, &Answer::Text(text.to_owned()), text)?.map(|(id, _)| id))
+    pick(question, &choices, &Answer::Text(text.to_owned()), text)
 }
 
 struct Troubleshoot;
@@ -464,7 +468,7 @@ impl Troubleshoot {
         };
         let question = symptom_question(tree, &name);
         let symptom = match (intent.text("symptom"), tree.symptoms.as_slice()) {
-            (Some(said), _) => pick_symptom(tree, &question, said)?,
+            (Some(said), _) => pick_symptom(tree, &question, said)?.map(|(id, _)| id),
             (None, [only]) => Some(only.id.clone()),
             (None, _) => None,
         };
@@ -472,10 +476,8 @@ impl Troubleshoot {
             Some(s) => {
                 session.symptom = Some(s.id.clone());
                 let mut run = Run::new(tree, session, intent);
-                run.said.push(format!(
-                    "Let's troubleshoot {name}: {}.",
-                    s.description.split(':').next().unwrap_or(&s.description)
-                ));
+                run.said
+                    .push(format!("Let's troubleshoot {name}: {}.", s.name));
                 let (turn, session) = run.run_from(s.start.clone())?;
                 respond(turn, &session)
             }
@@ -507,10 +509,10 @@ impl Troubleshoot {
             let chosen = pick_symptom(tree, &reply.question, &heard)?;
             let next = chosen
                 .as_ref()
-                .and_then(|id| tree.symptoms.iter().find(|s| s.id == *id))
+                .and_then(|(id, _)| tree.symptoms.iter().find(|s| s.id == *id))
                 .map(|s| s.start.clone());
-            session.symptom = chosen.clone();
-            (chosen.map(|c| (c, "words")), reply.question.clone(), next)
+            session.symptom = chosen.as_ref().map(|(id, _)| id.clone());
+            (chosen, reply.question.clone(), next)
         } else {
             let Some(Step::Question { choices, .. }) = tree.steps.get(&session.step) else {
                 return Err(Error::Invalid(format!(

@@ -31,6 +31,8 @@ pub struct Tree {
 #[serde(deny_unknown_fields)]
 pub struct Symptom {
     pub id: String,
+    /// How it is said ("abnormal noise or vibration").
+    pub name: String,
     pub description: String,
     #[serde(default)]
     pub words: Vec<String>,

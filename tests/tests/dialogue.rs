@@ -1,0 +1,394 @@
+//! Conversations: the policy's confirmations (accepted, refused, timed out, superseded, per
+//! station), and a technician's troubleshooting session on the plant simulator with an
+//! injected fault: live readings, free-form answers mapped by the real SLM worker, a write
+//! gated by a confirmation, cancel in the middle, and the report on MQTT and on disk.
+
+use edge_agent_tests::{
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, cache_dir,
+};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const IFACE: &str = "org.edgeagent.Agent1";
+const PATH: &str = "/org/edgeagent/Agent";
+const PANEL: &str = "pump-3-panel";
+
+struct World {
+    _bus: DbusDaemon,
+    broker: Mosquitto,
+    _car: Simulator,
+    _plant: Simulator,
+    daemon: Daemon,
+    agent: zbus::Proxy<'static>,
+    _dir: tempfile::TempDir,
+}
+
+fn slm_model() -> anyhow::Result<std::path::PathBuf> {
+    let model = cache_dir().join("models/slm/smollm2-135m-instruct.gguf");
+    anyhow::ensure!(
+        model.is_file(),
+        "{} missing: run `bash agent/models/provision.sh slm`",
+        model.display()
+    );
+    Ok(model)
+}
+
+/// The demo world; `slm` runs the SLM worker too; `extra` is more configuration.
+async fn world(slm: bool, extra: &str) -> anyhow::Result<World> {
+    let dir = tempfile::tempdir()?;
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let car = Simulator::car(&bus)?;
+    let plant = Simulator::plant(broker.port)?;
+    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+    let slm_config = if slm {
+        format!(
+            "[slm]\nmodel = {:?}\nsocket = {:?}\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n",
+            slm_model()?.display().to_string(),
+            dir.path().join("slm.sock").display().to_string(),
+        )
+    } else {
+        "[slm]\nenabled = false\n".to_owned()
+    };
+    setup.extra = format!("[asr]\nenabled = false\n\n{slm_config}\n{extra}");
+    let daemon = Daemon::start(&setup)?;
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    Ok(World {
+        _bus: bus,
+        broker,
+        _car: car,
+        _plant: plant,
+        daemon,
+        agent,
+        _dir: dir,
+    })
+}
+
+async fn say_at(agent: &zbus::Proxy<'_>, station: &str, text: &str) -> anyhow::Result<Value> {
+    let json: String = agent.call("SayAt", &(station, text)).await?;
+    Ok(serde_json::from_str(&json)?)
+}
+
+async fn sessions(agent: &zbus::Proxy<'_>) -> anyhow::Result<Value> {
+    let json: String = agent.call("Sessions", &()).await?;
+    Ok(serde_json::from_str(&json)?)
+}
+
+async fn signal(agent: &zbus::Proxy<'_>, path: &str) -> anyhow::Result<Value> {
+    let json: String = agent.call("GetSignal", &(path, true)).await?;
+    let reading: Value = serde_json::from_str(&json)?;
+    Ok(reading["value"].clone())
+}
+
+fn response(outcome: &Value) -> &str {
+    outcome["response"].as_str().unwrap_or_default()
+}
+
+/// The audit decisions on `signal`, as `decision:result`.
+fn decisions(daemon: &Daemon, signal: &str) -> Vec<String> {
+    daemon
+        .audit()
+        .iter()
+        .filter(|e| e["signal"] == signal)
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["decision"].as_str().unwrap_or(""),
+                e["result"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmations_are_per_station_and_settled_by_yes_no_timeout_or_a_new_command()
+-> anyhow::Result<()> {
+    let w = world(false, "[policy]\nconfirmation_timeout_secs = 1\n").await?;
+    let device = w.daemon.topics();
+    let mut events = MqttProbe::connect(w.broker.port, &device.all()).await?;
+    let agent = &w.agent;
+
+    // Accepted, from the station that was asked.
+    let asked = say_at(agent, PANEL, "start pump two").await?;
+    assert_eq!(response(&asked), "Start pump 2? Say yes to confirm.");
+    assert_eq!(
+        asked["awaiting"], "Start pump 2? Say yes to confirm.",
+        "{asked}"
+    );
+    assert_eq!(asked["station"], PANEL);
+    let open = sessions(agent).await?;
+    assert_eq!(open[0]["station"], PANEL, "{open}");
+    assert_eq!(open[0]["open"]["kind"], "confirmation", "{open}");
+    // A yes from another station confirms nothing.
+    let elsewhere = say_at(agent, "cabin", "yes").await?;
+    assert_eq!(response(&elsewhere), "There is nothing to confirm.");
+    assert_eq!(signal(agent, "Plant.Pump2.State").await?, "stopped");
+    // Neither yes nor no: asked again, still open.
+    let unclear = say_at(agent, PANEL, "purple elephants").await?;
+    assert_eq!(
+        response(&unclear),
+        "Please say yes or no. Start pump 2? Say yes to confirm."
+    );
+    let yes = say_at(agent, PANEL, "yes please").await?;
+    assert_eq!(yes["turn"], "confirmed", "{yes}");
+    assert_eq!(yes["action"]["status"], "done", "{yes}");
+    assert_eq!(response(&yes), "Starting pump 2");
+    assert_eq!(sessions(agent).await?, serde_json::json!([]));
+
+    // Refused.
+    say_at(agent, PANEL, "stop pump two").await?;
+    let no = say_at(agent, PANEL, "no").await?;
+    assert_eq!(
+        (no["turn"].as_str(), response(&no)),
+        (Some("declined"), "Okay, I won't.")
+    );
+
+    // Superseded by another command: the later yes confirms nothing.
+    say_at(agent, PANEL, "stop pump two").await?;
+    let other = say_at(agent, PANEL, "what's the status of pump one").await?;
+    assert_eq!(other["intent"], "equipment.status", "{other}");
+    assert_eq!(other["awaiting"], Value::Null, "{other}");
+    assert_eq!(
+        response(&say_at(agent, PANEL, "yes").await?),
+        "There is nothing to confirm."
+    );
+
+    // Timed out: the agent closes the question on time, without another utterance.
+    say_at(agent, PANEL, "stop pump two").await?;
+    let asked_at = Instant::now();
+    let session_topic = device.session();
+    let expired = events
+        .expect_json(&session_topic, |v| v["reason"] == "expired")
+        .await?;
+    assert_eq!(expired["station"], PANEL, "{expired}");
+    assert_eq!(expired["question"], "Stop pump 2? Say yes to confirm.");
+    assert!(asked_at.elapsed() < Duration::from_secs(3));
+    assert_eq!(
+        response(&say_at(agent, PANEL, "yes").await?),
+        "There is nothing to confirm."
+    );
+    assert_eq!(signal(agent, "Plant.Pump2.State").await?, "running");
+
+    // Every step is in the audit log.
+    assert_eq!(
+        decisions(&w.daemon, "Plant.Pump2.State"),
+        [
+            "confirm:Start pump 2? Say yes to confirm.",
+            "confirmed:pending",
+            "confirmed:ok",
+            "confirm:Stop pump 2? Say yes to confirm.",
+            "declined:declined",
+            "confirm:Stop pump 2? Say yes to confirm.",
+            "declined:superseded",
+            "confirm:Stop pump 2? Say yes to confirm.",
+            "declined:expired",
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_ends_on_cancel_and_on_timeout() -> anyhow::Result<()> {
+    let w = world(false, "[dialogue]\nfollow_up_timeout_secs = 2\n").await?;
+    let device = w.daemon.topics();
+    let mut events = MqttProbe::connect(w.broker.port, &device.all()).await?;
+    let agent = &w.agent;
+
+    let asked = say_at(agent, PANEL, "troubleshoot pump one").await?;
+    assert_eq!(
+        asked["awaiting"],
+        "What is wrong with pump 1: no pressure, abnormal noise or vibration, or overheating?",
+        "{asked}"
+    );
+    let open = sessions(agent).await?;
+    assert_eq!(open[0]["open"]["kind"], "follow-up", "{open}");
+    assert_eq!(open[0]["open"]["skill"], "troubleshoot", "{open}");
+    let retained = events
+        .expect_json(&device.sessions(), |v| {
+            v.as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await?;
+    assert_eq!(retained[0]["station"], PANEL, "{retained}");
+
+    let cancelled = say_at(agent, PANEL, "never mind").await?;
+    assert_eq!(cancelled["turn"], "cancelled", "{cancelled}");
+    assert_eq!(response(&cancelled), "Okay, cancelled.");
+    assert_eq!(sessions(agent).await?, serde_json::json!([]));
+    events
+        .expect_json(&device.session(), |v| {
+            v["reason"] == "cancelled" && v["station"] == PANEL
+        })
+        .await?;
+
+    // Unanswered, the question closes by itself.
+    say_at(agent, PANEL, "troubleshoot pump one").await?;
+    events
+        .expect_json(&device.session(), |v| v["reason"] == "expired")
+        .await?;
+    assert_eq!(sessions(agent).await?, serde_json::json!([]));
+    Ok(())
+}
+
+/// Starts pump 3 with worn bearings on the simulator, and waits until the daemon reads its
+/// vibration above the 4.5 mm/s alarm level.
+async fn wear_out_pump_three(w: &World) -> anyhow::Result<()> {
+    let plant = MqttProbe::connect(w.broker.port, "plant/pump-3/events").await?;
+    plant.publish("plant/pump-3/set/state", "running").await?;
+    plant.publish("plant/pump-3/fault", "bearing_wear").await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let vibration = signal(&w.agent, "Plant.Pump3.Vibration").await?;
+        if vibration.as_f64().unwrap_or(0.0) > 5.0 {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "vibration stays at {vibration}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_technician_troubleshoots_a_pump_with_worn_bearings() -> anyhow::Result<()> {
+    let w = world(true, "").await?;
+    let agent = &w.agent;
+    let mut reports = MqttProbe::connect(w.broker.port, "plant/troubleshoot/#").await?;
+    wear_out_pump_three(&w).await?;
+
+    // The symptom is in the command; the first step reads the live vibration.
+    let first = say_at(
+        agent,
+        PANEL,
+        "troubleshoot pump three it is making a strange noise",
+    )
+    .await?;
+    let text = response(&first);
+    assert!(
+        text.starts_with(
+            "Let's troubleshoot pump 3: abnormal noise or vibration. Vibration on pump 3 is "
+        ) && text.contains("mm/s, above the 4.5 alarm level."),
+        "{first}"
+    );
+    assert_eq!(
+        first["awaiting"], "What does the noise sound like: grinding, squealing or knocking?",
+        "{first}"
+    );
+    let session_id = first["session_id"].clone();
+
+    // Another skill's command in the middle is answered; the question stays open.
+    let aside = say_at(agent, PANEL, "what is the temperature of pump three").await?;
+    assert_eq!(aside["intent"], "equipment.read_sensor", "{aside}");
+    assert!(
+        response(&aside).starts_with("The temperature of pump 3 is ")
+            && response(&aside)
+                .ends_with("What does the noise sound like: grinding, squealing or knocking?"),
+        "{aside}"
+    );
+    assert_eq!(aside["session_id"], session_id);
+
+    // A free-form answer, mapped to the step's choices by the SLM worker.
+    let squeal = say_at(agent, PANEL, "it's kind of squealing").await?;
+    assert_eq!(squeal["turn"], "answer", "{squeal}");
+    assert_eq!(
+        squeal["awaiting"], "Have the bearings been greased in the last three months?",
+        "{squeal}"
+    );
+    // Yes leads to an action: stopping the pump needs the policy's confirmation first.
+    let greased = say_at(agent, PANEL, "yes").await?;
+    assert!(
+        response(&greased).ends_with(
+            "I'll stop Pump 3 so you can check the shaft. Stop pump 3? Say yes to confirm."
+        ),
+        "{greased}"
+    );
+    assert_eq!(
+        greased["awaiting"], "Stop pump 3? Say yes to confirm.",
+        "{greased}"
+    );
+    assert_eq!(signal(agent, "Plant.Pump3.State").await?, "running");
+    let stopped = say_at(agent, PANEL, "yes").await?;
+    assert_eq!(stopped["turn"], "confirmed", "{stopped}");
+    assert_eq!(stopped["action"]["status"], "done", "{stopped}");
+    assert_eq!(
+        response(&stopped),
+        "Done. With the pump stopped, is there play in the shaft when you move it by hand?"
+    );
+    assert_eq!(signal(agent, "Plant.Pump3.State").await?, "stopped");
+
+    let last = say_at(agent, PANEL, "no").await?;
+    assert!(
+        response(&last)
+            .starts_with("With tight bearings, a squeal and high vibration point to misalignment.")
+            && response(&last).ends_with("I saved the report."),
+        "{last}"
+    );
+    assert_eq!(last["awaiting"], Value::Null, "{last}");
+    assert_eq!(sessions(agent).await?, serde_json::json!([]));
+
+    // The report: on MQTT and on disk, with the steps, answers, readings and conclusion.
+    let report = reports
+        .expect_json("plant/troubleshoot/pump-3/report", |_| true)
+        .await?;
+    assert_eq!(report["machine"], "pump-3");
+    assert_eq!(report["symptom"], "noise");
+    assert_eq!(report["station"], PANEL);
+    assert_eq!(report["session_id"], session_id);
+    assert_eq!(report["conclusion"]["fault"], "misalignment");
+    let readings = report["readings"].as_array().cloned().unwrap_or_default();
+    assert_eq!(readings.len(), 1, "{report}");
+    assert_eq!(readings[0]["signal"], "Plant.Pump3.Vibration");
+    assert_eq!(readings[0]["alarm"], true);
+    assert!(
+        readings[0]["value"].as_f64().unwrap_or(0.0) > 4.5,
+        "{report}"
+    );
+    let answers: Vec<(String, String, String)> = report["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["kind"] == "question")
+        .map(|s| {
+            (
+                s["answer"].as_str().unwrap_or("").to_owned(),
+                s["choice"].as_str().unwrap_or("").to_owned(),
+                s["mapped_by"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let owned = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(
+        answers,
+        [
+            owned("it's kind of squealing", "squealing", "llm"),
+            owned("yes", "yes", "agent"),
+            owned("no", "no", "agent"),
+        ],
+        "{report}"
+    );
+    assert!(
+        report["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|s| s["kind"] == "action" && s["signal"] == "Plant.Pump3.State"),
+        "{report}"
+    );
+    let kept: Vec<std::path::PathBuf> =
+        std::fs::read_dir(w.daemon.state_dir().join("reports/troubleshoot"))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let on_disk: Value = serde_json::from_str(&std::fs::read_to_string(&kept[0])?)?;
+    assert_eq!(on_disk, report);
+
+    // The confirmation of the stop is in the audit log like any other write.
+    assert_eq!(
+        decisions(&w.daemon, "Plant.Pump3.State"),
+        [
+            "confirm:Stop pump 3? Say yes to confirm.",
+            "confirmed:pending",
+            "confirmed:ok",
+        ]
+    );
+    Ok(())
+}
