@@ -38,7 +38,7 @@ async fn world(
 ) -> anyhow::Result<World> {
     let skills = tempfile::tempdir()?;
     for name in names {
-        let from = if matches!(*name, "hostile" | "future") {
+        let from = if matches!(*name, "hostile" | "future" | "legacy") {
             built_test_skills()?
         } else {
             built_skills()?
@@ -131,7 +131,7 @@ async fn hostile_skills_are_contained_and_audited() -> anyhow::Result<()> {
     // Escape attempts: each refused with not-granted; none reaches the HAL or the bus.
     let out = say(&w.agent, "try to escape").await?;
     let text = out["response"].as_str().unwrap_or_default();
-    assert_eq!(text.matches("NotGranted").count(), 4, "{text}");
+    assert_eq!(text.matches("NotGranted").count(), 6, "{text}");
     let refused: Vec<String> = audit_with(&w.daemon, "refused")
         .iter()
         .map(|e| {
@@ -149,6 +149,8 @@ async fn hostile_skills_are_contained_and_audited() -> anyhow::Result<()> {
             "Plant.Pump1.State signals.get: not granted",
             "plant/pump-1/set/state mqtt.publish: not granted",
             "org.freedesktop.DBus dbus.call: not granted",
+            "the local model llm.choose: not granted",
+            "loot reports.keep: not granted",
         ]
     );
     assert!(
@@ -365,5 +367,35 @@ async fn install_remove_and_hot_reload() -> anyhow::Result<()> {
     let (code, _, err) = ctl(&["skills", "remove", "media", "--to", &dir])?;
     assert_eq!(code, 1);
     assert!(err.contains("no skill installed there"), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skill_built_for_the_0_1_0_world_still_runs() -> anyhow::Result<()> {
+    let w = world(&["equipment", "legacy"], |_| Ok(())).await?;
+    let status: String = w.agent.call("Status", &()).await?;
+    let status: Value = serde_json::from_str(&status)?;
+    let legacy = status["skills"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["name"] == "legacy")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(legacy["code"], true, "{status}");
+    // Its granted read goes through the 0.2.0 host; its 0.1.0 follow-up string becomes a
+    // free-text question on the station.
+    let out = say(&w.agent, "hello from the old world").await?;
+    let text = out["response"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("Hello from 0.1.0; the fan is at 3; session ")
+            && text.ends_with("Anything else?"),
+        "{out}"
+    );
+    assert_eq!(out["awaiting"], "Anything else?", "{out}");
+    assert!(
+        text.contains(out["session_id"].as_str().unwrap_or("?")),
+        "{out}"
+    );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Misbehaves on purpose: the host must stop, trap, refuse or reject each of these, audit
 //! it, and keep serving.
 
-use edge_skill_sdk::{Error, Intent, Response, Skill, dbus, mqtt, signals};
+use edge_skill_sdk::{Error, Intent, Response, Skill, dbus, llm, mqtt, reports, signals};
 
 struct Hostile;
 
@@ -40,6 +40,18 @@ impl Skill for Hostile {
                         "[]"
                     )
                 ));
+                answers.push(format!(
+                    "{:?}",
+                    llm::choose(
+                        "which?",
+                        "the first",
+                        &[llm::Choice {
+                            id: "a".into(),
+                            description: "the first".into()
+                        }]
+                    )
+                ));
+                answers.push(format!("{:?}", reports::keep("loot", "{}")));
                 Ok(Response::say(answers.join("; ")))
             }
             "hostile.panic" => panic!("hostile skill panics"),

@@ -10,13 +10,13 @@ struct Legacy;
 
 impl exports::edge::skill::handler::Guest for Legacy {
     fn handle(intent: Intent) -> Result<Response, Error> {
-        let state = match signals::get("Plant.Pump1.State")? {
-            SignalValue::Text(t) => t,
+        let fan = match signals::get("Vehicle.Cabin.HVAC.FanLevel")? {
+            SignalValue::Integer(i) => i.to_string(),
             other => format!("{other:?}"),
         };
         Ok(Response {
             say: format!(
-                "Hello from 0.1.0; pump 1 is {state}; session {}.",
+                "Hello from 0.1.0; the fan is at {fan}; session {}.",
                 intent.session_id
             ),
             follow_up: Some("Anything else?".into()),
