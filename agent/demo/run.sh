@@ -55,6 +55,8 @@ while IFS= read -r line; do
   case "$line" in
     ""|"#"*) continue ;;
     "\$ "*) read -r -a args <<< "${line#\$ }"; echo "  \$ edge-agentctl ${args[*]}"; "${ctl[@]}" "${args[@]}" | python3 agent/demo/show.py ;;
+    "% sleep "*) sleep "${line#% sleep }" ;;
+    "% "*) read -r topic payload <<< "${line#% }"; echo "  (plant) $topic <- $payload"; mosquitto_pub -p "$port" -t "$topic" -m "$payload" ;;
     *)
       n=$((n + 1))
       espeak-ng -v en-us -s 160 -w "$work/raw-$n.wav" "$line"
@@ -74,5 +76,10 @@ wait "$sub" || true
 python3 agent/demo/show.py < "$work/events"
 sleep 0.5
 world
+echo "== the troubleshooting report (retained on MQTT, kept in skill-state/reports) =="
+timeout 2 mosquitto_sub -p "$port" -t 'plant/troubleshoot/+/report' -C 1 | python3 agent/demo/show.py --report || true
+ls "$work/skill-state/reports/troubleshoot" 2>/dev/null | sed 's/^/  kept: /' || true
+echo "== spoken replies =="
+"${ctl[@]}" status | python3 agent/demo/show.py --tts
 echo "== the plant now (retained MQTT state) =="
 timeout 2 mosquitto_sub -p "$port" -t 'plant/+/state' -v -C 7 | sed 's/^/  /' || true

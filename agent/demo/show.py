@@ -2,6 +2,8 @@
 
     show.py              outcomes (or status) as JSON lines on stdin
     show.py --audit F S  audit entries of file F not shown yet (S keeps the count of lines seen)
+    show.py --report     a troubleshooting report (JSON on stdin)
+    show.py --tts        the spoken replies' counters from the status (JSON on stdin)
 """
 import json
 import sys
@@ -22,6 +24,8 @@ def outcome(o):
     print(f"  [{o['origin']}] {o['text']!r}\n"
           f"      -> {o['intent']} {slots} (tier {o.get('tier', '?')}, confidence {o['confidence']:.2f}, {o['latency_us']} us)\n"
           f"      agent: {o['response']}")
+    if o.get("awaiting"):
+        print(f"      (waiting on station {o.get('station')} for an answer to: {o['awaiting']})")
 
 
 def audit(path, seen_file):
@@ -43,7 +47,26 @@ def audit(path, seen_file):
         f.write(str(len(lines)))
 
 
-if len(sys.argv) == 4 and sys.argv[1] == "--audit":
+def report(r):
+    readings = "; ".join(x.get("said", "") for x in r["readings"])
+    print(f"  {r['machine']}: {r['conclusion']['fault']} after {len(r['steps'])} steps "
+          f"({r['outcome']}); readings: {readings}")
+    for step in r["steps"]:
+        if step["kind"] == "question":
+            print(f"      asked {step['question']!r}: {step['answer']!r} -> {step.get('choice')} "
+                  f"(by {step.get('mapped_by')})")
+
+
+def tts(status):
+    t = status.get("tts", {})
+    print(f"  {t.get('spoken', 0)} replies spoken by {t.get('backend')} "
+          f"({t.get('failed', 0)} failed); the last one is in reply.wav")
+
+
+if len(sys.argv) == 2 and sys.argv[1] in ("--report", "--tts"):
+    data = json.load(sys.stdin)
+    (report if sys.argv[1] == "--report" else tts)(data)
+elif len(sys.argv) == 4 and sys.argv[1] == "--audit":
     audit(sys.argv[2], sys.argv[3])
 else:
     for raw in sys.stdin.read().splitlines():
