@@ -3,9 +3,10 @@
 //! free-form answer mapped by the real SLM worker, and every reply spoken through the
 //! `[tts]` command back end (espeak-ng) to a player that writes the WAV to a file.
 //!
-//! Phrasings: every turn is said the way the text test (dialogue.rs) says it. Whisper
-//! tiny.en may mishear espeak-ng ("pump free", "travel shoot"); the template tier's
-//! near-miss pass recovers those. Phrasings tried and dropped are listed at `TURNS`.
+//! Whisper tiny.en mishears espeak-ng now and then ("pump free", "travel shoot"); the
+//! template tier's near-miss pass recovers many of those. The answers are said as in the
+//! text test (dialogue.rs); the opening is not: the phrasings that failed are listed at
+//! `OPENING`.
 
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, WAIT, asr_model,
@@ -253,8 +254,8 @@ async fn speak(w: &World, recordings: &Path, turn: u64, text: &str) -> anyhow::R
     let spoken_after = started.elapsed();
     eprintln!(
         "turn {turn}: said {text:?}\n  heard {:?}\n  reply {:?}\n  audio {} ms, asr {:.0} ms, end to action {:.0} ms, Listen call {} ms, reply spoken after {} ms",
-        outcome["transcript"],
-        outcome["response"],
+        outcome["transcript"].as_str().unwrap_or_default(),
+        outcome["response"].as_str().unwrap_or_default(),
         outcome["audio_ms"],
         outcome["asr_ms"].as_f64().unwrap_or(f64::NAN),
         outcome["end_to_action_ms"].as_f64().unwrap_or(f64::NAN),
@@ -322,7 +323,6 @@ async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyh
     let recordings = tempfile::tempdir()?;
     let agent = &w.agent;
     let mut previous: Vec<Vec<u8>> = Vec::new();
-    let mut heard = Vec::new();
 
     // The symptom is in the command; the first step reads the live vibration.
     let first = speak(&w, recordings.path(), 1, OPENING).await?;
@@ -355,7 +355,6 @@ async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyh
     assert_eq!(open[0]["station"], STATION, "{open}");
     assert_eq!(open[0]["open"]["skill"], "troubleshoot", "{open}");
     previous.push(first.reply_wav);
-    heard.push(first.outcome["transcript"].clone());
 
     // A free-form answer, mapped to the step's choices by the SLM worker.
     let squeal = speak(&w, recordings.path(), 2, NOISE).await?;
@@ -366,7 +365,6 @@ async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyh
         squeal.outcome
     );
     assert_eq!(squeal.outcome["session_id"], session_id);
-    heard.push(squeal.outcome["transcript"].clone());
 
     // Yes leads to an action: stopping the pump needs the policy's confirmation first.
     let greased = speak(&w, recordings.path(), 3, GREASED).await?;
@@ -383,7 +381,6 @@ async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyh
         greased.outcome
     );
     assert_eq!(signal(agent, "Plant.Pump3.State").await?, "running");
-    heard.push(greased.outcome["transcript"].clone());
 
     let stopped = speak(&w, recordings.path(), 4, CONFIRM).await?;
     assert_eq!(stopped.outcome["turn"], "confirmed", "{}", stopped.outcome);
@@ -408,7 +405,6 @@ async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyh
     );
     assert_eq!(last.outcome["awaiting"], Value::Null, "{}", last.outcome);
     assert_eq!(sessions(agent).await?, serde_json::json!([]));
-    heard.push(last.outcome["transcript"].clone());
 
     // Every turn's reply was a new WAV.
     for (i, wav) in [
@@ -461,13 +457,14 @@ async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyh
             )
         })
         .collect();
+    // The free-form answer is kept as heard; yes and no as the agent understood them.
     let owned = |a: &Value, b: &str, c: &str| (a.clone(), b.to_owned(), c.to_owned());
     assert_eq!(
         answers,
         [
-            owned(&heard[1], "squealing", "llm"),
-            owned(&heard[2], "yes", "agent"),
-            owned(&heard[3], "no", "agent"),
+            owned(&squeal.outcome["transcript"], "squealing", "llm"),
+            owned(&Value::from("yes"), "yes", "agent"),
+            owned(&Value::from("no"), "no", "agent"),
         ],
         "{report}"
     );
@@ -478,6 +475,17 @@ async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyh
             .flatten()
             .any(|s| s["kind"] == "action" && s["signal"] == "Plant.Pump3.State"),
         "{report}"
+    );
+
+    let on_disk: Vec<PathBuf> =
+        std::fs::read_dir(w.daemon.state_dir().join("reports/troubleshoot"))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+    assert_eq!(on_disk.len(), 1, "{on_disk:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&std::fs::read_to_string(&on_disk[0])?)?,
+        report
     );
 
     // The stop went through the policy's confirmation, like any other write.

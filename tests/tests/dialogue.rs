@@ -195,6 +195,27 @@ async fn a_question_ends_on_cancel_and_on_timeout() -> anyhow::Result<()> {
     let mut events = MqttProbe::connect(w.broker.port, &device.all()).await?;
     let agent = &w.agent;
 
+    // A slot value as the answer: the machine, read by the template tier's entity reader.
+    let which = say_at(agent, PANEL, "start troubleshooting").await?;
+    assert_eq!(
+        which["awaiting"], "Which machine? For example, pump three.",
+        "{which}"
+    );
+    let open = sessions(agent).await?;
+    assert_eq!(
+        open[0]["open"]["expect"],
+        serde_json::json!({"kind": "value", "type": "machine"}),
+        "{open}"
+    );
+    let asked = say_at(agent, PANEL, "pump one").await?;
+    assert_eq!(asked["turn"], "answer", "{asked}");
+    assert_eq!(
+        asked["awaiting"],
+        "What is wrong with pump 1: no pressure, abnormal noise or vibration, or overheating?",
+        "{asked}"
+    );
+    say_at(agent, PANEL, "never mind").await?;
+
     let asked = say_at(agent, PANEL, "troubleshoot pump one").await?;
     assert_eq!(
         asked["awaiting"],
@@ -220,6 +241,30 @@ async fn a_question_ends_on_cancel_and_on_timeout() -> anyhow::Result<()> {
             v["reason"] == "cancelled" && v["station"] == PANEL
         })
         .await?;
+
+    // The other machine types' trees: a press that is not running concludes at once; a
+    // conveyor is checked (guard, motor temperature) before the technician is asked.
+    let press = say_at(agent, PANEL, "troubleshoot press one").await?;
+    assert!(
+        response(&press).starts_with("Let's troubleshoot press 1: a hydraulic fault. The state of press 1 is stopped. Press 1 is not running.")
+            && response(&press).ends_with("I saved the report."),
+        "{press}"
+    );
+    assert_eq!(press["awaiting"], Value::Null, "{press}");
+    let conveyor = say_at(agent, PANEL, "what's wrong with conveyor one").await?;
+    assert!(
+        response(&conveyor).starts_with("Let's troubleshoot conveyor 1: it keeps stopping. The guard of conveyor 1 is closed. Motor temperature on conveyor 1 is "),
+        "{conveyor}"
+    );
+    assert_eq!(
+        conveyor["awaiting"],
+        "When it stops, is the belt jammed or heavily loaded?"
+    );
+    let jam = say_at(agent, PANEL, "yes").await?;
+    assert!(
+        response(&jam).starts_with("Clear the jam and check the belt tracking"),
+        "{jam}"
+    );
 
     // Unanswered, the question closes by itself.
     say_at(agent, PANEL, "troubleshoot pump one").await?;

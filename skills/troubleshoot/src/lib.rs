@@ -8,14 +8,17 @@
 mod tree;
 
 use edge_skill_sdk::{
-    Answer, Error, Expect, Intent, Response, SignalValue, Skill, WriteOutcome, host, llm, mqtt,
-    reports, signals, spoken,
+    Answer, Error, Expect, Intent, Response, SignalValue, Skill, SlotValue, WriteOutcome, host,
+    llm, mqtt, reports, signals, spoken,
 };
 use serde::{Deserialize, Serialize};
 use tree::{Choice, Literal, Step, Tree};
 
 /// Unclear answers to one question before the session gives up.
 const MAX_RETRIES: u32 = 2;
+/// Contexts of the question "which machine?" (first time, asked again).
+const WHICH_MACHINE: &str = "which-machine";
+const WHICH_MACHINE_AGAIN: &str = "which-machine-again";
 /// Pseudo-step: asking which symptom.
 const SYMPTOM_STEP: &str = "symptom";
 
@@ -447,8 +450,25 @@ fn pick_symptom(
 struct Troubleshoot;
 
 impl Troubleshoot {
-    fn start(intent: &Intent, trees: &[Tree]) -> Result<Response, Error> {
-        let machine = intent.require_text("machine")?.to_owned();
+    /// Asks which machine, when the command named none.
+    fn which_machine(again: bool) -> Response {
+        let (say, context) = if again {
+            ("Sorry, I didn't get the machine.", WHICH_MACHINE_AGAIN)
+        } else {
+            ("", WHICH_MACHINE)
+        };
+        Response::ask(
+            say,
+            "Which machine? For example, pump three.",
+            Expect::Value("machine".into()),
+            context,
+        )
+    }
+
+    fn start(intent: &Intent, machine: Option<&str>, trees: &[Tree]) -> Result<Response, Error> {
+        let Some(machine) = machine.map(str::to_owned) else {
+            return Ok(Self::which_machine(false));
+        };
         let kind = machine.split('-').next().unwrap_or_default();
         let Some(tree) = trees.iter().find(|t| t.machine == kind) else {
             return Ok(Response::say(format!(
@@ -496,8 +516,19 @@ impl Troubleshoot {
 
     fn answer(intent: &Intent, trees: &[Tree]) -> Result<Response, Error> {
         let Some(reply) = intent.reply() else {
-            return Self::start(intent, trees);
+            return Self::start(intent, intent.text("machine"), trees);
         };
+        if reply.context == WHICH_MACHINE || reply.context == WHICH_MACHINE_AGAIN {
+            return match &reply.answer {
+                Answer::Value(SlotValue::Text(machine)) => {
+                    Self::start(intent, Some(machine.as_str()), trees)
+                }
+                _ if reply.context == WHICH_MACHINE => Ok(Self::which_machine(true)),
+                _ => Ok(Response::say(
+                    "I still didn't get the machine; let's stop here.",
+                )),
+            };
+        }
         let mut session: Session = serde_json::from_str(&reply.context)
             .map_err(|e| Error::Invalid(format!("session state: {e}")))?;
         let tree = trees
