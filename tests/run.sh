@@ -14,4 +14,5 @@ bash skills/build.sh
 cargo test --workspace --locked
 # The model converter's own tests (header, tensors, splits, mel filters, bad input).
 "${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/venv/bin/python" -m unittest agent/models/test_ct2_to_ggml.py
+bash yocto/lint.sh
 echo "all tests passed"

@@ -34,6 +34,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c 'import wyoming' 2>/dev/null \
   || "$venv/bin/pip" install -q -r "$repo/tests/speech/requirements.txt"
+# oelint-adv for the Yocto layer's lint (yocto/lint.sh).
+[ -x "$venv/bin/oelint-adv" ] || "$venv/bin/pip" install -q -r "$repo/yocto/requirements.txt"
 if [ "${1:-}" = "--bench" ]; then
   "$venv/bin/python" -c 'import hassil' 2>/dev/null \
     || "$venv/bin/pip" install -q -r "$repo/agent/intent/bench/requirements.txt"

@@ -592,6 +592,8 @@ impl MqttProbe {
         let id = format!("probe-{}-{}", std::process::id(), free_port()?);
         let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
         options.set_keep_alive(Duration::from_secs(5));
+        // Fleet commands carry a skill's component.
+        options.set_max_packet_size(16 << 20, 16 << 20);
         let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 64);
         client.subscribe(filter, rumqttc::QoS::AtLeastOnce).await?;
         let (tx, messages) = tokio::sync::mpsc::unbounded_channel();

@@ -19,6 +19,9 @@ pub struct LoadOptions {
     pub config_path: Option<PathBuf>,
     /// Environment to read overrides from; `None` reads the process environment.
     pub env: Option<BTreeMap<String, String>>,
+    /// A `conf.d` file to read as if it held this text (it may not exist yet): a
+    /// candidate overlay is checked with the rest before it is written.
+    pub overlay: Option<(PathBuf, String)>,
 }
 
 struct Layer {
@@ -48,10 +51,26 @@ pub fn load(options: &LoadOptions) -> Result<AgentConfig, ConfigError> {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "toml") && p.is_file())
             .collect();
+        if let Some((path, _)) = &options.overlay
+            && !paths.contains(path)
+        {
+            paths.push(path.clone());
+        }
         paths.sort();
         for path in paths {
-            layers.push(read(&path)?);
+            match &options.overlay {
+                Some((overlay, text)) if *overlay == path => layers.push(Layer {
+                    path,
+                    text: text.clone(),
+                }),
+                _ => layers.push(read(&path)?),
+            }
         }
+    } else if let Some((path, text)) = &options.overlay {
+        layers.push(Layer {
+            path: path.clone(),
+            text: text.clone(),
+        });
     }
 
     // Each file alone must fit the schema: this is where the parser knows lines and keys.
@@ -155,7 +174,32 @@ mod tests {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             ),
+            overlay: None,
         }
+    }
+
+    #[test]
+    fn a_candidate_overlay_is_checked_with_the_other_files_before_it_exists() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let main = write(dir.path(), "config.toml", "version = 1\n");
+        let overlay = dir.path().join("conf.d/90-fleet.toml");
+        let mut opts = options(&main, &[]);
+        opts.overlay = Some((
+            overlay.clone(),
+            "[dialogue]\nfollow_up_timeout_secs = 7\n".into(),
+        ));
+        let config = load(&opts).expect("valid overlay");
+        assert_eq!(config.dialogue.follow_up_timeout_secs, 7);
+        assert!(!overlay.exists());
+        opts.overlay = Some((
+            overlay,
+            "[dialogue]\nfollow_up_timeout_secs = \"soon\"\n".into(),
+        ));
+        let err = load(&opts).expect_err("invalid overlay").to_string();
+        assert!(
+            err.contains("90-fleet.toml:2") && err.contains("follow_up_timeout_secs"),
+            "{err}"
+        );
     }
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

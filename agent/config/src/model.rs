@@ -45,6 +45,8 @@ pub struct ConfigFile {
     pub tts: TtsSection,
     /// Conversations: stations and follow-up questions.
     pub dialogue: DialogueSection,
+    /// Fleet operations over MQTT: heartbeat, signed skill and configuration commands.
+    pub fleet: FleetSection,
 }
 
 impl Default for ConfigFile {
@@ -66,6 +68,36 @@ impl Default for ConfigFile {
             escalation: EscalationSection::default(),
             tts: TtsSection::default(),
             dialogue: DialogueSection::default(),
+            fleet: FleetSection::default(),
+        }
+    }
+}
+
+/// `[fleet]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FleetSection {
+    /// Accept signed commands on `edge-agent/{device_id}/cmd/fleet` (install, update,
+    /// remove skills; configuration overlays). Needs `publisher_keys`.
+    pub enabled: bool,
+    /// The publishers' ed25519 public keys (hex) whose commands are accepted. From the
+    /// environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub publisher_keys: Vec<String>,
+    /// Period of the retained heartbeat on `edge-agent/{device_id}/fleet/heartbeat`
+    /// (versions of the agent, skills and models); 0: none.
+    pub heartbeat_secs: u64,
+    /// Where skills installed by the fleet go; empty: the last of `skills.dirs`.
+    pub skills_dir: PathBuf,
+}
+
+impl Default for FleetSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            publisher_keys: Vec::new(),
+            heartbeat_secs: 60,
+            skills_dir: PathBuf::new(),
         }
     }
 }
@@ -156,6 +188,9 @@ pub struct SlmSection {
     pub model: PathBuf,
     /// Unix socket the worker listens on.
     pub socket: PathBuf,
+    /// A running `edge-slm` worker to use (`unix:///path` or `tcp://host:port`, e.g. the
+    /// `edge-slm.service` unit's socket). Empty: spawn and supervise one.
+    pub uri: String,
     /// Threads per request (ggml threads spin: leave cores for the rest).
     pub threads: usize,
     /// Context size in tokens: every intent's cached prompt and a request must fit.
@@ -180,6 +215,7 @@ impl Default for SlmSection {
             worker: "edge-slm".into(),
             model: "/usr/share/edge-agent/models/smollm2-135m-instruct.gguf".into(),
             socket: "/run/edge-agent/slm.sock".into(),
+            uri: String::new(),
             threads: 1,
             context: 4096,
             examples_per_intent: 3,
@@ -852,6 +888,31 @@ impl ConfigFile {
         }
         if self.hal.mqtt.port == 0 {
             return Err(invalid("hal.mqtt.port", "must be 1 to 65535".into()));
+        }
+        if self.fleet.enabled && self.fleet.publisher_keys.is_empty() {
+            return Err(invalid(
+                "fleet.publisher_keys",
+                "must name at least one publisher key when fleet.enabled is set".into(),
+            ));
+        }
+        if let Some(bad) = self
+            .fleet
+            .publisher_keys
+            .iter()
+            .find(|k| k.len() != 64 || !k.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(invalid(
+                "fleet.publisher_keys",
+                format!("{bad:?} is not an ed25519 public key (64 hex digits)"),
+            ));
+        }
+        let slm_uri = &self.slm.uri;
+        if !(slm_uri.is_empty() || slm_uri.starts_with("tcp://") || slm_uri.starts_with("unix://"))
+        {
+            return Err(invalid(
+                "slm.uri",
+                format!("{slm_uri:?} must be tcp://host:port or unix:///path"),
+            ));
         }
         if self.dialogue.station.trim().is_empty() || self.dialogue.station.len() > 64 {
             return Err(invalid(

@@ -53,6 +53,21 @@ impl DeviceTopics {
         format!("{}/sessions", self.base)
     }
 
+    /// Signed fleet commands in (edge-fleet envelopes).
+    pub fn fleet_command(&self) -> String {
+        format!("{}/cmd/fleet", self.base)
+    }
+
+    /// The acknowledgement of every fleet command, as JSON.
+    pub fn fleet_result(&self) -> String {
+        format!("{}/fleet/result", self.base)
+    }
+
+    /// Retained heartbeat: versions of the agent, skills and models.
+    pub fn fleet_heartbeat(&self) -> String {
+        format!("{}/fleet/heartbeat", self.base)
+    }
+
     /// Rejected commands (malformed payloads), as JSON naming the problem.
     pub fn error_event(&self) -> String {
         format!("{}/events/error", self.base)

@@ -26,6 +26,7 @@ pub fn run(args: &AuditArgs) -> anyhow::Result<ExitCode> {
         None => edge_config::load(&LoadOptions {
             config_path: args.config.clone(),
             env: None,
+            overlay: None,
         })
         .context("loading the configuration")?
         .audit

@@ -12,6 +12,7 @@ fn skills_dir(to: Option<&Path>, config: Option<&Path>) -> anyhow::Result<PathBu
     let config = edge_config::load(&LoadOptions {
         config_path: config.map(Path::to_owned),
         env: None,
+        overlay: None,
     })
     .context("loading the configuration")?;
     config

@@ -4,6 +4,7 @@
 //! offline on a JSON-lines file, with no daemon, so integrators can evaluate their skills.
 
 mod audit;
+mod fleet;
 mod install;
 mod nlu;
 mod slm;
@@ -86,6 +87,9 @@ enum Command {
         #[command(subcommand)]
         op: SkillsOp,
     },
+    /// Fleet operations: signed commands to a device over MQTT (install, update or remove
+    /// a skill; push a configuration overlay), acknowledged by the device.
+    Fleet(fleet::FleetArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +173,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Nlu(args) => nlu::run(&args),
+        Command::Fleet(ref args) => fleet::run(args),
         Command::Audit(ref args) => audit::run(args),
         Command::Schema {
             ref skills,

@@ -74,6 +74,7 @@ pub fn load_engine(
     let config = edge_config::load(&LoadOptions {
         config_path: config_path.map(Path::to_owned),
         env: None,
+        overlay: None,
     })
     .context("loading the configuration")?;
     let dirs = if skills.is_empty() {

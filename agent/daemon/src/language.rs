@@ -120,6 +120,9 @@ impl Language {
         }
         if !slm.enabled {
             language.unavailable = Some("disabled in the configuration (slm.enabled)".into());
+        } else if !slm.uri.is_empty() {
+            // A worker run by someone else (its own systemd unit): connect, never spawn.
+            language.uri = Some(slm.uri.clone());
         } else if !slm.model.is_file() {
             language.unavailable = Some(format!(
                 "slm.model {} does not exist (run agent/models/provision.sh slm, or point slm.model at a GGUF model)",

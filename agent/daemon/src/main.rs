@@ -7,6 +7,7 @@
 mod actuator;
 mod catalog;
 mod dbus;
+mod fleet;
 mod hal;
 mod language;
 mod listening;
@@ -43,14 +44,30 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match edge_config::load(&LoadOptions {
-        config_path: cli.config.clone(),
-        env: None,
-    }) {
+    let load = || {
+        edge_config::load(&LoadOptions {
+            config_path: cli.config.clone(),
+            env: None,
+            overlay: None,
+        })
+    };
+    let config = match load() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("edge-agentd: invalid configuration: {e}");
-            return ExitCode::from(EXIT_BAD_CONFIG);
+            // A fleet overlay being tried that breaks the configuration is rolled back.
+            let settled = (!cli.check)
+                .then(|| fleet::settle_pending_config(cli.config.as_deref(), Some(&e.to_string())))
+                .flatten();
+            match (settled, load()) {
+                (Some(result), Ok(config)) => {
+                    keep_fleet_result(&config, &result);
+                    config
+                }
+                _ => {
+                    eprintln!("edge-agentd: invalid configuration: {e}");
+                    return ExitCode::from(EXIT_BAD_CONFIG);
+                }
+            }
         }
     };
     logging::init(&config.log.level);
@@ -102,21 +119,69 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, pipeline, catalogue)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let state = config.clone();
+    let outcome = runtime.block_on(run(config, cli.config.clone(), pipeline, catalogue));
+    drop(runtime);
+    match outcome {
+        Ok(Stop::Exit) => ExitCode::SUCCESS,
+        Ok(Stop::Restart) => restart(),
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("edge-agentd: {e:#}");
-            ExitCode::FAILURE
+            // A fleet overlay the daemon cannot run with is rolled back, and it starts again.
+            match fleet::settle_pending_config(cli.config.as_deref(), Some(&format!("{e:#}"))) {
+                Some(result) => {
+                    keep_fleet_result(&state, &result);
+                    restart()
+                }
+                None => ExitCode::FAILURE,
+            }
         }
+    }
+}
+
+/// How the daemon stopped.
+enum Stop {
+    /// SIGTERM or SIGINT.
+    Exit,
+    /// A new configuration was applied.
+    Restart,
+}
+
+/// Starts this program again in this process (same pid, so systemd keeps watching it):
+/// everything of the old run has been dropped by now.
+fn restart() -> ExitCode {
+    use std::os::unix::process::CommandExt as _;
+    tracing::info!("restarting to apply the new configuration");
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("edge-agentd: cannot restart: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let e = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    eprintln!("edge-agentd: cannot restart: {e}");
+    ExitCode::FAILURE
+}
+
+/// Keeps a fleet result for MQTT to publish once connected.
+fn keep_fleet_result(config: &AgentConfig, result: &edge_fleet::FleetResult) {
+    let path = fleet::pending_result_path(config);
+    let _ = std::fs::create_dir_all(&config.skills.state_dir);
+    if let Err(e) = std::fs::write(&path, serde_json::to_string(result).unwrap_or_default()) {
+        eprintln!("edge-agentd: {}: {e}", path.display());
     }
 }
 
 async fn run(
     config: AgentConfig,
+    config_path: Option<PathBuf>,
     pipeline: pipeline::Pipeline,
     catalogue: edge_hal::Catalogue,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stop> {
     let pipeline = if catalogue.signals.is_empty() {
         pipeline
     } else {
@@ -153,12 +218,25 @@ async fn run(
     } else {
         None
     };
+    // Everything that can fail at start is done: a fleet overlay being tried is kept, and
+    // its result waits for MQTT.
+    if let Some(result) = fleet::settle_pending_config(config_path.as_deref(), None) {
+        keep_fleet_result(&config, &result);
+    }
+    let (restart_tx, mut restart_rx) = tokio::sync::watch::channel(false);
+    let fleet = Arc::new(fleet::Fleet::new(
+        &config,
+        config_path,
+        pipeline.clone(),
+        restart_tx,
+    ));
     let mqtt = config.mqtt.enabled.then(|| {
         mqtt::spawn(
             &config,
             pipeline.clone(),
             status.clone(),
             listening.clone(),
+            fleet.clone(),
             shutdown_rx.clone(),
         )
     });
@@ -185,7 +263,17 @@ async fn run(
         "edge-agentd ready"
     );
 
-    wait_for_termination().await?;
+    let stop = tokio::select! {
+        stopped = wait_for_termination() => {
+            stopped?;
+            Stop::Exit
+        }
+        _ = restart_rx.changed() => {
+            // Let the command's acknowledgement go out first.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            Stop::Restart
+        }
+    };
     tracing::info!("stopping");
     systemd::notify_stopping();
     let _ = shutdown_tx.send(true);
@@ -198,7 +286,7 @@ async fn run(
         watchdog.abort();
     }
     drop(dbus);
-    Ok(())
+    Ok(stop)
 }
 
 async fn wait_for_termination() -> anyhow::Result<()> {

@@ -23,6 +23,7 @@ pub fn spawn(
     pipeline: Arc<Pipeline>,
     status: Arc<Status>,
     listening: Option<Listening>,
+    fleet: Arc<crate::fleet::Fleet>,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let m = &config.mqtt;
@@ -40,6 +41,8 @@ pub fn spawn(
     if let Some(user) = &m.username {
         options.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
     }
+    // A fleet command carries a skill's component.
+    options.set_max_packet_size(edge_fleet::MAX_COMMAND_BYTES + 64 * 1024, 1 << 20);
     let (client, mut eventloop) = AsyncClient::new(options, m.queue_capacity);
     eventloop.set_network_options(no_delay(&eventloop));
     let backoff = Backoff::new(
@@ -56,6 +59,10 @@ pub fn spawn(
         status,
         backoff,
         listening,
+        fleet,
+        fleet_enabled: config.fleet.enabled,
+        heartbeat: Duration::from_secs(config.fleet.heartbeat_secs),
+        pending_result: crate::fleet::pending_result_path(config),
     };
     tokio::spawn(task.run(eventloop, events, sessions, audit, shutdown))
 }
@@ -103,6 +110,12 @@ struct MqttTask {
     status: Arc<Status>,
     backoff: Backoff,
     listening: Option<Listening>,
+    fleet: Arc<crate::fleet::Fleet>,
+    fleet_enabled: bool,
+    /// Heartbeat period; zero: none.
+    heartbeat: Duration,
+    /// A fleet result kept across a restart, published once connected.
+    pending_result: std::path::PathBuf,
 }
 
 /// Body of `cmd/say` when sent as JSON.
@@ -124,6 +137,12 @@ impl MqttTask {
         mut audit: Option<broadcast::Receiver<edge_audit::AuditEntry>>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut heartbeat = tokio::time::interval(if self.heartbeat.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            self.heartbeat
+        });
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 polled = eventloop.poll() => match polled {
@@ -132,9 +151,15 @@ impl MqttTask {
                         self.backoff.reset();
                         self.status.set_mqtt(MqttState::Connected);
                         self.publish(self.topics.status(), "online".into(), true);
-                        if !ack.session_present
-                            && let Err(e) = self.client.try_subscribe(self.topics.command_filter(), QoS::AtLeastOnce)
-                        {
+                        self.publish_heartbeat();
+                        if let Ok(result) = std::fs::read_to_string(&self.pending_result) {
+                            self.publish(self.topics.fleet_result(), result, false);
+                            let _ = std::fs::remove_file(&self.pending_result);
+                        }
+                        // Subscribed on every connection, session or not: a broker can
+                        // report a session whose subscriptions it no longer holds (a
+                        // client id taken over), and subscribing again is harmless.
+                        if let Err(e) = self.client.try_subscribe(self.topics.command_filter(), QoS::AtLeastOnce) {
                             tracing::warn!("MQTT subscribe: {e}");
                         }
                     }
@@ -157,6 +182,7 @@ impl MqttTask {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
+                _ = heartbeat.tick() => self.publish_heartbeat(),
                 event = sessions.recv() => match event {
                     Ok(event) => {
                         match serde_json::to_string(&event) {
@@ -226,6 +252,47 @@ impl MqttTask {
         self.publish(self.topics.response_event(), response.to_string(), false);
     }
 
+    fn publish_heartbeat(&self) {
+        if !self.heartbeat.is_zero() {
+            let beat = self.fleet.heartbeat().to_string();
+            self.publish(self.topics.fleet_heartbeat(), beat, true);
+        }
+    }
+
+    /// A signed fleet command: performed off the event loop, acknowledged on the result
+    /// topic whatever happens.
+    fn on_fleet(&self, payload: &[u8]) {
+        let result_topic = self.topics.fleet_result();
+        if !self.fleet_enabled {
+            let refused = edge_fleet::FleetResult {
+                id: None,
+                op: None,
+                status: edge_fleet::Status::Rejected,
+                message: "fleet commands are disabled on this device (fleet.enabled)".into(),
+                skill: None,
+                version: None,
+            };
+            self.publish(
+                result_topic,
+                serde_json::to_string(&refused).unwrap_or_default(),
+                false,
+            );
+            return;
+        }
+        let (fleet, client, payload) = (self.fleet.clone(), self.client.clone(), payload.to_vec());
+        let heartbeat_topic = self.topics.fleet_heartbeat();
+        tokio::spawn(async move {
+            let result = fleet.handle(&payload).await;
+            tracing::info!(id = ?result.id, status = ?result.status, "fleet: {}", result.message);
+            let json = serde_json::to_string(&result).unwrap_or_default();
+            if let Err(e) = client.try_publish(result_topic, QoS::AtLeastOnce, false, json) {
+                tracing::warn!("MQTT publish of a fleet result dropped: {e}");
+            }
+            let beat = fleet.heartbeat().to_string();
+            let _ = client.try_publish(heartbeat_topic, QoS::AtLeastOnce, true, beat);
+        });
+    }
+
     fn publish_error(&self, topic: &str, error: String) {
         tracing::warn!(%topic, "rejected MQTT command: {error}");
         let body = serde_json::json!({ "topic": topic, "error": error });
@@ -242,14 +309,19 @@ impl MqttTask {
             self.on_privacy(topic, &publish.payload);
             return;
         }
+        if topic == self.topics.fleet_command() {
+            self.on_fleet(&publish.payload);
+            return;
+        }
         if topic != self.topics.say_command() {
             self.publish_error(
                 topic,
                 format!(
-                    "unknown command topic; known: {}, {}, {}",
+                    "unknown command topic; known: {}, {}, {}, {}",
                     self.topics.say_command(),
                     self.topics.listen_command(),
-                    self.topics.privacy_command()
+                    self.topics.privacy_command(),
+                    self.topics.fleet_command()
                 ),
             );
             return;

@@ -118,6 +118,52 @@ pub fn verify(
     })
 }
 
+/// Signs `message` under a domain `context` (so it never verifies as anything else);
+/// returns the signature in hex. For messages that are not skill packages (fleet commands).
+pub fn sign_message(
+    secret_hex: &str,
+    context: &[u8],
+    message: &[u8],
+) -> Result<String, SigningError> {
+    let key = SigningKey::from_bytes(&decode::<32>("secret key", secret_hex)?);
+    let mut signed = context.to_vec();
+    signed.extend_from_slice(message);
+    Ok(hex::encode(key.sign(&signed).to_bytes()))
+}
+
+/// Checks a [`sign_message`] signature made by `key_hex`, which must be one of `trusted`.
+pub fn verify_message(
+    trusted: &[String],
+    key_hex: &str,
+    context: &[u8],
+    message: &[u8],
+    signature_hex: &str,
+) -> Result<(), SigningError> {
+    let key_hex = key_hex.trim();
+    if !trusted
+        .iter()
+        .any(|t| t.trim().eq_ignore_ascii_case(key_hex))
+    {
+        return Err(SigningError::Format {
+            what: "key".into(),
+            message: format!("{key_hex} is not a trusted publisher key"),
+        });
+    }
+    let key = VerifyingKey::from_bytes(&decode::<32>("key", key_hex)?).map_err(|e| {
+        SigningError::Format {
+            what: "key".into(),
+            message: e.to_string(),
+        }
+    })?;
+    let sig = Signature::from_bytes(&decode::<64>("signature", signature_hex)?);
+    let mut signed = context.to_vec();
+    signed.extend_from_slice(message);
+    key.verify(&signed, &sig).map_err(|_| SigningError::Format {
+        what: "signature".into(),
+        message: "does not match the message".into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +203,23 @@ mod tests {
         std::fs::write(&sig, "zz").expect("write");
         let err = verify(&[public], &manifest, &wasm, &sig).expect_err("bad hex");
         assert!(err.to_string().contains("x.sig"), "{err}");
+    }
+
+    #[test]
+    fn messages_verify_only_unchanged_from_a_trusted_key_in_their_context() {
+        let (secret, public) = generate_key().expect("key");
+        let (_, stranger) = generate_key().expect("key");
+        let sig = sign_message(&secret, b"ctx\n", b"body").expect("sign");
+        let trusted = [public.clone()];
+        verify_message(&trusted, &public, b"ctx\n", b"body", &sig).expect("verifies");
+        assert!(verify_message(&trusted, &public, b"ctx\n", b"bodY", &sig).is_err());
+        assert!(verify_message(&trusted, &public, b"other\n", b"body", &sig).is_err());
+        let untrusted = verify_message(&trusted, &stranger, b"ctx\n", b"body", &sig)
+            .expect_err("untrusted key")
+            .to_string();
+        assert!(
+            untrusted.contains("not a trusted publisher key"),
+            "{untrusted}"
+        );
     }
 }
