@@ -14,5 +14,6 @@ bash skills/build.sh
 cargo test --workspace --locked
 # The model converter's own tests (header, tensors, splits, mel filters, bad input).
 "${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/venv/bin/python" -m unittest agent/models/test_ct2_to_ggml.py
+bash tests/arm64.sh  # aarch64 cross build; the text path and the batch NLU under qemu-aarch64 (docs/ARM64.md)
 bash yocto/lint.sh
 echo "all tests passed"
