@@ -36,11 +36,6 @@ fn slm_model() -> anyhow::Result<std::path::PathBuf> {
 /// The demo world; `slm` runs the SLM worker too; `extra` is more configuration.
 async fn world(slm: bool, extra: &str) -> anyhow::Result<World> {
     let dir = tempfile::tempdir()?;
-    let bus = DbusDaemon::start()?;
-    let broker = Mosquitto::start()?;
-    let car = Simulator::car(&bus)?;
-    let plant = Simulator::plant(broker.port)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
     let slm_config = if slm {
         format!(
             "[slm]\nmodel = {:?}\nsocket = {:?}\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n",
@@ -50,7 +45,17 @@ async fn world(slm: bool, extra: &str) -> anyhow::Result<World> {
     } else {
         "[slm]\nenabled = false\n".to_owned()
     };
-    setup.extra = format!("[asr]\nenabled = false\n\n{slm_config}\n{extra}");
+    world_in(dir, &format!("{slm_config}\n{extra}")).await
+}
+
+/// The demo world in `dir`, speech off, with `extra` configuration (its own `[slm]`).
+async fn world_in(dir: tempfile::TempDir, extra: &str) -> anyhow::Result<World> {
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let car = Simulator::car(&bus)?;
+    let plant = Simulator::plant(broker.port)?;
+    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+    setup.extra = format!("[asr]\nenabled = false\n\n{extra}");
     let daemon = Daemon::start(&setup)?;
     let conn = bus.connect().await?;
     let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
@@ -435,5 +440,89 @@ async fn a_technician_troubleshoots_a_pump_with_worn_bearings() -> anyhow::Resul
             "confirmed:ok",
         ]
     );
+    Ok(())
+}
+
+/// Kills the worker when the test ends.
+struct Worker(std::process::Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_slm_worker_run_as_its_own_service_maps_answers_and_paraphrases() -> anyhow::Result<()> {
+    // As under systemd (edge-slm.service): the worker runs on its own; the daemon only
+    // connects to it (`slm.uri`), never spawns one.
+    let dir = tempfile::tempdir()?;
+    let socket = dir.path().join("slm.sock");
+    let uri = format!("unix://{}", socket.display());
+    let mut child = std::process::Command::new(edge_agent_tests::binary("edge-slm")?)
+        .args([
+            "--model",
+            &slm_model()?.display().to_string(),
+            "--listen",
+            &uri,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take();
+    let worker = Worker(child);
+    let mut ready = String::new();
+    if let Some(out) = stdout {
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut ready)?;
+    }
+    anyhow::ensure!(ready.starts_with("READY"), "edge-slm said {ready:?}");
+
+    let w = world_in(
+        tempfile::tempdir()?,
+        &format!("[slm]\nuri = {uri:?}\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n"),
+    )
+    .await?;
+    let agent = &w.agent;
+
+    // A free-form answer to the troubleshoot skill's question, mapped by that worker.
+    say_at(agent, PANEL, "troubleshoot pump one").await?;
+    let mapped = say_at(agent, PANEL, "it is making a strange noise").await?;
+    assert_eq!(mapped["turn"], "answer", "{mapped}");
+    assert!(
+        response(&mapped).starts_with("Vibration on pump 1 is "),
+        "{mapped}\n{}",
+        w.daemon.log()
+    );
+    say_at(agent, PANEL, "never mind").await?;
+
+    // And the intent tier: a paraphrase the templates miss, once the prompts are cached.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let json: String = agent.call("Status", &()).await?;
+        let status: Value = serde_json::from_str(&json)?;
+        if status["language"]["slm"]["prompt_tokens"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+        {
+            assert_eq!(status["language"]["slm"]["pid"], Value::Null, "{status}");
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "prompts never cached: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let paraphrase = say_at(
+        agent,
+        PANEL,
+        "what kind of pressure are we seeing on pump one",
+    )
+    .await?;
+    assert_eq!(paraphrase["tier"], "slm", "{paraphrase}");
+    assert_eq!(
+        paraphrase["intent"], "equipment.read_sensor",
+        "{paraphrase}"
+    );
+    drop(worker);
     Ok(())
 }

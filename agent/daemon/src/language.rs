@@ -199,7 +199,7 @@ impl Language {
     /// Has the worker cache the prompts of `catalog` now (at start and after a reload),
     /// so no request waits for it.
     pub fn prepare(self: &Arc<Self>, catalog: Arc<Catalog>) {
-        if self.worker.is_none() {
+        if self.uri.is_none() {
             return;
         }
         let language = self.clone();
@@ -273,7 +273,7 @@ impl Language {
     /// SLM also rejected it. `None` when neither tier could answer at all.
     pub async fn recognize(&self, catalog: &Arc<Catalog>, text: &str) -> Option<LanguageAnswer> {
         let mut answer = None;
-        if self.worker.is_some() {
+        if self.uri.is_some() {
             match self.ask_slm(catalog, text).await {
                 Ok(a) => answer = Some(a),
                 Err(e) => {
@@ -398,16 +398,19 @@ impl Language {
         answer: &str,
         options: &[(String, String)],
     ) -> Result<Option<String>, ChooseError> {
-        let Some(worker) = &self.worker else {
+        if self.uri.is_none() {
             return Err(ChooseError::Disabled(
                 self.unavailable
                     .clone()
                     .unwrap_or_else(|| "no SLM worker".into()),
             ));
-        };
-        let state = worker.state();
-        if !matches!(state, WorkerState::Ready { .. }) {
-            return Err(ChooseError::NotRunning(format!("{state:?}")));
+        }
+        // A supervised worker must be ready; one run by someone else (slm.uri) is asked.
+        if let Some(worker) = &self.worker {
+            let state = worker.state();
+            if !matches!(state, WorkerState::Ready { .. }) {
+                return Err(ChooseError::NotRunning(format!("{state:?}")));
+            }
         }
         let request = ChoiceRequest {
             question: question.to_owned(),
@@ -494,5 +497,20 @@ impl Language {
             slm["last_error"] = e.clone().into();
         }
         serde_json::json!({"slm": slm, "escalation": escalation})
+    }
+}
+
+impl crate::skills::Chooser for Language {
+    fn choose<'a>(
+        &'a self,
+        question: &'a str,
+        answer: &'a str,
+        options: &'a [(String, String)],
+    ) -> edge_skill_host::BoxFuture<'a, Result<Option<String>, String>> {
+        Box::pin(async move {
+            Language::choose(self, question, answer, options)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }

@@ -545,7 +545,10 @@ impl Pipeline {
             actuator: self.actuator.clone(),
             mqtt: self.plant_broker.clone(),
             dbus: self.vehicle_bus.clone(),
-            language: self.language.get().cloned(),
+            language: self
+                .language
+                .get()
+                .map(|l| l.clone() as Arc<dyn crate::skills::Chooser>),
             last_action: std::sync::Mutex::new(None),
         });
         let ctx = CallContext {

@@ -73,6 +73,18 @@ pub fn load_components(
     failed
 }
 
+/// Maps a free-form answer to one of a question's options (the SLM tier implements it;
+/// a trait so the skills' services do not depend on the language tiers).
+pub trait Chooser: Send + Sync + std::fmt::Debug {
+    /// Which of `options` (id, description) `answer` means; `None` when none.
+    fn choose<'a>(
+        &'a self,
+        question: &'a str,
+        answer: &'a str,
+        options: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Option<String>, String>>;
+}
+
 /// What the agent offers skills. One per invocation, so it can remember the last write.
 #[derive(Debug)]
 pub struct Services {
@@ -80,7 +92,7 @@ pub struct Services {
     pub mqtt: Option<Arc<MqttTransport>>,
     pub dbus: Option<zbus::Connection>,
     /// The local language model, for skills granted `llm`.
-    pub language: Option<Arc<crate::language::Language>>,
+    pub language: Option<Arc<dyn Chooser>>,
     /// The outcome of the last write the skill made.
     pub last_action: Mutex<Option<ActOutcome>>,
 }
@@ -222,7 +234,7 @@ impl HostServices for Services {
             language
                 .choose(question, answer, &choices)
                 .await
-                .map_err(|e| HostCallError::Failed(e.to_string()))
+                .map_err(HostCallError::Failed)
         })
     }
 
