@@ -350,17 +350,7 @@ impl Pipeline {
             language.remember(&recognition);
         }
         self.utterances.fetch_add(1, Ordering::Relaxed);
-        let awaiting = self
-            .dialogue
-            .views()
-            .into_iter()
-            .find(|v| v.station == station)
-            .and_then(|v| v.open)
-            .and_then(|o| {
-                o.get("question")
-                    .and_then(|q| q.as_str())
-                    .map(str::to_owned)
-            });
+        let awaiting = self.dialogue.open_question(&station);
         let outcome = Arc::new(Outcome {
             utterance_id: utterance.id,
             text: utterance.text,
@@ -412,7 +402,7 @@ impl Pipeline {
                 }
                 let (mut text, action) = self.respond(catalog, turn, None).await;
                 // The question still open is put again after the answer.
-                if kept && let Some(question) = self.open_question(station) {
+                if kept && let Some(question) = self.dialogue.open_question(station) {
                     text = format!("{text} {question}");
                 }
                 ("command", text, action)
@@ -463,19 +453,6 @@ impl Pipeline {
                 ("answer", text, action)
             }
         }
-    }
-
-    fn open_question(&self, station: &str) -> Option<String> {
-        self.dialogue
-            .views()
-            .into_iter()
-            .find(|v| v.station == station)
-            .and_then(|v| v.open)
-            .and_then(|o| {
-                o.get("question")
-                    .and_then(|q| q.as_str())
-                    .map(str::to_owned)
-            })
     }
 
     /// The answer, and what was done. A command goes to the code of the skill that owns

@@ -305,6 +305,14 @@ impl<P: Clone + std::fmt::Debug> Dialogue<P> {
         session.open.replace(question)
     }
 
+    /// The question open on `station`, if any.
+    pub fn open_question(&self, station: &str) -> Option<String> {
+        self.lock()
+            .get(station)
+            .and_then(|s| s.open.as_ref())
+            .map(|o| o.question().to_owned())
+    }
+
     /// Whether `station` has an open question.
     pub fn is_open(&self, station: &str) -> bool {
         self.lock().get(station).is_some_and(|s| s.open.is_some())
