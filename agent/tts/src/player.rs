@@ -83,20 +83,8 @@ impl Player {
             return Err(TtsError::EmptyCommand { role: ROLE });
         };
         let command = self.command();
-        let mut child = tokio::process::Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| TtsError::Spawn {
-                role: ROLE,
-                command: command.clone(),
-                source,
-            })?;
-        let group = Group::of(&child);
+        let (mut child, group) =
+            spawn_in_group(program, args, Stdio::piped(), Stdio::null(), ROLE, &command)?;
         if let Some(mut stdin) = child.stdin.take() {
             let bytes = wav.bytes().to_vec();
             tokio::spawn(async move {
@@ -200,6 +188,38 @@ impl Playback {
         self.group.kill();
         let _ = self.child.kill().await;
     }
+}
+
+/// Spawns `program` with `args` (no shell) as the leader of its own process group, with
+/// stderr piped and killed on drop; the group is killed when the returned [`Group`] drops,
+/// so nothing the command starts outlives it. `role` and `command` name it in errors.
+pub(crate) fn spawn_in_group<I, A>(
+    program: &str,
+    args: I,
+    stdin: Stdio,
+    stdout: Stdio,
+    role: &'static str,
+    command: &str,
+) -> Result<(Child, Group), TtsError>
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| TtsError::Spawn {
+            role,
+            command: command.to_owned(),
+            source,
+        })?;
+    let group = Group::of(&child);
+    Ok((child, group))
 }
 
 /// A child's process group (it was started as its leader), killed on drop so nothing it

@@ -1,6 +1,6 @@
 //! Text to WAV: a local command, or a Wyoming TTS server.
 
-use crate::player::Group;
+use crate::player::spawn_in_group;
 use crate::{TtsError, Wav, display_argv, first_line};
 use edge_protocol::{
     AudioFormat, Event, FrameLimits, ProtocolError, kind, read_event, write_event,
@@ -64,25 +64,19 @@ async fn run_command(argv: &[String], text: &str, timeout: Duration) -> Result<W
     };
     let command = display_argv(argv);
     let text_on_stdin = !argv.iter().any(|a| a.contains(TEXT_PLACEHOLDER));
-    let mut child = tokio::process::Command::new(program)
-        .args(args.iter().map(|a| a.replace(TEXT_PLACEHOLDER, text)))
-        .stdin(if text_on_stdin {
+    // The group kills whatever the command started too, on every path out of here.
+    let (mut child, _group) = spawn_in_group(
+        program,
+        args.iter().map(|a| a.replace(TEXT_PLACEHOLDER, text)),
+        if text_on_stdin {
             Stdio::piped()
         } else {
             Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| TtsError::Spawn {
-            role: ROLE,
-            command: command.clone(),
-            source,
-        })?;
-    // Kills whatever the command started too, on every path out of here.
-    let _group = Group::of(&child);
+        },
+        Stdio::piped(),
+        ROLE,
+        &command,
+    )?;
     let stdin = child.stdin.take();
     let feed = async move {
         if let Some(mut stdin) = stdin {
