@@ -796,3 +796,76 @@ pub fn proc_status_kib(pid: u64, field: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// The SmolLM2 model the SLM tests use (provisioned by `agent/models/provision.sh slm`).
+pub fn slm_model() -> anyhow::Result<PathBuf> {
+    let model = cache_dir().join("models/slm/smollm2-135m-instruct.gguf");
+    if !model.is_file() {
+        bail!(
+            "{} missing: run `bash agent/models/provision.sh slm`",
+            model.display()
+        );
+    }
+    Ok(model)
+}
+
+/// What `espeak-ng --stdout` writes for `text`, with the streaming header's sizes made
+/// true (as the daemon does before playing).
+pub fn espeak_wav(text: &str) -> anyhow::Result<Vec<u8>> {
+    let out = Command::new("espeak-ng")
+        .args(["--stdout", "--", text])
+        .output()?;
+    if !out.status.success() {
+        bail!("espeak-ng failed for {text:?}");
+    }
+    let mut wav = out.stdout;
+    let len = wav.len();
+    wav[4..8].copy_from_slice(&((len - 8) as u32).to_le_bytes());
+    wav[40..44].copy_from_slice(&((len - 44) as u32).to_le_bytes());
+    Ok(wav)
+}
+
+/// A little-endian u32 of a WAV header.
+pub fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+impl Daemon {
+    /// The audit decisions on `signal`, as `decision:result`.
+    pub fn decisions(&self, signal: &str) -> Vec<String> {
+        self.audit()
+            .iter()
+            .filter(|e| e["signal"] == signal)
+            .map(|e| {
+                format!(
+                    "{}:{}",
+                    e["decision"].as_str().unwrap_or(""),
+                    e["result"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+}
+
+/// Starts pump 3 of the plant simulator on the broker at `port` with worn bearings, and
+/// waits until the daemon behind `agent` reads its vibration above the 4.5 mm/s alarm
+/// level.
+pub async fn wear_out_pump_three(port: u16, agent: &zbus::Proxy<'_>) -> anyhow::Result<()> {
+    let plant = MqttProbe::connect(port, "plant/pump-3/events").await?;
+    plant.publish("plant/pump-3/set/state", "running").await?;
+    plant.publish("plant/pump-3/fault", "bearing_wear").await?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let json: String = agent
+            .call("GetSignal", &("Plant.Pump3.Vibration", true))
+            .await?;
+        let reading: serde_json::Value = serde_json::from_str(&json)?;
+        if reading["value"].as_f64().unwrap_or(0.0) > 5.0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("pump 3's vibration stays at {}", reading["value"]);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

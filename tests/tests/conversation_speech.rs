@@ -10,7 +10,7 @@
 
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, WAIT, asr_model,
-    asr_worker_config, cache_dir,
+    asr_worker_config, espeak_wav, slm_model, u32_at, wear_out_pump_three,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -59,16 +59,6 @@ struct World {
     daemon: Daemon,
     agent: zbus::Proxy<'static>,
     dir: tempfile::TempDir,
-}
-
-fn slm_model() -> anyhow::Result<PathBuf> {
-    let model = cache_dir().join("models/slm/smollm2-135m-instruct.gguf");
-    anyhow::ensure!(
-        model.is_file(),
-        "{} missing: run `bash agent/models/provision.sh slm`",
-        model.display()
-    );
-    Ok(model)
 }
 
 fn toml_path(path: &Path) -> String {
@@ -168,23 +158,6 @@ async fn wait_for_tts(
     }
 }
 
-/// Starts pump 3 with worn bearings on the simulator, and waits until the daemon reads its
-/// vibration above the 4.5 mm/s alarm level (as dialogue.rs does).
-async fn wear_out_pump_three(w: &World) -> anyhow::Result<()> {
-    let plant = MqttProbe::connect(w.broker.port, "plant/pump-3/events").await?;
-    plant.publish("plant/pump-3/set/state", "running").await?;
-    plant.publish("plant/pump-3/fault", "bearing_wear").await?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let vibration = signal(&w.agent, "Plant.Pump3.Vibration").await?;
-        if vibration.as_f64().unwrap_or(0.0) > 5.0 {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "vibration stays at {vibration}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Records `text` with espeak-ng into `dir` (its default voice: 22.05 kHz mono PCM, which
 /// the daemon converts).
 fn record(dir: &Path, name: &str, text: &str) -> anyhow::Result<Vec<u8>> {
@@ -196,24 +169,6 @@ fn record(dir: &Path, name: &str, text: &str) -> anyhow::Result<Vec<u8>> {
         .status()?;
     anyhow::ensure!(status.success(), "espeak-ng -w failed for {text:?}");
     Ok(std::fs::read(&path)?)
-}
-
-/// What `espeak-ng --stdout` writes for `text`, with the streaming header's sizes made
-/// true (as the daemon does before playing).
-fn espeak_wav(text: &str) -> anyhow::Result<Vec<u8>> {
-    let out = Command::new(ESPEAK)
-        .args(["--stdout", "--", text])
-        .output()?;
-    anyhow::ensure!(out.status.success(), "espeak-ng failed");
-    let mut wav = out.stdout;
-    let len = wav.len();
-    wav[4..8].copy_from_slice(&((len - 8) as u32).to_le_bytes());
-    wav[40..44].copy_from_slice(&((len - 44) as u32).to_le_bytes());
-    Ok(wav)
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 /// Duration in ms of a RIFF/WAVE file with a canonical 44-byte header, checking that the
@@ -297,22 +252,6 @@ fn response(outcome: &Value) -> &str {
     outcome["response"].as_str().unwrap_or_default()
 }
 
-/// The audit decisions on `signal`, as `decision:result`.
-fn decisions(daemon: &Daemon, signal: &str) -> Vec<String> {
-    daemon
-        .audit()
-        .iter()
-        .filter(|e| e["signal"] == signal)
-        .map(|e| {
-            format!(
-                "{}:{}",
-                e["decision"].as_str().unwrap_or(""),
-                e["result"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyhow::Result<()> {
     let setup_started = Instant::now();
@@ -326,7 +265,7 @@ async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyh
     assert_eq!(tts["backend"], "command", "{tts}");
     assert_eq!(tts["spoken"], 0, "{tts}");
     let mut reports = MqttProbe::connect(w.broker.port, "plant/troubleshoot/#").await?;
-    wear_out_pump_three(&w).await?;
+    wear_out_pump_three(w.broker.port, &w.agent).await?;
     eprintln!(
         "world ready, pump 3 worn out after {} ms",
         setup_started.elapsed().as_millis()
@@ -501,7 +440,7 @@ async fn a_spoken_troubleshooting_session_reaches_the_right_conclusion() -> anyh
 
     // The stop went through the policy's confirmation, like any other write.
     assert_eq!(
-        decisions(&w.daemon, "Plant.Pump3.State"),
+        w.daemon.decisions("Plant.Pump3.State"),
         [
             "confirm:Stop pump 3? Say yes to confirm.",
             "confirmed:pending",

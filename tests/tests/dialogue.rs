@@ -4,7 +4,8 @@
 //! gated by a confirmation, cancel in the middle, and the report on MQTT and on disk.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, cache_dir,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, slm_model,
+    wear_out_pump_three,
 };
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -21,16 +22,6 @@ struct World {
     daemon: Daemon,
     agent: zbus::Proxy<'static>,
     _dir: tempfile::TempDir,
-}
-
-fn slm_model() -> anyhow::Result<std::path::PathBuf> {
-    let model = cache_dir().join("models/slm/smollm2-135m-instruct.gguf");
-    anyhow::ensure!(
-        model.is_file(),
-        "{} missing: run `bash agent/models/provision.sh slm`",
-        model.display()
-    );
-    Ok(model)
 }
 
 /// The demo world; `slm` runs the SLM worker too; `extra` is more configuration.
@@ -88,22 +79,6 @@ async fn signal(agent: &zbus::Proxy<'_>, path: &str) -> anyhow::Result<Value> {
 
 fn response(outcome: &Value) -> &str {
     outcome["response"].as_str().unwrap_or_default()
-}
-
-/// The audit decisions on `signal`, as `decision:result`.
-fn decisions(daemon: &Daemon, signal: &str) -> Vec<String> {
-    daemon
-        .audit()
-        .iter()
-        .filter(|e| e["signal"] == signal)
-        .map(|e| {
-            format!(
-                "{}:{}",
-                e["decision"].as_str().unwrap_or(""),
-                e["result"].as_str().unwrap_or("")
-            )
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +152,7 @@ async fn confirmations_are_per_station_and_settled_by_yes_no_timeout_or_a_new_co
 
     // Every step is in the audit log.
     assert_eq!(
-        decisions(&w.daemon, "Plant.Pump2.State"),
+        w.daemon.decisions("Plant.Pump2.State"),
         [
             "confirm:Start pump 2? Say yes to confirm.",
             "confirmed:pending",
@@ -280,29 +255,12 @@ async fn a_question_ends_on_cancel_and_on_timeout() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts pump 3 with worn bearings on the simulator, and waits until the daemon reads its
-/// vibration above the 4.5 mm/s alarm level.
-async fn wear_out_pump_three(w: &World) -> anyhow::Result<()> {
-    let plant = MqttProbe::connect(w.broker.port, "plant/pump-3/events").await?;
-    plant.publish("plant/pump-3/set/state", "running").await?;
-    plant.publish("plant/pump-3/fault", "bearing_wear").await?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let vibration = signal(&w.agent, "Plant.Pump3.Vibration").await?;
-        if vibration.as_f64().unwrap_or(0.0) > 5.0 {
-            return Ok(());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "vibration stays at {vibration}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_technician_troubleshoots_a_pump_with_worn_bearings() -> anyhow::Result<()> {
     let w = world(true, "").await?;
     let agent = &w.agent;
     let mut reports = MqttProbe::connect(w.broker.port, "plant/troubleshoot/#").await?;
-    wear_out_pump_three(&w).await?;
+    wear_out_pump_three(w.broker.port, &w.agent).await?;
 
     // The symptom is in the command; the first step reads the live vibration.
     let first = say_at(
@@ -433,7 +391,7 @@ async fn a_technician_troubleshoots_a_pump_with_worn_bearings() -> anyhow::Resul
 
     // The confirmation of the stop is in the audit log like any other write.
     assert_eq!(
-        decisions(&w.daemon, "Plant.Pump3.State"),
+        w.daemon.decisions("Plant.Pump3.State"),
         [
             "confirm:Stop pump 3? Say yes to confirm.",
             "confirmed:pending",

@@ -4,7 +4,7 @@
 //! OpenAI-compatible endpoint (a real HTTP server in this test) unless privacy mode is on.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, cache_dir,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, slm_model,
 };
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -13,16 +13,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const IFACE: &str = "org.edgeagent.Agent1";
 const PATH: &str = "/org/edgeagent/Agent";
-
-fn slm_model() -> anyhow::Result<std::path::PathBuf> {
-    let model = cache_dir().join("models/slm/smollm2-135m-instruct.gguf");
-    anyhow::ensure!(
-        model.is_file(),
-        "{} missing: run `bash agent/models/provision.sh slm`",
-        model.display()
-    );
-    Ok(model)
-}
 
 /// An OpenAI-compatible endpoint: answers `climate.set_fan` level 3 for "good morning" and
 /// `none` for anything else; records every user message.

@@ -2,7 +2,9 @@
 //! players that write what they get to a file or block until killed, push-to-talk over
 //! D-Bus and MQTT as barge-in.
 
-use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, WAIT, binary};
+use edge_agent_tests::{
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, WAIT, binary, espeak_wav, u32_at,
+};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -114,24 +116,6 @@ async fn wait_for_pid(path: &Path) -> anyhow::Result<u64> {
         anyhow::ensure!(Instant::now() < deadline, "no pid in {}", path.display());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// What `espeak-ng --stdout` writes for `text`, with the streaming header's sizes made
-/// true (as the daemon does before playing).
-fn espeak_wav(text: &str) -> anyhow::Result<Vec<u8>> {
-    let out = Command::new(ESPEAK)
-        .args(["--stdout", "--", text])
-        .output()?;
-    anyhow::ensure!(out.status.success(), "espeak-ng failed");
-    let mut wav = out.stdout;
-    let len = wav.len();
-    wav[4..8].copy_from_slice(&((len - 8) as u32).to_le_bytes());
-    wav[40..44].copy_from_slice(&((len - 44) as u32).to_le_bytes());
-    Ok(wav)
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
