@@ -150,17 +150,19 @@ impl MqttTask {
                         tracing::info!(session_present = ack.session_present, "MQTT connected");
                         self.backoff.reset();
                         self.status.set_mqtt(MqttState::Connected);
+                        // Subscribed on every connection, session or not: a broker can
+                        // report a session whose subscriptions it no longer holds (a
+                        // client id taken over), and subscribing again is harmless.
+                        // Before "online": the broker handles one connection's packets in
+                        // order, so whoever sees "online" can send commands at once.
+                        if let Err(e) = self.client.try_subscribe(self.topics.command_filter(), QoS::AtLeastOnce) {
+                            tracing::warn!("MQTT subscribe: {e}");
+                        }
                         self.publish(self.topics.status(), "online".into(), true);
                         self.publish_heartbeat();
                         if let Ok(result) = std::fs::read_to_string(&self.pending_result) {
                             self.publish(self.topics.fleet_result(), result, false);
                             let _ = std::fs::remove_file(&self.pending_result);
-                        }
-                        // Subscribed on every connection, session or not: a broker can
-                        // report a session whose subscriptions it no longer holds (a
-                        // client id taken over), and subscribing again is harmless.
-                        if let Err(e) = self.client.try_subscribe(self.topics.command_filter(), QoS::AtLeastOnce) {
-                            tracing::warn!("MQTT subscribe: {e}");
                         }
                     }
                     Ok(Event::Incoming(Packet::Publish(publish))) => self.on_command(&publish),
