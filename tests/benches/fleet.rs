@@ -5,20 +5,11 @@
 //!
 //! `cargo build --release --bins && bash skills/build.sh && cargo bench -p edge-agent-tests --bench fleet`
 
-use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, built_skills, ctl};
+use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, built_skills, copy_skill, ctl};
 use std::path::Path;
 use std::time::Instant;
 
 const N: usize = 20;
-
-fn copy_skill(from: &Path, to: &Path, name: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to.join(name))?;
-    for entry in std::fs::read_dir(from.join(name))? {
-        let entry = entry?;
-        std::fs::copy(entry.path(), to.join(name).join(entry.file_name()))?;
-    }
-    Ok(())
-}
 
 fn row(name: &str, mut ms: Vec<f64>) {
     ms.sort_by(f64::total_cmp);

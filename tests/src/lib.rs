@@ -869,3 +869,13 @@ pub async fn wear_out_pump_three(port: u16, agent: &zbus::Proxy<'_>) -> anyhow::
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Copies the skill directory `from/NAME` to `to/NAME`.
+pub fn copy_skill(from: &Path, to: &Path, name: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to.join(name))?;
+    for entry in std::fs::read_dir(from.join(name))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(name).join(entry.file_name()))?;
+    }
+    Ok(())
+}

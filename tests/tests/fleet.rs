@@ -5,10 +5,10 @@
 //! the daemon cannot start with it. Every command is acknowledged on the result topic.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, built_skills, ctl,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, built_skills, copy_skill, ctl,
 };
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const IFACE: &str = "org.edgeagent.Agent1";
@@ -21,15 +21,6 @@ struct World {
     daemon: Daemon,
     key: PathBuf,
     dir: tempfile::TempDir,
-}
-
-fn copy_skill(from: &Path, to: &Path, name: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to.join(name))?;
-    for entry in std::fs::read_dir(from.join(name))? {
-        let entry = entry?;
-        std::fs::copy(entry.path(), to.join(name).join(entry.file_name()))?;
-    }
-    Ok(())
 }
 
 async fn world() -> anyhow::Result<World> {

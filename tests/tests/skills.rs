@@ -3,22 +3,13 @@
 
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, built_skills, built_test_skills,
-    shared_skill_cache,
+    copy_skill, shared_skill_cache,
 };
 use serde_json::Value;
 use std::path::Path;
 
 const IFACE: &str = "org.edgeagent.Agent1";
 const PATH: &str = "/org/edgeagent/Agent";
-
-fn copy_skill(from: &Path, to: &Path, name: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to.join(name))?;
-    for entry in std::fs::read_dir(from.join(name))? {
-        let entry = entry?;
-        std::fs::copy(entry.path(), to.join(name).join(entry.file_name()))?;
-    }
-    Ok(())
-}
 
 struct World {
     _bus: DbusDaemon,
