@@ -223,18 +223,27 @@ impl Language {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
     }
 
+    /// Opens the connection to the worker if there is none. A new connection may be to a
+    /// restarted worker: the intents' prompts are loaded again on the next recognition.
+    async fn connect(
+        &self,
+        slot: &mut (Option<SlmClient>, Option<Loaded>),
+    ) -> Result<(), ClientError> {
+        if slot.0.is_none() {
+            let uri = self.uri.as_deref().unwrap_or_default();
+            slot.0 = Some(SlmClient::connect(uri, self.request_timeout).await?);
+            slot.1 = None;
+        }
+        Ok(())
+    }
+
     async fn ensure_loaded(
         &self,
         slot: &mut (Option<SlmClient>, Option<Loaded>),
         catalog: &Arc<Catalog>,
     ) -> Result<(), ClientError> {
         let id = Arc::as_ptr(catalog) as usize;
-        if slot.0.is_none() {
-            let uri = self.uri.as_deref().unwrap_or_default();
-            slot.0 = Some(SlmClient::connect(uri, self.request_timeout).await?);
-            // A new connection may be to a restarted worker: load again.
-            slot.1 = None;
-        }
+        self.connect(slot).await?;
         if slot.1.as_ref().is_some_and(|l| l.catalog == id) {
             return Ok(());
         }
@@ -432,13 +441,7 @@ impl Language {
         let mut attempt = 0;
         let choice = loop {
             attempt += 1;
-            if slot.0.is_none() {
-                let uri = self.uri.as_deref().unwrap_or_default();
-                slot.0 = Some(SlmClient::connect(uri, self.request_timeout).await?);
-                // A new connection may be to a restarted worker: the intents' prompts
-                // are loaded again on the next recognition.
-                slot.1 = None;
-            }
+            self.connect(&mut slot).await?;
             let Some(client) = slot.0.as_mut() else {
                 continue;
             };
