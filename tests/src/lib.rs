@@ -322,6 +322,8 @@ pub struct DaemonSetup {
     pub trusted_keys: Vec<String>,
     /// Give the daemon a pipe as standard input (live audio with `audio.source = "stdin"`).
     pub stdin_pipe: bool,
+    /// Compiled-skill cache (default: [`shared_skill_cache`]).
+    pub skill_cache: PathBuf,
 }
 
 impl DaemonSetup {
@@ -337,6 +339,7 @@ impl DaemonSetup {
             env: Vec::new(),
             trusted_keys: Vec::new(),
             stdin_pipe: false,
+            skill_cache: shared_skill_cache(),
         }
     }
 
@@ -363,7 +366,7 @@ impl DaemonSetup {
             self.bus_address,
             self.mqtt_port,
             dirs.join(", "),
-            shared_skill_cache().display().to_string(),
+            self.skill_cache.display().to_string(),
             if self.trusted_keys.is_empty() {
                 String::new()
             } else {
@@ -387,6 +390,23 @@ impl DaemonSetup {
 impl Daemon {
     /// Starts the daemon and waits for READY=1 on its notify socket.
     pub fn start(setup: &DaemonSetup) -> anyhow::Result<Self> {
+        let mut daemon = Self::spawn(setup)?;
+        loop {
+            let message = daemon
+                .next_notification()
+                .with_context(|| format!("no READY=1 from edge-agentd; log:\n{}", daemon.log()))?;
+            if message.lines().any(|l| l == "READY=1") {
+                break;
+            }
+        }
+        if let Some(status) = daemon.try_status()? {
+            bail!("edge-agentd exited with {status}; log:\n{}", daemon.log());
+        }
+        Ok(daemon)
+    }
+
+    /// Starts the daemon without waiting for it to be ready.
+    pub fn spawn(setup: &DaemonSetup) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("config.toml");
         let audit = dir.path().join("audit.jsonl");
@@ -426,25 +446,13 @@ impl Daemon {
             .spawn()?;
         let mut child = child;
         let stdin = child.stdin.take();
-        let mut daemon = Self {
+        Ok(Self {
             child: Some(child),
             notify,
             dir,
             device_id: setup.device_id.clone(),
             stdin,
-        };
-        loop {
-            let message = daemon
-                .next_notification()
-                .with_context(|| format!("no READY=1 from edge-agentd; log:\n{}", daemon.log()))?;
-            if message.lines().any(|l| l == "READY=1") {
-                break;
-            }
-        }
-        if let Some(status) = daemon.try_status()? {
-            bail!("edge-agentd exited with {status}; log:\n{}", daemon.log());
-        }
-        Ok(daemon)
+        })
     }
 
     /// The next sd_notify message the daemon sent (waits up to [`WAIT`]).
@@ -795,6 +803,41 @@ pub fn proc_status_kib(pid: u64, field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// How long a test waits for a worker to load its model or cache its prompts: a debug
+/// worker on a loaded 2-core machine takes tens of seconds. A wait for a state, not a limit
+/// on speed.
+pub const WORKER_WAIT: Duration = Duration::from_secs(300);
+
+/// Polls the daemon's `Status()` until `done` holds for it; returns that status.
+pub async fn wait_for_status(
+    agent: &zbus::Proxy<'_>,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<serde_json::Value> {
+    let deadline = Instant::now() + WORKER_WAIT;
+    loop {
+        let json: String = agent.call("Status", &()).await?;
+        let status: serde_json::Value = serde_json::from_str(&json)?;
+        if done(&status) {
+            return Ok(status);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{what}: not within {WORKER_WAIT:?}: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the SLM worker has cached the intents' prompts (until then a skill's
+/// `llm.choose` is answered "not ready" and the SLM intent tier is skipped).
+pub async fn slm_prompts_cached(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Value> {
+    wait_for_status(agent, "SLM prompts cached", |s| {
+        s["language"]["slm"]["prompts"] == "cached"
+    })
+    .await
 }
 
 /// The SmolLM2 model the SLM tests use (provisioned by `agent/models/provision.sh slm`).

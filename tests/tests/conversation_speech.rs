@@ -122,23 +122,13 @@ async fn sessions(agent: &zbus::Proxy<'_>) -> anyhow::Result<Value> {
 }
 
 /// Waits until the daemon's ASR worker is ready and the SLM worker has cached the intents'
-/// prompts. Until then a skill's `llm.choose` waits behind the caching (8 s measured here),
-/// which the first turn would pay, close to the troubleshoot skill's 10 s limit on a
-/// loaded machine.
+/// prompts (until then a skill's `llm.choose` is answered "not ready").
 async fn workers_ready(agent: &zbus::Proxy<'_>) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let status = status(agent).await?;
-        let (asr, slm) = (&status["asr"], &status["language"]["slm"]);
-        if asr["state"] == "ready" && slm["state"] == "ready" && slm["prompt_tokens"].is_u64() {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "workers never ready: asr {asr}, slm {slm}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    edge_agent_tests::wait_for_status(agent, "ASR and SLM workers ready", |s| {
+        s["asr"]["state"] == "ready" && s["language"]["slm"]["prompts"] == "cached"
+    })
+    .await?;
+    Ok(())
 }
 
 /// Polls the status until its `tts` object satisfies `done`; returns that object.

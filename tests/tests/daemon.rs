@@ -409,3 +409,86 @@ fn watchdog_is_pinged_when_systemd_asks() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A SIGTERM at any point of the start ends the daemon with status 0 (systemd counts
+/// anything else as a failure) and leaves none of its workers behind: while the skills
+/// are compiled (an empty cache), while the speech and SLM workers start, and once ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_at_any_point_of_the_start_exits_cleanly() -> anyhow::Result<()> {
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let asr = edge_agent_tests::asr_model()?;
+    let slm = edge_agent_tests::slm_model()?;
+    // When to send it: as soon as the daemon handles signals (its first log line about
+    // them; before that no process can choose what a signal does to it), some
+    // milliseconds after the spawn, or once READY.
+    #[derive(Debug, Clone, Copy)]
+    enum When {
+        HandlersInstalled,
+        After(u64),
+        Ready,
+    }
+    for when in [
+        When::HandlersInstalled,
+        When::After(100),
+        When::After(700),
+        When::After(2500),
+        When::Ready,
+    ] {
+        let cache = tempfile::tempdir()?;
+        let workers = tempfile::tempdir()?;
+        let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+        setup.skill_cache = cache.path().join("compiled");
+        setup.extra = format!(
+            "{}[slm]\nmodel = {:?}\nsocket = {:?}\n",
+            edge_agent_tests::asr_worker_config(&asr, workers.path()),
+            slm.display().to_string(),
+            workers.path().join("slm.sock").display().to_string()
+        );
+        let mut daemon = match when {
+            When::HandlersInstalled => {
+                let daemon = Daemon::spawn(&setup)?;
+                let deadline = std::time::Instant::now() + WAIT;
+                while !daemon.log().contains("SIGTERM and SIGINT handled") {
+                    anyhow::ensure!(
+                        std::time::Instant::now() < deadline,
+                        "no log line about signals: {}",
+                        daemon.log()
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                daemon
+            }
+            When::After(ms) => {
+                let daemon = Daemon::spawn(&setup)?;
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                daemon
+            }
+            When::Ready => Daemon::start(&setup)?,
+        };
+        let status = daemon.signal("TERM")?;
+        assert!(
+            status.success(),
+            "SIGTERM {when:?}: {status}; log:\n{}",
+            daemon.log()
+        );
+        // The workers are the daemon's children, started with their socket in `workers`.
+        let pattern = workers.path().display().to_string();
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let left = std::process::Command::new("pgrep")
+                .args(["-f", &pattern])
+                .output()?;
+            if !left.status.success() {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "workers left after SIGTERM {when:?}: {}",
+                String::from_utf8_lossy(&left.stdout)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    Ok(())
+}

@@ -91,6 +91,12 @@ async fn hostile_skills_are_contained_and_audited() -> anyhow::Result<()> {
         "done"
     );
 
+    // Waiting in a host call (400 ms, four times the 100 ms deadline) is not CPU time: the
+    // skill answers after the wait instead of being stopped.
+    let out = say(&w.agent, "wait for the fan").await?;
+    let text = out["response"].as_str().unwrap_or_default();
+    assert!(text.starts_with("I waited for the fan: "), "{out}");
+
     // Memory bomb: trapped at its 8 MiB limit.
     let out = say(&w.agent, "run the memory bomb").await?;
     let text = out["response"].as_str().unwrap_or_default();

@@ -39,6 +39,9 @@ pub enum ChooseError {
     /// The worker is configured but not ready (starting, restarting or failed).
     #[error("the SLM worker is not running ({0})")]
     NotRunning(String),
+    /// The worker is busy caching the intents' prompts; a choice would wait for that.
+    #[error("the SLM worker is not ready: it is caching the intent prompts")]
+    CachingPrompts,
     #[error("the SLM worker did not answer within {0:?}")]
     Timeout(Duration),
     /// The worker refused the request or the connection failed.
@@ -65,6 +68,22 @@ struct Loaded {
     load_ms: f64,
 }
 
+/// Marks the prompts as being cached until dropped (also when the load is abandoned).
+struct Caching<'a>(&'a AtomicBool);
+
+impl<'a> Caching<'a> {
+    fn begin(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::SeqCst);
+        Self(flag)
+    }
+}
+
+impl Drop for Caching<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
 /// The SLM worker and the escalation endpoint.
 #[derive(Debug)]
 pub struct Language {
@@ -77,6 +96,9 @@ pub struct Language {
     request_timeout: Duration,
     /// The open connection and what it has loaded; one request at a time.
     client: tokio::sync::Mutex<(Option<SlmClient>, Option<Loaded>)>,
+    /// Set while the worker caches the intents' prompts (seconds on a slow core), so that
+    /// a choice, which needs none of them, says at once that the model is busy.
+    caching: AtomicBool,
     /// The tier of the newest catalog (built on first use after a change).
     current: Mutex<Option<(usize, Arc<SlmTier>)>>,
     escalation: Option<Escalation>,
@@ -101,6 +123,7 @@ impl Language {
             start_timeout: Duration::from_millis(slm.start_timeout_ms),
             request_timeout: Duration::from_millis(slm.request_timeout_ms),
             client: tokio::sync::Mutex::new((None, None)),
+            caching: AtomicBool::new(false),
             current: Mutex::new(None),
             escalation: None,
             escalation_error: None,
@@ -259,10 +282,10 @@ impl Language {
         let Some(client) = slot.0.as_mut() else {
             return Ok(());
         };
-        let loaded = client
-            .load(tier.load_request(), self.start_timeout)
-            .await
-            .inspect_err(|_| slot.0 = None)?;
+        let caching = Caching::begin(&self.caching);
+        let loaded = client.load(tier.load_request(), self.start_timeout).await;
+        drop(caching);
+        let loaded = loaded.inspect_err(|_| slot.0 = None)?;
         tracing::info!(
             intents = loaded.intents,
             prompt_tokens = loaded.prompt_tokens,
@@ -421,6 +444,11 @@ impl Language {
                 return Err(ChooseError::NotRunning(format!("{state:?}")));
             }
         }
+        // The worker serves one request at a time: behind the prompts' caching a choice
+        // would wait for seconds. The skill asks in words instead.
+        if self.caching.load(Ordering::SeqCst) {
+            return Err(ChooseError::CachingPrompts);
+        }
         let request = ChoiceRequest {
             question: question.to_owned(),
             answer: answer.to_owned(),
@@ -437,7 +465,7 @@ impl Language {
         let mut slot = tokio::time::timeout(self.request_timeout, self.client.lock())
             .await
             .map_err(|_| ChooseError::Timeout(self.request_timeout))?;
-        // Once again after a failure: the worker may have restarted.
+        // Once again after a lost connection: the worker may have restarted.
         let mut attempt = 0;
         let choice = loop {
             attempt += 1;
@@ -449,10 +477,12 @@ impl Language {
                 Ok(choice) => break choice,
                 Err(e) => {
                     let refused = matches!(e, ClientError::Refused { .. });
+                    // A hung worker is not asked twice: the skill waits once at most.
+                    let timed_out = matches!(e, ClientError::Timeout { .. });
                     if !refused {
                         slot.0 = None;
                     }
-                    if refused || attempt >= 2 {
+                    if refused || timed_out || attempt >= 2 {
                         self.note_error(&e);
                         return Err(e.into());
                     }
@@ -484,9 +514,12 @@ impl Language {
                 self.uri.as_deref(),
             ),
         };
-        if let Ok(slot) = self.client.try_lock()
+        if self.caching.load(Ordering::SeqCst) {
+            slm["prompts"] = "caching".into();
+        } else if let Ok(slot) = self.client.try_lock()
             && let Some(loaded) = &slot.1
         {
+            slm["prompts"] = "cached".into();
             slm["intents"] = loaded.tier.load_request().intents.len().into();
             slm["prompt_tokens"] = loaded.prompt_tokens.into();
             slm["load_ms"] = loaded.load_ms.into();

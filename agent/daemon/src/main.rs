@@ -71,6 +71,29 @@ fn main() -> ExitCode {
         }
     };
     logging::init(&config.log.level);
+    // The runtime and the signal handlers come first: compiling the skills below can take
+    // minutes on a slow core, and a SIGTERM then must still end the daemon with status 0.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("edge-agentd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let termination = match Termination::install(&runtime) {
+        Ok(termination) => {
+            tracing::debug!("SIGTERM and SIGINT handled from here on");
+            termination
+        }
+        Err(e) => {
+            eprintln!("edge-agentd: cannot handle SIGTERM and SIGINT: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let skill_host = match edge_skill_host::SkillHost::new(
         Some(config.skills.cache_dir.clone()),
         Some(config.skills.state_dir.clone()),
@@ -108,19 +131,14 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BAD_CONFIG)
         };
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("edge-agentd: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let state = config.clone();
-    let outcome = runtime.block_on(run(config, cli.config.clone(), pipeline, catalogue));
+    let outcome = runtime.block_on(run(
+        config,
+        cli.config.clone(),
+        pipeline,
+        catalogue,
+        termination,
+    ));
     drop(runtime);
     match outcome {
         Ok(Stop::Exit) => ExitCode::SUCCESS,
@@ -176,37 +194,48 @@ fn keep_fleet_result(config: &AgentConfig, result: &edge_fleet::FleetResult) {
     }
 }
 
-async fn run(
-    config: AgentConfig,
-    config_path: Option<PathBuf>,
+/// What the start set up before the daemon serves.
+struct Started {
+    pipeline: Arc<pipeline::Pipeline>,
+    status: Arc<status::Status>,
+    listening: Option<listening::Listening>,
+    dbus: Option<dbus::Served>,
+    // Kept alive while the daemon runs (the pipeline and status hold them too).
+    _speech: Arc<speech::Speech>,
+    _language: Arc<language::Language>,
+    _voice: Arc<voice::Voice>,
+}
+
+/// The slow and fallible part of the start: signals, workers, audio and the D-Bus name.
+async fn start(
+    config: &AgentConfig,
     pipeline: pipeline::Pipeline,
     catalogue: edge_hal::Catalogue,
-) -> anyhow::Result<Stop> {
+) -> anyhow::Result<Started> {
     let pipeline = if catalogue.signals.is_empty() {
         pipeline
     } else {
-        let parts = hal::build(&config, &catalogue)
+        let parts = hal::build(config, &catalogue)
             .await
             .context("cannot set up signals, policy and audit")?;
         pipeline.with_hal(parts)
     };
-    let status = Arc::new(status::Status::new(&config, &pipeline));
+    let status = Arc::new(status::Status::new(config, &pipeline));
     let pipeline = Arc::new(pipeline);
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let speech = Arc::new(speech::Speech::start(&config, pipeline.clone()));
+    let speech = Arc::new(speech::Speech::start(config, pipeline.clone()));
     status.set_speech(speech.clone());
-    let language = Arc::new(language::Language::start(&config));
+    let language = Arc::new(language::Language::start(config));
     status.set_language(language.clone());
     pipeline.set_language(language.clone());
-    let voice = Arc::new(voice::Voice::start(&config, &pipeline));
+    let voice = Arc::new(voice::Voice::start(config, &pipeline));
     status.set_voice(voice.clone());
-    let listening = listening::Listening::spawn(&config, speech.clone(), voice.clone())
+    let listening = listening::Listening::spawn(config, speech.clone(), voice.clone())
         .context("cannot open the audio source")?;
 
     let dbus = if config.dbus.enabled {
         Some(
             dbus::serve(
-                &config,
+                config,
                 pipeline.clone(),
                 status.clone(),
                 speech.clone(),
@@ -218,6 +247,42 @@ async fn run(
     } else {
         None
     };
+    Ok(Started {
+        pipeline,
+        status,
+        listening,
+        dbus,
+        _speech: speech,
+        _language: language,
+        _voice: voice,
+    })
+}
+
+async fn run(
+    config: AgentConfig,
+    config_path: Option<PathBuf>,
+    pipeline: pipeline::Pipeline,
+    catalogue: edge_hal::Catalogue,
+    mut termination: Termination,
+) -> anyhow::Result<Stop> {
+    // From here on a signal stops the daemon in order: the workers it spawns are stopped
+    // with it, never left behind.
+    termination.stop_in_order();
+    let started = tokio::select! {
+        started = start(&config, pipeline, catalogue) => started?,
+        () = termination.requested() => {
+            tracing::info!("stopped while starting");
+            return Ok(Stop::Exit);
+        }
+    };
+    let Started {
+        pipeline,
+        status,
+        listening,
+        dbus,
+        ..
+    } = started;
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     // Everything that can fail at start is done: a fleet overlay being tried is kept, and
     // its result waits for MQTT.
     if let Some(result) = fleet::settle_pending_config(config_path.as_deref(), None) {
@@ -264,10 +329,7 @@ async fn run(
     );
 
     let stop = tokio::select! {
-        stopped = wait_for_termination() => {
-            stopped?;
-            Stop::Exit
-        }
+        () = termination.requested() => Stop::Exit,
         _ = restart_rx.changed() => {
             // Let the command's acknowledgement go out first.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -289,13 +351,51 @@ async fn run(
     Ok(stop)
 }
 
-async fn wait_for_termination() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, handled from the first moment of the start. Until the daemon
+/// spawns anything (loading the configuration, compiling the skills: minutes on a slow
+/// core) a signal ends the process at once with status 0, as nothing has been acknowledged
+/// to anyone yet; after [`Termination::stop_in_order`] it asks `run` to stop in order.
+struct Termination {
+    requested: tokio::sync::watch::Receiver<bool>,
+    at_once: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Termination {
+    fn install(runtime: &tokio::runtime::Runtime) -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        // Registered here, synchronously: from now on the signals' default action (death
+        // by signal, a failure for systemd) no longer applies.
+        let _runtime = runtime.enter();
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let (tx, requested) = tokio::sync::watch::channel(false);
+        let at_once = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let exit_at_once = at_once.clone();
+        runtime.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                if exit_at_once.load(std::sync::atomic::Ordering::SeqCst) {
+                    tracing::info!("stopped while starting");
+                    std::process::exit(0);
+                }
+                let _ = tx.send(true);
+            }
+        });
+        Ok(Self { requested, at_once })
     }
-    Ok(())
+
+    /// Signals from now on are handled by [`Termination::requested`].
+    fn stop_in_order(&self) {
+        self.at_once
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Returns once a signal asked the daemon to stop.
+    async fn requested(&mut self) {
+        // The sender lives as long as the runtime; an error cannot outlive it.
+        let _ = self.requested.wait_for(|stop| *stop).await;
+    }
 }

@@ -3,7 +3,7 @@
 use crate::grants::Grants;
 use crate::services::{CallContext, HostServices};
 use crate::services::{Expected, Question};
-use crate::store::{Intent, KvStore, Response, StoreState, WitError, latest};
+use crate::store::{Intent, InvocationClock, KvStore, Response, StoreState, WitError, latest};
 use edge_core::SkillManifest;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -24,6 +24,11 @@ const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 
 /// Epoch tick: the granularity of the CPU deadline.
 const TICK: Duration = Duration::from_millis(10);
+
+/// Epoch ticks until `time` has passed (one more, so a deadline is never early).
+fn ticks(time: Duration) -> u64 {
+    (time.as_millis() as u64).div_ceil(TICK.as_millis() as u64) + 1
+}
 /// Longest `say` a skill may return.
 const MAX_SAY_BYTES: usize = 2000;
 /// Longest structured result.
@@ -433,13 +438,23 @@ impl SkillHost {
                 .state_dir
                 .as_ref()
                 .map(|d| d.join("reports").join(&loaded.manifest.skill.name)),
+            clock: InvocationClock::start(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        // The deadline covers instantiation (guest init code) and the call.
-        let ticks = u64::from(limits.timeout_ms).div_ceil(TICK.as_millis() as u64) + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // The deadline covers instantiation (guest init code) and the call, but not the
+        // time spent waiting in host calls: when the epoch deadline passes, the guest's
+        // own time decides between stopping it and a new deadline for what is left.
+        let limit = Duration::from_millis(u64::from(limits.timeout_ms));
+        store.set_epoch_deadline(ticks(limit));
+        store.epoch_deadline_callback(move |ctx| {
+            let used = ctx.data().clock.guest_time();
+            Ok(if used >= limit {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Continue(ticks(limit - used))
+            })
+        });
         let trap = |e: wasmtime::Error| match e.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => InvokeError::Deadline {
                 skill: skill.to_owned(),

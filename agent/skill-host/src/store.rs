@@ -5,9 +5,10 @@ use crate::grants::Grants;
 use crate::services::{CallContext, HostCallError, HostServices, WriteResult};
 use edge_core::SignalValue;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -35,6 +36,10 @@ const MAX_REPORT_BYTES: usize = 64 * 1024;
 const MAX_REPORTS: usize = 200;
 /// Most choices one `llm.choose` may offer.
 const MAX_CHOICES: usize = 16;
+
+/// Longest a host call may wait on a peer (a bus, the broker, the local model) before the
+/// skill gets an error it can handle. The peers' own timeouts are usually shorter.
+pub const HOST_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Most `host.say` calls per invocation, and their total size.
 const MAX_SAYS: usize = 8;
@@ -90,6 +95,52 @@ pub struct StoreState {
     pub said: Vec<String>,
     /// Where its reports are kept (`STATE/reports/SKILL`), if the agent has a state dir.
     pub reports_dir: Option<PathBuf>,
+    /// What the skill's CPU deadline counts.
+    pub clock: InvocationClock,
+}
+
+/// The time an invocation spent running guest code: wall time since it started less the
+/// time it waited in host calls on peers (a slow bus or a busy local model is not the
+/// skill's CPU time; those calls have their own timeouts).
+#[derive(Debug, Clone, Copy)]
+pub struct InvocationClock {
+    started: Instant,
+    waited: Duration,
+}
+
+impl InvocationClock {
+    /// Starts counting now.
+    pub fn start() -> Self {
+        Self {
+            started: Instant::now(),
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// Time spent outside host calls that wait on peers.
+    pub fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.waited)
+    }
+}
+
+/// Runs a host call that waits on a peer: its time is taken off the skill's CPU deadline,
+/// and after `limit` the skill gets a `failed` error it can handle instead of a trap.
+async fn waiting<T>(
+    clock: &mut InvocationClock,
+    call: &str,
+    limit: Duration,
+    call_future: impl Future<Output = Result<T, HostCallError>>,
+) -> Result<T, WitError> {
+    let started = Instant::now();
+    let result = tokio::time::timeout(limit, call_future).await;
+    clock.waited += started.elapsed();
+    match result {
+        Ok(result) => result.map_err(to_wit_error),
+        Err(_) => Err(WitError::Failed(format!(
+            "{call} did not answer within {} ms",
+            limit.as_millis()
+        ))),
+    }
 }
 
 impl WasiView for StoreState {
@@ -144,26 +195,31 @@ impl edge::skill::signals::Host for StoreState {
         if !self.grants.can_read(&path) {
             return Err(self.refuse("signals.get", &path));
         }
-        self.services
-            .get_signal(&path)
-            .await
-            .map(to_wit)
-            .map_err(to_wit_error)
+        waiting(
+            &mut self.clock,
+            "signals.get",
+            HOST_CALL_TIMEOUT,
+            self.services.get_signal(&path),
+        )
+        .await
+        .map(to_wit)
     }
 
     async fn set(&mut self, path: String, value: WitValue) -> Result<WriteOutcome, WitError> {
         if !self.grants.can_write(&path) {
             return Err(self.refuse("signals.set", &path));
         }
-        match self
-            .services
-            .set_signal(&self.ctx, &path, to_core(value))
-            .await
-        {
-            Ok(WriteResult::Done) => Ok(WriteOutcome::Done),
-            Ok(WriteResult::Confirm(q)) => Ok(WriteOutcome::Confirm(q)),
-            Err(e) => Err(to_wit_error(e)),
-        }
+        let written = waiting(
+            &mut self.clock,
+            "signals.set",
+            HOST_CALL_TIMEOUT,
+            self.services.set_signal(&self.ctx, &path, to_core(value)),
+        )
+        .await?;
+        Ok(match written {
+            WriteResult::Done => WriteOutcome::Done,
+            WriteResult::Confirm(q) => WriteOutcome::Confirm(q),
+        })
     }
 
     async fn subscribe_once(
@@ -175,11 +231,14 @@ impl edge::skill::signals::Host for StoreState {
             return Err(self.refuse("signals.subscribe-once", &path));
         }
         let timeout = Duration::from_millis(u64::from(timeout_ms.min(60_000)));
-        self.services
-            .next_change(&path, timeout)
-            .await
-            .map(to_wit)
-            .map_err(to_wit_error)
+        waiting(
+            &mut self.clock,
+            "signals.subscribe-once",
+            timeout + Duration::from_secs(1),
+            self.services.next_change(&path, timeout),
+        )
+        .await
+        .map(to_wit)
     }
 }
 
@@ -199,10 +258,13 @@ impl edge::skill::mqtt::Host for StoreState {
                 payload.len()
             )));
         }
-        self.services
-            .mqtt_publish(&topic, payload, retain)
-            .await
-            .map_err(to_wit_error)
+        waiting(
+            &mut self.clock,
+            "mqtt.publish",
+            HOST_CALL_TIMEOUT,
+            self.services.mqtt_publish(&topic, payload, retain),
+        )
+        .await
     }
 }
 
@@ -220,11 +282,14 @@ impl edge::skill::dbus::Host for StoreState {
         }
         let args: Vec<serde_json::Value> = serde_json::from_str(&args_json)
             .map_err(|e| WitError::Invalid(format!("args-json is not a JSON array: {e}")))?;
-        let reply = self
-            .services
-            .dbus_call(&destination, &path, &interface, &method, args)
-            .await
-            .map_err(to_wit_error)?;
+        let reply = waiting(
+            &mut self.clock,
+            "dbus.call",
+            HOST_CALL_TIMEOUT,
+            self.services
+                .dbus_call(&destination, &path, &interface, &method, args),
+        )
+        .await?;
         Ok(serde_json::Value::Array(reply).to_string())
     }
 }
@@ -312,11 +377,13 @@ impl edge::skill::llm::Host for StoreState {
         }
         let choices: Vec<(String, String)> =
             choices.into_iter().map(|c| (c.id, c.description)).collect();
-        let chosen = self
-            .services
-            .choose(&question, &answer, choices.clone())
-            .await
-            .map_err(to_wit_error)?;
+        let chosen = waiting(
+            &mut self.clock,
+            "llm.choose",
+            HOST_CALL_TIMEOUT,
+            self.services.choose(&question, &answer, choices.clone()),
+        )
+        .await?;
         // The output is constrained to the ids offered, whatever the model produced.
         Ok(chosen.filter(|id| choices.iter().any(|(c, _)| c == id)))
     }

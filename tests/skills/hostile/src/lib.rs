@@ -56,6 +56,18 @@ impl Skill for Hostile {
             }
             "hostile.panic" => panic!("hostile skill panics"),
             "hostile.huge" => Ok(Response::say("a".repeat(100_000))),
+            "hostile.wait" => {
+                // Waits in the host four times its 100 ms deadline, then works briefly:
+                // the wait is not the skill's CPU time.
+                let heard = signals::subscribe_once("Vehicle.Cabin.HVAC.FanLevel", 400);
+                Ok(Response::say(format!(
+                    "I waited for the fan: {}.",
+                    match heard {
+                        Ok(value) => value.spoken(),
+                        Err(e) => format!("{e:?}"),
+                    }
+                )))
+            }
             "hostile.read" => {
                 let fan = signals::get("Vehicle.Cabin.HVAC.FanLevel")?.spoken();
                 Ok(Response::say(format!("The fan is at {fan}.")))
