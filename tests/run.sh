@@ -12,8 +12,9 @@ cargo clippy --manifest-path skills/Cargo.toml --target wasm32-wasip2 --release 
 cargo build --workspace --bins --locked
 bash skills/build.sh
 cargo test --workspace --locked
-# The model converter's own tests (header, tensors, splits, mel filters, bad input).
-"${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/venv/bin/python" -m unittest agent/models/test_ct2_to_ggml.py
+# The model converters' own tests (Whisper: header, tensors, splits, mel filters; the
+# sentence encoder: metadata, vocabulary, tensors, the reference forward pass; bad input).
+"${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/venv/bin/python" -m unittest agent/models/test_ct2_to_ggml.py agent/models/test_bert_to_gguf.py
 bash tests/arm64.sh  # aarch64 cross build; the text path and the batch NLU under qemu-aarch64 (docs/ARM64.md)
 bash yocto/lint.sh
 echo "all tests passed"

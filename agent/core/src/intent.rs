@@ -59,6 +59,8 @@ pub type Slots = BTreeMap<String, SlotValue>;
 pub enum Tier {
     /// Templates compiled from the skill manifests.
     Template,
+    /// The sentence-embedding classifier over the skills' examples.
+    Embedding,
     /// The local small language model.
     Slm,
     /// A remote OpenAI-compatible endpoint.

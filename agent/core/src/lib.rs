@@ -10,8 +10,8 @@ pub mod manifest;
 
 pub use intent::{Recognition, SlotValue, Slots, TemplateRef, Tier, Utterance, UtteranceOrigin};
 pub use manifest::{
-    IntentDef, Limits, LoadedManifest, ManifestError, Permissions, SkillInfo, SkillManifest,
-    SlotDef, SlotKind, SlotTypeDef,
+    ExampleDef, ExampleSlot, IntentDef, Limits, LoadedManifest, MAX_EXAMPLE_CHARS, ManifestError,
+    Permissions, SkillInfo, SkillManifest, SlotDef, SlotKind, SlotTypeDef,
 };
 pub mod entity;
 pub use entity::{EntityList, EntityLists};

@@ -98,6 +98,43 @@ pub struct IntentDef {
     /// slot's value; a `[...]` section is dropped when a slot inside it has no value.
     #[serde(default)]
     pub say: Option<String>,
+    /// Free paraphrases a skill author writes for the embedding tier, with the slots the
+    /// sentence itself fixes: `{ text = "I'm freezing", slots = { direction = "warmer" } }`.
+    #[serde(default)]
+    pub examples: Vec<ExampleDef>,
+}
+
+/// Longest example sentence, in characters.
+pub const MAX_EXAMPLE_CHARS: usize = 200;
+
+/// A paraphrase of an intent, for the embedding tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleDef {
+    /// What a person says.
+    pub text: String,
+    /// The slots that sentence fixes (enum values by their canonical name, numbers).
+    #[serde(default)]
+    pub slots: BTreeMap<String, ExampleSlot>,
+}
+
+/// A slot value in an example.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ExampleSlot {
+    /// A number.
+    Number(f64),
+    /// An enum value, an entity or text.
+    Text(String),
+}
+
+impl std::fmt::Display for ExampleSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExampleSlot::Number(n) => write!(f, "{n}"),
+            ExampleSlot::Text(t) => write!(f, "{t:?}"),
+        }
+    }
 }
 
 /// A slot of an intent.
@@ -345,6 +382,12 @@ impl SkillManifest {
                 self.slot_kind(slot)
                     .map_err(|message| invalid(field(&format!("slots.{slot_name}")), message))?;
             }
+            for (k, example) in intent.examples.iter().enumerate() {
+                self.check_example(intent, example)
+                    .map_err(|(at, message)| {
+                        invalid(field(&format!("examples[{k}]{at}")), message)
+                    })?;
+            }
             if let Some(say) = &intent.say {
                 for name in placeholders(say) {
                     if !intent.slots.contains_key(name) {
@@ -354,6 +397,59 @@ impl SkillManifest {
                         ));
                     }
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks an example: its text, and that each slot is the intent's and holds a value
+    /// of its type. The error: where in the example (`.text`, `.slots.NAME`) and what.
+    fn check_example(
+        &self,
+        intent: &IntentDef,
+        example: &ExampleDef,
+    ) -> Result<(), (String, String)> {
+        let text = example.text.trim();
+        if text.is_empty() {
+            return Err((".text".into(), "empty".into()));
+        }
+        let chars = text.chars().count();
+        if chars > MAX_EXAMPLE_CHARS {
+            return Err((
+                ".text".into(),
+                format!("{chars} characters, at most {MAX_EXAMPLE_CHARS}"),
+            ));
+        }
+        for (name, value) in &example.slots {
+            let at = format!(".slots.{name}");
+            let slot = intent
+                .slots
+                .get(name)
+                .ok_or_else(|| (at.clone(), "not a slot of this intent".to_owned()))?;
+            let kind = self.slot_kind(slot).map_err(|m| (at.clone(), m))?;
+            let fits = match (&kind, value) {
+                (
+                    SlotKind::Number { min, max, .. } | SlotKind::Integer { min, max },
+                    ExampleSlot::Number(n),
+                ) => min.is_none_or(|m| *n >= m) && max.is_none_or(|m| *n <= m),
+                (SlotKind::Enum { values }, ExampleSlot::Text(v)) => values.contains_key(v),
+                (SlotKind::Text { .. } | SlotKind::Entity { .. }, ExampleSlot::Text(v)) => {
+                    !v.trim().is_empty()
+                }
+                _ => false,
+            };
+            if !fits {
+                let expected = match &kind {
+                    SlotKind::Enum { values } => format!(
+                        "one of {}",
+                        values.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                    SlotKind::Number { .. } | SlotKind::Integer { .. } => {
+                        "a number within the slot's bounds".into()
+                    }
+                    SlotKind::Text { .. } | SlotKind::Entity { .. } => "a non-empty string".into(),
+                };
+                return Err((at, format!("{value} is not {expected}")));
             }
         }
         Ok(())
@@ -554,5 +650,54 @@ slots.zone = { type = "zone", required = false }
         let text = CLIMATE.replace("min = 16, max = 30", "min = 30, max = 16");
         let err = LoadedManifest::parse(Path::new("c.toml"), &text).expect_err("must be refused");
         assert!(err.to_string().contains("min is greater than max"), "{err}");
+    }
+
+    #[test]
+    fn examples_are_optional_and_checked_against_the_intent() {
+        let m = LoadedManifest::parse(Path::new("c.toml"), CLIMATE).expect("valid");
+        assert!(
+            m.manifest.intents["climate.set_temperature"]
+                .examples
+                .is_empty()
+        );
+        let with = |examples: &str| {
+            CLIMATE.replace(
+                "slots.zone = { type = \"zone\", required = false }",
+                &format!(
+                    "slots.zone = {{ type = \"zone\", required = false }}\nexamples = {examples}"
+                ),
+            )
+        };
+        let ok = with(
+            r#"[{ text = "make it twenty two on my side", slots = { celsius = 22, zone = "driver" } }, { text = "warmer please" }]"#,
+        );
+        let m = LoadedManifest::parse(Path::new("c.toml"), &ok).expect("valid");
+        let examples = &m.manifest.intents["climate.set_temperature"].examples;
+        assert_eq!(examples.len(), 2);
+        assert_eq!(examples[0].slots["celsius"], ExampleSlot::Number(22.0));
+        assert_eq!(
+            examples[0].slots["zone"],
+            ExampleSlot::Text("driver".into())
+        );
+        for (examples, needle) in [
+            (r#"[{ text = "  " }]"#, "examples[0].text: empty"),
+            (
+                r#"[{ text = "x", slots = { fan = 3 } }]"#,
+                "examples[0].slots.fan: not a slot of this intent",
+            ),
+            (
+                r#"[{ text = "ok" }, { text = "x", slots = { zone = "roof" } }]"#,
+                "examples[1].slots.zone: \"roof\" is not one of driver, passenger",
+            ),
+            (
+                r#"[{ text = "x", slots = { celsius = 40 } }]"#,
+                "examples[0].slots.celsius: 40 is not a number within the slot's bounds",
+            ),
+            (r#"[{ text = "x", said = "y" }]"#, "unknown field `said`"),
+        ] {
+            let err = LoadedManifest::parse(Path::new("c.toml"), &with(examples))
+                .expect_err("must be refused");
+            assert!(err.to_string().contains(needle), "{err} (wanted {needle})");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! offline on a JSON-lines file, with no daemon, so integrators can evaluate their skills.
 
 mod audit;
+mod embedding;
 mod fleet;
 mod install;
 mod nlu;

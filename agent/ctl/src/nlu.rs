@@ -43,6 +43,50 @@ pub struct NluArgs {
     /// The GGUF model for --slm (default: slm.model of the configuration).
     #[arg(long, requires = "slm")]
     slm_model: Option<PathBuf>,
+    /// Ask the embedding tier (a sentence encoder in an `edge-slm` worker and a classifier
+    /// fitted on the skills' sentences and the built-in negative set) about utterances the
+    /// templates reject, before the SLM; the report gives each tier's share.
+    #[arg(long)]
+    embedding: bool,
+    /// The sentence encoder GGUF for --embedding (default: the one
+    /// `agent/models/provision.sh minilm` put in the user cache).
+    #[arg(long, requires = "embedding")]
+    encoder: Option<PathBuf>,
+    /// Classifier: `knn:K` (mean of the K nearest sentences per class) or `prototype`.
+    #[arg(long, default_value = "knn:3", value_parser = parse_method, requires = "embedding")]
+    embedding_method: edge_embedding::Method,
+    /// Embedding tier thresholds (accept, margin over the runner-up, margin over none, ask);
+    /// calibrated on the dev set only.
+    #[arg(long, default_value_t = edge_embedding::Thresholds::default().accept, requires = "embedding")]
+    embedding_accept: f32,
+    #[arg(long, default_value_t = edge_embedding::Thresholds::default().margin, requires = "embedding")]
+    embedding_margin: f32,
+    #[arg(long, default_value_t = edge_embedding::Thresholds::default().none_margin, requires = "embedding")]
+    embedding_none_margin: f32,
+    #[arg(long, default_value_t = edge_embedding::Thresholds::default().ask, requires = "embedding")]
+    embedding_ask: f32,
+}
+
+fn parse_method(text: &str) -> Result<edge_embedding::Method, String> {
+    match text.split_once(':') {
+        None if text == "prototype" => Ok(edge_embedding::Method::Prototype),
+        Some(("knn", k)) => k
+            .parse()
+            .ok()
+            .filter(|k| *k > 0)
+            .map(|k| edge_embedding::Method::Knn { k })
+            .ok_or_else(|| format!("knn:K needs a whole number K of at least 1, not {k:?}")),
+        _ => Err(format!("{text:?}: expected knn:K or prototype")),
+    }
+}
+
+/// The encoder in the user cache (`agent/models/provision.sh minilm`).
+pub fn cached_encoder() -> PathBuf {
+    std::env::var_os("EDGE_AGENT_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edge-agent")))
+        .unwrap_or_default()
+        .join("models/embed/all-minilm-l6-v2.gguf")
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +107,9 @@ struct OutputLine<'a> {
     /// The SLM's raw answer, when it was asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     slm: Option<&'a edge_protocol::slm::SlmAnswer>,
+    /// The embedding tier's ranking and decision, when it was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embedding: Option<&'a crate::embedding::EmbeddingAnswer>,
 }
 
 /// The template engine over the configured (or given) skills plus the built-in intents;
@@ -108,6 +155,24 @@ pub fn slm_tier(config: &edge_config::AgentConfig, schema: edge_intent::IntentSc
 
 pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     let (config, engine) = load_engine(args.config.as_deref(), &args.skills)?;
+    let mut embedding = if args.embedding {
+        let encoder = args.encoder.clone().unwrap_or_else(cached_encoder);
+        Some(crate::embedding::EmbeddingRunner::start(
+            &encoder,
+            &engine,
+            &edge_intent::builtin_negatives(),
+            args.embedding_method,
+            edge_embedding::Thresholds {
+                accept: args.embedding_accept,
+                margin: args.embedding_margin,
+                none_margin: args.embedding_none_margin,
+                ask: args.embedding_ask,
+            },
+            &config,
+        )?)
+    } else {
+        None
+    };
     let mut slm = if args.slm {
         let model = args.slm_model.clone().unwrap_or(config.slm.model.clone());
         let schema = engine.schema_with_examples(config.slm.examples_per_intent);
@@ -193,6 +258,16 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let mut recognition: Recognition = engine.recognize(&expectation.text);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let mut embedding_answer = None;
+        if recognition.is_none()
+            && let Some(tier) = embedding.as_mut()
+        {
+            let (r, answer) = tier
+                .recognize(&engine, &expectation.text)
+                .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
+            recognition = r;
+            embedding_answer = Some(answer);
+        }
         let mut slm_answer = None;
         if recognition.is_none()
             && let Some(slm) = slm.as_mut()
@@ -217,6 +292,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                 tier: recognition.tier,
                 latency_us,
                 slm: slm_answer.as_ref(),
+                embedding: embedding_answer.as_ref(),
             },
         )?;
         writeln!(out)?;
@@ -246,6 +322,9 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             pct(1.0),
             latencies.len()
         );
+    }
+    if let Some(tier) = embedding.as_mut() {
+        eprintln!("{}", tier.report());
     }
     if let Some(slm) = slm.as_mut() {
         eprintln!("{}", slm.report());

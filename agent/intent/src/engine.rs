@@ -116,6 +116,8 @@ pub(crate) struct CompiledIntent {
     /// Each slot's declared type, parallel to `slots` (the schema tells enums from entities).
     pub(crate) declared: Vec<SlotKind>,
     pub(crate) required: Vec<usize>,
+    /// The manifest's free examples, with their slots (for the embedding tier).
+    pub(crate) examples: Vec<(String, edge_core::Slots)>,
 }
 
 #[derive(Debug, Clone)]
@@ -467,6 +469,31 @@ fn compile_skill(
             slots,
             declared,
             required,
+            examples: def
+                .examples
+                .iter()
+                .map(|e| {
+                    let slots = e
+                        .slots
+                        .iter()
+                        .map(|(name, value)| {
+                            let integer = def
+                                .slots
+                                .get(name)
+                                .is_some_and(|s| s.type_name == "integer");
+                            let value = match value {
+                                edge_core::ExampleSlot::Number(n) if integer => {
+                                    SlotValue::Integer(*n as i64)
+                                }
+                                edge_core::ExampleSlot::Number(n) => SlotValue::Number(*n),
+                                edge_core::ExampleSlot::Text(t) => SlotValue::Text(t.clone()),
+                            };
+                            (name.clone(), value)
+                        })
+                        .collect();
+                    (e.text.trim().to_owned(), slots)
+                })
+                .collect(),
         });
     }
     Ok((intents, templates))

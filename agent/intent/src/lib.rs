@@ -19,11 +19,12 @@ pub mod normalize;
 pub mod numbers;
 pub mod phonetic;
 pub mod schema;
+pub mod spotter;
 pub mod template;
 
 pub use engine::{CompileError, TemplateEngine};
 pub use evaluation::{Evaluation, Expectation};
-pub use schema::{IntentSchema, SchemaError, SlotProblem};
+pub use schema::{IntentSchema, SchemaError, SlotProblem, TrainingSentence, TrainingSource};
 
 use edge_core::LoadedManifest;
 use std::path::Path;
@@ -35,4 +36,17 @@ pub fn builtin_manifests() -> Vec<LoadedManifest> {
         Ok(m) => vec![m],
         Err(e) => unreachable!("built-in manifest is checked by tests: {e}"),
     }
+}
+
+/// The negative set the embedding tier's `none` class is fitted on: requests no skill owns
+/// (chit-chat, questions, other domains, and near misses such as "turn on the seat
+/// heating"). Written by hand before any tuning; never overlapping the held-out set
+/// (`tests/resources/nlu/README.md`). One sentence a line, `#` comments.
+pub fn builtin_negatives() -> Vec<&'static str> {
+    const NEGATIVES: &str = include_str!("../builtin/negatives.txt");
+    NEGATIVES
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
 }

@@ -497,6 +497,7 @@ fn examples(
                 intent,
                 optional_slots,
                 variant: out.len(),
+                alternatives: None,
             };
             if !form.expand(root, &mut words, &mut example.slots) {
                 continue;
@@ -514,11 +515,119 @@ fn examples(
     out
 }
 
+/// Where a training sentence of the embedding tier came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrainingSource {
+    /// A template written out, alternatives and slot values varied.
+    Template,
+    /// The intent's description.
+    Description,
+    /// A paraphrase from the manifest's `examples`.
+    Example,
+}
+
+/// A sentence the embedding tier learns an intent from, with the slots it fixes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainingSentence {
+    pub text: String,
+    pub intent: String,
+    pub slots: Slots,
+    pub source: TrainingSource,
+}
+
+impl TemplateEngine {
+    /// The embedding tier's training sentences for every intent (built-in dialog intents
+    /// too: "yes" must look like the dialogue's, not a skill's): up to `per_template`
+    /// write-outs of each template with its alternatives and slot values varied (each
+    /// checked to be recognised by the templates as that intent with those slots), the
+    /// description, and the manifest's examples.
+    pub fn training_sentences(&self, per_template: usize) -> Vec<TrainingSentence> {
+        let mut out: Vec<TrainingSentence> = Vec::new();
+        for (index, intent) in self.intents.iter().enumerate() {
+            let mut seen: Vec<String> = Vec::new();
+            let mut push = |text: String, slots: Slots, source: TrainingSource| {
+                let new = !text.is_empty() && !seen.contains(&text);
+                if new {
+                    seen.push(text.clone());
+                    out.push(TrainingSentence {
+                        text,
+                        intent: intent.name.clone(),
+                        slots,
+                        source,
+                    });
+                }
+                new
+            };
+            for (t, template) in self
+                .templates
+                .iter()
+                .filter(|t| t.intent == index)
+                .enumerate()
+            {
+                let mut written = 0;
+                // A few more tries than sentences: some write-outs repeat.
+                for attempt in 0..per_template * 3 {
+                    if written >= per_template {
+                        break;
+                    }
+                    let form = Form {
+                        intent,
+                        optional_slots: attempt % 2 == 0,
+                        variant: attempt / 2,
+                        alternatives: Some(std::cell::Cell::new(
+                            ((index as u64) << 40) ^ ((t as u64) << 20) ^ attempt as u64,
+                        )),
+                    };
+                    let (mut words, mut slots) = (Vec::new(), Slots::new());
+                    if !form.expand(&template.root, &mut words, &mut slots) {
+                        continue;
+                    }
+                    let text = words.join(" ");
+                    let heard = self.recognize_exact(&text);
+                    if heard.intent == intent.name
+                        && slots_match(&slots, &heard.slots)
+                        && push(text, slots, TrainingSource::Template)
+                    {
+                        written += 1;
+                    }
+                }
+            }
+            let description = intent.description.trim().trim_end_matches('.').to_owned();
+            push(description, Slots::new(), TrainingSource::Description);
+            for (text, slots) in &intent.examples {
+                push(text.clone(), slots.clone(), TrainingSource::Example);
+            }
+        }
+        out
+    }
+}
+
 /// How a template is written out as an example.
 struct Form<'a> {
     intent: &'a CompiledIntent,
     optional_slots: bool,
     variant: usize,
+    /// When set, each alternative `(a|b|c)` is picked by this deterministic generator
+    /// (training sentences); otherwise the first is (the SLM's prompt examples).
+    alternatives: Option<std::cell::Cell<u64>>,
+}
+
+impl Form<'_> {
+    /// Which of `n` alternatives to write.
+    fn pick(&self, n: usize) -> usize {
+        match &self.alternatives {
+            None => 0,
+            Some(state) => {
+                // splitmix64: deterministic, well spread, no dependency.
+                let mut z = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+                state.set(z);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                ((z ^ (z >> 31)) % n.max(1) as u64) as usize
+            }
+        }
+    }
 }
 
 impl Form<'_> {
@@ -531,7 +640,7 @@ impl Form<'_> {
             }
             CNode::Seq(items) => items.iter().all(|n| self.expand(n, words, slots)),
             CNode::Alt(branches) => branches
-                .first()
+                .get(self.pick(branches.len()))
                 .is_none_or(|b| self.expand(b, words, slots)),
             CNode::Opt(inner) => {
                 let mut inside = Vec::new();
@@ -550,7 +659,9 @@ impl Form<'_> {
                 if slots.contains_key(name) {
                     return true; // said once is enough for an example
                 }
-                let Some((text, value)) = sample(name, matcher, self.variant) else {
+                let Some((text, value)) =
+                    sample(name, matcher, self.variant, self.alternatives.is_some())
+                else {
                     return false;
                 };
                 words.push(text);
@@ -562,8 +673,14 @@ impl Form<'_> {
 }
 
 /// A value for examples: the first phrase of the `variant`-th enum value or entity (in
-/// turn), the middle of a number's range, the slot's name for free text.
-fn sample(name: &str, matcher: &SlotMatcher, variant: usize) -> Option<(String, SlotValue)> {
+/// turn), the middle of a number's range (with `vary`, a value stepping through it), the
+/// slot's name for free text.
+fn sample(
+    name: &str,
+    matcher: &SlotMatcher,
+    variant: usize,
+    vary: bool,
+) -> Option<(String, SlotValue)> {
     match matcher {
         SlotMatcher::Phrases(phrases) => {
             let values = canonical(phrases);
@@ -575,6 +692,9 @@ fn sample(name: &str, matcher: &SlotMatcher, variant: usize) -> Option<(String, 
             min, max, integer, ..
         } => {
             let v = match (min, max) {
+                (Some(a), Some(b)) if vary && b > a => {
+                    (a + ((variant * 7) as f64 % (b - a + 1.0)).floor()).min(*b)
+                }
                 (Some(a), Some(b)) => ((a + b) / 2.0).floor(),
                 (Some(a), None) => a.ceil(),
                 (None, Some(b)) => b.floor(),

@@ -5,6 +5,9 @@
 //! - `slm-recognize` (data: [`SlmRequest`]) → `slm-answer` (data: [`SlmAnswer`]).
 //! - `slm-choose` (data: [`ChoiceRequest`]) → `slm-choice` (data: [`ChoiceAnswer`]): which
 //!   of a question's options a free-form answer means, or none. Needs no `slm-load`.
+//! - `slm-embed` (data: [`EmbedRequest`]) → `slm-embedding` (data: [`EmbedAnswer`]): unit
+//!   sentence vectors from the worker's encoder (`--encoder`), for the embedding tier.
+//!   Served on the encoder's own thread: never waits behind the language model.
 //! - Any failure → `error` (`text`, `code`).
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +20,169 @@ pub mod kind {
     pub const ANSWER: &str = "slm-answer";
     pub const CHOOSE: &str = "slm-choose";
     pub const CHOICE: &str = "slm-choice";
+    pub const EMBED: &str = "slm-embed";
+    pub const EMBEDDING: &str = "slm-embedding";
+}
+
+/// Most sentences in one `slm-embed`.
+pub const MAX_EMBED_TEXTS: usize = 512;
+/// Longest sentence of an `slm-embed`, in characters.
+pub const MAX_EMBED_TEXT_CHARS: usize = 1000;
+
+/// `slm-embed`: the sentence vectors of `texts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmbedRequest {
+    pub texts: Vec<String>,
+}
+
+impl EmbedRequest {
+    /// Checks the size limits; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.texts.is_empty() {
+            return Err("texts: empty, at least one is needed".into());
+        }
+        if self.texts.len() > MAX_EMBED_TEXTS {
+            return Err(format!(
+                "texts: {} of them, at most {MAX_EMBED_TEXTS}",
+                self.texts.len()
+            ));
+        }
+        for (k, text) in self.texts.iter().enumerate() {
+            let n = text.chars().count();
+            if n > MAX_EMBED_TEXT_CHARS {
+                return Err(format!(
+                    "texts[{k}]: {n} characters, at most {MAX_EMBED_TEXT_CHARS}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `slm-embedding`: one unit-length vector per sentence, in the request's order. On the
+/// wire the data holds `count`, `dim` and `elapsed_ms`, and the payload the vectors as
+/// little-endian `f32`s, one after the other (JSON numbers would be 3x larger and slower).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedAnswer {
+    pub vectors: Vec<Vec<f32>>,
+    pub dim: usize,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EmbedHeader {
+    count: usize,
+    dim: usize,
+    elapsed_ms: f64,
+}
+
+impl EmbedAnswer {
+    /// The `slm-embedding` event.
+    pub fn to_event(&self) -> crate::Event {
+        let payload: Vec<u8> = self
+            .vectors
+            .iter()
+            .flatten()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        crate::Event::from_data(
+            kind::EMBEDDING,
+            &EmbedHeader {
+                count: self.vectors.len(),
+                dim: self.dim,
+                elapsed_ms: self.elapsed_ms,
+            },
+        )
+        .with_payload(payload)
+    }
+
+    /// Reads an `slm-embedding` event; the error says what does not add up.
+    pub fn from_event(event: &crate::Event) -> Result<Self, String> {
+        if event.kind != kind::EMBEDDING {
+            return Err(format!("expected {}, got {}", kind::EMBEDDING, event.kind));
+        }
+        let header: EmbedHeader = event
+            .data_as()
+            .map_err(|e| format!("{}: {e}", kind::EMBEDDING))?;
+        let payload = event.payload.as_deref().unwrap_or_default();
+        let expected = header.count.saturating_mul(header.dim).saturating_mul(4);
+        if payload.len() != expected {
+            return Err(format!(
+                "{}: {} payload bytes for {} vectors of {} floats",
+                kind::EMBEDDING,
+                payload.len(),
+                header.count,
+                header.dim
+            ));
+        }
+        let floats: Vec<f32> = payload
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok(Self {
+            vectors: floats
+                .chunks(header.dim.max(1))
+                .take(header.count)
+                .map(<[f32]>::to_vec)
+                .collect(),
+            dim: header.dim,
+            elapsed_ms: header.elapsed_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod embed_tests {
+    use super::*;
+
+    #[test]
+    fn embedding_events_carry_the_vectors_exactly() {
+        let answer = EmbedAnswer {
+            vectors: vec![vec![0.5, -1.25, 3.0], vec![f32::MIN_POSITIVE, 0.0, 1.0]],
+            dim: 3,
+            elapsed_ms: 1.5,
+        };
+        let event = answer.to_event();
+        assert_eq!(event.payload.as_ref().map(Vec::len), Some(24));
+        assert_eq!(EmbedAnswer::from_event(&event), Ok(answer));
+    }
+
+    #[test]
+    fn a_short_payload_or_another_event_is_refused() {
+        let mut event = EmbedAnswer {
+            vectors: vec![vec![1.0, 2.0]],
+            dim: 2,
+            elapsed_ms: 0.0,
+        }
+        .to_event();
+        event.payload = Some(vec![0; 7]);
+        let err = EmbedAnswer::from_event(&event).expect_err("must be refused");
+        assert!(
+            err.contains("7 payload bytes for 1 vectors of 2 floats"),
+            "{err}"
+        );
+        let err =
+            EmbedAnswer::from_event(&crate::Event::new(kind::ANSWER)).expect_err("must be refused");
+        assert!(err.contains("expected slm-embedding"), "{err}");
+    }
+
+    #[test]
+    fn embed_requests_are_checked() {
+        assert!(EmbedRequest { texts: vec![] }.validate().is_err());
+        assert!(
+            EmbedRequest {
+                texts: vec!["ok".into()]
+            }
+            .validate()
+            .is_ok()
+        );
+        let err = EmbedRequest {
+            texts: vec!["ok".into(), "y".repeat(MAX_EMBED_TEXT_CHARS + 1)],
+        }
+        .validate()
+        .expect_err("must be refused");
+        assert!(err.starts_with("texts[1]:"), "{err}");
+    }
 }
 
 /// One intent the model may choose.

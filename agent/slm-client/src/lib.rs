@@ -217,6 +217,10 @@ pub struct SlmClient {
     connection: Connection,
 }
 
+/// Sentences per `slm-embed` request: well inside the frame limits (1 MiB of data, 4 MiB of
+/// payload at 384 floats a vector).
+const EMBED_CHUNK: usize = 256;
+
 impl SlmClient {
     /// Connects to `unix:///path` or `tcp://host:port`; `timeout` bounds every answer.
     pub async fn connect(uri: &str, timeout: Duration) -> Result<Self, ClientError> {
@@ -254,6 +258,46 @@ impl SlmClient {
     pub async fn choose(&mut self, request: &ChoiceRequest) -> Result<ChoiceAnswer, ClientError> {
         self.call(&Event::from_data(kind::CHOOSE, request), kind::CHOICE, None)
             .await
+    }
+
+    /// Unit-length sentence vectors of `texts` from the worker's encoder, in order; sent in
+    /// chunks that fit the frame limits. `timeout` bounds each chunk (training sets are
+    /// large), the connection's own timeout when `None`.
+    pub async fn embed(
+        &mut self,
+        texts: &[String],
+        timeout: Option<Duration>,
+    ) -> Result<edge_protocol::slm::EmbedAnswer, ClientError> {
+        let mut all = edge_protocol::slm::EmbedAnswer {
+            vectors: Vec::with_capacity(texts.len()),
+            dim: 0,
+            elapsed_ms: 0.0,
+        };
+        for chunk in texts.chunks(EMBED_CHUNK) {
+            let request = edge_protocol::slm::EmbedRequest {
+                texts: chunk.to_vec(),
+            };
+            let previous = timeout.map(|t| self.connection.replace_timeout(t));
+            let result = self
+                .connection
+                .request(&Event::from_data(kind::EMBED, &request), kind::EMBEDDING)
+                .await;
+            if let Some(previous) = previous {
+                self.connection.set_timeout(previous);
+            }
+            let answer = edge_protocol::slm::EmbedAnswer::from_event(&result?).map_err(|text| {
+                ClientError::Refused {
+                    role: "SLM worker",
+                    uri: self.connection.uri().to_owned(),
+                    code: "bad-answer".into(),
+                    text,
+                }
+            })?;
+            all.dim = answer.dim;
+            all.elapsed_ms += answer.elapsed_ms;
+            all.vectors.extend(answer.vectors);
+        }
+        Ok(all)
     }
 
     async fn call<T: serde::de::DeserializeOwned>(

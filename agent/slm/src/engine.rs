@@ -774,7 +774,7 @@ fn log_prob(logits: &[f32], token: i32) -> f32 {
 }
 
 /// llama.cpp's backend may be initialised once per process.
-fn backend() -> Result<&'static LlamaBackend, String> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend, String> {
     static BACKEND: std::sync::OnceLock<Result<LlamaBackend, String>> = std::sync::OnceLock::new();
     BACKEND
         .get_or_init(|| {

@@ -16,9 +16,14 @@ use std::path::PathBuf;
     about = "Small-language-model intent worker (llama.cpp)"
 )]
 struct Cli {
-    /// GGUF model (e.g. smollm2-135m-instruct.gguf from `agent/models/provision.sh`).
-    #[arg(long, env = "EDGE_SLM_MODEL")]
-    model: PathBuf,
+    /// GGUF language model (e.g. smollm2-135m-instruct.gguf from
+    /// `agent/models/provision.sh`): the intent scorer and `slm-choose`.
+    #[arg(long, env = "EDGE_SLM_MODEL", required_unless_present = "encoder")]
+    model: Option<PathBuf>,
+    /// GGUF sentence encoder (all-minilm-l6-v2.gguf from `agent/models/provision.sh
+    /// minilm`): `slm-embed` for the embedding tier, on a thread of its own.
+    #[arg(long, env = "EDGE_SLM_ENCODER")]
+    encoder: Option<PathBuf>,
     /// Threads per request.
     #[arg(long, default_value_t = 1)]
     threads: i32,
@@ -76,32 +81,65 @@ fn main() -> anyhow::Result<()> {
         threads: cli.threads.max(1),
         context: cli.context,
     };
-    let started = std::time::Instant::now();
-    let engine = IntentEngine::load(&cli.model, options)?;
-    tracing::info!(
-        model = %cli.model.display(),
-        load_ms = started.elapsed().as_millis() as u64,
-        "model loaded"
-    );
+    let load_engine = |model: &std::path::Path| -> anyhow::Result<IntentEngine> {
+        let started = std::time::Instant::now();
+        let engine = IntentEngine::load(model, options.clone())?;
+        tracing::info!(
+            model = %model.display(),
+            load_ms = started.elapsed().as_millis() as u64,
+            "model loaded"
+        );
+        Ok(engine)
+    };
+    let needs_model = || {
+        cli.model
+            .clone()
+            .context("--model is needed for this command (the encoder alone cannot do it)")
+    };
     match cli.command {
         Some(Command::Classify {
             intents,
             jsonl,
             no_cache,
-        }) => classify(engine, &intents, &jsonl, no_cache),
+        }) => classify(load_engine(&needs_model()?)?, &intents, &jsonl, no_cache),
         Some(Command::Choose {
             jsonl,
             literal,
             min_score,
             min_confidence,
             sweep,
-        }) => choose(engine, &jsonl, literal, (min_score, min_confidence), sweep),
+        }) => choose(
+            load_engine(&needs_model()?)?,
+            &jsonl,
+            literal,
+            (min_score, min_confidence),
+            sweep,
+        ),
         None => {
-            let name = cli
-                .model
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let stem = |path: &std::path::Path| {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
+            let engine = cli.model.as_deref().map(load_engine).transpose()?;
+            let encoder = match cli.encoder.as_deref() {
+                Some(path) => {
+                    let started = std::time::Instant::now();
+                    let encoder = edge_slm::SentenceEncoder::load(path, options.threads)?;
+                    tracing::info!(
+                        encoder = %path.display(),
+                        dim = encoder.dim(),
+                        load_ms = started.elapsed().as_millis() as u64,
+                        "sentence encoder loaded"
+                    );
+                    Some(encoder)
+                }
+                None => None,
+            };
+            let names = (
+                cli.model.as_deref().map(stem).unwrap_or_default(),
+                cli.encoder.as_deref().map(stem).unwrap_or_default(),
+            );
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -109,7 +147,7 @@ fn main() -> anyhow::Result<()> {
                 if cli.exit_with_parent {
                     edge_worker::watch_parent();
                 }
-                let service = SlmService::start(engine, name);
+                let service = SlmService::start(engine, encoder, names.0, names.1);
                 edge_worker::serve(&cli.listen, move |stream| {
                     service.clone().serve_connection(stream)
                 })

@@ -1,9 +1,13 @@
 //! The SLM worker's service: connections speak Wyoming-style events; one inference thread
-//! owns the model (a llama.cpp context belongs to one thread) and serves requests in turn.
+//! owns the language model (a llama.cpp context belongs to one thread) and serves requests
+//! in turn; the sentence encoder, when there is one, has a thread of its own, so the
+//! embedding tier never waits behind a language-model request.
 
+use crate::encoder::SentenceEncoder;
 use crate::engine::{EngineError, IntentEngine};
 use edge_protocol::slm::{
-    ChoiceAnswer, ChoiceRequest, SlmAnswer, SlmLoad, SlmLoaded, SlmRequest, kind as slm,
+    ChoiceAnswer, ChoiceRequest, EmbedAnswer, EmbedRequest, SlmAnswer, SlmLoad, SlmLoaded,
+    SlmRequest, kind as slm,
 };
 use edge_protocol::{Event, ProtocolError, kind};
 use serde_json::json;
@@ -18,6 +22,8 @@ pub mod error_code {
     pub const BAD_REQUEST: &str = "bad-request";
     /// A recognition before any `slm-load`.
     pub const NOT_LOADED: &str = "not-loaded";
+    /// The worker runs without the model the request needs (`--model` or `--encoder`).
+    pub const NO_MODEL: &str = "no-model";
     pub const INFERENCE: &str = "inference";
 }
 
@@ -30,11 +36,18 @@ enum Job {
     ),
 }
 
-/// Handle to the inference thread, shared by every connection.
+type EmbedJob = (
+    EmbedRequest,
+    oneshot::Sender<Result<EmbedAnswer, EngineError>>,
+);
+
+/// Handle to the inference threads, shared by every connection.
 #[derive(Debug, Clone)]
 pub struct SlmService {
-    jobs: mpsc::Sender<Job>,
+    jobs: Option<mpsc::Sender<Job>>,
+    embeds: Option<mpsc::Sender<EmbedJob>>,
     model_name: String,
+    encoder_name: String,
 }
 
 impl std::fmt::Debug for Job {
@@ -48,37 +61,36 @@ impl std::fmt::Debug for Job {
 }
 
 impl SlmService {
-    /// Moves `engine` onto its own thread.
-    pub fn start(engine: IntentEngine, model_name: String) -> Self {
-        let (jobs, mut queue) = mpsc::channel::<Job>(16);
-        std::thread::Builder::new()
-            .name("slm-inference".into())
-            .spawn(move || {
-                let mut engine = engine;
-                while let Some(job) = queue.blocking_recv() {
-                    match job {
-                        Job::Load(load, reply) => {
-                            let started = Instant::now();
-                            let result = engine.set_intents(&load.intents).map(|()| SlmLoaded {
-                                intents: engine.intents(),
-                                prompt_tokens: engine.prompt_tokens(),
-                                load_ms: started.elapsed().as_secs_f64() * 1000.0,
-                            });
-                            let _ = reply.send(result);
-                        }
-                        Job::Recognize(request, reply) => {
-                            let result =
-                                engine.answer(&request.text, request.previous_intent.as_deref());
-                            let _ = reply.send(result);
-                        }
-                        Job::Choose(request, reply) => {
-                            let _ = reply.send(engine.choose(&request));
-                        }
-                    }
-                }
-            })
-            .unwrap_or_else(|e| panic!("cannot start the inference thread: {e}"));
-        Self { jobs, model_name }
+    /// Moves `engine` (the language model) and `encoder` (the sentence encoder) onto
+    /// threads of their own; a worker may run either or both.
+    pub fn start(
+        engine: Option<IntentEngine>,
+        encoder: Option<SentenceEncoder>,
+        model_name: String,
+        encoder_name: String,
+    ) -> Self {
+        let jobs = engine.map(|engine| {
+            let (jobs, queue) = mpsc::channel::<Job>(16);
+            std::thread::Builder::new()
+                .name("slm-inference".into())
+                .spawn(move || serve_engine(engine, queue))
+                .unwrap_or_else(|e| panic!("cannot start the inference thread: {e}"));
+            jobs
+        });
+        let embeds = encoder.map(|encoder| {
+            let (embeds, queue) = mpsc::channel::<EmbedJob>(16);
+            std::thread::Builder::new()
+                .name("slm-encoder".into())
+                .spawn(move || serve_encoder(encoder, queue))
+                .unwrap_or_else(|e| panic!("cannot start the encoder thread: {e}"));
+            embeds
+        });
+        Self {
+            jobs,
+            embeds,
+            model_name,
+            encoder_name,
+        }
     }
 
     fn info(&self) -> Event {
@@ -87,7 +99,8 @@ impl SlmService {
             json!({
                 "name": "edge-slm",
                 "version": env!("CARGO_PKG_VERSION"),
-                "model": self.model_name,
+                "model": self.jobs.as_ref().map(|_| &self.model_name),
+                "encoder": self.embeds.as_ref().map(|_| &self.encoder_name),
             }),
         )
     }
@@ -137,6 +150,17 @@ impl SlmService {
                 },
                 Err(e) => Event::error(error_code::BAD_REQUEST, &format!("{}: {e}", slm::CHOOSE)),
             },
+            slm::EMBED => match event
+                .data_as::<EmbedRequest>()
+                .map_err(|e| e.to_string())
+                .and_then(|request| request.validate().map(|()| request))
+            {
+                Ok(request) => match self.embed(request).await {
+                    Ok(answer) => answer.to_event(),
+                    Err(e) => e,
+                },
+                Err(e) => Event::error(error_code::BAD_REQUEST, &format!("{}: {e}", slm::EMBED)),
+            },
             other => Event::error(
                 error_code::BAD_REQUEST,
                 &format!("unknown event type {other:?}"),
@@ -144,13 +168,36 @@ impl SlmService {
         }
     }
 
+    async fn embed(&self, request: EmbedRequest) -> Result<EmbedAnswer, Event> {
+        let embeds = self.embeds.as_ref().ok_or_else(|| {
+            Event::error(
+                error_code::NO_MODEL,
+                "this worker has no sentence encoder (start it with --encoder)",
+            )
+        })?;
+        let (reply, answer) = oneshot::channel();
+        let gone = || Event::error(error_code::INFERENCE, "the encoder thread has stopped");
+        embeds.send((request, reply)).await.map_err(|_| gone())?;
+        match answer.await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(Event::error(error_code::INFERENCE, &e.to_string())),
+            Err(_) => Err(gone()),
+        }
+    }
+
     async fn run<T>(
         &self,
         job: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> Job,
     ) -> Result<T, Event> {
+        let jobs = self.jobs.as_ref().ok_or_else(|| {
+            Event::error(
+                error_code::NO_MODEL,
+                "this worker has no language model (start it with --model)",
+            )
+        })?;
         let (reply, answer) = oneshot::channel();
         let gone = || Event::error(error_code::INFERENCE, "the inference thread has stopped");
-        self.jobs.send(job(reply)).await.map_err(|_| gone())?;
+        jobs.send(job(reply)).await.map_err(|_| gone())?;
         match answer.await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(EngineError::NotLoaded)) => Err(Event::error(
@@ -160,5 +207,43 @@ impl SlmService {
             Ok(Err(e)) => Err(Event::error(error_code::INFERENCE, &e.to_string())),
             Err(_) => Err(gone()),
         }
+    }
+}
+
+/// The language model's thread: requests in turn.
+fn serve_engine(mut engine: IntentEngine, mut queue: mpsc::Receiver<Job>) {
+    while let Some(job) = queue.blocking_recv() {
+        match job {
+            Job::Load(load, reply) => {
+                let started = Instant::now();
+                let result = engine.set_intents(&load.intents).map(|()| SlmLoaded {
+                    intents: engine.intents(),
+                    prompt_tokens: engine.prompt_tokens(),
+                    load_ms: started.elapsed().as_secs_f64() * 1000.0,
+                });
+                let _ = reply.send(result);
+            }
+            Job::Recognize(request, reply) => {
+                let result = engine.answer(&request.text, request.previous_intent.as_deref());
+                let _ = reply.send(result);
+            }
+            Job::Choose(request, reply) => {
+                let _ = reply.send(engine.choose(&request));
+            }
+        }
+    }
+}
+
+/// The encoder's thread: sentence vectors in turn.
+fn serve_encoder(mut encoder: SentenceEncoder, mut queue: mpsc::Receiver<EmbedJob>) {
+    while let Some((request, reply)) = queue.blocking_recv() {
+        let started = Instant::now();
+        let texts: Vec<&str> = request.texts.iter().map(String::as_str).collect();
+        let result = encoder.embed(&texts).map(|vectors| EmbedAnswer {
+            vectors,
+            dim: encoder.dim(),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+        let _ = reply.send(result);
     }
 }

@@ -35,7 +35,7 @@ fn load() -> SlmLoad {
 #[tokio::test]
 async fn the_service_answers_and_survives_bad_requests() -> anyhow::Result<()> {
     let engine = IntentEngine::load(&model(), EngineOptions::default())?;
-    let service = SlmService::start(engine, "smollm2".into());
+    let service = SlmService::start(Some(engine), None, "smollm2".into(), String::new());
     let (ours, theirs) = tokio::io::duplex(1 << 20);
     let server = tokio::spawn(service.serve_connection(theirs));
     let (read, mut write) = tokio::io::split(ours);
@@ -82,7 +82,7 @@ async fn the_service_answers_and_survives_bad_requests() -> anyhow::Result<()> {
 #[tokio::test]
 async fn slm_choose_answers_and_refuses_bad_requests() -> anyhow::Result<()> {
     let engine = IntentEngine::load(&model(), EngineOptions::default())?;
-    let service = SlmService::start(engine, "smollm2".into());
+    let service = SlmService::start(Some(engine), None, "smollm2".into(), String::new());
     let (ours, theirs) = tokio::io::duplex(1 << 20);
     let server = tokio::spawn(service.serve_connection(theirs));
     let (read, mut write) = tokio::io::split(ours);
@@ -190,6 +190,108 @@ async fn slm_choose_answers_and_refuses_bad_requests() -> anyhow::Result<()> {
     .await?;
     assert_eq!(reply.kind, kind::CHOICE, "{reply:?}");
 
+    drop(write);
+    drop(read);
+    server.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn slm_embed_is_served_by_the_encoder_alone() -> anyhow::Result<()> {
+    // A worker with the encoder and no language model: the embedding tier's own worker.
+    let encoder = edge_slm::SentenceEncoder::load(&common::encoder(), 1)?;
+    let service = SlmService::start(None, Some(encoder), String::new(), "minilm".into());
+    let (ours, theirs) = tokio::io::duplex(1 << 22);
+    let server = tokio::spawn(service.serve_connection(theirs));
+    let (read, mut write) = tokio::io::split(ours);
+    let mut read = BufReader::new(read);
+    let mut ask = async |event: Event| -> anyhow::Result<Event> {
+        write_event(&mut write, &event).await?;
+        read_event(&mut read, FrameLimits::default())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("connection closed"))
+    };
+
+    let info = ask(Event::new("describe")).await?;
+    assert_eq!(info.data["slm"]["encoder"], "minilm", "{info:?}");
+    assert_eq!(
+        info.data["slm"]["model"],
+        serde_json::Value::Null,
+        "{info:?}"
+    );
+
+    let request = edge_protocol::slm::EmbedRequest {
+        texts: vec!["I'm freezing".into(), "make it warmer".into()],
+    };
+    let reply = ask(Event::from_data(kind::EMBED, &request)).await?;
+    assert_eq!(reply.kind, kind::EMBEDDING, "{reply:?}");
+    let answer = edge_protocol::slm::EmbedAnswer::from_event(&reply).map_err(anyhow::Error::msg)?;
+    assert_eq!(answer.dim, 384);
+    assert_eq!(answer.vectors.len(), 2);
+    assert!(answer.vectors.iter().all(|v| v.len() == 384));
+
+    // What the worker cannot do, and bad requests, are errors naming why.
+    let no_model = ask(Event::new(kind::RECOGNIZE).with("text", "pause")).await?;
+    assert_eq!(no_model.str("code"), Some("no-model"), "{no_model:?}");
+    let empty = ask(Event::from_data(
+        kind::EMBED,
+        &edge_protocol::slm::EmbedRequest { texts: vec![] },
+    ))
+    .await?;
+    assert_eq!(empty.str("code"), Some("bad-request"), "{empty:?}");
+    assert!(
+        empty.str("text").unwrap_or("").contains("texts"),
+        "{empty:?}"
+    );
+    let long = ask(Event::from_data(
+        kind::EMBED,
+        &edge_protocol::slm::EmbedRequest {
+            texts: vec!["x".repeat(2000)],
+        },
+    ))
+    .await?;
+    assert_eq!(long.str("code"), Some("bad-request"), "{long:?}");
+    assert!(
+        long.str("text").unwrap_or("").contains("texts[0]"),
+        "{long:?}"
+    );
+
+    // And the connection still serves.
+    let again = ask(Event::from_data(kind::EMBED, &request)).await?;
+    assert_eq!(again.kind, kind::EMBEDDING, "{again:?}");
+
+    drop(write);
+    drop(read);
+    server.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn slm_embed_without_an_encoder_says_so() -> anyhow::Result<()> {
+    let engine = IntentEngine::load(&model(), EngineOptions::default())?;
+    let service = SlmService::start(Some(engine), None, "smollm2".into(), String::new());
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(service.serve_connection(theirs));
+    let (read, mut write) = tokio::io::split(ours);
+    let mut read = BufReader::new(read);
+    write_event(
+        &mut write,
+        &Event::from_data(
+            kind::EMBED,
+            &edge_protocol::slm::EmbedRequest {
+                texts: vec!["hello".into()],
+            },
+        ),
+    )
+    .await?;
+    let reply = read_event(&mut read, FrameLimits::default())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("connection closed"))?;
+    assert_eq!(reply.str("code"), Some("no-model"), "{reply:?}");
+    assert!(
+        reply.str("text").unwrap_or("").contains("--encoder"),
+        "{reply:?}"
+    );
     drop(write);
     drop(read);
     server.await??;

@@ -1,0 +1,438 @@
+//! The embedding intent tier's classifier, fitted on the device when skills change.
+//!
+//! Each training sentence (a skill's template expansions, its description, the examples
+//! its author wrote, and the project's negative set for the `none` class) is a unit-length
+//! vector with a label. An utterance's vector is scored against every class: by the mean
+//! cosine of its `k` nearest examples of that class ([`Method::Knn`]), or by the cosine of
+//! the class's mean vector ([`Method::Prototype`]). The decision rule then accepts the best
+//! intent only when it is near enough, ahead of the runner-up and ahead of `none`; near
+//! the threshold it asks; otherwise the answer is `none`.
+//!
+//! Pure: vectors come from the `edge-slm` worker's encoder; nothing here loads a model or
+//! does I/O, so it is unit-tested with vectors made by hand.
+
+use serde::{Deserialize, Serialize};
+
+/// The label of the negative set: requests no skill owns.
+pub const NONE: &str = "none";
+
+/// How a class is scored.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "method")]
+pub enum Method {
+    /// Mean cosine of the class's `k` nearest examples.
+    Knn { k: usize },
+    /// Cosine of the class's mean vector.
+    Prototype,
+}
+
+impl Default for Method {
+    fn default() -> Self {
+        Method::Knn { k: 3 }
+    }
+}
+
+/// When the tier acts, asks or refuses. Calibrated on the dev set only (never on the
+/// held-out set): docs/BENCHMARKS.md.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Least score of an accepted intent.
+    pub accept: f32,
+    /// Least lead of the accepted intent over the runner-up intent.
+    pub margin: f32,
+    /// Least lead of the best intent over the `none` class.
+    pub none_margin: f32,
+    /// Least score to ask "did you mean ...?" instead of refusing.
+    pub ask: f32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            accept: 0.60,
+            margin: 0.03,
+            none_margin: 0.02,
+            ask: 0.50,
+        }
+    }
+}
+
+/// Why a classifier cannot be fitted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitError {
+    #[error("no training sentences")]
+    Empty,
+    #[error("{vectors} vectors for {labels} labels")]
+    Count { vectors: usize, labels: usize },
+    #[error("training sentence {index} ({label}): {found} dimensions, the others have {expected}")]
+    Dimension {
+        index: usize,
+        label: String,
+        found: usize,
+        expected: usize,
+    },
+    #[error("no intent to choose from: every training sentence is labelled none")]
+    OnlyNone,
+    #[error("k must be at least 1")]
+    ZeroK,
+}
+
+/// Labelled sentence vectors, ready to score utterances.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    method: Method,
+    dim: usize,
+    /// Class names; `none` is among them when the negative set had sentences.
+    classes: Vec<String>,
+    /// Unit-length training vectors and their class.
+    points: Vec<(Vec<f32>, usize)>,
+    /// Unit-length mean vector of each class.
+    prototypes: Vec<Vec<f32>>,
+}
+
+/// A class and its score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    pub intent: String,
+    pub score: f32,
+}
+
+/// How an utterance scored: the best intent, the runner-up intent and the `none` class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ranking {
+    pub best: Scored,
+    pub runner_up: Option<Scored>,
+    /// The `none` class's score; absent without a negative set.
+    pub none: Option<f32>,
+}
+
+/// What the tier does with an utterance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "decision", content = "intent")]
+pub enum Decision {
+    /// Act on this intent.
+    Accept(String),
+    /// Ask whether this intent was meant.
+    Ask(String),
+    /// No skill's request.
+    None,
+}
+
+impl Decision {
+    /// The intent acted on or asked about.
+    pub fn intent(&self) -> Option<&str> {
+        match self {
+            Decision::Accept(i) | Decision::Ask(i) => Some(i),
+            Decision::None => None,
+        }
+    }
+}
+
+impl Classifier {
+    /// Fits the classifier on `vectors` labelled `labels` (an intent name or [`NONE`]).
+    pub fn fit(
+        vectors: Vec<Vec<f32>>,
+        labels: &[String],
+        method: Method,
+    ) -> Result<Self, FitError> {
+        if vectors.len() != labels.len() {
+            return Err(FitError::Count {
+                vectors: vectors.len(),
+                labels: labels.len(),
+            });
+        }
+        if matches!(method, Method::Knn { k: 0 }) {
+            return Err(FitError::ZeroK);
+        }
+        let dim = vectors.first().map(Vec::len).ok_or(FitError::Empty)?;
+        let mut classes: Vec<String> = Vec::new();
+        let mut points = Vec::with_capacity(vectors.len());
+        for (index, (vector, label)) in vectors.into_iter().zip(labels).enumerate() {
+            if vector.len() != dim {
+                return Err(FitError::Dimension {
+                    index,
+                    label: label.clone(),
+                    found: vector.len(),
+                    expected: dim,
+                });
+            }
+            let class = match classes.iter().position(|c| c == label) {
+                Some(c) => c,
+                None => {
+                    classes.push(label.clone());
+                    classes.len() - 1
+                }
+            };
+            points.push((unit_length(&vector), class));
+        }
+        if classes.iter().all(|c| c == NONE) {
+            return Err(FitError::OnlyNone);
+        }
+        let prototypes = (0..classes.len())
+            .map(|class| {
+                let mut sum = vec![0.0f32; dim];
+                for (v, _) in points.iter().filter(|(_, c)| *c == class) {
+                    for (s, x) in sum.iter_mut().zip(v) {
+                        *s += x;
+                    }
+                }
+                unit_length(&sum)
+            })
+            .collect();
+        Ok(Self {
+            method,
+            dim,
+            classes,
+            points,
+            prototypes,
+        })
+    }
+
+    /// Length of the vectors it expects.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Training sentences per class, by class name.
+    pub fn class_sizes(&self) -> Vec<(String, usize)> {
+        self.classes
+            .iter()
+            .enumerate()
+            .map(|(c, name)| {
+                (
+                    name.clone(),
+                    self.points.iter().filter(|(_, k)| *k == c).count(),
+                )
+            })
+            .collect()
+    }
+
+    /// Every class's score for `vector` (any length; it is compared by cosine), best first.
+    pub fn scores(&self, vector: &[f32]) -> Vec<Scored> {
+        let query = unit_length(vector);
+        let mut scores: Vec<Scored> = match self.method {
+            Method::Prototype => self
+                .prototypes
+                .iter()
+                .zip(&self.classes)
+                .map(|(p, name)| Scored {
+                    intent: name.clone(),
+                    score: dot(p, &query),
+                })
+                .collect(),
+            Method::Knn { k } => {
+                let mut per_class: Vec<Vec<f32>> = vec![Vec::new(); self.classes.len()];
+                for (v, class) in &self.points {
+                    per_class[*class].push(dot(v, &query));
+                }
+                per_class
+                    .into_iter()
+                    .zip(&self.classes)
+                    .map(|(mut sims, name)| {
+                        sims.sort_by(|a, b| b.total_cmp(a));
+                        let top = &sims[..sims.len().min(k)];
+                        Scored {
+                            intent: name.clone(),
+                            score: top.iter().sum::<f32>() / top.len().max(1) as f32,
+                        }
+                    })
+                    .collect()
+            }
+        };
+        scores.sort_by(|a, b| b.score.total_cmp(&a.score));
+        scores
+    }
+
+    /// The training sentence of class `label` nearest to `vector`: its index in the order
+    /// given to [`Classifier::fit`], and its cosine.
+    pub fn nearest(&self, vector: &[f32], label: &str) -> Option<(usize, f32)> {
+        let class = self.classes.iter().position(|c| c == label)?;
+        let query = unit_length(vector);
+        self.points
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, c))| *c == class)
+            .map(|(i, (v, _))| (i, dot(v, &query)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    /// The best intent, the runner-up intent and the `none` class's score.
+    pub fn rank(&self, vector: &[f32]) -> Ranking {
+        let scores = self.scores(vector);
+        let none = scores.iter().find(|s| s.intent == NONE).map(|s| s.score);
+        let mut intents = scores.into_iter().filter(|s| s.intent != NONE);
+        // `fit` refuses a set with no intent, so there is always a best one.
+        let best = intents.next().unwrap_or(Scored {
+            intent: NONE.into(),
+            score: f32::MIN,
+        });
+        Ranking {
+            best,
+            runner_up: intents.next(),
+            none,
+        }
+    }
+}
+
+impl Ranking {
+    /// The decision under `thresholds`.
+    pub fn decide(&self, thresholds: &Thresholds) -> Decision {
+        let best = self.best.score;
+        let ahead_of_none = self
+            .none
+            .is_none_or(|none| best - none >= thresholds.none_margin);
+        let margin = self
+            .runner_up
+            .as_ref()
+            .map_or(f32::INFINITY, |r| best - r.score);
+        if best >= thresholds.accept && margin >= thresholds.margin && ahead_of_none {
+            Decision::Accept(self.best.intent.clone())
+        } else if best >= thresholds.ask && self.none.is_none_or(|none| best > none) {
+            Decision::Ask(self.best.intent.clone())
+        } else {
+            Decision::None
+        }
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn unit_length(v: &[f32]) -> Vec<f32> {
+    let norm = dot(v, v).sqrt();
+    if norm > 0.0 {
+        v.iter().map(|x| x / norm).collect()
+    } else {
+        v.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// Two intents along the first two axes, `none` along the third.
+    fn classifier(method: Method) -> Classifier {
+        Classifier::fit(
+            vec![
+                vec![1.0, 0.1, 0.0],
+                vec![0.9, 0.0, 0.1],
+                vec![0.1, 1.0, 0.0],
+                vec![0.0, 0.9, 0.1],
+                vec![0.0, 0.1, 1.0],
+                vec![0.1, 0.0, 0.9],
+            ],
+            &labels(&["warm", "warm", "fan", "fan", NONE, NONE]),
+            method,
+        )
+        .expect("fit")
+    }
+
+    #[test]
+    fn the_nearest_class_wins_with_either_method() {
+        for method in [Method::Knn { k: 2 }, Method::Prototype] {
+            let c = classifier(method);
+            let r = c.rank(&[1.0, 0.2, 0.0]);
+            assert_eq!(r.best.intent, "warm", "{method:?}");
+            assert_eq!(r.runner_up.as_ref().map(|s| s.intent.as_str()), Some("fan"));
+            assert!(r.none.is_some_and(|n| n < r.best.score));
+            assert_eq!(
+                r.decide(&Thresholds::default()),
+                Decision::Accept("warm".into())
+            );
+        }
+    }
+
+    #[test]
+    fn nearer_to_none_is_none_and_between_intents_is_asked_or_refused() {
+        let c = classifier(Method::Knn { k: 2 });
+        assert_eq!(
+            c.rank(&[0.1, 0.1, 1.0]).decide(&Thresholds::default()),
+            Decision::None
+        );
+        // Halfway between the two intents: no margin, so not accepted.
+        let between = c.rank(&[1.0, 1.0, 0.0]);
+        let decision = between.decide(&Thresholds {
+            accept: 0.5,
+            margin: 0.05,
+            none_margin: 0.0,
+            ask: 0.5,
+        });
+        assert!(matches!(decision, Decision::Ask(_)), "{decision:?}");
+        // Far from everything: refused.
+        let far = c.rank(&[-1.0, -1.0, -1.0]);
+        assert_eq!(far.decide(&Thresholds::default()), Decision::None);
+    }
+
+    #[test]
+    fn knn_uses_the_k_nearest_only() {
+        // One warm example right on the query, one far: k=1 sees only the near one.
+        let c = Classifier::fit(
+            vec![vec![1.0, 0.0], vec![-1.0, 0.0], vec![0.0, 1.0]],
+            &labels(&["warm", "warm", "fan"]),
+            Method::Knn { k: 1 },
+        )
+        .expect("fit");
+        let r = c.rank(&[1.0, 0.0]);
+        assert!((r.best.score - 1.0).abs() < 1e-6, "{r:?}");
+        assert_eq!(r.none, None);
+    }
+
+    #[test]
+    fn bad_training_sets_are_refused_naming_the_problem() {
+        assert_eq!(
+            Classifier::fit(vec![], &[], Method::default()).expect_err("must be refused"),
+            FitError::Empty
+        );
+        assert_eq!(
+            Classifier::fit(vec![vec![1.0]], &[], Method::default()).expect_err("must be refused"),
+            FitError::Count {
+                vectors: 1,
+                labels: 0
+            }
+        );
+        let err = Classifier::fit(
+            vec![vec![1.0, 0.0], vec![1.0]],
+            &labels(&["a", "b"]),
+            Method::default(),
+        )
+        .expect_err("must be refused");
+        assert_eq!(
+            err.to_string(),
+            "training sentence 1 (b): 1 dimensions, the others have 2"
+        );
+        assert_eq!(
+            Classifier::fit(vec![vec![1.0]], &labels(&[NONE]), Method::default())
+                .expect_err("must be refused"),
+            FitError::OnlyNone
+        );
+        assert_eq!(
+            Classifier::fit(vec![vec![1.0]], &labels(&["a"]), Method::Knn { k: 0 })
+                .expect_err("must be refused"),
+            FitError::ZeroK
+        );
+    }
+
+    #[test]
+    fn the_nearest_sentence_of_a_class_is_found_by_its_fit_index() {
+        let c = classifier(Method::default());
+        assert_eq!(c.nearest(&[0.0, 1.0, 0.0], "fan").map(|n| n.0), Some(2));
+        assert_eq!(c.nearest(&[0.0, 0.5, 0.5], "warm").map(|n| n.0), Some(1));
+        assert_eq!(c.nearest(&[1.0, 0.0, 0.0], "nothing"), None);
+    }
+
+    #[test]
+    fn class_sizes_count_each_label() {
+        let c = classifier(Method::Prototype);
+        assert_eq!(
+            c.class_sizes(),
+            vec![("warm".into(), 2), ("fan".into(), 2), (NONE.into(), 2)]
+        );
+        assert_eq!(c.dim(), 3);
+    }
+}

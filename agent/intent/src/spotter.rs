@@ -1,0 +1,135 @@
+//! Slots without templates: for an intent chosen by another tier (the embedding tier),
+//! the slot values found anywhere in the utterance by the template tier's own recognisers
+//! (enum values and entities with their synonyms, numbers written or spoken within the
+//! slot's range). Free-text slots are not spotted: without a carrier phrase there is no
+//! telling where their words start.
+
+use crate::engine::{SlotMatcher, TemplateEngine, slot_matches};
+use crate::normalize::normalize;
+use edge_core::Slots;
+
+impl TemplateEngine {
+    /// The names of `intent`'s required slots (none for an unknown intent).
+    pub fn required_slots(&self, intent: &str) -> Vec<String> {
+        self.intents
+            .iter()
+            .find(|i| i.name == intent)
+            .map(|i| {
+                i.required
+                    .iter()
+                    .filter_map(|k| i.slots.get(*k))
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The slots of `intent` found in `text`. Each word fills at most one slot; a longer
+    /// phrase wins over a shorter one ("rear left" over "left"), typed values (enums,
+    /// entities, numbers) are taken left to right, and an enum or entity slot takes the
+    /// first value it finds. Unknown intents have no slots.
+    pub fn spot_slots(&self, intent: &str, text: &str) -> Slots {
+        let mut slots = Slots::new();
+        let Some(intent) = self.intents.iter().find(|i| i.name == intent) else {
+            return slots;
+        };
+        let tokens = normalize(text);
+        let mut used = vec![false; tokens.len()];
+        // Phrases first, longest matches first across all slots, so "rear left window"
+        // is not read as "left" by another slot.
+        let mut candidates: Vec<(usize, usize, usize, edge_core::SlotValue)> = Vec::new();
+        for (slot, (_, matcher)) in intent.slots.iter().enumerate() {
+            if matches!(matcher, SlotMatcher::Text { .. }) {
+                continue;
+            }
+            for start in 0..tokens.len() {
+                for (end, value, typed) in slot_matches(matcher, &tokens, start) {
+                    if typed && end > start {
+                        candidates.push((slot, start, end, value));
+                    }
+                }
+            }
+        }
+        candidates.sort_by(|a, b| (b.2 - b.1).cmp(&(a.2 - a.1)).then(a.1.cmp(&b.1)));
+        for (slot, start, end, value) in candidates {
+            let name = &intent.slots[slot].0;
+            if slots.contains_key(name) || used[start..end].iter().any(|u| *u) {
+                continue;
+            }
+            used[start..end].iter_mut().for_each(|u| *u = true);
+            slots.insert(name.clone(), value);
+        }
+        slots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{TemplateEngine, builtin_manifests};
+    use edge_core::{LoadedManifest, SlotValue};
+
+    fn engine() -> TemplateEngine {
+        let skills = concat!(env!("CARGO_MANIFEST_DIR"), "/../../skills");
+        let (mut manifests, errors) = LoadedManifest::discover(&[skills.into()]);
+        assert!(errors.is_empty(), "{errors:?}");
+        manifests.extend(builtin_manifests());
+        let config = edge_config_defaults();
+        let (engine, errors) = TemplateEngine::compile(&manifests, &config, 0.5);
+        assert!(errors.is_empty(), "{errors:?}");
+        engine
+    }
+
+    /// The demo's machine list, as the configuration would give it.
+    fn edge_config_defaults() -> edge_core::EntityLists {
+        let mut entities = edge_core::EntityLists::default();
+        entities.insert(
+            "machine".into(),
+            edge_core::EntityList {
+                values: vec!["pump-3".into(), "press-1".into()],
+                synonyms: Default::default(),
+            },
+        );
+        entities
+    }
+
+    #[test]
+    fn entities_are_found_by_their_spoken_forms() {
+        let e = engine();
+        let slots = e.spot_slots(
+            "troubleshoot.start",
+            "pump three won't build any pressure at all",
+        );
+        assert_eq!(
+            slots.get("machine"),
+            Some(&SlotValue::Text("pump-3".into())),
+            "{slots:?}"
+        );
+    }
+
+    #[test]
+    fn numbers_and_enums_are_found_anywhere_in_a_paraphrase() {
+        let e = engine();
+        let slots = e.spot_slots(
+            "climate.set_temperature",
+            "could you make it twenty two degrees for the passenger please",
+        );
+        assert_eq!(
+            slots.get("celsius"),
+            Some(&SlotValue::Number(22.0)),
+            "{slots:?}"
+        );
+        assert_eq!(
+            slots.get("zone"),
+            Some(&SlotValue::Text("passenger".into())),
+            "{slots:?}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_numbers_and_unknown_intents_give_nothing() {
+        let e = engine();
+        let slots = e.spot_slots("climate.set_temperature", "make it ninety degrees");
+        assert_eq!(slots.get("celsius"), None, "{slots:?}");
+        assert!(e.spot_slots("no.such_intent", "twenty two").is_empty());
+    }
+}
