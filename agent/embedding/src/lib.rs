@@ -49,7 +49,9 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         Self {
-            accept: 0.60,
+            // Chosen on the dev set (docs/BENCHMARKS.md): 0.50 accepted more paraphrases
+            // but sat where out-of-domain lines start to pass; 0.55 keeps a step back.
+            accept: 0.55,
             margin: 0.03,
             none_margin: 0.02,
             ask: 0.50,
