@@ -4,7 +4,8 @@
 # (or a cold CI run) would, and prints how long each took. Run it whenever set-up, tests or
 # CI change (docs/BENCHMARKS.md keeps the figures).
 #
-# Usage: tests/fresh-machine.sh           demo, then tests (the README's order)
+# Usage: tests/fresh-machine.sh           demo, then tests (the README's order), then both
+#                                         again in the same clone (idempotent, and warm)
 #        tests/fresh-machine.sh --ci      only `.ci/run` (the cold CI figure)
 #
 # What it cannot empty: Debian packages already installed, rustup's targets and cargo's
@@ -35,6 +36,8 @@ if [ "$mode" = --ci ]; then
 else
   step demo bash agent/demo/run.sh || status=$?
   step tests bash tests/run.sh || status=$?
+  step demo-again bash agent/demo/run.sh || status=$?
+  step tests-again bash tests/run.sh || status=$?
 fi
 echo "fresh-machine: commit $(git rev-parse --short HEAD), $(nproc) cores"
 printf '  %s\n' "${results[@]}"

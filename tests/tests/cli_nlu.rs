@@ -91,3 +91,93 @@ fn malformed_lines_are_reported_with_line_numbers() -> anyhow::Result<()> {
     assert!(err.contains("2 malformed lines skipped"), "{err}");
     Ok(())
 }
+
+/// `--embedding`: what the templates reject goes to the sentence encoder (a real `edge-slm
+/// --encoder` worker on the provisioned all-MiniLM-L6-v2) and the classifier fitted on the
+/// skills' sentences and the negative set; slots come from the recognisers and, for a
+/// relative phrasing, from the manifest's example.
+#[test]
+fn the_embedding_tier_answers_what_the_templates_reject() -> anyhow::Result<()> {
+    let encoder = edge_agent_tests::cache_dir().join("models/embed/all-minilm-l6-v2.gguf");
+    anyhow::ensure!(
+        encoder.is_file(),
+        "{} missing: run `bash agent/models/provision.sh minilm`",
+        encoder.display()
+    );
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        [
+            r#"{"text": "set the fan to level 3"}"#,
+            // A manifest example, word for word: its own nearest sentence.
+            r#"{"text": "I'm freezing"}"#,
+            r#"{"text": "what is the capital of france"}"#,
+        ]
+        .join("\n"),
+    )?;
+    let skills = repo().join("skills");
+    let (code, out, err) = ctl(&[
+        "nlu",
+        "--jsonl",
+        input.to_str().unwrap_or_default(),
+        "--skills",
+        skills.to_str().unwrap_or_default(),
+        "--embedding",
+        "--encoder",
+        encoder.to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 3, "{out}");
+    // The templates answer first; the tier is not asked.
+    assert_eq!(lines[0]["tier"], "template");
+    assert_eq!(lines[0]["embedding"], serde_json::Value::Null);
+    assert_eq!(
+        lines[1]["intent"], "climate.adjust_temperature",
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[1]["tier"], "embedding", "{}", lines[1]);
+    assert_eq!(lines[1]["slots"]["direction"], "warmer", "{}", lines[1]);
+    assert_eq!(lines[1]["embedding"]["decision"]["decision"], "accept");
+    assert_eq!(lines[2]["intent"], "none", "{}", lines[2]);
+    assert_ne!(
+        lines[2]["embedding"]["decision"]["decision"], "accept",
+        "{}",
+        lines[2]
+    );
+    assert!(err.contains("embedding tier: encoder "), "{err}");
+    assert!(err.contains("training sentences"), "{err}");
+    assert!(
+        err.contains("embedding tier: asked about 2 utterances"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_embedding_tier_names_a_missing_encoder() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, r#"{"text": "I'm freezing"}"#)?;
+    let missing = dir.path().join("no-encoder.gguf");
+    let skills = repo().join("skills");
+    let (code, _, err) = ctl(&[
+        "nlu",
+        "--jsonl",
+        input.to_str().unwrap_or_default(),
+        "--skills",
+        skills.to_str().unwrap_or_default(),
+        "--embedding",
+        "--encoder",
+        missing.to_str().unwrap_or_default(),
+    ])?;
+    assert_ne!(code, 0);
+    assert!(err.contains("no-encoder.gguf does not exist"), "{err}");
+    assert!(err.contains("provision.sh minilm"), "{err}");
+    Ok(())
+}

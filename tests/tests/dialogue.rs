@@ -421,23 +421,7 @@ async fn an_slm_worker_run_as_its_own_service_maps_answers_and_paraphrases() -> 
     let dir = tempfile::tempdir()?;
     let socket = dir.path().join("slm.sock");
     let uri = format!("unix://{}", socket.display());
-    let mut child = std::process::Command::new(edge_agent_tests::binary("edge-slm")?)
-        .args([
-            "--model",
-            &slm_model()?.display().to_string(),
-            "--listen",
-            &uri,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take();
-    let worker = Worker(child);
-    let mut ready = String::new();
-    if let Some(out) = stdout {
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut ready)?;
-    }
-    anyhow::ensure!(ready.starts_with("READY"), "edge-slm said {ready:?}");
+    let worker = own_slm_worker(&socket)?;
 
     let w = world_in(
         tempfile::tempdir()?,
@@ -506,6 +490,23 @@ fn signal_worker(worker: &Worker, signal: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A troubleshooting session on pump 1 whose symptom ("a strange noise") the skill maps by
+/// its own words because `llm.choose` failed (`why` in the daemon's log); then cancelled.
+async fn answered_in_words(w: &World, why: &str) -> anyhow::Result<()> {
+    let agent = &w.agent;
+    say_at(agent, PANEL, "troubleshoot pump one").await?;
+    let answer = say_at(agent, PANEL, "it is making a strange noise").await?;
+    assert_eq!(answer["turn"], "answer", "{answer}");
+    assert!(
+        response(&answer).starts_with("Vibration on pump 1 is "),
+        "{answer}\n{}",
+        w.daemon.log()
+    );
+    assert!(w.daemon.log().contains(why), "{}", w.daemon.log());
+    say_at(agent, PANEL, "never mind").await?;
+    Ok(())
+}
+
 /// A skill's deadline is its own CPU time, never time spent waiting for the local model:
 /// with the worker busy caching the intents' prompts, `llm.choose` says at once that the
 /// model is not ready; with the worker hung (stopped), it gives up after the SLM's request
@@ -532,42 +533,13 @@ async fn a_busy_or_hung_slm_worker_never_costs_a_skill_its_deadline() -> anyhow:
     })
     .await?;
 
-    say_at(agent, PANEL, "troubleshoot pump one").await?;
-    let busy = say_at(agent, PANEL, "it is making a strange noise").await?;
-    assert_eq!(busy["turn"], "answer", "{busy}");
-    assert!(
-        response(&busy).starts_with("Vibration on pump 1 is "),
-        "{busy}\n{}",
-        w.daemon.log()
-    );
-    assert!(
-        w.daemon
-            .log()
-            .contains("caching the intent prompts; matching words only"),
-        "{}",
-        w.daemon.log()
-    );
-    say_at(agent, PANEL, "never mind").await?;
+    answered_in_words(&w, "caching the intent prompts; matching words only").await?;
 
     // Running again, the worker caches the prompts; then it hangs.
     signal_worker(&worker, "CONT")?;
     edge_agent_tests::slm_prompts_cached(agent).await?;
     signal_worker(&worker, "STOP")?;
-    say_at(agent, PANEL, "troubleshoot pump one").await?;
-    let hung = say_at(agent, PANEL, "it is making a strange noise").await?;
-    assert_eq!(hung["turn"], "answer", "{hung}");
-    assert!(
-        response(&hung).starts_with("Vibration on pump 1 is "),
-        "{hung}\n{}",
-        w.daemon.log()
-    );
-    assert!(
-        w.daemon
-            .log()
-            .contains("did not answer within 3s; matching words only"),
-        "{}",
-        w.daemon.log()
-    );
+    answered_in_words(&w, "did not answer within 3s; matching words only").await?;
     signal_worker(&worker, "CONT")?;
     drop(worker);
     Ok(())

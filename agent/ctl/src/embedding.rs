@@ -209,24 +209,11 @@ impl EmbeddingRunner {
 
     /// One line for stderr.
     pub fn report(&mut self) -> String {
-        self.latencies.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            self.latencies
-                .get(((self.latencies.len().max(1) - 1) as f64 * p).round() as usize)
-                .copied()
-                .unwrap_or(0.0)
-        };
-        let counts: Vec<String> = self
-            .counts
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect();
-        format!(
-            "embedding tier: asked about {} utterances: {}; latency p50 {:.1} ms, p95 {:.1} ms (embedding through the worker and classification)",
-            self.latencies.len(),
-            counts.join(", "),
-            pct(0.5),
-            pct(0.95)
+        crate::nlu::tier_report(
+            "embedding tier",
+            &self.counts,
+            &mut self.latencies,
+            "embedding through the worker and classification",
         )
     }
 }

@@ -100,24 +100,11 @@ impl SlmRunner {
 
     /// One line for stderr.
     pub fn report(&mut self) -> String {
-        self.latencies.sort_by(f64::total_cmp);
-        let pct = |p: f64| {
-            self.latencies
-                .get(((self.latencies.len().max(1) - 1) as f64 * p).round() as usize)
-                .copied()
-                .unwrap_or(0.0)
-        };
-        let counts: Vec<String> = self
-            .counts
-            .iter()
-            .map(|(k, n)| format!("{n} {k}"))
-            .collect();
-        format!(
-            "SLM tier: asked about {} utterances: {}; latency p50 {:.0} ms, p95 {:.0} ms",
-            self.latencies.len(),
-            counts.join(", "),
-            pct(0.5),
-            pct(0.95)
+        crate::nlu::tier_report(
+            "SLM tier",
+            &self.counts,
+            &mut self.latencies,
+            "scoring and slots",
         )
     }
 }

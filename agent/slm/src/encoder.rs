@@ -6,12 +6,11 @@
 //! Several sentences go through the encoder in one batch, one sequence each. Not `Send`
 //! (a llama.cpp context belongs to one thread).
 
-use crate::engine::{EngineError, backend};
+use crate::engine::{EngineError, load_model};
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
 use std::path::Path;
@@ -49,14 +48,7 @@ impl SentenceEncoder {
             path: path.display().to_string(),
             reason,
         };
-        if !path.is_file() {
-            return Err(load("no such file".into()));
-        }
-        let backend = backend().map_err(load)?;
-        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
-            .map_err(|e| load(e.to_string()))?;
-        // One encoder for the worker's whole life (as the intent engine's model).
-        let model: &'static LlamaModel = Box::leak(Box::new(model));
+        let (backend, model) = load_model(path)?;
         let dim = usize::try_from(model.n_embd()).map_err(|e| load(e.to_string()))?;
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(BATCH_TOKENS as u32))

@@ -177,19 +177,7 @@ const REQUEST_CUE: &str = "The driver or technician says: \"";
 impl IntentEngine {
     /// Loads the model; [`IntentEngine::set_intents`] gives it something to choose from.
     pub fn load(path: &Path, options: EngineOptions) -> Result<Self, EngineError> {
-        let load = |reason: String| EngineError::Load {
-            path: path.display().to_string(),
-            reason,
-        };
-        if !path.is_file() {
-            return Err(load("no such file".into()));
-        }
-        let backend = backend().map_err(load)?;
-        // The worker serves one model for its whole life: leaking it gives the context the
-        // 'static borrow it needs without a self-referential struct.
-        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
-            .map_err(|e| load(e.to_string()))?;
-        let model: &'static LlamaModel = Box::leak(Box::new(model));
+        let (backend, model) = load_model(path)?;
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(options.context))
             // A request is one batch of (intents + 1) x its tokens; the logits buffer grows
@@ -774,7 +762,25 @@ fn log_prob(logits: &[f32], token: i32) -> f32 {
 }
 
 /// llama.cpp's backend may be initialised once per process.
-pub(crate) fn backend() -> Result<&'static LlamaBackend, String> {
+/// Loads a GGUF model for the worker's whole life: leaking it gives a context the 'static
+/// borrow it needs without a self-referential struct. The error names the file.
+pub(crate) fn load_model(
+    path: &Path,
+) -> Result<(&'static LlamaBackend, &'static LlamaModel), EngineError> {
+    let load = |reason: String| EngineError::Load {
+        path: path.display().to_string(),
+        reason,
+    };
+    if !path.is_file() {
+        return Err(load("no such file".into()));
+    }
+    let backend = backend().map_err(load)?;
+    let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+        .map_err(|e| load(e.to_string()))?;
+    Ok((backend, Box::leak(Box::new(model))))
+}
+
+fn backend() -> Result<&'static LlamaBackend, String> {
     static BACKEND: std::sync::OnceLock<Result<LlamaBackend, String>> = std::sync::OnceLock::new();
     BACKEND
         .get_or_init(|| {

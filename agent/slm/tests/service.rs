@@ -13,6 +13,42 @@ use edge_protocol::{Event, FrameLimits, read_event, write_event};
 use edge_slm::{EngineOptions, IntentEngine, SlmService};
 use tokio::io::BufReader;
 
+/// One connection to the service, as a client would hold it.
+struct Client {
+    write: tokio::io::WriteHalf<tokio::io::DuplexStream>,
+    read: BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>,
+    server: tokio::task::JoinHandle<Result<(), edge_protocol::ProtocolError>>,
+}
+
+impl Client {
+    fn open(service: SlmService) -> Self {
+        // Room for an slm-embedding of a few hundred vectors.
+        let (ours, theirs) = tokio::io::duplex(1 << 22);
+        let server = tokio::spawn(service.serve_connection(theirs));
+        let (read, write) = tokio::io::split(ours);
+        Self {
+            write,
+            read: BufReader::new(read),
+            server,
+        }
+    }
+
+    async fn ask(&mut self, event: Event) -> anyhow::Result<Event> {
+        write_event(&mut self.write, &event).await?;
+        read_event(&mut self.read, FrameLimits::default())
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("connection closed"))
+    }
+
+    /// Hangs up; the service must end the connection without an error.
+    async fn close(self) -> anyhow::Result<()> {
+        drop(self.write);
+        drop(self.read);
+        self.server.await??;
+        Ok(())
+    }
+}
+
 fn load() -> SlmLoad {
     let intent = |name: &str, description: &str, example: &str| IntentPrompt {
         name: name.into(),
@@ -36,16 +72,8 @@ fn load() -> SlmLoad {
 async fn the_service_answers_and_survives_bad_requests() -> anyhow::Result<()> {
     let engine = IntentEngine::load(&model(), EngineOptions::default())?;
     let service = SlmService::start(Some(engine), None, "smollm2".into(), String::new());
-    let (ours, theirs) = tokio::io::duplex(1 << 20);
-    let server = tokio::spawn(service.serve_connection(theirs));
-    let (read, mut write) = tokio::io::split(ours);
-    let mut read = BufReader::new(read);
-    let mut ask = async |event: Event| -> anyhow::Result<Event> {
-        write_event(&mut write, &event).await?;
-        read_event(&mut read, FrameLimits::default())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("connection closed"))
-    };
+    let mut client = Client::open(service);
+    let mut ask = async |event: Event| client.ask(event).await;
 
     let info = ask(Event::new("describe")).await?;
     assert_eq!(info.data["slm"]["model"], "smollm2", "{info:?}");
@@ -73,26 +101,15 @@ async fn the_service_answers_and_survives_bad_requests() -> anyhow::Result<()> {
     assert_eq!(answer.slots, "{}");
     assert!(answer.runner_up.is_some());
 
-    drop(write);
-    drop(read);
-    server.await??;
-    Ok(())
+    client.close().await
 }
 
 #[tokio::test]
 async fn slm_choose_answers_and_refuses_bad_requests() -> anyhow::Result<()> {
     let engine = IntentEngine::load(&model(), EngineOptions::default())?;
     let service = SlmService::start(Some(engine), None, "smollm2".into(), String::new());
-    let (ours, theirs) = tokio::io::duplex(1 << 20);
-    let server = tokio::spawn(service.serve_connection(theirs));
-    let (read, mut write) = tokio::io::split(ours);
-    let mut read = BufReader::new(read);
-    let mut ask = async |event: Event| -> anyhow::Result<Event> {
-        write_event(&mut write, &event).await?;
-        read_event(&mut read, FrameLimits::default())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("connection closed"))
-    };
+    let mut client = Client::open(service);
+    let mut ask = async |event: Event| client.ask(event).await;
     let option = |id: &str, description: &str| ChoiceOption {
         id: id.into(),
         description: description.into(),
@@ -190,10 +207,7 @@ async fn slm_choose_answers_and_refuses_bad_requests() -> anyhow::Result<()> {
     .await?;
     assert_eq!(reply.kind, kind::CHOICE, "{reply:?}");
 
-    drop(write);
-    drop(read);
-    server.await??;
-    Ok(())
+    client.close().await
 }
 
 #[tokio::test]
@@ -201,16 +215,8 @@ async fn slm_embed_is_served_by_the_encoder_alone() -> anyhow::Result<()> {
     // A worker with the encoder and no language model: the embedding tier's own worker.
     let encoder = edge_slm::SentenceEncoder::load(&common::encoder(), 1)?;
     let service = SlmService::start(None, Some(encoder), String::new(), "minilm".into());
-    let (ours, theirs) = tokio::io::duplex(1 << 22);
-    let server = tokio::spawn(service.serve_connection(theirs));
-    let (read, mut write) = tokio::io::split(ours);
-    let mut read = BufReader::new(read);
-    let mut ask = async |event: Event| -> anyhow::Result<Event> {
-        write_event(&mut write, &event).await?;
-        read_event(&mut read, FrameLimits::default())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("connection closed"))
-    };
+    let mut client = Client::open(service);
+    let mut ask = async |event: Event| client.ask(event).await;
 
     let info = ask(Event::new("describe")).await?;
     assert_eq!(info.data["slm"]["encoder"], "minilm", "{info:?}");
@@ -260,40 +266,26 @@ async fn slm_embed_is_served_by_the_encoder_alone() -> anyhow::Result<()> {
     let again = ask(Event::from_data(kind::EMBED, &request)).await?;
     assert_eq!(again.kind, kind::EMBEDDING, "{again:?}");
 
-    drop(write);
-    drop(read);
-    server.await??;
-    Ok(())
+    client.close().await
 }
 
 #[tokio::test]
 async fn slm_embed_without_an_encoder_says_so() -> anyhow::Result<()> {
     let engine = IntentEngine::load(&model(), EngineOptions::default())?;
     let service = SlmService::start(Some(engine), None, "smollm2".into(), String::new());
-    let (ours, theirs) = tokio::io::duplex(1 << 20);
-    let server = tokio::spawn(service.serve_connection(theirs));
-    let (read, mut write) = tokio::io::split(ours);
-    let mut read = BufReader::new(read);
-    write_event(
-        &mut write,
-        &Event::from_data(
+    let mut client = Client::open(service);
+    let reply = client
+        .ask(Event::from_data(
             kind::EMBED,
             &edge_protocol::slm::EmbedRequest {
                 texts: vec!["hello".into()],
             },
-        ),
-    )
-    .await?;
-    let reply = read_event(&mut read, FrameLimits::default())
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("connection closed"))?;
+        ))
+        .await?;
     assert_eq!(reply.str("code"), Some("no-model"), "{reply:?}");
     assert!(
         reply.str("text").unwrap_or("").contains("--encoder"),
         "{reply:?}"
     );
-    drop(write);
-    drop(read);
-    server.await??;
-    Ok(())
+    client.close().await
 }

@@ -2,34 +2,29 @@
 
 use std::path::PathBuf;
 
-/// The model cache (`agent/models/provision.sh`).
-fn cache() -> PathBuf {
-    std::env::var_os("EDGE_AGENT_CACHE")
+/// `relative` in the model cache, put there by `agent/models/provision.sh GROUP`.
+fn provisioned(relative: &str, group: &str) -> PathBuf {
+    let cache = std::env::var_os("EDGE_AGENT_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edge-agent")))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let model = cache.join(relative);
+    assert!(
+        model.is_file(),
+        "{} missing: run `bash agent/models/provision.sh {group}`",
+        model.display()
+    );
+    model
 }
 
-/// SmolLM2-135M-Instruct in the model cache (`agent/models/provision.sh slm`).
+/// SmolLM2-135M-Instruct.
 #[allow(dead_code)]
 pub fn model() -> PathBuf {
-    let model = cache().join("models/slm/smollm2-135m-instruct.gguf");
-    assert!(
-        model.is_file(),
-        "{} missing: run `bash agent/models/provision.sh slm`",
-        model.display()
-    );
-    model
+    provisioned("models/slm/smollm2-135m-instruct.gguf", "slm")
 }
 
-/// all-MiniLM-L6-v2 converted to GGUF (`agent/models/provision.sh minilm`).
+/// all-MiniLM-L6-v2 converted to GGUF.
 #[allow(dead_code)]
 pub fn encoder() -> PathBuf {
-    let model = cache().join("models/embed/all-minilm-l6-v2.gguf");
-    assert!(
-        model.is_file(),
-        "{} missing: run `bash agent/models/provision.sh minilm`",
-        model.display()
-    );
-    model
+    provisioned("models/embed/all-minilm-l6-v2.gguf", "minilm")
 }
