@@ -209,7 +209,7 @@ impl EmbeddingRunner {
 
     /// One line for stderr.
     pub fn report(&mut self) -> String {
-        crate::nlu::tier_report(
+        crate::tier_report::line(
             "embedding tier",
             &self.counts,
             &mut self.latencies,

@@ -10,6 +10,7 @@ mod install;
 mod nlu;
 mod slm;
 mod speech;
+mod tier_report;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};

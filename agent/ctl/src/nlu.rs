@@ -80,31 +80,6 @@ fn parse_method(text: &str) -> Result<edge_embedding::Method, String> {
     }
 }
 
-/// One line for stderr about a tier the templates hand utterances to: how many it was
-/// asked about, its decisions by kind, and its latency percentiles.
-pub fn tier_report(
-    tier: &str,
-    counts: &std::collections::BTreeMap<&'static str, usize>,
-    latencies: &mut [f64],
-    what_is_timed: &str,
-) -> String {
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len().max(1) - 1) as f64 * p).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    format!(
-        "{tier}: asked about {} utterances: {}; latency p50 {:.1} ms, p95 {:.1} ms ({what_is_timed})",
-        latencies.len(),
-        counts.join(", "),
-        pct(0.5),
-        pct(0.95)
-    )
-}
-
 /// The encoder in the user cache (`agent/models/provision.sh minilm`).
 pub fn cached_encoder() -> PathBuf {
     std::env::var_os("EDGE_AGENT_CACHE")

@@ -100,7 +100,7 @@ impl SlmRunner {
 
     /// One line for stderr.
     pub fn report(&mut self) -> String {
-        crate::nlu::tier_report(
+        crate::tier_report::line(
             "SLM tier",
             &self.counts,
             &mut self.latencies,
