@@ -2,6 +2,29 @@
 
 use edge_agent_tests::{ctl, repo};
 
+/// `edge-agentctl nlu --jsonl INPUT --skills skills ARGS...`: its exit code, the JSON
+/// lines it printed and its stderr.
+fn nlu(
+    input: &std::path::Path,
+    args: &[&str],
+) -> anyhow::Result<(i32, Vec<serde_json::Value>, String)> {
+    let skills = repo().join("skills");
+    let mut all = vec![
+        "nlu",
+        "--jsonl",
+        input.to_str().unwrap_or_default(),
+        "--skills",
+        skills.to_str().unwrap_or_default(),
+    ];
+    all.extend_from_slice(args);
+    let (code, out, err) = ctl(&all)?;
+    let lines = out
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    Ok((code, lines, err))
+}
+
 #[test]
 fn batch_output_has_every_field() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -10,19 +33,8 @@ fn batch_output_has_every_field() -> anyhow::Result<()> {
         &input,
         "{\"text\": \"set the fan to level 3\"}\n\n{\"text\": \"tell me a joke\"}\n",
     )?;
-    let skills = repo().join("skills");
-    let (code, out, err) = ctl(&[
-        "nlu",
-        "--jsonl",
-        input.to_str().unwrap_or_default(),
-        "--skills",
-        skills.to_str().unwrap_or_default(),
-    ])?;
+    let (code, lines, err) = nlu(&input, &[])?;
     assert_eq!(code, 0, "{err}");
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["text"], "set the fan to level 3");
     assert_eq!(lines[0]["intent"], "climate.set_fan");
@@ -116,23 +128,16 @@ fn the_embedding_tier_answers_what_the_templates_reject() -> anyhow::Result<()> 
         ]
         .join("\n"),
     )?;
-    let skills = repo().join("skills");
-    let (code, out, err) = ctl(&[
-        "nlu",
-        "--jsonl",
-        input.to_str().unwrap_or_default(),
-        "--skills",
-        skills.to_str().unwrap_or_default(),
-        "--embedding",
-        "--encoder",
-        encoder.to_str().unwrap_or_default(),
-    ])?;
+    let (code, lines, err) = nlu(
+        &input,
+        &[
+            "--embedding",
+            "--encoder",
+            encoder.to_str().unwrap_or_default(),
+        ],
+    )?;
     assert_eq!(code, 0, "{err}");
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
-    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
     // The templates answer first; the tier is not asked.
     assert_eq!(lines[0]["tier"], "template");
     assert_eq!(lines[0]["embedding"], serde_json::Value::Null);
@@ -165,17 +170,14 @@ fn the_embedding_tier_names_a_missing_encoder() -> anyhow::Result<()> {
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, r#"{"text": "I'm freezing"}"#)?;
     let missing = dir.path().join("no-encoder.gguf");
-    let skills = repo().join("skills");
-    let (code, _, err) = ctl(&[
-        "nlu",
-        "--jsonl",
-        input.to_str().unwrap_or_default(),
-        "--skills",
-        skills.to_str().unwrap_or_default(),
-        "--embedding",
-        "--encoder",
-        missing.to_str().unwrap_or_default(),
-    ])?;
+    let (code, _, err) = nlu(
+        &input,
+        &[
+            "--embedding",
+            "--encoder",
+            missing.to_str().unwrap_or_default(),
+        ],
+    )?;
     assert_ne!(code, 0);
     assert!(err.contains("no-encoder.gguf does not exist"), "{err}");
     assert!(err.contains("provision.sh minilm"), "{err}");

@@ -13,7 +13,7 @@ use edge_core::{Recognition, SlotValue, Tier};
 use edge_embedding::{Classifier, Decision, Method, NONE, Ranking, Thresholds};
 use edge_intent::{TemplateEngine, TrainingSentence, TrainingSource};
 use edge_slm_client::SlmClient;
-use edge_worker::{WorkerConfig, WorkerHandle};
+use edge_worker::WorkerHandle;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -67,12 +67,6 @@ impl EmbeddingRunner {
             "{} does not exist (run agent/models/provision.sh minilm)",
             encoder.display()
         );
-        let binary = edge_worker::find_binary(&config.slm.worker).with_context(|| {
-            format!(
-                "{} not found beside edge-agentctl or in PATH",
-                config.slm.worker.display()
-            )
-        })?;
         let mut training = engine.training_sentences(SENTENCES_PER_TEMPLATE);
         training.extend(negatives.iter().map(|text| TrainingSentence {
             text: (*text).to_owned(),
@@ -84,36 +78,17 @@ impl EmbeddingRunner {
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let dir = tempfile::tempdir()?;
         let start_timeout = Duration::from_millis(config.slm.start_timeout_ms);
-        let (worker, mut client) = runtime.block_on(async {
-            let worker = WorkerHandle::spawn(WorkerConfig {
-                name: "encoder worker".into(),
-                binary,
-                args: vec![
-                    "--encoder".into(),
-                    encoder.into(),
-                    "--threads".into(),
-                    config.slm.threads.to_string().into(),
-                ],
-                socket: dir.path().join("encoder.sock"),
-                start_timeout,
-                health_interval: Duration::from_secs(5),
-                log_filter: "warn".into(),
-                backoff_min: Duration::from_millis(250),
-                backoff_max: Duration::from_secs(5),
-            });
-            worker
-                .wait_ready(start_timeout)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            let client = SlmClient::connect(
-                worker.uri(),
-                Duration::from_millis(config.slm.request_timeout_ms),
-            )
-            .await?;
-            Ok::<_, anyhow::Error>((worker, client))
-        })?;
+        let (worker, dir, mut client) = runtime.block_on(crate::slm::start_worker(
+            "encoder worker",
+            vec![
+                "--encoder".into(),
+                encoder.into(),
+                "--threads".into(),
+                config.slm.threads.to_string().into(),
+            ],
+            config,
+        ))?;
         let texts: Vec<String> = training.iter().map(|t| t.text.clone()).collect();
         let started = Instant::now();
         let embedded = runtime.block_on(client.embed(&texts, Some(start_timeout)))?;

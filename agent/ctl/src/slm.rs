@@ -10,6 +10,45 @@ use edge_worker::{WorkerConfig, WorkerHandle};
 use std::path::Path;
 use std::time::Duration;
 
+/// Starts an `edge-slm` worker with `args` (found beside edge-agentctl or in PATH) on a
+/// socket in a new directory, waits until it is ready and connects. The worker lives as
+/// long as the handle, its socket as long as the directory.
+pub async fn start_worker(
+    name: &str,
+    args: Vec<std::ffi::OsString>,
+    config: &AgentConfig,
+) -> anyhow::Result<(WorkerHandle, tempfile::TempDir, SlmClient)> {
+    let binary = edge_worker::find_binary(&config.slm.worker).with_context(|| {
+        format!(
+            "{} not found beside edge-agentctl or in PATH",
+            config.slm.worker.display()
+        )
+    })?;
+    let dir = tempfile::tempdir()?;
+    let start_timeout = Duration::from_millis(config.slm.start_timeout_ms);
+    let worker = WorkerHandle::spawn(WorkerConfig {
+        name: name.into(),
+        binary,
+        args,
+        socket: dir.path().join("worker.sock"),
+        start_timeout,
+        health_interval: Duration::from_secs(5),
+        log_filter: "warn".into(),
+        backoff_min: Duration::from_millis(250),
+        backoff_max: Duration::from_secs(5),
+    });
+    worker
+        .wait_ready(start_timeout)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let client = SlmClient::connect(
+        worker.uri(),
+        Duration::from_millis(config.slm.request_timeout_ms),
+    )
+    .await?;
+    Ok((worker, dir, client))
+}
+
 /// A running worker with the tier's prompts cached.
 #[derive(Debug)]
 pub struct SlmRunner {
@@ -31,37 +70,16 @@ impl SlmRunner {
             "{} does not exist (run agent/models/provision.sh slm)",
             model.display()
         );
-        let binary = edge_worker::find_binary(&config.slm.worker).with_context(|| {
-            format!(
-                "{} not found beside edge-agentctl or in PATH",
-                config.slm.worker.display()
-            )
-        })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the async runtime")?;
-        let dir = tempfile::tempdir()?;
         let start_timeout = Duration::from_millis(config.slm.start_timeout_ms);
-        let (worker, client) = runtime.block_on(async {
-            let worker = WorkerHandle::spawn(WorkerConfig {
-                name: "SLM worker".into(),
-                binary,
-                args: edge_slm_client::worker_args(model, &config.slm),
-                socket: dir.path().join("slm.sock"),
-                start_timeout,
-                health_interval: Duration::from_secs(5),
-                log_filter: "warn".into(),
-                backoff_min: Duration::from_millis(250),
-                backoff_max: Duration::from_secs(5),
-            });
-            worker
-                .wait_ready(start_timeout)
-                .await
-                .map_err(anyhow::Error::msg)?;
-            let mut client = SlmClient::connect(
-                worker.uri(),
-                Duration::from_millis(config.slm.request_timeout_ms),
+        let (worker, dir, client) = runtime.block_on(async {
+            let (worker, dir, mut client) = start_worker(
+                "SLM worker",
+                edge_slm_client::worker_args(model, &config.slm),
+                config,
             )
             .await?;
             let loaded = client.load(tier.load_request(), start_timeout).await?;
@@ -69,7 +87,7 @@ impl SlmRunner {
                 "SLM: {} intents cached ({} prompt tokens) in {:.0} ms",
                 loaded.intents, loaded.prompt_tokens, loaded.load_ms
             );
-            Ok::<_, anyhow::Error>((worker, client))
+            Ok::<_, anyhow::Error>((worker, dir, client))
         })?;
         Ok(Self {
             runtime,
