@@ -106,15 +106,20 @@ def find_package_model_dir(package=PACKAGE):
     )
 
 
-def read_json(path, what, expect=dict):
+def read_text(path, what):
+    """The UTF-8 text of `path`; a missing, unreadable or non-UTF-8 file is an error naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConversionError(f"{path}: missing ({what})")
     except OSError as e:
         raise ConversionError(f"{path}: cannot read: {e.strerror}")
     except UnicodeDecodeError as e:
         raise ConversionError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})")
+
+
+def read_json(path, what, expect=dict):
+    text = read_text(path, what)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
@@ -203,14 +208,7 @@ def load_pooling(src):
 def load_vocab(src, n_vocab):
     """Token strings in id order, their GGUF token types, special ids, normaliser options."""
     vpath = src / "vocab.txt"
-    try:
-        text = vpath.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConversionError(f"{vpath}: missing (WordPiece vocabulary, one token per line)")
-    except OSError as e:
-        raise ConversionError(f"{vpath}: cannot read: {e.strerror}")
-    except UnicodeDecodeError as e:
-        raise ConversionError(f"{vpath}: not UTF-8 text ({e.reason} at byte {e.start})")
+    text = read_text(vpath, "WordPiece vocabulary, one token per line")
     tokens = text.split("\n")
     if tokens and tokens[-1] == "":
         tokens.pop()

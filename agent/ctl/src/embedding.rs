@@ -42,7 +42,8 @@ pub struct EmbeddingRunner {
     client: SlmClient,
     classifier: Classifier,
     thresholds: Thresholds,
-    /// The training sentences, in the classifier's order (negatives labelled none).
+    /// The skills' training sentences, in the classifier's order (the negatives follow
+    /// them there).
     training: Vec<TrainingSentence>,
     _worker: (WorkerHandle, tempfile::TempDir),
     /// Decisions so far, by kind.
@@ -67,13 +68,7 @@ impl EmbeddingRunner {
             "{} does not exist (run agent/models/provision.sh minilm)",
             encoder.display()
         );
-        let mut training = engine.training_sentences(SENTENCES_PER_TEMPLATE);
-        training.extend(negatives.iter().map(|text| TrainingSentence {
-            text: (*text).to_owned(),
-            intent: NONE.to_owned(),
-            slots: Default::default(),
-            source: TrainingSource::Example,
-        }));
+        let training = engine.training_sentences(SENTENCES_PER_TEMPLATE);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -89,11 +84,21 @@ impl EmbeddingRunner {
             ],
             config,
         ))?;
-        let texts: Vec<String> = training.iter().map(|t| t.text.clone()).collect();
+        // The skills' sentences, then the negatives as the `none` class: a vector's index
+        // below `training.len()` is that training sentence's.
+        let texts: Vec<String> = training
+            .iter()
+            .map(|t| t.text.clone())
+            .chain(negatives.iter().map(|n| (*n).to_owned()))
+            .collect();
         let started = Instant::now();
         let embedded = runtime.block_on(client.embed(&texts, Some(start_timeout)))?;
         let embed_ms = started.elapsed().as_secs_f64() * 1e3;
-        let labels: Vec<String> = training.iter().map(|t| t.intent.clone()).collect();
+        let labels: Vec<String> = training
+            .iter()
+            .map(|t| t.intent.clone())
+            .chain(negatives.iter().map(|_| NONE.to_owned()))
+            .collect();
         let started = Instant::now();
         let classifier = Classifier::fit(embedded.vectors, &labels, method)?;
         let fit_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -101,7 +106,7 @@ impl EmbeddingRunner {
         eprintln!(
             "embedding tier: encoder {}; {} training sentences ({} intents, {} negatives) embedded in {embed_ms:.0} ms, fitted ({method:?}) in {fit_ms:.1} ms",
             encoder.display(),
-            training.len(),
+            texts.len(),
             sizes.iter().filter(|(c, _)| c != NONE).count(),
             negatives.len(),
         );

@@ -24,6 +24,16 @@ pub mod kind {
     pub const EMBEDDING: &str = "slm-embedding";
 }
 
+/// `text` is at most `max` characters; the error names `field`.
+fn check_chars(field: &str, text: &str, max: usize) -> Result<(), String> {
+    let n = text.chars().count();
+    if n > max {
+        Err(format!("{field}: {n} characters, at most {max}"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Most sentences in one `slm-embed`.
 pub const MAX_EMBED_TEXTS: usize = 512;
 /// Longest sentence of an `slm-embed`, in characters.
@@ -48,12 +58,7 @@ impl EmbedRequest {
             ));
         }
         for (k, text) in self.texts.iter().enumerate() {
-            let n = text.chars().count();
-            if n > MAX_EMBED_TEXT_CHARS {
-                return Err(format!(
-                    "texts[{k}]: {n} characters, at most {MAX_EMBED_TEXT_CHARS}"
-                ));
-            }
+            check_chars(&format!("texts[{k}]"), text, MAX_EMBED_TEXT_CHARS)?;
         }
         Ok(())
     }
@@ -288,16 +293,8 @@ pub struct ChoiceRequest {
 impl ChoiceRequest {
     /// Checks the size limits and that the ids are usable; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
-        let chars = |field: &str, text: &str, max: usize| {
-            let n = text.chars().count();
-            if n > max {
-                Err(format!("{field}: {n} characters, at most {max}"))
-            } else {
-                Ok(())
-            }
-        };
-        chars("question", &self.question, MAX_CHOICE_TEXT_CHARS)?;
-        chars("answer", &self.answer, MAX_CHOICE_TEXT_CHARS)?;
+        check_chars("question", &self.question, MAX_CHOICE_TEXT_CHARS)?;
+        check_chars("answer", &self.answer, MAX_CHOICE_TEXT_CHARS)?;
         if self.options.is_empty() {
             return Err("options: empty, at least one is needed".into());
         }
@@ -311,8 +308,8 @@ impl ChoiceRequest {
             if option.id.trim().is_empty() {
                 return Err(format!("options[{k}].id: empty"));
             }
-            chars(&format!("options[{k}].id"), &option.id, MAX_OPTION_ID_CHARS)?;
-            chars(
+            check_chars(&format!("options[{k}].id"), &option.id, MAX_OPTION_ID_CHARS)?;
+            check_chars(
                 &format!("options[{k}].description"),
                 &option.description,
                 MAX_OPTION_DESCRIPTION_CHARS,

@@ -29,6 +29,7 @@ const TICK: Duration = Duration::from_millis(10);
 fn ticks(time: Duration) -> u64 {
     (time.as_millis() as u64).div_ceil(TICK.as_millis() as u64) + 1
 }
+
 /// Longest `say` a skill may return.
 const MAX_SAY_BYTES: usize = 2000;
 /// Longest structured result.

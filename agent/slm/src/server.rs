@@ -169,44 +169,49 @@ impl SlmService {
     }
 
     async fn embed(&self, request: EmbedRequest) -> Result<EmbedAnswer, Event> {
-        let embeds = self.embeds.as_ref().ok_or_else(|| {
-            Event::error(
-                error_code::NO_MODEL,
-                "this worker has no sentence encoder (start it with --encoder)",
-            )
-        })?;
-        let (reply, answer) = oneshot::channel();
-        let gone = || Event::error(error_code::INFERENCE, "the encoder thread has stopped");
-        embeds.send((request, reply)).await.map_err(|_| gone())?;
-        match answer.await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(e)) => Err(Event::error(error_code::INFERENCE, &e.to_string())),
-            Err(_) => Err(gone()),
-        }
+        dispatch(
+            self.embeds.as_ref(),
+            "this worker has no sentence encoder (start it with --encoder)",
+            "the encoder thread has stopped",
+            |reply| (request, reply),
+        )
+        .await
     }
 
     async fn run<T>(
         &self,
         job: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> Job,
     ) -> Result<T, Event> {
-        let jobs = self.jobs.as_ref().ok_or_else(|| {
-            Event::error(
-                error_code::NO_MODEL,
-                "this worker has no language model (start it with --model)",
-            )
-        })?;
-        let (reply, answer) = oneshot::channel();
-        let gone = || Event::error(error_code::INFERENCE, "the inference thread has stopped");
-        jobs.send(job(reply)).await.map_err(|_| gone())?;
-        match answer.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(EngineError::NotLoaded)) => Err(Event::error(
-                error_code::NOT_LOADED,
-                "no intents loaded: send slm-load first",
-            )),
-            Ok(Err(e)) => Err(Event::error(error_code::INFERENCE, &e.to_string())),
-            Err(_) => Err(gone()),
-        }
+        dispatch(
+            self.jobs.as_ref(),
+            "this worker has no language model (start it with --model)",
+            "the inference thread has stopped",
+            job,
+        )
+        .await
+    }
+}
+
+/// Hands a job to a model's thread (`None`: the worker runs without that model, `missing`
+/// says so) and waits for its answer; errors become `error` events.
+async fn dispatch<J, T>(
+    queue: Option<&mpsc::Sender<J>>,
+    missing: &str,
+    stopped: &str,
+    job: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> J,
+) -> Result<T, Event> {
+    let queue = queue.ok_or_else(|| Event::error(error_code::NO_MODEL, missing))?;
+    let (reply, answer) = oneshot::channel();
+    let gone = || Event::error(error_code::INFERENCE, stopped);
+    queue.send(job(reply)).await.map_err(|_| gone())?;
+    match answer.await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(EngineError::NotLoaded)) => Err(Event::error(
+            error_code::NOT_LOADED,
+            "no intents loaded: send slm-load first",
+        )),
+        Ok(Err(e)) => Err(Event::error(error_code::INFERENCE, &e.to_string())),
+        Err(_) => Err(gone()),
     }
 }
 
