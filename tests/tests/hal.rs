@@ -43,6 +43,29 @@ async fn world() -> anyhow::Result<World> {
     world_with("").await
 }
 
+/// Waits until the daemon's own cached copy of `signal` (no fresh read) is `value`.
+async fn daemon_sees(agent: &zbus::Proxy<'_>, signal: &str, value: bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + edge_agent_tests::WAIT;
+    loop {
+        // Before the first state arrives the read may fail: that is "not seen yet".
+        let reading: Value = match agent
+            .call::<_, _, String>("GetSignal", &(signal, false))
+            .await
+        {
+            Ok(json) => serde_json::from_str(&json)?,
+            Err(e) => Value::String(e.to_string()),
+        };
+        if reading["value"] == value {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon never saw {signal} = {value}: {reading}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn say(agent: &zbus::Proxy<'_>, text: &str) -> anyhow::Result<Value> {
     let json: String = agent.call("Say", &(text,)).await?;
     Ok(serde_json::from_str(&json)?)
@@ -201,6 +224,9 @@ async fn policy_denies_windows_at_speed_and_ranges() -> anyhow::Result<()> {
 async fn equipment_needs_yes_and_a_closed_guard() -> anyhow::Result<()> {
     let w = world_with("[policy]\nconfirmation_timeout_secs = 2\n").await?;
     let port = w.broker.port;
+    // READY does not wait for the plant's retained state: the policy would find no closed
+    // guard yet and refuse (failing closed). Ask once the daemon has seen it.
+    daemon_sees(&w.agent, "Plant.Pump2.GuardClosed", true).await?;
     let outcome = say(&w.agent, "start pump two").await?;
     assert_eq!(outcome["response"], "Start pump 2? Say yes to confirm.");
     assert_eq!(plant_state(port, "pump-2").await?["state"], "stopped");
@@ -244,22 +270,7 @@ async fn equipment_needs_yes_and_a_closed_guard() -> anyhow::Result<()> {
         .await?;
     // The broker delivers the state to the daemon's own subscription independently of the
     // probe's: wait until the daemon has seen the guard open.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let json: String = w
-            .agent
-            .call("GetSignal", &("Plant.Pump3.GuardClosed", false))
-            .await?;
-        let reading: serde_json::Value = serde_json::from_str(&json)?;
-        if reading["value"] == false {
-            break;
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the daemon never saw the guard open: {reading}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    daemon_sees(&w.agent, "Plant.Pump3.GuardClosed", false).await?;
     let outcome = say(&w.agent, "start pump three").await?;
     assert_eq!(outcome["action"]["status"], "denied", "{outcome}");
     assert_eq!(
