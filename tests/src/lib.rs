@@ -831,25 +831,52 @@ pub async fn wait_for_status(
     }
 }
 
-/// Waits until the SLM worker has cached the intents' prompts (until then a skill's
-/// `llm.choose` is answered "not ready" and the SLM intent tier is skipped).
+/// Waits until the SLM worker is ready with the intents' prompts cached, or ready when it
+/// is no intent tier (`slm.intents` off: no prompts). Until then a skill's `llm.choose` is
+/// answered "not ready" and the SLM intent tier is skipped.
 pub async fn slm_prompts_cached(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Value> {
-    wait_for_status(agent, "SLM prompts cached", |s| {
-        s["language"]["slm"]["prompts"] == "cached"
+    wait_for_status(agent, "SLM prompts cached", slm_ready).await
+}
+
+/// Whether the status shows the SLM worker ready to answer (see [`slm_prompts_cached`]).
+pub fn slm_ready(status: &serde_json::Value) -> bool {
+    let slm = &status["language"]["slm"];
+    let running = slm["state"] == "ready" || slm["state"] == "external";
+    slm["prompts"] == "cached" || (slm["prompts"] == "off" && running)
+}
+
+/// Waits until the embedding tier is fitted on the skills (until then it is skipped).
+pub async fn embedding_fitted(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Value> {
+    wait_for_status(agent, "embedding tier fitted", |s| {
+        s["language"]["embedding"]["state"] == "ready"
     })
     .await
 }
 
-/// The SmolLM2 model the SLM tests use (provisioned by `agent/models/provision.sh slm`).
-pub fn slm_model() -> anyhow::Result<PathBuf> {
-    let model = cache_dir().join("models/slm/smollm2-135m-instruct.gguf");
+/// The sentence encoder fine-tuned on the example skills (`agent/models/provision.sh
+/// tuned`, which tests/run.sh runs after the build).
+pub fn specialised_encoder() -> anyhow::Result<PathBuf> {
+    cached_model(
+        "models/embed/minilm-skills.gguf",
+        "tuned --training <(edge-agentctl schema --training --skills skills)",
+    )
+}
+
+/// `relative` in the model cache, put there by `agent/models/provision.sh ARGS`.
+fn cached_model(relative: &str, args: &str) -> anyhow::Result<PathBuf> {
+    let model = cache_dir().join(relative);
     if !model.is_file() {
         bail!(
-            "{} missing: run `bash agent/models/provision.sh slm`",
+            "{} missing: run `bash agent/models/provision.sh {args}`",
             model.display()
         );
     }
     Ok(model)
+}
+
+/// The SmolLM2 model the SLM tests use (provisioned by `agent/models/provision.sh slm`).
+pub fn slm_model() -> anyhow::Result<PathBuf> {
+    cached_model("models/slm/smollm2-135m-instruct.gguf", "slm")
 }
 
 /// What `espeak-ng --stdout` writes for `text`, with the streaming header's sizes made

@@ -104,18 +104,15 @@ fn malformed_lines_are_reported_with_line_numbers() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--embedding`: what the templates reject goes to the sentence encoder (a real `edge-slm
-/// --encoder` worker on the provisioned all-MiniLM-L6-v2) and the classifier fitted on the
-/// skills' sentences and the negative set; slots come from the recognisers and, for a
-/// relative phrasing, from the manifest's example.
+/// By default, as in the daemon: what the templates reject goes to the sentence encoder (a
+/// real `edge-slm --encoder` worker; the configured encoder does not exist here, so the
+/// fine-tuned one of the user cache, and the command says so) and the classifier fitted on
+/// the skills' sentences and the negative set; slots come from the recognisers and, for a
+/// relative phrasing, from the manifest's example. `--templates-only` asks the templates
+/// alone.
 #[test]
 fn the_embedding_tier_answers_what_the_templates_reject() -> anyhow::Result<()> {
-    let encoder = edge_agent_tests::cache_dir().join("models/embed/all-minilm-l6-v2.gguf");
-    anyhow::ensure!(
-        encoder.is_file(),
-        "{} missing: run `bash agent/models/provision.sh minilm`",
-        encoder.display()
-    );
+    let encoder = edge_agent_tests::specialised_encoder()?;
     let dir = tempfile::tempdir()?;
     let input = dir.path().join("in.jsonl");
     std::fs::write(
@@ -128,14 +125,7 @@ fn the_embedding_tier_answers_what_the_templates_reject() -> anyhow::Result<()> 
         ]
         .join("\n"),
     )?;
-    let (code, lines, err) = nlu(
-        &input,
-        &[
-            "--embedding",
-            "--encoder",
-            encoder.to_str().unwrap_or_default(),
-        ],
-    )?;
+    let (code, lines, err) = nlu(&input, &[])?;
     assert_eq!(code, 0, "{err}");
     assert_eq!(lines.len(), 3, "{lines:?}");
     // The templates answer first; the tier is not asked.
@@ -155,12 +145,22 @@ fn the_embedding_tier_answers_what_the_templates_reject() -> anyhow::Result<()> 
         "{}",
         lines[2]
     );
-    assert!(err.contains("embedding tier: encoder "), "{err}");
+    assert!(
+        err.contains(&format!("embedding tier: encoder {}", encoder.display())),
+        "{err}"
+    );
     assert!(err.contains("training sentences"), "{err}");
     assert!(
         err.contains("embedding tier: asked about 2 utterances"),
         "{err}"
     );
+
+    let (code, lines, err) = nlu(&input, &["--templates-only"])?;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines[0]["tier"], "template");
+    assert_eq!(lines[1]["intent"], "none", "{}", lines[1]);
+    assert_eq!(lines[1]["embedding"], serde_json::Value::Null);
+    assert!(!err.contains("embedding tier"), "{err}");
     Ok(())
 }
 
@@ -170,16 +170,67 @@ fn the_embedding_tier_names_a_missing_encoder() -> anyhow::Result<()> {
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, r#"{"text": "I'm freezing"}"#)?;
     let missing = dir.path().join("no-encoder.gguf");
-    let (code, _, err) = nlu(
-        &input,
-        &[
-            "--embedding",
-            "--encoder",
-            missing.to_str().unwrap_or_default(),
-        ],
-    )?;
+    let (code, _, err) = nlu(&input, &["--encoder", missing.to_str().unwrap_or_default()])?;
     assert_ne!(code, 0);
     assert!(err.contains("no-encoder.gguf does not exist"), "{err}");
     assert!(err.contains("provision.sh minilm"), "{err}");
+    Ok(())
+}
+
+/// The embedding tier's hand-written training sentences (the manifests' examples, the
+/// descriptions, the shipped negatives) share no sentence with the evaluation sets'
+/// paraphrases and out-of-domain lines: a figure on a sentence it learned from would
+/// measure memory, not understanding.
+#[test]
+fn no_training_sentence_is_in_the_dev_or_held_out_set() -> anyhow::Result<()> {
+    let skills = repo().join("skills");
+    let (code, out, err) = ctl(&[
+        "schema",
+        "--training",
+        "--skills",
+        skills.to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(code, 0, "{err}");
+    let words = |text: &str| -> String {
+        text.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // The hand-written part: examples, descriptions, negatives (template write-outs say
+    // what the templates recognise anyway).
+    let training: std::collections::BTreeSet<String> = out
+        .lines()
+        .map(serde_json::from_str::<serde_json::Value>)
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|v| v["source"] != "template")
+        .map(|v| words(v["text"].as_str().unwrap_or_default()))
+        .collect();
+    assert!(
+        training.len() > 400,
+        "{} training sentences",
+        training.len()
+    );
+    for set in ["dev.jsonl", "heldout.jsonl"] {
+        let path = repo().join("tests/resources/nlu").join(set);
+        let shared: Vec<String> = std::fs::read_to_string(&path)?
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(serde_json::from_str::<serde_json::Value>)
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .filter(|v| v["kind"] != "template")
+            .map(|v| words(v["text"].as_str().unwrap_or_default()))
+            .filter(|t| training.contains(t))
+            .collect();
+        assert_eq!(
+            shared.len(),
+            0,
+            "{set} shares {} sentences with the training set",
+            shared.len()
+        );
+    }
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! gated by a confirmation, cancel in the middle, and the report on MQTT and on disk.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, slm_model,
-    wear_out_pump_three,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, embedding_fitted, slm_model,
+    specialised_encoder, wear_out_pump_three,
 };
 use serde_json::Value;
 
@@ -425,7 +425,7 @@ async fn an_slm_worker_run_as_its_own_service_maps_answers_and_paraphrases() -> 
 
     let w = world_in(
         tempfile::tempdir()?,
-        &format!("[slm]\nuri = {uri:?}\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n"),
+        &format!("[slm]\nuri = {uri:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n"),
     )
     .await?;
     let agent = &w.agent;
@@ -522,7 +522,7 @@ async fn a_busy_or_hung_slm_worker_never_costs_a_skill_its_deadline() -> anyhow:
     let w = world_in(
         tempfile::tempdir()?,
         &format!(
-            "[slm]\nuri = \"unix://{}\"\nstart_timeout_ms = 120000\nrequest_timeout_ms = 3000\n",
+            "[slm]\nuri = \"unix://{}\"\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 3000\n",
             socket.display()
         ),
     )
@@ -542,5 +542,159 @@ async fn a_busy_or_hung_slm_worker_never_costs_a_skill_its_deadline() -> anyhow:
     answered_in_words(&w, "did not answer within 3s; matching words only").await?;
     signal_worker(&worker, "CONT")?;
     drop(worker);
+    Ok(())
+}
+
+/// The embedding tier alone (its worker runs the encoder, no language model), the worker's
+/// socket in `dir`, with `thresholds` as `[embedding]` keys.
+fn embedding_config(dir: &std::path::Path, thresholds: &str) -> anyhow::Result<String> {
+    Ok(format!(
+        "[slm]\nenabled = false\nsocket = {:?}\n\n[embedding]\nencoder = {:?}\n{thresholds}\n",
+        dir.join("slm.sock").display().to_string(),
+        specialised_encoder()?.display().to_string(),
+    ))
+}
+
+/// The demo world with the embedding tier alone, fitted.
+async fn embedding_world(thresholds: &str) -> anyhow::Result<World> {
+    let dir = tempfile::tempdir()?;
+    let config = embedding_config(dir.path(), thresholds)?;
+    let w = world_in(dir, &config).await?;
+    embedding_fitted(&w.agent).await?;
+    Ok(w)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_embeds_nothing_as_the_vectors_are_cached_on_disk() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+    // A cache of its own: the shared one holds the vectors of earlier tests.
+    setup.skill_cache = dir.path().join("skill-cache");
+    setup.extra = format!(
+        "[asr]\nenabled = false\n\n{}",
+        embedding_config(dir.path(), "")?
+    );
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let first = {
+        let _daemon = Daemon::start(&setup)?;
+        embedding_fitted(&agent).await?["language"]["embedding"].clone()
+    };
+    let sentences = first["sentences"].as_u64().unwrap_or_default();
+    assert!(sentences > 500, "{first}");
+    assert_eq!(first["cached_on_disk"], 0, "{first}");
+    // Each distinct sentence once.
+    let embedded = first["embedded"].as_u64().unwrap_or_default();
+    assert!(embedded > 500 && embedded <= sentences, "{first}");
+    let again = {
+        let _daemon = Daemon::start(&setup)?;
+        embedding_fitted(&agent).await?["language"]["embedding"].clone()
+    };
+    assert_eq!(again["embedded"], 0, "{again}");
+    assert_eq!(again["cached_on_disk"].as_u64(), Some(embedded), "{again}");
+    assert_eq!(again["sentences"].as_u64(), Some(sentences), "{again}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paraphrases_act_out_of_domain_requests_do_not_and_a_missing_machine_is_asked_for()
+-> anyhow::Result<()> {
+    let w = embedding_world("").await?;
+    let status: String = w.agent.call("Status", &()).await?;
+    let status: Value = serde_json::from_str(&status)?;
+    let embedding = &status["language"]["embedding"];
+    assert!(embedding["sentences"].as_u64() > Some(500), "{embedding}");
+    assert_eq!(
+        status["language"]["slm"]["state"], "unavailable",
+        "{status}"
+    );
+
+    // A driver's words, not a template's: the cabin gets warmer.
+    let before = signal(
+        &w.agent,
+        "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature",
+    )
+    .await?;
+    let cold = say_at(&w.agent, "cabin", "I'm freezing").await?;
+    assert_eq!(cold["intent"], "climate.adjust_temperature", "{cold}");
+    assert_eq!(cold["tier"], "embedding", "{cold}");
+    assert_eq!(cold["slots"]["direction"], "warmer", "{cold}");
+    assert_eq!(cold["action"]["status"], "done", "{cold}");
+    let after = signal(
+        &w.agent,
+        "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature",
+    )
+    .await?;
+    assert!(after.as_f64() > before.as_f64(), "{before} -> {after}");
+
+    // A technician's: the troubleshooting session starts on the right pump.
+    let pressure = say_at(&w.agent, PANEL, "pump four won't build pressure").await?;
+    assert_eq!(pressure["intent"], "troubleshoot.start", "{pressure}");
+    assert_eq!(pressure["slots"]["machine"], "pump-4", "{pressure}");
+    let said = response(&pressure);
+    assert!(
+        said.starts_with("Let's troubleshoot pump 4: no pressure"),
+        "{pressure}"
+    );
+
+    // Requests no skill owns never become actions.
+    for text in [
+        "what's the capital of france",
+        "order more hydraulic oil",
+        "turn on the seat heating",
+        "tell me a joke",
+    ] {
+        let out = say_at(&w.agent, "cabin", text).await?;
+        assert_eq!(out["intent"], "none", "{out}");
+        assert!(out["action"].is_null(), "{out}");
+    }
+
+    // Sure it is a start, but of which machine? Asked, then acted on the answer.
+    let asked = say_at(&w.agent, PANEL, "the machine needs to be started").await?;
+    assert_eq!(response(&asked), "Which machine?", "{asked}");
+    assert!(asked["action"].is_null(), "{asked}");
+    let answered = say_at(&w.agent, PANEL, "pump two").await?;
+    assert_eq!(answered["intent"], "equipment.start", "{answered}");
+    assert_eq!(answered["slots"]["machine"], "pump-2", "{answered}");
+    assert!(
+        !answered["action"].is_null() || response(&answered).contains("confirm"),
+        "{answered}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_the_threshold_the_tier_asks_and_acts_only_on_yes() -> anyhow::Result<()> {
+    // Nothing is sure enough to act on: everything the tier recognises is asked about.
+    let w = embedding_world("accept = 0.999\nask = 0.3").await?;
+    let path = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature";
+    let before = signal(&w.agent, path).await?;
+    let asked = say_at(&w.agent, "cabin", "I'm freezing").await?;
+    assert_eq!(asked["intent"], "none", "{asked}");
+    assert!(
+        response(&asked).starts_with("Did you mean: make it warmer or cooler"),
+        "{asked}"
+    );
+    assert!(response(&asked).contains("warmer"), "{asked}");
+    assert_eq!(signal(&w.agent, path).await?, before);
+    // No: nothing happens, and nothing is left open.
+    let no = say_at(&w.agent, "cabin", "no").await?;
+    assert!(no["action"].is_null(), "{no}");
+    assert_eq!(signal(&w.agent, path).await?, before);
+    assert_eq!(sessions(&w.agent).await?.as_array().map(Vec::len), Some(0));
+    // Yes: acted on, as asked.
+    say_at(&w.agent, "cabin", "I'm freezing").await?;
+    let yes = say_at(&w.agent, "cabin", "yes").await?;
+    assert_eq!(yes["intent"], "climate.adjust_temperature", "{yes}");
+    assert_eq!(yes["action"]["status"], "done", "{yes}");
+    assert!(signal(&w.agent, path).await?.as_f64() > before.as_f64());
+    // A new command instead of an answer ends the question and is acted on.
+    say_at(&w.agent, "cabin", "I'm freezing").await?;
+    let other = say_at(&w.agent, "cabin", "volume up").await?;
+    assert_eq!(other["intent"], "media.volume", "{other}");
+    let late = say_at(&w.agent, "cabin", "yes").await?;
+    assert!(late["action"].is_null(), "{late}");
     Ok(())
 }

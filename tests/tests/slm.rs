@@ -106,7 +106,7 @@ async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_r
     let (chat_port, seen) = chat_endpoint().await?;
     let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
     setup.extra = format!(
-        "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n\n[escalation]\nenabled = true\nurl = \"http://127.0.0.1:{chat_port}/v1\"\nmodel = \"test-model\"\ntimeout_ms = 5000\n",
+        "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n\n[escalation]\nenabled = true\nurl = \"http://127.0.0.1:{chat_port}/v1\"\nmodel = \"test-model\"\ntimeout_ms = 5000\n",
         slm_model()?.display().to_string(),
         dir.path().join("slm.sock").display().to_string(),
     );

@@ -39,6 +39,8 @@ pub struct ConfigFile {
     pub audio: AudioSection,
     /// The local small-language-model intent tier.
     pub slm: SlmSection,
+    /// The sentence-embedding intent tier.
+    pub embedding: EmbeddingSection,
     /// Escalation of rejected utterances to a remote chat endpoint.
     pub escalation: EscalationSection,
     /// Spoken replies.
@@ -65,6 +67,7 @@ impl Default for ConfigFile {
             asr: AsrSection::default(),
             audio: AudioSection::default(),
             slm: SlmSection::default(),
+            embedding: EmbeddingSection::default(),
             escalation: EscalationSection::default(),
             tts: TtsSection::default(),
             dialogue: DialogueSection::default(),
@@ -179,9 +182,13 @@ impl Default for TtsSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SlmSection {
-    /// Ask the language model about utterances the templates reject. Without a usable
-    /// model the template tier works alone and the status says why.
+    /// Run the language model (troubleshooting answers: `llm.choose`; and, with
+    /// `intents`, intent recognition). Without a usable model the status says why.
     pub enabled: bool,
+    /// Also ask the model which intent an utterance means when the templates and the
+    /// embedding tier found none. Off by default: beside the embedding tier it added no
+    /// accepted command (docs/BENCHMARKS.md), at ~1.3 s per utterance.
+    pub intents: bool,
     /// The worker binary; a bare name is looked up beside `edge-agentd`, then in PATH.
     pub worker: PathBuf,
     /// GGUF model for the worker.
@@ -212,6 +219,7 @@ impl Default for SlmSection {
     fn default() -> Self {
         Self {
             enabled: true,
+            intents: false,
             worker: "edge-slm".into(),
             model: "/usr/share/edge-agent/models/smollm2-135m-instruct.gguf".into(),
             socket: "/run/edge-agent/slm.sock".into(),
@@ -223,6 +231,47 @@ impl Default for SlmSection {
             min_confidence: 0.7,
             start_timeout_ms: 120_000,
             request_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[embedding]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingSection {
+    /// Match utterances the templates reject against the skills' own sentences by
+    /// sentence embeddings (a sentence encoder in the `edge-slm` worker of `[slm]`).
+    /// Without the encoder file the tier is off and the status says why.
+    pub enabled: bool,
+    /// GGUF sentence encoder (BERT, mean pooling).
+    pub encoder: PathBuf,
+    /// `knn` (mean cosine of the `k` nearest sentences of each intent) or `prototype`
+    /// (cosine of each intent's mean vector).
+    pub method: String,
+    /// Neighbours per intent for `knn`.
+    pub k: usize,
+    /// Least score to act.
+    pub accept: f32,
+    /// Least lead of the best intent over the runner-up to act.
+    pub margin: f32,
+    /// Least lead of the best intent over the negative set (`none`) to act.
+    pub none_margin: f32,
+    /// Least score to ask "Did you mean ...?" instead of refusing.
+    pub ask: f32,
+}
+
+impl Default for EmbeddingSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            encoder: "/usr/share/edge-agent/models/minilm-skills.gguf".into(),
+            method: "knn".into(),
+            k: 3,
+            // Chosen on the dev set for the fine-tuned encoder (docs/BENCHMARKS.md).
+            accept: 0.90,
+            margin: 0.03,
+            none_margin: 0.05,
+            ask: 0.80,
         }
     }
 }
@@ -1005,6 +1054,41 @@ impl ConfigFile {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1".into()));
             }
+        }
+        let embedding = &self.embedding;
+        if !matches!(embedding.method.as_str(), "knn" | "prototype") {
+            return Err(invalid(
+                "embedding.method",
+                format!("{:?} is neither knn nor prototype", embedding.method),
+            ));
+        }
+        if embedding.k == 0 || embedding.k > 50 {
+            return Err(invalid(
+                "embedding.k",
+                format!("{} is outside 1 to 50", embedding.k),
+            ));
+        }
+        for (key, value) in [
+            ("embedding.accept", embedding.accept),
+            ("embedding.margin", embedding.margin),
+            ("embedding.none_margin", embedding.none_margin),
+            ("embedding.ask", embedding.ask),
+        ] {
+            if !(-1.0..=1.0).contains(&value) {
+                return Err(invalid(
+                    key,
+                    format!("{value} is outside -1.0 to 1.0 (a cosine)"),
+                ));
+            }
+        }
+        if embedding.ask > embedding.accept {
+            return Err(invalid(
+                "embedding.ask",
+                format!(
+                    "{} is above embedding.accept ({}): the tier would ask about what it accepts",
+                    embedding.ask, embedding.accept
+                ),
+            ));
         }
         let escalation = &self.escalation;
         if escalation.enabled {

@@ -9,30 +9,47 @@
 
 use anyhow::Context as _;
 use edge_config::AgentConfig;
-use edge_core::{Recognition, SlotValue, Tier};
-use edge_embedding::{Classifier, Decision, Method, NONE, Ranking, Thresholds};
-use edge_intent::{TemplateEngine, TrainingSentence, TrainingSource};
+use edge_core::Recognition;
+use edge_embedding::{
+    Decision, EmbeddingTier, Method, NONE, Ranking, Thresholds, TrainingSet, Verdict,
+};
+use edge_intent::TemplateEngine;
 use edge_slm_client::SlmClient;
 use edge_worker::WorkerHandle;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Write-outs of each template in the training set.
-pub const SENTENCES_PER_TEMPLATE: usize = 6;
-
-/// Least cosine between an utterance and an author's example for the example's enum
-/// slots to be taken over.
-const EXAMPLE_SLOTS_MIN_COSINE: f32 = 0.6;
 
 /// What the tier made of one utterance.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EmbeddingAnswer {
     pub ranking: Ranking,
     pub decision: Decision,
-    /// A required slot was found neither in the utterance nor in a close example.
+    /// The question asked instead of acting (near the threshold, or a required slot
+    /// found neither in the utterance nor in a close example).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub missing_slot: Option<String>,
+    pub question: Option<String>,
     pub embed_ms: f64,
+}
+
+/// Writes the training set to stdout as JSON lines: the skills' sentences
+/// ([`edge_embedding::tier::SENTENCES_PER_TEMPLATE`] write-outs per template, descriptions, examples), then the
+/// built-in negatives as intent [`NONE`] with source `negative`.
+pub fn print_training_set(engine: &TemplateEngine) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let set = TrainingSet::new(engine, &edge_intent::builtin_negatives());
+    for sentence in &set.sentences {
+        let line = serde_json::json!({
+            "text": sentence.text, "intent": sentence.intent, "source": sentence.source,
+        });
+        writeln!(out, "{line}")?;
+    }
+    for text in &set.negatives {
+        let line = serde_json::json!({"text": text, "intent": NONE, "source": "negative"});
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// A running encoder worker and the fitted classifier.
@@ -40,11 +57,7 @@ pub struct EmbeddingAnswer {
 pub struct EmbeddingRunner {
     runtime: tokio::runtime::Runtime,
     client: SlmClient,
-    classifier: Classifier,
-    thresholds: Thresholds,
-    /// The skills' training sentences, in the classifier's order (the negatives follow
-    /// them there).
-    training: Vec<TrainingSentence>,
+    tier: EmbeddingTier,
     _worker: (WorkerHandle, tempfile::TempDir),
     /// Decisions so far, by kind.
     pub counts: std::collections::BTreeMap<&'static str, usize>,
@@ -68,7 +81,7 @@ impl EmbeddingRunner {
             "{} does not exist (run agent/models/provision.sh minilm)",
             encoder.display()
         );
-        let training = engine.training_sentences(SENTENCES_PER_TEMPLATE);
+        let set = TrainingSet::new(engine, negatives);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -76,33 +89,17 @@ impl EmbeddingRunner {
         let start_timeout = Duration::from_millis(config.slm.start_timeout_ms);
         let (worker, dir, mut client) = runtime.block_on(crate::slm::start_worker(
             "encoder worker",
-            vec![
-                "--encoder".into(),
-                encoder.into(),
-                "--threads".into(),
-                config.slm.threads.to_string().into(),
-            ],
+            edge_slm_client::worker_args(None, Some(encoder), &config.slm),
             config,
         ))?;
-        // The skills' sentences, then the negatives as the `none` class: a vector's index
-        // below `training.len()` is that training sentence's.
-        let texts: Vec<String> = training
-            .iter()
-            .map(|t| t.text.clone())
-            .chain(negatives.iter().map(|n| (*n).to_owned()))
-            .collect();
+        let texts = set.texts();
         let started = Instant::now();
         let embedded = runtime.block_on(client.embed(&texts, Some(start_timeout)))?;
         let embed_ms = started.elapsed().as_secs_f64() * 1e3;
-        let labels: Vec<String> = training
-            .iter()
-            .map(|t| t.intent.clone())
-            .chain(negatives.iter().map(|_| NONE.to_owned()))
-            .collect();
         let started = Instant::now();
-        let classifier = Classifier::fit(embedded.vectors, &labels, method)?;
+        let tier = EmbeddingTier::fit(set, embedded.vectors, method, thresholds)?;
         let fit_ms = started.elapsed().as_secs_f64() * 1e3;
-        let sizes = classifier.class_sizes();
+        let sizes = tier.classifier().class_sizes();
         eprintln!(
             "embedding tier: encoder {}; {} training sentences ({} intents, {} negatives) embedded in {embed_ms:.0} ms, fitted ({method:?}) in {fit_ms:.1} ms",
             encoder.display(),
@@ -113,9 +110,7 @@ impl EmbeddingRunner {
         Ok(Self {
             runtime,
             client,
-            classifier,
-            thresholds,
-            training,
+            tier,
             _worker: (worker, dir),
             counts: Default::default(),
             latencies: Vec::new(),
@@ -138,48 +133,23 @@ impl EmbeddingRunner {
             .into_iter()
             .next()
             .context("the encoder answered no vector")?;
-        let ranking = self.classifier.rank(&vector);
-        let decision = ranking.decide(&self.thresholds);
+        let judgement = self.tier.judge(engine, text, &vector);
+        let (recognition, question) = match judgement.verdict {
+            Verdict::Accept(recognition) => (recognition, None),
+            Verdict::Ask(clarification) => (Recognition::none(), Some(clarification.question)),
+            Verdict::None => (Recognition::none(), None),
+        };
         let mut answer = EmbeddingAnswer {
-            ranking,
-            decision,
-            missing_slot: None,
+            ranking: judgement.ranking,
+            decision: judgement.decision,
+            question,
             embed_ms: 0.0,
         };
-        let mut recognition = Recognition::none();
-        if let Decision::Accept(intent) = &answer.decision {
-            let mut slots = engine.spot_slots(intent, text);
-            // Relative phrasings: the enum slots of the nearest author-written example.
-            if let Some((index, cosine)) = self.classifier.nearest(&vector, intent)
-                && cosine >= EXAMPLE_SLOTS_MIN_COSINE
-                && let Some(example) = self.training.get(index)
-                && example.source == TrainingSource::Example
-            {
-                for (name, value) in &example.slots {
-                    if let SlotValue::Text(_) = value {
-                        slots.entry(name.clone()).or_insert_with(|| value.clone());
-                    }
-                }
-            }
-            answer.missing_slot = engine
-                .required_slots(intent)
-                .into_iter()
-                .find(|name| !slots.contains_key(name));
-            if answer.missing_slot.is_none() {
-                recognition = Recognition {
-                    intent: intent.clone(),
-                    slots,
-                    confidence: answer.ranking.best.score,
-                    tier: Tier::Embedding,
-                    ..Recognition::none()
-                };
-            }
-        }
         answer.embed_ms = started.elapsed().as_secs_f64() * 1e3;
         self.latencies.push(answer.embed_ms);
-        let kind = match (&answer.decision, &answer.missing_slot) {
-            (Decision::Accept(_), None) => "accepted",
-            (Decision::Accept(_), Some(_)) => "missing a slot",
+        let kind = match (&answer.decision, answer.question.is_some()) {
+            (Decision::Accept(_), false) => "accepted",
+            (Decision::Accept(_), true) => "missing a slot",
             (Decision::Ask(_), _) => "asked",
             (Decision::None, _) => "none",
         };

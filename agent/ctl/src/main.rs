@@ -81,6 +81,11 @@ enum Command {
         /// `edge-slm classify --intents`), with slm.examples_per_intent examples.
         #[arg(long, conflicts_with = "grammar")]
         slm: bool,
+        /// Print the embedding tier's training set instead, one JSON object per line
+        /// (`text`, `intent`, `source`): the skills' sentences, then the built-in negatives
+        /// as intent `none` (the input of agent/models/finetune_encoder.py).
+        #[arg(long, conflicts_with_all = ["grammar", "slm"])]
+        training: bool,
     },
     /// Print the audit log (from the configuration's audit.path, or --path).
     Audit(audit::AuditArgs),
@@ -182,7 +187,12 @@ fn main() -> ExitCode {
             ref config,
             grammar,
             slm,
+            training,
         } => nlu::load_engine(config.as_deref(), skills).and_then(|(config, engine)| {
+            if training {
+                embedding::print_training_set(&engine)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let schema = engine.schema_with_examples(config.slm.examples_per_intent);
             if slm {
                 let tier = nlu::slm_tier(&config, schema);

@@ -36,35 +36,37 @@ pub struct NluArgs {
     /// (default: asr.uri or asr.model of the configuration).
     #[arg(long)]
     asr_model: Option<PathBuf>,
-    /// Ask the SLM tier (an `edge-slm` worker on slm.model) about utterances the templates
-    /// reject, as the daemon does; the report gives each tier's share.
+    /// Only the template tier (by default every local tier the configuration enables and
+    /// whose model is provisioned runs, as in the daemon).
+    #[arg(long, conflicts_with_all = ["slm", "encoder", "slm_model"])]
+    templates_only: bool,
+    /// Ask the SLM tier (an `edge-slm` worker on slm.model) about utterances the earlier
+    /// tiers reject even when slm.intents is off in the configuration.
     #[arg(long)]
     slm: bool,
-    /// The GGUF model for --slm (default: slm.model of the configuration).
-    #[arg(long, requires = "slm")]
-    slm_model: Option<PathBuf>,
-    /// Ask the embedding tier (a sentence encoder in an `edge-slm` worker and a classifier
-    /// fitted on the skills' sentences and the built-in negative set) about utterances the
-    /// templates reject, before the SLM; the report gives each tier's share.
+    /// The GGUF model for the SLM tier (default: slm.model of the configuration, or the
+    /// one `agent/models/provision.sh slm` put in the user cache).
     #[arg(long)]
-    embedding: bool,
-    /// The sentence encoder GGUF for --embedding (default: the one
-    /// `agent/models/provision.sh minilm` put in the user cache).
-    #[arg(long, requires = "embedding")]
+    slm_model: Option<PathBuf>,
+    /// The sentence encoder GGUF for the embedding tier (default: embedding.encoder of the
+    /// configuration, or the one `agent/models/provision.sh` put in the user cache: the
+    /// fine-tuned minilm-skills.gguf, else all-minilm-l6-v2.gguf).
+    #[arg(long)]
     encoder: Option<PathBuf>,
-    /// Classifier: `knn:K` (mean of the K nearest sentences per class) or `prototype`.
-    #[arg(long, default_value = "knn:3", value_parser = parse_method, requires = "embedding")]
-    embedding_method: edge_embedding::Method,
-    /// Embedding tier thresholds (accept, margin over the runner-up, margin over none, ask);
-    /// calibrated on the dev set only.
-    #[arg(long, default_value_t = edge_embedding::Thresholds::default().accept, requires = "embedding")]
-    embedding_accept: f32,
-    #[arg(long, default_value_t = edge_embedding::Thresholds::default().margin, requires = "embedding")]
-    embedding_margin: f32,
-    #[arg(long, default_value_t = edge_embedding::Thresholds::default().none_margin, requires = "embedding")]
-    embedding_none_margin: f32,
-    #[arg(long, default_value_t = edge_embedding::Thresholds::default().ask, requires = "embedding")]
-    embedding_ask: f32,
+    /// Embedding tier classifier: `knn:K` (mean of the K nearest sentences per class) or
+    /// `prototype` (default: embedding.method and embedding.k of the configuration).
+    #[arg(long, value_parser = parse_method)]
+    embedding_method: Option<edge_embedding::Method>,
+    /// Embedding tier thresholds (accept, margin over the runner-up, margin over none,
+    /// ask); default: the configuration's `[embedding]`, chosen on the dev set.
+    #[arg(long)]
+    embedding_accept: Option<f32>,
+    #[arg(long)]
+    embedding_margin: Option<f32>,
+    #[arg(long)]
+    embedding_none_margin: Option<f32>,
+    #[arg(long)]
+    embedding_ask: Option<f32>,
 }
 
 fn parse_method(text: &str) -> Result<edge_embedding::Method, String> {
@@ -80,13 +82,54 @@ fn parse_method(text: &str) -> Result<edge_embedding::Method, String> {
     }
 }
 
-/// The encoder in the user cache (`agent/models/provision.sh minilm`).
-pub fn cached_encoder() -> PathBuf {
+/// `relative` in the user's model cache (`agent/models/provision.sh`).
+fn cached_model(relative: &str) -> PathBuf {
     std::env::var_os("EDGE_AGENT_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edge-agent")))
         .unwrap_or_default()
-        .join("models/embed/all-minilm-l6-v2.gguf")
+        .join("models")
+        .join(relative)
+}
+
+/// The first of `candidates` that exists.
+fn first_file(candidates: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// The encoder the embedding tier uses: `given`, else the configured one, else the user
+/// cache's fine-tuned then base encoder. `None` when none exists.
+pub fn encoder_path(given: Option<&Path>, config: &edge_config::AgentConfig) -> Option<PathBuf> {
+    match given {
+        Some(path) => Some(path.to_owned()),
+        None => first_file([
+            config.embedding.encoder.clone(),
+            cached_model("embed/minilm-skills.gguf"),
+            cached_model("embed/all-minilm-l6-v2.gguf"),
+        ]),
+    }
+}
+
+/// The embedding tier's classifier and thresholds: the configuration's, with `args`'
+/// overrides.
+fn embedding_settings(
+    args: &NluArgs,
+    config: &edge_config::AgentConfig,
+) -> (edge_embedding::Method, edge_embedding::Thresholds) {
+    let section = &config.embedding;
+    let method = args
+        .embedding_method
+        .unwrap_or(match section.method.as_str() {
+            "prototype" => edge_embedding::Method::Prototype,
+            _ => edge_embedding::Method::Knn { k: section.k },
+        });
+    let thresholds = edge_embedding::Thresholds {
+        accept: args.embedding_accept.unwrap_or(section.accept),
+        margin: args.embedding_margin.unwrap_or(section.margin),
+        none_margin: args.embedding_none_margin.unwrap_or(section.none_margin),
+        ask: args.embedding_ask.unwrap_or(section.ask),
+    };
+    (method, thresholds)
 }
 
 #[derive(Debug, Serialize)]
@@ -155,26 +198,43 @@ pub fn slm_tier(config: &edge_config::AgentConfig, schema: edge_intent::IntentSc
 
 pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     let (config, engine) = load_engine(args.config.as_deref(), &args.skills)?;
-    let mut embedding = if args.embedding {
-        let encoder = args.encoder.clone().unwrap_or_else(cached_encoder);
-        Some(crate::embedding::EmbeddingRunner::start(
-            &encoder,
-            &engine,
-            &edge_intent::builtin_negatives(),
-            args.embedding_method,
-            edge_embedding::Thresholds {
-                accept: args.embedding_accept,
-                margin: args.embedding_margin,
-                none_margin: args.embedding_none_margin,
-                ask: args.embedding_ask,
-            },
-            &config,
-        )?)
-    } else {
-        None
+    let embedding_on = !args.templates_only && (config.embedding.enabled || args.encoder.is_some());
+    let mut embedding = match encoder_path(args.encoder.as_deref(), &config) {
+        Some(encoder) if embedding_on => {
+            let (method, thresholds) = embedding_settings(args, &config);
+            Some(crate::embedding::EmbeddingRunner::start(
+                &encoder,
+                &engine,
+                &edge_intent::builtin_negatives(),
+                method,
+                thresholds,
+                &config,
+            )?)
+        }
+        None if embedding_on => {
+            eprintln!(
+                "embedding tier: off: no encoder at embedding.encoder ({}) nor in the user cache (run agent/models/provision.sh embed)",
+                config.embedding.encoder.display()
+            );
+            None
+        }
+        _ => None,
     };
-    let mut slm = if args.slm {
-        let model = args.slm_model.clone().unwrap_or(config.slm.model.clone());
+    let slm_on = args.slm
+        || args.slm_model.is_some()
+        || (!args.templates_only && config.slm.enabled && config.slm.intents);
+    let slm_model = args.slm_model.clone().or_else(|| {
+        first_file([
+            config.slm.model.clone(),
+            cached_model("slm/smollm2-135m-instruct.gguf"),
+        ])
+    });
+    let mut slm = if slm_on {
+        let model = slm_model.context(format!(
+            "the SLM tier: slm.model {} does not exist, nor SmolLM2 in the user cache (run agent/models/provision.sh slm)",
+            config.slm.model.display()
+        ))?;
+        eprintln!("SLM tier: model {}", model.display());
         let schema = engine.schema_with_examples(config.slm.examples_per_intent);
         Some(crate::slm::SlmRunner::start(
             &model,

@@ -78,7 +78,7 @@ impl SlmRunner {
         let (worker, dir, client) = runtime.block_on(async {
             let (worker, dir, mut client) = start_worker(
                 "SLM worker",
-                edge_slm_client::worker_args(model, &config.slm),
+                edge_slm_client::worker_args(Some(model), None, &config.slm),
                 config,
             )
             .await?;

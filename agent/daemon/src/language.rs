@@ -1,11 +1,13 @@
-//! The language tiers after the templates: the local SLM (a supervised `edge-slm` worker)
-//! and, optionally, escalation to a remote chat endpoint.
+//! The language tiers after the templates: the embedding tier (a sentence encoder in the
+//! supervised `edge-slm` worker, [`crate::embedding`]), the local SLM (the same worker's
+//! language model) and, optionally, escalation to a remote chat endpoint.
 //!
 //! The worker caches one prompt per intent; the prompts come from the current catalog's
 //! schema and are sent again whenever the catalog changes (skills installed or removed)
 //! or the worker restarts. Until they are cached the template tier answers alone.
 
 use crate::catalog::Catalog;
+use crate::embedding::EmbeddingStage;
 use edge_config::AgentConfig;
 use edge_core::Recognition;
 use edge_escalation::Escalation;
@@ -28,6 +30,8 @@ pub struct LanguageAnswer {
     pub question: Option<String>,
     /// What the SLM answered, for the logs and the outcome.
     pub slm: Option<SlmAnswer>,
+    /// What the embedding tier would act on once the question is answered.
+    pub clarification: Option<edge_dialogue::Clarification>,
 }
 
 /// Why [`Language::choose`] could not map an answer to an option.
@@ -89,7 +93,14 @@ impl Drop for Caching<'_> {
 pub struct Language {
     worker: Option<WorkerHandle>,
     uri: Option<String>,
+    /// Why the worker has no language model (the SLM tier and choices are off).
     unavailable: Option<String>,
+    /// The model is also an intent tier (`slm.intents`); otherwise it only maps answers.
+    slm_intents: bool,
+    /// The embedding tier, when the worker has the encoder.
+    embedding: Option<EmbeddingStage>,
+    /// Why the embedding tier is off.
+    embedding_unavailable: Option<String>,
     thresholds: Thresholds,
     examples_per_intent: usize,
     start_timeout: Duration,
@@ -118,6 +129,9 @@ impl Language {
             worker: None,
             uri: None,
             unavailable: None,
+            slm_intents: slm.intents,
+            embedding: None,
+            embedding_unavailable: None,
             thresholds: Thresholds::from(slm),
             examples_per_intent: slm.examples_per_intent,
             start_timeout: Duration::from_millis(slm.start_timeout_ms),
@@ -141,16 +155,37 @@ impl Language {
                 }
             }
         }
+        let embedding = &config.embedding;
+        let model_ok = !slm.uri.is_empty() || slm.model.is_file();
         if !slm.enabled {
             language.unavailable = Some("disabled in the configuration (slm.enabled)".into());
-        } else if !slm.uri.is_empty() {
-            // A worker run by someone else (its own systemd unit): connect, never spawn.
-            language.uri = Some(slm.uri.clone());
-        } else if !slm.model.is_file() {
+        } else if !model_ok {
             language.unavailable = Some(format!(
                 "slm.model {} does not exist (run agent/models/provision.sh slm, or point slm.model at a GGUF model)",
                 slm.model.display()
             ));
+        }
+        // A worker run by someone else has the encoder it was started with.
+        let encoder_ok = embedding.enabled && (!slm.uri.is_empty() || embedding.encoder.is_file());
+        if !embedding.enabled {
+            language.embedding_unavailable =
+                Some("disabled in the configuration (embedding.enabled)".into());
+        } else if !encoder_ok {
+            language.embedding_unavailable = Some(format!(
+                "embedding.encoder {} does not exist (run agent/models/provision.sh embed, or point embedding.encoder at a GGUF sentence encoder)",
+                embedding.encoder.display()
+            ));
+        }
+        let model = language
+            .unavailable
+            .is_none()
+            .then_some(slm.model.as_path());
+        let encoder = encoder_ok.then_some(embedding.encoder.as_path());
+        if model.is_none() && encoder.is_none() {
+            // Neither tier: no worker.
+        } else if !slm.uri.is_empty() {
+            // A worker run by someone else (its own systemd unit): connect, never spawn.
+            language.uri = Some(slm.uri.clone());
         } else {
             match edge_worker::find_binary(&slm.worker) {
                 Some(binary) => {
@@ -160,7 +195,7 @@ impl Language {
                     let worker = WorkerHandle::spawn(WorkerConfig {
                         name: "SLM worker".into(),
                         binary,
-                        args: edge_slm_client::worker_args(&slm.model, slm),
+                        args: edge_slm_client::worker_args(model, encoder, slm),
                         socket: slm.socket.clone(),
                         start_timeout: Duration::from_millis(slm.start_timeout_ms),
                         health_interval: Duration::from_secs(5),
@@ -172,12 +207,32 @@ impl Language {
                     language.worker = Some(worker);
                 }
                 None => {
-                    language.unavailable = Some(format!(
+                    let reason = format!(
                         "slm.worker {} is neither beside edge-agentd nor in PATH",
                         slm.worker.display()
-                    ));
+                    );
+                    language.unavailable.get_or_insert_with(|| reason.clone());
+                    language.embedding_unavailable.get_or_insert(reason);
                 }
             }
+        }
+        if let (Some(uri), true) = (&language.uri, language.embedding_unavailable.is_none()) {
+            // Vectors cached on disk only for an encoder file this daemon can read.
+            let disk = embedding
+                .encoder
+                .is_file()
+                .then(|| (embedding.encoder.clone(), config.skills.cache_dir.clone()));
+            language.embedding = Some(EmbeddingStage::new(
+                uri.clone(),
+                embedding.encoder.display().to_string(),
+                embedding,
+                disk,
+                Duration::from_millis(slm.start_timeout_ms),
+                Duration::from_millis(slm.request_timeout_ms),
+            ));
+        }
+        if let Some(reason) = &language.embedding_unavailable {
+            tracing::warn!("embedding tier unavailable: {reason}");
         }
         if let Some(reason) = &language.unavailable {
             tracing::warn!("SLM tier unavailable: {reason}");
@@ -234,12 +289,27 @@ impl Language {
                 tracing::warn!("SLM worker not ready: {e}");
                 return;
             }
+            // The encoder has a thread of its own in the worker: both at once.
+            let fit = async {
+                if let Some(embedding) = &language.embedding {
+                    embedding.fit(&catalog).await;
+                }
+            };
+            tokio::join!(fit, language.cache_prompts(&catalog));
+        });
+    }
+
+    /// Has the worker cache the SLM prompts of `catalog` (when it has the model and it is
+    /// an intent tier).
+    async fn cache_prompts(&self, catalog: &Arc<Catalog>) {
+        if self.unavailable.is_none() && self.slm_intents {
+            let language = self;
             let mut client = language.client.lock().await;
-            if let Err(e) = language.ensure_loaded(&mut client, &catalog).await {
+            if let Err(e) = language.ensure_loaded(&mut client, catalog).await {
                 tracing::warn!("SLM prompts not cached: {e}");
                 language.note_error(&e);
             }
-        });
+        }
     }
 
     fn note_error(&self, e: &ClientError) {
@@ -301,11 +371,36 @@ impl Language {
         Ok(())
     }
 
-    /// The SLM's verdict on `text` (which the templates rejected), then escalation if the
-    /// SLM also rejected it. `None` when neither tier could answer at all.
+    /// The embedding tier's verdict on `text` (which the templates rejected); if it
+    /// found no skill's request, the SLM's; then escalation if the SLM also rejected it.
+    /// `None` when no tier could answer at all.
     pub async fn recognize(&self, catalog: &Arc<Catalog>, text: &str) -> Option<LanguageAnswer> {
+        if let Some(embedding) = &self.embedding
+            && let Some(judgement) = embedding.judge(catalog, text).await
+        {
+            use edge_embedding::Verdict;
+            match judgement.verdict {
+                Verdict::Accept(recognition) => {
+                    return Some(LanguageAnswer {
+                        recognition,
+                        question: None,
+                        slm: None,
+                        clarification: None,
+                    });
+                }
+                Verdict::Ask(asked) => {
+                    return Some(LanguageAnswer {
+                        recognition: Recognition::none(),
+                        question: Some(asked.question.clone()),
+                        slm: None,
+                        clarification: Some(dialogue_question(asked)),
+                    });
+                }
+                Verdict::None => {}
+            }
+        }
         let mut answer = None;
-        if self.uri.is_some() {
+        if self.uri.is_some() && self.unavailable.is_none() && self.slm_intents {
             match self.ask_slm(catalog, text).await {
                 Ok(a) => answer = Some(a),
                 Err(e) => {
@@ -329,6 +424,7 @@ impl Language {
                         recognition,
                         question: None,
                         slm,
+                        clarification: None,
                     });
                 }
                 Err(e) => tracing::warn!("escalation failed: {e}"),
@@ -418,6 +514,7 @@ impl Language {
             recognition,
             question,
             slm: Some(answer),
+            clarification: None,
         })
     }
 
@@ -430,7 +527,7 @@ impl Language {
         answer: &str,
         options: &[(String, String)],
     ) -> Result<Option<String>, ChooseError> {
-        if self.uri.is_none() {
+        if self.uri.is_none() || self.unavailable.is_some() {
             return Err(ChooseError::Disabled(
                 self.unavailable
                     .clone()
@@ -514,7 +611,10 @@ impl Language {
                 self.uri.as_deref(),
             ),
         };
-        if self.caching.load(Ordering::SeqCst) {
+        if !self.slm_intents {
+            // Not an intent tier: no prompts to cache, choices are answered at once.
+            slm["prompts"] = "off".into();
+        } else if self.caching.load(Ordering::SeqCst) {
             slm["prompts"] = "caching".into();
         } else if let Ok(slot) = self.client.try_lock()
             && let Some(loaded) = &slot.1
@@ -532,7 +632,24 @@ impl Language {
         {
             slm["last_error"] = e.clone().into();
         }
-        serde_json::json!({"slm": slm, "escalation": escalation})
+        let embedding = match (&self.embedding, &self.embedding_unavailable) {
+            (Some(stage), _) => stage.status(),
+            (None, reason) => serde_json::json!({"state": "unavailable", "reason": reason}),
+        };
+        serde_json::json!({"slm": slm, "embedding": embedding, "escalation": escalation})
+    }
+}
+
+/// The embedding tier's question as the dialogue holds it.
+pub fn dialogue_question(asked: edge_embedding::Clarification) -> edge_dialogue::Clarification {
+    edge_dialogue::Clarification {
+        intent: asked.intent,
+        slots: asked.slots,
+        question: asked.question,
+        expect: match asked.missing_slot {
+            Some(slot) => edge_dialogue::Expect::Value(slot),
+            None => edge_dialogue::Expect::YesNo,
+        },
     }
 }
 

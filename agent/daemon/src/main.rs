@@ -7,6 +7,7 @@
 mod actuator;
 mod catalog;
 mod dbus;
+mod embedding;
 mod fleet;
 mod hal;
 mod language;

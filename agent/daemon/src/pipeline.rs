@@ -163,6 +163,7 @@ impl Pipeline {
         let reason = match &question {
             Open::Confirmation { .. } => "confirmation",
             Open::FollowUp(_) => "follow-up",
+            Open::Clarification(_) => "clarification",
         };
         self.session_event(station, session_id, "asked", reason, Some(&question));
         if let Some(old) = self.dialogue.ask(station, session_id, question) {
@@ -311,6 +312,7 @@ impl Pipeline {
         let catalog = self.catalog();
         let mut recognition = catalog.engine.recognize(&utterance.text);
         let mut question = None;
+        let mut clarification = None;
         let mut slm = None;
         // An answer to an open question is not a command for the SLM to guess at.
         let answering = self.dialogue.is_open(&station);
@@ -321,6 +323,7 @@ impl Pipeline {
         {
             recognition = answer.recognition;
             question = answer.question;
+            clarification = answer.clarification;
             slm = answer.slm;
         }
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -329,22 +332,55 @@ impl Pipeline {
             .as_ref()
             .map(|t| t.skill.clone())
             .or_else(|| catalog.skill_of(&recognition.intent).map(str::to_owned));
-        let route = self.dialogue.route(
+        let mut route = self.dialogue.route(
             &station,
             &recognition.intent,
             skill.as_deref(),
             Instant::now(),
         );
+        // The answer to the language tier's question: act on what it asked about, or on
+        // nothing; a new command ends the question.
+        match route {
+            Route::Clarified(asked) => {
+                let meant = clarified(&catalog, &asked, &recognition, &utterance.text);
+                let close = match &meant {
+                    Meant::Act(_) | Meant::AskSlot(_) => "clarified",
+                    Meant::Nothing => "declined",
+                };
+                let open = Open::Clarification(asked);
+                self.session_event(&station, &session_id, "closed", close, Some(&open));
+                match meant {
+                    Meant::Act(r) => recognition = r,
+                    Meant::AskSlot(next) => {
+                        question = Some(next.question.clone());
+                        clarification = Some(next);
+                    }
+                    Meant::Nothing => {}
+                }
+                route = Route::Command;
+            }
+            Route::Unclarified(asked) => {
+                let open = Open::Clarification(asked);
+                self.session_event(&station, &session_id, "closed", "superseded", Some(&open));
+                route = Route::Command;
+            }
+            _ => {}
+        }
         let turn = Turn {
             utterance: &utterance,
             recognition: &recognition,
             station: &station,
             session_id: &session_id,
         };
-        let (kind, response, action) = match question {
+        let (kind, response, action) = match (question, clarification) {
+            // Near the threshold or a slot missing: ask, and act on the answer.
+            (Some(question), Some(asked)) => {
+                self.ask(&station, &session_id, Open::Clarification(asked));
+                ("command", question, None)
+            }
             // Unsure: ask, never guess an action.
-            Some(question) => ("command", question, None),
-            None => self.converse(&catalog, &turn, route).await,
+            (Some(question), None) => ("command", question, None),
+            (None, _) => self.converse(&catalog, &turn, route).await,
         };
         if let Some(language) = self.language.get() {
             language.remember(&recognition);
@@ -390,7 +426,8 @@ impl Pipeline {
     ) -> (&'static str, String, Option<ActOutcome>) {
         let (station, session_id) = (turn.station, turn.session_id);
         match route {
-            Route::Command => {
+            // The language tier's question was settled before: what remains is a command.
+            Route::Command | Route::Clarified(_) | Route::Unclarified(_) => {
                 let (text, action) = self.respond(catalog, turn, None).await;
                 ("command", text, action)
             }
@@ -626,6 +663,53 @@ impl Pipeline {
 
 /// The answer as the asking skill gets it: yes/no as the templates read them, a value
 /// read for the asked slot, or the words.
+/// What an answer to the language tier's question means.
+enum Meant {
+    /// The intent asked about, with every required slot.
+    Act(edge_core::Recognition),
+    /// Yes, but a required slot is still missing: ask for it.
+    AskSlot(edge_dialogue::Clarification),
+    /// No, or an answer that names no value.
+    Nothing,
+}
+
+/// What the answer `said` (recognised as `heard`) to `asked` means.
+fn clarified(
+    catalog: &Catalog,
+    asked: &edge_dialogue::Clarification,
+    heard: &edge_core::Recognition,
+    said: &str,
+) -> Meant {
+    let mut slots = asked.slots.clone();
+    match &asked.expect {
+        Expect::Value(slot) => {
+            let mut found = catalog.engine.spot_slots(&asked.intent, said);
+            let Some(value) = found.remove(slot) else {
+                return Meant::Nothing;
+            };
+            slots.insert(slot.clone(), value);
+        }
+        _ if heard.intent == edge_dialogue::YES => {}
+        _ => return Meant::Nothing,
+    }
+    let missing = catalog
+        .engine
+        .required_slots(&asked.intent)
+        .into_iter()
+        .find(|name| !slots.contains_key(name));
+    if let Some(slot) = missing {
+        let next = edge_embedding::tier::ask_for_slot(&catalog.engine, &asked.intent, slots, slot);
+        return Meant::AskSlot(crate::language::dialogue_question(next));
+    }
+    Meant::Act(edge_core::Recognition {
+        intent: asked.intent.clone(),
+        slots,
+        confidence: 1.0,
+        tier: edge_core::Tier::Embedding,
+        ..edge_core::Recognition::none()
+    })
+}
+
 fn read_answer(catalog: &Catalog, asked: &FollowUp, turn: &Turn<'_>) -> edge_dialogue::Answer {
     use edge_dialogue::Answer;
     match turn.recognition.intent.as_str() {

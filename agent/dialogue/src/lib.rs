@@ -59,6 +59,20 @@ pub struct FollowUp {
     pub context: String,
 }
 
+/// A language tier's question before it acts: "Did you mean: start a machine, pump 3?"
+/// (yes or no) or "Which machine?" (the missing slot's value).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Clarification {
+    /// The intent it would act on.
+    pub intent: String,
+    /// With these slots.
+    pub slots: Slots,
+    /// What was asked.
+    pub question: String,
+    /// How to read the answer: [`Expect::YesNo`] or [`Expect::Value`] of the missing slot.
+    pub expect: Expect,
+}
+
 /// The open question of a conversation. `P` is the daemon's pending write.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -76,6 +90,8 @@ pub enum Open<P> {
     },
     /// A skill asks.
     FollowUp(FollowUp),
+    /// A language tier asks what was meant before acting.
+    Clarification(Clarification),
 }
 
 impl<P> Open<P> {
@@ -84,6 +100,7 @@ impl<P> Open<P> {
         match self {
             Open::Confirmation { question, .. } => question,
             Open::FollowUp(f) => &f.question,
+            Open::Clarification(c) => &c.question,
         }
     }
 }
@@ -134,6 +151,12 @@ pub enum Route<P> {
     /// The answer to a skill's question; the question is closed until the skill asks
     /// again.
     Answer(FollowUp),
+    /// The answer to a language tier's question (the question is closed): yes, no or the
+    /// missing value to act on, or anything else, which acts on nothing.
+    Clarified(Clarification),
+    /// A new recognised command instead of an answer to a language tier's question,
+    /// which it ends.
+    Unclarified(Clarification),
 }
 
 /// What happened to a conversation, for D-Bus and MQTT.
@@ -277,6 +300,8 @@ impl<P: Clone + std::fmt::Debug> Dialogue<P> {
                 session.open = Some(Open::FollowUp(f));
                 Route::NewCommand { superseded: None }
             }
+            (Open::Clarification(c), i) if i == YES || i == NO || i == NONE => Route::Clarified(c),
+            (Open::Clarification(c), _) => Route::Unclarified(c),
         };
         if session.open.is_none() {
             sessions.remove(station);
@@ -288,7 +313,7 @@ impl<P: Clone + std::fmt::Debug> Dialogue<P> {
     pub fn ask(&self, station: &str, session_id: &str, question: Open<P>) -> Option<Open<P>> {
         let timeout = match &question {
             Open::Confirmation { .. } => self.timeouts.confirmation,
-            Open::FollowUp(_) => self.timeouts.follow_up,
+            Open::FollowUp(_) | Open::Clarification(_) => self.timeouts.follow_up,
         };
         let mut sessions = self.lock();
         let session = sessions
@@ -372,6 +397,46 @@ mod tests {
             expect: Expect::FreeText,
             context: "{}".into(),
         }
+    }
+
+    fn clarification(expect: Expect) -> Open<u32> {
+        Open::Clarification(Clarification {
+            intent: "equipment.start".into(),
+            slots: Slots::new(),
+            question: "Which machine?".into(),
+            expect,
+        })
+    }
+
+    #[test]
+    fn a_clarification_is_answered_once_or_ended_by_a_new_command() {
+        let d = dialogue();
+        let now = Instant::now();
+        for answer in [YES, NO, NONE] {
+            d.ask(
+                "panel",
+                "s1",
+                clarification(Expect::Value("machine".into())),
+            );
+            let route = d.route("panel", answer, None, now);
+            assert!(
+                matches!(route, Route::Clarified(ref c) if c.intent == "equipment.start"),
+                "{answer}: {route:?}"
+            );
+            assert!(!d.is_open("panel"), "{answer}");
+        }
+        d.ask("panel", "s1", clarification(Expect::YesNo));
+        assert_eq!(d.open_question("panel").as_deref(), Some("Which machine?"));
+        assert!(matches!(
+            d.route("panel", "window.set", Some("windows"), now),
+            Route::Unclarified(_)
+        ));
+        assert_eq!(d.route("panel", YES, None, now), Route::Command);
+        d.ask("panel", "s1", clarification(Expect::YesNo));
+        assert!(matches!(
+            d.route("panel", CANCEL, None, now),
+            Route::Cancelled(_)
+        ));
     }
 
     fn confirmation(n: u32) -> Open<u32> {

@@ -13,6 +13,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod tier;
+
+pub use tier::{Clarification, EmbeddingTier, Judgement, TrainingSet, Verdict};
+
 /// The label of the negative set: requests no skill owns.
 pub const NONE: &str = "none";
 

@@ -659,8 +659,27 @@ impl Form<'_> {
                 if slots.contains_key(name) {
                     return true; // said once is enough for an example
                 }
-                let Some((text, value)) =
-                    sample(name, matcher, self.variant, self.alternatives.is_some())
+                // Free text in a training write-out: the values the author's examples
+                // give the slot ("play radiohead"), not the slot's name ("play query").
+                let from_examples = match matcher {
+                    SlotMatcher::Text { .. } if self.alternatives.is_some() => {
+                        let values: Vec<&str> = self
+                            .intent
+                            .examples
+                            .iter()
+                            .filter_map(|(_, slots)| match slots.get(name) {
+                                Some(SlotValue::Text(t)) => Some(t.as_str()),
+                                _ => None,
+                            })
+                            .collect();
+                        values
+                            .get(self.variant % values.len().max(1))
+                            .map(|t| ((*t).to_owned(), SlotValue::Text((*t).to_owned())))
+                    }
+                    _ => None,
+                };
+                let Some((text, value)) = from_examples
+                    .or_else(|| sample(name, matcher, self.variant, self.alternatives.is_some()))
                 else {
                     return false;
                 };

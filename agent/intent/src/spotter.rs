@@ -24,16 +24,59 @@ impl TemplateEngine {
             .unwrap_or_default()
     }
 
+    /// The declared type of `intent`'s slot `slot`.
+    pub fn slot_kind(&self, intent: &str, slot: &str) -> Option<&edge_core::SlotKind> {
+        self.intents
+            .iter()
+            .find(|i| i.name == intent)
+            .and_then(|i| {
+                let index = i.slots.iter().position(|(name, _)| name == slot)?;
+                i.declared.get(index)
+            })
+    }
+
+    /// Whether `intent`'s slot `slot` is of an enum type (a closed set of values that a
+    /// phrasing can imply: "too hot" means cooler; an entity or number never is).
+    pub fn is_enum_slot(&self, intent: &str, slot: &str) -> bool {
+        matches!(
+            self.slot_kind(intent, slot),
+            Some(edge_core::SlotKind::Enum { .. })
+        )
+    }
+
+    /// `intent`'s free-text slots and the most words each takes.
+    pub fn text_slots(&self, intent: &str) -> Vec<(String, usize)> {
+        self.intents
+            .iter()
+            .find(|i| i.name == intent)
+            .map(|i| {
+                i.slots
+                    .iter()
+                    .filter_map(|(name, matcher)| match matcher {
+                        SlotMatcher::Text { max_words } => Some((name.clone(), *max_words)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The slots of `intent` found in `text`. Each word fills at most one slot; a longer
     /// phrase wins over a shorter one ("rear left" over "left"), typed values (enums,
     /// entities, numbers) are taken left to right, and an enum or entity slot takes the
     /// first value it finds. Unknown intents have no slots.
     pub fn spot_slots(&self, intent: &str, text: &str) -> Slots {
+        self.spot_slots_and_rest(intent, text).0
+    }
+
+    /// [`TemplateEngine::spot_slots`], and the words of `text` (normalised) that no slot
+    /// took: the carrier phrase.
+    pub fn spot_slots_and_rest(&self, intent: &str, text: &str) -> (Slots, Vec<String>) {
         let mut slots = Slots::new();
-        let Some(intent) = self.intents.iter().find(|i| i.name == intent) else {
-            return slots;
-        };
         let tokens = normalize(text);
+        let Some(intent) = self.intents.iter().find(|i| i.name == intent) else {
+            return (slots, tokens);
+        };
         let mut used = vec![false; tokens.len()];
         // Phrases first, longest matches first across all slots, so "rear left window"
         // is not read as "left" by another slot.
@@ -59,7 +102,13 @@ impl TemplateEngine {
             used[start..end].iter_mut().for_each(|u| *u = true);
             slots.insert(name.clone(), value);
         }
-        slots
+        let rest = tokens
+            .into_iter()
+            .zip(used)
+            .filter(|(_, used)| !used)
+            .map(|(token, _)| token)
+            .collect();
+        (slots, rest)
     }
 }
 
@@ -123,6 +172,19 @@ mod tests {
             Some(&SlotValue::Text("passenger".into())),
             "{slots:?}"
         );
+    }
+
+    #[test]
+    fn the_words_no_slot_took_are_the_rest() {
+        let e = engine();
+        let (slots, rest) = e.spot_slots_and_rest("equipment.start", "get pump three going");
+        assert_eq!(slots.len(), 1, "{slots:?}");
+        assert_eq!(rest, ["get", "going"]);
+        let (_, rest) = e.spot_slots_and_rest("equipment.start", "pump three");
+        assert!(rest.is_empty(), "{rest:?}");
+        assert!(e.is_enum_slot("climate.adjust_temperature", "direction"));
+        assert!(!e.is_enum_slot("equipment.start", "machine"));
+        assert!(!e.is_enum_slot("no.such_intent", "machine"));
     }
 
     #[test]

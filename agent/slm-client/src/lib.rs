@@ -34,20 +34,27 @@ impl From<&edge_config::SlmSection> for Thresholds {
     }
 }
 
-/// The `edge-slm` arguments for a supervised worker on `model` (the supervisor adds
-/// `--listen`), with the threads and context of `slm`.
+/// The `edge-slm` arguments for a supervised worker with the language `model`, the
+/// sentence `encoder` or both (the supervisor adds `--listen`), with the threads and
+/// context of `slm`.
 pub fn worker_args(
-    model: &std::path::Path,
+    model: Option<&std::path::Path>,
+    encoder: Option<&std::path::Path>,
     slm: &edge_config::SlmSection,
 ) -> Vec<std::ffi::OsString> {
-    vec![
-        "--model".into(),
-        model.into(),
+    let mut args: Vec<std::ffi::OsString> = vec![
         "--threads".into(),
         slm.threads.to_string().into(),
         "--context".into(),
         slm.context.to_string().into(),
-    ]
+    ];
+    if let Some(model) = model {
+        args.extend(["--model".into(), model.into()]);
+    }
+    if let Some(encoder) = encoder {
+        args.extend(["--encoder".into(), encoder.into()]);
+    }
+    args
 }
 
 /// What the tier concluded about an answer.

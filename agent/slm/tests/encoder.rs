@@ -2,11 +2,14 @@
 //! (`agent/models/bert_to_gguf.py`): its vectors must reproduce the reference model's
 //! (`tests/resources/nlu/embedding-reference.json`, computed once by
 //! `agent/models/embed_reference.py` with an implementation independent of llama.cpp).
+//! The encoder fine-tuned on the skills' sentences (`provision.sh tuned`) must reproduce
+//! the vectors its trainer wrote beside it.
 
 mod common;
 
-use common::encoder;
+use common::{encoder, specialised_encoder};
 use edge_slm::{SentenceEncoder, cosine};
+use std::path::Path;
 
 #[derive(serde::Deserialize)]
 struct Reference {
@@ -20,19 +23,42 @@ struct ReferenceSentence {
     vector: Vec<f32>,
 }
 
-fn reference() -> Reference {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/resources/nlu/embedding-reference.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).expect("embedding-reference.json"))
-        .expect("embedding-reference.json: not the reference format")
+fn reference(path: &Path) -> Reference {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not the reference format: {e}", path.display()))
 }
 
 #[test]
 fn the_converted_encoder_reproduces_the_reference_vectors() {
-    let reference = reference();
-    let mut encoder = SentenceEncoder::load(&encoder(), 1).expect("load the encoder");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/resources/nlu/embedding-reference.json"
+    );
+    reproduces(&encoder(), &reference(Path::new(path)));
+}
+
+#[test]
+fn the_specialised_encoder_reproduces_its_trainers_vectors() {
+    let model = specialised_encoder();
+    let trained = reference(&model.with_extension("").join("reference.json"));
+    reproduces(&model, &trained);
+    // It is not the base model under another name.
+    let base = reference(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/resources/nlu/embedding-reference.json"
+    )));
+    let changed = trained
+        .sentences
+        .iter()
+        .zip(&base.sentences)
+        .filter(|(t, b)| cosine(&t.vector, &b.vector) < 0.99)
+        .count();
+    assert!(changed > 0, "the fine-tuned vectors equal the base model's");
+}
+
+fn reproduces(model: &Path, reference: &Reference) {
+    let mut encoder = SentenceEncoder::load(model, 1).expect("load the encoder");
     assert_eq!(encoder.dim(), reference.dim);
     let texts: Vec<&str> = reference
         .sentences

@@ -28,3 +28,12 @@ pub fn model() -> PathBuf {
 pub fn encoder() -> PathBuf {
     provisioned("models/embed/all-minilm-l6-v2.gguf", "minilm")
 }
+
+/// all-MiniLM-L6-v2 fine-tuned on the example skills' sentences, converted to GGUF.
+#[allow(dead_code)]
+pub fn specialised_encoder() -> PathBuf {
+    provisioned(
+        "models/embed/minilm-skills.gguf",
+        "tuned --training <(edge-agentctl schema --training)",
+    )
+}

@@ -1,0 +1,509 @@
+//! The tier as the daemon and `edge-agentctl nlu` run it: the skills' training sentences
+//! and the negatives fitted into a [`Classifier`], and an utterance's vector turned into a
+//! [`Verdict`]: act (with slots from the template tier's recognisers), ask ("Did you mean
+//! ...?", "Which machine?") or none.
+
+use crate::{Classifier, Decision, FitError, Method, NONE, Ranking, Thresholds};
+use edge_core::{Recognition, SlotValue, Slots, Tier};
+use edge_intent::normalize::normalize;
+use edge_intent::schema::SlotType;
+use edge_intent::{TemplateEngine, TrainingSentence, TrainingSource};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Write-outs of each template in the training set.
+pub const SENTENCES_PER_TEMPLATE: usize = 6;
+
+/// Least cosine between an utterance and an author's example for the example's enum
+/// slots to be taken over ("I'm freezing" → direction warmer).
+const EXAMPLE_SLOTS_MIN_COSINE: f32 = 0.6;
+
+/// Words that carry no request: an utterance that is slot values and these alone ("pump
+/// two", "the passenger side please") names no intent, however near its vector is.
+const NOT_A_REQUEST: &[&str] = &[
+    "a", "an", "the", "and", "or", "of", "on", "in", "at", "to", "for", "it", "its", "is",
+    "please", "uh", "um", "er", "ah", "oh", "okay", "ok", "so", "now", "then", "number",
+];
+
+/// The sentences to embed before fitting, in order: the skills' (from
+/// [`TemplateEngine::training_sentences`]), then the negatives. Their labels follow the
+/// same order.
+#[derive(Debug, Clone)]
+pub struct TrainingSet {
+    pub sentences: Vec<TrainingSentence>,
+    pub negatives: Vec<String>,
+}
+
+impl TrainingSet {
+    /// The training set of `engine`'s intents with `negatives` as the `none` class.
+    pub fn new(engine: &TemplateEngine, negatives: &[&str]) -> Self {
+        Self {
+            sentences: engine.training_sentences(SENTENCES_PER_TEMPLATE),
+            negatives: negatives.iter().map(|n| (*n).to_owned()).collect(),
+        }
+    }
+
+    /// Every text to embed, skills' sentences first.
+    pub fn texts(&self) -> Vec<String> {
+        self.sentences
+            .iter()
+            .map(|t| t.text.clone())
+            .chain(self.negatives.iter().cloned())
+            .collect()
+    }
+
+    /// The label of each text of [`TrainingSet::texts`].
+    pub fn labels(&self) -> Vec<String> {
+        self.sentences
+            .iter()
+            .map(|t| t.intent.clone())
+            .chain(self.negatives.iter().map(|_| NONE.to_owned()))
+            .collect()
+    }
+}
+
+/// What the tier makes of an utterance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Act on it: every required slot is filled.
+    Accept(Recognition),
+    /// Ask before acting: the intent was near the threshold ("Did you mean ...?", a
+    /// yes/no question) or a required slot is missing ("Which machine?", its value).
+    Ask(Clarification),
+    /// No skill's request.
+    None,
+}
+
+/// A question the tier asks instead of acting, and what it would act on. `missing_slot`
+/// set: the answer is that slot's value; unset: a yes/no question (after yes, a required
+/// slot still missing is asked for with [`ask_for_slot`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clarification {
+    pub intent: String,
+    pub slots: Slots,
+    pub question: String,
+    /// `None`: a yes/no question; `Some(slot)`: the answer is this slot's value.
+    pub missing_slot: Option<String>,
+}
+
+/// What the tier decided and why, for reports and logs.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub ranking: Ranking,
+    pub decision: Decision,
+    pub verdict: Verdict,
+}
+
+/// The fitted tier of one skills catalog.
+#[derive(Debug, Clone)]
+pub struct EmbeddingTier {
+    classifier: Classifier,
+    thresholds: Thresholds,
+    /// The skills' training sentences, in the classifier's order (the negatives follow).
+    sentences: Vec<TrainingSentence>,
+    /// Per intent, the words of its sentences that are not free-text slot values: what
+    /// is left of an utterance around them is the free text ("I wanna hear | hotel
+    /// california | please").
+    carrier: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl EmbeddingTier {
+    /// Fits the tier on `set` embedded as `vectors` (one per [`TrainingSet::texts`]).
+    pub fn fit(
+        set: TrainingSet,
+        vectors: Vec<Vec<f32>>,
+        method: Method,
+        thresholds: Thresholds,
+    ) -> Result<Self, FitError> {
+        let classifier = Classifier::fit(vectors, &set.labels(), method)?;
+        let mut carrier: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for sentence in &set.sentences {
+            let values: BTreeSet<String> = sentence
+                .slots
+                .values()
+                .filter_map(|v| match v {
+                    SlotValue::Text(t) => Some(normalize(t)),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            carrier.entry(sentence.intent.clone()).or_default().extend(
+                normalize(&sentence.text)
+                    .into_iter()
+                    .filter(|w| !values.contains(w)),
+            );
+        }
+        Ok(Self {
+            classifier,
+            thresholds,
+            sentences: set.sentences,
+            carrier,
+        })
+    }
+
+    /// The classifier (class sizes, scores).
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// What to do with `text`, whose vector is `vector`.
+    pub fn judge(&self, engine: &TemplateEngine, text: &str, vector: &[f32]) -> Judgement {
+        let ranking = self.classifier.rank(vector);
+        let mut decision = ranking.decide(&self.thresholds);
+        let mut slots = Slots::new();
+        if let Some(intent) = decision.intent().map(str::to_owned) {
+            let (spotted, rest) = engine.spot_slots_and_rest(&intent, text);
+            slots = spotted;
+            if rest.iter().all(|w| NOT_A_REQUEST.contains(&w.as_str())) {
+                decision = Decision::None;
+            } else {
+                self.free_text(engine, &intent, &rest, vector, &mut slots);
+            }
+        }
+        let verdict = match &decision {
+            Decision::None => Verdict::None,
+            Decision::Accept(intent) | Decision::Ask(intent) => {
+                let slots = self.implied_slots(engine, intent, slots, vector);
+                let missing = engine
+                    .required_slots(intent)
+                    .into_iter()
+                    .find(|name| !slots.contains_key(name));
+                match (&decision, missing) {
+                    (Decision::Accept(_), None) => Verdict::Accept(Recognition {
+                        intent: intent.clone(),
+                        slots,
+                        confidence: ranking.best.score,
+                        tier: Tier::Embedding,
+                        ..Recognition::none()
+                    }),
+                    // Sure of the intent: ask for the slot.
+                    (Decision::Accept(_), Some(slot)) => {
+                        Verdict::Ask(ask_for_slot(engine, intent, slots, slot))
+                    }
+                    // Unsure: ask about the intent first (the slot, if missing, after yes).
+                    _ => Verdict::Ask(ask_whether_meant(engine, intent, slots)),
+                }
+            }
+        };
+        Judgement {
+            ranking,
+            decision,
+            verdict,
+        }
+    }
+
+    /// Fills `intent`'s first free-text slot still empty with the words of `rest` left
+    /// after trimming the intent's carrier words from both ends (at most the slot's
+    /// word limit; nothing when nothing is left). An optional slot is filled only when the
+    /// intent's sentence nearest to the utterance has it too: "help me figure out what's
+    /// wrong with press two" is phrased like an example without a symptom.
+    fn free_text(
+        &self,
+        engine: &TemplateEngine,
+        intent: &str,
+        rest: &[String],
+        vector: &[f32],
+        slots: &mut Slots,
+    ) {
+        let Some(carrier) = self.carrier.get(intent) else {
+            return;
+        };
+        let Some((name, max_words)) = engine
+            .text_slots(intent)
+            .into_iter()
+            .find(|(name, _)| !slots.contains_key(name))
+        else {
+            return;
+        };
+        let required = engine.required_slots(intent).contains(&name);
+        let nearest_has_it = self
+            .classifier
+            .nearest(vector, intent)
+            .and_then(|(index, _)| self.sentences.get(index))
+            .is_some_and(|s| s.slots.contains_key(&name));
+        if !required && !nearest_has_it {
+            return;
+        }
+        let is_carrier = |w: &String| carrier.contains(w) || NOT_A_REQUEST.contains(&w.as_str());
+        let start = rest.iter().position(|w| !is_carrier(w));
+        let end = rest.iter().rposition(|w| !is_carrier(w));
+        if let (Some(start), Some(end)) = (start, end) {
+            let words = &rest[start..=end];
+            if words.len() <= max_words {
+                slots.insert(name, SlotValue::Text(words.join(" ")));
+            }
+        }
+    }
+
+    /// `slots` (what the utterance names) and the enum slots it implies: those of the
+    /// nearest author-written example of the intent, when near enough (relative
+    /// phrasings: "I'm freezing" → warmer). Entities and numbers are never implied.
+    fn implied_slots(
+        &self,
+        engine: &TemplateEngine,
+        intent: &str,
+        mut slots: Slots,
+        vector: &[f32],
+    ) -> Slots {
+        if let Some((index, cosine)) = self.classifier.nearest(vector, intent)
+            && cosine >= EXAMPLE_SLOTS_MIN_COSINE
+            && let Some(example) = self.sentences.get(index)
+            && example.source == TrainingSource::Example
+        {
+            for (name, value) in &example.slots {
+                if matches!(value, SlotValue::Text(_)) && engine.is_enum_slot(intent, name) {
+                    slots.entry(name.clone()).or_insert_with(|| value.clone());
+                }
+            }
+        }
+        slots
+    }
+}
+
+/// "Which machine?": the question for `intent`'s missing `slot`.
+pub fn ask_for_slot(
+    engine: &TemplateEngine,
+    intent: &str,
+    slots: Slots,
+    slot: String,
+) -> Clarification {
+    let schema = engine.schema_with_examples(0);
+    let kind = schema
+        .intent(intent)
+        .and_then(|i| i.slots.iter().find(|s| s.name == slot))
+        .map(|s| &s.kind);
+    let question = match kind {
+        Some(SlotType::Entity { list, .. }) => format!("Which {}?", words(list)),
+        Some(SlotType::Enum { .. }) => format!("Which {}?", words(&slot)),
+        _ => format!("What {}?", words(&slot)),
+    };
+    Clarification {
+        intent: intent.to_owned(),
+        slots,
+        question,
+        missing_slot: Some(slot),
+    }
+}
+
+/// "Did you mean: start a machine, pump 3? Say yes or no."
+pub fn ask_whether_meant(engine: &TemplateEngine, intent: &str, slots: Slots) -> Clarification {
+    let what = engine
+        .schema_with_examples(0)
+        .intent(intent)
+        .map(|i| lowercase_first(&i.description))
+        .unwrap_or_else(|| intent.to_owned());
+    let values: Vec<String> = slots.values().map(spoken).collect();
+    let question = if values.is_empty() {
+        format!("Did you mean: {what}? Say yes or no.")
+    } else {
+        format!(
+            "Did you mean: {what}, {}? Say yes or no.",
+            values.join(", ")
+        )
+    };
+    Clarification {
+        intent: intent.to_owned(),
+        slots,
+        question,
+        missing_slot: None,
+    }
+}
+
+fn words(name: &str) -> String {
+    name.replace(['_', '-'], " ")
+}
+
+fn spoken(value: &SlotValue) -> String {
+    match value {
+        SlotValue::Text(t) => words(t),
+        other => other.to_string(),
+    }
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edge_core::{EntityList, EntityLists, LoadedManifest};
+
+    /// The example skills with the demo's machines.
+    fn engine() -> TemplateEngine {
+        let skills = concat!(env!("CARGO_MANIFEST_DIR"), "/../../skills");
+        let (mut manifests, errors) = LoadedManifest::discover(&[skills.into()]);
+        assert!(errors.is_empty(), "{errors:?}");
+        manifests.extend(edge_intent::builtin_manifests());
+        let mut entities = EntityLists::default();
+        entities.insert(
+            "machine".into(),
+            EntityList {
+                values: vec!["pump-2".into(), "pump-3".into()],
+                synonyms: Default::default(),
+            },
+        );
+        let (engine, errors) = TemplateEngine::compile(&manifests, &entities, 0.5);
+        assert!(errors.is_empty(), "{errors:?}");
+        engine
+    }
+
+    /// Vectors made by hand: one axis per class; an author's example leans a little
+    /// towards the last axis, so an utterance leaning the same way is nearest to it.
+    struct Space {
+        classes: Vec<String>,
+    }
+
+    impl Space {
+        fn dim(&self) -> usize {
+            self.classes.len() + 1
+        }
+
+        fn along(&self, class: &str, lean: f32) -> Vec<f32> {
+            let mut v = vec![0.0; self.dim()];
+            let axis = self.classes.iter().position(|c| c == class).expect("class");
+            v[axis] = 1.0;
+            v[self.dim() - 1] = lean;
+            v
+        }
+    }
+
+    fn fitted(engine: &TemplateEngine, thresholds: Thresholds) -> (EmbeddingTier, Space) {
+        let set = TrainingSet::new(engine, &["tell me a joke", "order more oil"]);
+        let mut classes: Vec<String> = set.labels();
+        classes.dedup();
+        classes.sort();
+        classes.dedup();
+        let space = Space { classes };
+        let vectors = set
+            .sentences
+            .iter()
+            .map(|s| {
+                let lean = if s.source == TrainingSource::Example {
+                    0.3
+                } else {
+                    0.0
+                };
+                space.along(&s.intent, lean)
+            })
+            .chain(set.negatives.iter().map(|_| space.along(NONE, 0.0)))
+            .collect();
+        let tier = EmbeddingTier::fit(set, vectors, Method::Knn { k: 1 }, thresholds).expect("fit");
+        (tier, space)
+    }
+
+    const SURE: Thresholds = Thresholds {
+        accept: 0.9,
+        margin: 0.03,
+        none_margin: 0.05,
+        ask: 0.5,
+    };
+
+    #[test]
+    fn an_accepted_intent_gets_named_and_implied_slots_and_free_text() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        // Nearest to "I'm freezing" (an example with direction warmer): the enum is implied.
+        let cold = tier.judge(
+            &engine,
+            "my toes are icy",
+            &space.along("climate.adjust_temperature", 0.3),
+        );
+        let Verdict::Accept(r) = &cold.verdict else {
+            panic!("{cold:?}")
+        };
+        assert_eq!(
+            r.slots.get("direction"),
+            Some(&SlotValue::Text("warmer".into()))
+        );
+        assert_eq!(r.tier, Tier::Embedding);
+        // The machine is named in the utterance; an example's machine is never implied.
+        let named = tier.judge(
+            &engine,
+            "pump three has gone quiet",
+            &space.along("troubleshoot.start", 0.3),
+        );
+        let Verdict::Accept(r) = &named.verdict else {
+            panic!("{named:?}")
+        };
+        assert_eq!(
+            r.slots.get("machine"),
+            Some(&SlotValue::Text("pump-3".into()))
+        );
+        // Free text: what is left around the carrier words, when the nearest sentence (here
+        // an author's example with a query) has it too.
+        let song = tier.judge(
+            &engine,
+            "I'd like to hear hotel california please",
+            &space.along("media.play", 0.3),
+        );
+        let Verdict::Accept(r) = &song.verdict else {
+            panic!("{song:?}")
+        };
+        assert_eq!(
+            r.slots.get("query"),
+            Some(&SlotValue::Text("hotel california".into())),
+            "{r:?}"
+        );
+        // Nearest to a sentence without a query (the description): none is made up.
+        let plain = tier.judge(
+            &engine,
+            "I'd like to hear hotel california please",
+            &space.along("media.play", 0.0),
+        );
+        let Verdict::Accept(r) = &plain.verdict else {
+            panic!("{plain:?}")
+        };
+        assert_eq!(r.slots.get("query"), None, "{r:?}");
+    }
+
+    #[test]
+    fn a_missing_required_slot_is_asked_for_and_a_bare_value_is_no_request() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let start = space.along("equipment.start", 0.0);
+        let asked = tier.judge(&engine, "the machine has to be started", &start);
+        let Verdict::Ask(c) = &asked.verdict else {
+            panic!("{asked:?}")
+        };
+        assert_eq!(c.question, "Which machine?");
+        assert_eq!(c.missing_slot.as_deref(), Some("machine"));
+        // "pump two" alone names a machine, not what to do with it.
+        let bare = tier.judge(&engine, "the pump two please", &start);
+        assert_eq!(bare.verdict, Verdict::None, "{bare:?}");
+        assert_eq!(bare.decision, Decision::None);
+    }
+
+    #[test]
+    fn near_the_threshold_it_asks_whether_the_intent_was_meant() {
+        let engine = engine();
+        let (tier, space) = fitted(
+            &engine,
+            Thresholds {
+                accept: 0.99,
+                ..SURE
+            },
+        );
+        // Halfway between an intent and none: below accept, above ask.
+        let mut v = space.along("climate.adjust_temperature", 0.0);
+        let none = space.along(NONE, 0.0);
+        v.iter_mut().zip(&none).for_each(|(x, n)| *x += 0.2 * n);
+        let asked = tier.judge(&engine, "I'm roasting in here", &v);
+        let Verdict::Ask(c) = &asked.verdict else {
+            panic!("{asked:?}")
+        };
+        assert!(
+            c.question
+                .starts_with("Did you mean: make it warmer or cooler"),
+            "{}",
+            c.question
+        );
+        assert_eq!(c.missing_slot, None);
+        // Along none: refused.
+        let refused = tier.judge(&engine, "tell me a joke", &none);
+        assert_eq!(refused.verdict, Verdict::None);
+    }
+}
