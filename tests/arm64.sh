@@ -294,7 +294,9 @@ note "daemon READY under qemu: ${qemu_cold} ms first start, ${qemu_warm} ms rest
 note "text path under qemu: 5 commands ok (temperature set, pump 3 started after yes, driver window opened, out-of-domain refused); pipeline latency median ${ql} us vs native ${nl} us (x$(( (ql + nl / 2) / (nl > 0 ? nl : 1) )))"
 
 # --- batch NLU on the dev set: same accuracy as the native binary --------------------------
-nlu=(nlu --jsonl tests/resources/nlu/dev.jsonl --skills skills --expect)
+# The template tier alone, as in the daemon runs above (no language worker): the embedding
+# tier would embed its ~1000 training sentences with an emulated encoder (minutes).
+nlu=(nlu --jsonl tests/resources/nlu/dev.jsonl --skills skills --expect --templates-only)
 start=$(date +%s%N)
 "$native/edge-agentctl" "${nlu[@]}" > "$work/nlu-native.jsonl" 2> "$work/nlu-native.txt"
 native_nlu_ms=$(ms_since "$start")
