@@ -689,7 +689,16 @@ async fn near_the_threshold_the_tier_asks_and_acts_only_on_yes() -> anyhow::Resu
     let yes = say_at(&w.agent, "cabin", "yes").await?;
     assert_eq!(yes["intent"], "climate.adjust_temperature", "{yes}");
     assert_eq!(yes["action"]["status"], "done", "{yes}");
-    assert!(signal(&w.agent, path).await?.as_f64() > before.as_f64());
+    let after_yes = signal(&w.agent, path).await?;
+    assert!(after_yes.as_f64() > before.as_f64());
+    // Neither yes nor no: the question ends and the utterance is a new request (asked
+    // about in turn here, as nothing is sure enough to act on).
+    say_at(&w.agent, "cabin", "I'm freezing").await?;
+    let next = say_at(&w.agent, "cabin", "the music is hurting my ears").await?;
+    assert!(response(&next).starts_with("Did you mean: "), "{next}");
+    assert!(!response(&next).contains("warmer"), "{next}");
+    assert_eq!(signal(&w.agent, path).await?.as_f64(), after_yes.as_f64());
+    say_at(&w.agent, "cabin", "no").await?;
     // A new command instead of an answer ends the question and is acted on.
     say_at(&w.agent, "cabin", "I'm freezing").await?;
     let other = say_at(&w.agent, "cabin", "volume up").await?;

@@ -314,8 +314,20 @@ impl Pipeline {
         let mut question = None;
         let mut clarification = None;
         let mut slm = None;
-        // An answer to an open question is not a command for the SLM to guess at.
-        let answering = self.dialogue.is_open(&station);
+        // An answer to an open question is not a command for the SLM to guess at. But an
+        // utterance that does not answer the language tier's own question (neither yes nor
+        // no, no value for the slot it asked for) is a new command: the question ends.
+        let mut answering = self.dialogue.is_open(&station);
+        if answering
+            && recognition.is_none()
+            && let Some(asked) = self.dialogue.clarification(&station)
+            && !answers(&catalog, &asked, &utterance.text)
+            && let Some(asked) = self.dialogue.take_clarification(&station)
+        {
+            let open = Open::Clarification(asked);
+            self.session_event(&station, &session_id, "closed", "superseded", Some(&open));
+            answering = false;
+        }
         if recognition.is_none()
             && !answering
             && let Some(language) = self.language.get()
@@ -663,6 +675,18 @@ impl Pipeline {
 
 /// The answer as the asking skill gets it: yes/no as the templates read them, a value
 /// read for the asked slot, or the words.
+/// Whether `said` answers `asked` (when the templates found no intent in it): only with
+/// the value of the slot it asked for.
+fn answers(catalog: &Catalog, asked: &edge_dialogue::Clarification, said: &str) -> bool {
+    match &asked.expect {
+        Expect::Value(slot) => catalog
+            .engine
+            .spot_slots(&asked.intent, said)
+            .contains_key(slot),
+        _ => false,
+    }
+}
+
 /// What an answer to the language tier's question means.
 enum Meant {
     /// The intent asked about, with every required slot.

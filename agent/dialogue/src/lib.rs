@@ -338,6 +338,29 @@ impl<P: Clone + std::fmt::Debug> Dialogue<P> {
             .map(|o| o.question().to_owned())
     }
 
+    /// The language tier's question open on `station`, if that is what is open.
+    pub fn clarification(&self, station: &str) -> Option<Clarification> {
+        match self.lock().get(station).and_then(|s| s.open.as_ref()) {
+            Some(Open::Clarification(c)) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// Takes out the language tier's question open on `station` (the conversation ends),
+    /// when that is what is open.
+    pub fn take_clarification(&self, station: &str) -> Option<Clarification> {
+        let mut sessions = self.lock();
+        let session = sessions.get_mut(station)?;
+        if !matches!(session.open, Some(Open::Clarification(_))) {
+            return None;
+        }
+        let Some(Open::Clarification(c)) = session.open.take() else {
+            return None;
+        };
+        sessions.remove(station);
+        Some(c)
+    }
+
     /// Whether `station` has an open question.
     pub fn is_open(&self, station: &str) -> bool {
         self.lock().get(station).is_some_and(|s| s.open.is_some())
