@@ -26,6 +26,20 @@ pub const LEADING_PHRASES: &[&str] = &[
     "go ahead and",
     "hey agent",
     "hey car",
+    // What Whisper writes for a hesitation or a run-up at the start ("Oh navigate to the
+    // airport", "Okay so stop pump four"); only at the start, and only before more words,
+    // where they cannot be the command ("okay" alone stays an answer; "right" is a window).
+    "okay so",
+    "ok so",
+    "all right",
+    "alright",
+    "okay",
+    "ok",
+    "oh",
+    "ooh",
+    "so",
+    "well",
+    "hey",
 ];
 
 /// Phrases dropped at the end of an utterance.
@@ -143,6 +157,32 @@ mod tests {
         assert_eq!(tokenize("twenty-two"), ["twenty", "two"]);
         assert_eq!(tokenize("start pump-3."), ["start", "pump", "3"]);
         assert_eq!(tokenize("22C"), ["22", "degrees"]);
+    }
+
+    #[test]
+    fn drops_what_whisper_writes_for_a_hesitation_at_the_start_only() {
+        // Transcripts of the demo's espeak-ng recordings by whisper tiny.en.
+        assert_eq!(
+            normalize("Oh navigate to the airport."),
+            ["navigate", "to", "the", "airport"]
+        );
+        assert_eq!(
+            normalize("Okay, so stop pump four."),
+            ["stop", "pump", "four"]
+        );
+        assert_eq!(
+            normalize("Well, open the window"),
+            ["open", "the", "window"]
+        );
+        assert_eq!(normalize("Hey, um, volume up"), ["volume", "up"]);
+        // Alone, or inside the command, they are kept.
+        assert_eq!(normalize("Okay."), ["okay"]);
+        assert_eq!(normalize("oh"), ["oh"]);
+        assert_eq!(
+            normalize("turn it up so I can hear"),
+            ["turn", "it", "up", "so", "i", "can", "hear"]
+        );
+        assert_eq!(normalize("right window down"), ["right", "window", "down"]);
     }
 
     #[test]
