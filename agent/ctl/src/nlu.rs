@@ -119,15 +119,13 @@ fn embedding_settings(
     let section = &config.embedding;
     let method = args
         .embedding_method
-        .unwrap_or(match section.method.as_str() {
-            "prototype" => edge_embedding::Method::Prototype,
-            _ => edge_embedding::Method::Knn { k: section.k },
-        });
+        .unwrap_or_else(|| edge_embedding::Method::from(section));
+    let base = edge_embedding::Thresholds::from(section);
     let thresholds = edge_embedding::Thresholds {
-        accept: args.embedding_accept.unwrap_or(section.accept),
-        margin: args.embedding_margin.unwrap_or(section.margin),
-        none_margin: args.embedding_none_margin.unwrap_or(section.none_margin),
-        ask: args.embedding_ask.unwrap_or(section.ask),
+        accept: args.embedding_accept.unwrap_or(base.accept),
+        margin: args.embedding_margin.unwrap_or(base.margin),
+        none_margin: args.embedding_none_margin.unwrap_or(base.none_margin),
+        ask: args.embedding_ask.unwrap_or(base.ask),
     };
     (method, thresholds)
 }

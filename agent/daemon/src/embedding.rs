@@ -73,20 +73,11 @@ impl EmbeddingStage {
         start_timeout: Duration,
         request_timeout: Duration,
     ) -> Self {
-        let method = match section.method.as_str() {
-            "prototype" => Method::Prototype,
-            _ => Method::Knn { k: section.k },
-        };
         Self {
             uri,
             encoder,
-            method,
-            thresholds: Thresholds {
-                accept: section.accept,
-                margin: section.margin,
-                none_margin: section.none_margin,
-                ask: section.ask,
-            },
+            method: Method::from(section),
+            thresholds: Thresholds::from(section),
             start_timeout,
             request_timeout,
             client: tokio::sync::Mutex::new(None),

@@ -303,11 +303,10 @@ impl Language {
     /// an intent tier).
     async fn cache_prompts(&self, catalog: &Arc<Catalog>) {
         if self.unavailable.is_none() && self.slm_intents {
-            let language = self;
-            let mut client = language.client.lock().await;
-            if let Err(e) = language.ensure_loaded(&mut client, catalog).await {
+            let mut client = self.client.lock().await;
+            if let Err(e) = self.ensure_loaded(&mut client, catalog).await {
                 tracing::warn!("SLM prompts not cached: {e}");
-                language.note_error(&e);
+                self.note_error(&e);
             }
         }
     }

@@ -31,8 +31,19 @@ pub enum Method {
 }
 
 impl Default for Method {
+    /// The configuration's default (`embedding.method`, `embedding.k`).
     fn default() -> Self {
-        Method::Knn { k: 3 }
+        Method::from(&edge_config::EmbeddingSection::default())
+    }
+}
+
+impl From<&edge_config::EmbeddingSection> for Method {
+    fn from(section: &edge_config::EmbeddingSection) -> Self {
+        match section.method.as_str() {
+            "prototype" => Method::Prototype,
+            // The configuration admits knn or prototype only.
+            _ => Method::Knn { k: section.k },
+        }
     }
 }
 
@@ -51,14 +62,19 @@ pub struct Thresholds {
 }
 
 impl Default for Thresholds {
+    /// The configuration's defaults, chosen on the dev set for the fine-tuned encoder.
     fn default() -> Self {
+        Thresholds::from(&edge_config::EmbeddingSection::default())
+    }
+}
+
+impl From<&edge_config::EmbeddingSection> for Thresholds {
+    fn from(section: &edge_config::EmbeddingSection) -> Self {
         Self {
-            // Chosen on the dev set (docs/BENCHMARKS.md): 0.50 accepted more paraphrases
-            // but sat where out-of-domain lines start to pass; 0.55 keeps a step back.
-            accept: 0.55,
-            margin: 0.03,
-            none_margin: 0.02,
-            ask: 0.50,
+            accept: section.accept,
+            margin: section.margin,
+            none_margin: section.none_margin,
+            ask: section.ask,
         }
     }
 }

@@ -4,9 +4,8 @@
 //! ...?", "Which machine?") or none.
 
 use crate::{Classifier, Decision, FitError, Method, NONE, Ranking, Thresholds};
-use edge_core::{Recognition, SlotValue, Slots, Tier};
+use edge_core::{Recognition, SlotKind, SlotValue, Slots, Tier};
 use edge_intent::normalize::normalize;
-use edge_intent::schema::SlotType;
 use edge_intent::{TemplateEngine, TrainingSentence, TrainingSource};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -266,14 +265,9 @@ pub fn ask_for_slot(
     slots: Slots,
     slot: String,
 ) -> Clarification {
-    let schema = engine.schema_with_examples(0);
-    let kind = schema
-        .intent(intent)
-        .and_then(|i| i.slots.iter().find(|s| s.name == slot))
-        .map(|s| &s.kind);
-    let question = match kind {
-        Some(SlotType::Entity { list, .. }) => format!("Which {}?", words(list)),
-        Some(SlotType::Enum { .. }) => format!("Which {}?", words(&slot)),
+    let question = match engine.slot_kind(intent, &slot) {
+        Some(SlotKind::Entity { list }) => format!("Which {}?", words(list)),
+        Some(SlotKind::Enum { .. }) => format!("Which {}?", words(&slot)),
         _ => format!("What {}?", words(&slot)),
     };
     Clarification {
