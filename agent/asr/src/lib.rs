@@ -2,8 +2,14 @@
 //! protocol, tuned for short commands (encoder window fitted to the audio, greedy decoding,
 //! no timestamps, a vocabulary prompt from the installed skills).
 
+pub mod bias;
+pub mod grammar;
 pub mod recognizer;
 pub mod server;
 
-pub use recognizer::{DecodeOptions, Recognizer, RecognizerError, Transcription};
+pub use grammar::{Grammar, GrammarError, TextCursor};
+pub use recognizer::{
+    DecodeOptions, GrammarBias, Hypothesis, HypothesisSource, Recognizer, RecognizerError,
+    Transcription,
+};
 pub use server::AsrService;

@@ -1,5 +1,7 @@
 //! Whisper tuned for short spoken commands.
 
+use crate::bias::{DecodeHook, TokenTexts, WordScore, word_scores};
+use crate::grammar::{Grammar, TextCursor};
 use std::path::Path;
 use std::sync::Mutex;
 use whisper_rs::{
@@ -39,10 +41,60 @@ impl Default for DecodeOptions {
     }
 }
 
-/// What one decode produced.
+/// Which decode a hypothesis came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HypothesisSource {
+    /// Whisper as it is (with the vocabulary prompt).
+    Free,
+    /// Biased toward the skills' grammar.
+    Grammar,
+}
+
+impl HypothesisSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Free => "free",
+            Self::Grammar => "grammar",
+        }
+    }
+}
+
+/// One transcript of the audio and how likely the model found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hypothesis {
+    pub text: String,
+    pub source: HypothesisSource,
+    /// Sum of the tokens' log-probabilities under the unbiased model (end of text included).
+    pub logprob: f32,
+    pub tokens: usize,
+    /// Whether the text is a whole sentence of the request's grammar (None: no grammar).
+    pub in_grammar: Option<bool>,
+    pub words: Vec<WordScore>,
+}
+
+impl Hypothesis {
+    /// Mean log-probability per token.
+    pub fn mean_logprob(&self) -> f32 {
+        self.logprob / self.tokens.max(1) as f32
+    }
+}
+
+/// The grammar a request is biased toward, and how hard.
+#[derive(Debug, Clone, Copy)]
+pub struct GrammarBias<'a> {
+    pub grammar: &'a Grammar,
+    /// Subtracted from the logit of every token that leaves the grammar.
+    pub penalty: f32,
+}
+
+/// What one request produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transcription {
+    /// The free transcript (what a plain Wyoming client gets).
     pub text: String,
+    /// The free hypothesis first; the grammar-biased one after it when the free transcript
+    /// was not a sentence of the grammar.
+    pub hypotheses: Vec<Hypothesis>,
     /// Audio duration in milliseconds.
     pub audio_ms: u64,
     /// Encoder frames decoded (1500 = the full 30 s window).
@@ -65,6 +117,7 @@ pub enum RecognizerError {
 /// A loaded model and a pool of decoder states (one per concurrent request).
 pub struct Recognizer {
     context: WhisperContext,
+    token_texts: TokenTexts,
     states: Mutex<Vec<WhisperState>>,
     options: DecodeOptions,
     model_name: String,
@@ -106,7 +159,17 @@ impl Recognizer {
             .file_stem()
             .map(|s| s.to_string_lossy().trim_start_matches("ggml-").to_owned())
             .unwrap_or_else(|| "whisper".into());
+        let eot = context.token_eot();
+        let texts = (0..eot)
+            .map(|id| {
+                context
+                    .token_to_bytes(id)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default()
+            })
+            .collect();
         Ok(Self {
+            token_texts: TokenTexts::new(texts, eot),
             context,
             states: Mutex::new(Vec::new()),
             options,
@@ -129,11 +192,13 @@ impl Recognizer {
     }
 
     /// Transcribes 16 kHz mono samples. `prompt` biases recognition toward the words of the
-    /// installed skills (machine names, destinations).
+    /// installed skills (machine names, destinations). With `grammar`, a transcript that is
+    /// not a sentence of it is decoded a second time biased toward it, and both are kept.
     pub fn transcribe(
         &self,
         samples: &[f32],
         prompt: Option<&str>,
+        grammar: Option<GrammarBias<'_>>,
     ) -> Result<Transcription, RecognizerError> {
         let audio_ms = (samples.len() * 1000 / SAMPLE_RATE) as u64;
         let seconds = samples.len() as f32 / SAMPLE_RATE as f32;
@@ -146,6 +211,7 @@ impl Recognizer {
         if is_silent(samples, self.options.silence_rms) {
             return Ok(Transcription {
                 text: String::new(),
+                hypotheses: Vec::new(),
                 audio_ms,
                 audio_ctx: 0,
                 silent: true,
@@ -166,7 +232,42 @@ impl Recognizer {
         } else {
             0
         };
+        let mut free = self.decode(samples, prompt, audio_ctx, None)?;
+        let mut hypotheses = Vec::new();
+        if let Some(bias) = grammar {
+            let in_grammar = TextCursor::accepts(bias.grammar, &free.text);
+            free.in_grammar = Some(in_grammar);
+            let text = free.text.clone();
+            hypotheses.push(free);
+            if !in_grammar && !text.is_empty() && bias.penalty > 0.0 {
+                let mut biased = self.decode(samples, prompt, audio_ctx, Some(bias))?;
+                biased.in_grammar = Some(TextCursor::accepts(bias.grammar, &biased.text));
+                hypotheses.push(biased);
+            }
+        } else {
+            hypotheses.push(free);
+        }
+        Ok(Transcription {
+            text: hypotheses[0].text.clone(),
+            hypotheses,
+            audio_ms,
+            audio_ctx: if audio_ctx == 0 {
+                FULL_AUDIO_CTX
+            } else {
+                audio_ctx
+            },
+            silent: false,
+        })
+    }
 
+    /// One greedy decode, scored token by token; biased when `grammar` is given.
+    fn decode(
+        &self,
+        samples: &[f32],
+        prompt: Option<&str>,
+        audio_ctx: i32,
+        grammar: Option<GrammarBias<'_>>,
+    ) -> Result<Hypothesis, RecognizerError> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.options.threads as i32);
         params.set_language(Some("en"));
@@ -190,6 +291,21 @@ impl Recognizer {
         if let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) {
             params.set_initial_prompt(prompt);
         }
+        let n_vocab = usize::try_from(self.context.n_vocab()).unwrap_or(0);
+        let mut hook = DecodeHook::new(
+            &self.token_texts,
+            n_vocab,
+            grammar.map(|g| (g.grammar, g.penalty)),
+        );
+        // SAFETY: the hook outlives `state.full` below, the only time whisper.cpp calls the
+        // filter, and nothing else touches it meanwhile.
+        #[allow(unsafe_code)]
+        unsafe {
+            params.set_filter_logits_callback(Some(DecodeHook::filter));
+            params.set_filter_logits_callback_user_data(
+                (&raw mut hook).cast::<std::os::raw::c_void>(),
+            );
+        }
 
         let mut state = self.take_state()?;
         let result = state.full(params, samples);
@@ -197,15 +313,19 @@ impl Recognizer {
             .map_err(|e| RecognizerError::Whisper(e.to_string()))
             .map(|_| self.collect_text(&state));
         self.return_state(state);
-        Ok(Transcription {
-            text: text?,
-            audio_ms,
-            audio_ctx: if audio_ctx == 0 {
-                FULL_AUDIO_CTX
+        let text = text?;
+        let scored = hook.finish();
+        Ok(Hypothesis {
+            source: if grammar.is_some() {
+                HypothesisSource::Grammar
             } else {
-                audio_ctx
+                HypothesisSource::Free
             },
-            silent: false,
+            logprob: scored.iter().map(|t| t.logprob).sum(),
+            tokens: scored.len(),
+            words: word_scores(&scored),
+            in_grammar: None,
+            text,
         })
     }
 

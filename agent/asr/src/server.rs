@@ -1,9 +1,11 @@
 //! The Wyoming ASR server: many connections, many requests per connection.
 
-use crate::recognizer::{Recognizer, Transcription};
+use crate::grammar::Grammar;
+use crate::recognizer::{GrammarBias, Hypothesis, Recognizer, Transcription};
 use edge_protocol::{AudioFormat, Event, ProtocolError, decode_mono, kind};
 use serde_json::json;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::Semaphore;
@@ -14,6 +16,22 @@ pub struct AsrService {
     recognizer: Arc<Recognizer>,
     decode_slots: Arc<Semaphore>,
     version: &'static str,
+    /// Recently used grammars by a hash of their text, so a client may send its grammar
+    /// with every request and it is read only once.
+    grammars: Mutex<Vec<(u64, Arc<Grammar>)>>,
+}
+
+/// Grammars kept parsed (one per skill set a client uses; a few clients at most).
+const GRAMMARS_KEPT: usize = 4;
+
+/// Penalty for leaving the grammar when a request does not give one.
+pub const DEFAULT_GRAMMAR_PENALTY: f32 = 5.0;
+
+/// Extension fields of `transcribe` (plain Wyoming clients send neither):
+/// `grammar` (GBNF text, start rule `root`) and `grammar_penalty` (a number).
+pub mod field {
+    pub const GRAMMAR: &str = "grammar";
+    pub const GRAMMAR_PENALTY: &str = "grammar_penalty";
 }
 
 /// Error codes sent in Wyoming `error` events, so a client can tell them apart.
@@ -29,6 +47,8 @@ pub mod error_code {
 #[derive(Debug, Default)]
 struct Utterance {
     prompt: Option<String>,
+    /// The request's grammar, or why it could not be read.
+    grammar: Option<Result<(Arc<Grammar>, f32), String>>,
     format: Option<AudioFormat>,
     samples: Vec<f32>,
     /// Set after a format error: the rest of this utterance's audio is ignored.
@@ -41,7 +61,37 @@ impl AsrService {
             recognizer: Arc::new(recognizer),
             decode_slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
             version: env!("CARGO_PKG_VERSION"),
+            grammars: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The parsed grammar of a request, from the cache when its text was seen before.
+    fn grammar(&self, text: &str) -> Result<Arc<Grammar>, String> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
+        let key = hasher.finish();
+        if let Ok(mut cache) = self.grammars.lock()
+            && let Some(i) = cache.iter().position(|(k, _)| *k == key)
+        {
+            let entry = cache.remove(i);
+            let grammar = entry.1.clone();
+            cache.push(entry);
+            return Ok(grammar);
+        }
+        let started = Instant::now();
+        let grammar = Arc::new(Grammar::parse(text, "root").map_err(|e| e.to_string())?);
+        tracing::info!(
+            bytes = text.len(),
+            parse_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "grammar read"
+        );
+        if let Ok(mut cache) = self.grammars.lock() {
+            if cache.len() >= GRAMMARS_KEPT {
+                cache.remove(0);
+            }
+            cache.push((key, grammar.clone()));
+        }
+        Ok(grammar)
     }
 
     /// The `info` answer to `describe`.
@@ -92,8 +142,28 @@ impl AsrService {
             kind::DESCRIBE => vec![self.info()],
             kind::PING => vec![Event::new(kind::PONG)],
             kind::TRANSCRIBE => {
+                let penalty = match event.data.get(field::GRAMMAR_PENALTY) {
+                    None => Ok(DEFAULT_GRAMMAR_PENALTY),
+                    Some(v) => v
+                        .as_f64()
+                        .filter(|p| p.is_finite() && *p >= 0.0)
+                        .map(|p| p as f32)
+                        .ok_or_else(|| {
+                            format!("\"{}\" must be a number >= 0, found {v}", field::GRAMMAR_PENALTY)
+                        }),
+                };
+                let grammar = event.str(field::GRAMMAR).map(|text| {
+                    let penalty = penalty?;
+                    self.grammar(text)
+                        .map(|g| (g, penalty))
+                        .map_err(|e| format!("transcribe \"{}\": {e}", field::GRAMMAR))
+                });
+                if let Some(Err(e)) = &grammar {
+                    tracing::warn!(error = %e, "request grammar ignored");
+                }
                 *utterance = Utterance {
                     prompt: event.str("prompt").map(str::to_owned),
+                    grammar,
                     ..Utterance::default()
                 };
                 vec![]
@@ -124,7 +194,10 @@ impl AsrService {
                         "audio-stop without audio-start: send audio-start with rate, width and channels first",
                     )];
                 };
-                vec![self.finish(done.samples, format.rate, done.prompt).await]
+                vec![
+                    self.finish(done.samples, format.rate, done.prompt, done.grammar)
+                        .await,
+                ]
             }
             other => {
                 tracing::debug!(event = other, "ignoring event");
@@ -187,17 +260,32 @@ impl AsrService {
         }
     }
 
-    async fn finish(&self, samples: Vec<f32>, rate: u32, prompt: Option<String>) -> Event {
+    async fn finish(
+        &self,
+        samples: Vec<f32>,
+        rate: u32,
+        prompt: Option<String>,
+        grammar: Option<Result<(Arc<Grammar>, f32), String>>,
+    ) -> Event {
         let Ok(_slot) = self.decode_slots.clone().acquire_owned().await else {
             return Event::error(error_code::DECODE, "the worker is shutting down");
         };
         let recognizer = self.recognizer.clone();
         let started = Instant::now();
+        let (grammar, grammar_error) = match grammar {
+            Some(Ok(g)) => (Some(g), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
         let result = tokio::task::spawn_blocking(move || {
+            let bias = grammar.as_ref().map(|(grammar, penalty)| GrammarBias {
+                grammar,
+                penalty: *penalty,
+            });
             let samples = edge_protocol::resample_to_speech_rate(samples, rate)
                 .map_err(|e| (error_code::AUDIO_FORMAT, e.to_string()))?;
             recognizer
-                .transcribe(&samples, prompt.as_deref())
+                .transcribe(&samples, prompt.as_deref(), bias)
                 .map_err(|e| match e {
                     crate::recognizer::RecognizerError::TooLong { .. } => {
                         (error_code::AUDIO_TOO_LONG, e.to_string())
@@ -210,21 +298,44 @@ impl AsrService {
         match result {
             Ok(Ok(Transcription {
                 text,
+                hypotheses,
                 audio_ms,
                 audio_ctx,
                 silent,
             })) => {
-                tracing::info!(audio_ms, decode_ms, audio_ctx, silent, %text, "transcribed");
-                Event::new(kind::TRANSCRIPT)
+                let biased = hypotheses.get(1).map(|h| h.text.as_str()).unwrap_or("");
+                tracing::info!(audio_ms, decode_ms, audio_ctx, silent, %text, biased, "transcribed");
+                let mut event = Event::new(kind::TRANSCRIPT)
                     .with("text", text)
                     .with("language", "en")
                     .with("audio_ms", audio_ms)
                     .with("decode_ms", (decode_ms * 10.0).round() / 10.0)
+                    .with(
+                        "hypotheses",
+                        hypotheses.iter().map(hypothesis_json).collect::<Vec<_>>(),
+                    );
+                if let Some(e) = grammar_error {
+                    event = event.with("grammar_error", e);
+                }
+                event
             }
             Ok(Err((code, message))) => Event::error(code, &message),
             Err(e) => Event::error(error_code::DECODE, &format!("decoder task failed: {e}")),
         }
     }
+}
+
+/// A hypothesis in the `transcript` event (an extension field plain clients ignore).
+fn hypothesis_json(h: &Hypothesis) -> serde_json::Value {
+    let round = |x: f32| (f64::from(x) * 1000.0).round() / 1000.0;
+    json!({
+        "text": h.text,
+        "source": h.source.as_str(),
+        "logprob": round(h.logprob),
+        "tokens": h.tokens,
+        "in_grammar": h.in_grammar,
+        "words": h.words.iter().map(|w| json!({"word": w.word, "p": round(w.probability)})).collect::<Vec<_>>(),
+    })
 }
 
 fn audio_format(event: &Event) -> Result<AudioFormat, String> {

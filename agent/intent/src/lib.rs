@@ -18,6 +18,7 @@ pub mod grammar;
 pub mod normalize;
 pub mod numbers;
 pub mod phonetic;
+pub mod recognition_grammar;
 pub mod schema;
 pub mod spotter;
 pub mod template;

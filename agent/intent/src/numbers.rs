@@ -1,7 +1,7 @@
 //! Numbers as people say them and as ASR writes them: "22", "21.5", "twenty two",
 //! "one hundred and five", "twenty one and a half", "half", "seven point five".
 
-const UNITS: &[&str] = &[
+pub(crate) const UNITS: &[&str] = &[
     "zero",
     "one",
     "two",
@@ -23,7 +23,7 @@ const UNITS: &[&str] = &[
     "eighteen",
     "nineteen",
 ];
-const TENS: &[&str] = &[
+pub(crate) const TENS: &[&str] = &[
     "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
 ];
 

@@ -1,0 +1,656 @@
+//! GBNF grammars (the format of llama.cpp and whisper.cpp) read into a character matcher,
+//! and a cursor that follows Whisper's text through it.
+//!
+//! whisper.cpp can bias decoding toward a grammar itself, but whisper-rs 0.16 hands it the
+//! rules in a shape it cannot read (`set_grammar` passes a flat element array where the C
+//! API wants an array of rule pointers, which crashes), so the recogniser applies the
+//! grammar through the logits filter instead (see `bias`), with this matcher.
+//!
+//! Supported: rules `name ::= ...` one per line (continued inside parentheses), string
+//! literals with `\"` `\\` `\n` `\t` escapes, character classes `[a-z0-9]` and `[^...]`,
+//! rule references, groups, and `*` `+` `?`. Left recursion is refused at the first
+//! character it would loop on (depth limit), as llama.cpp does.
+//!
+//! Text is compared the way the template tier normalises it: lowercase, apostrophes
+//! dropped, hyphens as spaces, other punctuation ignored, one space before each word, and a
+//! decimal point kept where the grammar allows one ("21.5").
+
+use std::collections::{BTreeMap, HashSet};
+
+/// A grammar that does not parse, saying where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrammarError {
+    #[error("line {line}, column {column}: {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("rule {0:?} is used but never defined")]
+    Undefined(String),
+    #[error("the grammar has no start rule {0:?}")]
+    NoStart(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CharSet {
+    ranges: Vec<(char, char)>,
+    negated: bool,
+}
+
+impl CharSet {
+    fn single(c: char) -> Self {
+        Self {
+            ranges: vec![(c, c)],
+            negated: false,
+        }
+    }
+
+    fn matches(&self, c: char) -> bool {
+        self.ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != self.negated
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Sym {
+    Chars(CharSet),
+    Rule(u32),
+}
+
+/// A parsed grammar: rules of alternatives of symbol sequences.
+#[derive(Debug, Clone)]
+pub struct Grammar {
+    rules: Vec<Vec<Vec<Sym>>>,
+    start: u32,
+}
+
+/// Where a partial match stands inside one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Pos {
+    rule: u32,
+    alt: u32,
+    idx: u32,
+}
+
+/// Deepest chain of rule references followed without reading a character.
+const MAX_DEPTH: usize = 64;
+/// Most partial matches kept at once; beyond it the oldest alternatives are dropped.
+const MAX_STACKS: usize = 20_000;
+
+/// The set of partial matches after some text.
+#[derive(Debug, Clone, Default)]
+pub struct MatchState {
+    /// Each stack's top is at a character symbol, or the stack is empty (complete).
+    stacks: Vec<Vec<Pos>>,
+}
+
+impl MatchState {
+    /// No way forward: the text left the grammar.
+    pub fn is_dead(&self) -> bool {
+        self.stacks.is_empty()
+    }
+
+    /// The text so far is a whole sentence of the grammar.
+    pub fn is_complete(&self) -> bool {
+        self.stacks.iter().any(Vec::is_empty)
+    }
+
+    /// Number of partial matches (for tests and diagnostics).
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+}
+
+impl Grammar {
+    /// Reads GBNF text; `start` names the start rule (`root` by convention).
+    pub fn parse(text: &str, start: &str) -> Result<Self, GrammarError> {
+        let mut parser = Parser {
+            chars: text.chars().collect(),
+            pos: 0,
+            names: BTreeMap::new(),
+            rules: Vec::new(),
+            defined: Vec::new(),
+        };
+        parser.grammar()?;
+        for (name, &id) in &parser.names {
+            if !parser.defined[id as usize] {
+                return Err(GrammarError::Undefined(name.clone()));
+            }
+        }
+        let start = *parser
+            .names
+            .get(start)
+            .ok_or_else(|| GrammarError::NoStart(start.to_owned()))?;
+        Ok(Self {
+            rules: parser.rules,
+            start,
+        })
+    }
+
+    /// The partial matches before any text.
+    pub fn start(&self) -> MatchState {
+        let mut out = Vec::new();
+        for alt in 0..self.rules[self.start as usize].len() {
+            self.expand(
+                vec![Pos {
+                    rule: self.start,
+                    alt: alt as u32,
+                    idx: 0,
+                }],
+                &mut out,
+                0,
+            );
+        }
+        dedup(out)
+    }
+
+    /// The partial matches after one more character.
+    pub fn advance(&self, state: &MatchState, c: char) -> MatchState {
+        let mut out = Vec::new();
+        for stack in &state.stacks {
+            let Some(top) = stack.last() else { continue };
+            let Sym::Chars(set) = &self.rules[top.rule as usize][top.alt as usize][top.idx as usize]
+            else {
+                continue;
+            };
+            if set.matches(c) {
+                let mut next = stack.clone();
+                if let Some(t) = next.last_mut() {
+                    t.idx += 1;
+                }
+                self.expand(next, &mut out, 0);
+                if out.len() > MAX_STACKS {
+                    break;
+                }
+            }
+        }
+        dedup(out)
+    }
+
+    /// Follows rule references and finished rules until every stack's top is at a character.
+    fn expand(&self, mut stack: Vec<Pos>, out: &mut Vec<Vec<Pos>>, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        // Pop finished frames (their caller already points past the reference).
+        loop {
+            match stack.last() {
+                None => {
+                    out.push(stack);
+                    return;
+                }
+                Some(top) => {
+                    let seq = &self.rules[top.rule as usize][top.alt as usize];
+                    if (top.idx as usize) < seq.len() {
+                        break;
+                    }
+                    stack.pop();
+                }
+            }
+        }
+        let top = *stack.last().unwrap_or(&Pos {
+            rule: 0,
+            alt: 0,
+            idx: 0,
+        });
+        match &self.rules[top.rule as usize][top.alt as usize][top.idx as usize] {
+            Sym::Chars(_) => out.push(stack),
+            Sym::Rule(callee) => {
+                let mut caller = stack;
+                if let Some(t) = caller.last_mut() {
+                    t.idx += 1;
+                }
+                // A caller with nothing left after the reference is dropped now, so that
+                // repetition (`x*` as `r ::= x r | ""`) keeps stacks short.
+                if caller.last().is_some_and(|t| {
+                    t.idx as usize >= self.rules[t.rule as usize][t.alt as usize].len()
+                }) {
+                    caller.pop();
+                }
+                for alt in 0..self.rules[*callee as usize].len() {
+                    let mut next = caller.clone();
+                    next.push(Pos {
+                        rule: *callee,
+                        alt: alt as u32,
+                        idx: 0,
+                    });
+                    self.expand(next, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+fn dedup(mut stacks: Vec<Vec<Pos>>) -> MatchState {
+    let mut seen = HashSet::with_capacity(stacks.len());
+    stacks.retain(|s| seen.insert(s.clone()));
+    MatchState { stacks }
+}
+
+struct Parser {
+    chars: Vec<char>,
+    pos: usize,
+    names: BTreeMap<String, u32>,
+    rules: Vec<Vec<Vec<Sym>>>,
+    defined: Vec<bool>,
+}
+
+impl Parser {
+    fn error(&self, message: impl Into<String>) -> GrammarError {
+        let before = &self.chars[..self.pos.min(self.chars.len())];
+        let line = before.iter().filter(|&&c| c == '\n').count() + 1;
+        let column = before.iter().rev().take_while(|&&c| c != '\n').count() + 1;
+        GrammarError::Syntax {
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    /// Skips blanks and comments; newlines too when `newlines` (inside parentheses).
+    fn space(&mut self, newlines: bool) {
+        while let Some(c) = self.peek() {
+            if c == '#' {
+                while self.peek().is_some_and(|c| c != '\n') {
+                    self.pos += 1;
+                }
+            } else if c == ' ' || c == '\t' || c == '\r' || (newlines && c == '\n') {
+                self.pos += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn rule_id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.names.get(name) {
+            return id;
+        }
+        let id = self.new_rule();
+        self.names.insert(name.to_owned(), id);
+        id
+    }
+
+    fn new_rule(&mut self) -> u32 {
+        self.rules.push(Vec::new());
+        self.defined.push(false);
+        (self.rules.len() - 1) as u32
+    }
+
+    fn name(&mut self) -> Option<String> {
+        let start = self.pos;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.pos += 1;
+        }
+        (self.pos > start).then(|| self.chars[start..self.pos].iter().collect())
+    }
+
+    fn grammar(&mut self) -> Result<(), GrammarError> {
+        loop {
+            self.space(true);
+            if self.peek().is_none() {
+                return Ok(());
+            }
+            let Some(name) = self.name() else {
+                return Err(self.error("expected a rule name"));
+            };
+            self.space(false);
+            if !self.chars[self.pos..].starts_with(&[':', ':', '=']) {
+                return Err(self.error(format!("expected ::= after the rule name {name:?}")));
+            }
+            self.pos += 3;
+            self.space(false);
+            let id = self.rule_id(&name);
+            if self.defined[id as usize] {
+                return Err(self.error(format!("rule {name:?} is defined twice")));
+            }
+            let alts = self.alternatives(false)?;
+            self.rules[id as usize] = alts;
+            self.defined[id as usize] = true;
+            match self.peek() {
+                None | Some('\n') => {}
+                Some(c) => return Err(self.error(format!("unexpected {c:?}"))),
+            }
+        }
+    }
+
+    fn alternatives(&mut self, nested: bool) -> Result<Vec<Vec<Sym>>, GrammarError> {
+        let mut alts = vec![self.sequence(nested)?];
+        while self.peek() == Some('|') {
+            self.pos += 1;
+            self.space(true);
+            alts.push(self.sequence(nested)?);
+        }
+        Ok(alts)
+    }
+
+    fn sequence(&mut self, nested: bool) -> Result<Vec<Sym>, GrammarError> {
+        let mut seq = Vec::new();
+        loop {
+            let term: Vec<Sym> = match self.peek() {
+                Some('"') => self.literal()?,
+                Some('[') => vec![Sym::Chars(self.class()?)],
+                Some('(') => {
+                    self.pos += 1;
+                    self.space(true);
+                    let alts = self.alternatives(true)?;
+                    if self.peek() != Some(')') {
+                        return Err(self.error("expected )"));
+                    }
+                    self.pos += 1;
+                    let id = self.new_rule();
+                    self.rules[id as usize] = alts;
+                    self.defined[id as usize] = true;
+                    vec![Sym::Rule(id)]
+                }
+                Some(c) if c.is_ascii_alphanumeric() || c == '-' || c == '_' => {
+                    let name = self.name().unwrap_or_default();
+                    vec![Sym::Rule(self.rule_id(&name))]
+                }
+                _ => break,
+            };
+            let term = match self.peek() {
+                Some('*') => {
+                    self.pos += 1;
+                    vec![Sym::Rule(self.repeat(&term))]
+                }
+                Some('+') => {
+                    self.pos += 1;
+                    let rest = self.repeat(&term);
+                    let mut once = term;
+                    once.push(Sym::Rule(rest));
+                    once
+                }
+                Some('?') => {
+                    self.pos += 1;
+                    let id = self.new_rule();
+                    self.rules[id as usize] = vec![term, Vec::new()];
+                    self.defined[id as usize] = true;
+                    vec![Sym::Rule(id)]
+                }
+                Some('{') => return Err(self.error("{m,n} repetition is not supported")),
+                _ => term,
+            };
+            seq.extend(term);
+            self.space(nested);
+        }
+        Ok(seq)
+    }
+
+    /// `r ::= term r | ""`.
+    fn repeat(&mut self, term: &[Sym]) -> u32 {
+        let id = self.new_rule();
+        let mut again = term.to_vec();
+        again.push(Sym::Rule(id));
+        self.rules[id as usize] = vec![again, Vec::new()];
+        self.defined[id as usize] = true;
+        id
+    }
+
+    fn escaped(&mut self) -> Result<char, GrammarError> {
+        let c = self.peek().ok_or_else(|| self.error("unfinished escape"))?;
+        self.pos += 1;
+        Ok(match c {
+            'n' => '\n',
+            't' => '\t',
+            'r' => '\r',
+            '\\' | '"' | '[' | ']' | '-' | '^' => c,
+            other => return Err(self.error(format!("unknown escape \\{other}"))),
+        })
+    }
+
+    fn literal(&mut self) -> Result<Vec<Sym>, GrammarError> {
+        self.pos += 1; // opening quote
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None | Some('\n') => return Err(self.error("unterminated string")),
+                Some('"') => {
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                Some('\\') => {
+                    self.pos += 1;
+                    let c = self.escaped()?;
+                    out.push(Sym::Chars(CharSet::single(c)));
+                }
+                Some(c) => {
+                    self.pos += 1;
+                    out.push(Sym::Chars(CharSet::single(c)));
+                }
+            }
+        }
+    }
+
+    fn class(&mut self) -> Result<CharSet, GrammarError> {
+        self.pos += 1; // [
+        let negated = self.peek() == Some('^');
+        if negated {
+            self.pos += 1;
+        }
+        let mut ranges = Vec::new();
+        loop {
+            let lo = match self.peek() {
+                None | Some('\n') => return Err(self.error("unterminated character class")),
+                Some(']') => {
+                    self.pos += 1;
+                    return Ok(CharSet { ranges, negated });
+                }
+                Some('\\') => {
+                    self.pos += 1;
+                    self.escaped()?
+                }
+                Some(c) => {
+                    self.pos += 1;
+                    c
+                }
+            };
+            let hi = if self.peek() == Some('-') && self.chars.get(self.pos + 1) != Some(&']') {
+                self.pos += 1;
+                match self.peek() {
+                    Some('\\') => {
+                        self.pos += 1;
+                        self.escaped()?
+                    }
+                    Some(c) => {
+                        self.pos += 1;
+                        c
+                    }
+                    None => return Err(self.error("unterminated character class")),
+                }
+            } else {
+                lo
+            };
+            ranges.push((lo, hi));
+        }
+    }
+}
+
+/// Follows recognised text through a grammar, character by character, normalising it on
+/// the way (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct TextCursor {
+    state: MatchState,
+    /// A space is due before the next word character.
+    pending_space: bool,
+    last_digit: bool,
+}
+
+impl TextCursor {
+    pub fn new(grammar: &Grammar) -> Self {
+        Self {
+            state: grammar.start(),
+            pending_space: true,
+            last_digit: false,
+        }
+    }
+
+    pub fn state(&self) -> &MatchState {
+        &self.state
+    }
+
+    /// The text fed so far leaves no way to finish inside the grammar.
+    pub fn is_dead(&self) -> bool {
+        self.state.is_dead()
+    }
+
+    /// The text fed so far is a whole sentence of the grammar.
+    pub fn is_complete(&self) -> bool {
+        self.state.is_complete()
+    }
+
+    /// Feeds more text. Stops early once dead.
+    pub fn feed(&mut self, grammar: &Grammar, text: &str) {
+        for c in text.chars() {
+            if self.state.is_dead() {
+                return;
+            }
+            match c {
+                c if c.is_whitespace() || c == '-' || c == '/' => {
+                    self.pending_space = true;
+                    self.last_digit = false;
+                }
+                '\'' | '\u{2019}' | '\u{2018}' => {}
+                '.' | ',' if self.last_digit && !self.pending_space => {
+                    // A decimal point, or the end of a sentence after a number: both.
+                    let mut point = grammar.advance(&self.state, '.');
+                    point.stacks.extend(self.state.stacks.iter().cloned());
+                    self.state = dedup(point.stacks);
+                    self.last_digit = false;
+                }
+                '%' => {
+                    self.feed(grammar, " percent ");
+                }
+                '°' => {
+                    self.feed(grammar, " degrees ");
+                }
+                c if c.is_alphanumeric() => {
+                    if self.pending_space {
+                        self.state = grammar.advance(&self.state, ' ');
+                        self.pending_space = false;
+                    }
+                    for lower in c.to_lowercase() {
+                        self.state = grammar.advance(&self.state, lower);
+                    }
+                    self.last_digit = c.is_ascii_digit();
+                }
+                _ => {
+                    self.last_digit = false;
+                }
+            }
+        }
+    }
+
+    /// Whether `text` as a whole is a sentence of the grammar.
+    pub fn accepts(grammar: &Grammar, text: &str) -> bool {
+        let mut cursor = Self::new(grammar);
+        cursor.feed(grammar, text);
+        cursor.is_complete()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FAN: &str = r#"
+# a comment
+root ::= lead* command
+lead ::= " okay" | " uh"
+command ::= " set the fan to" (" level")? number | " play" word (word)?
+number ::= " " ([0-9]+ ("." [0-9]+)? | ("one" | "two" | "five"))
+word ::= " " [a-z0-9]+
+"#;
+
+    fn grammar() -> Grammar {
+        Grammar::parse(FAN, "root").unwrap()
+    }
+
+    #[test]
+    fn whisper_text_is_compared_as_the_template_tier_sees_it() {
+        let g = grammar();
+        for text in [
+            " Set the fan to level 5.",
+            "set the fan to five",
+            " Okay, set the fan to level 21.5!",
+            " Uh, okay. Set the fan-to two.",
+            " Play Radiohead.",
+            " play sigur ros",
+        ] {
+            assert!(TextCursor::accepts(&g, text), "{text:?}");
+        }
+        for text in [
+            " Turn the phantom level 5.",
+            " set the fan",
+            " play",
+            " play one two three",
+            " set the fan to level 5 please",
+        ] {
+            assert!(!TextCursor::accepts(&g, text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_knows_when_the_text_has_left_the_grammar() {
+        let g = grammar();
+        let mut cursor = TextCursor::new(&g);
+        cursor.feed(&g, " Set the f");
+        assert!(!cursor.is_dead() && !cursor.is_complete());
+        let mut wrong = cursor.clone();
+        wrong.feed(&g, "antom");
+        assert!(wrong.is_dead());
+        cursor.feed(&g, "an to 5");
+        assert!(cursor.is_complete());
+    }
+
+    #[test]
+    fn repetition_keeps_the_state_small() {
+        let g = Grammar::parse("root ::= (\" a\")* \" b\"", "root").unwrap();
+        let mut cursor = TextCursor::new(&g);
+        for _ in 0..200 {
+            cursor.feed(&g, " a");
+        }
+        assert!(cursor.state().len() <= 2, "{}", cursor.state().len());
+        cursor.feed(&g, " b");
+        assert!(cursor.is_complete());
+    }
+
+    #[test]
+    fn bad_grammars_are_refused_with_their_place() {
+        let err = Grammar::parse("root ::= \"a\"\nx ::= [a-", "root").unwrap_err();
+        assert_eq!(
+            err,
+            GrammarError::Syntax {
+                line: 2,
+                column: 10,
+                message: "unterminated character class".into()
+            }
+        );
+        assert_eq!(
+            Grammar::parse("root ::= missing", "root").unwrap_err(),
+            GrammarError::Undefined("missing".into())
+        );
+        assert_eq!(
+            Grammar::parse("x ::= \"a\"", "root").unwrap_err(),
+            GrammarError::NoStart("root".into())
+        );
+        assert!(matches!(
+            Grammar::parse("root ::= \"a\"{2}", "root").unwrap_err(),
+            GrammarError::Syntax { .. }
+        ));
+        // Left recursion does not hang: it simply matches nothing through that branch.
+        let g = Grammar::parse("root ::= root \" a\" | \" b\"", "root").unwrap();
+        assert!(TextCursor::accepts(&g, "b"));
+    }
+}
