@@ -2,28 +2,60 @@
 # Synthesise every line of commands.jsonl with espeak-ng (its "voice" and "speed") and convert
 # it with sox to 16 kHz mono 16-bit PCM WAV. Also writes bad/ (malformed or odd inputs).
 #
-#   tests/speech/generate.sh [OUT_DIR]
+#   tests/speech/generate.sh [--voices espeak-ng|flite] [--snr[=DB,DB,...]] [OUT_DIR]
 #
 # Default OUT_DIR: ${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/speech/<12 hex of the sha256 of
-# commands.jsonl + generate.sh>/. Writes OUT_DIR/<id>.wav, OUT_DIR/manifest.jsonl (each command
-# line plus "wav": absolute path and "duration_s") and OUT_DIR/bad/. Skips the work when the
-# manifest is already complete. The last stdout line is OUT_DIR.
-# Needs: espeak-ng, sox (soxi), python3 (standard library only).
+# commands.jsonl + generate.sh>/ (with --voices flite: .../speech/flite-<same hex>/). Writes
+# OUT_DIR/<id>.wav, OUT_DIR/manifest.jsonl (each command line plus "wav": absolute path and
+# "duration_s"; the flite set also "tts_voice" and "duration_stretch") and OUT_DIR/bad/. Skips
+# the work when the manifest is already complete. The last stdout line is OUT_DIR (without --snr).
+#
+# --voices flite: the same lines spoken by Debian's flite instead of espeak-ng. The five espeak-ng
+# voices map to flite's five (en-us -> kal16, en-gb -> awb, en-us+m3 -> rms, en-gb+f3 -> slt,
+# en+m7 -> kal, the 8 kHz diphone voice) and the speed to duration_stretch = 160 / speed (160 wpm
+# is flite's own rate, 140 slower, 180 faster); the output is peak-normalised to -1 dBFS, since
+# flite's voices differ by 10 dB in level.
+# --snr: also mixes the set with noise (mix_noise.py; SNRs 24 18 12 6 dB unless listed) and
+# prints one line per noisy directory after OUT_DIR: OUT_DIR is then the first stdout line.
+# Needs: espeak-ng (or flite), sox (soxi), python3 (standard library only).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 COMMANDS="$HERE/commands.jsonl"
 CACHE="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}"
 
-for tool in espeak-ng sox soxi python3; do
-  command -v "$tool" >/dev/null || { echo "generate.sh: $tool not found" >&2; exit 1; }
+VOICES=espeak-ng
+SNR=""
+OUT_ARG=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --voices)
+      [[ $# -ge 2 ]] || { echo "generate.sh: --voices needs a value" >&2; exit 2; }
+      VOICES="$2"; shift 2 ;;
+    --voices=*) VOICES="${1#--voices=}"; shift ;;
+    --snr) SNR=default; shift ;;
+    --snr=*) SNR="${1#--snr=}"; shift ;;
+    -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | cut -c3-; exit 0 ;;
+    -*) echo "generate.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *)
+      [[ -z "$OUT_ARG" ]] || { echo "generate.sh: one OUT_DIR only" >&2; exit 2; }
+      OUT_ARG="$1"; shift ;;
+  esac
+done
+case "$VOICES" in
+  espeak-ng|flite) ;;
+  *) echo "generate.sh: --voices is espeak-ng or flite, not $VOICES" >&2; exit 2 ;;
+esac
+
+for tool in "$VOICES" sox soxi python3; do
+  command -v "$tool" >/dev/null || { echo "generate.sh: $tool not found (tests/setup.sh installs it)" >&2; exit 1; }
 done
 
-if [[ $# -ge 1 ]]; then
-  OUT_DIR="$1"
+if [[ -n "$OUT_ARG" ]]; then
+  OUT_DIR="$OUT_ARG"
 else
   HASH="$(cat "$COMMANDS" "$HERE/generate.sh" | sha256sum | cut -c1-12)"
-  OUT_DIR="$CACHE/speech/$HASH"
+  if [[ "$VOICES" == flite ]]; then OUT_DIR="$CACHE/speech/flite-$HASH"; else OUT_DIR="$CACHE/speech/$HASH"; fi
 fi
 mkdir -p "$OUT_DIR/bad"
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
@@ -46,9 +78,19 @@ EOF
   for f in "${BAD_FILES[@]}"; do [[ -e "$OUT_DIR/bad/$f" ]] || return 1; done
 }
 
+# Prints OUT_DIR; with --snr then mixes the noisy copies and prints their directories.
+finish() {
+  echo "$OUT_DIR"
+  if [[ -n "$SNR" ]]; then
+    local args=("$MANIFEST") snrs
+    if [[ "$SNR" != default ]]; then IFS=', ' read -r -a snrs <<< "$SNR"; args+=(--snr "${snrs[@]}"); fi
+    python3 "$HERE/mix_noise.py" "${args[@]}"
+  fi
+}
+
 if complete; then
   echo "generate.sh: $MANIFEST is complete, nothing to do" >&2
-  echo "$OUT_DIR"
+  finish
   exit 0
 fi
 
@@ -57,23 +99,43 @@ trap 'rm -rf "$TMP"' EXIT
 
 # -R: repeatable (fixed seed for dither and noise), so reruns give identical bytes.
 to16k() { sox -R "$1" -c 1 -b 16 -e signed-integer "$2" gain -1 rate 16000; }
+# flite: resampled first (kal is 8 kHz), then peak-normalised to -1 dBFS.
+to16k_norm() { sox -R "$1" -c 1 -b 16 -e signed-integer "$2" rate 16000 gain -n -1; }
 
-# id <TAB> voice <TAB> speed <TAB> text
-python3 - "$COMMANDS" > "$TMP/lines.tsv" <<'EOF'
+# id <TAB> voice <TAB> speed <TAB> text; for flite: id, flite voice, duration stretch, text.
+python3 - "$COMMANDS" "$VOICES" > "$TMP/lines.tsv" <<'EOF'
 import json, sys
+FLITE = {"en-us": "kal16", "en-gb": "awb", "en-us+m3": "rms", "en-gb+f3": "slt", "en+m7": "kal"}
 for l in open(sys.argv[1]):
     if l.strip():
         d = json.loads(l)
-        print(f'{d["id"]}\t{d["voice"]}\t{d["speed"]}\t{d["text"]}')
+        voice, speed = d["voice"], d["speed"]
+        if sys.argv[2] == "flite":
+            if voice not in FLITE:
+                sys.exit(f"generate.sh: {d['id']}: no flite voice for {voice!r} (add it to FLITE)")
+            voice, speed = FLITE[voice], f"{160 / speed:.3f}"
+        print(f'{d["id"]}\t{voice}\t{speed}\t{d["text"]}')
 EOF
+
+if [[ "$VOICES" == flite ]]; then
+  have=" $(flite -lv | cut -d: -f2) "
+  cut -f2 "$TMP/lines.tsv" | sort -u | while read -r v; do
+    [[ "$have" == *" $v "* ]] || { echo "generate.sh: flite has no voice $v (it has:$have)" >&2; exit 1; }
+  done
+fi
 
 n=0
 while IFS=$'\t' read -r id voice speed text; do
-  espeak-ng -v "$voice" -s "$speed" -w "$TMP/raw.wav" -- "$text"
-  to16k "$TMP/raw.wav" "$OUT_DIR/$id.wav"
+  if [[ "$VOICES" == flite ]]; then
+    flite -voice "$voice" --setf duration_stretch="$speed" -t "$text" -o "$TMP/raw.wav"
+    to16k_norm "$TMP/raw.wav" "$OUT_DIR/$id.wav"
+  else
+    espeak-ng -v "$voice" -s "$speed" -w "$TMP/raw.wav" -- "$text"
+    to16k "$TMP/raw.wav" "$OUT_DIR/$id.wav"
+  fi
   n=$((n + 1))
 done < "$TMP/lines.tsv"
-echo "generate.sh: synthesised $n commands" >&2
+echo "generate.sh: synthesised $n commands with $VOICES" >&2
 
 # --- bad/ -----------------------------------------------------------------------------------
 BAD="$OUT_DIR/bad"
@@ -104,15 +166,19 @@ EOF
 
 # --- manifest -------------------------------------------------------------------------------
 cut -f1 "$TMP/lines.tsv" | while read -r id; do printf '%s\t%s\n' "$id" "$(soxi -D "$OUT_DIR/$id.wav")"; done > "$TMP/durations.tsv"
-python3 - "$COMMANDS" "$OUT_DIR" "$TMP/durations.tsv" > "$MANIFEST.tmp" <<'EOF'
+python3 - "$COMMANDS" "$OUT_DIR" "$TMP/durations.tsv" "$VOICES" "$TMP/lines.tsv" > "$MANIFEST.tmp" <<'EOF'
 import json, os, sys
-commands, out_dir, durations = sys.argv[1:4]
+commands, out_dir, durations, voices, lines = sys.argv[1:6]
 dur = dict(l.rstrip("\n").split("\t") for l in open(durations))
+tts = {f[0]: f[1:3] for f in (l.split("\t") for l in open(lines))}
 for l in open(commands):
     if l.strip():
         d = json.loads(l)
         d["wav"] = os.path.join(out_dir, d["id"] + ".wav")
         d["duration_s"] = round(float(dur[d["id"]]), 3)
+        if voices == "flite":
+            d["tts_voice"] = "flite:" + tts[d["id"]][0]
+            d["duration_stretch"] = float(tts[d["id"]][1])
         print(json.dumps(d))
 EOF
 mv "$MANIFEST.tmp" "$MANIFEST"
@@ -121,4 +187,4 @@ import json, sys
 m = [json.loads(l) for l in open(sys.argv[1])]
 print(f"generate.sh: {len(m)} WAVs, {sum(d['duration_s'] for d in m):.1f} s of speech")
 EOF
-echo "$OUT_DIR"
+finish

@@ -143,6 +143,8 @@ async fn spoken_commands_drive_the_simulators_end_to_end() -> anyhow::Result<()>
     let mut state_checked = 0;
     let mut misses = Vec::new();
     let mut acted = Vec::new();
+    let mut through_grammar = Vec::new();
+    let mut asked = Vec::new();
     for command in &commands {
         let wav = std::fs::read(&command.wav)?;
         let outcome = match listen(&w.agent, &wav).await {
@@ -158,6 +160,14 @@ async fn spoken_commands_drive_the_simulators_end_to_end() -> anyhow::Result<()>
             }
             continue;
         }
+        if outcome["response"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("Did you say"))
+        {
+            // A free-text slot the recogniser was unsure of: asked, not acted on.
+            assert!(outcome["action"].is_null(), "{outcome}");
+            asked.push(format!("{}: {}", command.id, outcome["response"]));
+        }
         if !outcome_matches(command, &outcome) {
             misses.push(format!(
                 "{}: said {:?}, heard {:?} -> {}",
@@ -166,6 +176,14 @@ async fn spoken_commands_drive_the_simulators_end_to_end() -> anyhow::Result<()>
             continue;
         }
         accepted += 1;
+        if outcome["transcript_source"] == "grammar" {
+            // Heard right only by the pass biased toward the skills' grammar.
+            assert!(outcome["free_transcript"].is_string(), "{outcome}");
+            through_grammar.push(format!(
+                "{}: {:?} (free: {:?})",
+                command.id, outcome["transcript"], outcome["free_transcript"]
+            ));
+        }
         assert_eq!(outcome["origin"], "voice", "{outcome}");
         assert!(outcome["end_to_action_ms"].as_f64().is_some(), "{outcome}");
         if let Some((path, want)) = expected_state(command)
@@ -196,16 +214,32 @@ async fn spoken_commands_drive_the_simulators_end_to_end() -> anyhow::Result<()>
     let in_domain = commands.len() - ood;
     let rate = accepted as f64 / in_domain as f64;
     eprintln!(
-        "speech end to end: {accepted}/{in_domain} commands accepted ({:.1}%), {ood_rejected}/{ood} out-of-domain rejected, {state_checked} simulator states checked\nmisses:\n{}",
+        "speech end to end: {accepted}/{in_domain} commands accepted ({:.1}%), {ood_rejected}/{ood} out-of-domain rejected, {state_checked} simulator states checked\nthrough the grammar pass:\n{}\nasked about:\n{}\nmisses:\n{}",
         rate * 100.0,
+        through_grammar.join("\n"),
+        asked.join("\n"),
         misses.join("\n")
     );
-    // Floor under the measured 78% (q8_0 model with the entity-name prompt, near-miss pass;
-    // docs/BENCHMARKS.md); espeak-ng voices are misheard the same way by faster-whisper.
+    // Floor under the measured 91% (q8_0 model with the entity-name prompt, the grammar
+    // pass, near-miss pass; docs/BENCHMARKS.md); espeak-ng voices are misheard the same way
+    // by faster-whisper.
     assert!(
-        rate >= 0.60,
-        "command acceptance {:.1}% fell below 60%",
+        rate >= 0.75,
+        "command acceptance {:.1}% fell below 75%",
         rate * 100.0
+    );
+    // The grammar pass measurably recovers commands the free transcript lost (8 of 64 on
+    // this set when it was chosen).
+    assert!(
+        through_grammar.len() >= 3,
+        "only {} commands recovered by the grammar pass",
+        through_grammar.len()
+    );
+    // Free-text slots heard with a word the recogniser doubted are asked about (2 on this
+    // set: "play some jazz", and "navigate to the office" heard as "... to turn it off").
+    assert!(
+        !asked.is_empty(),
+        "no doubtful free-text slot was asked about"
     );
     assert_eq!(
         ood_rejected, ood,

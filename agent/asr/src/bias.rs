@@ -62,7 +62,11 @@ const FIRST_CANDIDATES: usize = 64;
 
 impl<'a> DecodeHook<'a> {
     /// `grammar`: the grammar and the penalty for leaving it (none: only score).
-    pub fn new(tokens: &'a TokenTexts, n_vocab: usize, grammar: Option<(&'a Grammar, f32)>) -> Self {
+    pub fn new(
+        tokens: &'a TokenTexts,
+        n_vocab: usize,
+        grammar: Option<(&'a Grammar, f32)>,
+    ) -> Self {
         Self {
             tokens,
             grammar,
@@ -273,7 +277,8 @@ mod tests {
 
     #[test]
     fn tokens_leaving_the_grammar_lose_the_penalty_and_the_best_allowed_one_wins() {
-        let grammar = Grammar::parse(r#"root ::= " set the fan to" " " [0-9]+"#, "root").unwrap();
+        let grammar =
+            Grammar::parse(r#"root ::= " set the fan to" " " [0-9]+"#, "root").expect("test input");
         let tokens = vocab();
         let mut hook = DecodeHook::new(&tokens, 8, Some((&grammar, 10.0)));
         // After " set the": " phantom" is the model's favourite, " fan" second.
@@ -291,7 +296,7 @@ mod tests {
 
     #[test]
     fn scores_are_the_unbiased_model_s() {
-        let grammar = Grammar::parse(r#"root ::= " set the fan""#, "root").unwrap();
+        let grammar = Grammar::parse(r#"root ::= " set the fan""#, "root").expect("test input");
         let tokens = vocab();
         let mut hook = DecodeHook::new(&tokens, 8, Some((&grammar, 100.0)));
         let mut step0 = vec![2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f32::NEG_INFINITY];

@@ -153,7 +153,8 @@ impl Grammar {
         let mut out = Vec::new();
         for stack in &state.stacks {
             let Some(top) = stack.last() else { continue };
-            let Sym::Chars(set) = &self.rules[top.rule as usize][top.alt as usize][top.idx as usize]
+            let Sym::Chars(set) =
+                &self.rules[top.rule as usize][top.alt as usize][top.idx as usize]
             else {
                 continue;
             };
@@ -477,14 +478,29 @@ impl Parser {
     }
 }
 
+/// What the last character fed was, for the rules on punctuation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Last {
+    Start,
+    Letter,
+    Digit,
+    Space,
+    Punctuation,
+}
+
 /// Follows recognised text through a grammar, character by character, normalising it on
-/// the way (see the module documentation).
+/// the way (see the module documentation). Punctuation is ignored, but only as a writer
+/// uses it: one mark at a time after a word, an apostrophe or hyphen inside a word. Runs of
+/// marks, marks first, and any other symbol leave the grammar, so a biased decoder cannot
+/// escape into punctuation.
 #[derive(Debug, Clone)]
 pub struct TextCursor {
     state: MatchState,
     /// A space is due before the next word character.
     pending_space: bool,
-    last_digit: bool,
+    /// A punctuation mark was written: the next word must come after a space.
+    mark_pending: bool,
+    last: Last,
 }
 
 impl TextCursor {
@@ -492,7 +508,8 @@ impl TextCursor {
         Self {
             state: grammar.start(),
             pending_space: true,
-            last_digit: false,
+            mark_pending: false,
+            last: Last::Start,
         }
     }
 
@@ -510,31 +527,61 @@ impl TextCursor {
         self.state.is_complete()
     }
 
+    /// Whether the grammar allows the current word to end here.
+    fn at_word_end(&self, grammar: &Grammar) -> bool {
+        self.pending_space
+            || self.state.is_complete()
+            || !grammar.advance(&self.state, ' ').is_dead()
+    }
+
+    fn die(&mut self) {
+        self.state = MatchState::default();
+    }
+
     /// Feeds more text. Stops early once dead.
     pub fn feed(&mut self, grammar: &Grammar, text: &str) {
         for c in text.chars() {
             if self.state.is_dead() {
                 return;
             }
+            let after_word = matches!(self.last, Last::Letter | Last::Digit);
             match c {
-                c if c.is_whitespace() || c == '-' || c == '/' => {
+                c if c.is_whitespace() => {
                     self.pending_space = true;
-                    self.last_digit = false;
+                    self.mark_pending = false;
+                    if self.last != Last::Start {
+                        self.last = Last::Space;
+                    }
                 }
-                '\'' | '\u{2019}' | '\u{2018}' => {}
-                '.' | ',' if self.last_digit && !self.pending_space => {
+                // Inside a word: "driver's" is "drivers".
+                '\'' | '\u{2019}' if self.last == Last::Letter => {
+                    self.last = Last::Punctuation;
+                }
+                // Between words: "fan-speed" is two words, "twenty-five" two numbers.
+                '-' if after_word && self.at_word_end(grammar) => {
+                    self.pending_space = true;
+                    self.last = Last::Punctuation;
+                }
+                '.' if self.last == Last::Digit && !self.pending_space => {
                     // A decimal point, or the end of a sentence after a number: both.
+                    let at_end = self.at_word_end(grammar);
                     let mut point = grammar.advance(&self.state, '.');
-                    point.stacks.extend(self.state.stacks.iter().cloned());
+                    if at_end {
+                        point.stacks.extend(self.state.stacks.iter().cloned());
+                    }
                     self.state = dedup(point.stacks);
-                    self.last_digit = false;
+                    self.last = Last::Punctuation;
                 }
-                '%' => {
-                    self.feed(grammar, " percent ");
+                '.' | ',' | '!' | '?' | ';' | ':'
+                    if (after_word || self.last == Last::Space) && self.at_word_end(grammar) =>
+                {
+                    self.last = Last::Punctuation;
+                    self.mark_pending = true;
                 }
-                '°' => {
-                    self.feed(grammar, " degrees ");
-                }
+                '%' if after_word => self.feed(grammar, " percent "),
+                '°' if after_word || self.last == Last::Space => self.feed(grammar, " degrees "),
+                // After a mark, a space before the next word.
+                c if c.is_alphanumeric() && self.mark_pending => self.die(),
                 c if c.is_alphanumeric() => {
                     if self.pending_space {
                         self.state = grammar.advance(&self.state, ' ');
@@ -543,11 +590,13 @@ impl TextCursor {
                     for lower in c.to_lowercase() {
                         self.state = grammar.advance(&self.state, lower);
                     }
-                    self.last_digit = c.is_ascii_digit();
+                    self.last = if c.is_ascii_digit() {
+                        Last::Digit
+                    } else {
+                        Last::Letter
+                    };
                 }
-                _ => {
-                    self.last_digit = false;
-                }
+                _ => self.die(),
             }
         }
     }
@@ -574,7 +623,7 @@ word ::= " " [a-z0-9]+
 "#;
 
     fn grammar() -> Grammar {
-        Grammar::parse(FAN, "root").unwrap()
+        Grammar::parse(FAN, "root").expect("test input")
     }
 
     #[test]
@@ -592,6 +641,13 @@ word ::= " " [a-z0-9]+
         }
         for text in [
             " Turn the phantom level 5.",
+            " set the fan to level 5..",
+            " play radio''head",
+            " play radio\u{fffd}head",
+            " , set the fan to 5",
+            " set the f,an to 5",
+            " Status-O- of pump 3",
+            " set the fan to level 5 &",
             " set the fan",
             " play",
             " play one two three",
@@ -616,7 +672,7 @@ word ::= " " [a-z0-9]+
 
     #[test]
     fn repetition_keeps_the_state_small() {
-        let g = Grammar::parse("root ::= (\" a\")* \" b\"", "root").unwrap();
+        let g = Grammar::parse("root ::= (\" a\")* \" b\"", "root").expect("test input");
         let mut cursor = TextCursor::new(&g);
         for _ in 0..200 {
             cursor.feed(&g, " a");
@@ -628,7 +684,7 @@ word ::= " " [a-z0-9]+
 
     #[test]
     fn bad_grammars_are_refused_with_their_place() {
-        let err = Grammar::parse("root ::= \"a\"\nx ::= [a-", "root").unwrap_err();
+        let err = Grammar::parse("root ::= \"a\"\nx ::= [a-", "root").expect_err("must fail");
         assert_eq!(
             err,
             GrammarError::Syntax {
@@ -638,19 +694,19 @@ word ::= " " [a-z0-9]+
             }
         );
         assert_eq!(
-            Grammar::parse("root ::= missing", "root").unwrap_err(),
+            Grammar::parse("root ::= missing", "root").expect_err("must fail"),
             GrammarError::Undefined("missing".into())
         );
         assert_eq!(
-            Grammar::parse("x ::= \"a\"", "root").unwrap_err(),
+            Grammar::parse("x ::= \"a\"", "root").expect_err("must fail"),
             GrammarError::NoStart("root".into())
         );
         assert!(matches!(
-            Grammar::parse("root ::= \"a\"{2}", "root").unwrap_err(),
+            Grammar::parse("root ::= \"a\"{2}", "root").expect_err("must fail"),
             GrammarError::Syntax { .. }
         ));
         // Left recursion does not hang: it simply matches nothing through that branch.
-        let g = Grammar::parse("root ::= root \" a\" | \" b\"", "root").unwrap();
+        let g = Grammar::parse("root ::= root \" a\" | \" b\"", "root").expect("test input");
         assert!(TextCursor::accepts(&g, "b"));
     }
 }

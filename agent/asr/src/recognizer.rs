@@ -315,6 +315,9 @@ impl Recognizer {
         self.return_state(state);
         let text = text?;
         let scored = hook.finish();
+        let mut words = word_scores(&scored);
+        // A decoding loop cut from the text is cut from the words too.
+        words.truncate(text.split_whitespace().count());
         Ok(Hypothesis {
             source: if grammar.is_some() {
                 HypothesisSource::Grammar
@@ -323,7 +326,7 @@ impl Recognizer {
             },
             logprob: scored.iter().map(|t| t.logprob).sum(),
             tokens: scored.len(),
-            words: word_scores(&scored),
+            words,
             in_grammar: None,
             text,
         })

@@ -25,7 +25,7 @@ pub struct AsrService {
 const GRAMMARS_KEPT: usize = 4;
 
 /// Penalty for leaving the grammar when a request does not give one.
-pub const DEFAULT_GRAMMAR_PENALTY: f32 = 5.0;
+pub const DEFAULT_GRAMMAR_PENALTY: f32 = 10.0;
 
 /// Extension fields of `transcribe` (plain Wyoming clients send neither):
 /// `grammar` (GBNF text, start rule `root`) and `grammar_penalty` (a number).
@@ -149,7 +149,10 @@ impl AsrService {
                         .filter(|p| p.is_finite() && *p >= 0.0)
                         .map(|p| p as f32)
                         .ok_or_else(|| {
-                            format!("\"{}\" must be a number >= 0, found {v}", field::GRAMMAR_PENALTY)
+                            format!(
+                                "\"{}\" must be a number >= 0, found {v}",
+                                field::GRAMMAR_PENALTY
+                            )
                         }),
                 };
                 let grammar = event.str(field::GRAMMAR).map(|text| {

@@ -340,6 +340,18 @@ pub struct AsrSection {
     /// Words added to the recognition prompt beside the entity names.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub prompt_words: Vec<String>,
+    /// Send the installed skills' commands as a grammar: a transcript that is not a command
+    /// is decoded a second time biased toward them, and that one is taken when it is a
+    /// command the model nearly believed (`grammar_max_drop`).
+    pub grammar: bool,
+    /// Subtracted from the logit of every token that leaves the grammar in the biased pass.
+    pub grammar_penalty: f32,
+    /// Largest loss of log-probability (nats, over the whole transcript) for which the
+    /// biased transcript is taken over the free one.
+    pub grammar_max_drop: f32,
+    /// A free-text slot value (media query, destination) with a word the recogniser gave a
+    /// lower probability than this is asked about instead of acted on (0 turns it off).
+    pub free_text_min_p: f32,
 }
 
 impl Default for AsrSection {
@@ -357,6 +369,10 @@ impl Default for AsrSection {
             request_timeout_ms: 10_000,
             vocabulary_prompt: true,
             prompt_words: Vec::new(),
+            grammar: true,
+            grammar_penalty: 10.0,
+            grammar_max_drop: 7.5,
+            free_text_min_p: 0.5,
         }
     }
 }
@@ -1000,6 +1016,24 @@ impl ConfigFile {
             return Err(invalid(
                 "asr.threads",
                 format!("{} is outside 1 to 64", asr.threads),
+            ));
+        }
+        if !(asr.grammar_penalty.is_finite() && (0.0..=1000.0).contains(&asr.grammar_penalty)) {
+            return Err(invalid(
+                "asr.grammar_penalty",
+                format!("{} is outside 0 to 1000", asr.grammar_penalty),
+            ));
+        }
+        if !(asr.grammar_max_drop.is_finite() && (0.0..=100.0).contains(&asr.grammar_max_drop)) {
+            return Err(invalid(
+                "asr.grammar_max_drop",
+                format!("{} is outside 0 to 100", asr.grammar_max_drop),
+            ));
+        }
+        if !(0.0..=1.0).contains(&asr.free_text_min_p) {
+            return Err(invalid(
+                "asr.free_text_min_p",
+                format!("{} is outside 0 to 1", asr.free_text_min_p),
             ));
         }
         if asr.max_concurrent == 0 {

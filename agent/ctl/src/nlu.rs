@@ -36,6 +36,14 @@ pub struct NluArgs {
     /// (default: asr.uri or asr.model of the configuration).
     #[arg(long)]
     asr_model: Option<PathBuf>,
+    /// For lines with "wav": the penalty of the grammar-biased pass (default
+    /// asr.grammar_penalty; 0 turns the pass off, as asr.grammar = false does).
+    #[arg(long)]
+    asr_grammar_penalty: Option<f32>,
+    /// For lines with "wav": the largest loss of mean log-probability per token for which
+    /// the grammar-biased transcript is taken (default asr.grammar_max_drop).
+    #[arg(long)]
+    asr_max_drop: Option<f32>,
     /// Only the template tier (by default every local tier the configuration enables and
     /// whose model is provisioned runs, as in the daemon).
     #[arg(long, conflicts_with_all = ["slm", "encoder", "slm_model"])]
@@ -83,7 +91,7 @@ fn parse_method(text: &str) -> Result<edge_embedding::Method, String> {
 }
 
 /// `relative` in the user's model cache (`agent/models/provision.sh`).
-fn cached_model(relative: &str) -> PathBuf {
+pub fn cached_model(relative: &str) -> PathBuf {
     std::env::var_os("EDGE_AGENT_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edge-agent")))
@@ -137,6 +145,9 @@ struct OutputLine<'a> {
     /// What was said (the line's "text"), beside the transcript, for recordings.
     #[serde(skip_serializing_if = "Option::is_none")]
     reference: Option<&'a str>,
+    /// The recogniser's hypotheses and which one the text was taken from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    heard: Option<&'a Heard>,
     #[serde(skip_serializing_if = "Option::is_none")]
     asr_ms: Option<f64>,
     text: &'a str,
@@ -256,11 +267,21 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     let mut latencies = Vec::new();
     let mut bad_lines = 0usize;
     let mut transcriber: Option<crate::speech::Transcriber> = None;
-    let prompt = if config.asr.vocabulary_prompt {
-        edge_speech::vocabulary_prompt(&config.nlu.entities, &config.asr.prompt_words)
-    } else {
-        String::new()
+    let penalty = args
+        .asr_grammar_penalty
+        .unwrap_or(config.asr.grammar_penalty);
+    let max_drop = args.asr_max_drop.unwrap_or(config.asr.grammar_max_drop);
+    // As the daemon asks (`Speech::hints`): the prompt, and the skills' grammar.
+    let hints = edge_speech::RecognitionHints {
+        prompt: if config.asr.vocabulary_prompt {
+            edge_speech::vocabulary_prompt(&config.nlu.entities, &config.asr.prompt_words)
+        } else {
+            String::new()
+        },
+        grammar: (config.asr.grammar && penalty > 0.0).then(|| engine.recognition_grammar().into()),
+        grammar_penalty: Some(penalty),
     };
+    let (mut biased_passes, mut biased_taken) = (0usize, 0usize);
     let (mut word_edits, mut reference_words, mut recordings) = (0usize, 0usize, 0usize);
     let mut asr_latencies = Vec::new();
     let base = args.jsonl.parent().map(Path::to_owned).unwrap_or_default();
@@ -281,6 +302,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         };
         let mut reference = None;
         let mut asr_ms = None;
+        let mut heard = None;
         if let Some(wav) = &wav {
             let path = base.join(wav);
             if transcriber.is_none() {
@@ -293,9 +315,26 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             let Some(asr) = transcriber.as_mut() else {
                 continue;
             };
-            match asr.transcribe(&path, &prompt) {
+            match asr.transcribe(&path, &hints) {
                 Ok((transcript, ms)) => {
-                    let said = std::mem::replace(&mut expectation.text, transcript);
+                    if let Some(e) = &transcript.grammar_error {
+                        eprintln!(
+                            "{}:{line_no}: the recogniser refused the grammar: {e}",
+                            args.jsonl.display()
+                        );
+                    }
+                    let chosen = edge_speech::choose(
+                        &transcript,
+                        |text| !engine.recognize_exact(text).is_none(),
+                        max_drop,
+                    );
+                    biased_passes += usize::from(transcript.hypotheses.len() > 1);
+                    biased_taken += usize::from(chosen.source == "grammar");
+                    let said = std::mem::replace(&mut expectation.text, chosen.text);
+                    heard = Some(Heard {
+                        source: chosen.source,
+                        hypotheses: transcript.hypotheses,
+                    });
                     if !said.is_empty() {
                         let (edits, words) = crate::speech::word_errors(&said, &expectation.text);
                         word_edits += edits;
@@ -342,6 +381,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             &OutputLine {
                 wav: wav.as_deref(),
                 reference: reference.as_deref(),
+                heard: heard.as_ref(),
                 asr_ms,
                 text: &expectation.text,
                 intent: &recognition.intent,
@@ -391,7 +431,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         asr_latencies.sort_by(f64::total_cmp);
         let pct = |p: f64| asr_latencies[((asr_latencies.len() - 1) as f64 * p).round() as usize];
         eprintln!(
-            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms",
+            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop})",
             100.0 * word_edits as f64 / reference_words.max(1) as f64,
             pct(0.5),
             pct(0.95)
@@ -402,6 +442,14 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the recogniser heard in a recording.
+#[derive(Debug, Serialize)]
+struct Heard {
+    /// `free` or `grammar`.
+    source: String,
+    hypotheses: Vec<edge_speech::Hypothesis>,
 }
 
 /// A line: `{"text", ...}`, or `{"wav", "text"?: reference transcript, ...}`.

@@ -33,11 +33,26 @@ impl Transcriber {
         let (uri, worker) = match (uri.or(configured_uri), model) {
             (Some(uri), None) => (uri.to_owned(), None),
             (_, model) => {
-                let model: PathBuf = model.map_or_else(|| config.asr.model.clone(), Path::to_owned);
+                // Given, else configured, else what provision.sh put in the user cache.
+                let cached = crate::nlu::cached_model("whisper/ggml-tiny.en-q8_0.bin");
+                let model: PathBuf = match model {
+                    Some(m) => m.to_owned(),
+                    None if config.asr.model.is_file() => config.asr.model.clone(),
+                    None if cached.is_file() => {
+                        eprintln!(
+                            "speech: asr.model {} does not exist; using {} from the user cache",
+                            config.asr.model.display(),
+                            cached.display()
+                        );
+                        cached.clone()
+                    }
+                    None => config.asr.model.clone(),
+                };
                 if !model.is_file() {
                     bail!(
-                        "lines with \"wav\" need a recogniser: --asr URI or --asr-model PATH ({} does not exist)",
-                        model.display()
+                        "lines with \"wav\" need a recogniser: --asr URI or --asr-model PATH ({} does not exist, nor {} in the user cache: run agent/models/provision.sh)",
+                        model.display(),
+                        cached.display()
                     );
                 }
                 let binary = edge_worker::find_binary(&config.asr.worker).with_context(|| {
@@ -84,15 +99,18 @@ impl Transcriber {
         })
     }
 
-    /// Transcribes one recording; returns the text and the time from the end of the audio.
-    pub fn transcribe(&mut self, wav: &Path, prompt: &str) -> anyhow::Result<(String, f64)> {
+    /// Transcribes one recording; returns the transcript and the time from the end of the
+    /// audio.
+    pub fn transcribe(
+        &mut self,
+        wav: &Path,
+        hints: &edge_speech::RecognitionHints,
+    ) -> anyhow::Result<(edge_speech::Transcript, f64)> {
         let pcm = edge_speech::wav::read_file(wav)?;
         let client = &mut self.client;
         self.runtime.block_on(async {
-            let (transcript, end) = client
-                .transcribe(&pcm.bytes, pcm.format(), Some(prompt))
-                .await?;
-            Ok((transcript.text, end.elapsed().as_secs_f64() * 1000.0))
+            let (transcript, end) = client.transcribe(&pcm.bytes, pcm.format(), hints).await?;
+            Ok((transcript, end.elapsed().as_secs_f64() * 1000.0))
         })
     }
 }

@@ -16,6 +16,8 @@ pub struct Catalog {
     pub skills: Vec<LoadedManifest>,
     /// Why skills were skipped.
     pub skill_errors: Vec<String>,
+    /// The templates as a GBNF grammar, for the recogniser.
+    pub recognition_grammar: std::sync::Arc<str>,
     pub(crate) intents: HashMap<String, IntentDef>,
 }
 
@@ -68,6 +70,7 @@ impl Catalog {
             .flat_map(|m| m.manifest.intents.clone())
             .collect();
         Self {
+            recognition_grammar: engine.recognition_grammar().into(),
             engine,
             skills,
             skill_errors,

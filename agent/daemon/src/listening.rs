@@ -127,7 +127,7 @@ async fn open(speech: &Speech, endpoint: &EndpointConfig) -> Result<Session, Str
     let connected = async {
         let mut client = speech.connect().await.map_err(|e| e.to_string())?;
         client
-            .start(Some(&speech.prompt()), AudioFormat::SPEECH)
+            .start(&speech.hints(), AudioFormat::SPEECH)
             .await
             .map_err(|e| e.to_string())?;
         Ok::<_, String>(client)

@@ -289,6 +289,20 @@ impl Pipeline {
         origin: UtteranceOrigin,
         station: Option<&str>,
     ) -> Result<Arc<Outcome>, InputError> {
+        self.handle_heard(text, origin, station, &[]).await
+    }
+
+    /// As [`Self::handle_at`], for a transcript in which the recogniser was unsure of
+    /// `unsure_words`: a command whose free-text slot (a media query, a destination) holds
+    /// one of them is asked about ("Did you mean: play music, chairs?"), never acted on
+    /// blindly.
+    pub async fn handle_heard(
+        &self,
+        text: &str,
+        origin: UtteranceOrigin,
+        station: Option<&str>,
+        unsure_words: &[String],
+    ) -> Result<Arc<Outcome>, InputError> {
         if text.len() > MAX_TEXT_BYTES {
             return Err(InputError::TooLong { len: text.len() });
         }
@@ -327,6 +341,27 @@ impl Pipeline {
             let open = Open::Clarification(asked);
             self.session_event(&station, &session_id, "closed", "superseded", Some(&open));
             answering = false;
+        }
+        if !recognition.is_none()
+            && !answering
+            && unsure_free_text(&catalog, &recognition, unsure_words)
+        {
+            let mut asked =
+                crate::language::dialogue_question(edge_embedding::tier::ask_whether_meant(
+                    &catalog.engine,
+                    &recognition.intent,
+                    recognition.slots.clone(),
+                ));
+            // What was heard, in the listener's words: the words are the doubt.
+            let heard = utterance
+                .text
+                .trim()
+                .trim_end_matches(['.', ',', '!', '?'])
+                .to_lowercase();
+            asked.question = format!("Did you say: {heard}? Say yes or no.");
+            tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a free-text slot: asking");
+            question = Some(asked.question.clone());
+            clarification = Some(asked);
         }
         if recognition.is_none()
             && !answering
@@ -677,6 +712,25 @@ impl Pipeline {
 /// read for the asked slot, or the words.
 /// Whether `said` answers `asked` (when the templates found no intent in it): only with
 /// the value of the slot it asked for.
+/// Whether a free-text slot of `recognition` holds a word the recogniser was unsure of.
+fn unsure_free_text(catalog: &Catalog, recognition: &Recognition, unsure_words: &[String]) -> bool {
+    if unsure_words.is_empty() {
+        return false;
+    }
+    recognition.slots.iter().any(|(slot, value)| {
+        matches!(
+            catalog.engine.slot_kind(&recognition.intent, slot),
+            Some(edge_core::SlotKind::Text { .. })
+        ) && edge_intent::normalize::tokenize(&value.to_string())
+            .iter()
+            .any(|w| {
+                unsure_words
+                    .iter()
+                    .any(|u| edge_intent::normalize::tokenize(u).contains(w))
+            })
+    })
+}
+
 fn answers(catalog: &Catalog, asked: &edge_dialogue::Clarification, said: &str) -> bool {
     match &asked.expect {
         Expect::Value(slot) => catalog

@@ -4,7 +4,7 @@
 use crate::pipeline::{Outcome, Pipeline};
 use edge_config::AgentConfig;
 use edge_core::UtteranceOrigin;
-use edge_speech::{AsrClient, AsrError, Pcm, Transcript};
+use edge_speech::{AsrClient, AsrError, Pcm, RecognitionHints, Transcript};
 use edge_worker::{WorkerConfig, WorkerHandle, WorkerState};
 use serde::Serialize;
 use std::sync::Arc;
@@ -32,6 +32,12 @@ pub enum SpeechError {
 #[derive(Debug, Clone, Serialize)]
 pub struct SpokenOutcome {
     pub transcript: String,
+    /// Which hypothesis the command was taken from: `free`, or `grammar` when the
+    /// transcript biased toward the skills' grammar won (see `asr.grammar`).
+    pub transcript_source: String,
+    /// The free transcript, when the grammar-biased one was taken instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_transcript: Option<String>,
     /// Audio duration.
     pub audio_ms: u64,
     /// From the end of the audio to the transcript.
@@ -51,6 +57,10 @@ pub struct Speech {
     request_timeout: Duration,
     prompt_words: Vec<String>,
     vocabulary_prompt: bool,
+    grammar: bool,
+    grammar_penalty: f32,
+    grammar_max_drop: f32,
+    free_text_min_p: f32,
     pipeline: Arc<Pipeline>,
 }
 
@@ -66,6 +76,10 @@ impl Speech {
             request_timeout: Duration::from_millis(asr.request_timeout_ms),
             prompt_words: asr.prompt_words.clone(),
             vocabulary_prompt: asr.vocabulary_prompt,
+            grammar: asr.grammar,
+            grammar_penalty: asr.grammar_penalty,
+            grammar_max_drop: asr.grammar_max_drop,
+            free_text_min_p: asr.free_text_min_p,
             pipeline,
         };
         if !asr.enabled {
@@ -151,12 +165,20 @@ impl Speech {
         Ok(AsrClient::connect(uri, self.request_timeout).await?)
     }
 
-    /// The recognition prompt: words of the installed skills, so Whisper prefers them.
-    pub fn prompt(&self) -> String {
-        if !self.vocabulary_prompt {
-            return String::new();
+    /// What each request tells the recogniser: the prompt (words of the installed skills,
+    /// so Whisper prefers them) and the skills' grammar.
+    pub fn hints(&self) -> RecognitionHints {
+        RecognitionHints {
+            prompt: if self.vocabulary_prompt {
+                edge_speech::vocabulary_prompt(self.pipeline.entity_lists(), &self.prompt_words)
+            } else {
+                String::new()
+            },
+            grammar: self
+                .grammar
+                .then(|| self.pipeline.catalog().recognition_grammar.clone()),
+            grammar_penalty: Some(self.grammar_penalty),
         }
-        edge_speech::vocabulary_prompt(self.pipeline.entity_lists(), &self.prompt_words)
     }
 
     /// Transcribes a WAV recording and acts on it.
@@ -169,7 +191,7 @@ impl Speech {
     pub async fn listen_pcm(&self, pcm: &Pcm) -> Result<SpokenOutcome, SpeechError> {
         let mut client = self.connect().await?;
         let (transcript, end_of_audio) = client
-            .transcribe(&pcm.bytes, pcm.format(), Some(&self.prompt()))
+            .transcribe(&pcm.bytes, pcm.format(), &self.hints())
             .await?;
         self.act(transcript, pcm.duration_ms(), end_of_audio).await
     }
@@ -185,12 +207,35 @@ impl Speech {
         if transcript.text.trim().is_empty() {
             return Err(SpeechError::NoSpeech);
         }
+        if let Some(e) = &transcript.grammar_error {
+            tracing::error!("the recogniser could not read the skills' grammar: {e}");
+        }
+        let chosen = {
+            let catalog = self.pipeline.catalog();
+            edge_speech::choose(
+                &transcript,
+                |text| !catalog.engine.recognize_exact(text).is_none(),
+                self.grammar_max_drop,
+            )
+        };
+        let unsure_words: Vec<String> = transcript
+            .hypotheses
+            .iter()
+            .find(|h| h.source == chosen.source)
+            .map(|h| {
+                h.words
+                    .iter()
+                    .filter(|w| w.p < self.free_text_min_p)
+                    .map(|w| w.word.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         let outcome = self
             .pipeline
-            .handle(&transcript.text, UtteranceOrigin::Voice)
+            .handle_heard(&chosen.text, UtteranceOrigin::Voice, None, &unsure_words)
             .await
             .map_err(|source| SpeechError::Input {
-                text: transcript.text.clone(),
+                text: chosen.text.clone(),
                 source,
             })?;
         let end_to_action_ms = end_of_audio.elapsed().as_secs_f64() * 1000.0;
@@ -199,11 +244,14 @@ impl Speech {
             audio_ms,
             asr_ms,
             end_to_action_ms,
-            transcript = %transcript.text,
+            transcript = %chosen.text,
+            source = %chosen.source,
             "spoken command"
         );
         Ok(SpokenOutcome {
-            transcript: transcript.text,
+            free_transcript: (chosen.source != "free").then(|| transcript.text.clone()),
+            transcript: chosen.text,
+            transcript_source: chosen.source,
             audio_ms,
             asr_ms,
             end_to_action_ms,

@@ -53,7 +53,14 @@ impl TemplateEngine {
         let _ = writeln!(out, "command ::= {}", commands.join(" | "));
         let _ = writeln!(out, "lead ::= {}", lead.join(" | "));
         let _ = writeln!(out, "trail ::= {}", trail.join(" | "));
-        out.push_str("number ::= \" \" ([0-9]+ (\".\" [0-9]+)? | numword (\" \" numword)*)\n");
+        // A spoken number never starts with "and" or "point".
+        out.push_str("number ::= \" \" ([0-9]+ (\".\" [0-9]+)? | numstart (\" \" numword)*)\n");
+        let starts: Vec<String> = numword
+            .iter()
+            .filter(|w| *w != "\"and\"" && *w != "\"point\"")
+            .cloned()
+            .collect();
+        let _ = writeln!(out, "numstart ::= {}", starts.join(" | "));
         let _ = writeln!(out, "numword ::= {}", numword.join(" | "));
         out.push_str("word ::= \" \" [a-z0-9]+\n");
         for (name, body) in rules {
@@ -169,7 +176,8 @@ required = true
 "#;
 
     fn engine() -> TemplateEngine {
-        let manifest = LoadedManifest::parse(Path::new("plant.toml"), MANIFEST).unwrap();
+        let manifest =
+            LoadedManifest::parse(Path::new("plant.toml"), MANIFEST).expect("test input");
         let mut entities = EntityLists::new();
         entities.insert(
             "machines".into(),
@@ -186,7 +194,10 @@ required = true
     #[test]
     fn templates_become_rules_with_their_slots() {
         let grammar = engine().recognition_grammar();
-        assert!(grammar.contains("root ::= lead* command trail*"), "{grammar}");
+        assert!(
+            grammar.contains("root ::= lead* command trail*"),
+            "{grammar}"
+        );
         assert!(grammar.contains("command ::= t0 | t1 | t2"), "{grammar}");
         assert!(
             grammar.contains(r#"t0 ::= (" start" | " switch" " on") (" the")? s0-0"#),
@@ -202,6 +213,9 @@ required = true
             grammar.contains("s1-0 ::= word (word (word)?)?"),
             "{grammar}"
         );
-        assert!(grammar.contains(r#"lead ::= " would you mind""#), "{grammar}");
+        assert!(
+            grammar.contains(r#"lead ::= " would you mind""#),
+            "{grammar}"
+        );
     }
 }

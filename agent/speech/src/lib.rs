@@ -11,7 +11,9 @@ pub mod prompt;
 pub mod source;
 pub mod wav;
 
-pub use client::{AsrClient, AsrError, Transcript};
+pub use client::{
+    AsrClient, AsrError, Chosen, Hypothesis, RecognitionHints, Transcript, WordScore, choose,
+};
 pub use endpoint::{Endpoint, EndpointConfig, Endpointer};
 pub use prompt::vocabulary_prompt;
 pub use wav::{Pcm, WavError};
