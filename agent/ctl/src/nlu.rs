@@ -148,6 +148,9 @@ struct OutputLine<'a> {
     /// The recogniser's hypotheses and which one the text was taken from.
     #[serde(skip_serializing_if = "Option::is_none")]
     heard: Option<&'a Heard>,
+    /// A free-text slot held a word the recogniser doubted: the daemon would ask first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    asked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     asr_ms: Option<f64>,
     text: &'a str,
@@ -281,7 +284,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         grammar: (config.asr.grammar && penalty > 0.0).then(|| engine.recognition_grammar().into()),
         grammar_penalty: Some(penalty),
     };
-    let (mut biased_passes, mut biased_taken) = (0usize, 0usize);
+    let (mut biased_passes, mut biased_taken, mut asked_count) = (0usize, 0usize, 0usize);
     let (mut word_edits, mut reference_words, mut recordings) = (0usize, 0usize, 0usize);
     let mut asr_latencies = Vec::new();
     let base = args.jsonl.parent().map(Path::to_owned).unwrap_or_default();
@@ -303,6 +306,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         let mut reference = None;
         let mut asr_ms = None;
         let mut heard = None;
+        let mut doubted: Vec<String> = Vec::new();
         if let Some(wav) = &wav {
             let path = base.join(wav);
             if transcriber.is_none() {
@@ -325,11 +329,16 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     }
                     let chosen = edge_speech::choose(
                         &transcript,
-                        |text| !engine.recognize_exact(text).is_none(),
+                        |text| engine.command_free_text(text),
                         max_drop,
                     );
                     biased_passes += usize::from(transcript.hypotheses.len() > 1);
                     biased_taken += usize::from(chosen.source == "grammar");
+                    doubted = edge_speech::doubted_words(
+                        &transcript,
+                        &chosen,
+                        config.asr.free_text_min_p,
+                    );
                     let said = std::mem::replace(&mut expectation.text, chosen.text);
                     heard = Some(Heard {
                         source: chosen.source,
@@ -354,6 +363,13 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         }
         let started = Instant::now();
         let mut recognition: Recognition = engine.recognize(&expectation.text);
+        // As the daemon: a free-text slot heard with a doubted word is asked about, so it
+        // is no action (counted as not accepted).
+        let asked = engine.doubts_free_text(&recognition, &doubted);
+        if asked {
+            asked_count += 1;
+            recognition = Recognition::none();
+        }
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut embedding_answer = None;
         if recognition.is_none()
@@ -382,6 +398,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                 wav: wav.as_deref(),
                 reference: reference.as_deref(),
                 heard: heard.as_ref(),
+                asked,
                 asr_ms,
                 text: &expectation.text,
                 intent: &recognition.intent,
@@ -431,7 +448,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         asr_latencies.sort_by(f64::total_cmp);
         let pct = |p: f64| asr_latencies[((asr_latencies.len() - 1) as f64 * p).round() as usize];
         eprintln!(
-            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop})",
+            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}); {asked_count} commands with doubted free text asked about (counted as not accepted)",
             100.0 * word_edits as f64 / reference_words.max(1) as f64,
             pct(0.5),
             pct(0.95)

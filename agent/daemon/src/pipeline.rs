@@ -344,7 +344,7 @@ impl Pipeline {
         }
         if !recognition.is_none()
             && !answering
-            && unsure_free_text(&catalog, &recognition, unsure_words)
+            && catalog.engine.doubts_free_text(&recognition, unsure_words)
         {
             let mut asked =
                 crate::language::dialogue_question(edge_embedding::tier::ask_whether_meant(
@@ -712,25 +712,6 @@ impl Pipeline {
 /// read for the asked slot, or the words.
 /// Whether `said` answers `asked` (when the templates found no intent in it): only with
 /// the value of the slot it asked for.
-/// Whether a free-text slot of `recognition` holds a word the recogniser was unsure of.
-fn unsure_free_text(catalog: &Catalog, recognition: &Recognition, unsure_words: &[String]) -> bool {
-    if unsure_words.is_empty() {
-        return false;
-    }
-    recognition.slots.iter().any(|(slot, value)| {
-        matches!(
-            catalog.engine.slot_kind(&recognition.intent, slot),
-            Some(edge_core::SlotKind::Text { .. })
-        ) && edge_intent::normalize::tokenize(&value.to_string())
-            .iter()
-            .any(|w| {
-                unsure_words
-                    .iter()
-                    .any(|u| edge_intent::normalize::tokenize(u).contains(w))
-            })
-    })
-}
-
 fn answers(catalog: &Catalog, asked: &edge_dialogue::Clarification, said: &str) -> bool {
     match &asked.expect {
         Expect::Value(slot) => catalog

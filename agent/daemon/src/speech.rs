@@ -214,22 +214,11 @@ impl Speech {
             let catalog = self.pipeline.catalog();
             edge_speech::choose(
                 &transcript,
-                |text| !catalog.engine.recognize_exact(text).is_none(),
+                |text| catalog.engine.command_free_text(text),
                 self.grammar_max_drop,
             )
         };
-        let unsure_words: Vec<String> = transcript
-            .hypotheses
-            .iter()
-            .find(|h| h.source == chosen.source)
-            .map(|h| {
-                h.words
-                    .iter()
-                    .filter(|w| w.p < self.free_text_min_p)
-                    .map(|w| w.word.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let unsure_words = edge_speech::doubted_words(&transcript, &chosen, self.free_text_min_p);
         let outcome = self
             .pipeline
             .handle_heard(&chosen.text, UtteranceOrigin::Voice, None, &unsure_words)

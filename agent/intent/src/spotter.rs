@@ -6,7 +6,8 @@
 
 use crate::engine::{SlotMatcher, TemplateEngine, slot_matches};
 use crate::normalize::normalize;
-use edge_core::Slots;
+use crate::normalize::tokenize;
+use edge_core::{Recognition, Slots};
 
 impl TemplateEngine {
     /// The names of `intent`'s required slots (none for an unknown intent).
@@ -59,6 +60,38 @@ impl TemplateEngine {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Whether `text` is a command by the exact template pass, and with which free-text
+    /// slot values (a destination, a media query). `None`: not a command.
+    pub fn command_free_text(&self, text: &str) -> Option<Vec<String>> {
+        let recognition = self.recognize_exact(text);
+        if recognition.is_none() {
+            return None;
+        }
+        let free: Vec<String> = self
+            .text_slots(&recognition.intent)
+            .iter()
+            .filter_map(|(slot, _)| recognition.slots.get(slot).map(ToString::to_string))
+            .collect();
+        Some(free)
+    }
+
+    /// Whether a free-text slot of `recognition` holds one of `doubted` words (words the
+    /// recogniser was unsure of): such a command is asked about, not acted on.
+    pub fn doubts_free_text(&self, recognition: &Recognition, doubted: &[String]) -> bool {
+        if doubted.is_empty() || recognition.is_none() {
+            return false;
+        }
+        let doubted: Vec<String> = doubted.iter().flat_map(|w| tokenize(w)).collect();
+        self.text_slots(&recognition.intent)
+            .iter()
+            .any(|(slot, _)| {
+                recognition
+                    .slots
+                    .get(slot)
+                    .is_some_and(|v| tokenize(&v.to_string()).iter().any(|w| doubted.contains(w)))
+            })
     }
 
     /// The slots of `intent` found in `text`. Each word fills at most one slot; a longer

@@ -63,16 +63,29 @@ pub struct Chosen {
     pub text: String,
     /// `free` or `grammar` (`free` also when the server sent no hypotheses).
     pub source: String,
+    /// The grammar pass produced a command with free text (a destination, a media query):
+    /// ask before acting, since the grammar may have bent the words around it.
+    pub confirm: bool,
 }
 
-/// Chooses between the free and the grammar-biased transcript: the free one unless it is
-/// not a command (`is_command`) and the biased one is, and the model finds the biased one
-/// at most `max_drop` nats less likely than the free one, over the whole transcript (so
-/// speech that was really something else is not bent into a command).
-pub fn choose(transcript: &Transcript, is_command: impl Fn(&str) -> bool, max_drop: f32) -> Chosen {
+/// Chooses between the free and the grammar-biased transcript. `command_free_text` says
+/// whether a text is a command, and with which free-text words (`None`: no command).
+///
+/// The biased transcript is taken only when the free one is no command, the biased one is,
+/// the model finds it at most `max_drop` nats less likely over the whole transcript (so
+/// speech that was really something else is not bent into a command), and its free-text
+/// words were all heard in the free transcript too: the grammar fixes the carrier phrase,
+/// never the free text ("navigate to the office" heard "and navigate the target office"
+/// must not become a route to "turn it off").
+pub fn choose(
+    transcript: &Transcript,
+    command_free_text: impl Fn(&str) -> Option<Vec<String>>,
+    max_drop: f32,
+) -> Chosen {
     let free = Chosen {
         text: transcript.text.clone(),
         source: "free".into(),
+        confirm: false,
     };
     let (Some(first), Some(biased)) = (
         transcript.hypotheses.first(),
@@ -80,17 +93,58 @@ pub fn choose(transcript: &Transcript, is_command: impl Fn(&str) -> bool, max_dr
     ) else {
         return free;
     };
-    if is_command(&first.text) || !is_command(&biased.text) {
+    if command_free_text(&first.text).is_some() {
         return free;
     }
-    if first.logprob - biased.logprob <= max_drop {
-        Chosen {
-            text: biased.text.clone(),
-            source: "grammar".into(),
-        }
-    } else {
-        free
+    let Some(free_text) = command_free_text(&biased.text) else {
+        return free;
+    };
+    let heard = plain_words(&first.text);
+    if first.logprob - biased.logprob > max_drop
+        || !free_text
+            .iter()
+            .flat_map(|w| plain_words(w))
+            .all(|w| heard.contains(&w))
+    {
+        return free;
     }
+    Chosen {
+        text: biased.text.clone(),
+        source: "grammar".into(),
+        confirm: !free_text.is_empty(),
+    }
+}
+
+/// The words of the chosen transcript to doubt: all of them when the grammar pass made a
+/// command with free text (that free text is asked about), else those the recogniser gave a
+/// probability below `min_p`.
+pub fn doubted_words(transcript: &Transcript, chosen: &Chosen, min_p: f32) -> Vec<String> {
+    if chosen.confirm {
+        return chosen.text.split_whitespace().map(str::to_owned).collect();
+    }
+    transcript
+        .hypotheses
+        .iter()
+        .find(|h| h.source == chosen.source)
+        .map(|h| {
+            h.words
+                .iter()
+                .filter(|w| w.p < min_p)
+                .map(|w| w.word.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Lowercase words without punctuation or apostrophes.
+fn plain_words(text: &str) -> Vec<String> {
+    text.to_lowercase()
+        .replace(['\'', '\u{2019}'], "")
+        .split(|c: char| !c.is_alphanumeric() && c != '.')
+        .map(|w| w.trim_matches('.'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A request to the speech server that failed, saying where.
@@ -226,23 +280,24 @@ mod tests {
 
     #[test]
     fn the_biased_transcript_wins_only_as_a_command_the_model_nearly_believes() {
-        let is_command = |t: &str| t.contains("fan");
-        let chosen = choose(&transcript(-3.0, -5.0), is_command, 7.5);
+        let command = |t: &str| t.contains("fan").then(Vec::new);
+        let chosen = choose(&transcript(-3.0, -5.0), command, 7.5);
         assert_eq!(chosen.source, "grammar");
         assert_eq!(chosen.text, "turn the fan to level 5");
+        assert!(!chosen.confirm);
         // The model found the biased words far less likely: the speech was something else.
         assert_eq!(
-            choose(&transcript(-3.0, -12.0), is_command, 7.5).source,
+            choose(&transcript(-3.0, -12.0), command, 7.5).source,
             "free"
         );
         // A free transcript that is a command keeps its place.
         assert_eq!(
-            choose(&transcript(-3.0, -3.0), |_| true, 7.5).source,
+            choose(&transcript(-3.0, -3.0), |_| Some(vec![]), 7.5).source,
             "free"
         );
         // Neither is a command: the free one goes on to the other tiers.
         assert_eq!(
-            choose(&transcript(-3.0, -3.0), |_| false, 7.5).source,
+            choose(&transcript(-3.0, -3.0), |_| None, 7.5).source,
             "free"
         );
         // Another Wyoming server: no hypotheses, the text as it is.
@@ -250,6 +305,43 @@ mod tests {
             text: "stop pump 3".into(),
             ..Transcript::default()
         };
-        assert_eq!(choose(&plain, |_| false, 7.5).text, "stop pump 3");
+        assert_eq!(choose(&plain, |_| None, 7.5).text, "stop pump 3");
+    }
+
+    #[test]
+    fn the_grammar_fixes_the_carrier_phrase_never_the_free_text() {
+        let heard = |free: &str, biased: &str| Transcript {
+            text: free.into(),
+            hypotheses: vec![
+                hypothesis(free, "free", -3.0),
+                hypothesis(biased, "grammar", -4.0),
+            ],
+            ..Transcript::default()
+        };
+        let destination = |t: &str| {
+            let t = t.to_lowercase();
+            t.split_once(" to ")
+                .filter(|_| t.starts_with("take me") || t.starts_with("navigate"))
+                .map(|(_, d)| vec![d.trim_end_matches('.').replace("the ", "")])
+        };
+        let fixed = choose(
+            &heard("Take meets on the airport.", "Take me to the airport."),
+            destination,
+            7.5,
+        );
+        assert_eq!(fixed.source, "grammar");
+        assert!(
+            fixed.confirm,
+            "free text from the grammar pass is asked about"
+        );
+        let invented = choose(
+            &heard(
+                "and navigate the target office.",
+                "We'll navigate to turn it off",
+            ),
+            destination,
+            7.5,
+        );
+        assert_eq!(invented.source, "free");
     }
 }

@@ -13,6 +13,7 @@ pub mod wav;
 
 pub use client::{
     AsrClient, AsrError, Chosen, Hypothesis, RecognitionHints, Transcript, WordScore, choose,
+    doubted_words,
 };
 pub use endpoint::{Endpoint, EndpointConfig, Endpointer};
 pub use prompt::vocabulary_prompt;
