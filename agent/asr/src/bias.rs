@@ -179,6 +179,11 @@ impl<'a> DecodeHook<'a> {
         }
         candidates[..first].sort_unstable_by(by_logit);
         let mut best = f32::NEG_INFINITY;
+        let spaced = {
+            let mut c = cursor.clone();
+            c.feed(grammar, " ");
+            c.at_next_word(grammar)
+        };
         let mut sorted_all = first == candidates.len();
         let mut i = 0;
         while i < candidates.len() {
@@ -193,8 +198,17 @@ impl<'a> DecodeHook<'a> {
             let allowed = if id == eot {
                 cursor.is_complete()
             } else {
-                let mut next = cursor.clone();
-                next.feed(grammar, self.tokens.text(id).unwrap_or(""));
+                let text = self.tokens.text(id).unwrap_or("");
+                // A token that starts a word continues from the space read once.
+                let (mut next, rest) = match (&spaced, text.strip_prefix(' ')) {
+                    (Some(spaced), Some(rest))
+                        if rest.starts_with(|c: char| c.is_alphanumeric()) =>
+                    {
+                        (spaced.clone(), rest)
+                    }
+                    _ => (cursor.clone(), text),
+                };
+                next.feed(grammar, rest);
                 !next.is_dead()
             };
             let after = if allowed {

@@ -16,6 +16,7 @@
 //! decimal point kept where the grammar allows one ("21.5").
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// A grammar that does not parse, saying where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,7 +82,8 @@ const MAX_STACKS: usize = 20_000;
 #[derive(Debug, Clone, Default)]
 pub struct MatchState {
     /// Each stack's top is at a character symbol, or the stack is empty (complete).
-    stacks: Vec<Vec<Pos>>,
+    /// Shared: the decoder tries many tokens from one state, and a copy must cost nothing.
+    stacks: Arc<Vec<Vec<Pos>>>,
 }
 
 impl MatchState {
@@ -151,7 +153,7 @@ impl Grammar {
     /// The partial matches after one more character.
     pub fn advance(&self, state: &MatchState, c: char) -> MatchState {
         let mut out = Vec::new();
-        for stack in &state.stacks {
+        for stack in state.stacks.iter() {
             let Some(top) = stack.last() else { continue };
             let Sym::Chars(set) =
                 &self.rules[top.rule as usize][top.alt as usize][top.idx as usize]
@@ -229,7 +231,9 @@ impl Grammar {
 fn dedup(mut stacks: Vec<Vec<Pos>>) -> MatchState {
     let mut seen = HashSet::with_capacity(stacks.len());
     stacks.retain(|s| seen.insert(s.clone()));
-    MatchState { stacks }
+    MatchState {
+        stacks: Arc::new(stacks),
+    }
 }
 
 struct Parser {
@@ -527,6 +531,20 @@ impl TextCursor {
         self.state.is_complete()
     }
 
+    /// The cursor as it will be once the next word starts: the due space taken. Trying many
+    /// tokens that begin with a space from this cursor reads that space once, not per token.
+    pub fn at_next_word(&self, grammar: &Grammar) -> Option<Self> {
+        if !self.pending_space || self.state.is_dead() {
+            return None;
+        }
+        Some(Self {
+            state: grammar.advance(&self.state, ' '),
+            pending_space: false,
+            mark_pending: false,
+            last: Last::Space,
+        })
+    }
+
     /// Whether the grammar allows the current word to end here.
     fn at_word_end(&self, grammar: &Grammar) -> bool {
         self.pending_space
@@ -565,11 +583,12 @@ impl TextCursor {
                 '.' if self.last == Last::Digit && !self.pending_space => {
                     // A decimal point, or the end of a sentence after a number: both.
                     let at_end = self.at_word_end(grammar);
-                    let mut point = grammar.advance(&self.state, '.');
+                    let point = grammar.advance(&self.state, '.');
+                    let mut stacks: Vec<Vec<Pos>> = point.stacks.as_ref().clone();
                     if at_end {
-                        point.stacks.extend(self.state.stacks.iter().cloned());
+                        stacks.extend(self.state.stacks.iter().cloned());
                     }
-                    self.state = dedup(point.stacks);
+                    self.state = dedup(stacks);
                     self.last = Last::Punctuation;
                 }
                 '.' | ',' | '!' | '?' | ';' | ':'
