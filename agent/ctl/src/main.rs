@@ -86,6 +86,10 @@ enum Command {
         /// as intent `none` (the input of agent/models/finetune_encoder.py).
         #[arg(long, conflicts_with_all = ["grammar", "slm"])]
         training: bool,
+        /// Print the recognition grammar instead: every template as GBNF, what the daemon
+        /// sends the speech worker to bias recognition toward the skills (asr.grammar).
+        #[arg(long, conflicts_with_all = ["grammar", "slm", "training"])]
+        recognition: bool,
     },
     /// Print the audit log (from the configuration's audit.path, or --path).
     Audit(audit::AuditArgs),
@@ -188,7 +192,12 @@ fn main() -> ExitCode {
             grammar,
             slm,
             training,
+            recognition,
         } => nlu::load_engine(config.as_deref(), skills).and_then(|(config, engine)| {
+            if recognition {
+                print!("{}", engine.recognition_grammar());
+                return Ok(ExitCode::SUCCESS);
+            }
             if training {
                 embedding::print_training_set(&engine)?;
                 return Ok(ExitCode::SUCCESS);
