@@ -352,12 +352,9 @@ impl Pipeline {
                     &recognition.intent,
                     recognition.slots.clone(),
                 ));
-            // What was heard, in the listener's words: the words are the doubt.
-            let heard = utterance
-                .text
-                .trim()
-                .trim_end_matches(['.', ',', '!', '?'])
-                .to_lowercase();
+            // What was heard, in the listener's words (hesitations and politeness dropped):
+            // the words are the doubt.
+            let heard = edge_intent::normalize::normalize(&utterance.text).join(" ");
             asked.question = format!("Did you say: {heard}? Say yes or no.");
             tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a free-text slot: asking");
             question = Some(asked.question.clone());

@@ -175,6 +175,26 @@ mod tests {
     }
 
     #[test]
+    fn free_text_of_a_command_and_the_doubt_on_it() {
+        let e = engine();
+        assert_eq!(
+            e.command_free_text("Take me to the airport."),
+            Some(vec!["airport".to_owned()])
+        );
+        assert_eq!(e.command_free_text("stop pump three"), Some(vec![]));
+        assert_eq!(e.command_free_text("tell me a joke"), None);
+        let route = e.recognize("We'll navigate to turn it off");
+        assert_eq!(route.intent, "nav.navigate_to");
+        // A doubted word inside the destination: ask. Doubt elsewhere: act.
+        assert!(e.doubts_free_text(&route, &["turn".into()]));
+        assert!(!e.doubts_free_text(&route, &["we'll".into(), "navigate".into()]));
+        assert!(!e.doubts_free_text(&route, &[]));
+        // A command without free text is never doubted this way.
+        let stop = e.recognize("stop pump three");
+        assert!(!e.doubts_free_text(&stop, &["stop".into(), "three".into()]));
+    }
+
+    #[test]
     fn entities_are_found_by_their_spoken_forms() {
         let e = engine();
         let slots = e.spot_slots(
