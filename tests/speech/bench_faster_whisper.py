@@ -15,6 +15,9 @@ segment generator) and wall time. The WAV is decoded to float32 with the `wave` 
 the timer starts, so decoding is not counted. The first WAV is transcribed once before
 measuring (warm-up, not counted). WER against the manifest's "text" uses wer.py's normaliser.
 
+--initial-prompt TEXT: Whisper's initial prompt (the peer of edge-asr's grammar: the skills'
+vocabulary, see tests/speech/vocabulary_prompt.py).
+
 Output: one JSON object per compute type on stdout; --print-table adds a markdown table.
 --transcripts PREFIX writes PREFIX-<compute type>.jsonl: the manifest lines plus "transcript",
 "cpu_ms", "wall_ms" (readable by wer.py).
@@ -77,7 +80,8 @@ def worker(args):
     rss_load = rss_mb()
 
     opts = dict(beam_size=1, best_of=1, without_timestamps=True, language="en",
-                condition_on_previous_text=False, vad_filter=False, temperature=0.0)
+                condition_on_previous_text=False, vad_filter=False, temperature=0.0,
+                initial_prompt=args.initial_prompt or None)
 
     def transcribe(pcm):
         segments, _info = model.transcribe(pcm, **opts)
@@ -102,6 +106,7 @@ def worker(args):
     result = {
         "engine": "faster-whisper",
         "compute_type": args.compute_type,
+        "initial_prompt": args.initial_prompt or "",
         "threads": args.threads,
         "model_dir": os.path.abspath(args.model_dir),
         "files": len(rows),
@@ -143,6 +148,8 @@ def main():
     p.add_argument("--limit", type=int, default=0, help="only the first N WAVs")
     p.add_argument("--transcripts", metavar="PREFIX", help="write PREFIX-<compute type>.jsonl")
     p.add_argument("--print-table", action="store_true", help="also print a markdown table")
+    p.add_argument("--initial-prompt", default="",
+                   help="Whisper's initial prompt (e.g. the skills' vocabulary)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
 
@@ -165,6 +172,8 @@ def main():
             cmd += ["--limit", str(args.limit)]
         if args.transcripts:
             cmd += ["--transcripts", args.transcripts]
+        if args.initial_prompt:
+            cmd += ["--initial-prompt", args.initial_prompt]
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, env=env, text=True)
         if proc.returncode != 0:
             sys.exit(f"bench_faster_whisper.py: worker for {ct} failed (exit {proc.returncode})")

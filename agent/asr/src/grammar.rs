@@ -486,6 +486,8 @@ impl Parser {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Last {
     Start,
+    /// An apostrophe inside a word: a letter must follow.
+    Apostrophe,
     Letter,
     Digit,
     Space,
@@ -494,9 +496,9 @@ enum Last {
 
 /// Follows recognised text through a grammar, character by character, normalising it on
 /// the way (see the module documentation). Punctuation is ignored, but only as a writer
-/// uses it: one mark at a time after a word, an apostrophe or hyphen inside a word. Runs of
-/// marks, marks first, and any other symbol leave the grammar, so a biased decoder cannot
-/// escape into punctuation.
+/// uses it: one mark at a time right after a word, an apostrophe between letters, a hyphen
+/// between words. Runs of marks, marks after a space or first, and any other symbol leave
+/// the grammar, so a biased decoder cannot escape into punctuation.
 #[derive(Debug, Clone)]
 pub struct TextCursor {
     state: MatchState,
@@ -505,6 +507,8 @@ pub struct TextCursor {
     /// A punctuation mark was written: the next word must come after a space.
     mark_pending: bool,
     last: Last,
+    /// Letters since an apostrophe in this word ("we'll": 2), if it has one.
+    after_apostrophe: Option<u8>,
 }
 
 impl TextCursor {
@@ -514,6 +518,7 @@ impl TextCursor {
             pending_space: true,
             mark_pending: false,
             last: Last::Start,
+            after_apostrophe: None,
         }
     }
 
@@ -528,7 +533,7 @@ impl TextCursor {
 
     /// The text fed so far is a whole sentence of the grammar.
     pub fn is_complete(&self) -> bool {
-        self.state.is_complete()
+        self.last != Last::Apostrophe && self.state.is_complete()
     }
 
     /// The cursor as it will be once the next word starts: the due space taken. Trying many
@@ -542,6 +547,7 @@ impl TextCursor {
             pending_space: false,
             mark_pending: false,
             last: Last::Space,
+            after_apostrophe: None,
         })
     }
 
@@ -563,6 +569,10 @@ impl TextCursor {
                 return;
             }
             let after_word = matches!(self.last, Last::Letter | Last::Digit);
+            if self.last == Last::Apostrophe && !c.is_alphabetic() {
+                self.die();
+                return;
+            }
             match c {
                 c if c.is_whitespace() => {
                     self.pending_space = true;
@@ -571,9 +581,13 @@ impl TextCursor {
                         self.last = Last::Space;
                     }
                 }
-                // Inside a word: "driver's" is "drivers".
-                '\'' | '\u{2019}' if self.last == Last::Letter => {
-                    self.last = Last::Punctuation;
+                // Inside a word, once, as in a contraction or a possessive: "driver's" is
+                // "drivers", "we'll" is "well"; never "f'r'o'n't".
+                '\'' | '\u{2019}'
+                    if self.last == Last::Letter && self.after_apostrophe.is_none() =>
+                {
+                    self.last = Last::Apostrophe;
+                    self.after_apostrophe = Some(0);
                 }
                 // Between words: "fan-speed" is two words, "twenty-five" two numbers.
                 '-' if after_word && self.at_word_end(grammar) => {
@@ -591,9 +605,7 @@ impl TextCursor {
                     self.state = dedup(stacks);
                     self.last = Last::Punctuation;
                 }
-                '.' | ',' | '!' | '?' | ';' | ':'
-                    if (after_word || self.last == Last::Space) && self.at_word_end(grammar) =>
-                {
+                '.' | ',' | '!' | '?' | ';' | ':' if after_word && self.at_word_end(grammar) => {
                     self.last = Last::Punctuation;
                     self.mark_pending = true;
                 }
@@ -605,6 +617,14 @@ impl TextCursor {
                     if self.pending_space {
                         self.state = grammar.advance(&self.state, ' ');
                         self.pending_space = false;
+                        self.after_apostrophe = None;
+                    }
+                    if let Some(n) = self.after_apostrophe.as_mut() {
+                        *n += 1;
+                        if *n > 2 {
+                            self.die();
+                            return;
+                        }
                     }
                     for lower in c.to_lowercase() {
                         self.state = grammar.advance(&self.state, lower);
@@ -665,6 +685,10 @@ word ::= " " [a-z0-9]+
             " play radio\u{fffd}head",
             " , set the fan to 5",
             " set the f,an to 5",
+            " set the f' .",
+            " set the fan to 5 ,",
+            " play radio'",
+            " set the f'r'o'n't left window",
             " Status-O- of pump 3",
             " set the fan to level 5 &",
             " set the fan",
