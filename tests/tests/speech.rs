@@ -412,6 +412,29 @@ async fn a_worker_killed_mid_request_fails_that_request_clearly_and_is_restarted
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_is_trimmed_to_its_speech_before_decoding() -> anyhow::Result<()> {
+    let w = world(None).await?;
+    worker_ready(&w.agent, None).await?;
+    let commands = spoken_commands()?;
+    let command = &commands[0];
+    let wav = std::fs::read(&command.wav)?;
+    // Four seconds of silence on either side, as an upload from a push-to-talk button
+    // held too long would have.
+    let silence = vec![0u8; 16_000 * 2 * 4];
+    let padded = wav_bytes(&[&silence[..], &wav[44..], &silence[..]].concat());
+    let outcome = listen(&w.agent, &padded).await?;
+    assert!(outcome_matches(command, &outcome), "{outcome}");
+    let audio_ms = outcome["audio_ms"].as_u64().unwrap_or_default();
+    let speech_ms = outcome["speech_ms"].as_u64().unwrap_or(u64::MAX);
+    assert!(audio_ms >= 8_000, "{outcome}");
+    assert!(
+        speech_ms + 6_000 < audio_ms,
+        "the silence was decoded: {speech_ms} of {audio_ms} ms"
+    );
+    Ok(())
+}
+
 fn wav_bytes(pcm: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(pcm.len() + 44);
     let len = pcm.len() as u32;

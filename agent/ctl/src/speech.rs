@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct Transcriber {
     runtime: tokio::runtime::Runtime,
     client: AsrClient,
+    /// The configured voice-activity thresholds, for trimming recordings.
+    endpoint: edge_speech::EndpointConfig,
     // Keeps the worker (when this command started one) alive; dropped last.
     _worker: Option<(WorkerHandle, tempfile::TempDir)>,
 }
@@ -95,6 +97,10 @@ impl Transcriber {
         Ok(Self {
             runtime,
             client,
+            endpoint: edge_speech::EndpointConfig {
+                threshold: config.audio.vad_threshold,
+                ..edge_speech::EndpointConfig::default()
+            },
             _worker: worker,
         })
     }
@@ -106,7 +112,8 @@ impl Transcriber {
         wav: &Path,
         hints: &edge_speech::RecognitionHints,
     ) -> anyhow::Result<(edge_speech::Transcript, f64)> {
-        let pcm = edge_speech::wav::read_file(wav)?;
+        // As the daemon does with a recording: leading and trailing silence cut first.
+        let pcm = edge_speech::wav::read_file(wav)?.trimmed(&self.endpoint);
         let client = &mut self.client;
         self.runtime.block_on(async {
             let (transcript, end) = client.transcribe(&pcm.bytes, pcm.format(), hints).await?;

@@ -40,6 +40,8 @@ pub struct SpokenOutcome {
     pub free_transcript: Option<String>,
     /// Audio duration.
     pub audio_ms: u64,
+    /// The audio decoded: a recording without its leading and trailing silence.
+    pub speech_ms: u64,
     /// From the end of the audio to the transcript.
     pub asr_ms: f64,
     /// From the end of the audio to the response (recognition, skill and action included).
@@ -61,6 +63,8 @@ pub struct Speech {
     grammar_penalty: f32,
     grammar_max_drop: f32,
     free_text_min_p: f32,
+    /// Voice-activity thresholds, for trimming recordings.
+    endpoint: edge_speech::EndpointConfig,
     pipeline: Arc<Pipeline>,
 }
 
@@ -80,6 +84,10 @@ impl Speech {
             grammar_penalty: asr.grammar_penalty,
             grammar_max_drop: asr.grammar_max_drop,
             free_text_min_p: asr.free_text_min_p,
+            endpoint: edge_speech::EndpointConfig {
+                threshold: config.audio.vad_threshold,
+                ..edge_speech::EndpointConfig::default()
+            },
             pipeline,
         };
         if !asr.enabled {
@@ -182,9 +190,14 @@ impl Speech {
     }
 
     /// Transcribes a WAV recording and acts on it.
+    /// Leading and trailing silence are cut first, as the endpointer does for live audio;
+    /// `audio_ms` stays the recording's length, `speech_ms` is what was decoded.
     pub async fn listen_wav(&self, wav: &[u8], name: &str) -> Result<SpokenOutcome, SpeechError> {
         let pcm = edge_speech::wav::read_bytes(wav, name)?;
-        self.listen_pcm(&pcm).await
+        let speech = pcm.trimmed(&self.endpoint);
+        let mut outcome = self.listen_pcm(&speech).await?;
+        outcome.audio_ms = pcm.duration_ms();
+        Ok(outcome)
     }
 
     /// Transcribes 16 kHz mono PCM and acts on it.
@@ -242,6 +255,7 @@ impl Speech {
             transcript: chosen.text,
             transcript_source: chosen.source,
             audio_ms,
+            speech_ms: audio_ms,
             asr_ms,
             end_to_action_ms,
             outcome,

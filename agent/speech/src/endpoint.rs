@@ -155,6 +155,34 @@ impl Endpointer {
     }
 }
 
+/// Leading and trailing non-speech of a whole recording, cut before decoding (a file or an
+/// upload has no endpointer in front of it). Keeps `pad_ms` of context on either side, and
+/// the recording as it is when the detector finds no speech in it (the recogniser's own
+/// silence check decides then).
+pub fn trim_silence<'a>(samples: &'a [i16], config: &EndpointConfig, pad_ms: u32) -> &'a [i16] {
+    let mut detector = Detector::default_boxed();
+    let min_frames = (config.min_speech_ms / FRAME_MS).max(1) as usize;
+    let (mut first, mut last, mut run) = (None, None, 0usize);
+    for (i, frame) in samples.chunks_exact(FRAME).enumerate() {
+        if detector.predict_i16(frame) >= config.threshold {
+            run += 1;
+            if run >= min_frames {
+                first.get_or_insert(i + 1 - run);
+                last = Some(i);
+            }
+        } else {
+            run = 0;
+        }
+    }
+    let (Some(first), Some(last)) = (first, last) else {
+        return samples;
+    };
+    let pad = pad_ms as usize * 16;
+    let start = (first * FRAME).saturating_sub(pad);
+    let end = ((last + 1) * FRAME + pad).min(samples.len());
+    &samples[start..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +214,15 @@ mod tests {
         }
         assert_eq!(state, Endpoint::Ended);
         assert_eq!(silent_frames * FRAME_MS, 704);
+    }
+
+    #[test]
+    fn a_recording_without_speech_is_left_as_it_is() {
+        let quiet = vec![0i16; 16_000];
+        assert_eq!(
+            trim_silence(&quiet, &EndpointConfig::default(), 250).len(),
+            16_000
+        );
     }
 
     #[test]

@@ -4,6 +4,10 @@ use edge_protocol::{AudioFormat, SAMPLE_RATE};
 use std::io::Cursor;
 use std::path::Path;
 
+/// Context kept around the speech when a recording is trimmed: Whisper needs a little
+/// silence at the edges, and the detector is late on soft onsets.
+const TRIM_PAD_MS: u32 = 500;
+
 /// 16 kHz mono 16-bit little-endian PCM, the format sent to the recogniser.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pcm {
@@ -26,6 +30,16 @@ impl Pcm {
             .flat_map(|s| ((s * 32_768.0).round().clamp(-32_768.0, 32_767.0) as i16).to_le_bytes())
             .collect();
         Self { bytes }
+    }
+
+    /// The recording without its leading and trailing non-speech (see
+    /// [`crate::endpoint::trim_silence`]), keeping 500 ms around the speech.
+    pub fn trimmed(&self, endpoint: &crate::EndpointConfig) -> Self {
+        let samples = self.samples();
+        let kept = crate::endpoint::trim_silence(&samples, endpoint, TRIM_PAD_MS);
+        Self {
+            bytes: kept.iter().flat_map(|s| s.to_le_bytes()).collect(),
+        }
     }
 
     /// The samples as i16.
