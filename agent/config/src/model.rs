@@ -245,8 +245,9 @@ pub struct EmbeddingSection {
     pub enabled: bool,
     /// GGUF sentence encoder (BERT, mean pooling).
     pub encoder: PathBuf,
-    /// `knn` (mean cosine of the `k` nearest sentences of each intent) or `prototype`
-    /// (cosine of each intent's mean vector).
+    /// `knn` (mean cosine of the `k` nearest sentences of each intent), `prototype`
+    /// (cosine of each intent's mean vector) or `logreg` (probability under a softmax
+    /// regression on the sentence vectors; the thresholds are then probabilities).
     pub method: String,
     /// Neighbours per intent for `knn`.
     pub k: usize,
@@ -1090,10 +1091,10 @@ impl ConfigFile {
             }
         }
         let embedding = &self.embedding;
-        if !matches!(embedding.method.as_str(), "knn" | "prototype") {
+        if !matches!(embedding.method.as_str(), "knn" | "prototype" | "logreg") {
             return Err(invalid(
                 "embedding.method",
-                format!("{:?} is neither knn nor prototype", embedding.method),
+                format!("{:?} is not knn, prototype or logreg", embedding.method),
             ));
         }
         if embedding.k == 0 || embedding.k > 50 {

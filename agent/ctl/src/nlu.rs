@@ -61,8 +61,9 @@ pub struct NluArgs {
     /// fine-tuned minilm-skills.gguf, else all-minilm-l6-v2.gguf).
     #[arg(long)]
     encoder: Option<PathBuf>,
-    /// Embedding tier classifier: `knn:K` (mean of the K nearest sentences per class) or
-    /// `prototype` (default: embedding.method and embedding.k of the configuration).
+    /// Embedding tier classifier: `knn:K` (mean of the K nearest sentences per class),
+    /// `prototype` or `logreg` (default: embedding.method and embedding.k of the
+    /// configuration).
     #[arg(long, value_parser = parse_method)]
     embedding_method: Option<edge_embedding::Method>,
     /// Embedding tier thresholds (accept, margin over the runner-up, margin over none,
@@ -80,13 +81,14 @@ pub struct NluArgs {
 fn parse_method(text: &str) -> Result<edge_embedding::Method, String> {
     match text.split_once(':') {
         None if text == "prototype" => Ok(edge_embedding::Method::Prototype),
+        None if text == "logreg" => Ok(edge_embedding::Method::LogReg),
         Some(("knn", k)) => k
             .parse()
             .ok()
             .filter(|k| *k > 0)
             .map(|k| edge_embedding::Method::Knn { k })
             .ok_or_else(|| format!("knn:K needs a whole number K of at least 1, not {k:?}")),
-        _ => Err(format!("{text:?}: expected knn:K or prototype")),
+        _ => Err(format!("{text:?}: expected knn:K, prototype or logreg")),
     }
 }
 

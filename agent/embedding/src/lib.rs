@@ -28,6 +28,10 @@ pub enum Method {
     Knn { k: usize },
     /// Cosine of the class's mean vector.
     Prototype,
+    /// Probability under a softmax regression fitted on the training vectors (a SetFit
+    /// head: the fine-tuned encoder below, a linear classifier on top), classes weighted
+    /// by their size so the large `none` class does not swamp the intents.
+    LogReg,
 }
 
 impl Default for Method {
@@ -41,6 +45,7 @@ impl From<&edge_config::EmbeddingSection> for Method {
     fn from(section: &edge_config::EmbeddingSection) -> Self {
         match section.method.as_str() {
             "prototype" => Method::Prototype,
+            "logreg" => Method::LogReg,
             // The configuration admits knn or prototype only.
             _ => Method::Knn { k: section.k },
         }
@@ -110,7 +115,19 @@ pub struct Classifier {
     points: Vec<(Vec<f32>, usize)>,
     /// Unit-length mean vector of each class.
     prototypes: Vec<Vec<f32>>,
+    /// The softmax regression's weights (class-major, `dim` each) and biases, for
+    /// [`Method::LogReg`].
+    weights: Vec<f32>,
+    biases: Vec<f32>,
 }
+
+/// Softmax regression: logits are `SCALE` × (w · x) + b on unit vectors (cosines are small
+/// numbers; the scale lets a few hundred full-batch steps reach confident probabilities).
+/// Chosen on the dev set in one offline run (docs/BENCHMARKS.md); not tuned further.
+const LOGREG_SCALE: f32 = 20.0;
+const LOGREG_STEPS: usize = 150;
+const LOGREG_RATE: f32 = 2.0;
+const LOGREG_L2: f32 = 1e-3;
 
 /// A class and its score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -201,12 +218,19 @@ impl Classifier {
                 unit_length(&sum)
             })
             .collect();
+        let (weights, biases) = if method == Method::LogReg {
+            fit_softmax(&points, classes.len(), dim)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Ok(Self {
             method,
             dim,
             classes,
             points,
             prototypes,
+            weights,
+            biases,
         })
     }
 
@@ -242,6 +266,17 @@ impl Classifier {
                     score: dot(p, &query),
                 })
                 .collect(),
+            Method::LogReg => {
+                let probabilities = softmax_row(&self.weights, &self.biases, &query, self.dim);
+                probabilities
+                    .into_iter()
+                    .zip(&self.classes)
+                    .map(|(p, name)| Scored {
+                        intent: name.clone(),
+                        score: p,
+                    })
+                    .collect()
+            }
             Method::Knn { k } => {
                 let mut per_class: Vec<Vec<f32>> = vec![Vec::new(); self.classes.len()];
                 for (v, class) in &self.points {
@@ -317,6 +352,59 @@ impl Ranking {
     }
 }
 
+/// Class probabilities of one unit vector.
+fn softmax_row(weights: &[f32], biases: &[f32], x: &[f32], dim: usize) -> Vec<f32> {
+    let logits: Vec<f32> = biases
+        .iter()
+        .enumerate()
+        .map(|(c, b)| LOGREG_SCALE * dot(&weights[c * dim..(c + 1) * dim], x) + b)
+        .collect();
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+    let sum: f32 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
+}
+
+/// Full-batch gradient descent on the class-weighted cross-entropy with an L2 penalty.
+fn fit_softmax(points: &[(Vec<f32>, usize)], classes: usize, dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut weights = vec![0.0f32; classes * dim];
+    let mut biases = vec![0.0f32; classes];
+    let mut counts = vec![0usize; classes];
+    for (_, c) in points {
+        counts[*c] += 1;
+    }
+    let n = points.len() as f32;
+    let class_weight: Vec<f32> = counts
+        .iter()
+        .map(|&k| n / (classes as f32 * k.max(1) as f32))
+        .collect();
+    let mut grad_w = vec![0.0f32; classes * dim];
+    let mut grad_b = vec![0.0f32; classes];
+    for _ in 0..LOGREG_STEPS {
+        grad_w.iter_mut().for_each(|g| *g = 0.0);
+        grad_b.iter_mut().for_each(|g| *g = 0.0);
+        for (x, label) in points {
+            let p = softmax_row(&weights, &biases, x, dim);
+            let w = class_weight[*label] / n;
+            for (c, pc) in p.iter().enumerate() {
+                let g = (pc - if c == *label { 1.0 } else { 0.0 }) * w;
+                grad_b[c] += g;
+                let row = &mut grad_w[c * dim..(c + 1) * dim];
+                for (gw, xi) in row.iter_mut().zip(x) {
+                    *gw += LOGREG_SCALE * g * xi;
+                }
+            }
+        }
+        for (w, g) in weights.iter_mut().zip(&grad_w) {
+            *w -= LOGREG_RATE * (g + LOGREG_L2 * *w);
+        }
+        for (b, g) in biases.iter_mut().zip(&grad_b) {
+            *b -= LOGREG_RATE * g;
+        }
+    }
+    (weights, biases)
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -389,6 +477,22 @@ mod tests {
         // Far from everything: refused.
         let far = c.rank(&[-1.0, -1.0, -1.0]);
         assert_eq!(far.decide(&Thresholds::default()), Decision::None);
+    }
+
+    #[test]
+    fn the_softmax_head_gives_probabilities_that_pick_the_nearest_class() {
+        let c = classifier(Method::LogReg);
+        let scores = c.scores(&[1.0, 0.2, 0.0]);
+        let total: f32 = scores.iter().map(|s| s.score).sum();
+        assert!((total - 1.0).abs() < 1e-4, "{scores:?}");
+        let r = c.rank(&[1.0, 0.2, 0.0]);
+        assert_eq!(r.best.intent, "warm");
+        assert!(r.best.score > 0.8, "{r:?}");
+        let near_none = c.rank(&[0.1, 0.1, 1.0]);
+        assert!(
+            near_none.none.is_some_and(|n| n > near_none.best.score),
+            "{near_none:?}"
+        );
     }
 
     #[test]
