@@ -10,9 +10,13 @@ use common::{labelled, shipped_engine};
 use edge_intent::Evaluation;
 
 /// Floor just under the measurement recorded in docs/ARCHITECTURE.md ("Near-miss
-/// tolerance"): 20 of the 55 misheard transcripts accepted (36.4%; 4 with the exact pass
-/// alone). Raise it when recovery improves; never lower it to make a change pass.
-const MIN_ASR_ACCEPTANCE: f64 = 0.35;
+/// tolerance"): 18 of the 55 misheard transcripts accepted (32.7%; 4 with the exact pass
+/// alone). Raise it when recovery improves; never lower it to make a change pass. It was
+/// lowered once, from 0.35 (20 of 55), on purpose: one- and two-word utterances no longer
+/// match by sound unless their words are template words (issue 16: a lone "math" muted the
+/// media), which costs the two short transcripts whose words were misheard ("cancelled
+/// navigation"); the recogniser's grammar pass recovers such commands before the text.
+const MIN_ASR_ACCEPTANCE: f64 = 0.32;
 /// Every out-of-domain line must stay `none`.
 const MIN_OOD_REJECTION: f64 = 1.0;
 

@@ -15,7 +15,8 @@
 //!
 //! What keeps out-of-domain sentences `none`:
 //! - a word that is not a function word must be heard exactly as some template word or
-//!   value has it (an *anchor*), unless the utterance is a single word;
+//!   value has it (an *anchor*); in an utterance of one or two words, every such word
+//!   must be (a lone "math" is not "mute", "council" is not "cancel");
 //! - a function word is never matched by sound (it sounds like too much), except as a
 //!   number word beside a word heard right ("press to" for "press two");
 //! - words shorter than [`MIN_PHONETIC_LETTERS`] letters are not compared by sound, except
@@ -56,6 +57,9 @@ pub const MIN_PHONETIC_LETTERS: usize = 3;
 
 /// Most heard words compared as one sound.
 const MAX_SPAN: usize = 3;
+/// Utterances of at most this many words match by sound only through words the templates
+/// have exactly.
+const SHORT_UTTERANCE: usize = 2;
 /// Most heard words one numeric slot may take.
 const MAX_NUMBER_WORDS: usize = 4;
 /// Upper bound on partial matches kept per template; the cheapest are kept.
@@ -284,6 +288,15 @@ impl NearMiss {
         }
         let heard = Heard::new(tokens, &self.sounds);
         let n = tokens.len();
+        // One or two words of noise ("math" for mute) are never a near miss: each word of
+        // so short an utterance must be one the templates have as it is.
+        if n <= SHORT_UTTERANCE
+            && !tokens.iter().zip(&heard.weak).all(|(t, weak)| {
+                *weak || is_number_token(t) || self.templates.iter().any(|p| p.anchors.contains(t))
+            })
+        {
+            return None;
+        }
         let budget = MAX_COST_PER_TOKEN * n as f32;
         let mut best: Option<(f32, u8, u32, &CompiledTemplate, Fuzzy)> = None;
         for (template, prepared) in engine.templates.iter().zip(&self.templates) {
@@ -1013,8 +1026,11 @@ templates = ["cancel"]
         let engine = engine();
         // Both words misheard and no word heard right: no evidence of the command.
         assert_eq!(engine.recognize("tart bump").intent, "none");
-        // A single word is its own evidence.
-        assert_eq!(engine.recognize("console").intent, "plant.cancel");
+        // One or two words of noise are no evidence either: "console" is not "cancel"
+        // (a mute command from "math" was seen), while a word the templates have still
+        // counts as heard right.
+        assert_eq!(engine.recognize("console").intent, "none");
+        assert_eq!(engine.recognize("cancel").intent, "plant.cancel");
     }
 
     #[test]
