@@ -794,6 +794,22 @@ pub fn asr_worker_config(model: &Path, dir: &Path) -> String {
     )
 }
 
+/// CPU time a process has used so far (user + system), in clock ticks (1/100 s on Linux);
+/// 0 when unreadable.
+pub fn proc_cpu_ticks(pid: u64) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may hold spaces) start after ") ".
+            let rest = stat.rsplit_once(") ")?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .unwrap_or(0)
+}
+
 /// A `/proc/PID/status` field in KiB (`VmRSS:`, `VmHWM:`); 0 when unreadable.
 pub fn proc_status_kib(pid: u64, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -391,8 +391,18 @@ async fn a_worker_killed_mid_request_fails_that_request_clearly_and_is_restarted
     }
     let long = wav_bytes(&pcm);
     let agent = w.agent.clone();
+    let idle = edge_agent_tests::proc_cpu_ticks(pid);
     let request = tokio::spawn(async move { listen(&agent, &long).await });
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Killed once it is decoding (it has used a fifth of a second of CPU on this request),
+    // however slow the machine is to get there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while edge_agent_tests::proc_cpu_ticks(pid) < idle + 20 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the worker never started decoding"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let killed = Command::new("kill")
         .arg("-9")
         .arg(pid.to_string())

@@ -7,6 +7,7 @@ mod audit;
 mod embedding;
 mod fleet;
 mod install;
+mod model_cache;
 mod nlu;
 mod slm;
 mod speech;

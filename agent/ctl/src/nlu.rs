@@ -92,16 +92,6 @@ fn parse_method(text: &str) -> Result<edge_embedding::Method, String> {
     }
 }
 
-/// `relative` in the user's model cache (`agent/models/provision.sh`).
-pub fn cached_model(relative: &str) -> PathBuf {
-    std::env::var_os("EDGE_AGENT_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/edge-agent")))
-        .unwrap_or_default()
-        .join("models")
-        .join(relative)
-}
-
 /// The first of `candidates` that exists.
 fn first_file(candidates: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
@@ -114,8 +104,8 @@ pub fn encoder_path(given: Option<&Path>, config: &edge_config::AgentConfig) -> 
         Some(path) => Some(path.to_owned()),
         None => first_file([
             config.embedding.encoder.clone(),
-            cached_model("embed/minilm-skills.gguf"),
-            cached_model("embed/all-minilm-l6-v2.gguf"),
+            crate::model_cache::cached_model("embed/minilm-skills.gguf"),
+            crate::model_cache::cached_model("embed/all-minilm-l6-v2.gguf"),
         ]),
     }
 }
@@ -240,7 +230,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     let slm_model = args.slm_model.clone().or_else(|| {
         first_file([
             config.slm.model.clone(),
-            cached_model("slm/smollm2-135m-instruct.gguf"),
+            crate::model_cache::cached_model("slm/smollm2-135m-instruct.gguf"),
         ])
     });
     let mut slm = if slm_on {

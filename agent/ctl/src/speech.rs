@@ -36,7 +36,7 @@ impl Transcriber {
             (Some(uri), None) => (uri.to_owned(), None),
             (_, model) => {
                 // Given, else configured, else what provision.sh put in the user cache.
-                let cached = crate::nlu::cached_model("whisper/ggml-tiny.en-q8_0.bin");
+                let cached = crate::model_cache::cached_model("whisper/ggml-tiny.en-q8_0.bin");
                 let model: PathBuf = match model {
                     Some(m) => m.to_owned(),
                     None if config.asr.model.is_file() => config.asr.model.clone(),
