@@ -21,6 +21,9 @@ def outcome(o):
     if "transcript" in o:
         print(f"      heard in {o['asr_ms']:.0f} ms after the end of speech "
               f"({o['audio_ms'] / 1000:.1f} s of audio); action {o['end_to_action_ms']:.0f} ms after it")
+        if o.get("transcript_source") == "grammar":
+            print(f"      (heard freely as {o.get('free_transcript')!r}; "
+                  f"decoded again toward the skills' grammar)")
     print(f"  [{o['origin']}] {o['text']!r}\n"
           f"      -> {o['intent']} {slots} (tier {o.get('tier', '?')}, confidence {o['confidence']:.2f}, {o['latency_us']} us)\n"
           f"      agent: {o['response']}")
