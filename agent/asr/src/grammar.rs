@@ -8,12 +8,13 @@
 //!
 //! Supported: rules `name ::= ...` one per line (continued inside parentheses), string
 //! literals with `\"` `\\` `\n` `\t` escapes, character classes `[a-z0-9]` and `[^...]`,
-//! rule references, groups, and `*` `+` `?`. Left recursion is refused at the first
-//! character it would loop on (depth limit), as llama.cpp does.
+//! rule references, groups, and `*` `+` `?`. Left recursion does not hang: expansion stops
+//! at a depth limit, so a left-recursive branch simply matches nothing.
 //!
 //! Text is compared the way the template tier normalises it: lowercase, apostrophes
-//! dropped, hyphens as spaces, other punctuation ignored, one space before each word, and a
-//! decimal point kept where the grammar allows one ("21.5").
+//! dropped, hyphens as spaces, one space before each word, and a decimal point kept where
+//! the grammar allows one ("21.5"). Punctuation is ignored only where a writer puts it
+//! (see [`TextCursor`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
