@@ -40,8 +40,9 @@ pub struct NluArgs {
     /// asr.grammar_penalty; 0 turns the pass off, as asr.grammar = false does).
     #[arg(long)]
     asr_grammar_penalty: Option<f32>,
-    /// For lines with "wav": the largest loss of mean log-probability per token for which
-    /// the grammar-biased transcript is taken (default asr.grammar_max_drop).
+    /// For lines with "wav": the largest loss of log-probability (nats, over the whole
+    /// transcript) for which the grammar-biased transcript is taken (default
+    /// asr.grammar_max_drop).
     #[arg(long)]
     asr_max_drop: Option<f32>,
     /// Only the template tier (by default every local tier the configuration enables and

@@ -294,7 +294,7 @@ impl Pipeline {
 
     /// As [`Self::handle_at`], for a transcript in which the recogniser was unsure of
     /// `unsure_words`: a command whose free-text slot (a media query, a destination) holds
-    /// one of them is asked about ("Did you mean: play music, chairs?"), never acted on
+    /// one of them is asked about ("Did you say: play some chairs?"), never acted on
     /// blindly.
     pub async fn handle_heard(
         &self,
@@ -346,16 +346,15 @@ impl Pipeline {
             && !answering
             && catalog.engine.doubts_free_text(&recognition, unsure_words)
         {
-            let mut asked =
-                crate::language::dialogue_question(edge_embedding::tier::ask_whether_meant(
-                    &catalog.engine,
-                    &recognition.intent,
-                    recognition.slots.clone(),
-                ));
             // What was heard, in the listener's words (hesitations and politeness dropped):
             // the words are the doubt.
             let heard = edge_intent::normalize::normalize(&utterance.text).join(" ");
-            asked.question = format!("Did you say: {heard}? Say yes or no.");
+            let asked = edge_dialogue::Clarification {
+                intent: recognition.intent.clone(),
+                slots: recognition.slots.clone(),
+                question: format!("Did you say: {heard}? Say yes or no."),
+                expect: edge_dialogue::Expect::YesNo,
+            };
             tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a free-text slot: asking");
             question = Some(asked.question.clone());
             clarification = Some(asked);
