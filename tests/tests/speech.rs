@@ -155,8 +155,18 @@ async fn spoken_commands_drive_the_simulators_end_to_end() -> anyhow::Result<()>
         };
         if command.intent == "none" {
             ood += 1;
-            if outcome["intent"] == "none" || outcome.is_null() {
+            // Asked about ("Did you say: go to afternoon to you?") is not acted on either.
+            let asked_only = outcome["response"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("Did you say"))
+                && outcome["action"].is_null();
+            if outcome["intent"] == "none" || outcome.is_null() || asked_only {
                 ood_rejected += 1;
+            } else {
+                misses.push(format!(
+                    "{} (out of domain): said {:?}, heard {:?} -> {}",
+                    command.id, command.text, outcome["transcript"], outcome["intent"]
+                ));
             }
             continue;
         }

@@ -1,17 +1,16 @@
-//! Grammar bias and scoring inside Whisper's decoding loop, through whisper.cpp's logits
-//! filter (called once per generated token, before the token is chosen).
+//! Grammar constraint and token scoring for Whisper's decoding.
 //!
-//! Bias: a token that would take the text out of the grammar has `penalty` subtracted from
-//! its logit, as whisper.cpp's own grammar sampling does; end of text is penalised unless
-//! the text is a whole sentence. The decode is greedy, so only the tokens that could still
-//! be the best need checking: they are visited from the highest logit down until no
-//! remaining token can beat the best one after penalties.
+//! Constraint ([`continuations`]): the most likely tokens that keep the text inside the
+//! grammar (end of text only after a whole sentence), for the biased pass's beam search.
 //!
-//! Scoring: the log-probability of each chosen token under the model's own distribution
-//! (before any penalty), so a biased and a free transcript of one recording can be compared.
+//! Scoring ([`ScoreHook`], in whisper.cpp's logits filter during the free pass): the
+//! log-probability of each chosen token under the model's own distribution, so a biased
+//! and a free transcript of one recording can be compared.
 
 use crate::grammar::{Grammar, TextCursor};
+use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
+use std::sync::Mutex;
 
 /// Text of every ordinary token (ids below end-of-text); special tokens have none.
 #[derive(Debug, Clone)]
@@ -29,11 +28,16 @@ impl TokenTexts {
         self.eot
     }
 
-    fn text(&self, id: i32) -> Option<&str> {
+    pub fn text(&self, id: i32) -> Option<&str> {
         usize::try_from(id)
             .ok()
             .and_then(|i| self.texts.get(i))
             .map(String::as_str)
+    }
+
+    /// The id of a token whose text is exactly `text`.
+    pub fn id_of(&self, text: &str) -> Option<i32> {
+        self.texts.iter().position(|t| t == text).map(|i| i as i32)
     }
 }
 
@@ -44,46 +48,41 @@ pub struct ScoredToken {
     pub logprob: f32,
 }
 
-/// State shared with the logits filter during one decode.
-#[derive(Debug)]
-pub struct DecodeHook<'a> {
-    tokens: &'a TokenTexts,
-    grammar: Option<(&'a Grammar, f32)>,
-    n_vocab: usize,
-    /// The cursor after the first `usize` generated tokens.
-    prefix: Option<(usize, TextCursor)>,
-    previous: Vec<f32>,
-    previous_lse: f32,
-    chosen: Vec<(i32, f32)>,
+/// The unbiased scores of one step: the best tokens' logits and the normaliser.
+#[derive(Debug, Default)]
+struct StepScores {
+    log_norm: f32,
+    best: Vec<(i32, f32)>,
 }
 
-/// Candidates sorted at first; more only when all of them are ruled out.
-const FIRST_CANDIDATES: usize = 64;
+/// Scores a greedy decode from whisper.cpp's logits filter. Steps are keyed by the text
+/// so far, so the scores follow the tokens whisper.cpp finally reports.
+#[derive(Debug)]
+pub struct ScoreHook<'a> {
+    tokens: &'a TokenTexts,
+    n_vocab: usize,
+    steps: Mutex<HashMap<Vec<i32>, StepScores>>,
+}
 
-impl<'a> DecodeHook<'a> {
-    /// `grammar`: the grammar and the penalty for leaving it (none: only score).
-    pub fn new(
-        tokens: &'a TokenTexts,
-        n_vocab: usize,
-        grammar: Option<(&'a Grammar, f32)>,
-    ) -> Self {
+/// Tokens whose logits are kept per step (the greedy choice is the first of them unless
+/// whisper.cpp suppresses tokens after the filter).
+const SCORED_CANDIDATES: usize = 32;
+
+impl<'a> ScoreHook<'a> {
+    pub fn new(tokens: &'a TokenTexts, n_vocab: usize) -> Self {
         Self {
             tokens,
-            grammar,
             n_vocab,
-            prefix: None,
-            previous: Vec::new(),
-            previous_lse: f32::NEG_INFINITY,
-            chosen: Vec::new(),
+            steps: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The filter whisper.cpp calls; its user data must be a `*mut DecodeHook`.
+    /// The filter whisper.cpp calls; its user data must be a `*const ScoreHook`.
     ///
     /// # Safety
     ///
-    /// `user_data` points to a live `DecodeHook` used by no one else during the decode;
-    /// `tokens` and `logits` are whisper.cpp's (`n_tokens` entries, and `n_vocab` logits).
+    /// `user_data` points to a live `ScoreHook` for the whole decode; `tokens` and
+    /// `logits` are whisper.cpp's (`n_tokens` entries, and `n_vocab` logits).
     #[allow(unsafe_code)]
     pub unsafe extern "C" fn filter(
         _ctx: *mut whisper_rs_sys::whisper_context,
@@ -96,9 +95,9 @@ impl<'a> DecodeHook<'a> {
         if user_data.is_null() || logits.is_null() {
             return;
         }
-        // SAFETY: as documented above; whisper.cpp calls the filter from the decoding thread
-        // while `whisper_full` runs, which is when the hook is alive and borrowed for it.
-        let hook = unsafe { &mut *user_data.cast::<DecodeHook>() };
+        // SAFETY: as documented above; the hook is only read through a shared reference
+        // (its memory sits behind a mutex).
+        let hook = unsafe { &*user_data.cast_const().cast::<ScoreHook>() };
         let ids: Vec<i32> = if tokens.is_null() || n_tokens <= 0 {
             Vec::new()
         } else {
@@ -109,131 +108,175 @@ impl<'a> DecodeHook<'a> {
                 .collect()
         };
         // SAFETY: the logits buffer holds one float per vocabulary entry.
-        let logits = unsafe { std::slice::from_raw_parts_mut(logits, hook.n_vocab) };
+        let logits = unsafe { std::slice::from_raw_parts(logits, hook.n_vocab) };
         hook.step(&ids, logits);
     }
 
-    /// One decoding step: score the token chosen last step, then bias this step's logits.
-    pub fn step(&mut self, ids: &[i32], logits: &mut [f32]) {
-        if let Some(&last) = ids.last()
-            && ids.len() == self.chosen.len() + 1
-            && let Some(&logit) = self.previous.get(last as usize)
-        {
-            self.chosen.push((last, logit - self.previous_lse));
-        }
-        self.previous.clear();
-        self.previous.extend_from_slice(logits);
-        self.previous_lse = log_sum_exp(logits);
-        if let Some((grammar, penalty)) = self.grammar
-            && penalty > 0.0
-        {
-            let cursor = self.cursor_after(grammar, ids);
-            self.bias(grammar, penalty, &cursor, logits);
-            self.prefix = Some((ids.len(), cursor));
-        }
-    }
-
-    /// After the decode: the end-of-text token that closed it is scored too.
-    pub fn finish(mut self) -> Vec<ScoredToken> {
+    /// Remembers the scores of the step after `ids`.
+    pub fn step(&self, ids: &[i32], logits: &[f32]) {
         let eot = self.tokens.eot();
-        if let Some(&logit) = self.previous.get(eot as usize)
-            && logit.is_finite()
-        {
-            self.chosen.push((eot, logit - self.previous_lse));
-        }
-        self.chosen
+        let prefix: Vec<i32> = ids.iter().copied().filter(|&id| id < eot).collect();
+        let best = best_tokens(logits, eot, SCORED_CANDIDATES)
             .into_iter()
-            .map(|(id, logprob)| ScoredToken {
-                text: self.tokens.text(id).unwrap_or("").to_owned(),
-                logprob,
-            })
-            .collect()
-    }
-
-    fn cursor_after(&self, grammar: &Grammar, ids: &[i32]) -> TextCursor {
-        let (mut cursor, from) = match &self.prefix {
-            Some((n, cursor)) if *n <= ids.len() => (cursor.clone(), *n),
-            _ => (TextCursor::new(grammar), 0),
-        };
-        for &id in &ids[from..] {
-            if let Some(text) = self.tokens.text(id) {
-                cursor.feed(grammar, text);
-            }
-        }
-        cursor
-    }
-
-    fn bias(&self, grammar: &Grammar, penalty: f32, cursor: &TextCursor, logits: &mut [f32]) {
-        let eot = self.tokens.eot();
-        let mut candidates: Vec<(f32, i32)> = logits
-            .iter()
-            .enumerate()
-            .take(eot as usize + 1)
-            .filter(|(_, l)| l.is_finite())
-            .map(|(i, &l)| (l, i as i32))
+            .chain(std::iter::once(eot))
+            .filter_map(|id| Some((id, *logits.get(id as usize)?)))
             .collect();
-        let by_logit = |a: &(f32, i32), b: &(f32, i32)| b.0.total_cmp(&a.0);
-        let first = FIRST_CANDIDATES.min(candidates.len());
-        if first < candidates.len() && first > 0 {
-            candidates.select_nth_unstable_by(first - 1, by_logit);
-        }
-        candidates[..first].sort_unstable_by(by_logit);
-        let mut best = f32::NEG_INFINITY;
-        let spaced = {
-            let mut c = cursor.clone();
-            c.feed(grammar, " ");
-            c.at_next_word(grammar)
+        let scores = StepScores {
+            log_norm: log_sum_exp(logits),
+            best,
         };
-        let mut sorted_all = first == candidates.len();
-        let mut i = 0;
-        while i < candidates.len() {
-            if i == first && !sorted_all {
-                candidates[first..].sort_unstable_by(by_logit);
-                sorted_all = true;
-            }
-            let (logit, id) = candidates[i];
-            if logit <= best {
-                break; // nothing below can win any more
-            }
-            let allowed = if id == eot {
-                cursor.is_complete()
-            } else {
-                let text = self.tokens.text(id).unwrap_or("");
-                // A token that starts a word continues from the space read once.
-                let (mut next, rest) = match (&spaced, text.strip_prefix(' ')) {
-                    (Some(spaced), Some(rest))
-                        if rest.starts_with(|c: char| c.is_alphanumeric()) =>
-                    {
-                        (spaced.clone(), rest)
-                    }
-                    _ => (cursor.clone(), text),
-                };
-                next.feed(grammar, rest);
-                !next.is_dead()
+        self.steps
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(prefix, scores);
+    }
+
+    /// After the decode: the chosen text tokens (`chosen`, in order) scored, and the end of
+    /// text that closed them. A token the hook never saw ranked (whisper.cpp suppressed
+    /// everything above it) gets the lowest score kept for its step.
+    pub fn finish(self, chosen: &[i32]) -> Vec<ScoredToken> {
+        let steps = self.steps.into_inner().unwrap_or_else(|e| e.into_inner());
+        let eot = self.tokens.eot();
+        let mut scored = Vec::with_capacity(chosen.len() + 1);
+        for i in 0..=chosen.len() {
+            let id = chosen.get(i).copied().unwrap_or(eot);
+            let Some(step) = steps.get(&chosen[..i]) else {
+                break;
             };
-            let after = if allowed {
-                logit
-            } else {
-                logits[id as usize] -= penalty;
-                logit - penalty
-            };
-            best = best.max(after);
-            i += 1;
+            let logit = step
+                .best
+                .iter()
+                .find(|(t, _)| *t == id)
+                .or_else(|| step.best.iter().min_by(|a, b| a.1.total_cmp(&b.1)))
+                .map_or(f32::NEG_INFINITY, |(_, l)| *l);
+            scored.push(ScoredToken {
+                text: self.tokens.text(id).unwrap_or("").to_owned(),
+                logprob: logit - step.log_norm,
+            });
         }
+        scored
     }
 }
 
-fn log_sum_exp(logits: &[f32]) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+/// A token that may follow inside the grammar, with its log-probability under the model.
+#[derive(Debug, Clone)]
+pub struct Continuation {
+    pub id: i32,
+    pub logprob: f32,
+    /// The grammar cursor after it.
+    pub cursor: TextCursor,
+}
+
+/// The `keep` most likely tokens after `cursor` that keep the text inside the grammar, best
+/// first. Only ids up to end of text are considered; `allow_eot` false rules end of text out
+/// (Whisper never ends before the first word), and tokens less likely than `min_logprob`
+/// are not looked at. Candidates are tried from the highest logit down, so the scan stops
+/// as soon as `keep` are found.
+pub fn continuations(
+    texts: &TokenTexts,
+    grammar: &Grammar,
+    cursor: &TextCursor,
+    logits: &[f32],
+    keep: usize,
+    allow_eot: bool,
+    min_logprob: f32,
+) -> Vec<Continuation> {
+    let eot = texts.eot();
+    let keep = keep.max(1);
+    let mut candidates: Vec<(f32, i32)> = logits
+        .iter()
+        .enumerate()
+        .take(eot as usize + 1)
+        .filter(|&(i, l)| l.is_finite() && (allow_eot || i as i32 != eot))
+        .map(|(i, &l)| (l, i as i32))
+        .collect();
+    let log_norm = log_sum_exp_of(candidates.iter().map(|c| c.0));
+    let by_logit = |a: &(f32, i32), b: &(f32, i32)| b.0.total_cmp(&a.0);
+    let first = FIRST_CANDIDATES.max(keep).min(candidates.len());
+    if first < candidates.len() && first > 0 {
+        candidates.select_nth_unstable_by(first - 1, by_logit);
+    }
+    candidates[..first].sort_unstable_by(by_logit);
+    let spaced = {
+        let mut c = cursor.clone();
+        c.feed(grammar, " ");
+        c.at_next_word(grammar)
+    };
+    let mut found: Vec<Continuation> = Vec::with_capacity(keep);
+    let mut sorted_all = first == candidates.len();
+    for i in 0..candidates.len() {
+        if found.len() == keep {
+            break;
+        }
+        if i == first && !sorted_all {
+            candidates[first..].sort_unstable_by(by_logit);
+            sorted_all = true;
+        }
+        let (logit, id) = candidates[i];
+        let logprob = logit - log_norm;
+        if logprob < min_logprob {
+            break;
+        }
+        let next = if id == eot {
+            cursor.ended()
+        } else {
+            let text = texts.text(id).unwrap_or("");
+            // A token that starts a word continues from the space read once.
+            let (mut next, rest) = match (&spaced, text.strip_prefix(' ')) {
+                (Some(spaced), Some(rest)) if rest.starts_with(|c: char| c.is_alphanumeric()) => {
+                    (spaced.clone(), rest)
+                }
+                _ => (cursor.clone(), text),
+            };
+            next.feed(grammar, rest);
+            next
+        };
+        if !next.is_dead() {
+            found.push(Continuation {
+                id,
+                logprob,
+                cursor: next,
+            });
+        }
+    }
+    found
+}
+
+/// Candidates sorted at first; more only when too many of them are ruled out.
+const FIRST_CANDIDATES: usize = 64;
+
+/// The `n` tokens (end of text included) with the highest logits.
+fn best_tokens(logits: &[f32], eot: i32, n: usize) -> Vec<i32> {
+    let mut ranked: Vec<(f32, i32)> = logits
+        .iter()
+        .enumerate()
+        .take(eot as usize + 1)
+        .filter(|(_, l)| l.is_finite())
+        .map(|(i, &l)| (l, i as i32))
+        .collect();
+    let by_logit = |a: &(f32, i32), b: &(f32, i32)| b.0.total_cmp(&a.0);
+    let n = n.min(ranked.len());
+    if n > 0 && n < ranked.len() {
+        ranked.select_nth_unstable_by(n - 1, by_logit);
+    }
+    ranked.truncate(n);
+    ranked.into_iter().map(|(_, id)| id).collect()
+}
+
+fn log_sum_exp_of(values: impl Iterator<Item = f32> + Clone) -> f32 {
+    let max = values.clone().fold(f32::NEG_INFINITY, f32::max);
     if !max.is_finite() {
         return max;
     }
-    max + logits
-        .iter()
+    max + values
         .filter(|l| l.is_finite())
         .map(|l| (l - max).exp())
         .sum::<f32>()
         .ln()
+}
+
+fn log_sum_exp(logits: &[f32]) -> f32 {
+    log_sum_exp_of(logits.iter().copied())
 }
 
 /// A word of a transcript and the probability of its least likely token.
@@ -289,39 +332,57 @@ mod tests {
         )
     }
 
-    #[test]
-    fn tokens_leaving_the_grammar_lose_the_penalty_and_the_best_allowed_one_wins() {
-        let grammar =
-            Grammar::parse(r#"root ::= " set the fan to" " " [0-9]+"#, "root").expect("test input");
-        let tokens = vocab();
-        let mut hook = DecodeHook::new(&tokens, 8, Some((&grammar, 10.0)));
-        // After " set the": " phantom" is the model's favourite, " fan" second.
-        let mut logits = vec![0.0, 0.0, 4.0, 5.0, 0.0, 0.0, 0.0, 1.0];
-        hook.step(&[0, 1], &mut logits);
-        assert_eq!(logits[3], -5.0, "phantom penalised");
-        assert_eq!(logits[2], 4.0, "fan untouched");
-        // End of text could not win any more, so it was not even looked at.
-        assert_eq!(logits[7], 1.0);
-        // After " set the fan to 5": end of text is allowed.
-        let mut logits = vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 3.0];
-        hook.step(&[0, 1, 2, 4, 5], &mut logits);
-        assert_eq!(logits[7], 3.0);
+    fn ids(found: &[Continuation]) -> Vec<i32> {
+        found.iter().map(|c| c.id).collect()
     }
 
     #[test]
-    fn scores_are_the_unbiased_model_s() {
-        let grammar = Grammar::parse(r#"root ::= " set the fan""#, "root").expect("test input");
+    fn only_tokens_inside_the_grammar_follow_best_first() {
+        let grammar = Grammar::parse(
+            r#"root ::= " set the" (" fan" | " phantom") " to" " " [0-9]+"#,
+            "root",
+        )
+        .expect("test input");
         let tokens = vocab();
-        let mut hook = DecodeHook::new(&tokens, 8, Some((&grammar, 100.0)));
-        let mut step0 = vec![2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f32::NEG_INFINITY];
-        let expected = 2.0 - log_sum_exp(&step0);
-        hook.step(&[], &mut step0);
-        let mut step1 = vec![0.0; 8];
-        hook.step(&[0], &mut step1);
-        let scored = hook.finish();
+        let mut cursor = TextCursor::new(&grammar);
+        cursor.feed(&grammar, " set the");
+        // After " set the": " to" is the model's favourite but leaves the grammar.
+        let logits = [0.0, 0.0, 2.0, 1.0, 5.0, 0.0, 0.0, 0.0];
+        let none = f32::NEG_INFINITY;
+        let best = continuations(&tokens, &grammar, &cursor, &logits, 2, true, none);
+        assert_eq!(ids(&best), vec![2, 3], "fan, then phantom");
+        let lse = log_sum_exp(&logits);
+        assert!(
+            (best[0].logprob - (2.0 - lse)).abs() < 1e-5,
+            "the model's own score"
+        );
+        // Too unlikely to be looked at.
+        let best = continuations(&tokens, &grammar, &cursor, &logits, 2, true, 1.5 - lse);
+        assert_eq!(ids(&best), vec![2]);
+        // End of text only once the sentence is whole, and never first.
+        let end = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 3.0];
+        let best = continuations(&tokens, &grammar, &cursor, &end, 1, true, none);
+        assert_ne!(ids(&best), vec![7]);
+        let mut done = cursor.clone();
+        done.feed(&grammar, " fan to 5");
+        let best = continuations(&tokens, &grammar, &done, &end, 1, true, none);
+        assert_eq!(ids(&best), vec![7]);
+        let best = continuations(&tokens, &grammar, &done, &end, 1, false, none);
+        assert_eq!(ids(&best), vec![6], "end of text ruled out");
+    }
+
+    #[test]
+    fn scores_follow_the_tokens_whisper_reports() {
+        let tokens = vocab();
+        let hook = ScoreHook::new(&tokens, 8);
+        let step0 = [2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f32::NEG_INFINITY];
+        hook.step(&[], &step0);
+        let step1 = [0.0; 8];
+        hook.step(&[0], &step1);
+        let scored = hook.finish(&[0]);
         assert_eq!(scored[0].text, " set");
-        assert!((scored[0].logprob - expected).abs() < 1e-6);
-        // The closing end of text, scored from the last step's unbiased logits.
+        assert!((scored[0].logprob - (2.0 - log_sum_exp(&step0))).abs() < 1e-6);
+        // The closing end of text, scored from the last step's logits.
         assert_eq!(scored.len(), 2);
         assert!((scored[1].logprob - (1.0f32 / 8.0).ln()).abs() < 1e-5);
     }

@@ -552,6 +552,15 @@ impl TextCursor {
         })
     }
 
+    /// The cursor once the text ends here: unchanged when it is a whole sentence, else dead.
+    pub fn ended(&self) -> Self {
+        let mut cursor = self.clone();
+        if !cursor.is_complete() {
+            cursor.die();
+        }
+        cursor
+    }
+
     /// Whether the grammar allows the current word to end here.
     fn at_word_end(&self, grammar: &Grammar) -> bool {
         self.pending_space

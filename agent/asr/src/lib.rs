@@ -2,6 +2,7 @@
 //! protocol, tuned for short commands (encoder window fitted to the audio, greedy decoding,
 //! no timestamps, a vocabulary prompt from the installed skills).
 
+pub mod beam;
 pub mod bias;
 pub mod grammar;
 pub mod recognizer;
@@ -9,7 +10,7 @@ pub mod server;
 
 pub use grammar::{Grammar, GrammarError, TextCursor};
 pub use recognizer::{
-    DecodeOptions, GrammarBias, Hypothesis, HypothesisSource, Recognizer, RecognizerError,
-    Transcription,
+    DecodeOptions, GRAMMAR_BEAM_SIZE, GrammarBias, Hypothesis, HypothesisSource, Recognizer,
+    RecognizerError, Transcription,
 };
 pub use server::AsrService;

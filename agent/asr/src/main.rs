@@ -41,6 +41,9 @@ struct Cli {
     /// Flash attention. Measured slower and less accurate with a fitted window on CPU.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     flash_attn: bool,
+    /// Beams of the grammar-biased pass (1: greedy).
+    #[arg(long, env = "EDGE_ASR_GRAMMAR_BEAM", default_value_t = edge_asr::GRAMMAR_BEAM_SIZE)]
+    grammar_beam: usize,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -54,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         audio_ctx_pad_ms: cli.audio_ctx_pad_ms,
         max_audio_s: cli.max_audio_s,
         flash_attn: cli.flash_attn,
+        grammar_beam_size: cli.grammar_beam.max(1),
         ..DecodeOptions::default()
     };
     let started = std::time::Instant::now();

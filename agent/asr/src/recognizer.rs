@@ -1,6 +1,7 @@
 //! Whisper tuned for short spoken commands.
 
-use crate::bias::{DecodeHook, TokenTexts, WordScore, word_scores};
+use crate::beam::{self, BeamSettings};
+use crate::bias::{ScoreHook, ScoredToken, TokenTexts, WordScore, word_scores};
 use crate::grammar::{Grammar, TextCursor};
 use std::path::Path;
 use std::sync::Mutex;
@@ -25,6 +26,8 @@ pub struct DecodeOptions {
     pub max_audio_s: u32,
     /// Flash attention in the encoder and decoder.
     pub flash_attn: bool,
+    /// Beams of the grammar-biased pass (1: greedy). The free pass is always greedy.
+    pub grammar_beam_size: usize,
 }
 
 impl Default for DecodeOptions {
@@ -37,9 +40,14 @@ impl Default for DecodeOptions {
             no_speech_threshold: 0.6,
             max_audio_s: 30,
             flash_attn: false,
+            grammar_beam_size: GRAMMAR_BEAM_SIZE,
         }
     }
 }
+
+/// Measured in docs/BENCHMARKS.md ("Recognition biased by the skills' grammar"): a greedy
+/// biased decode is pushed into dead ends ("set the f'r") that a few beams avoid.
+pub const GRAMMAR_BEAM_SIZE: usize = 5;
 
 /// Which decode a hypothesis came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +93,9 @@ pub struct GrammarBias<'a> {
     pub grammar: &'a Grammar,
     /// Subtracted from the logit of every token that leaves the grammar.
     pub penalty: f32,
+    /// A biased transcript the model finds more than this many nats less likely than the
+    /// free one is not wanted (the client would not take it): the search drops it early.
+    pub max_drop: Option<f32>,
 }
 
 /// What one request produced.
@@ -93,7 +104,7 @@ pub struct Transcription {
     /// The free transcript (what a plain Wyoming client gets).
     pub text: String,
     /// The free hypothesis first; the grammar-biased one after it when the free transcript
-    /// was not a sentence of the grammar.
+    /// was not a sentence of the grammar and the search found one within `max_drop`.
     pub hypotheses: Vec<Hypothesis>,
     /// Audio duration in milliseconds.
     pub audio_ms: u64,
@@ -136,6 +147,10 @@ impl std::fmt::Debug for Recognizer {
 const SAMPLE_RATE: usize = 16_000;
 const ENCODER_FRAMES_PER_SECOND: usize = 50;
 const FULL_AUDIO_CTX: i32 = 1500;
+/// Vocabulary prompt tokens Whisper reads at most (half its text context, less the marker).
+const MAX_PROMPT_TOKENS: usize = 223;
+/// Whisper's language id for English.
+const ENGLISH: i32 = 0;
 /// whisper.cpp skips input shorter than one second; pad up to a little more.
 const MIN_SAMPLES: usize = SAMPLE_RATE * 105 / 100;
 
@@ -232,21 +247,10 @@ impl Recognizer {
         } else {
             0
         };
-        let mut free = self.decode(samples, prompt, audio_ctx, None)?;
-        let mut hypotheses = Vec::new();
-        if let Some(bias) = grammar {
-            let in_grammar = TextCursor::accepts(bias.grammar, &free.text);
-            free.in_grammar = Some(in_grammar);
-            let text = free.text.clone();
-            hypotheses.push(free);
-            if !in_grammar && !text.is_empty() && bias.penalty > 0.0 {
-                let mut biased = self.decode(samples, prompt, audio_ctx, Some(bias))?;
-                biased.in_grammar = Some(TextCursor::accepts(bias.grammar, &biased.text));
-                hypotheses.push(biased);
-            }
-        } else {
-            hypotheses.push(free);
-        }
+        let mut state = self.take_state()?;
+        let hypotheses = self.decode_both(&mut state, samples, prompt, audio_ctx, grammar);
+        self.return_state(state);
+        let hypotheses = hypotheses?;
         Ok(Transcription {
             text: hypotheses[0].text.clone(),
             hypotheses,
@@ -260,13 +264,106 @@ impl Recognizer {
         })
     }
 
-    /// One greedy decode, scored token by token; biased when `grammar` is given.
-    fn decode(
+    /// The free decode, then the biased one when the free transcript is not a sentence of
+    /// the grammar (on the same encoder output).
+    fn decode_both(
         &self,
+        state: &mut WhisperState,
         samples: &[f32],
         prompt: Option<&str>,
         audio_ctx: i32,
         grammar: Option<GrammarBias<'_>>,
+    ) -> Result<Vec<Hypothesis>, RecognizerError> {
+        let started = std::time::Instant::now();
+        let mut free = self.decode(state, samples, prompt, audio_ctx)?;
+        tracing::debug!(
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            tokens = free.tokens,
+            "free pass"
+        );
+        let Some(bias) = grammar else {
+            return Ok(vec![free]);
+        };
+        let in_grammar = TextCursor::accepts(bias.grammar, &free.text);
+        free.in_grammar = Some(in_grammar);
+        let decode_again = !in_grammar && !free.text.is_empty() && bias.penalty > 0.0;
+        let mut hypotheses = vec![free];
+        if decode_again {
+            let settings = BeamSettings {
+                beams: self.options.grammar_beam_size.max(1),
+                max_tokens: max_tokens_for(samples.len()) as usize,
+                threads: self.options.threads,
+                floor: bias.max_drop.map(|drop| hypotheses[0].logprob - drop),
+            };
+            let prompt_tokens = self.prompt_tokens(prompt)?;
+            let started = std::time::Instant::now();
+            let result = beam::search(
+                state,
+                &self.token_texts,
+                &prompt_tokens,
+                bias.grammar,
+                settings,
+                self.token_texts.id_of(" "),
+            )
+            .map_err(|e| RecognizerError::Whisper(format!("grammar pass: {e}")))?;
+            tracing::debug!(
+                evaluations = result.evaluations,
+                prompt_tokens = prompt_tokens.len(),
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "grammar pass"
+            );
+            if let Some(scored) = result.scored {
+                let mut biased = self.hypothesis(&scored, HypothesisSource::Grammar);
+                biased.in_grammar = Some(TextCursor::accepts(bias.grammar, &biased.text));
+                hypotheses.push(biased);
+            }
+        }
+        Ok(hypotheses)
+    }
+
+    /// What Whisper reads before the transcript: the vocabulary prompt after the
+    /// previous-text marker, then the task (as `whisper_full` builds it).
+    fn prompt_tokens(&self, prompt: Option<&str>) -> Result<Vec<i32>, RecognizerError> {
+        let mut tokens = Vec::new();
+        if let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) {
+            let words = self.context.tokenize(prompt, 4096).map_err(|e| {
+                RecognizerError::Whisper(format!("cannot tokenize the prompt: {e}"))
+            })?;
+            tokens.push(self.context.token_prev());
+            tokens.extend_from_slice(&words[words.len().saturating_sub(MAX_PROMPT_TOKENS)..]);
+        }
+        tokens.push(self.context.token_sot());
+        if self.context.is_multilingual() {
+            tokens.push(self.context.token_lang(ENGLISH));
+            tokens.push(self.context.token_transcribe());
+        }
+        tokens.push(self.context.token_not());
+        Ok(tokens)
+    }
+
+    fn hypothesis(&self, scored: &[ScoredToken], source: HypothesisSource) -> Hypothesis {
+        let raw: String = scored.iter().map(|t| t.text.as_str()).collect();
+        let text = drop_repetitions(&clean_transcript(&raw));
+        let mut words = word_scores(scored);
+        // A decoding loop cut from the text is cut from the words too.
+        words.truncate(text.split_whitespace().count());
+        Hypothesis {
+            source,
+            logprob: scored.iter().map(|t| t.logprob).sum(),
+            tokens: scored.len(),
+            words,
+            in_grammar: None,
+            text,
+        }
+    }
+
+    /// The free decode: greedy, scored token by token.
+    fn decode(
+        &self,
+        state: &mut WhisperState,
+        samples: &[f32],
+        prompt: Option<&str>,
+        audio_ctx: i32,
     ) -> Result<Hypothesis, RecognizerError> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.options.threads as i32);
@@ -292,57 +389,46 @@ impl Recognizer {
             params.set_initial_prompt(prompt);
         }
         let n_vocab = usize::try_from(self.context.n_vocab()).unwrap_or(0);
-        let mut hook = DecodeHook::new(
-            &self.token_texts,
-            n_vocab,
-            grammar.map(|g| (g.grammar, g.penalty)),
-        );
+        let hook = ScoreHook::new(&self.token_texts, n_vocab);
         // SAFETY: the hook outlives `state.full` below, the only time whisper.cpp calls the
-        // filter, and nothing else touches it meanwhile.
+        // filter, and is only read through a shared reference meanwhile.
         #[allow(unsafe_code)]
         unsafe {
-            params.set_filter_logits_callback(Some(DecodeHook::filter));
+            params.set_filter_logits_callback(Some(ScoreHook::filter));
             params.set_filter_logits_callback_user_data(
-                (&raw mut hook).cast::<std::os::raw::c_void>(),
+                (&raw const hook).cast_mut().cast::<std::os::raw::c_void>(),
             );
         }
-
-        let mut state = self.take_state()?;
-        let result = state.full(params, samples);
-        let text = result
-            .map_err(|e| RecognizerError::Whisper(e.to_string()))
-            .map(|_| self.collect_text(&state));
-        self.return_state(state);
-        let text = text?;
-        let scored = hook.finish();
-        let mut words = word_scores(&scored);
-        // A decoding loop cut from the text is cut from the words too.
-        words.truncate(text.split_whitespace().count());
-        Ok(Hypothesis {
-            source: if grammar.is_some() {
-                HypothesisSource::Grammar
-            } else {
-                HypothesisSource::Free
-            },
-            logprob: scored.iter().map(|t| t.logprob).sum(),
-            tokens: scored.len(),
-            words,
-            in_grammar: None,
-            text,
-        })
+        state
+            .full(params, samples)
+            .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+        let kept = self.kept_segments(state);
+        let text = drop_repetitions(&clean_transcript(&kept.text));
+        let scored = hook.finish(&kept.tokens);
+        let mut hypothesis = self.hypothesis(&scored, HypothesisSource::Free);
+        // whisper.cpp's text, which drops segments it judged silent.
+        hypothesis.text = text;
+        Ok(hypothesis)
     }
 
-    fn collect_text(&self, state: &WhisperState) -> String {
-        let mut text = String::new();
+    /// The text and text-token ids of the segments not judged silent.
+    fn kept_segments(&self, state: &WhisperState) -> KeptSegments {
+        let eot = self.token_texts.eot();
+        let mut kept = KeptSegments::default();
         for segment in state.as_iter() {
             if segment.no_speech_probability() > self.options.no_speech_threshold {
                 continue;
             }
             if let Ok(s) = segment.to_str_lossy() {
-                text.push_str(&s);
+                kept.text.push_str(&s);
             }
+            kept.tokens.extend(
+                (0..segment.n_tokens())
+                    .filter_map(|i| segment.get_token(i).map(|t| t.token_id()))
+                    .filter(|&id| id < eot),
+            );
         }
-        drop_repetitions(&clean_transcript(&text))
+        kept
     }
 
     fn take_state(&self) -> Result<WhisperState, RecognizerError> {
@@ -360,6 +446,12 @@ impl Recognizer {
             states.push(state);
         }
     }
+}
+
+#[derive(Debug, Default)]
+struct KeptSegments {
+    text: String,
+    tokens: Vec<i32>,
 }
 
 /// Whether no 30 ms window of the audio reaches `threshold` RMS.
@@ -386,14 +478,16 @@ pub fn drop_repetitions(text: &str) -> String {
     };
     let keys: Vec<String> = words.iter().map(|w| key(w)).collect();
     for start in 0..keys.len() {
-        for period in 1..=(keys.len() - start) / 2 {
+        for period in 1..keys.len() - start {
             let repeats = (start + period..keys.len())
                 .take_while(|&i| keys[i] == keys[i - period])
                 .count();
             // Two back-to-back copies of a phrase of three or more words, or three copies of
-            // a shorter one: a loop, not speech ("no no" and "very very" survive).
+            // a shorter one: a loop, not speech ("no no" and "very very" survive). A second
+            // copy of three words or more that the token limit cut short is a loop too.
             let copies = 1 + repeats / period;
-            if (period >= 3 && copies >= 2) || copies >= 3 {
+            let cut_short = period >= 3 && repeats >= 3 && start + period + repeats == keys.len();
+            if (period >= 3 && copies >= 2) || copies >= 3 || cut_short {
                 let kept = words[..start + period].join(" ");
                 return kept;
             }
@@ -449,6 +543,10 @@ mod tests {
             "Turn Murphy Top"
         );
         assert_eq!(drop_repetitions("stop stop stop"), "stop");
+        assert_eq!(
+            drop_repetitions("Check must add a some conveyor one. Check must add a some conveyor"),
+            "Check must add a some conveyor one."
+        );
         assert_eq!(
             drop_repetitions("no no, stop pump three"),
             "no no, stop pump three"

@@ -28,10 +28,12 @@ const GRAMMARS_KEPT: usize = 4;
 pub const DEFAULT_GRAMMAR_PENALTY: f32 = 10.0;
 
 /// Extension fields of `transcribe` (plain Wyoming clients send neither):
-/// `grammar` (GBNF text, start rule `root`) and `grammar_penalty` (a number).
+/// `grammar` (GBNF text, start rule `root`), `grammar_penalty` (a number) and
+/// `grammar_max_drop` (nats: no biased transcript further below the free one is wanted).
 pub mod field {
     pub const GRAMMAR: &str = "grammar";
     pub const GRAMMAR_PENALTY: &str = "grammar_penalty";
+    pub const GRAMMAR_MAX_DROP: &str = "grammar_max_drop";
 }
 
 /// Error codes sent in Wyoming `error` events, so a client can tell them apart.
@@ -43,12 +45,20 @@ pub mod error_code {
     pub const DECODE: &str = "decode";
 }
 
+/// A request's grammar and how it is applied.
+#[derive(Debug, Clone)]
+struct RequestGrammar {
+    grammar: Arc<Grammar>,
+    penalty: f32,
+    max_drop: Option<f32>,
+}
+
 /// One utterance being received.
 #[derive(Debug, Default)]
 struct Utterance {
     prompt: Option<String>,
     /// The request's grammar, or why it could not be read.
-    grammar: Option<Result<(Arc<Grammar>, f32), String>>,
+    grammar: Option<Result<RequestGrammar, String>>,
     format: Option<AudioFormat>,
     samples: Vec<f32>,
     /// Set after a format error: the rest of this utterance's audio is ignored.
@@ -142,23 +152,24 @@ impl AsrService {
             kind::DESCRIBE => vec![self.info()],
             kind::PING => vec![Event::new(kind::PONG)],
             kind::TRANSCRIBE => {
-                let penalty = match event.data.get(field::GRAMMAR_PENALTY) {
-                    None => Ok(DEFAULT_GRAMMAR_PENALTY),
+                let number = |name: &str| match event.data.get(name) {
+                    None => Ok(None),
                     Some(v) => v
                         .as_f64()
                         .filter(|p| p.is_finite() && *p >= 0.0)
-                        .map(|p| p as f32)
-                        .ok_or_else(|| {
-                            format!(
-                                "\"{}\" must be a number >= 0, found {v}",
-                                field::GRAMMAR_PENALTY
-                            )
-                        }),
+                        .map(|p| Some(p as f32))
+                        .ok_or_else(|| format!("\"{name}\" must be a number >= 0, found {v}")),
                 };
                 let grammar = event.str(field::GRAMMAR).map(|text| {
-                    let penalty = penalty?;
+                    let penalty =
+                        number(field::GRAMMAR_PENALTY)?.unwrap_or(DEFAULT_GRAMMAR_PENALTY);
+                    let max_drop = number(field::GRAMMAR_MAX_DROP)?;
                     self.grammar(text)
-                        .map(|g| (g, penalty))
+                        .map(|grammar| RequestGrammar {
+                            grammar,
+                            penalty,
+                            max_drop,
+                        })
                         .map_err(|e| format!("transcribe \"{}\": {e}", field::GRAMMAR))
                 });
                 if let Some(Err(e)) = &grammar {
@@ -268,7 +279,7 @@ impl AsrService {
         samples: Vec<f32>,
         rate: u32,
         prompt: Option<String>,
-        grammar: Option<Result<(Arc<Grammar>, f32), String>>,
+        grammar: Option<Result<RequestGrammar, String>>,
     ) -> Event {
         let Ok(_slot) = self.decode_slots.clone().acquire_owned().await else {
             return Event::error(error_code::DECODE, "the worker is shutting down");
@@ -281,9 +292,10 @@ impl AsrService {
             None => (None, None),
         };
         let result = tokio::task::spawn_blocking(move || {
-            let bias = grammar.as_ref().map(|(grammar, penalty)| GrammarBias {
-                grammar,
-                penalty: *penalty,
+            let bias = grammar.as_ref().map(|g| GrammarBias {
+                grammar: &g.grammar,
+                penalty: g.penalty,
+                max_drop: g.max_drop,
             });
             let samples = edge_protocol::resample_to_speech_rate(samples, rate)
                 .map_err(|e| (error_code::AUDIO_FORMAT, e.to_string()))?;

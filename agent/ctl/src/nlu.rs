@@ -276,6 +276,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         },
         grammar: (config.asr.grammar && penalty > 0.0).then(|| engine.recognition_grammar().into()),
         grammar_penalty: Some(penalty),
+        grammar_max_drop: Some(max_drop),
     };
     let (mut biased_passes, mut biased_taken, mut asked_count) = (0usize, 0usize, 0usize);
     let (mut word_edits, mut reference_words, mut recordings) = (0usize, 0usize, 0usize);

@@ -186,6 +186,7 @@ impl Speech {
                 .grammar
                 .then(|| self.pipeline.catalog().recognition_grammar.clone()),
             grammar_penalty: Some(self.grammar_penalty),
+            grammar_max_drop: Some(self.grammar_max_drop),
         }
     }
 

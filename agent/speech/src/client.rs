@@ -55,6 +55,9 @@ pub struct RecognitionHints {
     pub grammar: Option<std::sync::Arc<str>>,
     /// Penalty for leaving the grammar (the worker's default when absent).
     pub grammar_penalty: Option<f32>,
+    /// The largest drop in log-probability the client accepts for a biased transcript
+    /// ([`choose`]'s `max_drop`): the worker stops searching below it.
+    pub grammar_max_drop: Option<f32>,
 }
 
 /// Which transcript the command was taken from.
@@ -76,7 +79,10 @@ pub struct Chosen {
 /// speech that was really something else is not bent into a command), and its free-text
 /// words were all heard in the free transcript too: the grammar fixes the carrier phrase,
 /// never the free text ("navigate to the office" heard "and navigate the target office"
-/// must not become a route to "turn it off").
+/// must not become a route to "turn it off"), it drops at most one word the free pass
+/// heard surely, and it keeps at least half as many words as the free transcript (the
+/// grammar corrects words, it does not explain speech away: "Lord have to whom to you" is
+/// not "do not").
 pub fn choose(
     transcript: &Transcript,
     command_free_text: impl Fn(&str) -> Option<Vec<String>>,
@@ -105,6 +111,8 @@ pub fn choose(
             .iter()
             .flat_map(|w| plain_words(w))
             .all(|w| heard.contains(&w))
+        || sure_words_lost(first, biased) > MAX_SURE_WORDS_LOST
+        || plain_words(&biased.text).len() * 2 < heard.len()
     {
         return free;
     }
@@ -113,6 +121,22 @@ pub fn choose(
         source: "grammar".into(),
         confirm: !free_text.is_empty(),
     }
+}
+
+/// A word the free pass heard at least this surely was really said.
+const SURE_WORD_P: f32 = 0.9;
+/// The grammar may replace at most this many surely heard words: more, and the speech was
+/// something else ("we'll come into the slot for next week" is not "we'll continue").
+const MAX_SURE_WORDS_LOST: usize = 1;
+
+/// The words the free pass heard surely that the biased transcript does not have.
+fn sure_words_lost(free: &Hypothesis, biased: &Hypothesis) -> usize {
+    let kept = plain_words(&biased.text);
+    free.words
+        .iter()
+        .filter(|w| w.p >= SURE_WORD_P)
+        .filter(|w| plain_words(&w.word).iter().any(|p| !kept.contains(p)))
+        .count()
 }
 
 /// The words of the chosen transcript to doubt: all of them when the grammar pass made a
@@ -187,6 +211,9 @@ impl AsrClient {
         }
         if let Some(grammar) = &hints.grammar {
             transcribe = transcribe.with("grammar", grammar.as_ref());
+        }
+        if let Some(drop) = hints.grammar_max_drop {
+            transcribe = transcribe.with("grammar_max_drop", f64::from(drop));
         }
         if let Some(penalty) = hints.grammar_penalty {
             transcribe = transcribe.with("grammar_penalty", f64::from(penalty));
@@ -343,5 +370,43 @@ mod tests {
             7.5,
         );
         assert_eq!(invented.source, "free");
+    }
+
+    #[test]
+    fn the_grammar_may_not_drop_words_that_were_heard_surely() {
+        let word = |word: &str, p: f32| WordScore {
+            word: word.into(),
+            p,
+        };
+        let heard = |words: Vec<WordScore>, biased: &str| Transcript {
+            text: "We'll come into the slot for next week.".into(),
+            hypotheses: vec![
+                Hypothesis {
+                    words,
+                    ..hypothesis("We'll come into the slot for next week.", "free", -4.5)
+                },
+                hypothesis(biased, "grammar", -8.0),
+            ],
+            ..Transcript::default()
+        };
+        let command = |t: &str| t.contains("continue").then(Vec::new);
+        let long = "We'll continue the song for you";
+        let sure = vec![word("we'll", 0.7), word("next", 0.98), word("week", 0.99)];
+        assert_eq!(choose(&heard(sure, long), command, 7.5).source, "free");
+        // One surely heard word may be replaced ("pass in your side" -> "passenger side").
+        let one = || vec![word("we'll", 0.7), word("next", 0.6), word("week", 0.99)];
+        assert_eq!(choose(&heard(one(), long), command, 7.5).source, "grammar");
+        // Two words for eight: speech explained away, not corrected.
+        let short = choose(&heard(one(), "We'll continue"), command, 7.5);
+        assert_eq!(short.source, "free");
+        let half = Transcript {
+            text: "We'll come into the slot.".into(),
+            hypotheses: vec![
+                hypothesis("We'll come into the slot.", "free", -4.5),
+                hypothesis("We'll continue the song", "grammar", -6.0),
+            ],
+            ..Transcript::default()
+        };
+        assert_eq!(choose(&half, command, 7.5).source, "grammar");
     }
 }

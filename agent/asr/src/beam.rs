@@ -1,0 +1,225 @@
+//! The grammar-biased pass: a beam search over Whisper's decoder, run on the encoder output
+//! the free pass left in the decoder state, so the audio is encoded once per request.
+//!
+//! Why not whisper.cpp's own beam search: it draws each beam's candidates at random from the
+//! distribution instead of taking the best ones, with a generator kept in the state across
+//! requests, so a biased decode wandered into made-up words and differed from run to run.
+//! This one ranks candidates by score and is deterministic.
+//!
+//! Only sentences of the grammar are of use to the client, so a hypothesis that leaves the
+//! grammar is dropped at once (whisper.cpp's soft penalty kept it in a beam slot), and so is
+//! one the model already finds too unlikely (`floor`).
+//!
+//! Hypotheses are ranked by their total log-probability, end of text included (a short
+//! sentence pays for ending where the audio goes on), so the search stops exactly when a
+//! finished hypothesis beats every live one: scores only fall as tokens are added.
+//!
+//! Every beam is one token sequence; the decoder's cache holds one sequence at a time, so
+//! beams are visited in token order (neighbours share their prefix) and only the part after
+//! the shared prefix is decoded again.
+
+use crate::bias::{Continuation, ScoredToken, TokenTexts, continuations};
+use crate::grammar::{Grammar, TextCursor};
+use whisper_rs::{WhisperError, WhisperState};
+
+/// A token this unlikely is noise, not a reading of the audio.
+const MIN_TOKEN_LOGPROB: f32 = -20.0;
+
+/// How the biased pass searches.
+#[derive(Debug, Clone, Copy)]
+pub struct BeamSettings {
+    /// Hypotheses kept per step (1: greedy).
+    pub beams: usize,
+    /// Longest transcript, in tokens.
+    pub max_tokens: usize,
+    pub threads: usize,
+    /// Hypotheses the model finds less likely than this (log-probability) are
+    /// dropped as soon as they fall below it: the client would not take them anyway.
+    pub floor: Option<f32>,
+}
+
+/// What the search found.
+#[derive(Debug, Clone)]
+pub struct BeamResult {
+    /// The best hypothesis above the floor: its text tokens, each scored under the
+    /// model, then the end of text (scored too when the search reached it). None: every
+    /// hypothesis fell below the floor.
+    pub scored: Option<Vec<ScoredToken>>,
+    /// Decoder evaluations the search needed.
+    pub evaluations: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Beam {
+    tokens: Vec<i32>,
+    cursor: TextCursor,
+    /// Total log-probability so far.
+    logprob: f32,
+    logprobs: Vec<f32>,
+    ended: bool,
+}
+
+impl Beam {
+    fn extended(&self, next: Continuation, eot: i32) -> Self {
+        let mut tokens = self.tokens.clone();
+        let ended = next.id == eot;
+        if !ended {
+            tokens.push(next.id);
+        }
+        let mut logprobs = self.logprobs.clone();
+        logprobs.push(next.logprob);
+        Self {
+            tokens,
+            logprob: self.logprob + next.logprob,
+            cursor: next.cursor,
+            logprobs,
+            ended,
+        }
+    }
+}
+
+/// The decoder's cache after the prompt, and which beam's tokens follow it.
+struct Decoder<'s> {
+    state: &'s mut WhisperState,
+    threads: usize,
+    n_prompt: usize,
+    prompt_logits: Vec<f32>,
+    cached: Vec<i32>,
+    evaluations: usize,
+}
+
+impl<'s> Decoder<'s> {
+    fn new(
+        state: &'s mut WhisperState,
+        prompt: &[i32],
+        threads: usize,
+    ) -> Result<Self, WhisperError> {
+        let (last, before) = prompt.split_last().ok_or(WhisperError::NoSamples)?;
+        if !before.is_empty() {
+            state.decode(before, 0, threads)?;
+        }
+        // Logits come back for the last token of a call only: decode it on its own.
+        state.decode(&[*last], before.len(), threads)?;
+        let prompt_logits = state.get_logits()?.to_vec();
+        Ok(Self {
+            state,
+            threads,
+            n_prompt: prompt.len(),
+            prompt_logits,
+            cached: Vec::new(),
+            evaluations: 2,
+        })
+    }
+
+    /// The logits for the token after `tokens`.
+    fn logits_after(&mut self, tokens: &[i32]) -> Result<Vec<f32>, WhisperError> {
+        let Some((last, before)) = tokens.split_last() else {
+            return Ok(self.prompt_logits.clone());
+        };
+        let shared = self
+            .cached
+            .iter()
+            .zip(before)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if shared < before.len() {
+            self.state
+                .decode(&before[shared..], self.n_prompt + shared, self.threads)?;
+            self.evaluations += 1;
+        }
+        self.state
+            .decode(&[*last], self.n_prompt + before.len(), self.threads)?;
+        self.evaluations += 1;
+        self.cached = tokens.to_vec();
+        Ok(self.state.get_logits()?.to_vec())
+    }
+}
+
+/// Searches for the best transcript under `grammar`'s bias. `prompt` is what Whisper reads
+/// before the transcript (vocabulary prompt and task tokens); `blank`: the token Whisper
+/// never starts with (a lone space).
+pub fn search(
+    state: &mut WhisperState,
+    texts: &TokenTexts,
+    prompt: &[i32],
+    grammar: &Grammar,
+    settings: BeamSettings,
+    blank: Option<i32>,
+) -> Result<BeamResult, WhisperError> {
+    let eot = texts.eot();
+    let beams = settings.beams.max(1);
+    let mut decoder = Decoder::new(state, prompt, settings.threads)?;
+    let mut live = vec![Beam {
+        tokens: Vec::new(),
+        cursor: TextCursor::new(grammar),
+        logprob: 0.0,
+        logprobs: Vec::new(),
+        ended: false,
+    }];
+    let floor = settings.floor.unwrap_or(f32::NEG_INFINITY);
+    let mut finished: Vec<Beam> = Vec::new();
+    for step in 0..settings.max_tokens.max(1) {
+        live.sort_by(|a, b| a.tokens.cmp(&b.tokens));
+        let mut next: Vec<Beam> = Vec::with_capacity(live.len() * beams);
+        for beam in &live {
+            let mut logits = decoder.logits_after(&beam.tokens)?;
+            if step == 0
+                && let Some(slot) = blank.and_then(|b| logits.get_mut(b as usize))
+            {
+                *slot = f32::NEG_INFINITY;
+            }
+            let inside = continuations(
+                texts,
+                grammar,
+                &beam.cursor,
+                &logits,
+                beams,
+                step > 0,
+                (floor - beam.logprob).max(MIN_TOKEN_LOGPROB),
+            );
+            next.extend(inside.into_iter().map(|c| beam.extended(c, eot)));
+        }
+        next.retain(|beam| beam.logprob >= floor);
+        next.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
+        live.clear();
+        for beam in next.into_iter().take(beams) {
+            if beam.ended {
+                finished.push(beam);
+            } else {
+                live.push(beam);
+            }
+        }
+        // Once a finished hypothesis beats every live one, nothing can overtake it.
+        let best_finished = finished
+            .iter()
+            .map(|b| b.logprob)
+            .fold(f32::NEG_INFINITY, f32::max);
+        if live.is_empty()
+            || finished.len() >= beams
+            || live.iter().all(|b| b.logprob <= best_finished)
+        {
+            break;
+        }
+    }
+    // Out of tokens with nothing finished: the best unfinished hypothesis, as Whisper does.
+    let best = finished
+        .into_iter()
+        .max_by(|a, b| a.logprob.total_cmp(&b.logprob))
+        .or_else(|| {
+            live.into_iter()
+                .max_by(|a, b| a.logprob.total_cmp(&b.logprob))
+        });
+    let scored = best.map(|beam| {
+        let ids = beam.tokens.iter().copied().chain(std::iter::once(eot));
+        ids.zip(beam.logprobs)
+            .map(|(id, logprob)| ScoredToken {
+                text: texts.text(id).unwrap_or("").to_owned(),
+                logprob,
+            })
+            .collect()
+    });
+    Ok(BeamResult {
+        scored,
+        evaluations: decoder.evaluations,
+    })
+}
