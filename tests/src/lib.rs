@@ -114,6 +114,71 @@ impl DbusDaemon {
         Ok(Self { child, address })
     }
 
+    /// A bus with the system bus's rules (`<type>system</type>`, socket-credential auth,
+    /// and the default policy of Debian's `system.conf`: nobody owns a name or calls a
+    /// method unless a policy allows it), plus the given policy files. Its socket is
+    /// reachable by every user, so callers can run as other accounts.
+    pub fn start_system_like(policies: &[String]) -> anyhow::Result<(Self, tempfile::TempDir)> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir()?;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        let mut includes = String::new();
+        for (i, policy) in policies.iter().enumerate() {
+            let path = dir.path().join(format!("policy-{i}.conf"));
+            std::fs::write(&path, policy)?;
+            includes.push_str(&format!("  <include>{}</include>\n", path.display()));
+        }
+        let config = dir.path().join("system-like.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <auth>EXTERNAL</auth>
+  <listen>unix:path={}/system_bus_socket</listen>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+{includes}</busconfig>
+"#,
+                dir.path().display()
+            ),
+        )?;
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting dbus-daemon (apt install dbus-daemon)")?;
+        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let address = line.trim().to_owned();
+        if address.is_empty() {
+            kill(&mut child);
+            bail!(
+                "dbus-daemon printed no address (config {})",
+                config.display()
+            );
+        }
+        Ok((Self { child, address }, dir))
+    }
+
     /// A client connection to this bus.
     pub async fn connect(&self) -> anyhow::Result<zbus::Connection> {
         Ok(zbus::connection::Builder::address(self.address.as_str())

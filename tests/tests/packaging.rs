@@ -244,6 +244,22 @@ fn sysusers_and_tmpfiles_create_the_account_and_directories() -> anyhow::Result<
         .find(|l| l.starts_with("edge-agent:"))
         .with_context(|| format!("no edge-agent account in {passwd:?}"))?;
     let uid: u32 = account.split(':').nth(2).unwrap_or_default().parse()?;
+    // The groups the D-Bus policy (org.edgeagent.Agent1.conf) grants calls to.
+    let group = std::fs::read_to_string(r.join("etc/group"))?;
+    for name in ["edge-agent-users", "edge-agent-admin"] {
+        assert!(
+            group.lines().any(|l| l.starts_with(&format!("{name}:"))),
+            "no {name} group in {group:?}"
+        );
+    }
+    let policy = std::fs::read_to_string(systemd_dir().join("org.edgeagent.Agent1.conf"))?;
+    for name in [
+        "user=\"edge-agent\"",
+        "group=\"edge-agent-users\"",
+        "group=\"edge-agent-admin\"",
+    ] {
+        assert!(policy.contains(name), "the D-Bus policy names {name}");
+    }
 
     // Creating directories owned by another user needs root (CI runs as root).
     if std::fs::metadata("/proc/self")?.uid() != 0 {

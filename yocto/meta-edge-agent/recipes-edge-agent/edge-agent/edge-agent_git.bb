@@ -43,6 +43,8 @@ do_install:append() {
     install -d ${D}${nonarch_libdir}/sysusers.d ${D}${nonarch_libdir}/tmpfiles.d
     install -m 0644 ${S}/systemd/edge-agent.sysusers ${D}${nonarch_libdir}/sysusers.d/edge-agent.conf
     install -m 0644 ${S}/systemd/edge-agent.tmpfiles ${D}${nonarch_libdir}/tmpfiles.d/edge-agent.conf
+    install -d ${D}${datadir}/dbus-1/system.d
+    install -m 0644 ${S}/systemd/org.edgeagent.Agent1.conf ${D}${datadir}/dbus-1/system.d/
     install -d -m 0750 ${D}${sysconfdir}/edge-agent/conf.d
     install -m 0640 ${S}/agent/config/edge-agent.toml ${D}${sysconfdir}/edge-agent/config.toml
     install -m 0640 ${S}/systemd/edge-agent-workers.toml ${D}${sysconfdir}/edge-agent/conf.d/10-workers.toml
@@ -56,6 +58,7 @@ FILES:${PN} += "${nonarch_libdir}/sysusers.d/edge-agent.conf \
                 ${nonarch_libdir}/tmpfiles.d/edge-agent.conf"
 FILES:edge-agentd += "${bindir}/edge-agentd \
                       ${systemd_system_unitdir}/edge-agentd.service \
+                      ${datadir}/dbus-1/system.d/org.edgeagent.Agent1.conf \
                       ${sysconfdir}/edge-agent"
 FILES:edge-agentctl += "${bindir}/edge-agentctl"
 FILES:edge-asr += "${bindir}/edge-asr ${systemd_system_unitdir}/edge-asr.service"
