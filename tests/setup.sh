@@ -8,9 +8,10 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Debian packages: the broker and its clients, the bus daemon, C toolchain for -sys crates,
 # cmake and libclang for whisper.cpp, ALSA headers, espeak-ng, flite (second voice set) and sox
-# for the speech fixtures.
-packages=(mosquitto mosquitto-clients dbus-daemon pkg-config build-essential python3 python3-venv
-  cmake clang libclang-dev libasound2-dev espeak-ng flite sox)
+# for the speech fixtures; openssl (certificates for the TLS broker test), dbus-bin
+# (dbus-send) and util-linux (setpriv) for the bus policy test.
+packages=(mosquitto mosquitto-clients dbus-daemon dbus-bin util-linux openssl pkg-config
+  build-essential python3 python3-venv cmake clang libclang-dev libasound2-dev espeak-ng flite sox)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -55,8 +55,9 @@ async fn main() -> anyhow::Result<()> {
         port: broker.port,
         client_id: "bench-hal".into(),
         keep_alive: Duration::from_secs(10),
+        security: edge_hal_mqtt::MqttSecurity::default(),
     };
-    let mqtt = edge_hal_mqtt::MqttTransport::new(&settings, &catalogue.bound_to(true), hal.sink());
+    let mqtt = edge_hal_mqtt::MqttTransport::new(&settings, &catalogue.bound_to(true), hal.sink())?;
     hal.set_transport(TransportKind::Mqtt, Arc::new(mqtt));
     // Wait for the plant's retained states.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -662,11 +662,23 @@ pub struct MqttProbe {
 impl MqttProbe {
     /// Connects (clean session) and subscribes to `filter`; returns once subscribed.
     pub async fn connect(port: u16, filter: &str) -> anyhow::Result<Self> {
+        let options = Self::options("127.0.0.1", port)?;
+        Self::connect_with(options, filter).await
+    }
+
+    /// Options for a probe of the broker at `host:port` (a unique client id), to add TLS or
+    /// credentials to before [`MqttProbe::connect_with`].
+    pub fn options(host: &str, port: u16) -> anyhow::Result<rumqttc::MqttOptions> {
         let id = format!("probe-{}-{}", std::process::id(), free_port()?);
-        let mut options = rumqttc::MqttOptions::new(id, "127.0.0.1", port);
+        let mut options = rumqttc::MqttOptions::new(id, host, port);
         options.set_keep_alive(Duration::from_secs(5));
         // Fleet commands carry a skill's component.
         options.set_max_packet_size(16 << 20, 16 << 20);
+        Ok(options)
+    }
+
+    /// Connects with `options` and subscribes to `filter`; returns once subscribed.
+    pub async fn connect_with(options: rumqttc::MqttOptions, filter: &str) -> anyhow::Result<Self> {
         let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 64);
         client.subscribe(filter, rumqttc::QoS::AtLeastOnce).await?;
         let (tx, messages) = tokio::sync::mpsc::unbounded_channel();

@@ -19,7 +19,8 @@ pub use load::{DEFAULT_CONFIG_PATH, ENV_PREFIX, LoadOptions, load};
 pub use model::{
     AgentConfig, AgentSection, AsrSection, AudioSection, AudioSource, BusKind, CONFIG_VERSION,
     ConfigFile, DbusSection, DialogueSection, EmbeddingSection, EscalationSection, ListenMode,
-    LogSection, MqttSection, NluSection, SkillsSection, SlmSection, TtsBackend, TtsSection,
+    LogSection, MqttSection, MqttTlsSection, NluSection, SkillsSection, SlmSection, TtsBackend,
+    TtsSection,
 };
 
 /// The example configuration shipped with the agent, documenting every key.

@@ -305,6 +305,33 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_needs_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let main = write(
+            dir.path(),
+            "config.toml",
+            "version = 1\n[hal.mqtt.tls]\nca_file = \"/ca.pem\"\nclient_cert_file = \"/c.pem\"\n",
+        );
+        let err = load(&options(&main, &[]))
+            .expect_err("must be refused")
+            .to_string();
+        assert!(
+            err.contains("hal.mqtt.tls.client_key_file: required with client_cert_file"),
+            "{err}"
+        );
+        let ok = write(
+            dir.path(),
+            "ok.toml",
+            "version = 1\n[mqtt.tls]\nca_file = \"/ca.pem\"\n",
+        );
+        let config = load(&options(&ok, &[])).expect("valid");
+        assert_eq!(
+            config.mqtt.tls.as_ref().map(|t| t.ca_file.clone()),
+            Some(std::path::PathBuf::from("/ca.pem"))
+        );
+    }
+
+    #[test]
     fn invalid_value_names_origin() {
         let dir = tempfile::tempdir().expect("tempdir");
         let main = write(

@@ -489,6 +489,12 @@ pub struct HalMqttSection {
     pub port: u16,
     /// Client id; empty means `edge-agent-hal-{device_id}`.
     pub client_id: String,
+    /// User name, if the broker needs one.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<String>,
+    /// TLS to the broker (absent: plain TCP).
+    pub tls: Option<MqttTlsSection>,
 }
 
 impl Default for HalMqttSection {
@@ -497,6 +503,39 @@ impl Default for HalMqttSection {
             host: "localhost".into(),
             port: 1883,
             client_id: String::new(),
+            username: None,
+            password: None,
+            tls: None,
+        }
+    }
+}
+
+/// `[mqtt.tls]` and `[hal.mqtt.tls]`: PEM files. The broker's certificate must chain to
+/// `ca_file` and name the host; a client certificate and key go together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttTlsSection {
+    pub ca_file: PathBuf,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
+impl MqttTlsSection {
+    /// Checks the pairing of client certificate and key; `key` is the section's path.
+    fn check(&self, key: &str) -> Result<(), (String, String)> {
+        if self.ca_file.as_os_str().is_empty() {
+            return Err((format!("{key}.ca_file"), "must not be empty".into()));
+        }
+        match (&self.client_cert_file, &self.client_key_file) {
+            (Some(_), None) => Err((
+                format!("{key}.client_key_file"),
+                "required with client_cert_file".into(),
+            )),
+            (None, Some(_)) => Err((
+                format!("{key}.client_cert_file"),
+                "required with client_key_file".into(),
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -634,6 +673,8 @@ pub struct MqttSection {
     pub username: Option<String>,
     /// Password for `username`.
     pub password: Option<String>,
+    /// TLS to the broker (absent: plain TCP).
+    pub tls: Option<MqttTlsSection>,
 }
 
 impl Default for MqttSection {
@@ -650,6 +691,7 @@ impl Default for MqttSection {
             queue_capacity: 256,
             username: None,
             password: None,
+            tls: None,
         }
     }
 }
@@ -872,6 +914,11 @@ impl ConfigFile {
             }
             if m.port == 0 {
                 return Err(invalid("mqtt.port", "must be 1 to 65535".into()));
+            }
+        }
+        for (key, tls) in [("mqtt.tls", &m.tls), ("hal.mqtt.tls", &self.hal.mqtt.tls)] {
+            if let Some(Err((key, message))) = tls.as_ref().map(|t| t.check(key)) {
+                return Err(invalid(&key, message));
             }
         }
         if m.keep_alive_secs < 5 {

@@ -55,10 +55,21 @@ pub async fn build(config: &AgentConfig, catalogue: &Catalogue) -> anyhow::Resul
             port: config.hal.mqtt.port,
             client_id: config.hal_mqtt_client_id().to_owned(),
             keep_alive: Duration::from_secs(config.mqtt.keep_alive_secs),
+            security: crate::mqtt::security(
+                config.hal.mqtt.username.as_ref(),
+                config.hal.mqtt.password.as_ref(),
+                config.hal.mqtt.tls.as_ref(),
+            ),
         };
-        let transport = Arc::new(MqttTransport::new(&settings, &mqtt_signals, hal.sink()));
-        mqtt_transport = Some(transport.clone());
-        hal.set_transport(TransportKind::Mqtt, transport);
+        match MqttTransport::new(&settings, &mqtt_signals, hal.sink()) {
+            Ok(transport) => {
+                let transport = Arc::new(transport);
+                mqtt_transport = Some(transport.clone());
+                hal.set_transport(TransportKind::Mqtt, transport);
+            }
+            // Signals bound to MQTT then fail with "no transport", never in plain text.
+            Err(e) => tracing::error!("HAL MQTT off: {e}"),
+        }
     }
     let known: Vec<&str> = catalogue.signals.keys().map(String::as_str).collect();
     let policy = Policy::new(catalogue.rules.clone(), &known).context("policy rules")?;

@@ -38,8 +38,13 @@ pub fn spawn(
             QoS::AtLeastOnce,
             true,
         ));
-    if let Some(user) = &m.username {
-        options.set_credentials(user.clone(), m.password.clone().unwrap_or_default());
+    if let Err(e) =
+        security(m.username.as_ref(), m.password.as_ref(), m.tls.as_ref()).apply(&mut options)
+    {
+        // Never fall back to plain text: without its TLS material the agent stays off MQTT
+        // (D-Bus works on), and says why.
+        tracing::error!("MQTT off: {e}");
+        return tokio::spawn(async {});
     }
     // A fleet command carries a skill's component.
     options.set_max_packet_size(edge_fleet::MAX_COMMAND_BYTES + 64 * 1024, 1 << 20);
@@ -65,6 +70,22 @@ pub fn spawn(
         pending_result: crate::fleet::pending_result_path(config),
     };
     tokio::spawn(task.run(eventloop, events, sessions, audit, shutdown))
+}
+
+/// A connection's TLS and credentials from its config section.
+pub(crate) fn security(
+    username: Option<&String>,
+    password: Option<&String>,
+    tls: Option<&edge_config::MqttTlsSection>,
+) -> edge_hal_mqtt::MqttSecurity {
+    edge_hal_mqtt::MqttSecurity {
+        tls: tls.map(|t| edge_hal_mqtt::TlsFiles {
+            ca_file: t.ca_file.clone(),
+            client: t.client_cert_file.clone().zip(t.client_key_file.clone()),
+        }),
+        username: username.cloned(),
+        password: password.cloned(),
+    }
 }
 
 /// Commands and events are small and latency matters: no Nagle delay (which with delayed

@@ -5,6 +5,10 @@
 //! Clean session: every (re)connection subscribes to all state topics again, and retained
 //! states give the current values at once.
 
+pub mod security;
+
+pub use security::{MqttSecurity, SecurityError, TlsFiles};
+
 use edge_core::{DataType, SignalValue};
 use edge_hal::{Binding, BoundSignal, BoxFuture, HalError, Transport, UpdateSink};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
@@ -24,6 +28,8 @@ pub struct MqttSettings {
     pub client_id: String,
     /// Keep-alive.
     pub keep_alive: Duration,
+    /// TLS and credentials.
+    pub security: MqttSecurity,
 }
 
 struct Waiter {
@@ -73,8 +79,13 @@ fn decode(payload: &[u8], pointer: Option<&str>, datatype: DataType) -> Option<S
 
 impl MqttTransport {
     /// Connects (in the background; a broker that is down is retried) and starts
-    /// decoding the state topics of `signals` into `sink`.
-    pub fn new(settings: &MqttSettings, signals: &[&BoundSignal], sink: UpdateSink) -> Self {
+    /// decoding the state topics of `signals` into `sink`. Fails only when the TLS
+    /// material cannot be read.
+    pub fn new(
+        settings: &MqttSettings,
+        signals: &[&BoundSignal],
+        sink: UpdateSink,
+    ) -> Result<Self, SecurityError> {
         let mut options = MqttOptions::new(
             settings.client_id.clone(),
             settings.host.clone(),
@@ -83,6 +94,7 @@ impl MqttTransport {
         options
             .set_keep_alive(settings.keep_alive)
             .set_clean_session(true);
+        settings.security.apply(&mut options)?;
         let (client, mut eventloop) = AsyncClient::new(options, 256);
         // Small messages, latency matters: no Nagle delay (~40 ms per hop with delayed ACKs).
         let mut network = eventloop.network_options();
@@ -155,12 +167,12 @@ impl MqttTransport {
                 }
             }
         });
-        Self {
+        Ok(Self {
             client,
             sink,
             waiters,
             task,
-        }
+        })
     }
 }
 
