@@ -94,9 +94,68 @@ impl DeviceTopics {
     }
 }
 
+/// Body of `cmd/say` when sent as JSON.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SayCommand {
+    text: String,
+    /// The station it comes from; the default station when absent.
+    #[serde(default)]
+    station: Option<String>,
+}
+
+/// The text of a `cmd/say` payload: plain UTF-8 text, or JSON `{"text": "...",
+/// "station": "..."}`; and the station, if named. Errors say what is wrong and where
+/// (byte offset, JSON line and column), for the `events/error` topic.
+pub fn parse_say(payload: &[u8]) -> Result<(String, Option<String>), String> {
+    let text = std::str::from_utf8(payload).map_err(|e| {
+        format!(
+            "payload is not UTF-8 text (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
+    if text.trim_start().starts_with('{') {
+        let command: SayCommand = serde_json::from_str(text)
+            .map_err(|e| format!("payload is not a valid say command: {e}"))?;
+        if command.station.as_ref().is_some_and(|s| s.len() > 64) {
+            return Err("field `station` is longer than 64 bytes".into());
+        }
+        Ok((command.text, command.station))
+    } else {
+        Ok((text.to_owned(), None))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn say_payloads() {
+        assert_eq!(
+            parse_say(b"start pump three"),
+            Ok(("start pump three".into(), None))
+        );
+        assert_eq!(
+            parse_say(br#"{"text": "stop pump 4"}"#),
+            Ok(("stop pump 4".into(), None))
+        );
+        assert_eq!(
+            parse_say(br#"{"text": "yes", "station": "press-1-panel"}"#),
+            Ok(("yes".into(), Some("press-1-panel".into())))
+        );
+        let err = parse_say(&[0x66, 0xff, 0x66]).expect_err("must be refused");
+        assert!(
+            err.contains("not UTF-8") && err.contains("offset 1"),
+            "{err}"
+        );
+        let err = parse_say(br#"{"txt": "x"}"#).expect_err("must be refused");
+        assert!(err.contains("unknown field `txt`"), "{err}");
+        let err = parse_say(br#"{"text": 5}"#).expect_err("must be refused");
+        assert!(err.contains("invalid type"), "{err}");
+        let err = parse_say(br#"{"text": "x""#).expect_err("must be refused");
+        assert!(err.contains("line 1 column"), "{err}");
+    }
 
     #[test]
     fn topics_are_under_prefix_and_device() {

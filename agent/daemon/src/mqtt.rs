@@ -12,7 +12,6 @@ use edge_config::AgentConfig;
 use edge_core::UtteranceOrigin;
 use edge_core::api::DeviceTopics;
 use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, Publish, QoS};
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -137,16 +136,6 @@ struct MqttTask {
     heartbeat: Duration,
     /// A fleet result kept across a restart, published once connected.
     pending_result: std::path::PathBuf,
-}
-
-/// Body of `cmd/say` when sent as JSON.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SayCommand {
-    text: String,
-    /// The station it comes from; the default station when absent.
-    #[serde(default)]
-    station: Option<String>,
 }
 
 impl MqttTask {
@@ -349,7 +338,7 @@ impl MqttTask {
             );
             return;
         }
-        match parse_say(&publish.payload) {
+        match edge_core::api::parse_say(&publish.payload) {
             Ok((text, station)) => {
                 // Acting may wait for a peer: never in the event loop. The outcome reaches
                 // MQTT (and D-Bus) through the event channel.
@@ -447,57 +436,9 @@ async fn recv_audit(
     }
 }
 
-/// The text of a `cmd/say` payload: plain UTF-8 text, or JSON `{"text": "...",
-/// "station": "..."}`; and the station, if named.
-fn parse_say(payload: &[u8]) -> Result<(String, Option<String>), String> {
-    let text = std::str::from_utf8(payload).map_err(|e| {
-        format!(
-            "payload is not UTF-8 text (invalid byte at offset {})",
-            e.valid_up_to()
-        )
-    })?;
-    if text.trim_start().starts_with('{') {
-        let command: SayCommand = serde_json::from_str(text)
-            .map_err(|e| format!("payload is not a valid say command: {e}"))?;
-        if command.station.as_ref().is_some_and(|s| s.len() > 64) {
-            return Err("field `station` is longer than 64 bytes".into());
-        }
-        Ok((command.text, command.station))
-    } else {
-        Ok((text.to_owned(), None))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn say_payloads() {
-        assert_eq!(
-            parse_say(b"start pump three"),
-            Ok(("start pump three".into(), None))
-        );
-        assert_eq!(
-            parse_say(br#"{"text": "stop pump 4"}"#),
-            Ok(("stop pump 4".into(), None))
-        );
-        assert_eq!(
-            parse_say(br#"{"text": "yes", "station": "press-1-panel"}"#),
-            Ok(("yes".into(), Some("press-1-panel".into())))
-        );
-        let err = parse_say(&[0x66, 0xff, 0x66]).expect_err("must be refused");
-        assert!(
-            err.contains("not UTF-8") && err.contains("offset 1"),
-            "{err}"
-        );
-        let err = parse_say(br#"{"txt": "x"}"#).expect_err("must be refused");
-        assert!(err.contains("unknown field `txt`"), "{err}");
-        let err = parse_say(br#"{"text": 5}"#).expect_err("must be refused");
-        assert!(err.contains("invalid type"), "{err}");
-        let err = parse_say(br#"{"text": "x""#).expect_err("must be refused");
-        assert!(err.contains("line 1 column"), "{err}");
-    }
 
     #[test]
     fn backoff_doubles_to_the_cap_and_resets() {

@@ -115,11 +115,14 @@ pub fn read_bytes(bytes: &[u8], name: &str) -> Result<Pcm, WavError> {
         });
     }
     let declared = reader.len();
+    let capacity = sample_capacity(declared, bytes.len(), spec.bits_per_sample);
     let interleaved: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => collect(reader.samples::<f32>(), declared, name)?,
+        (hound::SampleFormat::Float, 32) => {
+            collect(reader.samples::<f32>(), declared, capacity, name)?
+        }
         (hound::SampleFormat::Int, bits @ 1..=32) => {
             let scale = 1.0 / (1u64 << (bits - 1)) as f32;
-            collect(reader.samples::<i32>(), declared, name)?
+            collect(reader.samples::<i32>(), declared, capacity, name)?
                 .into_iter()
                 .map(|s| s * scale)
                 .collect()
@@ -157,12 +160,24 @@ pub fn read_bytes(bytes: &[u8], name: &str) -> Result<Pcm, WavError> {
     Ok(Pcm::from_f32(&at_speech_rate))
 }
 
-fn collect<S, I>(samples: I, declared: u32, name: &str) -> Result<Vec<f32>, WavError>
+/// Samples to reserve room for: what the header declares, but never more than the bytes
+/// at hand can hold (a header may claim 4 GB of data; found by fuzzing, `tests/fuzz`).
+fn sample_capacity(declared: u32, bytes: usize, bits_per_sample: u16) -> usize {
+    let bytes_per_sample = usize::from(bits_per_sample).div_ceil(8).max(1);
+    (declared as usize).min(bytes / bytes_per_sample)
+}
+
+fn collect<S, I>(
+    samples: I,
+    declared: u32,
+    capacity: usize,
+    name: &str,
+) -> Result<Vec<f32>, WavError>
 where
     S: Into<f64>,
     I: Iterator<Item = hound::Result<S>>,
 {
-    let mut out = Vec::with_capacity(declared as usize);
+    let mut out = Vec::with_capacity(capacity);
     for sample in samples {
         match sample {
             Ok(s) => out.push(s.into() as f32),
@@ -279,5 +294,17 @@ mod tests {
                 .contains("cut.wav: truncated: the header announces 1600 samples"),
             "{truncated}"
         );
+    }
+
+    #[test]
+    fn a_header_claiming_gigabytes_reserves_only_what_the_file_holds() {
+        // Found by fuzzing: a data chunk of 0xfffff380 bytes in a 3 KB file made the
+        // reader reserve 8 GB before reading a sample.
+        let bytes = include_bytes!("../tests/fuzz-regressions/wav-huge-data-chunk.wav");
+        let err = read_bytes(bytes, "huge.wav").expect_err("truncated");
+        assert!(err.to_string().contains("huge.wav: truncated"), "{err}");
+        assert_eq!(sample_capacity(u32::MAX, bytes.len(), 16), bytes.len() / 2);
+        assert_eq!(sample_capacity(1600, 1_000_000, 16), 1600);
+        assert_eq!(sample_capacity(10, 100, 0), 10);
     }
 }
