@@ -389,6 +389,9 @@ pub struct DaemonSetup {
     pub stdin_pipe: bool,
     /// Compiled-skill cache (default: [`shared_skill_cache`]).
     pub skill_cache: PathBuf,
+    /// A command the daemon is started through (its binary and arguments follow), e.g.
+    /// `unshare -m sh -c '...; exec "$0" "$@"'` to give it a mount namespace of its own.
+    pub launcher: Vec<String>,
 }
 
 impl DaemonSetup {
@@ -405,6 +408,7 @@ impl DaemonSetup {
             trusted_keys: Vec::new(),
             stdin_pipe: false,
             skill_cache: shared_skill_cache(),
+            launcher: Vec::new(),
         }
     }
 
@@ -494,7 +498,15 @@ impl Daemon {
         let notify = UnixDatagram::bind(&notify_path)?;
         notify.set_read_timeout(Some(WAIT))?;
         let log = std::fs::File::create(dir.path().join("daemon.log"))?;
-        let child = Command::new(binary("edge-agentd")?)
+        let mut command = match setup.launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary("edge-agentd")?);
+                c
+            }
+            None => Command::new(binary("edge-agentd")?),
+        };
+        let child = command
             .arg("--config")
             .arg(&config)
             .env("NOTIFY_SOCKET", &notify_path)
