@@ -125,3 +125,44 @@ async fn a_read_only_audit_file_system_fails_writes_closed() -> anyhow::Result<(
     assert_eq!(car_fan(&bus).await?, initial, "the car was touched");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_compiled_skill_cache_is_compiled_again_not_run() -> anyhow::Result<()> {
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let _car = Simulator::car(&bus)?;
+    let cache = tempfile::tempdir()?;
+    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+    setup.skill_cache = cache.path().to_owned();
+    drop(Daemon::start(&setup)?);
+    // Flip bytes in the middle of every compiled skill (its header stays valid, so only
+    // the digest can tell).
+    let mut corrupted = 0;
+    for entry in std::fs::read_dir(cache.path())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "cwasm") {
+            let mut bytes = std::fs::read(&path)?;
+            let middle = bytes.len() / 2;
+            for b in &mut bytes[middle..middle + 64] {
+                *b ^= 0xa5;
+            }
+            std::fs::write(&path, bytes)?;
+            corrupted += 1;
+        }
+    }
+    assert!(corrupted >= 3, "only {corrupted} compiled skills cached");
+    let daemon = Daemon::start(&setup)?;
+    let log = daemon.log();
+    assert!(
+        log.contains("does not match its digest"),
+        "the corrupt artifacts should be named:\n{log}"
+    );
+    // The skills work, from fresh compilations.
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let said: String = agent.call("Say", &("set the fan to level 5",)).await?;
+    let said: Value = serde_json::from_str(&said)?;
+    assert_eq!(said["action"]["status"], "done", "{said}");
+    assert_eq!(car_fan(&bus).await?, 5);
+    Ok(())
+}

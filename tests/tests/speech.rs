@@ -366,6 +366,39 @@ fn wyoming_client_from_pypi_transcribes_through_edge_asr() -> anyhow::Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_worker_times_the_request_out_and_is_replaced() -> anyhow::Result<()> {
+    // A worker that stops answering (SIGSTOP: alive, connected, silent).
+    let w = world_with(
+        |dir| {
+            Ok(asr_worker_config(&asr_model()?, dir)
+                .replace("request_timeout_ms = 20000", "request_timeout_ms = 3000"))
+        },
+        false,
+    )
+    .await?;
+    let pid = worker_ready(&w.agent, None).await?;
+    let stopped = Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()?;
+    assert!(stopped.success());
+    let commands = spoken_commands()?;
+    let wav = std::fs::read(&commands[0].wav)?;
+    let err = listen(&w.agent, &wav)
+        .await
+        .expect_err("a silent worker cannot answer");
+    assert!(
+        err.to_string().contains("did not answer within 3s"),
+        "{err}"
+    );
+    // Its health checks fail; the supervisor kills it and starts another.
+    let new_pid = worker_ready(&w.agent, Some(pid)).await?;
+    assert_ne!(new_pid, pid);
+    let outcome = listen(&w.agent, &wav).await?;
+    assert!(outcome_matches(&commands[0], &outcome), "{outcome}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_uses_an_external_wyoming_server_by_uri() -> anyhow::Result<()> {
     let port = free_port()?;
     let _server = KillOnDrop(start_asr_server(port)?);

@@ -265,14 +265,26 @@ impl SkillHost {
             .map(|d| d.join(format!("{key}.cwasm")))
     }
 
-    /// Loads a component from the cache directory.
+    /// Loads a component from the cache directory, if its bytes are the ones written there
+    /// (their SHA-256 beside them): a corrupt artifact is compiled again, never run.
     #[allow(unsafe_code)]
     fn deserialize_cached(&self, path: &Path) -> Option<Component> {
+        let bytes = std::fs::read(path).ok()?;
+        let recorded = std::fs::read_to_string(digest_path(path)).ok();
+        if recorded.as_deref().map(str::trim) != Some(sha256_hex(&bytes).as_str()) {
+            tracing::warn!(
+                "compiled skill {} does not match its digest (corrupt or from an older \
+                 agent): compiling again",
+                path.display()
+            );
+            return None;
+        }
         // SAFETY: the cache directory is the agent's own (not writable by skills or
-        // publishers), and files in it are written only by `precompile_component` of an
-        // engine whose compatibility hash is part of the file name; wasmtime checks the
-        // artifact's header against this engine and fails cleanly on a mismatch.
-        unsafe { Component::deserialize_file(&self.engine, path) }.ok()
+        // publishers), files in it are written only by `precompile_component` of an engine
+        // whose compatibility hash is part of the file name, and these bytes are the ones
+        // written (their digest matched); wasmtime checks the artifact's header against
+        // this engine and fails cleanly on a mismatch.
+        unsafe { Component::deserialize(&self.engine, &bytes) }.ok()
     }
 
     fn compile(&self, path: &Path, bytes: &[u8]) -> Result<(Component, bool), HostError> {
@@ -290,9 +302,14 @@ impl SkillHost {
         match &cached {
             Some(cwasm) => {
                 let artifact = self.engine.precompile_component(bytes).map_err(invalid)?;
-                let tmp = cwasm.with_extension("tmp");
-                if let Err(e) =
-                    std::fs::write(&tmp, &artifact).and_then(|()| std::fs::rename(&tmp, cwasm))
+                // The artifact first, then its digest: a crash between the two leaves an
+                // artifact without a digest, which is compiled again.
+                let write = |path: &Path, data: &[u8]| {
+                    let tmp = path.with_extension("tmp");
+                    std::fs::write(&tmp, data).and_then(|()| std::fs::rename(&tmp, path))
+                };
+                if let Err(e) = write(cwasm, &artifact)
+                    .and_then(|()| write(&digest_path(cwasm), sha256_hex(&artifact).as_bytes()))
                 {
                     tracing::warn!("cannot cache {}: {e}", cwasm.display());
                 }
@@ -557,4 +574,17 @@ impl SkillHost {
             }
         }
     }
+}
+
+/// Where a cached artifact's digest is kept.
+fn digest_path(cwasm: &Path) -> PathBuf {
+    cwasm.with_extension("cwasm.sha256")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
