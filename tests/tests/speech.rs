@@ -366,6 +366,47 @@ fn wyoming_client_from_pypi_transcribes_through_edge_asr() -> anyhow::Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncated_model_keeps_speech_off_and_says_why_while_text_works() -> anyhow::Result<()> {
+    let model = std::fs::read(asr_model()?)?;
+    let w = world_with(
+        |dir| {
+            // Half the file: the header reads, the tensors end early.
+            let truncated = dir.join("ggml-truncated.bin");
+            std::fs::write(&truncated, &model[..model.len() / 2])?;
+            Ok(asr_worker_config(&truncated, dir)
+                .replace("request_timeout_ms = 20000", "request_timeout_ms = 3000"))
+        },
+        false,
+    )
+    .await?;
+    // The worker fails to load and is retried with backoff; the status says why.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let asr = loop {
+        let asr = status(&w.agent).await?["asr"].clone();
+        if asr["restarts"].as_u64().is_some_and(|r| r >= 1) {
+            break asr;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no restart reported: {asr}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(asr["state"], "ready", "{asr}");
+    // A spoken command fails with a clear error; typed commands work on.
+    let commands = spoken_commands()?;
+    let err = listen(&w.agent, &std::fs::read(&commands[0].wav)?)
+        .await
+        .expect_err("no speech worker");
+    assert!(err.to_string().contains("speech worker"), "{err}");
+    let said: String = w.agent.call("Say", &("set the fan to level 4",)).await?;
+    let said: Value = serde_json::from_str(&said)?;
+    assert_eq!(said["action"]["status"], "done", "{said}");
+    assert!(
+        w.daemon.log().contains("ggml-truncated.bin"),
+        "the log names the model"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_worker_times_the_request_out_and_is_replaced() -> anyhow::Result<()> {
     // A worker that stops answering (SIGSTOP: alive, connected, silent).
     let w = world_with(
