@@ -67,6 +67,7 @@ pub fn spawn(
         fleet_enabled: config.fleet.enabled,
         heartbeat: Duration::from_secs(config.fleet.heartbeat_secs),
         pending_result: crate::fleet::pending_result_path(config),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_SAY_IN_FLIGHT)),
     };
     tokio::spawn(task.run(eventloop, events, sessions, audit, shutdown))
 }
@@ -136,7 +137,14 @@ struct MqttTask {
     heartbeat: Duration,
     /// A fleet result kept across a restart, published once connected.
     pending_result: std::path::PathBuf,
+    /// `cmd/say` commands being handled; beyond the limit a command is refused with a
+    /// reason, so a flood costs bounded memory.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// `cmd/say` commands handled at once (each waits on the pipeline, a skill or a peer);
+/// more are refused on `events/error`. Measured in docs/BENCHMARKS.md ("Load").
+pub const MAX_SAY_IN_FLIGHT: usize = 64;
 
 impl MqttTask {
     async fn run(
@@ -340,6 +348,16 @@ impl MqttTask {
         }
         match edge_core::api::parse_say(&publish.payload) {
             Ok((text, station)) => {
+                let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                    self.publish_error(
+                        topic,
+                        format!(
+                            "busy: {MAX_SAY_IN_FLIGHT} commands are being handled; this one \
+                             was dropped, send it again later"
+                        ),
+                    );
+                    return;
+                };
                 // Acting may wait for a peer: never in the event loop. The outcome reaches
                 // MQTT (and D-Bus) through the event channel.
                 let (pipeline, client, topics, topic) = (
@@ -349,6 +367,7 @@ impl MqttTask {
                     topic.to_owned(),
                 );
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let handled = pipeline
                         .handle_at(&text, UtteranceOrigin::Mqtt, station.as_deref())
                         .await;
