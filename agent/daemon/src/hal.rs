@@ -55,7 +55,7 @@ pub async fn build(config: &AgentConfig, catalogue: &Catalogue) -> anyhow::Resul
             port: config.hal.mqtt.port,
             client_id: config.hal_mqtt_client_id().to_owned(),
             keep_alive: Duration::from_secs(config.mqtt.keep_alive_secs),
-            security: crate::mqtt::security(
+            security: crate::mqtt_security::security(
                 config.hal.mqtt.username.as_ref(),
                 config.hal.mqtt.password.as_ref(),
                 config.hal.mqtt.tls.as_ref(),

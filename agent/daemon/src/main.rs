@@ -14,6 +14,7 @@ mod language;
 mod listening;
 mod logging;
 mod mqtt;
+mod mqtt_security;
 mod pipeline;
 mod skills;
 mod speech;

@@ -38,7 +38,8 @@ pub fn spawn(
             true,
         ));
     if let Err(e) =
-        security(m.username.as_ref(), m.password.as_ref(), m.tls.as_ref()).apply(&mut options)
+        crate::mqtt_security::security(m.username.as_ref(), m.password.as_ref(), m.tls.as_ref())
+            .apply(&mut options)
     {
         // Never fall back to plain text: without its TLS material the agent stays off MQTT
         // (D-Bus works on), and says why.
@@ -70,22 +71,6 @@ pub fn spawn(
         in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_SAY_IN_FLIGHT)),
     };
     tokio::spawn(task.run(eventloop, events, sessions, audit, shutdown))
-}
-
-/// A connection's TLS and credentials from its config section.
-pub(crate) fn security(
-    username: Option<&String>,
-    password: Option<&String>,
-    tls: Option<&edge_config::MqttTlsSection>,
-) -> edge_hal_mqtt::MqttSecurity {
-    edge_hal_mqtt::MqttSecurity {
-        tls: tls.map(|t| edge_hal_mqtt::TlsFiles {
-            ca_file: t.ca_file.clone(),
-            client: t.client_cert_file.clone().zip(t.client_key_file.clone()),
-        }),
-        username: username.cloned(),
-        password: password.cloned(),
-    }
 }
 
 /// Commands and events are small and latency matters: no Nagle delay (which with delayed

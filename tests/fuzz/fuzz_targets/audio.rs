@@ -1,10 +1,12 @@
-//! WAV files (the D-Bus `Listen` argument, `edge-agentctl listen`, batch `nlu`) and raw
-//! Wyoming audio chunks in any declared format.
+//! WAV files (the D-Bus `Listen` argument, `edge-agentctl listen`, batch `nlu`; and what
+//! a TTS back end writes, whose sizes the agent repairs) and raw Wyoming audio chunks in
+//! any declared format.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    let _ = edge_tts::Wav::parse(data.to_vec());
     if let Ok(pcm) = edge_speech::wav::read_bytes(data, "fuzz.wav") {
         let _ = pcm.duration_ms();
         let _ = pcm.trimmed(&edge_speech::EndpointConfig::default());
