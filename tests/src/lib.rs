@@ -198,6 +198,8 @@ impl Drop for DbusDaemon {
 pub struct Mosquitto {
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// Sessions and queued messages saved across a (graceful) restart.
+    persistent: bool,
     /// Its port.
     pub port: u16,
 }
@@ -208,6 +210,21 @@ impl Mosquitto {
         let mut broker = Self {
             child: None,
             dir: tempfile::tempdir()?,
+            persistent: false,
+            port: free_port()?,
+        };
+        broker.resume()?;
+        Ok(broker)
+    }
+
+    /// A broker that keeps sessions, subscriptions and queued QoS 1 messages on disk
+    /// across [`Mosquitto::stop_gracefully`] and [`Mosquitto::resume`], as a deployed one
+    /// does.
+    pub fn start_persistent() -> anyhow::Result<Self> {
+        let mut broker = Self {
+            child: None,
+            dir: tempfile::tempdir()?,
+            persistent: true,
             port: free_port()?,
         };
         broker.resume()?;
@@ -220,8 +237,23 @@ impl Mosquitto {
         std::fs::write(
             &conf,
             format!(
-                "listener {} 127.0.0.1\nallow_anonymous true\npersistence false\nset_tcp_nodelay true\n",
-                self.port
+                "listener {} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n{}",
+                self.port,
+                if self.persistent {
+                    // As root, mosquitto would switch to its own account, which cannot
+                    // write the test's directory: it runs as whoever started it.
+                    let user = Command::new("id")
+                        .arg("-un")
+                        .output()
+                        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                        .unwrap_or_default();
+                    format!(
+                        "user {user}\npersistence true\npersistence_location {}/\n",
+                        self.dir.path().display()
+                    )
+                } else {
+                    "persistence false\n".to_owned()
+                }
             ),
         )?;
         let log = std::fs::File::create(self.dir.path().join("mosquitto.log"))?;
@@ -239,6 +271,17 @@ impl Mosquitto {
                 bail!("mosquitto did not listen on port {}", self.port);
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Stops the broker as a service manager does (SIGTERM: it saves its state first).
+    pub fn stop_gracefully(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()?;
+            child.wait()?;
         }
         Ok(())
     }

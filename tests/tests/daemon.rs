@@ -1,5 +1,6 @@
 //! The whole daemon against a real dbus-daemon and a real mosquitto.
 
+use anyhow::Context as _;
 use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, WAIT, ctl};
 use futures_util::StreamExt as _;
 use serde_json::Value;
@@ -204,6 +205,69 @@ async fn broker_restart_does_not_stop_dbus_and_mqtt_recovers() -> anyhow::Result
         );
     }
     assert!(w.daemon.try_status()?.is_none(), "daemon exited");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_commands_handled_while_the_broker_is_down_arrive_once_it_is_back()
+-> anyhow::Result<()> {
+    // A broker that keeps its sessions (as deployed), restarted by its service manager.
+    let bus = DbusDaemon::start()?;
+    let mut broker = Mosquitto::start_persistent()?;
+    let daemon = Daemon::start(&DaemonSetup::new(&bus, broker.port))?;
+    let topics = daemon.topics();
+    // A consumer with a persistent session, subscribed at QoS 1.
+    let mut options = MqttProbe::options("127.0.0.1", broker.port)?;
+    options.set_client_id(format!("consumer-{}", std::process::id()));
+    options.set_clean_session(false);
+    let mut consumer = MqttProbe::connect_with(options, &topics.intent()).await?;
+    let conn = bus.connect().await?;
+    let proxy = agent_proxy(&conn).await?;
+    say(&proxy, "next song").await?;
+    consumer
+        .expect_json(&topics.intent(), |v| v["intent"] == "media.next")
+        .await?;
+
+    broker.stop_gracefully()?;
+    // The D-Bus path answers on; the events wait in the agent's bounded queue.
+    let mut ids = Vec::new();
+    for text in [
+        "open the driver side window",
+        "start pump three",
+        "volume up",
+    ] {
+        let outcome = say(&proxy, text).await?;
+        ids.push(
+            outcome["utterance_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    broker.resume()?;
+    // Every one arrives (QoS 1: at least once; a redelivery carries the same utterance id).
+    let mut seen: Vec<String> = Vec::new();
+    while !ids.iter().all(|id| seen.contains(id)) {
+        let event = consumer
+            .expect_json(&topics.intent(), |v| v["origin"] == "dbus")
+            .await
+            .with_context(|| format!("got {seen:?} of {ids:?}; log:\n{}", daemon.log()))?;
+        seen.push(
+            event["utterance_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    let doubles = seen.len() - ids.len();
+    eprintln!(
+        "{} events after the restart, {doubles} redelivered",
+        seen.len()
+    );
+    assert!(
+        seen.iter().all(|id| ids.contains(id)),
+        "{seen:?} vs {ids:?}"
+    );
     Ok(())
 }
 
