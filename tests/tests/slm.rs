@@ -221,3 +221,73 @@ async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_r
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_slm_worker_costs_one_timeout_and_is_replaced_while_templates_answer_on()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let _car = Simulator::car(&bus)?;
+    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+    setup.extra = format!(
+        "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 3000\n",
+        slm_model()?.display().to_string(),
+        dir.path().join("slm.sock").display().to_string(),
+    );
+    let daemon = Daemon::start(&setup)?;
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let ready_pid = |not: Option<u64>| {
+        let agent = agent.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(180);
+            loop {
+                let slm = status(&agent).await?["language"]["slm"].clone();
+                // The first worker has its prompts cached at start; a replacement loads
+                // them on its first request.
+                if slm["state"] == "ready"
+                    && (not.is_some() || slm["intents"].as_u64().unwrap_or(0) > 0)
+                    && let Some(pid) = slm["pid"].as_u64()
+                    && Some(pid) != not
+                {
+                    return anyhow::Ok(pid);
+                }
+                anyhow::ensure!(Instant::now() < deadline, "SLM worker not ready: {slm}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let pid = ready_pid(None).await?;
+    // The worker stops answering (alive, connected, silent).
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()?;
+    assert!(stopped.success());
+    // Template commands do not need it.
+    let outcome = say(&agent, "set the fan to level 4").await?;
+    assert_eq!(outcome["action"]["status"], "done", "{outcome}");
+    // A paraphrase waits one request timeout, then gets no action rather than an error.
+    let started = Instant::now();
+    let outcome = say(
+        &agent,
+        "could you change the cabin temperature to 22 please",
+    )
+    .await?;
+    assert!(outcome["action"].is_null(), "{outcome}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the hung worker held the command for {:?}",
+        started.elapsed()
+    );
+    // Its health checks fail; the supervisor kills it and starts another.
+    let new_pid = ready_pid(Some(pid)).await?;
+    assert_ne!(new_pid, pid);
+    let outcome = say(
+        &agent,
+        "could you change the cabin temperature to 22 please",
+    )
+    .await?;
+    assert_eq!(outcome["tier"], "slm", "{outcome}; log:\n{}", daemon.log());
+    Ok(())
+}
