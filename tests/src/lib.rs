@@ -97,8 +97,14 @@ pub struct DbusDaemon {
 impl DbusDaemon {
     /// Starts `dbus-daemon --session` and reads its address.
     pub fn start() -> anyhow::Result<Self> {
+        Self::spawn("--session")
+    }
+
+    /// Starts `dbus-daemon` with `config` (`--session` or `--config-file=...`) and reads
+    /// the address it prints.
+    fn spawn(config: &str) -> anyhow::Result<Self> {
         let mut child = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--print-address=1"])
+            .args([config, "--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -109,7 +115,7 @@ impl DbusDaemon {
         let address = line.trim().to_owned();
         if address.is_empty() {
             kill(&mut child);
-            bail!("dbus-daemon printed no address");
+            bail!("dbus-daemon {config} printed no address");
         }
         Ok(Self { child, address })
     }
@@ -158,25 +164,8 @@ impl DbusDaemon {
                 dir.path().display()
             ),
         )?;
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--print-address=1"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting dbus-daemon (apt install dbus-daemon)")?;
-        let stdout = child.stdout.take().context("dbus-daemon stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
-        let address = line.trim().to_owned();
-        if address.is_empty() {
-            kill(&mut child);
-            bail!(
-                "dbus-daemon printed no address (config {})",
-                config.display()
-            );
-        }
-        Ok((Self { child, address }, dir))
+        let bus = Self::spawn(&format!("--config-file={}", config.display()))?;
+        Ok((bus, dir))
     }
 
     /// A client connection to this bus.
@@ -242,13 +231,9 @@ impl Mosquitto {
                 if self.persistent {
                     // As root, mosquitto would switch to its own account, which cannot
                     // write the test's directory: it runs as whoever started it.
-                    let user = Command::new("id")
-                        .arg("-un")
-                        .output()
-                        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-                        .unwrap_or_default();
                     format!(
-                        "user {user}\npersistence true\npersistence_location {}/\n",
+                        "user {}\npersistence true\npersistence_location {}/\n",
+                        current_user(),
                         self.dir.path().display()
                     )
                 } else {
@@ -292,6 +277,15 @@ impl Mosquitto {
             kill(&mut child);
         }
     }
+}
+
+/// The name of the account the tests run as (`id -un`); empty when unknown.
+pub fn current_user() -> String {
+    Command::new("id")
+        .arg("-un")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn mosquitto_binary() -> PathBuf {

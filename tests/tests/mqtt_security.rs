@@ -6,7 +6,7 @@
 //! falling back to plain text.
 
 use anyhow::{Context as _, bail};
-use edge_agent_tests::{DaemonSetup, DbusDaemon, MqttProbe, free_port, repo};
+use edge_agent_tests::{DaemonSetup, DbusDaemon, MqttProbe, current_user, free_port, repo};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -129,7 +129,7 @@ impl SecureBroker {
                 "user {}\nper_listener_settings false\nallow_anonymous false\npassword_file {}\nacl_file {}\n\
                  listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\n\
                  keyfile {d}/server.key\nrequire_certificate true\n",
-                whoami()?,
+                current_user(),
                 passwords.display(),
                 repo().join("systemd/mosquitto-edge-agent.acl").display(),
                 d = dir.display()
@@ -162,11 +162,6 @@ impl Drop for SecureBroker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn whoami() -> anyhow::Result<String> {
-    let out = Command::new("id").arg("-un").output()?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn read(dir: &Path, name: &str) -> anyhow::Result<Vec<u8>> {

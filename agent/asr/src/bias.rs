@@ -183,20 +183,10 @@ pub fn continuations(
 ) -> Vec<Continuation> {
     let eot = texts.eot();
     let keep = keep.max(1);
-    let mut candidates: Vec<(f32, i32)> = logits
-        .iter()
-        .enumerate()
-        .take(eot as usize + 1)
-        .filter(|&(i, l)| l.is_finite() && (allow_eot || i as i32 != eot))
-        .map(|(i, &l)| (l, i as i32))
-        .collect();
+    let mut candidates = ranked_tokens(logits, eot, allow_eot);
     let log_norm = log_sum_exp_of(candidates.iter().map(|c| c.0));
-    let by_logit = |a: &(f32, i32), b: &(f32, i32)| b.0.total_cmp(&a.0);
     let first = FIRST_CANDIDATES.max(keep).min(candidates.len());
-    if first < candidates.len() && first > 0 {
-        candidates.select_nth_unstable_by(first - 1, by_logit);
-    }
-    candidates[..first].sort_unstable_by(by_logit);
+    best_first(&mut candidates, first);
     let spaced = {
         let mut c = cursor.clone();
         c.feed(grammar, " ");
@@ -247,20 +237,37 @@ const FIRST_CANDIDATES: usize = 64;
 
 /// The `n` tokens (end of text included) with the highest logits.
 fn best_tokens(logits: &[f32], eot: i32, n: usize) -> Vec<i32> {
-    let mut ranked: Vec<(f32, i32)> = logits
+    let mut ranked = ranked_tokens(logits, eot, true);
+    let n = n.min(ranked.len());
+    best_first(&mut ranked, n);
+    ranked.truncate(n);
+    ranked.into_iter().map(|(_, id)| id).collect()
+}
+
+/// (logit, token) of the ordinary tokens with a finite logit, end of text too when
+/// `with_eot`.
+fn ranked_tokens(logits: &[f32], eot: i32, with_eot: bool) -> Vec<(f32, i32)> {
+    logits
         .iter()
         .enumerate()
         .take(eot as usize + 1)
-        .filter(|(_, l)| l.is_finite())
+        .filter(|&(i, l)| l.is_finite() && (with_eot || i as i32 != eot))
         .map(|(i, &l)| (l, i as i32))
-        .collect();
-    let by_logit = |a: &(f32, i32), b: &(f32, i32)| b.0.total_cmp(&a.0);
-    let n = n.min(ranked.len());
-    if n > 0 && n < ranked.len() {
-        ranked.select_nth_unstable_by(n - 1, by_logit);
+        .collect()
+}
+
+/// Highest logit first.
+fn by_logit(a: &(f32, i32), b: &(f32, i32)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0)
+}
+
+/// Moves the `n` highest logits to the front, sorted; the rest stays unordered behind.
+fn best_first(candidates: &mut [(f32, i32)], n: usize) {
+    let n = n.min(candidates.len());
+    if n > 0 && n < candidates.len() {
+        candidates.select_nth_unstable_by(n - 1, by_logit);
     }
-    ranked.truncate(n);
-    ranked.into_iter().map(|(_, id)| id).collect()
+    candidates[..n].sort_unstable_by(by_logit);
 }
 
 fn log_sum_exp_of(values: impl Iterator<Item = f32> + Clone) -> f32 {

@@ -313,7 +313,8 @@ impl Recognizer {
                 "grammar pass"
             );
             if let Some(scored) = result.scored {
-                let mut biased = self.hypothesis(&scored, HypothesisSource::Grammar);
+                let raw: String = scored.iter().map(|t| t.text.as_str()).collect();
+                let mut biased = self.hypothesis(&raw, &scored, HypothesisSource::Grammar);
                 biased.in_grammar = Some(TextCursor::accepts(bias.grammar, &biased.text));
                 hypotheses.push(biased);
             }
@@ -341,9 +342,14 @@ impl Recognizer {
         Ok(tokens)
     }
 
-    fn hypothesis(&self, scored: &[ScoredToken], source: HypothesisSource) -> Hypothesis {
-        let raw: String = scored.iter().map(|t| t.text.as_str()).collect();
-        let text = drop_repetitions(&clean_transcript(&raw));
+    /// A hypothesis of the decoded text `raw` (cleaned here) and its scored tokens.
+    fn hypothesis(
+        &self,
+        raw: &str,
+        scored: &[ScoredToken],
+        source: HypothesisSource,
+    ) -> Hypothesis {
+        let text = drop_repetitions(&clean_transcript(raw));
         let mut words = word_scores(scored);
         // A decoding loop cut from the text is cut from the words too.
         words.truncate(text.split_whitespace().count());
@@ -402,13 +408,11 @@ impl Recognizer {
         state
             .full(params, samples)
             .map_err(|e| RecognizerError::Whisper(e.to_string()))?;
+        // whisper.cpp's text of the segments it did not judge silent, whose bytes are
+        // joined before decoding (a character may span tokens).
         let kept = self.kept_segments(state);
-        let text = drop_repetitions(&clean_transcript(&kept.text));
         let scored = hook.finish(&kept.tokens);
-        let mut hypothesis = self.hypothesis(&scored, HypothesisSource::Free);
-        // whisper.cpp's text, which drops segments it judged silent.
-        hypothesis.text = text;
-        Ok(hypothesis)
+        Ok(self.hypothesis(&kept.text, &scored, HypothesisSource::Free))
     }
 
     /// The text and text-token ids of the segments not judged silent.

@@ -106,13 +106,14 @@ pub fn choose(
         return free;
     };
     let heard = plain_words(&first.text);
+    let said = plain_words(&biased.text);
     if first.logprob - biased.logprob > max_drop
         || !free_text
             .iter()
             .flat_map(|w| plain_words(w))
             .all(|w| heard.contains(&w))
-        || sure_words_lost(first, biased) > MAX_SURE_WORDS_LOST
-        || plain_words(&biased.text).len() * 2 < heard.len()
+        || sure_words_lost(first, &said) > MAX_SURE_WORDS_LOST
+        || said.len() * 2 < heard.len()
     {
         return free;
     }
@@ -129,9 +130,9 @@ const SURE_WORD_P: f32 = 0.9;
 /// something else ("we'll come into the slot for next week" is not "we'll continue").
 const MAX_SURE_WORDS_LOST: usize = 1;
 
-/// The words the free pass heard surely that the biased transcript does not have.
-fn sure_words_lost(free: &Hypothesis, biased: &Hypothesis) -> usize {
-    let kept = plain_words(&biased.text);
+/// The words the free pass heard surely that the biased transcript (`kept`, its plain
+/// words) does not have.
+fn sure_words_lost(free: &Hypothesis, kept: &[String]) -> usize {
     free.words
         .iter()
         .filter(|w| w.p >= SURE_WORD_P)
