@@ -9,8 +9,9 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # Debian packages: the broker and its clients, the bus daemon, C toolchain for -sys crates,
 # cmake and libclang for whisper.cpp, ALSA headers, espeak-ng, flite (second voice set) and sox
 # for the speech fixtures; openssl (certificates for the TLS broker test), dbus-bin
-# (dbus-send) and util-linux (setpriv) for the bus policy test.
-packages=(mosquitto mosquitto-clients dbus-daemon dbus-bin util-linux openssl pkg-config
+# (dbus-send) and util-linux (setpriv) for the bus policy test; faketime (libfaketime) for
+# the clock-jump test.
+packages=(mosquitto mosquitto-clients dbus-daemon dbus-bin util-linux openssl faketime pkg-config
   build-essential python3 python3-venv cmake clang libclang-dev libasound2-dev espeak-ng flite sox)
 missing=()
 for p in "${packages[@]}"; do

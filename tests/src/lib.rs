@@ -376,6 +376,11 @@ impl Simulator {
         Ok(())
     }
 
+    /// Its process id while it runs (to stop it with `SIGSTOP`: a hung peer).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills it (a crash).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

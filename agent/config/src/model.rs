@@ -441,7 +441,8 @@ pub struct HalSection {
     /// comma-separated.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub profiles: Vec<PathBuf>,
-    /// How long a write may take until the peer confirms it, in milliseconds.
+    /// How long a write may take until the peer confirms it, and an active read until the
+    /// peer answers, in milliseconds.
     pub set_timeout_ms: u64,
     /// The bus of D-Bus-bound signals.
     pub dbus: HalDbusSection,
@@ -669,6 +670,9 @@ pub struct MqttSection {
     /// Outgoing messages buffered while the broker is away; beyond it events are dropped
     /// (and logged) so the D-Bus path never waits on MQTT.
     pub queue_capacity: usize,
+    /// `cmd/say` commands handled at once (each may wait on a skill or a peer); more are
+    /// refused on `events/error` with a reason, so a flood costs bounded memory.
+    pub max_commands_in_flight: usize,
     /// User name, if the broker needs one.
     pub username: Option<String>,
     /// Password for `username`.
@@ -689,6 +693,7 @@ impl Default for MqttSection {
             reconnect_max_ms: 30_000,
             topic_prefix: "edge-agent".into(),
             queue_capacity: 256,
+            max_commands_in_flight: 64,
             username: None,
             password: None,
             tls: None,
@@ -950,6 +955,12 @@ impl ConfigFile {
         }
         if m.queue_capacity == 0 {
             return Err(invalid("mqtt.queue_capacity", "must be at least 1".into()));
+        }
+        if m.max_commands_in_flight == 0 {
+            return Err(invalid(
+                "mqtt.max_commands_in_flight",
+                "must be at least 1".into(),
+            ));
         }
         if !(0.0..=1.0).contains(&self.nlu.min_confidence) {
             return Err(invalid(

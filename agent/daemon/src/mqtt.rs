@@ -68,7 +68,8 @@ pub fn spawn(
         fleet_enabled: config.fleet.enabled,
         heartbeat: Duration::from_secs(config.fleet.heartbeat_secs),
         pending_result: crate::fleet::pending_result_path(config),
-        in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_SAY_IN_FLIGHT)),
+        max_in_flight: m.max_commands_in_flight,
+        in_flight: Arc::new(tokio::sync::Semaphore::new(m.max_commands_in_flight)),
     };
     tokio::spawn(task.run(eventloop, events, sessions, audit, shutdown))
 }
@@ -124,12 +125,11 @@ struct MqttTask {
     pending_result: std::path::PathBuf,
     /// `cmd/say` commands being handled; beyond the limit a command is refused with a
     /// reason, so a flood costs bounded memory.
+    /// Measured in docs/BENCHMARKS.md ("Load").
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// The semaphore's size (`mqtt.max_commands_in_flight`), for the refusal's text.
+    max_in_flight: usize,
 }
-
-/// `cmd/say` commands handled at once (each waits on the pipeline, a skill or a peer);
-/// more are refused on `events/error`. Measured in docs/BENCHMARKS.md ("Load").
-pub const MAX_SAY_IN_FLIGHT: usize = 64;
 
 impl MqttTask {
     async fn run(
@@ -337,8 +337,9 @@ impl MqttTask {
                     self.publish_error(
                         topic,
                         format!(
-                            "busy: {MAX_SAY_IN_FLIGHT} commands are being handled; this one \
-                             was dropped, send it again later"
+                            "busy: {} commands are being handled; this one was dropped, \
+                             send it again later",
+                            self.max_in_flight
                         ),
                     );
                     return;

@@ -52,6 +52,26 @@ struct StatusReport<'a> {
     tts: Option<serde_json::Value>,
     /// Open conversations (stations with a question waiting).
     sessions: Vec<edge_dialogue::SessionView>,
+    /// The async runtime: tasks alive (a leak shows as growth under steady traffic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime: Option<RuntimeReport>,
+}
+
+#[derive(Debug, Serialize)]
+struct RuntimeReport {
+    workers: usize,
+    tasks: usize,
+}
+
+impl RuntimeReport {
+    /// The current tokio runtime's figures; `None` outside one.
+    fn current() -> Option<Self> {
+        let metrics = tokio::runtime::Handle::try_current().ok()?.metrics();
+        Some(Self {
+            workers: metrics.num_workers(),
+            tasks: metrics.num_alive_tasks(),
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -146,6 +166,7 @@ impl Status {
             language: self.language.get().map(|l| l.status()),
             tts: self.voice.get().map(|v| v.status()),
             sessions: pipeline.sessions(),
+            runtime: RuntimeReport::current(),
         };
         serde_json::to_string(&report).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }

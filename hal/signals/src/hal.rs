@@ -58,8 +58,8 @@ pub enum HalError {
         /// The transport's error.
         message: String,
     },
-    /// No confirmation in time.
-    #[error("{path}: no confirmation within {after:?}")]
+    /// The peer did not answer a read, or confirm a write, in time.
+    #[error("{path}: the peer did not answer within {after:?}")]
     Timeout {
         /// The path.
         path: String,
@@ -169,12 +169,13 @@ pub struct Hal {
     dbus: Option<Arc<dyn Transport>>,
     mqtt: Option<Arc<dyn Transport>>,
     sink: UpdateSink,
-    set_timeout: Duration,
+    /// How long a peer may take to answer a read or confirm a write.
+    peer_timeout: Duration,
 }
 
 impl Hal {
     /// A HAL over `catalogue` with no transports yet, and the sink transports report to.
-    pub fn new(catalogue: &Catalogue, set_timeout: Duration) -> Self {
+    pub fn new(catalogue: &Catalogue, peer_timeout: Duration) -> Self {
         let (updates, _) = broadcast::channel(1024);
         Self {
             signals: catalogue.signals.clone(),
@@ -186,7 +187,7 @@ impl Hal {
                     updates,
                 }),
             },
-            set_timeout,
+            peer_timeout,
         }
     }
 
@@ -249,7 +250,15 @@ impl Hal {
         if !fresh && let Some(reading) = self.sink.cached(path) {
             return Ok(reading);
         }
-        let value = self.transport(signal)?.read(signal).await?;
+        // A peer that hangs must not hold the caller (and a skill, and a command slot)
+        // for ever: reads are bounded like writes.
+        let read = self.transport(signal)?.read(signal);
+        let value = tokio::time::timeout(self.peer_timeout, read)
+            .await
+            .map_err(|_| HalError::Timeout {
+                path: path.to_owned(),
+                after: self.peer_timeout,
+            })??;
         self.sink.report(path, value.clone());
         Ok(Reading {
             value,
@@ -285,7 +294,7 @@ impl Hal {
         let (_, checked) = self.check(path, value)?;
         let signal = self.bound(path)?;
         let transport = self.transport(signal)?;
-        let timeout = self.set_timeout;
+        let timeout = self.peer_timeout;
         match tokio::time::timeout(timeout, transport.write(signal, &checked, timeout)).await {
             Ok(Ok(())) => {
                 if signal.def.access.readable() {
@@ -316,6 +325,8 @@ mod tests {
     struct FakeTransport {
         written: Mutex<Vec<(String, SignalValue)>>,
         fail: bool,
+        /// Never answers (a peer stopped with SIGSTOP).
+        hang: bool,
     }
 
     impl Transport for FakeTransport {
@@ -323,7 +334,12 @@ mod tests {
             &'a self,
             _signal: &'a BoundSignal,
         ) -> BoxFuture<'a, Result<SignalValue, HalError>> {
-            Box::pin(async { Ok(SignalValue::Float(42.0)) })
+            Box::pin(async move {
+                if self.hang {
+                    std::future::pending::<()>().await;
+                }
+                Ok(SignalValue::Float(42.0))
+            })
         }
         fn write<'a>(
             &'a self,
@@ -332,6 +348,9 @@ mod tests {
             _t: Duration,
         ) -> BoxFuture<'a, Result<(), HalError>> {
             Box::pin(async move {
+                if self.hang {
+                    std::future::pending::<()>().await;
+                }
                 if self.fail {
                     return Err(HalError::Transport {
                         path: signal.def.path.clone(),
@@ -369,6 +388,28 @@ mqtt = { state_topic = "plant/pump-3/state", pointer = "/pressure" }
         )
         .expect("write");
         Catalogue::load(&[path]).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_hung_peer_times_reads_and_writes_out() {
+        let mut hal = Hal::new(&catalogue(), Duration::from_millis(50));
+        let fake = Arc::new(FakeTransport {
+            hang: true,
+            ..FakeTransport::default()
+        });
+        hal.set_transport(TransportKind::Dbus, fake);
+        let timeout = HalError::Timeout {
+            path: "Vehicle.Speed".into(),
+            after: Duration::from_millis(50),
+        };
+        assert_eq!(
+            hal.get("Vehicle.Speed", true).await.err(),
+            Some(timeout.clone())
+        );
+        assert_eq!(
+            hal.set("Vehicle.Speed", &SignalValue::Int(80)).await.err(),
+            Some(timeout)
+        );
     }
 
     #[tokio::test]
