@@ -1096,3 +1096,26 @@ pub fn copy_skill(from: &Path, to: &Path, name: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Waits until the daemon's own cached copy of `signal` (no fresh read) is `value`.
+pub async fn daemon_sees(agent: &zbus::Proxy<'_>, signal: &str, value: bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        // Before the first state arrives the read may fail: that is "not seen yet".
+        let reading: serde_json::Value = match agent
+            .call::<_, _, String>("GetSignal", &(signal, false))
+            .await
+        {
+            Ok(json) => serde_json::from_str(&json)?,
+            Err(e) => serde_json::Value::String(e.to_string()),
+        };
+        if reading["value"] == value {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the daemon never saw {signal} = {value}: {reading}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

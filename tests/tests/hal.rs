@@ -1,7 +1,9 @@
 //! Acting on the world: the daemon with the demo profiles against the real simulators on a
 //! private dbus-daemon and a real mosquitto.
 
-use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, WAIT};
+use edge_agent_tests::{
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, WAIT, daemon_sees,
+};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -41,29 +43,6 @@ async fn world_with(extra: &str) -> anyhow::Result<World> {
 
 async fn world() -> anyhow::Result<World> {
     world_with("").await
-}
-
-/// Waits until the daemon's own cached copy of `signal` (no fresh read) is `value`.
-async fn daemon_sees(agent: &zbus::Proxy<'_>, signal: &str, value: bool) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + edge_agent_tests::WAIT;
-    loop {
-        // Before the first state arrives the read may fail: that is "not seen yet".
-        let reading: Value = match agent
-            .call::<_, _, String>("GetSignal", &(signal, false))
-            .await
-        {
-            Ok(json) => serde_json::from_str(&json)?,
-            Err(e) => Value::String(e.to_string()),
-        };
-        if reading["value"] == value {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the daemon never saw {signal} = {value}: {reading}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn say(agent: &zbus::Proxy<'_>, text: &str) -> anyhow::Result<Value> {

@@ -2,11 +2,13 @@
 //! (openssl), client certificates required, passwords, and the shipped ACL
 //! (`systemd/mosquitto-edge-agent.acl`). The agent connects over TLS with its certificate
 //! and password; an operator's `cmd/say` is acted on; a viewer's is dropped by the broker
-//! and never reaches the agent; unreadable TLS material keeps the agent off MQTT instead of
-//! falling back to plain text.
+//! and never reaches the agent; the HAL reaches the plant over TLS with its own account;
+//! unreadable TLS material keeps the agent off MQTT instead of falling back to plain text.
 
 use anyhow::{Context as _, bail};
-use edge_agent_tests::{DaemonSetup, DbusDaemon, MqttProbe, current_user, free_port, repo};
+use edge_agent_tests::{
+    DaemonSetup, DbusDaemon, MqttProbe, Simulator, current_user, daemon_sees, free_port, repo,
+};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -101,16 +103,25 @@ fn make_certificates(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// mosquitto with a TLS listener that requires a client certificate and a password, and
-/// the shipped ACL.
+/// the shipped ACL; a second, plain listener (password only) for the plant simulator,
+/// which stands for a PLC gateway without TLS.
 struct SecureBroker {
     child: Child,
     port: u16,
+    plain_port: u16,
 }
 
 impl SecureBroker {
     fn start(dir: &Path) -> anyhow::Result<Self> {
         let passwords = dir.join("passwords");
-        for (i, user) in ["edge-agent", "operator", "viewer"].iter().enumerate() {
+        let users = [
+            "edge-agent",
+            "edge-agent-hal",
+            "operator",
+            "viewer",
+            "plant-sim",
+        ];
+        for (i, user) in users.iter().enumerate() {
             let mut args = vec!["-b"];
             if i == 0 {
                 args.push("-c");
@@ -119,7 +130,16 @@ impl SecureBroker {
             args.extend([file.as_str(), user, "secret"]);
             run("mosquitto_passwd", &args, dir)?;
         }
-        let port = free_port()?;
+        let (port, plain_port) = (free_port()?, free_port()?);
+        // The shipped ACL, and the simulated plant's own account.
+        let acl = dir.join("acl");
+        std::fs::write(
+            &acl,
+            format!(
+                "{}\nuser plant-sim\ntopic readwrite plant/#\n",
+                std::fs::read_to_string(repo().join("systemd/mosquitto-edge-agent.acl"))?
+            ),
+        )?;
         let config = dir.join("mosquitto.conf");
         std::fs::write(
             &config,
@@ -128,10 +148,11 @@ impl SecureBroker {
                 // account, which cannot read the test's files.
                 "user {}\nper_listener_settings false\nallow_anonymous false\npassword_file {}\nacl_file {}\n\
                  listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\n\
-                 keyfile {d}/server.key\nrequire_certificate true\n",
+                 keyfile {d}/server.key\nrequire_certificate true\n\
+                 listener {plain_port} 127.0.0.1\n",
                 current_user(),
                 passwords.display(),
-                repo().join("systemd/mosquitto-edge-agent.acl").display(),
+                acl.display(),
                 d = dir.display()
             ),
         )?;
@@ -144,7 +165,9 @@ impl SecureBroker {
             .spawn()
             .context("starting mosquitto")?;
         let deadline = Instant::now() + edge_agent_tests::WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+            || std::net::TcpStream::connect(("127.0.0.1", plain_port)).is_err()
+        {
             if Instant::now() > deadline {
                 bail!(
                     "mosquitto did not listen on {port}:\n{}",
@@ -153,7 +176,11 @@ impl SecureBroker {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Self { child, port })
+        Ok(Self {
+            child,
+            port,
+            plain_port,
+        })
     }
 }
 
@@ -250,6 +277,88 @@ async fn commands_over_tls_only_from_clients_the_acl_lets_write() -> anyhow::Res
     assert_eq!(
         event["intent"], "equipment.read_sensor",
         "the first command the agent heard must be the operator's, not the viewer's: {event}"
+    );
+    Ok(())
+}
+
+/// The HAL's own connection to the plant's broker over TLS, with its own account
+/// (`edge-agent-hal` in the shipped ACL): an operator's "start pump three", confirmed with
+/// "yes", is written to the plant and confirmed by the plant's state, both through that
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hal_reaches_the_plant_over_tls() -> anyhow::Result<()> {
+    let certs = tempfile::tempdir()?;
+    let d = certs.path();
+    make_certificates(d)?;
+    let broker = SecureBroker::start(d)?;
+    let _plant = Simulator::start(
+        "edge-sim-plant",
+        &[
+            "--port".into(),
+            broker.plain_port.to_string(),
+            "--period-ms".into(),
+            "100".into(),
+            "--username".into(),
+            "plant-sim".into(),
+            "--password".into(),
+            "secret".into(),
+        ],
+    )?;
+    let bus = DbusDaemon::start()?;
+    let mut setup = agent_setup(&bus, broker.port, d, &d.join("ca.pem")).with_demo_profiles()?;
+    setup.env.extend([
+        (
+            "EDGE_AGENT__HAL__MQTT__HOST".to_owned(),
+            "localhost".to_owned(),
+        ),
+        (
+            "EDGE_AGENT__HAL__MQTT__USERNAME".to_owned(),
+            "edge-agent-hal".to_owned(),
+        ),
+        (
+            "EDGE_AGENT__HAL__MQTT__PASSWORD".to_owned(),
+            "secret".to_owned(),
+        ),
+    ]);
+    setup.extra.push_str(&format!(
+        "[hal.mqtt.tls]\nca_file = {:?}\nclient_cert_file = {:?}\nclient_key_file = {:?}\n",
+        d.join("ca.pem").display().to_string(),
+        d.join("agent.pem").display().to_string(),
+        d.join("agent.key").display().to_string(),
+    ));
+    let daemon = edge_agent_tests::Daemon::start(&setup)?;
+    let topics = daemon.topics();
+    let mut operator = probe(d, broker.port, "operator", &topics.all()).await?;
+    operator
+        .expect(&topics.status(), |p| p == b"online")
+        .await
+        .with_context(|| format!("agent not online over TLS; log:\n{}", daemon.log()))?;
+    // The plant's state reaches the HAL over TLS (the policy needs pump 3's guard closed).
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(
+        &conn,
+        "org.edgeagent.Agent1",
+        "/org/edgeagent/Agent",
+        "org.edgeagent.Agent1",
+    )
+    .await?;
+    daemon_sees(&agent, "Plant.Pump3.GuardClosed", true).await?;
+    operator.publish(&topics.say(), "start pump three").await?;
+    let event = operator
+        .expect_json(&topics.intent(), |v| v["origin"] == "mqtt")
+        .await?;
+    assert_eq!(event["intent"], "equipment.start", "{event}");
+    assert_eq!(event["action"]["status"], "confirm", "{event}");
+    operator.publish(&topics.say(), "yes").await?;
+    let event = operator
+        .expect_json(&topics.intent(), |v| v["text"] == "yes")
+        .await
+        .with_context(|| daemon.log())?;
+    assert_eq!(
+        event["action"]["status"],
+        "done",
+        "the plant should confirm over the HAL's TLS connection: {event}\n{}",
+        daemon.log()
     );
     Ok(())
 }

@@ -47,6 +47,12 @@ struct Args {
         default_value = "pump-1,pump-2,pump-3,pump-4,press-1,press-2,conveyor-1"
     )]
     machines: Vec<String>,
+    /// User name on a broker that needs one (with `--password`).
+    #[arg(long, requires = "password")]
+    username: Option<String>,
+    /// Password for `--username`.
+    #[arg(long, requires = "username")]
+    password: Option<String>,
 }
 
 /// What the MQTT event-loop task reports to the main loop.
@@ -119,6 +125,9 @@ async fn main() -> anyhow::Result<()> {
     options
         .set_clean_session(true)
         .set_keep_alive(Duration::from_secs(10));
+    if let (Some(user), Some(password)) = (&args.username, &args.password) {
+        options.set_credentials(user, password);
+    }
     let (client, mut eventloop) = AsyncClient::new(options, 256);
     // Small messages, latency matters: no Nagle delay (~40 ms per hop with delayed ACKs).
     let mut network = eventloop.network_options();
