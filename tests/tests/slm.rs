@@ -223,7 +223,7 @@ async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hung_slm_worker_costs_one_timeout_and_is_replaced_while_templates_answer_on()
+async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_templates_answer_on()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let bus = DbusDaemon::start()?;
@@ -283,6 +283,32 @@ async fn a_hung_slm_worker_costs_one_timeout_and_is_replaced_while_templates_ans
     // Its health checks fail; the supervisor kills it and starts another.
     let new_pid = ready_pid(Some(pid)).await?;
     assert_ne!(new_pid, pid);
+    let outcome = say(
+        &agent,
+        "could you change the cabin temperature to 22 please",
+    )
+    .await?;
+    assert_eq!(outcome["tier"], "slm", "{outcome}; log:\n{}", daemon.log());
+
+    // Killed in the middle of a request (stopped first, so the request is surely in its
+    // hands, then SIGKILL): that paraphrase gets no action, never an error; the supervisor
+    // starts another worker, which answers.
+    let signal = |sig: &str, pid: u64| {
+        std::process::Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()
+    };
+    assert!(signal("-STOP", new_pid)?.success());
+    let request = {
+        let agent = agent.clone();
+        tokio::spawn(async move { say(&agent, "could you make the fan a bit stronger").await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(signal("-KILL", new_pid)?.success());
+    let outcome = request.await??;
+    assert!(outcome["action"].is_null(), "{outcome}");
+    let third_pid = ready_pid(Some(new_pid)).await?;
+    assert_ne!(third_pid, new_pid);
     let outcome = say(
         &agent,
         "could you change the cabin temperature to 22 please",
