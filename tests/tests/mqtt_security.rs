@@ -102,8 +102,8 @@ fn make_certificates(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// mosquitto with a TLS listener that requires a client certificate and a password, and
-/// the shipped ACL; a second, plain listener (password only) for the plant simulator,
+/// mosquitto with the shipped configuration (a TLS listener that requires a client
+/// certificate and a password) and the shipped ACL; a second, plain listener (password only) for the plant simulator,
 /// which stands for a PLC gateway without TLS.
 struct SecureBroker {
     child: Child,
@@ -140,20 +140,40 @@ impl SecureBroker {
                 std::fs::read_to_string(repo().join("systemd/mosquitto-edge-agent.acl"))?
             ),
         )?;
+        // The shipped configuration, its paths and port replaced by the test's.
+        let mut text = std::fs::read_to_string(repo().join("systemd/mosquitto-edge-agent.conf"))?;
+        for (from, to) in [
+            (
+                "/etc/mosquitto/certs/".to_owned(),
+                format!("{}/", dir.display()),
+            ),
+            (
+                "/etc/mosquitto/edge-agent.passwd".to_owned(),
+                passwords.display().to_string(),
+            ),
+            (
+                "/etc/mosquitto/edge-agent.acl".to_owned(),
+                acl.display().to_string(),
+            ),
+            (
+                "listener 8883".to_owned(),
+                format!("listener {port} 127.0.0.1"),
+            ),
+        ] {
+            anyhow::ensure!(
+                text.contains(&from),
+                "the shipped mosquitto configuration lost {from}"
+            );
+            text = text.replace(&from, &to);
+        }
+        // Run as whoever started it: as root, mosquitto would switch to its own account,
+        // which cannot read the test's files.
         let config = dir.join("mosquitto.conf");
         std::fs::write(
             &config,
             format!(
-                // Run as whoever started it: as root, mosquitto would switch to its own
-                // account, which cannot read the test's files.
-                "user {}\nper_listener_settings false\nallow_anonymous false\npassword_file {}\nacl_file {}\n\
-                 listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\n\
-                 keyfile {d}/server.key\nrequire_certificate true\n\
-                 listener {plain_port} 127.0.0.1\n",
-                current_user(),
-                passwords.display(),
-                acl.display(),
-                d = dir.display()
+                "user {}\n{text}\nlistener {plain_port} 127.0.0.1\n",
+                current_user()
             ),
         )?;
         let log = dir.join("mosquitto.log");
