@@ -10,8 +10,8 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # cmake and libclang for whisper.cpp, ALSA headers, espeak-ng, flite (second voice set) and sox
 # for the speech fixtures; openssl (certificates for the TLS broker test), dbus-bin
 # (dbus-send) and util-linux (setpriv) for the bus policy test; faketime (libfaketime) for
-# the clock-jump test.
-packages=(mosquitto mosquitto-clients dbus-daemon dbus-bin util-linux openssl faketime pkg-config
+# the clock-jump test; prometheus (the scraper of the metrics test).
+packages=(mosquitto mosquitto-clients dbus-daemon dbus-bin util-linux openssl faketime prometheus pkg-config
   build-essential python3 python3-venv cmake clang libclang-dev libasound2-dev espeak-ng flite sox)
 missing=()
 for p in "${packages[@]}"; do

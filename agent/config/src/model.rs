@@ -49,6 +49,8 @@ pub struct ConfigFile {
     pub dialogue: DialogueSection,
     /// Fleet operations over MQTT: heartbeat, signed skill and configuration commands.
     pub fleet: FleetSection,
+    /// Prometheus metrics on a local address.
+    pub metrics: MetricsSection,
 }
 
 impl Default for ConfigFile {
@@ -72,6 +74,27 @@ impl Default for ConfigFile {
             tts: TtsSection::default(),
             dialogue: DialogueSection::default(),
             fleet: FleetSection::default(),
+            metrics: MetricsSection::default(),
+        }
+    }
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Serve Prometheus metrics (`GET /metrics`, OpenMetrics text).
+    pub enabled: bool,
+    /// `host:port` to listen on; keep it local (or behind a firewall): the figures tell
+    /// what the vehicle or machine is asked to do.
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:9464".into(),
         }
     }
 }
@@ -1028,6 +1051,15 @@ impl ConfigFile {
             return Err(invalid(
                 "fleet.publisher_keys",
                 format!("{bad:?} is not an ed25519 public key (64 hex digits)"),
+            ));
+        }
+        if self.metrics.enabled && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "metrics.listen",
+                format!(
+                    "{:?} is not host:port (an IP address and a port)",
+                    self.metrics.listen
+                ),
             ));
         }
         let slm_uri = &self.slm.uri;

@@ -605,10 +605,7 @@ impl Language {
         });
         let mut slm = match &self.unavailable {
             Some(reason) => serde_json::json!({"state": "unavailable", "reason": reason}),
-            None => edge_worker::status_json(
-                self.worker.as_ref().map(WorkerHandle::state),
-                self.uri.as_deref(),
-            ),
+            None => edge_worker::status_json(self.worker.as_ref(), self.uri.as_deref()),
         };
         if !self.slm_intents {
             // Not an intent tier: no prompts to cache, choices are answered at once.

@@ -13,6 +13,7 @@ mod hal;
 mod language;
 mod listening;
 mod logging;
+mod metrics;
 mod mqtt;
 mod mqtt_security;
 mod pipeline;
@@ -202,6 +203,7 @@ struct Started {
     status: Arc<status::Status>,
     listening: Option<listening::Listening>,
     dbus: Option<dbus::Served>,
+    metrics: Arc<edge_metrics::Metrics>,
     // Kept alive while the daemon runs (the pipeline and status hold them too).
     _speech: Arc<speech::Speech>,
     _language: Arc<language::Language>,
@@ -224,7 +226,12 @@ async fn start(
     };
     let status = Arc::new(status::Status::new(config, &pipeline));
     let pipeline = Arc::new(pipeline);
-    let speech = Arc::new(speech::Speech::start(config, pipeline.clone()));
+    let metrics = Arc::new(edge_metrics::Metrics::new());
+    let speech = Arc::new(speech::Speech::start(
+        config,
+        pipeline.clone(),
+        metrics.clone(),
+    ));
     status.set_speech(speech.clone());
     let language = Arc::new(language::Language::start(config));
     status.set_language(language.clone());
@@ -254,6 +261,7 @@ async fn start(
         status,
         listening,
         dbus,
+        metrics,
         _speech: speech,
         _language: language,
         _voice: voice,
@@ -282,6 +290,7 @@ async fn run(
         status,
         listening,
         dbus,
+        metrics,
         ..
     } = started;
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -308,6 +317,7 @@ async fn run(
         )
     });
 
+    let metrics_tasks = metrics::spawn(&config, &pipeline, status.clone(), metrics);
     let _watcher = watch::watch_dirs(pipeline.clone(), &config.skills.dirs);
     // Questions nobody answers are closed (and their writes dropped) on time, not only
     // when the station speaks again.
@@ -346,6 +356,9 @@ async fn run(
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), handle).await;
     }
     session_timer.abort();
+    for task in metrics_tasks {
+        task.abort();
+    }
     if let Some(watchdog) = watchdog {
         watchdog.abort();
     }

@@ -66,12 +66,17 @@ pub struct Speech {
     /// Voice-activity thresholds, for trimming recordings.
     endpoint: edge_speech::EndpointConfig,
     pipeline: Arc<Pipeline>,
+    metrics: Arc<edge_metrics::Metrics>,
 }
 
 impl Speech {
     /// Starts the worker (or notes the external server). Never fails: without a model the
     /// daemon still serves text, and speech requests say why they cannot be served.
-    pub fn start(config: &AgentConfig, pipeline: Arc<Pipeline>) -> Self {
+    pub fn start(
+        config: &AgentConfig,
+        pipeline: Arc<Pipeline>,
+        metrics: Arc<edge_metrics::Metrics>,
+    ) -> Self {
         let asr = &config.asr;
         let mut speech = Self {
             uri: None,
@@ -88,6 +93,7 @@ impl Speech {
                 threshold: config.audio.vad_threshold,
                 ..edge_speech::EndpointConfig::default()
             },
+            metrics,
             pipeline,
         };
         if !asr.enabled {
@@ -144,10 +150,7 @@ impl Speech {
         if let Some(reason) = &self.unavailable {
             return serde_json::json!({"state": "unavailable", "reason": reason});
         }
-        edge_worker::status_json(
-            self.worker.as_ref().map(WorkerHandle::state),
-            self.uri.as_deref(),
-        )
+        edge_worker::status_json(self.worker.as_ref(), self.uri.as_deref())
     }
 
     fn uri(&self) -> Result<&str, SpeechError> {
@@ -217,7 +220,9 @@ impl Speech {
         audio_ms: u64,
         end_of_audio: Instant,
     ) -> Result<SpokenOutcome, SpeechError> {
-        let asr_ms = end_of_audio.elapsed().as_secs_f64() * 1000.0;
+        let asr = end_of_audio.elapsed();
+        self.metrics.stage("transcript", asr);
+        let asr_ms = asr.as_secs_f64() * 1000.0;
         if transcript.text.trim().is_empty() {
             return Err(SpeechError::NoSpeech);
         }
@@ -241,7 +246,9 @@ impl Speech {
                 text: chosen.text.clone(),
                 source,
             })?;
-        let end_to_action_ms = end_of_audio.elapsed().as_secs_f64() * 1000.0;
+        let end_to_action = end_of_audio.elapsed();
+        self.metrics.stage("end_to_action", end_to_action);
+        let end_to_action_ms = end_to_action.as_secs_f64() * 1000.0;
         tracing::info!(
             utterance_id = %outcome.utterance_id,
             audio_ms,

@@ -132,6 +132,26 @@ impl Status {
         self.mqtt.store(state as u8, Ordering::Relaxed);
     }
 
+    /// Whether MQTT is connected now.
+    pub fn mqtt_connected(&self) -> bool {
+        self.mqtt() == MqttState::Connected
+    }
+
+    /// The supervised workers: name, ready now, times stopped. An external server or a
+    /// worker that is off is not listed.
+    pub fn workers(&self) -> Vec<(&'static str, bool, u64)> {
+        let speech = self.speech.get().map(|s| s.status());
+        let language = self.language.get().map(|l| l.status()["slm"].clone());
+        [("asr", speech), ("slm", language)]
+            .into_iter()
+            .filter_map(|(name, status)| {
+                let status = status?;
+                let stops = status["stops"].as_u64()?;
+                Some((name, status["state"] == "ready", stops))
+            })
+            .collect()
+    }
+
     fn mqtt(&self) -> MqttState {
         match self.mqtt.load(Ordering::Relaxed) {
             x if x == MqttState::Connected as u8 => MqttState::Connected,

@@ -5,6 +5,8 @@ use edge_protocol::{Event, FrameLimits, kind, read_event, write_event};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -56,6 +58,9 @@ pub struct WorkerHandle {
     uri: String,
     name: String,
     state: watch::Receiver<WorkerState>,
+    /// Times the worker stopped (exited, failed its health check, or failed to start)
+    /// since the supervisor started: unlike `restarts`, never reset.
+    stops: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -72,13 +77,20 @@ impl WorkerHandle {
         let (tx, rx) = watch::channel(WorkerState::Starting);
         let uri = config.uri();
         let name = config.name.clone();
-        let task = tokio::spawn(supervise(config, tx));
+        let stops = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(supervise(config, tx, stops.clone()));
         Self {
             uri,
             name,
             state: rx,
+            stops,
             task,
         }
+    }
+
+    /// Times the worker stopped since the supervisor started.
+    pub fn stops(&self) -> u64 {
+        self.stops.load(Ordering::Relaxed)
     }
 
     /// The URI clients connect to.
@@ -114,7 +126,7 @@ impl WorkerHandle {
     }
 }
 
-async fn supervise(config: WorkerConfig, state: watch::Sender<WorkerState>) {
+async fn supervise(config: WorkerConfig, state: watch::Sender<WorkerState>, stops: Arc<AtomicU64>) {
     let mut restarts = 0u32;
     loop {
         let _ = state.send(WorkerState::Starting);
@@ -122,6 +134,7 @@ async fn supervise(config: WorkerConfig, state: watch::Sender<WorkerState>) {
         let reason = match run_once(&config, &state).await {
             Ok(reason) | Err(reason) => reason,
         };
+        stops.fetch_add(1, Ordering::Relaxed);
         // A worker that ran a while gets a fresh backoff; a crash loop backs off.
         if started.elapsed() > Duration::from_secs(60) {
             restarts = 0;
@@ -258,9 +271,9 @@ pub fn find_binary(name: &std::path::Path) -> Option<PathBuf> {
 }
 
 /// A supervised worker's state for the APIs: `{"state", "uri", "pid", "restarts",
-/// "reason"}`; without a supervisor (`None`), an external server.
-pub fn status_json(state: Option<WorkerState>, uri: Option<&str>) -> serde_json::Value {
-    match state {
+/// "reason", "stops"}`; without a supervisor (`None`), an external server.
+pub fn status_json(worker: Option<&WorkerHandle>, uri: Option<&str>) -> serde_json::Value {
+    let mut json = match worker.map(WorkerHandle::state) {
         None => serde_json::json!({"state": "external", "uri": uri}),
         Some(WorkerState::Starting) => serde_json::json!({"state": "starting", "uri": uri}),
         Some(WorkerState::Ready { pid }) => {
@@ -269,5 +282,9 @@ pub fn status_json(state: Option<WorkerState>, uri: Option<&str>) -> serde_json:
         Some(WorkerState::Restarting { restarts, reason }) => serde_json::json!({
             "state": "restarting", "uri": uri, "restarts": restarts, "reason": reason
         }),
+    };
+    if let Some(worker) = worker {
+        json["stops"] = worker.stops().into();
     }
+    json
 }

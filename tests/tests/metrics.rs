@@ -1,0 +1,175 @@
+//! Metrics scraped by a real Prometheus (Debian's `prometheus`): the agent serves
+//! `GET /metrics`, Prometheus scrapes it every second, and its HTTP API shows the series a
+//! command just changed.
+
+use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, WAIT, free_port};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const IFACE: &str = "org.edgeagent.Agent1";
+const PATH: &str = "/org/edgeagent/Agent";
+
+/// A Prometheus server scraping `target` every second, with its data in `dir`.
+struct Prometheus {
+    child: Child,
+    port: u16,
+}
+
+impl Prometheus {
+    fn start(dir: &std::path::Path, target: &str) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: edge-agent\n    static_configs:\n      - targets: [\"{target}\"]\n"
+            ),
+        )?;
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log"))?)
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!("cannot run prometheus (tests/setup.sh installs it): {e}")
+            })?;
+        Ok(Self { child, port })
+    }
+
+    /// The value of the instant query `query`'s first series, if it has one yet.
+    async fn value(&self, query: &str) -> anyhow::Result<Option<f64>> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
+        let url = reqwest::Url::parse_with_params(&url, [("query", query)])?;
+        let Ok(response) = reqwest::get(url).await else {
+            return Ok(None); // not listening yet
+        };
+        let body: Value = response.json().await?;
+        anyhow::ensure!(body["status"] == "success", "{query}: {body}");
+        Ok(body["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok()))
+    }
+
+    /// Waits until `query` has a value of at least `at_least`.
+    async fn wait_for(
+        &self,
+        query: &str,
+        at_least: f64,
+        log: &std::path::Path,
+    ) -> anyhow::Result<f64> {
+        // Prometheus starts, then scrapes every second: a wait for a state, generous.
+        let deadline = Instant::now() + WAIT * 3;
+        loop {
+            if let Some(v) = self.value(query).await?
+                && v >= at_least
+            {
+                return Ok(v);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "Prometheus never saw {query} >= {at_least}; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_series_a_command_changes() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let _car = Simulator::car(&bus)?;
+    let metrics_port = free_port()?;
+    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+    setup.extra = format!(
+        "[asr]\nenabled = false\n[slm]\nenabled = false\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:{metrics_port}\"\n"
+    );
+    let daemon = Daemon::start(&setup)?;
+    let prometheus = Prometheus::start(dir.path(), &format!("127.0.0.1:{metrics_port}"))?;
+    let log = dir.path().join("prometheus.log");
+    prometheus
+        .wait_for("up{job=\"edge-agent\"}", 1.0, &log)
+        .await?;
+    let utterances = "edge_agent_utterances_total{origin=\"dbus\",tier=\"template\"}";
+    assert_eq!(
+        prometheus.value(utterances).await?,
+        None,
+        "no command was given yet"
+    );
+
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    for text in ["set the fan to level 3", "set the fan to level 4"] {
+        let said: String = agent.call("Say", &(text,)).await?;
+        let said: Value = serde_json::from_str(&said)?;
+        assert_eq!(said["action"]["status"], "done", "{said}");
+    }
+    prometheus.wait_for(utterances, 2.0, &log).await?;
+    prometheus
+        .wait_for("edge_agent_actions_total{name=\"done\"}", 2.0, &log)
+        .await?;
+    prometheus
+        .wait_for(
+            "edge_agent_policy_decisions_total{name=\"allow\"}",
+            2.0,
+            &log,
+        )
+        .await?;
+    prometheus
+        .wait_for(
+            "edge_agent_recognition_seconds_count{name=\"template\"}",
+            2.0,
+            &log,
+        )
+        .await?;
+    prometheus
+        .wait_for("edge_agent_mqtt_connected", 1.0, &log)
+        .await?;
+    assert!(daemon.log().contains(&format!(
+        "metrics on http://127.0.0.1:{metrics_port}/metrics"
+    )));
+    Ok(())
+}
+
+/// A port already taken keeps metrics off and says why; the daemon serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_metrics_port_is_named_and_the_daemon_serves_on() -> anyhow::Result<()> {
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = taken.local_addr()?;
+    let mut setup = DaemonSetup::new(&bus, broker.port);
+    setup.extra = format!("[metrics]\nenabled = true\nlisten = \"{addr}\"\n");
+    let daemon = Daemon::start(&setup)?;
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let _: String = agent.call("Status", &()).await?;
+    let deadline = Instant::now() + WAIT;
+    while !daemon
+        .log()
+        .contains(&format!("metrics off: cannot listen on {addr}"))
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no reason logged:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
