@@ -138,7 +138,21 @@ async fn prometheus_scrapes_the_series_a_command_changes() -> anyhow::Result<()>
         )
         .await?;
     prometheus
+        .wait_for(
+            "edge_agent_skill_invocations_total{skill=\"climate\",result=\"ok\"}",
+            2.0,
+            &log,
+        )
+        .await?;
+    for stage in ["skill", "signal_write", "audit_write"] {
+        let query = format!("edge_agent_stage_seconds_count{{name=\"{stage}\"}}");
+        prometheus.wait_for(&query, 2.0, &log).await?;
+    }
+    prometheus
         .wait_for("edge_agent_mqtt_connected", 1.0, &log)
+        .await?;
+    prometheus
+        .wait_for("edge_agent_connections_total{name=\"mqtt\"}", 1.0, &log)
         .await?;
     assert!(daemon.log().contains(&format!(
         "metrics on http://127.0.0.1:{metrics_port}/metrics"

@@ -56,6 +56,8 @@ pub struct Actuator {
     /// Writes waiting for the dialogue manager to settle their confirmation.
     pending: Mutex<HashMap<u64, Pending>>,
     next_token: AtomicU64,
+    /// Audit and signal write latency.
+    metrics: Arc<edge_metrics::Metrics>,
 }
 
 impl Actuator {
@@ -69,7 +71,14 @@ impl Actuator {
             audit_events,
             pending: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
+            metrics: Arc::new(edge_metrics::Metrics::new()),
         }
+    }
+
+    /// Records into `metrics` (the pipeline's) instead of its own.
+    pub fn with_metrics(mut self, metrics: Arc<edge_metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The HAL.
@@ -83,7 +92,9 @@ impl Actuator {
     }
 
     fn record(&self, entry: AuditEntry) -> Result<(), AuditError> {
+        let started = Instant::now();
         self.audit.append(&entry)?;
+        self.metrics.stage("audit_write", started.elapsed());
         let _ = self.audit_events.send(entry);
         Ok(())
     }
@@ -189,7 +200,9 @@ impl Actuator {
                     error: e.to_string(),
                 };
             }
+            let started = Instant::now();
             let result = self.hal.set(&path, &value).await;
+            self.metrics.stage("signal_write", started.elapsed());
             entry.time = AuditEntry::now(origin.clone(), &path, decision, String::new()).time;
             entry.result = match &result {
                 Ok(_) => "ok".into(),

@@ -226,7 +226,7 @@ async fn start(
     };
     let status = Arc::new(status::Status::new(config, &pipeline));
     let pipeline = Arc::new(pipeline);
-    let metrics = Arc::new(edge_metrics::Metrics::new());
+    let metrics = pipeline.metrics().clone();
     let speech = Arc::new(speech::Speech::start(
         config,
         pipeline.clone(),

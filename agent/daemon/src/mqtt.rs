@@ -153,6 +153,7 @@ impl MqttTask {
                         tracing::info!(session_present = ack.session_present, "MQTT connected");
                         self.backoff.reset();
                         self.status.set_mqtt(MqttState::Connected);
+                        self.pipeline.metrics().connected("mqtt");
                         // Subscribed on every connection, session or not: a broker can
                         // report a session whose subscriptions it no longer holds (a
                         // client id taken over), and subscribing again is harmless.

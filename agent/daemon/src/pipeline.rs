@@ -97,6 +97,8 @@ pub struct Pipeline {
     /// Every station's conversation; a pending write is an actuator token.
     dialogue: Dialogue<u64>,
     session_events: broadcast::Sender<SessionEvent>,
+    /// What `[metrics]` serves; recorded whether or not it is served (it costs atomics).
+    metrics: Arc<edge_metrics::Metrics>,
 }
 
 impl Pipeline {
@@ -122,7 +124,13 @@ impl Pipeline {
             language: std::sync::OnceLock::new(),
             dialogue,
             session_events,
+            metrics: Arc::new(edge_metrics::Metrics::new()),
         }
+    }
+
+    /// The metrics every part records into.
+    pub fn metrics(&self) -> &Arc<edge_metrics::Metrics> {
+        &self.metrics
     }
 
     /// Every change of a conversation (asked, answered, closed and why).
@@ -246,7 +254,7 @@ impl Pipeline {
 
     /// Lets skills act on signals through the HAL, the policy and the audit log.
     pub fn with_hal(mut self, parts: HalParts) -> Self {
-        self.actuator = Some(Arc::new(parts.actuator));
+        self.actuator = Some(Arc::new(parts.actuator.with_metrics(self.metrics.clone())));
         self.vehicle_bus = parts.dbus;
         self.plant_broker = parts.mqtt;
         self
@@ -615,10 +623,21 @@ impl Pipeline {
             done_text,
         };
         let wit = wit_intent(turn, &intent_name, &slots, reply.as_ref());
+        let invoked = std::time::Instant::now();
         let result = self
             .skill_host
             .invoke(&skill, wit, ctx, services.clone())
             .await;
+        self.metrics.skill(
+            &skill,
+            match &result {
+                Ok(_) => "ok",
+                Err(edge_skill_host::InvokeError::Deadline { .. }) => "deadline",
+                Err(edge_skill_host::InvokeError::Trap { .. }) => "trap",
+                Err(_) => "error",
+            },
+            invoked.elapsed(),
+        );
         let last_action = services
             .last_action
             .lock()

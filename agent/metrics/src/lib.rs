@@ -31,6 +31,15 @@ pub struct UtteranceLabels {
     pub tier: String,
 }
 
+/// A skill and how its invocation ended.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkillLabels {
+    /// The skill's name.
+    pub skill: String,
+    /// `ok`, `deadline` (stopped at its CPU deadline), `trap`, `error`.
+    pub result: String,
+}
+
 /// One label: the tier, a status, a decision, a worker or a stage.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Label {
@@ -60,6 +69,8 @@ pub struct Metrics {
     stages: Histograms,
     actions: Family<Label, Counter>,
     decisions: Family<Label, Counter>,
+    skills: Family<SkillLabels, Counter>,
+    connections: Family<Label, Counter>,
     worker_ready: Family<Label, Gauge>,
     worker_stops: Family<Label, Gauge>,
     mqtt_connected: Gauge,
@@ -90,7 +101,7 @@ impl Metrics {
         let stages: Histograms = Family::new_with_constructor(latency_histogram);
         registry.register(
             "stage_seconds",
-            "Time per stage of a spoken command (label name): transcript (end of speech to text), end_to_action (end of speech to the action done)",
+            "Time per stage (label name): transcript (end of speech to text), end_to_action (end of speech to the action done), skill (a skill's invocation), audit_write, signal_write (until the peer confirmed)",
             stages.clone(),
         );
         let actions = Family::<Label, Counter>::default();
@@ -104,6 +115,18 @@ impl Metrics {
             "policy_decisions",
             "Audited policy decisions (label name: allow, deny, confirm, confirmed, declined, expired)",
             decisions.clone(),
+        );
+        let skills = Family::<SkillLabels, Counter>::default();
+        registry.register(
+            "skill_invocations",
+            "Skill invocations, by skill and result (ok, deadline, trap, error)",
+            skills.clone(),
+        );
+        let connections = Family::<Label, Counter>::default();
+        registry.register(
+            "connections",
+            "Connections made (label name: mqtt), the first and every reconnect",
+            connections.clone(),
         );
         let worker_ready = Family::<Label, Gauge>::default();
         registry.register(
@@ -130,6 +153,8 @@ impl Metrics {
             stages,
             actions,
             decisions,
+            skills,
+            connections,
             worker_ready,
             worker_stops,
             mqtt_connected,
@@ -153,11 +178,28 @@ impl Metrics {
         }
     }
 
-    /// Time spent in a stage of a spoken command (`transcript`, `end_to_action`).
+    /// Time spent in a stage (`transcript`, `end_to_action`, `skill`, `audit_write`,
+    /// `signal_write`).
     pub fn stage(&self, stage: &str, took: Duration) {
         self.stages
             .get_or_create(&label(stage))
             .observe(took.as_secs_f64());
+    }
+
+    /// A skill invocation and how it ended.
+    pub fn skill(&self, skill: &str, result: &str, took: Duration) {
+        self.skills
+            .get_or_create(&SkillLabels {
+                skill: skill.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+        self.stage("skill", took);
+    }
+
+    /// A connection made (`mqtt`).
+    pub fn connected(&self, what: &str) {
+        self.connections.get_or_create(&label(what)).inc();
     }
 
     /// A policy decision written to the audit log.
@@ -281,6 +323,8 @@ mod tests {
         metrics.decision("allow");
         metrics.worker("asr", true, 2);
         metrics.stage("transcript", Duration::from_millis(3));
+        metrics.skill("climate", "trap", Duration::from_millis(1));
+        metrics.connected("mqtt");
         let text = metrics.render();
         for line in [
             "edge_agent_utterances_total{origin=\"dbus\",tier=\"template\"} 1",
@@ -290,6 +334,9 @@ mod tests {
             "edge_agent_worker_ready{name=\"asr\"} 1",
             "edge_agent_worker_stops{name=\"asr\"} 2",
             "edge_agent_recognition_seconds_count{name=\"template\"} 1",
+            "edge_agent_skill_invocations_total{skill=\"climate\",result=\"trap\"} 1",
+            "edge_agent_stage_seconds_count{name=\"skill\"} 1",
+            "edge_agent_connections_total{name=\"mqtt\"} 1",
             "edge_agent_stage_seconds_bucket{le=\"0.004\",name=\"transcript\"} 1",
         ] {
             assert!(text.contains(line), "{line:?} missing from:\n{text}");
