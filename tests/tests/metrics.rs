@@ -187,3 +187,32 @@ async fn a_taken_metrics_port_is_named_and_the_daemon_serves_on() -> anyhow::Res
     }
     Ok(())
 }
+
+/// Without a scraper: the same text, retained on `{prefix}/{device}/metrics` every
+/// `metrics.mqtt_summary_secs`, with the HTTP port off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_is_retained_on_mqtt_for_fleets_without_a_scraper() -> anyhow::Result<()> {
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let mut setup = DaemonSetup::new(&bus, broker.port);
+    setup.extra = "[metrics]\nmqtt_summary_secs = 1\n".into();
+    let daemon = Daemon::start(&setup)?;
+    let conn = bus.connect().await?;
+    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let _: String = agent
+        .call("Say", &("what's the capital of france",))
+        .await?;
+    let topic = format!("edge-agent/{}/metrics", daemon.device_id);
+    // Subscribing after it was published: the retained copy comes first, then one a second.
+    let mut probe = edge_agent_tests::MqttProbe::connect(broker.port, &topic).await?;
+    let text = probe
+        .expect(&topic, |p| {
+            String::from_utf8_lossy(p)
+                .contains("edge_agent_utterances_total{origin=\"dbus\",tier=\"none\"} 1")
+        })
+        .await?;
+    let text = String::from_utf8(text)?;
+    assert!(text.contains("edge_agent_mqtt_connected 1"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    Ok(())
+}

@@ -88,6 +88,10 @@ pub struct MetricsSection {
     /// `host:port` to listen on; keep it local (or behind a firewall): the figures tell
     /// what the vehicle or machine is asked to do.
     pub listen: String,
+    /// Also publish the exposition text, retained, on `{topic_prefix}/{device_id}/metrics`
+    /// every this many seconds (for fleets without a scraper); 0: never. Works with
+    /// `enabled` off (no HTTP port then).
+    pub mqtt_summary_secs: u64,
 }
 
 impl Default for MetricsSection {
@@ -95,6 +99,7 @@ impl Default for MetricsSection {
         Self {
             enabled: false,
             listen: "127.0.0.1:9464".into(),
+            mqtt_summary_secs: 0,
         }
     }
 }

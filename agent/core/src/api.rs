@@ -68,6 +68,12 @@ impl DeviceTopics {
         format!("{}/fleet/heartbeat", self.base)
     }
 
+    /// The metrics' exposition text (OpenMetrics), retained, every
+    /// `metrics.mqtt_summary_secs`: for fleets without a scraper.
+    pub fn metrics(&self) -> String {
+        format!("{}/metrics", self.base)
+    }
+
     /// Rejected commands (malformed payloads), as JSON naming the problem.
     pub fn error_event(&self) -> String {
         format!("{}/events/error", self.base)

@@ -17,6 +17,14 @@ fn label<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Updates the gauges that are read rather than recorded: MQTT and the workers.
+pub fn refresh(metrics: &Metrics, status: &Status) {
+    metrics.mqtt(status.mqtt_connected());
+    for (worker, ready, stops) in status.workers() {
+        metrics.worker(worker, ready, stops);
+    }
+}
+
 /// Records every outcome and audited decision into `metrics`, and serves them when
 /// `metrics.enabled`. A port that cannot be bound keeps metrics off and says why; the
 /// daemon runs on.
@@ -82,13 +90,7 @@ pub fn spawn(
                 }
             };
             tracing::info!("metrics on http://{listen}/metrics");
-            edge_metrics::serve(listener, metrics, move |m: &Metrics| {
-                m.mqtt(status.mqtt_connected());
-                for (worker, ready, stops) in status.workers() {
-                    m.worker(worker, ready, stops);
-                }
-            })
-            .await;
+            edge_metrics::serve(listener, metrics, move |m: &Metrics| refresh(m, &status)).await;
         }));
     }
     tasks

@@ -67,6 +67,7 @@ pub fn spawn(
         fleet,
         fleet_enabled: config.fleet.enabled,
         heartbeat: Duration::from_secs(config.fleet.heartbeat_secs),
+        metrics_every: Duration::from_secs(config.metrics.mqtt_summary_secs),
         pending_result: crate::fleet::pending_result_path(config),
         max_in_flight: m.max_commands_in_flight,
         in_flight: Arc::new(tokio::sync::Semaphore::new(m.max_commands_in_flight)),
@@ -121,6 +122,8 @@ struct MqttTask {
     fleet_enabled: bool,
     /// Heartbeat period; zero: none.
     heartbeat: Duration,
+    /// Period of the retained metrics text; zero: none.
+    metrics_every: Duration,
     /// A fleet result kept across a restart, published once connected.
     pending_result: std::path::PathBuf,
     /// `cmd/say` commands being handled; beyond the limit a command is refused with a
@@ -146,6 +149,12 @@ impl MqttTask {
             self.heartbeat
         });
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut metrics_tick = tokio::time::interval(if self.metrics_every.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            self.metrics_every
+        });
+        metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 polled = eventloop.poll() => match polled {
@@ -189,6 +198,7 @@ impl MqttTask {
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 _ = heartbeat.tick() => self.publish_heartbeat(),
+                _ = metrics_tick.tick() => self.publish_metrics(),
                 event = sessions.recv() => match event {
                     Ok(event) => {
                         match serde_json::to_string(&event) {
@@ -256,6 +266,14 @@ impl MqttTask {
             "text": outcome.response,
         });
         self.publish(self.topics.response_event(), response.to_string(), false);
+    }
+
+    fn publish_metrics(&self) {
+        if !self.metrics_every.is_zero() {
+            let metrics = self.pipeline.metrics();
+            crate::metrics::refresh(metrics, &self.status);
+            self.publish(self.topics.metrics(), metrics.render(), true);
+        }
     }
 
     fn publish_heartbeat(&self) {
