@@ -1119,3 +1119,91 @@ pub async fn daemon_sees(agent: &zbus::Proxy<'_>, signal: &str, value: bool) -> 
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A Prometheus server scraping `target` every second, with its data in `dir`.
+#[derive(Debug)]
+pub struct Prometheus {
+    child: Child,
+    /// Its HTTP API's port.
+    pub port: u16,
+}
+
+impl Prometheus {
+    /// Starts it; it scrapes `target` (`host:port`) every second.
+    pub fn start(dir: &std::path::Path, target: &str) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: edge-agent\n    static_configs:\n      - targets: [\"{target}\"]\n"
+            ),
+        )?;
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log"))?)
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!("cannot run prometheus (tests/setup.sh installs it): {e}")
+            })?;
+        Ok(Self { child, port })
+    }
+
+    /// The result of the instant query `query` (`data.result`: the series), or `None`
+    /// while Prometheus is not answering yet. An invalid query is an error naming it.
+    pub async fn query(&self, query: &str) -> anyhow::Result<Option<serde_json::Value>> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
+        let url = reqwest::Url::parse_with_params(&url, [("query", query)])?;
+        let Ok(response) = reqwest::get(url).await else {
+            return Ok(None); // not listening yet
+        };
+        let body: serde_json::Value = response.json().await?;
+        anyhow::ensure!(body["status"] == "success", "{query}: {body}");
+        Ok(Some(body["data"]["result"].clone()))
+    }
+
+    /// The value of the instant query `query`'s first series, if it has one yet.
+    pub async fn value(&self, query: &str) -> anyhow::Result<Option<f64>> {
+        Ok(self
+            .query(query)
+            .await?
+            .and_then(|result| result[0]["value"][1].as_str().and_then(|v| v.parse().ok())))
+    }
+
+    /// Waits until `query` has a value of at least `at_least`.
+    pub async fn wait_for(
+        &self,
+        query: &str,
+        at_least: f64,
+        log: &std::path::Path,
+    ) -> anyhow::Result<f64> {
+        // Prometheus starts, then scrapes every second: a wait for a state, generous.
+        let deadline = Instant::now() + WAIT * 3;
+        loop {
+            if let Some(v) = self.value(query).await?
+                && v >= at_least
+            {
+                return Ok(v);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "Prometheus never saw {query} >= {at_least}; its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,91 +2,14 @@
 //! `GET /metrics`, Prometheus scrapes it every second, and its HTTP API shows the series a
 //! command just changed.
 
-use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, WAIT, free_port};
+use edge_agent_tests::{
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, Prometheus, Simulator, WAIT, free_port,
+};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const IFACE: &str = "org.edgeagent.Agent1";
 const PATH: &str = "/org/edgeagent/Agent";
-
-/// A Prometheus server scraping `target` every second, with its data in `dir`.
-struct Prometheus {
-    child: Child,
-    port: u16,
-}
-
-impl Prometheus {
-    fn start(dir: &std::path::Path, target: &str) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: edge-agent\n    static_configs:\n      - targets: [\"{target}\"]\n"
-            ),
-        )?;
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("prometheus.log"))?)
-            .spawn()
-            .map_err(|e| {
-                anyhow::anyhow!("cannot run prometheus (tests/setup.sh installs it): {e}")
-            })?;
-        Ok(Self { child, port })
-    }
-
-    /// The value of the instant query `query`'s first series, if it has one yet.
-    async fn value(&self, query: &str) -> anyhow::Result<Option<f64>> {
-        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
-        let url = reqwest::Url::parse_with_params(&url, [("query", query)])?;
-        let Ok(response) = reqwest::get(url).await else {
-            return Ok(None); // not listening yet
-        };
-        let body: Value = response.json().await?;
-        anyhow::ensure!(body["status"] == "success", "{query}: {body}");
-        Ok(body["data"]["result"][0]["value"][1]
-            .as_str()
-            .and_then(|v| v.parse().ok()))
-    }
-
-    /// Waits until `query` has a value of at least `at_least`.
-    async fn wait_for(
-        &self,
-        query: &str,
-        at_least: f64,
-        log: &std::path::Path,
-    ) -> anyhow::Result<f64> {
-        // Prometheus starts, then scrapes every second: a wait for a state, generous.
-        let deadline = Instant::now() + WAIT * 3;
-        loop {
-            if let Some(v) = self.value(query).await?
-                && v >= at_least
-            {
-                return Ok(v);
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "Prometheus never saw {query} >= {at_least}; its log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_series_a_command_changes() -> anyhow::Result<()> {
@@ -154,6 +77,43 @@ async fn prometheus_scrapes_the_series_a_command_changes() -> anyhow::Result<()>
     prometheus
         .wait_for("edge_agent_connections_total{name=\"mqtt\"}", 1.0, &log)
         .await?;
+    // The shipped Grafana dashboard's queries are valid PromQL on these series, and the
+    // tier panels show the commands (Grafana's variables replaced as it would).
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(
+        edge_agent_tests::repo().join("docs/dashboards/edge-agent.grafana.json"),
+    )?)?;
+    let panels = dashboard["panels"].as_array().cloned().unwrap_or_default();
+    assert!(panels.len() >= 8, "{dashboard}");
+    for panel in &panels {
+        for target in panel["targets"].as_array().cloned().unwrap_or_default() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap_or_default()
+                .replace("$instance", ".*")
+                .replace("$__rate_interval", "1m")
+                .replace("$__range", "5m");
+            let tier_panel = panel["title"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Utterances") || t == "Tier shares");
+            // A rate needs two scrapes of a series: the tier panels are waited for.
+            let deadline = Instant::now() + WAIT;
+            loop {
+                let result = prometheus.query(&expr).await?.unwrap_or_default();
+                let shows_templates = result
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|s| s["metric"]["tier"] == "template"));
+                if !tier_panel || shows_templates {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{}: {expr} gave {result}",
+                    panel["title"]
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
     assert!(daemon.log().contains(&format!(
         "metrics on http://127.0.0.1:{metrics_port}/metrics"
     )));
