@@ -1168,6 +1168,31 @@ impl Prometheus {
         Ok(Some(body["data"]["result"].clone()))
     }
 
+    /// The series of the range query `query` from `start` to `end` (Unix seconds) every
+    /// `step` seconds: `data.result`, each with `metric` and `values` ([time, "value"]).
+    pub async fn range(
+        &self,
+        query: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> anyhow::Result<serde_json::Value> {
+        let url = format!("http://127.0.0.1:{}/api/v1/query_range", self.port);
+        let (start, end, step) = (start.to_string(), end.to_string(), step.to_string());
+        let url = reqwest::Url::parse_with_params(
+            &url,
+            [
+                ("query", query),
+                ("start", &start),
+                ("end", &end),
+                ("step", &step),
+            ],
+        )?;
+        let body: serde_json::Value = reqwest::get(url).await?.json().await?;
+        anyhow::ensure!(body["status"] == "success", "{query}: {body}");
+        Ok(body["data"]["result"].clone())
+    }
+
     /// The value of the instant query `query`'s first series, if it has one yet.
     pub async fn value(&self, query: &str) -> anyhow::Result<Option<f64>> {
         Ok(self
