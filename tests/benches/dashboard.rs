@@ -114,19 +114,32 @@ async fn main() -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut i = 0usize;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    // Failed actions by what the text was and why, from the outcomes themselves.
+    let mut failed: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut note = |what: &str, reply: Result<String, zbus::Error>| {
+        let outcome: Value = reply
+            .ok()
+            .and_then(|r| serde_json::from_str(&r).ok())
+            .unwrap_or_default();
+        // Listen's answer carries the outcome's fields too (with the transcript's).
+        if outcome["action"]["status"] == "failed" {
+            let error = outcome["action"]["error"].as_str().unwrap_or("?");
+            *failed
+                .entry(format!("{what} {:?}: {error}", outcome["text"]))
+                .or_default() += 1;
+        }
+    };
     while Instant::now() < until {
         tick.tick().await;
         // Typed commands twice a second, a spoken one every 5 s, a paraphrase every 5 s.
-        let _: Result<String, _> = agent.call("Say", &(TEXTS[i % TEXTS.len()],)).await;
+        note("typed", agent.call("Say", &(TEXTS[i % TEXTS.len()],)).await);
         if i.is_multiple_of(10) {
-            let _: Result<String, _> = agent
-                .call("Listen", &(wavs[i / 10 % wavs.len()].clone(),))
-                .await;
+            let wav = wavs[i / 10 % wavs.len()].clone();
+            note("spoken", agent.call("Listen", &(wav,)).await);
         }
         if i % 10 == 5 {
-            let _: Result<String, _> = agent
-                .call("Say", &(PARAPHRASES[i / 10 % PARAPHRASES.len()],))
-                .await;
+            let text = PARAPHRASES[i / 10 % PARAPHRASES.len()];
+            note("paraphrase", agent.call("Say", &(text,)).await);
         }
         i += 1;
     }
@@ -173,6 +186,10 @@ async fn main() -> anyhow::Result<()> {
             s["metric"]["tier"].as_str().unwrap_or("?"),
             100.0 * n / total.max(1.0)
         );
+    }
+    println!("\n| failed action | times |\n|---|---|");
+    for (what, n) in &failed {
+        println!("| {what} | {n} |");
     }
     println!("\n| stage | p50 ms | p95 ms | count |\n|---|---|---|---|");
     let quantile = |q: f64, family: &str, group: &str| {
