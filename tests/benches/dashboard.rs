@@ -8,16 +8,14 @@
 //! `DASHBOARD_SECONDS=300 DASHBOARD_SVG=docs/dashboard.svg cargo bench -p edge-agent-tests --bench dashboard`
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, Prometheus, Simulator, asr_model,
-    asr_worker_config, free_port, repo, slm_model, spoken_commands,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, Prometheus, Simulator, free_port, repo,
+    spoken_commands, wait_for_workers,
 };
 use plotters::prelude::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
 /// Template commands, questions and sentences no skill takes.
 const TEXTS: [&str; 8] = [
     "set the temperature to 21 degrees",
@@ -76,39 +74,21 @@ async fn main() -> anyhow::Result<()> {
     let _car = Simulator::car(&bus)?;
     let _plant = Simulator::plant(broker.port)?;
     let metrics_port = free_port()?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = format!(
-        "{}[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n[metrics]\nenabled = true\nlisten = \"127.0.0.1:{metrics_port}\"\n",
-        asr_worker_config(&asr_model()?, dir.path()),
-        slm_model()?.display().to_string(),
-        dir.path().join("slm.sock").display().to_string(),
-    );
-    setup
-        .env
-        .push(("EDGE_AGENT__LOG__LEVEL".into(), "info".into()));
+    let mut setup = DaemonSetup::new(&bus, broker.port)
+        .with_demo_profiles()?
+        .with_both_workers(dir.path())?;
+    setup.extra.push_str(&format!(
+        "[metrics]\nenabled = true\nlisten = \"127.0.0.1:{metrics_port}\"\n"
+    ));
     let _daemon = Daemon::start(&setup)?;
     let prometheus = Prometheus::start(dir.path(), &format!("127.0.0.1:{metrics_port}"))?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let wavs: Vec<Vec<u8>> = spoken_commands()?
         .iter()
         .take(24)
         .map(|c| std::fs::read(&c.wav))
         .collect::<Result<_, _>>()?;
-    // Both workers ready first: the run shows traffic, not model loading.
-    let ready = Instant::now();
-    loop {
-        let json: String = agent.call("Status", &()).await?;
-        let v: Value = serde_json::from_str(&json)?;
-        if v["asr"]["state"] == "ready" && v["language"]["slm"]["intents"].as_u64() > Some(0) {
-            break;
-        }
-        anyhow::ensure!(
-            ready.elapsed() < Duration::from_secs(300),
-            "workers not ready: {v}"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    wait_for_workers(&agent).await?;
 
     let start = now();
     let until = Instant::now() + Duration::from_secs(seconds);

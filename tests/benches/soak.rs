@@ -8,8 +8,8 @@
 //! picture goes to `SOAK_SVG`, default `soak.svg` under the bench's temporary directory).
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, asr_model, asr_worker_config,
-    proc_status_kib, slm_model, spoken_commands,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, proc_status_kib, spoken_commands,
+    wait_for_workers,
 };
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 
 /// Typed commands: template hits that act on the car and the plant, questions, and
@@ -88,11 +86,6 @@ impl Counters {
     }
 }
 
-async fn proxy(bus: &DbusDaemon) -> anyhow::Result<zbus::Proxy<'static>> {
-    let conn = bus.connect().await?;
-    Ok(zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?)
-}
-
 /// Runs `step(i)` every `period` until `until`.
 async fn every<F, Fut>(period: Duration, until: Instant, mut step: F)
 where
@@ -124,17 +117,9 @@ async fn main() -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
     let _car = Simulator::car(&bus)?;
     let _plant = Simulator::plant(broker.port)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = format!(
-        "{}[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n",
-        asr_worker_config(&asr_model()?, dir.path()),
-        slm_model()?.display().to_string(),
-        dir.path().join("slm.sock").display().to_string(),
-    );
-    // The harness asks for debug lines; over a soak they would fill the disk.
-    setup
-        .env
-        .push(("EDGE_AGENT__LOG__LEVEL".into(), "info".into()));
+    let setup = DaemonSetup::new(&bus, broker.port)
+        .with_demo_profiles()?
+        .with_both_workers(dir.path())?;
     let daemon = Daemon::start(&setup)?;
     let pid = u64::from(
         daemon
@@ -146,22 +131,8 @@ async fn main() -> anyhow::Result<()> {
         .take(16)
         .map(|c| std::fs::read(&c.wav))
         .collect::<Result<_, _>>()?;
-    let status = proxy(&bus).await?;
-
-    // Wait for both workers, so the warm-up is traffic, not model loading.
-    let ready = Instant::now();
-    loop {
-        let json: String = status.call("Status", &()).await?;
-        let v: serde_json::Value = serde_json::from_str(&json)?;
-        if v["asr"]["state"] == "ready" && v["language"]["slm"]["intents"].as_u64() > Some(0) {
-            break;
-        }
-        anyhow::ensure!(
-            ready.elapsed() < Duration::from_secs(300),
-            "the workers did not get ready: {v}"
-        );
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let status = bus.agent().await?;
+    wait_for_workers(&status).await?;
 
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
@@ -169,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
     let mut traffic = Vec::new();
     // Two D-Bus callers, 5 typed commands a second each.
     for caller in 0..2 {
-        let (agent, counters) = (proxy(&bus).await?, counters.clone());
+        let (agent, counters) = (bus.agent().await?, counters.clone());
         traffic.push(tokio::spawn(async move {
             every(Duration::from_millis(200), until, |i| {
                 let (agent, counters) = (agent.clone(), counters.clone());
@@ -212,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // Status and a signal read every second, a direct write every 5 s.
     {
-        let (agent, counters) = (proxy(&bus).await?, counters.clone());
+        let (agent, counters) = (bus.agent().await?, counters.clone());
         traffic.push(tokio::spawn(async move {
             every(Duration::from_secs(1), until, |i| {
                 let (agent, counters) = (agent.clone(), counters.clone());
@@ -247,7 +218,7 @@ async fn main() -> anyhow::Result<()> {
     // A spoken command every 10 s (the speech worker) and a paraphrase every 15 s (the
     // SLM worker).
     {
-        let (agent, listened) = (proxy(&bus).await?, counters.clone());
+        let (agent, listened) = (bus.agent().await?, counters.clone());
         traffic.push(tokio::spawn(async move {
             every(Duration::from_secs(10), until, |i| {
                 let (agent, counters, wav) = (
@@ -264,7 +235,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .await;
         }));
-        let (agent, counters) = (proxy(&bus).await?, counters.clone());
+        let (agent, counters) = (bus.agent().await?, counters.clone());
         traffic.push(tokio::spawn(async move {
             every(Duration::from_secs(15), until, |i| {
                 let (agent, counters) = (agent.clone(), counters.clone());

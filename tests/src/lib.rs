@@ -174,6 +174,18 @@ impl DbusDaemon {
             .build()
             .await?)
     }
+
+    /// The agent's D-Bus API (`org.edgeagent.Agent1`) over a new connection.
+    pub async fn agent(&self) -> anyhow::Result<zbus::Proxy<'static>> {
+        let conn = self.connect().await?;
+        Ok(zbus::Proxy::new(
+            &conn,
+            "org.edgeagent.Agent1",
+            "/org/edgeagent/Agent",
+            "org.edgeagent.Agent1",
+        )
+        .await?)
+    }
 }
 
 impl Drop for DbusDaemon {
@@ -462,6 +474,41 @@ impl DaemonSetup {
             repo().join("hal/profiles/demo-plant.toml"),
         ];
         Ok(self)
+    }
+
+    /// Both workers as the daemon runs them (whisper tiny.en, SmolLM2 with intents), their
+    /// sockets in `dir`, and info logs (debug lines would fill a long run's disk): the
+    /// world of the soak and dashboard benchmarks. Wait with [`wait_for_workers`].
+    pub fn with_both_workers(mut self, dir: &Path) -> anyhow::Result<Self> {
+        self.extra.push_str(&format!(
+            "{}[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n",
+            asr_worker_config(&asr_model()?, dir),
+            slm_model()?.display().to_string(),
+            dir.join("slm.sock").display().to_string(),
+        ));
+        self.env
+            .push(("EDGE_AGENT__LOG__LEVEL".into(), "info".into()));
+        Ok(self)
+    }
+
+    /// The demo world with only the `climate` skill (copied into `dir`) and fleet commands
+    /// on, signed by a new publisher key; returns the key's secret file too.
+    pub fn with_fleet(
+        mut self,
+        dir: &Path,
+        heartbeat_secs: u64,
+    ) -> anyhow::Result<(Self, PathBuf)> {
+        let skills = dir.join("skills");
+        copy_skill(&built_skills()?, &skills, "climate")?;
+        let (secret, public) = edge_signing::generate_key()?;
+        let key = dir.join("publisher.key");
+        std::fs::write(&key, secret)?;
+        self = self.with_demo_profiles()?;
+        self.skill_dirs = vec![skills];
+        self.extra.push_str(&format!(
+            "[asr]\nenabled = false\n[slm]\nenabled = false\n[fleet]\nenabled = true\npublisher_keys = [{public:?}]\nheartbeat_secs = {heartbeat_secs}\n"
+        ));
+        Ok((self, key))
     }
 
     /// The configuration file text; the audit log goes to `audit` (see [`Daemon::audit_path`]).
@@ -1230,5 +1277,25 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits until both workers of [`DaemonSetup::with_both_workers`] are ready (the SLM with
+/// its intents' prompts cached), so that a run measures traffic, not model loading.
+pub async fn wait_for_workers(agent: &zbus::Proxy<'_>) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let json: String = agent.call("Status", &()).await?;
+        let status: serde_json::Value = serde_json::from_str(&json)?;
+        if status["asr"]["state"] == "ready"
+            && status["language"]["slm"]["intents"].as_u64() > Some(0)
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "the workers did not get ready: {status}"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -273,22 +273,13 @@ fn last_audit_time(daemon: &Daemon) -> anyhow::Result<std::time::SystemTime> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clock_jumping_back_opens_no_replay_and_breaks_no_timeout() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let skills = dir.path().join("skills");
-    copy_skill(&built_skills()?, &skills, "climate")?;
-    let (secret, public) = edge_signing::generate_key()?;
-    let key = dir.path().join("publisher.key");
-    std::fs::write(&key, secret)?;
     let clock = dir.path().join("faketime");
     std::fs::write(&clock, "+0\n")?;
 
     let bus = DbusDaemon::start()?;
     let broker = Mosquitto::start()?;
     let car = Simulator::car(&bus)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.skill_dirs = vec![skills];
-    setup.extra = format!(
-        "[asr]\nenabled = false\n[slm]\nenabled = false\n[fleet]\nenabled = true\npublisher_keys = [{public:?}]\n"
-    );
+    let (mut setup, key) = DaemonSetup::new(&bus, broker.port).with_fleet(dir.path(), 60)?;
     setup.env.extend([
         ("LD_PRELOAD".into(), libfaketime()?.display().to_string()),
         (
@@ -299,8 +290,7 @@ async fn the_clock_jumping_back_opens_no_replay_and_breaks_no_timeout() -> anyho
         ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
     ]);
     let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let set_fan = |level: i32| {
         let agent = agent.clone();
         async move {

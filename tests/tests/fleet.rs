@@ -25,19 +25,10 @@ struct World {
 
 async fn world() -> anyhow::Result<World> {
     let dir = tempfile::tempdir()?;
-    let skills = dir.path().join("skills");
-    copy_skill(&built_skills()?, &skills, "climate")?;
-    let (secret, public) = edge_signing::generate_key()?;
-    let key = dir.path().join("publisher.key");
-    std::fs::write(&key, secret)?;
     let bus = DbusDaemon::start()?;
     let broker = Mosquitto::start()?;
     let car = Simulator::car(&bus)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.skill_dirs = vec![skills];
-    setup.extra = format!(
-        "[asr]\nenabled = false\n[slm]\nenabled = false\n[fleet]\nenabled = true\npublisher_keys = [{public:?}]\nheartbeat_secs = 1\n"
-    );
+    let (setup, key) = DaemonSetup::new(&bus, broker.port).with_fleet(dir.path(), 1)?;
     let daemon = Daemon::start(&setup)?;
     Ok(World {
         bus,

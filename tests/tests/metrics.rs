@@ -8,9 +8,6 @@ use edge_agent_tests::{
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_series_a_command_changes() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -35,8 +32,7 @@ async fn prometheus_scrapes_the_series_a_command_changes() -> anyhow::Result<()>
         "no command was given yet"
     );
 
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     for text in ["set the fan to level 3", "set the fan to level 4"] {
         let said: String = agent.call("Say", &(text,)).await?;
         let said: Value = serde_json::from_str(&said)?;
@@ -130,8 +126,7 @@ async fn a_taken_metrics_port_is_named_and_the_daemon_serves_on() -> anyhow::Res
     let mut setup = DaemonSetup::new(&bus, broker.port);
     setup.extra = format!("[metrics]\nenabled = true\nlisten = \"{addr}\"\n");
     let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let _: String = agent.call("Status", &()).await?;
     let deadline = Instant::now() + WAIT;
     while !daemon
@@ -157,8 +152,7 @@ async fn the_summary_is_retained_on_mqtt_for_fleets_without_a_scraper() -> anyho
     let mut setup = DaemonSetup::new(&bus, broker.port);
     setup.extra = "[metrics]\nmqtt_summary_secs = 1\n".into();
     let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let _: String = agent
         .call("Say", &("what's the capital of france",))
         .await?;

@@ -354,14 +354,7 @@ async fn the_hal_reaches_the_plant_over_tls() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("agent not online over TLS; log:\n{}", daemon.log()))?;
     // The plant's state reaches the HAL over TLS (the policy needs pump 3's guard closed).
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(
-        &conn,
-        "org.edgeagent.Agent1",
-        "/org/edgeagent/Agent",
-        "org.edgeagent.Agent1",
-    )
-    .await?;
+    let agent = bus.agent().await?;
     daemon_sees(&agent, "Plant.Pump3.GuardClosed", true).await?;
     operator.publish(&topics.say(), "start pump three").await?;
     let event = operator

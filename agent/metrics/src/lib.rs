@@ -15,7 +15,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -306,11 +305,6 @@ fn answer<B>(
     response
 }
 
-/// The address a listener is bound to, for logs.
-pub fn local_addr(listener: &tokio::net::TcpListener) -> Option<SocketAddr> {
-    listener.local_addr().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,7 +341,7 @@ mod tests {
     #[tokio::test]
     async fn the_endpoint_serves_metrics_and_refreshes_first() {
         let listener = bind("127.0.0.1:0").await.expect("bind");
-        let addr = local_addr(&listener).expect("addr");
+        let addr = listener.local_addr().expect("addr");
         let metrics = Arc::new(Metrics::new());
         let server = tokio::spawn(serve(listener, metrics, |m: &Metrics| m.mqtt(true)));
         let get = |path: &'static str| async move {
@@ -375,7 +369,7 @@ mod tests {
     #[tokio::test]
     async fn a_taken_address_is_named() {
         let first = bind("127.0.0.1:0").await.expect("bind");
-        let addr = local_addr(&first).expect("addr").to_string();
+        let addr = first.local_addr().expect("addr").to_string();
         let error = bind(&addr).await.expect_err("taken");
         assert!(
             error
