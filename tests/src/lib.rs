@@ -1203,13 +1203,17 @@ impl Prometheus {
     }
 
     /// The result of the instant query `query` (`data.result`: the series), or `None`
-    /// while Prometheus is not answering yet. An invalid query is an error naming it.
+    /// while Prometheus is not answering or not ready yet. An invalid query is an error naming it.
     pub async fn query(&self, query: &str) -> anyhow::Result<Option<serde_json::Value>> {
         let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
         let url = reqwest::Url::parse_with_params(&url, [("query", query)])?;
         let Ok(response) = reqwest::get(url).await else {
             return Ok(None); // not listening yet
         };
+        // While its storage opens, Prometheus listens but answers 503 in plain text.
+        if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            return Ok(None);
+        }
         let body: serde_json::Value = response.json().await?;
         anyhow::ensure!(body["status"] == "success", "{query}: {body}");
         Ok(Some(body["data"]["result"].clone()))
