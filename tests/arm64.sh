@@ -16,7 +16,7 @@ target=aarch64-unknown-linux-gnu
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 native="$CARGO_TARGET_DIR/debug"
 arm="$CARGO_TARGET_DIR/$target/debug"
-bins=(edge-agentd edge-agentctl edge-asr edge-slm edge-sim-car edge-sim-plant)
+bins=(edge-agentd edge-agentctl edge-asr edge-slm edge-wake edge-sim-car edge-sim-plant)
 # The aarch64 programs run on the arm64 multiarch libraries (libc6:arm64, ... below) with
 # their own /lib/ld-linux-aarch64.so.1. Not `-L /usr/aarch64-linux-gnu`: once libc6:arm64 is
 # installed, the host's ld.so.cache sends library lookups to /lib/aarch64-linux-gnu, and
@@ -122,6 +122,33 @@ for b in edge-asr edge-slm; do
   "${qemu[@]}" "$arm/$b" --help > /dev/null || fail "$b --help under qemu"
 done
 note "edge-asr --help, edge-slm --help: ok under qemu"
+
+# --- the wake word on aarch64: the wheel's aarch64 TensorFlow Lite runtime, under qemu ------
+# The same recordings as the native test (agent/wake/tests/worker.rs): "okay nabu" is heard
+# once, where it is said, and nothing in a sentence without it; the probabilities agree with
+# the native run's.
+EDGE_WAKE_ARCH=aarch64 bash agent/models/provision.sh wake >/dev/null
+wake_models="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/wake"
+wake_files=(--file tests/resources/wake/okay_nabu_open_window.wav --file tests/resources/wake/no_wake_word.wav)
+"${qemu[@]}" "$arm/edge-wake" --models "$wake_models" --runtime "$wake_models/aarch64/libtensorflowlite_c.so" \
+  "${wake_files[@]}" > "$CARGO_TARGET_DIR/arm64-wake.jsonl" 2> "$CARGO_TARGET_DIR/arm64-wake.log" \
+  || fail "edge-wake under qemu: $(tail -5 "$CARGO_TARGET_DIR/arm64-wake.log")"
+"$native/edge-wake" --models "$wake_models" "${wake_files[@]}" > "$CARGO_TARGET_DIR/native-wake.jsonl" 2>/dev/null \
+  || fail "native edge-wake --file failed"
+wake_summary="$(python3 - "$CARGO_TARGET_DIR/arm64-wake.jsonl" "$CARGO_TARGET_DIR/native-wake.jsonl" <<'EOF'
+import json, sys
+arm, native = ([json.loads(l) for l in open(p)] for p in sys.argv[1:3])
+said, silent = arm
+assert [d["name"] for d in said["detections"]] == ["okay_nabu"], said
+assert 1000 <= said["detections"][0]["audio_ms"] <= 2500, said
+assert silent["detections"] == [], silent
+diff = max(abs(a["peaks"][0]["probability"] - n["peaks"][0]["probability"]) for a, n in zip(arm, native))
+assert diff < 0.01, (arm, native)
+print(f"okay_nabu at {said['detections'][0]['audio_ms']} ms (p {said['detections'][0]['probability']:.3f}), "
+      f"none in the other sentence; peaks within {diff:.4f} of the native run")
+EOF
+)" || fail "wake word under qemu: $wake_summary"
+note "edge-wake under qemu (aarch64 TFLite runtime): $wake_summary"
 
 # --- the text path: simulators and daemon, under qemu and natively -------------------------
 work="$(mktemp -d)"

@@ -39,15 +39,21 @@ bash agent/models/provision.sh tuned --training "$work/training.jsonl" >/dev/nul
 model="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/whisper/ggml-tiny.en-q8_0.bin"
 slm="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/slm/smollm2-135m-instruct.gguf"
 encoder="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/embed/minilm-skills.gguf"
-echo "models: $model, $slm, $encoder"
-sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" -e "s|@SLM@|$slm|g" -e "s|@ENCODER@|$encoder|g" \
+wake="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/wake"
+echo "models: $model, $slm, $encoder, $wake"
+sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" -e "s|@SLM@|$slm|g" -e "s|@ENCODER@|$encoder|g" -e "s|@WAKE@|$wake|g" \
   agent/demo/demo.toml > "$work/config.toml"
-"$bin/edge-agentd" --config "$work/config.toml" & pids+=($!)
+# The daemon's microphone: a pipe on its stdin, held open here so it never sees an end.
+mkfifo "$work/mic"
+exec 7<>"$work/mic"
+"$bin/edge-agentd" --config "$work/config.toml" < "$work/mic" & pids+=($!)
 ctl=("$bin/edge-agentctl" --bus address --address "$bus")
-# Ready once the speech worker has loaded its model and the embedding tier is fitted.
+# Ready once the speech and wake workers have loaded their models and the embedding tier is
+# fitted.
 for _ in $(seq 600); do
   s="$("${ctl[@]}" status 2>/dev/null || true)"
-  grep -q '"asr":{[^}]*"state":"ready"' <<< "$s" && grep -q '"embedding":{[^}]*"state":"ready"' <<< "$s" && break
+  grep -q '"asr":{[^}]*"state":"ready"' <<< "$s" && grep -q '"embedding":{[^}]*"state":"ready"' <<< "$s" \
+    && grep -q '"wake":{[^}]*"state":"ready"' <<< "$s" && break
   sleep 0.1
 done
 "${ctl[@]}" status | python3 agent/demo/show.py
@@ -80,6 +86,16 @@ mosquitto_pub -p "$port" -t edge-agent/demo-car/cmd/say -m '{"text": "set the fa
 wait "$sub" || true
 python3 agent/demo/show.py < "$work/events"
 sleep 0.5
+world
+echo "== hands-free: \"okay nabu\", then the command, from audio alone (a recording into the daemon's microphone) =="
+timeout 20 mosquitto_sub -p "$port" -t edge-agent/demo-car/events/wake -t edge-agent/demo-car/events/intent -C 2 > "$work/events" & sub=$!
+sleep 0.3
+pcm() { espeak-ng -v en-us -s 150 -w "$work/raw.wav" "$1"; sox -q "$work/raw.wav" -r 16000 -c 1 -b 16 -e signed -t raw -; }
+quiet() { sox -q -n -r 16000 -c 1 -b 16 -e signed -t raw - trim 0 "$1"; }
+echo '  (microphone) "okay nabu" ... "open the driver window"'
+{ quiet 0.5; pcm "okay nabu"; quiet 0.7; pcm "open the driver window"; quiet 1.5; } > "$work/mic"
+wait "$sub" || true
+python3 agent/demo/show.py < "$work/events"
 world
 echo "== the troubleshooting report (retained on MQTT, kept in skill-state/reports) =="
 timeout 2 mosquitto_sub -p "$port" -t 'plant/troubleshoot/+/report' -C 1 | python3 agent/demo/show.py --report || true

@@ -10,6 +10,10 @@ import sys
 
 
 def outcome(o):
+    if "probability" in o and "name" in o:
+        print(f"  (wake word) {o['name']} heard {o.get('audio_ms', 0) / 1000:.1f} s into the stream "
+              f"(probability {o['probability']:.2f}); listening for the command")
+        return
     if "skills" in o:
         print(f"edge-agentd {o['version']} ready: {len(o['skills'])} skills, {o['intents']} intents, "
               f"{o['templates']} templates, mqtt {o['mqtt']}")

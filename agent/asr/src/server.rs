@@ -185,7 +185,7 @@ impl AsrService {
             kind::AUDIO_START => {
                 utterance.samples.clear();
                 utterance.rejected = false;
-                match audio_format(&event) {
+                match event.audio_format() {
                     Ok(format) => {
                         utterance.format = Some(format);
                         vec![]
@@ -225,7 +225,7 @@ impl AsrService {
             return vec![];
         }
         // A chunk carries its own format; a client may skip audio-start (older satellites).
-        let format = match audio_format(event) {
+        let format = match event.audio_format() {
             Ok(format) => format,
             Err(message) => {
                 utterance.rejected = true;
@@ -351,25 +351,4 @@ fn hypothesis_json(h: &Hypothesis) -> serde_json::Value {
         "in_grammar": h.in_grammar,
         "words": h.words.iter().map(|w| json!({"word": w.word, "p": round(w.probability)})).collect::<Vec<_>>(),
     })
-}
-
-fn audio_format(event: &Event) -> Result<AudioFormat, String> {
-    let field = |name: &str| {
-        event
-            .u64(name)
-            .ok_or_else(|| format!("{} is missing the integer field \"{name}\"", event.kind))
-    };
-    let narrow = |name: &str, v: u64| {
-        u16::try_from(v).map_err(|_| format!("{}: \"{name}\" = {v} is out of range", event.kind))
-    };
-    let format = AudioFormat {
-        rate: u32::try_from(field("rate")?)
-            .map_err(|_| format!("{}: \"rate\" is out of range", event.kind))?,
-        width: narrow("width", field("width")?)?,
-        channels: narrow("channels", field("channels")?)?,
-    };
-    format
-        .validate()
-        .map_err(|e| format!("{}: {e}", event.kind))?;
-    Ok(format)
 }

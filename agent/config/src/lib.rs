@@ -20,7 +20,7 @@ pub use model::{
     AgentConfig, AgentSection, AsrSection, AudioSection, AudioSource, BusKind, CONFIG_VERSION,
     ConfigFile, DbusSection, DialogueSection, EmbeddingSection, EscalationSection, ListenMode,
     LogSection, MqttSection, MqttTlsSection, NluSection, SkillsSection, SlmSection, TtsBackend,
-    TtsSection,
+    TtsSection, WakeSection,
 };
 
 /// The example configuration shipped with the agent, documenting every key.

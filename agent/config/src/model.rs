@@ -51,6 +51,8 @@ pub struct ConfigFile {
     pub fleet: FleetSection,
     /// Prometheus metrics on a local address.
     pub metrics: MetricsSection,
+    /// A wake word in front of live listening.
+    pub wake: WakeSection,
 }
 
 impl Default for ConfigFile {
@@ -75,6 +77,57 @@ impl Default for ConfigFile {
             dialogue: DialogueSection::default(),
             fleet: FleetSection::default(),
             metrics: MetricsSection::default(),
+            wake: WakeSection::default(),
+        }
+    }
+}
+
+/// `[wake]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WakeSection {
+    /// Listen for a wake word on the live source (`audio.source`); the command after it is
+    /// heard as in continuous mode. Push-to-talk still starts a command at once.
+    pub enabled: bool,
+    /// A Wyoming wake server to use (`tcp://host:port` or `unix:///path`). Empty: spawn and
+    /// supervise the `edge-wake` worker.
+    pub uri: String,
+    /// The worker binary; a bare name is looked up beside `edge-agentd`, then in PATH.
+    pub worker: PathBuf,
+    /// Directory of openWakeWord's TFLite models (`agent/models/provision.sh wake`).
+    pub models: PathBuf,
+    /// The TensorFlow Lite C runtime; empty: `<models>/<arch>/libtensorflowlite_c.so`.
+    pub runtime: PathBuf,
+    /// The wake phrase: a model name in `models` (okay_nabu, hey_jarvis, alexa,
+    /// hey_mycroft, hey_rhasspy) or a path to a `.tflite` classifier.
+    pub model: String,
+    /// Unix socket between the daemon and its worker.
+    pub socket: PathBuf,
+    /// Probability (0 to 1) at which the phrase counts as said.
+    pub threshold: f32,
+    /// No second detection within this time.
+    pub refractory_ms: u64,
+    /// Time allowed for the worker to load its models.
+    pub start_timeout_ms: u64,
+    /// Said through `[tts]` (when a voice is configured) when the wake word is heard; empty:
+    /// nothing.
+    pub acknowledgement: String,
+}
+
+impl Default for WakeSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            uri: String::new(),
+            worker: "edge-wake".into(),
+            models: "/usr/share/edge-agent/models/wake".into(),
+            runtime: PathBuf::new(),
+            model: "okay_nabu".into(),
+            socket: "/run/edge-agent/wake.sock".into(),
+            threshold: 0.5,
+            refractory_ms: 2_000,
+            start_timeout_ms: 10_000,
+            acknowledgement: String::new(),
         }
     }
 }
@@ -1056,6 +1109,34 @@ impl ConfigFile {
             return Err(invalid(
                 "fleet.publisher_keys",
                 format!("{bad:?} is not an ed25519 public key (64 hex digits)"),
+            ));
+        }
+        let wake = &self.wake;
+        if wake.enabled && self.audio.source == AudioSource::None {
+            return Err(invalid(
+                "wake.enabled",
+                "needs live audio: set audio.source to \"stdin\" or \"alsa\"".into(),
+            ));
+        }
+        if !(wake.uri.is_empty()
+            || wake.uri.starts_with("tcp://")
+            || wake.uri.starts_with("unix://"))
+        {
+            return Err(invalid(
+                "wake.uri",
+                format!("{:?} must be tcp://host:port or unix:///path", wake.uri),
+            ));
+        }
+        if !(wake.threshold.is_finite() && (0.0..=1.0).contains(&wake.threshold)) {
+            return Err(invalid(
+                "wake.threshold",
+                format!("{} is outside 0 to 1", wake.threshold),
+            ));
+        }
+        if wake.model.trim().is_empty() {
+            return Err(invalid(
+                "wake.model",
+                "must name a wake phrase (okay_nabu, ...)".into(),
             ));
         }
         if self.metrics.enabled && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {

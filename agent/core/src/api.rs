@@ -48,6 +48,11 @@ impl DeviceTopics {
         format!("{}/events/session", self.base)
     }
 
+    /// Every wake word heard (`{"name", "probability", "audio_ms"}`).
+    pub fn wake_event(&self) -> String {
+        format!("{}/events/wake", self.base)
+    }
+
     /// Retained: the open conversations, as a JSON array (empty when none).
     pub fn sessions(&self) -> String {
         format!("{}/sessions", self.base)

@@ -226,6 +226,10 @@ impl Agent {
     #[zbus(signal)]
     async fn session_changed(emitter: &SignalEmitter<'_>, event: &str) -> zbus::Result<()>;
 
+    /// A wake word was heard; the argument is JSON (`name`, `probability`, `audio_ms`).
+    #[zbus(signal)]
+    async fn wake_detected(emitter: &SignalEmitter<'_>, event: &str) -> zbus::Result<()>;
+
     /// The agent answered an utterance.
     #[zbus(signal)]
     async fn response(
@@ -286,6 +290,7 @@ pub async fn serve(
     };
     let mut events = pipeline.subscribe();
     let mut session_events = pipeline.subscribe_sessions();
+    let mut wake_events = pipeline.subscribe_wake();
     let agent = Agent {
         pipeline,
         status,
@@ -311,6 +316,21 @@ pub async fn serve(
         loop {
             let received = tokio::select! {
                 outcome = events.recv() => outcome,
+                event = wake_events.recv() => {
+                    match event {
+                        Ok(event) => {
+                            let json = serde_json::to_string(&event).unwrap_or_default();
+                            if let Err(e) = Agent::wake_detected(&emitter, &json).await {
+                                tracing::warn!("emitting WakeDetected: {e}");
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!("D-Bus signals lagged; {n} wake events not signalled");
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                    continue;
+                }
                 event = session_events.recv() => {
                     match event {
                         Ok(event) => {

@@ -1,10 +1,11 @@
 //! Live listening: audio from the configured source, endpointed by voice activity and
 //! streamed to the recogniser while the person speaks, so only the tail is left to decode
 //! when the command ends. Push-to-talk (D-Bus StartListening/StopListening, MQTT
-//! `cmd/listen`) or continuous.
+//! `cmd/listen`), continuous, or after the wake word (`[wake]`).
 
 use crate::speech::Speech;
 use crate::voice::Voice;
+use crate::wake::{Wake, WakeEvent, WakeStream};
 use edge_config::{AgentConfig, AudioSource, ListenMode};
 use edge_protocol::AudioFormat;
 use edge_speech::source::LiveAudio;
@@ -12,7 +13,7 @@ use edge_speech::{AsrClient, Endpoint, EndpointConfig, Endpointer};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Speech kept from before the endpointer was sure someone speaks (continuous mode).
@@ -48,6 +49,7 @@ impl Listening {
         config: &AgentConfig,
         speech: Arc<Speech>,
         voice: Arc<Voice>,
+        wake: Option<Arc<Wake>>,
     ) -> anyhow::Result<Option<Self>> {
         let audio = match config.audio.source {
             AudioSource::None => return Ok(None),
@@ -64,7 +66,7 @@ impl Listening {
         let (control, requests) = mpsc::channel(8);
         let active = Arc::new(AtomicBool::new(false));
         let source = audio.name.clone();
-        tracing::info!(source = %source, mode = ?config.audio.mode, "listening for speech");
+        tracing::info!(source = %source, mode = ?config.audio.mode, wake = wake.is_some(), "listening for speech");
         tokio::spawn(run(
             audio,
             config.audio.mode,
@@ -72,6 +74,14 @@ impl Listening {
             speech,
             requests,
             active.clone(),
+            wake.map(|wake| WakeWatch {
+                wake,
+                voice: voice.clone(),
+                stream: None,
+                sent_ms: 0,
+                recent: VecDeque::new(),
+                retry_at: Instant::now(),
+            }),
         ));
         Ok(Some(Self {
             control,
@@ -176,6 +186,92 @@ async fn finish(speech: &Speech, mut session: Session, heard: bool) {
     }
 }
 
+/// Frames kept after being sent to the wake word server, for the command that follows:
+/// the detection comes back after the frames that follow the phrase were sent, and a
+/// source faster than real time (a file on stdin) may be seconds ahead of the detector.
+const WAKE_RECENT_FRAMES: usize = 100;
+/// Wait before connecting again after the wake word server failed.
+const WAKE_RETRY: Duration = Duration::from_secs(2);
+
+/// Between commands with `[wake]`: the live audio goes to the wake word server.
+struct WakeWatch {
+    wake: Arc<Wake>,
+    voice: Arc<Voice>,
+    /// The open stream (a fresh one after each command).
+    stream: Option<WakeStream>,
+    /// Audio sent on the stream so far, in ms.
+    sent_ms: u64,
+    /// The last frames sent, with where each starts in the stream (ms).
+    recent: VecDeque<(u64, Vec<i16>)>,
+    retry_at: Instant,
+}
+
+impl WakeWatch {
+    /// Sends a frame, opening a stream first when none is open.
+    async fn send(&mut self, frame: &[i16]) {
+        if self.stream.is_none() {
+            if Instant::now() < self.retry_at {
+                return;
+            }
+            match self.wake.open().await {
+                Ok(stream) => {
+                    self.stream = Some(stream);
+                    self.sent_ms = 0;
+                    self.recent.clear();
+                }
+                Err(e) => {
+                    tracing::error!("cannot listen for the wake word: {e}");
+                    self.retry_at = Instant::now() + WAKE_RETRY;
+                    return;
+                }
+            }
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        if let Err(e) = stream.send(frame).await {
+            tracing::error!("wake word stream broken: {e}");
+            self.stream = None;
+            self.retry_at = Instant::now() + WAKE_RETRY;
+            return;
+        }
+        self.recent.push_back((self.sent_ms, frame.to_vec()));
+        if self.recent.len() > WAKE_RECENT_FRAMES {
+            self.recent.pop_front();
+        }
+        self.sent_ms += (frame.len() as u64 * 1000) / u64::from(edge_protocol::SAMPLE_RATE);
+    }
+
+    /// Announces a detection and closes the stream; returns the frames sent after the
+    /// point where the phrase was heard (the start of the command).
+    fn detected(&mut self, event: WakeEvent) -> Vec<Vec<i16>> {
+        let heard_at = event.audio_ms.unwrap_or(self.sent_ms);
+        self.wake.announce(event);
+        self.voice.say(&self.wake.acknowledgement);
+        self.stream = None;
+        self.recent
+            .drain(..)
+            .filter(|(start, frame)| {
+                let end =
+                    start + (frame.len() as u64 * 1000) / u64::from(edge_protocol::SAMPLE_RATE);
+                end > heard_at
+            })
+            .map(|(_, frame)| frame)
+            .collect()
+    }
+}
+
+/// The next detection of the open stream; pending while there is none.
+async fn next_detection(watch: &mut Option<WakeWatch>) -> Result<WakeEvent, String> {
+    match watch.as_mut().and_then(|w| w.stream.as_mut()) {
+        Some(stream) => match stream.detections.recv().await {
+            Some(item) => item,
+            None => Err("the wake word stream ended".into()),
+        },
+        None => std::future::pending().await,
+    }
+}
+
 async fn run(
     mut audio: LiveAudio,
     mode: ListenMode,
@@ -183,6 +279,7 @@ async fn run(
     speech: Arc<Speech>,
     mut requests: mpsc::Receiver<Request>,
     active: Arc<AtomicBool>,
+    mut wake: Option<WakeWatch>,
 ) {
     let mut session: Option<Session> = None;
     // Continuous mode: an endpointer watching for speech before a session exists.
@@ -220,6 +317,26 @@ async fn run(
                 }
                 None => return,
             },
+            detection = next_detection(&mut wake), if session.is_none() => {
+                let Some(watch) = wake.as_mut() else { continue };
+                match detection {
+                    Ok(event) => {
+                        let after = watch.detected(event);
+                        if let Ok(mut s) = open(&speech, &endpoint).await {
+                            for frame in after {
+                                feed(&mut s, &frame).await;
+                            }
+                            session = Some(s);
+                            active.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("wake word stream: {e}");
+                        watch.stream = None;
+                        watch.retry_at = Instant::now() + WAKE_RETRY;
+                    }
+                }
+            }
             frame = audio.frames.recv() => {
                 let Some(frame) = frame else {
                     if let Some(s) = session.take() {
@@ -234,6 +351,12 @@ async fn run(
                     }
                     return;
                 };
+                if session.is_none()
+                    && let Some(watch) = wake.as_mut()
+                {
+                    watch.send(&frame).await;
+                    continue;
+                }
                 if session.is_none() && mode == ListenMode::Continuous {
                     preroll.push_back(frame.clone());
                     if preroll.len() > PREROLL_FRAMES {

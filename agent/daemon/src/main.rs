@@ -22,6 +22,7 @@ mod speech;
 mod status;
 mod systemd;
 mod voice;
+mod wake;
 mod watch;
 
 use anyhow::Context as _;
@@ -238,7 +239,11 @@ async fn start(
     pipeline.set_language(language.clone());
     let voice = Arc::new(voice::Voice::start(config, &pipeline));
     status.set_voice(voice.clone());
-    let listening = listening::Listening::spawn(config, speech.clone(), voice.clone())
+    let wake = wake::Wake::start(config, pipeline.clone()).map(Arc::new);
+    if let Some(wake) = &wake {
+        status.set_wake(wake.clone());
+    }
+    let listening = listening::Listening::spawn(config, speech.clone(), voice.clone(), wake)
         .context("cannot open the audio source")?;
 
     let dbus = if config.dbus.enabled {

@@ -56,6 +56,7 @@ pub fn spawn(
     );
     let events = pipeline.subscribe();
     let sessions = pipeline.subscribe_sessions();
+    let wake = pipeline.subscribe_wake();
     let audit = pipeline.actuator().map(|a| a.subscribe_audit());
     let task = MqttTask {
         client,
@@ -72,7 +73,7 @@ pub fn spawn(
         max_in_flight: m.max_commands_in_flight,
         in_flight: Arc::new(tokio::sync::Semaphore::new(m.max_commands_in_flight)),
     };
-    tokio::spawn(task.run(eventloop, events, sessions, audit, shutdown))
+    tokio::spawn(task.run(eventloop, events, sessions, wake, audit, shutdown))
 }
 
 /// Commands and events are small and latency matters: no Nagle delay (which with delayed
@@ -140,6 +141,7 @@ impl MqttTask {
         mut eventloop: EventLoop,
         mut events: broadcast::Receiver<Arc<Outcome>>,
         mut sessions: broadcast::Receiver<edge_dialogue::SessionEvent>,
+        mut wake: broadcast::Receiver<crate::wake::WakeEvent>,
         mut audit: Option<broadcast::Receiver<edge_audit::AuditEntry>>,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -211,6 +213,16 @@ impl MqttTask {
                     }
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!("MQTT session events lagged; {n} not published");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                event = wake.recv() => match event {
+                    Ok(event) => match serde_json::to_string(&event) {
+                        Ok(json) => self.publish(self.topics.wake_event(), json, false),
+                        Err(e) => tracing::error!("serialising wake event: {e}"),
+                    },
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("MQTT wake events lagged; {n} not published");
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },

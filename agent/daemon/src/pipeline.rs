@@ -97,6 +97,8 @@ pub struct Pipeline {
     /// Every station's conversation; a pending write is an actuator token.
     dialogue: Dialogue<u64>,
     session_events: broadcast::Sender<SessionEvent>,
+    /// Wake words heard, for the APIs.
+    wake_events: broadcast::Sender<crate::wake::WakeEvent>,
     /// What `[metrics]` serves; recorded whether or not it is served (it costs atomics).
     metrics: Arc<edge_metrics::Metrics>,
 }
@@ -107,6 +109,7 @@ impl Pipeline {
         let catalog = Catalog::build(config, &skill_host);
         let (events, _) = broadcast::channel(256);
         let (session_events, _) = broadcast::channel(64);
+        let (wake_events, _) = broadcast::channel(16);
         let dialogue = Dialogue::new(edge_dialogue::Timeouts {
             confirmation: Duration::from_secs(config.policy.confirmation_timeout_secs),
             follow_up: Duration::from_secs(config.dialogue.follow_up_timeout_secs),
@@ -124,6 +127,7 @@ impl Pipeline {
             language: std::sync::OnceLock::new(),
             dialogue,
             session_events,
+            wake_events,
             metrics: Arc::new(edge_metrics::Metrics::new()),
         }
     }
@@ -136,6 +140,16 @@ impl Pipeline {
     /// Every change of a conversation (asked, answered, closed and why).
     pub fn subscribe_sessions(&self) -> broadcast::Receiver<SessionEvent> {
         self.session_events.subscribe()
+    }
+
+    /// Wake words heard (announced on both APIs).
+    pub fn subscribe_wake(&self) -> broadcast::Receiver<crate::wake::WakeEvent> {
+        self.wake_events.subscribe()
+    }
+
+    /// Announces a wake word to the APIs' subscribers.
+    pub fn announce_wake(&self, event: crate::wake::WakeEvent) {
+        let _ = self.wake_events.send(event);
     }
 
     /// The open conversations.

@@ -27,6 +27,7 @@ pub struct Status {
     speech: std::sync::OnceLock<std::sync::Arc<crate::speech::Speech>>,
     language: std::sync::OnceLock<std::sync::Arc<crate::language::Language>>,
     voice: std::sync::OnceLock<std::sync::Arc<crate::voice::Voice>>,
+    wake: std::sync::OnceLock<std::sync::Arc<crate::wake::Wake>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -50,6 +51,9 @@ struct StatusReport<'a> {
     /// the last error.
     #[serde(skip_serializing_if = "Option::is_none")]
     tts: Option<serde_json::Value>,
+    /// The wake word: worker state, phrase, threshold, detections (absent when off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wake: Option<serde_json::Value>,
     /// Open conversations (stations with a question waiting).
     sessions: Vec<edge_dialogue::SessionView>,
     /// The async runtime: tasks alive (a leak shows as growth under steady traffic).
@@ -98,6 +102,7 @@ impl Status {
             speech: std::sync::OnceLock::new(),
             language: std::sync::OnceLock::new(),
             voice: std::sync::OnceLock::new(),
+            wake: std::sync::OnceLock::new(),
         }
     }
 
@@ -114,6 +119,11 @@ impl Status {
     /// Adds the spoken replies' state to the status.
     pub fn set_voice(&self, voice: std::sync::Arc<crate::voice::Voice>) {
         let _ = self.voice.set(voice);
+    }
+
+    /// Adds the wake word's state to the status.
+    pub fn set_wake(&self, wake: std::sync::Arc<crate::wake::Wake>) {
+        let _ = self.wake.set(wake);
     }
 
     /// Barge-in from an API: stops the spoken reply; returns the `tts` status as JSON.
@@ -142,7 +152,8 @@ impl Status {
     pub fn workers(&self) -> Vec<(&'static str, bool, u64)> {
         let speech = self.speech.get().map(|s| s.status());
         let language = self.language.get().map(|l| l.status()["slm"].clone());
-        [("asr", speech), ("slm", language)]
+        let wake = self.wake.get().map(|w| w.status());
+        [("asr", speech), ("slm", language), ("wake", wake)]
             .into_iter()
             .filter_map(|(name, status)| {
                 let status = status?;
@@ -185,6 +196,7 @@ impl Status {
             asr: self.speech.get().map(|s| s.status()),
             language: self.language.get().map(|l| l.status()),
             tts: self.voice.get().map(|v| v.status()),
+            wake: self.wake.get().map(|w| w.status()),
             sessions: pipeline.sessions(),
             runtime: RuntimeReport::current(),
         };

@@ -47,6 +47,15 @@ impl Voice {
         }
     }
 
+    /// Says `text` (the wake word's acknowledgement); nothing without a voice.
+    pub fn say(&self, text: &str) {
+        if let Some(speaker) = &self.speaker
+            && !text.trim().is_empty()
+        {
+            drop(speaker.say(text));
+        }
+    }
+
     /// Barge-in: stops the reply being synthesised or played. Returns whether there was one.
     pub fn stop(&self) -> bool {
         let stopped = self.speaker.as_ref().is_some_and(Speaker::stop);

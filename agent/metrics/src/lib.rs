@@ -70,6 +70,7 @@ pub struct Metrics {
     decisions: Family<Label, Counter>,
     skills: Family<SkillLabels, Counter>,
     connections: Family<Label, Counter>,
+    wake_detections: Family<Label, Counter>,
     worker_ready: Family<Label, Gauge>,
     worker_stops: Family<Label, Gauge>,
     mqtt_connected: Gauge,
@@ -127,10 +128,16 @@ impl Metrics {
             "Connections made (label name: mqtt), the first and every reconnect",
             connections.clone(),
         );
+        let wake_detections = Family::<Label, Counter>::default();
+        registry.register(
+            "wake_detections",
+            "Wake words heard, by phrase (label name: okay_nabu, ...)",
+            wake_detections.clone(),
+        );
         let worker_ready = Family::<Label, Gauge>::default();
         registry.register(
             "worker_ready",
-            "1 while a supervised worker (label name: asr, slm) is ready",
+            "1 while a supervised worker (label name: asr, slm, wake) is ready",
             worker_ready.clone(),
         );
         let worker_stops = Family::<Label, Gauge>::default();
@@ -154,6 +161,7 @@ impl Metrics {
             decisions,
             skills,
             connections,
+            wake_detections,
             worker_ready,
             worker_stops,
             mqtt_connected,
@@ -194,6 +202,11 @@ impl Metrics {
             })
             .inc();
         self.stage("skill", took);
+    }
+
+    /// A wake word heard.
+    pub fn wake_detected(&self, phrase: &str) {
+        self.wake_detections.get_or_create(&label(phrase)).inc();
     }
 
     /// A connection made (`mqtt`).

@@ -120,19 +120,38 @@ impl Connection {
     }
 
     pub async fn send(&mut self, event: &Event) -> Result<(), ClientError> {
-        write_event(&mut self.writer, event)
-            .await
-            .map_err(|source| match source {
-                ProtocolError::Io(_) => ClientError::Closed {
-                    role: self.role,
-                    uri: self.uri.clone(),
-                },
-                source => ClientError::Protocol {
-                    role: self.role,
-                    uri: self.uri.clone(),
-                    source,
-                },
-            })
+        send(self.role, &self.uri, &mut self.writer, event).await
+    }
+
+    /// The next event of any type (an `error` included), within the timeout.
+    pub async fn receive(&mut self) -> Result<Event, ClientError> {
+        tokio::time::timeout(
+            self.timeout,
+            receive(self.role, &self.uri, &mut self.reader),
+        )
+        .await
+        .map_err(|_| ClientError::Timeout {
+            role: self.role,
+            uri: self.uri.clone(),
+            timeout: self.timeout,
+        })?
+    }
+
+    /// Splits the connection for a stream whose answers come while it is sent (wake word
+    /// detections): events are read on one side, with no timeout, and sent on the other.
+    pub fn split(self) -> (EventReader, EventWriter) {
+        (
+            EventReader {
+                role: self.role,
+                uri: self.uri.clone(),
+                reader: self.reader,
+            },
+            EventWriter {
+                role: self.role,
+                uri: self.uri,
+                writer: self.writer,
+            },
+        )
     }
 
     /// Reads until an event of `wanted` type or an `error` arrives.
@@ -140,30 +159,17 @@ impl Connection {
         let (role, uri) = (self.role, self.uri.clone());
         let read = async {
             loop {
-                match read_event(&mut self.reader, FrameLimits::default()).await {
-                    Ok(Some(event)) if event.is(wanted) => return Ok(event),
-                    Ok(Some(event)) if event.is(kind::ERROR) => {
-                        return Err(ClientError::Refused {
-                            role,
-                            uri: uri.clone(),
-                            code: event.str("code").unwrap_or("error").to_owned(),
-                            text: event.str("text").unwrap_or_default().to_owned(),
-                        });
-                    }
-                    Ok(Some(_)) => continue,
-                    Ok(None) | Err(ProtocolError::Truncated) | Err(ProtocolError::Io(_)) => {
-                        return Err(ClientError::Closed {
-                            role,
-                            uri: uri.clone(),
-                        });
-                    }
-                    Err(source) => {
-                        return Err(ClientError::Protocol {
-                            role,
-                            uri: uri.clone(),
-                            source,
-                        });
-                    }
+                let event = receive(role, &uri, &mut self.reader).await?;
+                if event.is(wanted) {
+                    return Ok(event);
+                }
+                if event.is(kind::ERROR) {
+                    return Err(ClientError::Refused {
+                        role,
+                        uri: uri.clone(),
+                        code: event.str("code").unwrap_or("error").to_owned(),
+                        text: event.str("text").unwrap_or_default().to_owned(),
+                    });
                 }
             }
         };
@@ -180,5 +186,90 @@ impl Connection {
     pub async fn request(&mut self, event: &Event, wanted: &str) -> Result<Event, ClientError> {
         self.send(event).await?;
         self.expect(wanted).await
+    }
+}
+
+/// The reading side of a split [`Connection`].
+pub struct EventReader {
+    role: &'static str,
+    uri: String,
+    reader: BufReader<ReadHalf<BoxStream>>,
+}
+
+/// The sending side of a split [`Connection`].
+pub struct EventWriter {
+    role: &'static str,
+    uri: String,
+    writer: WriteHalf<BoxStream>,
+}
+
+impl std::fmt::Debug for EventReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventReader")
+            .field("uri", &self.uri)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for EventWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventWriter")
+            .field("uri", &self.uri)
+            .finish()
+    }
+}
+
+impl EventReader {
+    /// The next event, however long it takes (not cancel-safe: keep it on its own task).
+    pub async fn receive(&mut self) -> Result<Event, ClientError> {
+        receive(self.role, &self.uri, &mut self.reader).await
+    }
+}
+
+impl EventWriter {
+    pub async fn send(&mut self, event: &Event) -> Result<(), ClientError> {
+        send(self.role, &self.uri, &mut self.writer, event).await
+    }
+}
+
+async fn send(
+    role: &'static str,
+    uri: &str,
+    writer: &mut WriteHalf<BoxStream>,
+    event: &Event,
+) -> Result<(), ClientError> {
+    write_event(writer, event)
+        .await
+        .map_err(|source| match source {
+            ProtocolError::Io(_) => ClientError::Closed {
+                role,
+                uri: uri.to_owned(),
+            },
+            source => ClientError::Protocol {
+                role,
+                uri: uri.to_owned(),
+                source,
+            },
+        })
+}
+
+async fn receive(
+    role: &'static str,
+    uri: &str,
+    reader: &mut BufReader<ReadHalf<BoxStream>>,
+) -> Result<Event, ClientError> {
+    match read_event(reader, FrameLimits::default()).await {
+        Ok(Some(event)) => Ok(event),
+        Ok(None) | Err(ProtocolError::Truncated) | Err(ProtocolError::Io(_)) => {
+            Err(ClientError::Closed {
+                role,
+                uri: uri.to_owned(),
+            })
+        }
+        Err(source) => Err(ClientError::Protocol {
+            role,
+            uri: uri.to_owned(),
+            source,
+        }),
     }
 }

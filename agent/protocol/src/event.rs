@@ -72,6 +72,28 @@ impl Event {
     }
 
     /// Whether this event is of the given type.
+    /// The PCM format an `audio-start` or `audio-chunk` declares (`rate`, `width`,
+    /// `channels`), checked; the error names the event and the field.
+    pub fn audio_format(&self) -> Result<crate::AudioFormat, String> {
+        let field = |name: &str| {
+            self.u64(name)
+                .ok_or_else(|| format!("{} is missing the integer field \"{name}\"", self.kind))
+        };
+        let narrow = |name: &str, v: u64| {
+            u16::try_from(v).map_err(|_| format!("{}: \"{name}\" = {v} is out of range", self.kind))
+        };
+        let format = crate::AudioFormat {
+            rate: u32::try_from(field("rate")?)
+                .map_err(|_| format!("{}: \"rate\" is out of range", self.kind))?,
+            width: narrow("width", field("width")?)?,
+            channels: narrow("channels", field("channels")?)?,
+        };
+        format
+            .validate()
+            .map_err(|e| format!("{}: {e}", self.kind))?;
+        Ok(format)
+    }
+
     pub fn is(&self, kind: &str) -> bool {
         self.kind == kind
     }

@@ -14,7 +14,7 @@ pub mod slm;
 pub use audio::{
     AudioError, AudioFormat, SAMPLE_RATE, decode_mono, resample_to_speech_rate, to_mono_f32,
 };
-pub use client::{ClientError, Connection};
+pub use client::{ClientError, Connection, EventReader, EventWriter};
 pub use event::{
     Event, FrameLimits, PROTOCOL_ERROR, ProtocolError, next_request, read_event, write_event,
 };

@@ -1,7 +1,8 @@
-SUMMARY = "edge-agent: offline voice agent daemon, CLI, speech and SLM workers"
+SUMMARY = "edge-agent: offline voice agent daemon, CLI, speech, SLM and wake word workers"
 DESCRIPTION = "edge-agentd understands spoken and typed commands offline, hands the \
                intent to a sandboxed WASM skill and acts through D-Bus and MQTT. The speech \
-               (whisper.cpp) and SLM (llama.cpp) workers run as their own hardened units."
+               (whisper.cpp), SLM (llama.cpp) and wake word (openWakeWord on TensorFlow Lite) \
+               workers run as their own hardened units."
 # The workspace's repository URL (Cargo.toml); set the real one in a bbappend.
 HOMEPAGE = "https://example.invalid/edge-agent"
 SECTION = "utils"
@@ -28,10 +29,11 @@ export GGML_NATIVE = "OFF"
 # Every binary of the workspace; tests and benchmarks are not built.
 CARGO_BUILD_FLAGS += "--bins"
 
-SYSTEMD_PACKAGES = "edge-agentd edge-asr edge-slm"
+SYSTEMD_PACKAGES = "edge-agentd edge-asr edge-slm edge-wake"
 SYSTEMD_SERVICE:edge-agentd = "edge-agentd.service"
 SYSTEMD_SERVICE:edge-asr = "edge-asr.service"
 SYSTEMD_SERVICE:edge-slm = "edge-slm.service"
+SYSTEMD_SERVICE:edge-wake = "edge-wake.service"
 
 # The unit, sysusers, tmpfiles and configuration files come from the repository
 # (systemd/, agent/config/), as they are; none is written here.
@@ -40,6 +42,7 @@ do_install:append() {
     install -m 0644 ${S}/systemd/edge-agentd.service ${D}${systemd_system_unitdir}/
     install -m 0644 ${S}/systemd/edge-asr.service ${D}${systemd_system_unitdir}/
     install -m 0644 ${S}/systemd/edge-slm.service ${D}${systemd_system_unitdir}/
+    install -m 0644 ${S}/systemd/edge-wake.service ${D}${systemd_system_unitdir}/
     install -d ${D}${nonarch_libdir}/sysusers.d ${D}${nonarch_libdir}/tmpfiles.d
     install -m 0644 ${S}/systemd/edge-agent.sysusers ${D}${nonarch_libdir}/sysusers.d/edge-agent.conf
     install -m 0644 ${S}/systemd/edge-agent.tmpfiles ${D}${nonarch_libdir}/tmpfiles.d/edge-agent.conf
@@ -52,7 +55,7 @@ do_install:append() {
 
 # One package per binary; the account and directories (sysusers.d, tmpfiles.d) in ${PN},
 # which every service package depends on.
-PACKAGES =+ "edge-agentd edge-agentctl edge-asr edge-slm ${PN}-sim"
+PACKAGES =+ "edge-agentd edge-agentctl edge-asr edge-slm edge-wake ${PN}-sim"
 
 FILES:${PN} += "${nonarch_libdir}/sysusers.d/edge-agent.conf \
                 ${nonarch_libdir}/tmpfiles.d/edge-agent.conf"
@@ -63,6 +66,7 @@ FILES:edge-agentd += "${bindir}/edge-agentd \
 FILES:edge-agentctl += "${bindir}/edge-agentctl"
 FILES:edge-asr += "${bindir}/edge-asr ${systemd_system_unitdir}/edge-asr.service"
 FILES:edge-slm += "${bindir}/edge-slm ${systemd_system_unitdir}/edge-slm.service"
+FILES:edge-wake += "${bindir}/edge-wake ${systemd_system_unitdir}/edge-wake.service"
 FILES:${PN}-sim += "${bindir}/edge-sim-car ${bindir}/edge-sim-plant"
 
 # The configuration is the administrator's once installed.
@@ -73,4 +77,6 @@ CONFFILES:edge-agentd += "${sysconfdir}/edge-agent/config.toml \
 RDEPENDS:edge-agentd = "${PN}"
 RDEPENDS:edge-asr = "${PN}"
 RDEPENDS:edge-slm = "${PN}"
+# The wake worker opens the TensorFlow Lite runtime and models at run time.
+RDEPENDS:edge-wake = "${PN} edge-agent-wake-models"
 RRECOMMENDS:edge-agentd = "edge-asr edge-slm edge-agent-skills edge-agent-models"

@@ -1,5 +1,5 @@
 SUMMARY = "edge-agent: the daemon, its workers, CLI, skills and models"
-DESCRIPTION = "Everything a device runs: edge-agentd with the edge-asr and edge-slm worker \
+DESCRIPTION = "Everything a device runs: edge-agentd with the edge-asr, edge-slm and edge-wake worker \
                units, edge-agentctl, the example skills and the default models. \
                packagegroup-edge-agent-sim adds the virtual car and plant."
 SECTION = "utils"
@@ -15,6 +15,7 @@ RDEPENDS:${PN} = "edge-agent-models \
                   edge-agentd \
                   edge-asr \
                   edge-slm \
+                  edge-wake \
                   "
 RDEPENDS:${PN}-sim = "edge-agent-sim \
                       mosquitto \
