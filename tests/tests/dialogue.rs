@@ -707,3 +707,36 @@ async fn near_the_threshold_the_tier_asks_and_acts_only_on_yes() -> anyhow::Resu
     assert!(late["action"].is_null(), "{late}");
     Ok(())
 }
+
+/// Each reload makes a new catalog with the next generation, and the embedding tier is
+/// fitted to the one in use, not to an earlier one that happened to share its address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reloads_give_new_catalog_generations_and_the_tier_follows_the_last() -> anyhow::Result<()>
+{
+    let w = embedding_world("").await?;
+    let status = |json: String| -> anyhow::Result<Value> { Ok(serde_json::from_str(&json)?) };
+    let first = status(w.agent.call("Status", &()).await?)?;
+    let mut generation = first["catalog"].as_u64().unwrap_or(0);
+    assert!(generation >= 1, "{first}");
+    assert_eq!(
+        first["language"]["embedding"]["catalog"], generation,
+        "{first}"
+    );
+    for _ in 0..3 {
+        let reloaded = status(w.agent.call("ReloadSkills", &()).await?)?;
+        let next = reloaded["catalog"].as_u64().unwrap_or(0);
+        assert!(next > generation, "{next} after {generation}: {reloaded}");
+        generation = next;
+    }
+    let fitted = edge_agent_tests::wait_for_status(&w.agent, "the tier fitted to the last", |s| {
+        s["language"]["embedding"]["state"] == "ready"
+            && s["language"]["embedding"]["catalog"] == generation
+    })
+    .await?;
+    // Nothing new to embed: the sentences are the same.
+    assert_eq!(fitted["language"]["embedding"]["embedded"], 0, "{fitted}");
+    let cold = say_at(&w.agent, "cabin", "I'm freezing").await?;
+    assert_eq!(cold["tier"], "embedding", "{cold}");
+    assert_eq!(cold["intent"], "climate.adjust_temperature", "{cold}");
+    Ok(())
+}

@@ -57,10 +57,14 @@ async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing
     let broker = Mosquitto::start()?;
     let _car = Simulator::car(&bus)?;
     let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+    // Spoken replies to a player that notes each one it gets: the acknowledgement and the
+    // command's answer.
+    let played = dir.path().join("played");
     setup.extra = format!(
-        "{}{}",
+        "{}{}[tts]\nbackend = \"command\"\ncommand = [\"espeak-ng\", \"--stdout\", \"--\", \"{{text}}\"]\nplayer = [\"sh\", \"-c\", \"cat > /dev/null; echo played >> \\\"$0\\\"\", {:?}]\n",
         asr_worker_config(&asr_model()?, dir.path()),
-        wake_config(&cache_dir().join("models/wake"), dir.path())
+        wake_config(&cache_dir().join("models/wake"), dir.path()),
+        played.display().to_string()
     );
     setup.stdin_pipe = true;
     let mut daemon = Daemon::start(&setup)?;
@@ -131,6 +135,14 @@ async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing
     let status: Value = serde_json::from_str(&agent.call::<_, _, String>("Status", &()).await?)?;
     assert_eq!(status["wake"]["detections"], 1, "{status}");
     assert_eq!(status["utterances"], 1, "{status}");
+    // "Yes?" on the wake word, then the answer: two replies played.
+    let tts = wait_for_status(&agent, "two replies played", |s| {
+        s["tts"]["spoken"].as_u64().unwrap_or(0) + s["tts"]["replaced"].as_u64().unwrap_or(0) >= 2
+    })
+    .await?;
+    assert_eq!(tts["tts"]["failed"], 0, "{tts}");
+    let lines = std::fs::read_to_string(&played).unwrap_or_default();
+    assert!(lines.lines().count() >= 1, "{tts}");
     Ok(())
 }
 
@@ -160,5 +172,201 @@ async fn missing_wake_models_are_named_and_the_daemon_serves_on() -> anyhow::Res
     );
     let outcome: String = agent.call("Say", &("set the temperature to 21",)).await?;
     assert!(outcome.contains("climate.set_temperature"), "{outcome}");
+    Ok(())
+}
+
+/// `edge-wake` on a TCP port, killed when dropped.
+struct WakeServer(std::process::Child);
+
+impl Drop for WakeServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_wake_server(port: u16) -> anyhow::Result<WakeServer> {
+    let mut child = Command::new(edge_agent_tests::binary("edge-wake")?)
+        .arg("--models")
+        .arg(cache_dir().join("models/wake"))
+        .arg("--listen")
+        .arg(format!("tcp://127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+    anyhow::ensure!(
+        line.starts_with("READY"),
+        "edge-wake did not start: {line:?}"
+    );
+    Ok(WakeServer(child))
+}
+
+/// Home Assistant's side of the protocol: the PyPI `wyoming` package's client, with its own
+/// event classes, against `edge-wake`; a 44.1 kHz stereo recording is converted.
+#[test]
+fn wyoming_client_from_pypi_detects_through_edge_wake() -> anyhow::Result<()> {
+    let port = edge_agent_tests::free_port()?;
+    let _server = start_wake_server(port)?;
+    let python = edge_agent_tests::tools_python()?;
+    let client = edge_agent_tests::repo().join("tests/speech/wyoming_wake_client.py");
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let out = Command::new(&python)
+        .args([client.as_os_str(), uri.as_ref(), "describe".as_ref()])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(info["wake"][0]["models"][0]["name"], "okay_nabu", "{info}");
+
+    let dir = tempfile::tempdir()?;
+    let resources = edge_agent_tests::repo().join("tests/resources/wake");
+    let said = resources.join("okay_nabu_open_window.wav");
+    let stereo = dir.path().join("stereo-44k.wav");
+    let status = Command::new("sox")
+        .arg(&said)
+        .args(["-r", "44100", "-c", "2"])
+        .arg(&stereo)
+        .status()?;
+    anyhow::ensure!(status.success(), "sox failed");
+    let out = Command::new(&python)
+        .args([
+            client.as_os_str(),
+            uri.as_ref(),
+            "detect".as_ref(),
+            "okay_nabu".as_ref(),
+        ])
+        .arg(&said)
+        .arg(resources.join("no_wake_word.wav"))
+        .arg(&stereo)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for heard in [&lines[0], &lines[2]] {
+        assert_eq!(heard["detections"][0]["name"], "okay_nabu", "{heard}");
+        let at = heard["detections"][0]["timestamp"].as_u64().unwrap_or(0);
+        assert!((1_000..=2_500).contains(&at), "{heard}");
+        assert_eq!(heard["not_detected"], false, "{heard}");
+    }
+    assert_eq!(
+        lines[1]["detections"],
+        serde_json::json!([]),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[1]["not_detected"], true, "{}", lines[1]);
+    Ok(())
+}
+
+/// Any Wyoming wake server by `wake.uri` (here an `edge-wake` the daemon did not start):
+/// the detection is announced the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_wake_server_by_uri_is_used() -> anyhow::Result<()> {
+    let port = edge_agent_tests::free_port()?;
+    let _server = start_wake_server(port)?;
+    let dir = tempfile::tempdir()?;
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let mut setup = DaemonSetup::new(&bus, broker.port);
+    setup.extra = format!(
+        "[asr]\nenabled = false\n{}uri = \"tcp://127.0.0.1:{port}\"\n",
+        wake_config(&dir.path().join("unused"), dir.path())
+    );
+    setup.stdin_pipe = true;
+    let mut daemon = Daemon::start(&setup)?;
+    let agent = bus.agent().await?;
+    let base = format!("edge-agent/{}", daemon.device_id);
+    let mut probe = MqttProbe::connect(broker.port, &format!("{base}/events/wake")).await?;
+    let status = wait_for_status(&agent, "wake status", |s| s["wake"].is_object()).await?;
+    assert_eq!(status["wake"]["state"], "external", "{status}");
+    let mut audio = silence(500);
+    audio.extend(spoken("okay nabu", "en-us")?);
+    audio.extend(silence(1500));
+    let stdin = daemon
+        .stdin
+        .as_mut()
+        .ok_or_else(|| anyhow::anyhow!("no stdin pipe"))?;
+    stdin.write_all(&audio)?;
+    stdin.flush()?;
+    let wake = probe
+        .expect_json(&format!("{base}/events/wake"), |_| true)
+        .await
+        .map_err(|e| e.context(daemon.log()))?;
+    assert_eq!(wake["name"], "okay_nabu", "{wake}");
+    Ok(())
+}
+
+/// The wake worker killed: the supervisor starts a new one, the listening task reconnects,
+/// and the next "okay nabu" is heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_wake_worker_is_replaced_and_heard_again() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bus = DbusDaemon::start()?;
+    let broker = Mosquitto::start()?;
+    let mut setup = DaemonSetup::new(&bus, broker.port);
+    setup.extra = format!(
+        "[asr]\nenabled = false\n{}",
+        wake_config(&cache_dir().join("models/wake"), dir.path())
+    );
+    setup.stdin_pipe = true;
+    let mut daemon = Daemon::start(&setup)?;
+    let agent = bus.agent().await?;
+    let base = format!("edge-agent/{}", daemon.device_id);
+    let mut probe = MqttProbe::connect(broker.port, &format!("{base}/events/wake")).await?;
+    let ready = wait_for_status(&agent, "wake worker ready", |s| {
+        s["wake"]["state"] == "ready"
+    })
+    .await?;
+    let first = ready["wake"]["pid"].as_u64().unwrap_or(0);
+    let mut say = |pcm: &[u8]| -> anyhow::Result<()> {
+        let stdin = daemon
+            .stdin
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("no stdin pipe"))?;
+        stdin.write_all(pcm)?;
+        stdin.flush()?;
+        Ok(())
+    };
+    // Streaming, then the worker dies under it.
+    say(&silence(1000))?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = Command::new("kill")
+        .args(["-9", &first.to_string()])
+        .status()?;
+    anyhow::ensure!(killed.success(), "kill {first}");
+    let replaced = wait_for_status(&agent, "a new wake worker", |s| {
+        s["wake"]["state"] == "ready" && s["wake"]["pid"].as_u64().is_some_and(|p| p != first)
+    })
+    .await?;
+    assert!(
+        replaced["wake"]["stops"].as_u64().unwrap_or(0) >= 1,
+        "{replaced}"
+    );
+    // The stream is opened again once its retry delay (2 s) has passed, and hears the phrase.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let mut audio = silence(500);
+    audio.extend(spoken("okay nabu", "en-us")?);
+    audio.extend(silence(1500));
+    say(&audio)?;
+    let wake = probe
+        .expect_json(&format!("{base}/events/wake"), |_| true)
+        .await?;
+    assert_eq!(wake["name"], "okay_nabu", "{wake}");
     Ok(())
 }

@@ -5,10 +5,15 @@
 use edge_asr::{Grammar, TextCursor};
 use edge_core::LoadedManifest;
 use edge_intent::{TemplateEngine, builtin_manifests};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        )
+        .join("../..")
 }
 
 fn engine() -> TemplateEngine {

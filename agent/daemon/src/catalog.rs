@@ -19,7 +19,13 @@ pub struct Catalog {
     /// The templates as a GBNF grammar, for the recogniser.
     pub recognition_grammar: std::sync::Arc<str>,
     pub(crate) intents: HashMap<String, IntentDef>,
+    /// Which build this is: every build in the process gets the next number, so tiers
+    /// fitted to a catalog tell reloads apart (an address could be reused after a drop).
+    generation: u64,
 }
+
+/// The last catalog generation handed out.
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Catalog {
     /// Loads the manifests from the configured directories, their components into
@@ -75,7 +81,13 @@ impl Catalog {
             skills,
             skill_errors,
             intents,
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
         }
+    }
+
+    /// This build's number, unique in the process and growing with each reload.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 }
 
@@ -86,5 +98,28 @@ impl Catalog {
             .iter()
             .find(|m| m.manifest.intents.contains_key(intent))
             .map(|m| m.manifest.skill.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn every_build_has_the_next_generation_even_where_an_address_is_reused() {
+        let config = AgentConfig::defaults();
+        let host = SkillHost::new(None, None).expect("skill host");
+        let mut builds: Vec<(usize, u64)> = Vec::new();
+        for _ in 0..6 {
+            let catalog = Arc::new(Catalog::build(&config, &host));
+            builds.push((Arc::as_ptr(&catalog) as usize, catalog.generation()));
+            // Dropped here: the next build may be allocated where this one was.
+        }
+        // Strictly growing, so distinct, even where the allocator gave a later build an
+        // earlier one's address (which the address as identity would have confused).
+        for pair in builds.windows(2) {
+            assert!(pair[1].1 > pair[0].1, "{builds:?}");
+        }
     }
 }

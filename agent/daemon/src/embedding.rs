@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 /// The tier fitted on one catalog.
 #[derive(Debug)]
 struct Fitted {
-    /// Identity of the catalog (its address while the pipeline holds it).
-    catalog: usize,
+    /// The catalog's generation.
+    catalog: u64,
     tier: Arc<EmbeddingTier>,
     sentences: usize,
     embedded: usize,
@@ -126,7 +126,7 @@ impl EmbeddingStage {
 
     /// Fits the tier on `catalog`'s sentences (embedding only those not seen before).
     pub async fn fit(&self, catalog: &Arc<Catalog>) {
-        let id = Arc::as_ptr(catalog) as usize;
+        let id = catalog.generation();
         if self.fitted_for(id).is_some() {
             return;
         }
@@ -239,7 +239,7 @@ impl EmbeddingStage {
         }
     }
 
-    fn fitted_for(&self, catalog: usize) -> Option<Arc<EmbeddingTier>> {
+    fn fitted_for(&self, catalog: u64) -> Option<Arc<EmbeddingTier>> {
         self.fitted
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -251,7 +251,7 @@ impl EmbeddingStage {
     /// The tier's judgement of `text`; `None` while it is not fitted on `catalog` (the
     /// next tier answers) or when the worker fails.
     pub async fn judge(&self, catalog: &Arc<Catalog>, text: &str) -> Option<Judgement> {
-        let tier = self.fitted_for(Arc::as_ptr(catalog) as usize)?;
+        let tier = self.fitted_for(catalog.generation())?;
         let started = Instant::now();
         let vector = match self.embed(&[text.to_owned()], None).await {
             Ok(mut vectors) if vectors.len() == 1 => vectors.remove(0),
@@ -298,6 +298,7 @@ impl EmbeddingStage {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
         {
+            status["catalog"] = f.catalog.into();
             status["sentences"] = f.sentences.into();
             status["embedded"] = f.embedded.into();
             status["embed_ms"] = f.embed_ms.into();

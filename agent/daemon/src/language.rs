@@ -65,8 +65,8 @@ impl From<ClientError> for ChooseError {
 /// The catalog whose prompts the worker holds.
 #[derive(Debug)]
 struct Loaded {
-    /// Identity of the catalog (its address while the pipeline holds it).
-    catalog: usize,
+    /// The catalog's generation.
+    catalog: u64,
     tier: Arc<SlmTier>,
     prompt_tokens: usize,
     load_ms: f64,
@@ -111,7 +111,7 @@ pub struct Language {
     /// a choice, which needs none of them, says at once that the model is busy.
     caching: AtomicBool,
     /// The tier of the newest catalog (built on first use after a change).
-    current: Mutex<Option<(usize, Arc<SlmTier>)>>,
+    current: Mutex<Option<(u64, Arc<SlmTier>)>>,
     escalation: Option<Escalation>,
     escalation_error: Option<String>,
     privacy: AtomicBool,
@@ -259,7 +259,7 @@ impl Language {
     }
 
     fn tier_for(&self, catalog: &Arc<Catalog>) -> Arc<SlmTier> {
-        let id = Arc::as_ptr(catalog) as usize;
+        let id = catalog.generation();
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         match current.as_ref() {
             Some((known, tier)) if *known == id => tier.clone(),
@@ -334,7 +334,7 @@ impl Language {
         slot: &mut (Option<SlmClient>, Option<Loaded>),
         catalog: &Arc<Catalog>,
     ) -> Result<(), ClientError> {
-        let id = Arc::as_ptr(catalog) as usize;
+        let id = catalog.generation();
         self.connect(slot).await?;
         if slot.1.as_ref().is_some_and(|l| l.catalog == id) {
             return Ok(());

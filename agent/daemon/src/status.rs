@@ -40,6 +40,8 @@ struct StatusReport<'a> {
     skipped_skills: &'a [String],
     intents: usize,
     templates: usize,
+    /// The skills catalog's generation: one more on every reload.
+    catalog: u64,
     utterances: u64,
     /// The recogniser: state, URI, worker pid and restarts, or why it is unavailable.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,6 +194,7 @@ impl Status {
             skipped_skills: &catalog.skill_errors,
             intents: catalog.engine.intent_names().count(),
             templates: catalog.engine.template_count(),
+            catalog: catalog.generation(),
             utterances: pipeline.utterance_count(),
             asr: self.speech.get().map(|s| s.status()),
             language: self.language.get().map(|l| l.status()),

@@ -328,7 +328,7 @@ mod tests {
 
     /// The example skills with the demo's machines.
     fn engine() -> TemplateEngine {
-        let skills = concat!(env!("CARGO_MANIFEST_DIR"), "/../../skills");
+        let skills = "../../skills";
         let (mut manifests, errors) = LoadedManifest::discover(&[skills.into()]);
         assert!(errors.is_empty(), "{errors:?}");
         manifests.extend(edge_intent::builtin_manifests());

@@ -6,7 +6,6 @@ use edge_core::{LoadedManifest, SlotValue, Tier};
 use edge_escalation::{AnswerProblem, Escalation, EscalationError};
 use edge_intent::{IntentSchema, SchemaError, TemplateEngine, builtin_manifests};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,7 +14,12 @@ use tokio::task::JoinHandle;
 
 /// The schema of the shipped skills and built-in intents, with the default entity lists.
 static SCHEMA: LazyLock<IntentSchema> = LazyLock::new(|| {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        )
+        .join("../..");
     let (mut manifests, errors) = LoadedManifest::discover(&[repo.join("skills")]);
     assert!(errors.is_empty(), "shipped manifests: {errors:?}");
     manifests.extend(builtin_manifests());

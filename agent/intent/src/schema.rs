@@ -772,7 +772,7 @@ pub(crate) mod tests {
     use super::*;
     use edge_core::{EntityList, EntityLists, LoadedManifest};
     use serde_json::json;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     const PLANT: &str = r#"
 [skill]
@@ -828,7 +828,12 @@ templates = ["(note|write down) {text}"]
 
     /// The engine as shipped, loaded like `tests/common/mod.rs` does.
     pub(crate) fn shipped_engine() -> TemplateEngine {
-        let skills = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../skills");
+        let skills = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(
+                || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+                std::path::PathBuf::from,
+            )
+            .join("../../skills");
         let (mut manifests, errors) = LoadedManifest::discover(&[skills]);
         assert!(errors.is_empty(), "shipped manifests: {errors:?}");
         manifests.extend(crate::builtin_manifests());

@@ -151,7 +151,7 @@ mod tests {
     use edge_core::{LoadedManifest, SlotValue};
 
     fn engine() -> TemplateEngine {
-        let skills = concat!(env!("CARGO_MANIFEST_DIR"), "/../../skills");
+        let skills = "../../skills";
         let (mut manifests, errors) = LoadedManifest::discover(&[skills.into()]);
         assert!(errors.is_empty(), "{errors:?}");
         manifests.extend(builtin_manifests());

@@ -334,7 +334,7 @@ mod tests {
     use edge_core::SlotValue;
 
     fn tier() -> SlmTier {
-        let skills = concat!(env!("CARGO_MANIFEST_DIR"), "/../../skills");
+        let skills = "../../skills";
         let (mut manifests, errors) = edge_core::LoadedManifest::discover(&[skills.into()]);
         assert!(errors.is_empty(), "{errors:?}");
         manifests.extend(edge_intent::builtin_manifests());

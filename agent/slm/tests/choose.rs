@@ -30,10 +30,7 @@ fn noise(answer: &str) -> ChoiceRequest {
 #[test]
 fn choices_on_the_labelled_set_beat_the_floor() {
     let mut engine = IntentEngine::load(&model(), EngineOptions::default()).expect("load");
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/resources/nlu/choices.jsonl"
-    );
+    let path = "../../tests/resources/nlu/choices.jsonl";
     let text = std::fs::read_to_string(path).expect("choices.jsonl");
     let (mut right, mut total, mut wrong_options, mut nones) = (0, 0, 0, 0);
     let mut misses = Vec::new();

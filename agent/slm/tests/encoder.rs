@@ -31,10 +31,7 @@ fn reference(path: &Path) -> Reference {
 
 #[test]
 fn the_converted_encoder_reproduces_the_reference_vectors() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/resources/nlu/embedding-reference.json"
-    );
+    let path = "../../tests/resources/nlu/embedding-reference.json";
     reproduces(&encoder(), &reference(Path::new(path)));
 }
 
@@ -44,10 +41,9 @@ fn the_specialised_encoder_reproduces_its_trainers_vectors() {
     let trained = reference(&model.with_extension("").join("reference.json"));
     reproduces(&model, &trained);
     // It is not the base model under another name.
-    let base = reference(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/resources/nlu/embedding-reference.json"
-    )));
+    let base = reference(Path::new(
+        "../../tests/resources/nlu/embedding-reference.json",
+    ));
     let changed = trained
         .sentences
         .iter()

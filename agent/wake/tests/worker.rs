@@ -23,7 +23,12 @@ fn models_dir() -> PathBuf {
 }
 
 fn resources() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/resources/wake")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        )
+        .join("../../tests/resources/wake")
 }
 
 fn samples(name: &str) -> Vec<i16> {

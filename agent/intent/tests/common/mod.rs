@@ -7,7 +7,12 @@ use std::path::PathBuf;
 
 /// Root of the repository.
 pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+            std::path::PathBuf::from,
+        )
+        .join("../..")
 }
 
 /// The engine compiled from the shipped manifests; panics if any fails to load.
