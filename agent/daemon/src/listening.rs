@@ -3,9 +3,10 @@
 //! when the command ends. Push-to-talk (D-Bus StartListening/StopListening, MQTT
 //! `cmd/listen`), continuous, or after the wake word (`[wake]`).
 
+use crate::pipeline::WakeEvent;
 use crate::speech::Speech;
 use crate::voice::Voice;
-use crate::wake::{Wake, WakeEvent, WakeStream};
+use crate::wake::{Wake, WakeStream};
 use edge_config::{AgentConfig, AudioSource, ListenMode};
 use edge_protocol::AudioFormat;
 use edge_speech::source::LiveAudio;

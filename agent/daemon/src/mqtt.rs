@@ -141,7 +141,7 @@ impl MqttTask {
         mut eventloop: EventLoop,
         mut events: broadcast::Receiver<Arc<Outcome>>,
         mut sessions: broadcast::Receiver<edge_dialogue::SessionEvent>,
-        mut wake: broadcast::Receiver<crate::wake::WakeEvent>,
+        mut wake: broadcast::Receiver<crate::pipeline::WakeEvent>,
         mut audit: Option<broadcast::Receiver<edge_audit::AuditEntry>>,
         mut shutdown: watch::Receiver<bool>,
     ) {

@@ -79,6 +79,19 @@ struct Turn<'a> {
     session_id: &'a str,
 }
 
+/// A wake word heard, as the APIs announce it (D-Bus `WakeDetected`, MQTT `events/wake`).
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct WakeEvent {
+    /// The phrase (`okay_nabu`).
+    pub name: String,
+    /// The detector's probability, when the server gives one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// Where in the stream it was heard (ms since listening for it began).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_ms: Option<u64>,
+}
+
 /// The intent pipeline of the daemon.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -98,7 +111,7 @@ pub struct Pipeline {
     dialogue: Dialogue<u64>,
     session_events: broadcast::Sender<SessionEvent>,
     /// Wake words heard, for the APIs.
-    wake_events: broadcast::Sender<crate::wake::WakeEvent>,
+    wake_events: broadcast::Sender<WakeEvent>,
     /// What `[metrics]` serves; recorded whether or not it is served (it costs atomics).
     metrics: Arc<edge_metrics::Metrics>,
 }
@@ -143,12 +156,12 @@ impl Pipeline {
     }
 
     /// Wake words heard (announced on both APIs).
-    pub fn subscribe_wake(&self) -> broadcast::Receiver<crate::wake::WakeEvent> {
+    pub fn subscribe_wake(&self) -> broadcast::Receiver<WakeEvent> {
         self.wake_events.subscribe()
     }
 
     /// Announces a wake word to the APIs' subscribers.
-    pub fn announce_wake(&self, event: crate::wake::WakeEvent) {
+    pub fn announce_wake(&self, event: WakeEvent) {
         let _ = self.wake_events.send(event);
     }
 

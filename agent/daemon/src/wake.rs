@@ -2,28 +2,14 @@
 //! any Wyoming wake server, `wake.uri`) while no command is being heard; a detection is
 //! announced on both APIs, optionally acknowledged aloud, and starts a command.
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, WakeEvent};
 use edge_config::AgentConfig;
 use edge_protocol::{AudioFormat, Event, EventWriter, kind};
 use edge_worker::{WorkerConfig, WorkerHandle, WorkerState};
-use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// A wake word heard, as the APIs announce it (D-Bus `WakeDetected`, MQTT `events/wake`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct WakeEvent {
-    /// The phrase (`okay_nabu`).
-    pub name: String,
-    /// The detector's probability, when the server gives one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub probability: Option<f64>,
-    /// Where in the stream it was heard (ms since listening for it began).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub audio_ms: Option<u64>,
-}
 
 /// The configured wake word service.
 #[derive(Debug)]
