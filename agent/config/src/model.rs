@@ -327,8 +327,10 @@ pub struct EmbeddingSection {
     /// GGUF sentence encoder (BERT, mean pooling).
     pub encoder: PathBuf,
     /// `knn` (mean cosine of the `k` nearest sentences of each intent), `prototype`
-    /// (cosine of each intent's mean vector) or `logreg` (probability under a softmax
-    /// regression on the sentence vectors; the thresholds are then probabilities).
+    /// (cosine of each intent's mean vector), `logreg` (probability under a softmax
+    /// regression on the sentence vectors; the thresholds are then probabilities) or
+    /// `logreg-veto` (the softmax chooses, `accept`, `margin` and `ask` are probabilities,
+    /// and `none_margin` is the lead over `none` the `k` nearest neighbours must give).
     pub method: String,
     /// Neighbours per intent for `knn`.
     pub k: usize,
@@ -1267,10 +1269,16 @@ impl ConfigFile {
             }
         }
         let embedding = &self.embedding;
-        if !matches!(embedding.method.as_str(), "knn" | "prototype" | "logreg") {
+        if !matches!(
+            embedding.method.as_str(),
+            "knn" | "prototype" | "logreg" | "logreg-veto"
+        ) {
             return Err(invalid(
                 "embedding.method",
-                format!("{:?} is not knn, prototype or logreg", embedding.method),
+                format!(
+                    "{:?} is not knn, prototype, logreg or logreg-veto",
+                    embedding.method
+                ),
             ));
         }
         if embedding.k == 0 || embedding.k > 50 {

@@ -63,7 +63,8 @@ pub struct NluArgs {
     #[arg(long)]
     encoder: Option<PathBuf>,
     /// Embedding tier classifier: `knn:K` (mean of the K nearest sentences per class),
-    /// `prototype` or `logreg` (default: embedding.method and embedding.k of the
+    /// `prototype`, `logreg` or `logreg-veto:K` (the softmax chooses, kNN vetoes what it
+    /// does not put ahead of none) (default: embedding.method and embedding.k of the
     /// configuration).
     #[arg(long, value_parser = parse_method)]
     embedding_method: Option<edge_embedding::Method>,
@@ -83,13 +84,23 @@ fn parse_method(text: &str) -> Result<edge_embedding::Method, String> {
     match text.split_once(':') {
         None if text == "prototype" => Ok(edge_embedding::Method::Prototype),
         None if text == "logreg" => Ok(edge_embedding::Method::LogReg),
+        Some(("logreg-veto", k)) => k
+            .parse()
+            .ok()
+            .filter(|k| *k > 0)
+            .map(|k| edge_embedding::Method::LogRegVeto { k })
+            .ok_or_else(|| {
+                format!("logreg-veto:K needs a whole number K of at least 1, not {k:?}")
+            }),
         Some(("knn", k)) => k
             .parse()
             .ok()
             .filter(|k| *k > 0)
             .map(|k| edge_embedding::Method::Knn { k })
             .ok_or_else(|| format!("knn:K needs a whole number K of at least 1, not {k:?}")),
-        _ => Err(format!("{text:?}: expected knn:K, prototype or logreg")),
+        _ => Err(format!(
+            "{text:?}: expected knn:K, prototype, logreg or logreg-veto:K"
+        )),
     }
 }
 

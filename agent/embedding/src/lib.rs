@@ -32,6 +32,11 @@ pub enum Method {
     /// head: the fine-tuned encoder below, a linear classifier on top), classes weighted
     /// by their size so the large `none` class does not swamp the intents.
     LogReg,
+    /// [`Method::LogReg`]'s probabilities choose the intent, but it is accepted only where
+    /// the `k`-nearest-neighbour scores also put that intent ahead of `none` by
+    /// `none_margin` (cosine): the head generalises to paraphrases, kNN keeps requests no
+    /// skill owns out (docs/BENCHMARKS.md).
+    LogRegVeto { k: usize },
 }
 
 impl Default for Method {
@@ -46,7 +51,8 @@ impl From<&edge_config::EmbeddingSection> for Method {
         match section.method.as_str() {
             "prototype" => Method::Prototype,
             "logreg" => Method::LogReg,
-            // The configuration admits knn or prototype only.
+            "logreg-veto" => Method::LogRegVeto { k: section.k },
+            // The configuration admits knn, prototype, logreg and logreg-veto only.
             _ => Method::Knn { k: section.k },
         }
     }
@@ -143,6 +149,9 @@ pub struct Ranking {
     pub runner_up: Option<Scored>,
     /// The `none` class's score; absent without a negative set.
     pub none: Option<f32>,
+    /// [`Method::LogRegVeto`]: the best intent's kNN score minus `none`'s (cosine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub veto_lead: Option<f32>,
 }
 
 /// What the tier does with an utterance.
@@ -180,7 +189,7 @@ impl Classifier {
                 labels: labels.len(),
             });
         }
-        if matches!(method, Method::Knn { k: 0 }) {
+        if matches!(method, Method::Knn { k: 0 } | Method::LogRegVeto { k: 0 }) {
             return Err(FitError::ZeroK);
         }
         let dim = vectors.first().map(Vec::len).ok_or(FitError::Empty)?;
@@ -218,7 +227,7 @@ impl Classifier {
                 unit_length(&sum)
             })
             .collect();
-        let (weights, biases) = if method == Method::LogReg {
+        let (weights, biases) = if matches!(method, Method::LogReg | Method::LogRegVeto { .. }) {
             fit_softmax(&points, classes.len(), dim)
         } else {
             (Vec::new(), Vec::new())
@@ -266,7 +275,7 @@ impl Classifier {
                     score: dot(p, &query),
                 })
                 .collect(),
-            Method::LogReg => {
+            Method::LogReg | Method::LogRegVeto { .. } => {
                 let probabilities = softmax_row(&self.weights, &self.biases, &query, self.dim);
                 probabilities
                     .into_iter()
@@ -277,27 +286,31 @@ impl Classifier {
                     })
                     .collect()
             }
-            Method::Knn { k } => {
-                let mut per_class: Vec<Vec<f32>> = vec![Vec::new(); self.classes.len()];
-                for (v, class) in &self.points {
-                    per_class[*class].push(dot(v, &query));
-                }
-                per_class
-                    .into_iter()
-                    .zip(&self.classes)
-                    .map(|(mut sims, name)| {
-                        sims.sort_by(|a, b| b.total_cmp(a));
-                        let top = &sims[..sims.len().min(k)];
-                        Scored {
-                            intent: name.clone(),
-                            score: top.iter().sum::<f32>() / top.len().max(1) as f32,
-                        }
-                    })
-                    .collect()
-            }
+            Method::Knn { k } => self.knn_scores(&query, k),
         };
         scores.sort_by(|a, b| b.score.total_cmp(&a.score));
         scores
+    }
+
+    /// Every class's mean cosine of its `k` nearest sentences to the unit vector `query`,
+    /// in class order.
+    fn knn_scores(&self, query: &[f32], k: usize) -> Vec<Scored> {
+        let mut per_class: Vec<Vec<f32>> = vec![Vec::new(); self.classes.len()];
+        for (v, class) in &self.points {
+            per_class[*class].push(dot(v, query));
+        }
+        per_class
+            .into_iter()
+            .zip(&self.classes)
+            .map(|(mut sims, name)| {
+                sims.sort_by(|a, b| b.total_cmp(a));
+                let top = &sims[..sims.len().min(k)];
+                Scored {
+                    intent: name.clone(),
+                    score: top.iter().sum::<f32>() / top.len().max(1) as f32,
+                }
+            })
+            .collect()
     }
 
     /// The training sentence of class `label` nearest to `vector`: its index in the order
@@ -323,10 +336,19 @@ impl Classifier {
             intent: NONE.into(),
             score: f32::MIN,
         });
+        let veto_lead = match self.method {
+            Method::LogRegVeto { k } => {
+                let knn = self.knn_scores(&unit_length(vector), k);
+                let of = |name: &str| knn.iter().find(|s| s.intent == name).map(|s| s.score);
+                of(&best.intent).map(|intent| intent - of(NONE).unwrap_or(f32::MIN))
+            }
+            _ => None,
+        };
         Ranking {
             best,
             runner_up: intents.next(),
             none,
+            veto_lead,
         }
     }
 }
@@ -335,16 +357,23 @@ impl Ranking {
     /// The decision under `thresholds`.
     pub fn decide(&self, thresholds: &Thresholds) -> Decision {
         let best = self.best.score;
-        let ahead_of_none = self
-            .none
-            .is_none_or(|none| best - none >= thresholds.none_margin);
+        let ahead_of_none = match self.veto_lead {
+            // The head's probability must beat none's; the kNN lead is held to the margin.
+            Some(lead) => {
+                self.none.is_none_or(|none| best > none) && lead >= thresholds.none_margin
+            }
+            None => self
+                .none
+                .is_none_or(|none| best - none >= thresholds.none_margin),
+        };
+        let vetoed = self.veto_lead.is_some_and(|lead| lead <= 0.0);
         let margin = self
             .runner_up
             .as_ref()
             .map_or(f32::INFINITY, |r| best - r.score);
         if best >= thresholds.accept && margin >= thresholds.margin && ahead_of_none {
             Decision::Accept(self.best.intent.clone())
-        } else if best >= thresholds.ask && self.none.is_none_or(|none| best > none) {
+        } else if best >= thresholds.ask && self.none.is_none_or(|none| best > none) && !vetoed {
             Decision::Ask(self.best.intent.clone())
         } else {
             Decision::None
@@ -492,6 +521,47 @@ mod tests {
         assert!(
             near_none.none.is_some_and(|n| n > near_none.best.score),
             "{near_none:?}"
+        );
+    }
+
+    #[test]
+    fn the_knn_veto_keeps_what_is_nearer_to_none_out_whatever_the_head_says() {
+        let c = classifier(Method::LogRegVeto { k: 2 });
+        let thresholds = Thresholds {
+            accept: 0.6,
+            margin: 0.0,
+            none_margin: 0.05,
+            ask: 0.4,
+        };
+        let warm = c.rank(&[1.0, 0.2, 0.0]);
+        assert!(warm.veto_lead.is_some_and(|l| l > 0.05), "{warm:?}");
+        assert_eq!(warm.decide(&thresholds), Decision::Accept("warm".into()));
+        // Nearer the none sentences than the warm ones: refused, not even asked, even
+        // where the head's best intent is warm with everything but none below it.
+        let leaning = c.rank(&[0.6, 0.0, 0.8]);
+        assert!(leaning.veto_lead.is_some_and(|l| l < 0.0), "{leaning:?}");
+        let permissive = Thresholds {
+            accept: 0.0,
+            ask: 0.0,
+            ..thresholds
+        };
+        let forced = Ranking {
+            best: Scored {
+                intent: "warm".into(),
+                score: 0.9,
+            },
+            none: Some(0.05),
+            ..leaning
+        };
+        assert_eq!(forced.decide(&permissive), Decision::None);
+        // Without the veto the same probabilities would act.
+        let unvetoed = Ranking {
+            veto_lead: None,
+            ..forced
+        };
+        assert_eq!(
+            unvetoed.decide(&permissive),
+            Decision::Accept("warm".into())
         );
     }
 
