@@ -176,7 +176,8 @@ async fn confirmations_are_per_station_and_settled_by_yes_no_timeout_or_a_new_co
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_ends_on_cancel_and_on_timeout() -> anyhow::Result<()> {
-    let w = world(false, "[dialogue]\nfollow_up_timeout_secs = 2\n").await?;
+    // Long enough for the steps between a question and its answer on a loaded machine.
+    let w = world(false, "[dialogue]\nfollow_up_timeout_secs = 5\n").await?;
     let device = w.daemon.topics();
     let mut events = MqttProbe::connect(w.broker.port, &device.all()).await?;
     let agent = &w.agent;
