@@ -41,8 +41,8 @@ pub enum ChooseError {
     #[error("the SLM tier is unavailable: {0}")]
     Disabled(String),
     /// The worker is configured but not ready (starting, restarting or failed).
-    #[error("the SLM worker is not running ({0})")]
-    NotRunning(String),
+    #[error("the SLM worker is not running ({0:?})")]
+    NotRunning(WorkerState),
     /// The worker is busy caching the intents' prompts; a choice would wait for that.
     #[error("the SLM worker is not ready: it is caching the intent prompts")]
     CachingPrompts,
@@ -537,7 +537,7 @@ impl Language {
         if let Some(worker) = &self.worker {
             let state = worker.state();
             if !matches!(state, WorkerState::Ready { .. }) {
-                return Err(ChooseError::NotRunning(format!("{state:?}")));
+                return Err(ChooseError::NotRunning(state));
             }
         }
         // The worker serves one request at a time: behind the prompts' caching a choice
@@ -655,11 +655,7 @@ impl crate::skills::Chooser for Language {
         question: &'a str,
         answer: &'a str,
         options: &'a [(String, String)],
-    ) -> edge_skill_host::BoxFuture<'a, Result<Option<String>, String>> {
-        Box::pin(async move {
-            Language::choose(self, question, answer, options)
-                .await
-                .map_err(|e| e.to_string())
-        })
+    ) -> edge_skill_host::BoxFuture<'a, Result<Option<String>, ChooseError>> {
+        Box::pin(Language::choose(self, question, answer, options))
     }
 }

@@ -9,7 +9,10 @@ use crate::skills::Services;
 use edge_audit::Origin;
 use edge_config::AgentConfig;
 use edge_core::{Recognition, Utterance, UtteranceOrigin};
-use edge_dialogue::{Dialogue, Expect, FollowUp, Open, Route, SessionEvent, SessionView};
+use edge_dialogue::{
+    Dialogue, Expect, FollowUp, Open, Route, SessionEvent, SessionReason, SessionState,
+    SessionView, TurnKind,
+};
 use edge_skill_host::{CallContext, Expected, InvokeError, SkillHost};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,7 +68,7 @@ pub struct Outcome {
     pub session_id: String,
     /// What the utterance was to the conversation: `command`, `answer`, `confirmed`,
     /// `declined`, `cancelled`, `reasked`.
-    pub turn: &'static str,
+    pub turn: TurnKind,
     /// The question now open on the station, if any: the next utterance answers it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awaiting: Option<String>,
@@ -174,8 +177,8 @@ impl Pipeline {
         &self,
         station: &str,
         session_id: &str,
-        state: &'static str,
-        reason: &'static str,
+        state: SessionState,
+        reason: SessionReason,
         open: Option<&Open<u64>>,
     ) {
         let event = SessionEvent {
@@ -189,27 +192,33 @@ impl Pipeline {
                 _ => None,
             },
         };
-        tracing::info!(%station, %session_id, state, reason, "conversation");
+        tracing::info!(%station, %session_id, ?state, reason = reason.as_str(), "conversation");
         let _ = self.session_events.send(event);
     }
 
     /// Opens `question` on the station, dropping (and auditing) a question it replaces.
     fn ask(&self, station: &str, session_id: &str, question: Open<u64>) {
         let reason = match &question {
-            Open::Confirmation { .. } => "confirmation",
-            Open::FollowUp(_) => "follow-up",
-            Open::Clarification(_) => "clarification",
+            Open::Confirmation { .. } => SessionReason::Confirmation,
+            Open::FollowUp(_) => SessionReason::FollowUp,
+            Open::Clarification(_) => SessionReason::Clarification,
         };
-        self.session_event(station, session_id, "asked", reason, Some(&question));
+        self.session_event(
+            station,
+            session_id,
+            SessionState::Asked,
+            reason,
+            Some(&question),
+        );
         if let Some(old) = self.dialogue.ask(station, session_id, question) {
-            self.drop_question(&old, "superseded");
+            self.drop_question(&old, SessionReason::Superseded);
         }
     }
 
     /// Audits the write a dropped confirmation held.
-    fn drop_question(&self, open: &Open<u64>, why: &str) {
+    fn drop_question(&self, open: &Open<u64>, why: SessionReason) {
         if let (Open::Confirmation { pending, .. }, Some(actuator)) = (open, &self.actuator) {
-            actuator.drop_pending(*pending, why);
+            actuator.drop_pending(*pending, why.as_str());
         }
     }
 
@@ -233,8 +242,14 @@ impl Pipeline {
     /// as `expired`. Called periodically.
     pub fn expire_sessions(&self) {
         for (station, session_id, open) in self.dialogue.expire(Instant::now()) {
-            self.drop_question(&open, "expired");
-            self.session_event(&station, &session_id, "closed", "expired", Some(&open));
+            self.drop_question(&open, SessionReason::Expired);
+            self.session_event(
+                &station,
+                &session_id,
+                SessionState::Closed,
+                SessionReason::Expired,
+                Some(&open),
+            );
         }
     }
 
@@ -374,7 +389,13 @@ impl Pipeline {
             && let Some(asked) = self.dialogue.take_clarification(&station)
         {
             let open = Open::Clarification(asked);
-            self.session_event(&station, &session_id, "closed", "superseded", Some(&open));
+            self.session_event(
+                &station,
+                &session_id,
+                SessionState::Closed,
+                SessionReason::Superseded,
+                Some(&open),
+            );
             answering = false;
         }
         if !recognition.is_none()
@@ -422,11 +443,17 @@ impl Pipeline {
             Route::Clarified(asked) => {
                 let meant = clarified(&catalog, &asked, &recognition, &utterance.text);
                 let close = match &meant {
-                    Meant::Act(_) | Meant::AskSlot(_) => "clarified",
-                    Meant::Nothing => "declined",
+                    Meant::Act(_) | Meant::AskSlot(_) => SessionReason::Clarified,
+                    Meant::Nothing => SessionReason::Declined,
                 };
                 let open = Open::Clarification(asked);
-                self.session_event(&station, &session_id, "closed", close, Some(&open));
+                self.session_event(
+                    &station,
+                    &session_id,
+                    SessionState::Closed,
+                    close,
+                    Some(&open),
+                );
                 match meant {
                     Meant::Act(r) => recognition = r,
                     Meant::AskSlot(next) => {
@@ -439,7 +466,13 @@ impl Pipeline {
             }
             Route::Unclarified(asked) => {
                 let open = Open::Clarification(asked);
-                self.session_event(&station, &session_id, "closed", "superseded", Some(&open));
+                self.session_event(
+                    &station,
+                    &session_id,
+                    SessionState::Closed,
+                    SessionReason::Superseded,
+                    Some(&open),
+                );
                 route = Route::Command;
             }
             _ => {}
@@ -454,10 +487,10 @@ impl Pipeline {
             // Near the threshold or a slot missing: ask, and act on the answer.
             (Some(question), Some(asked)) => {
                 self.ask(&station, &session_id, Open::Clarification(asked));
-                ("command", question, None)
+                (TurnKind::Command, question, None)
             }
             // Unsure: ask, never guess an action.
-            (Some(question), None) => ("command", question, None),
+            (Some(question), None) => (TurnKind::Command, question, None),
             (None, _) => self.converse(&catalog, &turn, route).await,
         };
         if let Some(language) = self.language.get() {
@@ -485,7 +518,7 @@ impl Pipeline {
             station = %outcome.station,
             intent = %outcome.recognition.intent,
             confidence = outcome.recognition.confidence,
-            turn = kind,
+            turn = ?kind,
             latency_us,
             response = %outcome.response,
             "recognised"
@@ -501,71 +534,123 @@ impl Pipeline {
         catalog: &Catalog,
         turn: &Turn<'_>,
         route: Route<u64>,
-    ) -> (&'static str, String, Option<ActOutcome>) {
+    ) -> (TurnKind, String, Option<ActOutcome>) {
         let (station, session_id) = (turn.station, turn.session_id);
         match route {
             // The language tier's question was settled before: what remains is a command.
             Route::Command | Route::Clarified(_) | Route::Unclarified(_) => {
                 let (text, action) = self.respond(catalog, turn, None).await;
-                ("command", text, action)
+                (TurnKind::Command, text, action)
             }
             Route::NewCommand { superseded } => {
                 let kept = superseded.is_none();
                 if let Some(open) = &superseded {
-                    self.drop_question(open, "superseded");
-                    self.session_event(station, session_id, "closed", "superseded", Some(open));
+                    self.drop_question(open, SessionReason::Superseded);
+                    self.session_event(
+                        station,
+                        session_id,
+                        SessionState::Closed,
+                        SessionReason::Superseded,
+                        Some(open),
+                    );
                 }
                 let (mut text, action) = self.respond(catalog, turn, None).await;
                 // The question still open is put again after the answer.
                 if kept && let Some(question) = self.dialogue.open_question(station) {
                     text = format!("{text} {question}");
                 }
-                ("command", text, action)
+                (TurnKind::Command, text, action)
             }
             Route::Cancelled(open) => {
-                self.drop_question(&open, "cancelled");
-                self.session_event(station, session_id, "closed", "cancelled", Some(&open));
-                ("cancelled", "Okay, cancelled.".to_owned(), None)
+                self.drop_question(&open, SessionReason::Cancelled);
+                self.session_event(
+                    station,
+                    session_id,
+                    SessionState::Closed,
+                    SessionReason::Cancelled,
+                    Some(&open),
+                );
+                (TurnKind::Cancelled, "Okay, cancelled.".to_owned(), None)
             }
-            Route::Reask(question) => {
-                ("reasked", format!("Please say yes or no. {question}"), None)
-            }
+            Route::Reask(question) => (
+                TurnKind::Reasked,
+                format!("Please say yes or no. {question}"),
+                None,
+            ),
             Route::Confirmed { pending, then } => {
-                self.session_event(station, session_id, "answered", "confirmed", None);
+                self.session_event(
+                    station,
+                    session_id,
+                    SessionState::Answered,
+                    SessionReason::Confirmed,
+                    None,
+                );
                 let Some(actuator) = &self.actuator else {
-                    return ("confirmed", "There is nothing to confirm.".to_owned(), None);
+                    return (
+                        TurnKind::Confirmed,
+                        "There is nothing to confirm.".to_owned(),
+                        None,
+                    );
                 };
                 let Some((outcome, done_text)) = actuator.confirm(pending).await else {
-                    return ("confirmed", "There is nothing to confirm.".to_owned(), None);
+                    return (
+                        TurnKind::Confirmed,
+                        "There is nothing to confirm.".to_owned(),
+                        None,
+                    );
                 };
                 let mut text = answer(&outcome, &done_text);
                 if let Some(follow_up) = then {
                     text = format!("{text} {}", follow_up.question);
                     self.ask(station, session_id, Open::FollowUp(follow_up));
                 } else {
-                    self.session_event(station, session_id, "closed", "confirmed", None);
+                    self.session_event(
+                        station,
+                        session_id,
+                        SessionState::Closed,
+                        SessionReason::Confirmed,
+                        None,
+                    );
                 }
-                ("confirmed", text, Some(outcome))
+                (TurnKind::Confirmed, text, Some(outcome))
             }
             Route::Declined { pending, then } => {
-                self.session_event(station, session_id, "answered", "declined", None);
+                self.session_event(
+                    station,
+                    session_id,
+                    SessionState::Answered,
+                    SessionReason::Declined,
+                    None,
+                );
                 if let Some(actuator) = &self.actuator {
-                    actuator.drop_pending(pending, "declined");
+                    actuator.drop_pending(pending, SessionReason::Declined.as_str());
                 }
                 let mut text = "Okay, I won't.".to_owned();
                 if let Some(follow_up) = then {
                     text = format!("{text} {}", follow_up.question);
                     self.ask(station, session_id, Open::FollowUp(follow_up));
                 } else {
-                    self.session_event(station, session_id, "closed", "declined", None);
+                    self.session_event(
+                        station,
+                        session_id,
+                        SessionState::Closed,
+                        SessionReason::Declined,
+                        None,
+                    );
                 }
-                ("declined", text, None)
+                (TurnKind::Declined, text, None)
             }
             Route::Answer(follow_up) => {
-                self.session_event(station, session_id, "answered", "follow-up", None);
+                self.session_event(
+                    station,
+                    session_id,
+                    SessionState::Answered,
+                    SessionReason::FollowUp,
+                    None,
+                );
                 let answer = read_answer(catalog, &follow_up, turn);
                 let (text, action) = self.respond(catalog, turn, Some((follow_up, answer))).await;
-                ("answer", text, action)
+                (TurnKind::Answer, text, action)
             }
         }
     }
@@ -618,7 +703,13 @@ impl Pipeline {
             }
         };
         if !self.skill_host.has(&skill) {
-            self.session_event(station, session_id, "closed", "failed", None);
+            self.session_event(
+                station,
+                session_id,
+                SessionState::Closed,
+                SessionReason::Failed,
+                None,
+            );
             return (
                 format!("Sorry, the {skill} skill is no longer installed."),
                 None,
@@ -705,7 +796,13 @@ impl Pipeline {
                         self.ask(station, session_id, Open::FollowUp(follow_up));
                     }
                     (_, None) if reply.is_some() => {
-                        self.session_event(station, session_id, "closed", "concluded", None);
+                        self.session_event(
+                            station,
+                            session_id,
+                            SessionState::Closed,
+                            SessionReason::Concluded,
+                            None,
+                        );
                     }
                     (_, None) => {}
                 }
@@ -713,7 +810,13 @@ impl Pipeline {
             }
             Err(e) => {
                 if reply.is_some() {
-                    self.session_event(station, session_id, "closed", "failed", None);
+                    self.session_event(
+                        station,
+                        session_id,
+                        SessionState::Closed,
+                        SessionReason::Failed,
+                        None,
+                    );
                 }
                 match e {
                     InvokeError::Skill {

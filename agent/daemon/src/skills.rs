@@ -82,7 +82,7 @@ pub trait Chooser: Send + Sync + std::fmt::Debug {
         question: &'a str,
         answer: &'a str,
         options: &'a [(String, String)],
-    ) -> BoxFuture<'a, Result<Option<String>, String>>;
+    ) -> BoxFuture<'a, Result<Option<String>, crate::language::ChooseError>>;
 }
 
 /// What the agent offers skills. One per invocation, so it can remember the last write.
@@ -234,7 +234,8 @@ impl HostServices for Services {
             language
                 .choose(question, answer, &choices)
                 .await
-                .map_err(HostCallError::Failed)
+                // The skill sees the reason in words; the type stays on the agent's side.
+                .map_err(|e| HostCallError::Failed(e.to_string()))
         })
     }
 

@@ -159,6 +159,84 @@ pub enum Route<P> {
     Unclarified(Clarification),
 }
 
+/// What an utterance was to its station's conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TurnKind {
+    /// A new request.
+    Command,
+    /// The answer to a skill's follow-up question.
+    Answer,
+    /// Yes to a confirmation.
+    Confirmed,
+    /// No to a confirmation.
+    Declined,
+    /// Cancel.
+    Cancelled,
+    /// Neither yes nor no: the question was asked again.
+    Reasked,
+}
+
+/// What a conversation event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionState {
+    /// A question was opened.
+    Asked,
+    /// A confirmation was answered (the write follows).
+    Answered,
+    /// The conversation ended.
+    Closed,
+}
+
+/// Why: what kind of question was asked, how a confirmation was answered, or why the
+/// conversation closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionReason {
+    /// Asked: the policy wants a write confirmed.
+    Confirmation,
+    /// Asked: a skill asked a follow-up question.
+    FollowUp,
+    /// Asked: the tier that recognised it wants to be sure ("Did you mean ...?").
+    Clarification,
+    /// Closed: the person said what they meant (a clarification answered).
+    Clarified,
+    /// Closed: the skill finished.
+    Concluded,
+    /// Closed: the person cancelled.
+    Cancelled,
+    /// Closed: nobody answered in time.
+    Expired,
+    /// Closed: another command or question took its place.
+    Superseded,
+    /// Answered or closed: yes.
+    Confirmed,
+    /// Answered or closed: no.
+    Declined,
+    /// Closed: the skill or the write failed.
+    Failed,
+}
+
+impl SessionReason {
+    /// The name the APIs and the audit log use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionReason::Confirmation => "confirmation",
+            SessionReason::FollowUp => "follow-up",
+            SessionReason::Clarification => "clarification",
+            SessionReason::Clarified => "clarified",
+            SessionReason::Concluded => "concluded",
+            SessionReason::Cancelled => "cancelled",
+            SessionReason::Expired => "expired",
+            SessionReason::Superseded => "superseded",
+            SessionReason::Confirmed => "confirmed",
+            SessionReason::Declined => "declined",
+            SessionReason::Failed => "failed",
+        }
+    }
+}
+
 /// What happened to a conversation, for D-Bus and MQTT.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SessionEvent {
@@ -167,10 +245,11 @@ pub struct SessionEvent {
     /// The conversation.
     pub session_id: String,
     /// `asked`, `answered`, `closed`.
-    pub state: &'static str,
+    pub state: SessionState,
     /// Why it closed (`concluded`, `cancelled`, `expired`, `superseded`, `confirmed`,
-    /// `declined`), or what kind of question was asked (`confirmation`, `follow-up`).
-    pub reason: &'static str,
+    /// `declined`, `failed`), how a confirmation was answered, or what kind of question
+    /// was asked (`confirmation`, `follow-up`, `clarification`).
+    pub reason: SessionReason,
     /// The question, when one is open or was dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
