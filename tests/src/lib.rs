@@ -1306,3 +1306,91 @@ pub async fn wait_for_workers(agent: &zbus::Proxy<'_>) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
+
+/// `Say(text)` on the agent: the outcome.
+pub async fn say(agent: &zbus::Proxy<'_>, text: &str) -> anyhow::Result<serde_json::Value> {
+    let json: String = agent.call("Say", &(text,)).await?;
+    Ok(serde_json::from_str(&json)?)
+}
+
+/// `SayAt(station, text)` on the agent: the outcome.
+pub async fn say_at(
+    agent: &zbus::Proxy<'_>,
+    station: &str,
+    text: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let json: String = agent.call("SayAt", &(station, text)).await?;
+    Ok(serde_json::from_str(&json)?)
+}
+
+/// The agent's `Status()`.
+pub async fn status(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Value> {
+    let json: String = agent.call("Status", &()).await?;
+    Ok(serde_json::from_str(&json)?)
+}
+
+/// The agent's open conversations (`Sessions()`).
+pub async fn sessions(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Value> {
+    let json: String = agent.call("Sessions", &()).await?;
+    Ok(serde_json::from_str(&json)?)
+}
+
+/// A signal's value, read fresh from its peer through the agent (`GetSignal(path, true)`).
+pub async fn signal(agent: &zbus::Proxy<'_>, path: &str) -> anyhow::Result<serde_json::Value> {
+    let json: String = agent.call("GetSignal", &(path, true)).await?;
+    let reading: serde_json::Value = serde_json::from_str(&json)?;
+    Ok(reading["value"].clone())
+}
+
+/// The demo world most integration tests run in: a private bus with the virtual car, a
+/// broker with the virtual plant, the daemon on the demo profiles, and its D-Bus proxy.
+#[derive(Debug)]
+pub struct DemoWorld {
+    pub bus: DbusDaemon,
+    pub broker: Mosquitto,
+    pub car: Simulator,
+    pub plant: Simulator,
+    pub daemon: Daemon,
+    /// The agent's D-Bus proxy.
+    pub agent: zbus::Proxy<'static>,
+    /// The world's own directory (workers' sockets, files a test writes).
+    pub dir: tempfile::TempDir,
+}
+
+impl DemoWorld {
+    /// Starts it; `configure` finishes the daemon's set-up (extra TOML, a stdin pipe, ...)
+    /// given the world's directory.
+    pub async fn start(
+        configure: impl FnOnce(DaemonSetup, &Path) -> anyhow::Result<DaemonSetup>,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let bus = DbusDaemon::start()?;
+        let broker = Mosquitto::start()?;
+        let car = Simulator::car(&bus)?;
+        let plant = Simulator::plant(broker.port)?;
+        let setup = configure(
+            DaemonSetup::new(&bus, broker.port).with_demo_profiles()?,
+            dir.path(),
+        )?;
+        let daemon = Daemon::start(&setup)?;
+        let agent = bus.agent().await?;
+        Ok(Self {
+            bus,
+            broker,
+            car,
+            plant,
+            daemon,
+            agent,
+            dir,
+        })
+    }
+
+    /// Starts it with `extra` TOML in the daemon's configuration.
+    pub async fn with_extra(extra: &str) -> anyhow::Result<Self> {
+        Self::start(|mut setup, _| {
+            setup.extra = extra.to_owned();
+            Ok(setup)
+        })
+        .await
+    }
+}

@@ -10,7 +10,8 @@
 
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, WAIT, asr_model,
-    asr_worker_config, espeak_wav, slm_model, u32_at, wear_out_pump_three,
+    asr_worker_config, espeak_wav, sessions, signal, slm_model, status, u32_at,
+    wear_out_pump_three,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -103,22 +104,6 @@ async fn world() -> anyhow::Result<World> {
         agent,
         dir,
     })
-}
-
-async fn status(agent: &zbus::Proxy<'_>) -> anyhow::Result<Value> {
-    let json: String = agent.call("Status", &()).await?;
-    Ok(serde_json::from_str(&json)?)
-}
-
-async fn signal(agent: &zbus::Proxy<'_>, path: &str) -> anyhow::Result<Value> {
-    let json: String = agent.call("GetSignal", &(path, true)).await?;
-    let reading: Value = serde_json::from_str(&json)?;
-    Ok(reading["value"].clone())
-}
-
-async fn sessions(agent: &zbus::Proxy<'_>) -> anyhow::Result<Value> {
-    let json: String = agent.call("Sessions", &()).await?;
-    Ok(serde_json::from_str(&json)?)
 }
 
 /// Waits until the daemon's ASR worker and the SLM worker are ready (until then a skill's

@@ -4,8 +4,8 @@
 //! gated by a confirmation, cancel in the middle, and the report on MQTT and on disk.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, embedding_fitted, slm_model,
-    specialised_encoder, wear_out_pump_three,
+    Daemon, DaemonSetup, DbusDaemon, DemoWorld, Mosquitto, MqttProbe, embedding_fitted, say_at,
+    sessions, signal, slm_model, specialised_encoder, wear_out_pump_three,
 };
 use serde_json::Value;
 
@@ -13,15 +13,7 @@ const IFACE: &str = "org.edgeagent.Agent1";
 const PATH: &str = "/org/edgeagent/Agent";
 const PANEL: &str = "pump-3-panel";
 
-struct World {
-    _bus: DbusDaemon,
-    broker: Mosquitto,
-    _car: Simulator,
-    _plant: Simulator,
-    daemon: Daemon,
-    agent: zbus::Proxy<'static>,
-    _dir: tempfile::TempDir,
-}
+type World = DemoWorld;
 
 /// The demo world; `slm` runs the SLM worker too; `extra` is more configuration.
 async fn world(slm: bool, extra: &str) -> anyhow::Result<World> {
@@ -45,40 +37,10 @@ async fn world(slm: bool, extra: &str) -> anyhow::Result<World> {
 
 /// The demo world in `dir`, speech off, with `extra` configuration (its own `[slm]`).
 async fn world_in(dir: tempfile::TempDir, extra: &str) -> anyhow::Result<World> {
-    let bus = DbusDaemon::start()?;
-    let broker = Mosquitto::start()?;
-    let car = Simulator::car(&bus)?;
-    let plant = Simulator::plant(broker.port)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = format!("[asr]\nenabled = false\n\n{extra}");
-    let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
-    Ok(World {
-        _bus: bus,
-        broker,
-        _car: car,
-        _plant: plant,
-        daemon,
-        agent,
-        _dir: dir,
-    })
-}
-
-async fn say_at(agent: &zbus::Proxy<'_>, station: &str, text: &str) -> anyhow::Result<Value> {
-    let json: String = agent.call("SayAt", &(station, text)).await?;
-    Ok(serde_json::from_str(&json)?)
-}
-
-async fn sessions(agent: &zbus::Proxy<'_>) -> anyhow::Result<Value> {
-    let json: String = agent.call("Sessions", &()).await?;
-    Ok(serde_json::from_str(&json)?)
-}
-
-async fn signal(agent: &zbus::Proxy<'_>, path: &str) -> anyhow::Result<Value> {
-    let json: String = agent.call("GetSignal", &(path, true)).await?;
-    let reading: Value = serde_json::from_str(&json)?;
-    Ok(reading["value"].clone())
+    let mut w = DemoWorld::with_extra(&format!("[asr]\nenabled = false\n\n{extra}")).await?;
+    // Files `extra` names (sockets) are in `dir`: it lives as long as the world.
+    w.dir = dir;
+    Ok(w)
 }
 
 fn response(outcome: &Value) -> &str {

@@ -1,53 +1,21 @@
 //! Acting on the world: the daemon with the demo profiles against the real simulators on a
 //! private dbus-daemon and a real mosquitto.
 
-use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, WAIT, daemon_sees,
-};
+use edge_agent_tests::{DbusDaemon, DemoWorld, MqttProbe, WAIT, daemon_sees, say};
 use serde_json::Value;
 use std::time::Duration;
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
 const CAR: &str = "org.edgeagent.SimCar";
 const CAR_PATH: &str = "/org/edgeagent/SimCar";
 
-struct World {
-    bus: DbusDaemon,
-    broker: Mosquitto,
-    car: Simulator,
-    plant: Simulator,
-    daemon: Daemon,
-    agent: zbus::Proxy<'static>,
-}
+type World = DemoWorld;
 
 async fn world_with(extra: &str) -> anyhow::Result<World> {
-    let bus = DbusDaemon::start()?;
-    let broker = Mosquitto::start()?;
-    let car = Simulator::car(&bus)?;
-    let plant = Simulator::plant(broker.port)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = extra.to_owned();
-    let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
-    Ok(World {
-        bus,
-        broker,
-        car,
-        plant,
-        daemon,
-        agent,
-    })
+    DemoWorld::with_extra(extra).await
 }
 
 async fn world() -> anyhow::Result<World> {
     world_with("").await
-}
-
-async fn say(agent: &zbus::Proxy<'_>, text: &str) -> anyhow::Result<Value> {
-    let json: String = agent.call("Say", &(text,)).await?;
-    Ok(serde_json::from_str(&json)?)
 }
 
 /// A property of the simulated car, read by an independent client.

@@ -3,7 +3,7 @@
 
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, built_skills, built_test_skills,
-    copy_skill, shared_skill_cache,
+    copy_skill, say, shared_skill_cache,
 };
 use serde_json::Value;
 use std::path::Path;
@@ -55,11 +55,6 @@ async fn world(
         bus_address,
         _skills: skills,
     })
-}
-
-async fn say(agent: &zbus::Proxy<'_>, text: &str) -> anyhow::Result<Value> {
-    let json: String = agent.call("Say", &(text,)).await?;
-    Ok(serde_json::from_str(&json)?)
 }
 
 fn audit_with(daemon: &Daemon, decision: &str) -> Vec<Value> {

@@ -4,7 +4,8 @@
 //! OpenAI-compatible endpoint (a real HTTP server in this test) unless privacy mode is on.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, slm_model,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, say, signal, slm_model,
+    status,
 };
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -77,22 +78,6 @@ async fn chat_endpoint() -> anyhow::Result<(u16, Arc<Mutex<Vec<String>>>)> {
         }
     });
     Ok((port, seen))
-}
-
-async fn say(agent: &zbus::Proxy<'_>, text: &str) -> anyhow::Result<Value> {
-    let json: String = agent.call("Say", &(text,)).await?;
-    Ok(serde_json::from_str(&json)?)
-}
-
-async fn status(agent: &zbus::Proxy<'_>) -> anyhow::Result<Value> {
-    let json: String = agent.call("Status", &()).await?;
-    Ok(serde_json::from_str(&json)?)
-}
-
-async fn signal(agent: &zbus::Proxy<'_>, path: &str) -> anyhow::Result<Value> {
-    let json: String = agent.call("GetSignal", &(path, true)).await?;
-    let reading: Value = serde_json::from_str(&json)?;
-    Ok(reading["value"].clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,26 +4,14 @@
 //! bad recordings.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, SpokenCommand, asr_model,
-    asr_worker_config, binary, free_port, outcome_matches, repo, speech_fixtures, spoken_commands,
-    tools_python,
+    DemoWorld, SpokenCommand, asr_model, asr_worker_config, binary, free_port, outcome_matches,
+    repo, signal, speech_fixtures, spoken_commands, status, tools_python,
 };
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
-
-struct World {
-    bus: DbusDaemon,
-    broker: Mosquitto,
-    _car: Simulator,
-    _plant: Simulator,
-    daemon: Daemon,
-    agent: zbus::Proxy<'static>,
-    _dir: tempfile::TempDir,
-}
+type World = DemoWorld;
 
 /// The demo world (car on D-Bus, plant on MQTT, example skills) with speech configured by
 /// `asr` (extra TOML; `None` runs the daemon's own worker).
@@ -44,42 +32,17 @@ async fn world_with(
     extra: impl FnOnce(&std::path::Path) -> anyhow::Result<String>,
     stdin_pipe: bool,
 ) -> anyhow::Result<World> {
-    let dir = tempfile::tempdir()?;
-    let bus = DbusDaemon::start()?;
-    let broker = Mosquitto::start()?;
-    let car = Simulator::car(&bus)?;
-    let plant = Simulator::plant(broker.port)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = extra(dir.path())?;
-    setup.stdin_pipe = stdin_pipe;
-    let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
-    Ok(World {
-        bus,
-        broker,
-        _car: car,
-        _plant: plant,
-        daemon,
-        agent,
-        _dir: dir,
+    DemoWorld::start(|mut setup, dir| {
+        setup.extra = extra(dir)?;
+        setup.stdin_pipe = stdin_pipe;
+        Ok(setup)
     })
+    .await
 }
 
 async fn listen(agent: &zbus::Proxy<'_>, wav: &[u8]) -> zbus::Result<Value> {
     let json: String = agent.call("Listen", &(wav,)).await?;
     Ok(serde_json::from_str(&json).unwrap_or(Value::Null))
-}
-
-async fn status(agent: &zbus::Proxy<'_>) -> anyhow::Result<Value> {
-    let json: String = agent.call("Status", &()).await?;
-    Ok(serde_json::from_str(&json)?)
-}
-
-async fn signal(agent: &zbus::Proxy<'_>, path: &str) -> anyhow::Result<Value> {
-    let json: String = agent.call("GetSignal", &(path, true)).await?;
-    let reading: Value = serde_json::from_str(&json)?;
-    Ok(reading["value"].clone())
 }
 
 /// Waits until the daemon reports its worker ready; returns the worker's pid.

@@ -3,7 +3,7 @@
 //! D-Bus and MQTT as barge-in.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, WAIT, binary, espeak_wav, u32_at,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, WAIT, binary, espeak_wav, say, u32_at,
 };
 use futures_util::StreamExt as _;
 use serde_json::Value;
@@ -51,11 +51,6 @@ async fn world(tts: impl FnOnce(&Path) -> String) -> anyhow::Result<World> {
 
 fn toml_path(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
-}
-
-async fn say(agent: &zbus::Proxy<'_>, text: &str) -> anyhow::Result<Value> {
-    let json: String = agent.call("Say", &(text,)).await?;
-    Ok(serde_json::from_str(&json)?)
 }
 
 async fn tts_status(agent: &zbus::Proxy<'_>) -> anyhow::Result<Value> {
