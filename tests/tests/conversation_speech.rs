@@ -9,17 +9,14 @@
 //! `OPENING`.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, WAIT, asr_model,
-    asr_worker_config, espeak_wav, sessions, signal, slm_model, status, u32_at,
-    wear_out_pump_three,
+    DemoWorld, MqttProbe, WAIT, asr_model, asr_worker_config, espeak_wav, sessions, signal,
+    slm_model, status, u32_at, wear_out_pump_three,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
 const ESPEAK: &str = "/usr/bin/espeak-ng";
 /// The station of utterances that name none (`[dialogue] station`, default).
 const STATION: &str = "main";
@@ -52,15 +49,7 @@ const NOISE_QUESTION: &str = "What does the noise sound like: grinding, squealin
 const GREASED_QUESTION: &str = "Have the bearings been greased in the last three months?";
 const STOP_CONFIRMATION: &str = "Stop pump 3? Say yes to confirm.";
 
-struct World {
-    _bus: DbusDaemon,
-    broker: Mosquitto,
-    _car: Simulator,
-    _plant: Simulator,
-    daemon: Daemon,
-    agent: zbus::Proxy<'static>,
-    dir: tempfile::TempDir,
-}
+type World = DemoWorld;
 
 fn toml_path(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
@@ -78,32 +67,18 @@ fn kept(dir: &Path) -> PathBuf {
 /// replies: espeak-ng synthesises, the player writes the WAV to `played.wav`, and the
 /// daemon keeps it in `last.wav` too.
 async fn world() -> anyhow::Result<World> {
-    let dir = tempfile::tempdir()?;
-    let bus = DbusDaemon::start()?;
-    let broker = Mosquitto::start()?;
-    let car = Simulator::car(&bus)?;
-    let plant = Simulator::plant(broker.port)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = format!(
-        "{}\n[slm]\nmodel = {}\nsocket = {}\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n\n[tts]\nbackend = \"command\"\ncommand = [{ESPEAK:?}, \"--stdout\", \"--\", \"{{text}}\"]\nplayer = [\"sh\", \"-c\", \"cat > \\\"$0\\\"\", {}]\nkeep_last_wav = {}\n",
-        asr_worker_config(&asr_model()?, dir.path()),
-        toml_path(&slm_model()?),
-        toml_path(&dir.path().join("slm.sock")),
-        toml_path(&played(dir.path())),
-        toml_path(&kept(dir.path())),
-    );
-    let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
-    Ok(World {
-        _bus: bus,
-        broker,
-        _car: car,
-        _plant: plant,
-        daemon,
-        agent,
-        dir,
+    DemoWorld::start(|mut setup, dir| {
+        setup.extra = format!(
+            "{}\n[slm]\nmodel = {}\nsocket = {}\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n\n[tts]\nbackend = \"command\"\ncommand = [{ESPEAK:?}, \"--stdout\", \"--\", \"{{text}}\"]\nplayer = [\"sh\", \"-c\", \"cat > \\\"$0\\\"\", {}]\nkeep_last_wav = {}\n",
+            asr_worker_config(&asr_model()?, dir),
+            toml_path(&slm_model()?),
+            toml_path(&dir.join("slm.sock")),
+            toml_path(&played(dir)),
+            toml_path(&kept(dir)),
+        );
+        Ok(setup)
     })
+    .await
 }
 
 /// Waits until the daemon's ASR worker and the SLM worker are ready (until then a skill's
