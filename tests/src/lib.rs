@@ -1394,3 +1394,47 @@ impl DemoWorld {
         .await
     }
 }
+
+/// A worker binary run on its own, as its systemd unit runs it; killed when dropped.
+#[derive(Debug)]
+pub struct Worker(pub Child);
+
+impl Worker {
+    /// Starts the project's binary `name` with `args` and waits for its `READY` line.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(name: &str, args: &[S]) -> anyhow::Result<Self> {
+        let mut child = Command::new(binary(name)?)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take();
+        let worker = Worker(child);
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            BufReader::new(out).read_line(&mut line)?;
+        }
+        anyhow::ensure!(line.starts_with("READY"), "{name} did not start: {line:?}");
+        Ok(worker)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Daemon {
+    /// Writes `bytes` to the daemon's stdin pipe (live audio with `audio.source = "stdin"`).
+    pub fn write_stdin(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        use std::io::Write as _;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("no stdin pipe (set DaemonSetup::stdin_pipe)"))?;
+        stdin.write_all(bytes)?;
+        stdin.flush()?;
+        Ok(())
+    }
+}

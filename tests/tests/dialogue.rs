@@ -4,8 +4,8 @@
 //! gated by a confirmation, cancel in the middle, and the report on MQTT and on disk.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, DemoWorld, Mosquitto, MqttProbe, embedding_fitted, say_at,
-    sessions, signal, slm_model, specialised_encoder, wear_out_pump_three,
+    Daemon, DaemonSetup, DbusDaemon, DemoWorld, Mosquitto, MqttProbe, Worker, embedding_fitted,
+    say_at, sessions, signal, slm_model, specialised_encoder, wear_out_pump_three,
 };
 use serde_json::Value;
 
@@ -370,16 +370,6 @@ async fn a_technician_troubleshoots_a_pump_with_worn_bearings() -> anyhow::Resul
     Ok(())
 }
 
-/// Kills the worker when the test ends.
-struct Worker(std::process::Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_slm_worker_run_as_its_own_service_maps_answers_and_paraphrases() -> anyhow::Result<()> {
     // As under systemd (edge-slm.service): the worker runs on its own; the daemon only
@@ -428,24 +418,15 @@ async fn an_slm_worker_run_as_its_own_service_maps_answers_and_paraphrases() -> 
 
 /// Starts `edge-slm` on its own (as its systemd unit does) and waits for its READY line.
 fn own_slm_worker(socket: &std::path::Path) -> anyhow::Result<Worker> {
-    let mut child = std::process::Command::new(edge_agent_tests::binary("edge-slm")?)
-        .args([
-            "--model",
-            &slm_model()?.display().to_string(),
-            "--listen",
-            &format!("unix://{}", socket.display()),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let stdout = child.stdout.take();
-    let worker = Worker(child);
-    let mut ready = String::new();
-    if let Some(out) = stdout {
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut ready)?;
-    }
-    anyhow::ensure!(ready.starts_with("READY"), "edge-slm said {ready:?}");
-    Ok(worker)
+    Worker::start(
+        "edge-slm",
+        &[
+            "--model".to_owned(),
+            slm_model()?.display().to_string(),
+            "--listen".to_owned(),
+            format!("unix://{}", socket.display()),
+        ],
+    )
 }
 
 fn signal_worker(worker: &Worker, signal: &str) -> anyhow::Result<()> {

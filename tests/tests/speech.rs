@@ -4,11 +4,11 @@
 //! bad recordings.
 
 use edge_agent_tests::{
-    DemoWorld, SpokenCommand, asr_model, asr_worker_config, binary, free_port, outcome_matches,
+    DemoWorld, SpokenCommand, Worker, asr_model, asr_worker_config, free_port, outcome_matches,
     repo, signal, speech_fixtures, spoken_commands, status, tools_python,
 };
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 type World = DemoWorld;
@@ -234,40 +234,22 @@ async fn spoken_commands_drive_the_simulators_end_to_end() -> anyhow::Result<()>
     Ok(())
 }
 
-fn start_asr_server(port: u16) -> anyhow::Result<Child> {
-    let mut child = Command::new(binary("edge-asr")?)
-        .arg("--model")
-        .arg(asr_model()?)
-        .arg("--listen")
-        .arg(format!("tcp://127.0.0.1:{port}"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let mut line = String::new();
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
-    anyhow::ensure!(
-        line.starts_with("READY"),
-        "edge-asr did not start: {line:?}"
-    );
-    Ok(child)
-}
-
-struct KillOnDrop(Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn start_asr_server(port: u16) -> anyhow::Result<Worker> {
+    Worker::start(
+        "edge-asr",
+        &[
+            "--model".into(),
+            asr_model()?.into_os_string(),
+            "--listen".into(),
+            format!("tcp://127.0.0.1:{port}").into(),
+        ] as &[std::ffi::OsString],
+    )
 }
 
 #[test]
 fn wyoming_client_from_pypi_transcribes_through_edge_asr() -> anyhow::Result<()> {
     let port = free_port()?;
-    let _server = KillOnDrop(start_asr_server(port)?);
+    let _server = start_asr_server(port)?;
     let python = tools_python()?;
     let client = repo().join("tests/speech/wyoming_client.py");
     let uri = format!("tcp://127.0.0.1:{port}");
@@ -405,7 +387,7 @@ async fn a_hung_worker_times_the_request_out_and_is_replaced() -> anyhow::Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_uses_an_external_wyoming_server_by_uri() -> anyhow::Result<()> {
     let port = free_port()?;
-    let _server = KillOnDrop(start_asr_server(port)?);
+    let _server = start_asr_server(port)?;
     let w = world(Some(format!("[asr]\nuri = \"tcp://127.0.0.1:{port}\"\n"))).await?;
     let asr = status(&w.agent).await?["asr"].clone();
     assert_eq!(asr["state"], "external", "{asr}");
@@ -617,15 +599,7 @@ fn silence(ms: usize) -> Vec<u8> {
 }
 
 fn write_audio(w: &mut World, pcm: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let stdin = w
-        .daemon
-        .stdin
-        .as_mut()
-        .ok_or_else(|| anyhow::anyhow!("no stdin pipe"))?;
-    stdin.write_all(pcm)?;
-    stdin.flush()?;
-    Ok(())
+    w.daemon.write_stdin(pcm)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,11 +4,10 @@
 //! "okay nabu" is announced on both APIs and the command after it is acted on.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, asr_model, asr_worker_config,
-    cache_dir, wait_for_status,
+    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, Worker, asr_model,
+    asr_worker_config, cache_dir, wait_for_status,
 };
 use serde_json::Value;
-use std::io::Write as _;
 use std::process::Command;
 use std::time::Duration;
 
@@ -94,12 +93,7 @@ async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing
     audio.extend(silence(700));
     audio.extend(spoken("open the driver window", "en-us")?);
     audio.extend(silence(1500));
-    let stdin = daemon
-        .stdin
-        .as_mut()
-        .ok_or_else(|| anyhow::anyhow!("no stdin pipe"))?;
-    stdin.write_all(&audio)?;
-    stdin.flush()?;
+    daemon.write_stdin(&audio)?;
 
     let wake = probe
         .expect_json(&format!("{base}/events/wake"), |_| true)
@@ -176,35 +170,16 @@ async fn missing_wake_models_are_named_and_the_daemon_serves_on() -> anyhow::Res
 }
 
 /// `edge-wake` on a TCP port, killed when dropped.
-struct WakeServer(std::process::Child);
-
-impl Drop for WakeServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_wake_server(port: u16) -> anyhow::Result<WakeServer> {
-    let mut child = Command::new(edge_agent_tests::binary("edge-wake")?)
-        .arg("--models")
-        .arg(cache_dir().join("models/wake"))
-        .arg("--listen")
-        .arg(format!("tcp://127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
-    anyhow::ensure!(
-        line.starts_with("READY"),
-        "edge-wake did not start: {line:?}"
-    );
-    Ok(WakeServer(child))
+fn start_wake_server(port: u16) -> anyhow::Result<Worker> {
+    Worker::start(
+        "edge-wake",
+        &[
+            "--models".into(),
+            cache_dir().join("models/wake").into_os_string(),
+            "--listen".into(),
+            format!("tcp://127.0.0.1:{port}").into(),
+        ] as &[std::ffi::OsString],
+    )
 }
 
 /// Home Assistant's side of the protocol: the PyPI `wyoming` package's client, with its own
@@ -298,12 +273,7 @@ async fn an_external_wake_server_by_uri_is_used() -> anyhow::Result<()> {
     let mut audio = silence(500);
     audio.extend(spoken("okay nabu", "en-us")?);
     audio.extend(silence(1500));
-    let stdin = daemon
-        .stdin
-        .as_mut()
-        .ok_or_else(|| anyhow::anyhow!("no stdin pipe"))?;
-    stdin.write_all(&audio)?;
-    stdin.flush()?;
+    daemon.write_stdin(&audio)?;
     let wake = probe
         .expect_json(&format!("{base}/events/wake"), |_| true)
         .await
@@ -334,15 +304,7 @@ async fn a_killed_wake_worker_is_replaced_and_heard_again() -> anyhow::Result<()
     })
     .await?;
     let first = ready["wake"]["pid"].as_u64().unwrap_or(0);
-    let mut say = |pcm: &[u8]| -> anyhow::Result<()> {
-        let stdin = daemon
-            .stdin
-            .as_mut()
-            .ok_or_else(|| anyhow::anyhow!("no stdin pipe"))?;
-        stdin.write_all(pcm)?;
-        stdin.flush()?;
-        Ok(())
-    };
+    let mut say = |pcm: &[u8]| daemon.write_stdin(pcm);
     // Streaming, then the worker dies under it.
     say(&silence(1000))?;
     tokio::time::sleep(Duration::from_millis(500)).await;

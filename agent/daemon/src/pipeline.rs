@@ -215,6 +215,23 @@ impl Pipeline {
         }
     }
 
+    /// A "Did you mean ...?" that a new command replaced.
+    fn clarification_superseded(
+        &self,
+        station: &str,
+        session_id: &str,
+        asked: edge_dialogue::Clarification,
+    ) {
+        let open = Open::Clarification(asked);
+        self.session_event(
+            station,
+            session_id,
+            SessionState::Closed,
+            SessionReason::Superseded,
+            Some(&open),
+        );
+    }
+
     /// Audits the write a dropped confirmation held.
     fn drop_question(&self, open: &Open<u64>, why: SessionReason) {
         if let (Open::Confirmation { pending, .. }, Some(actuator)) = (open, &self.actuator) {
@@ -388,14 +405,7 @@ impl Pipeline {
             && !answers(&catalog, &asked, &utterance.text)
             && let Some(asked) = self.dialogue.take_clarification(&station)
         {
-            let open = Open::Clarification(asked);
-            self.session_event(
-                &station,
-                &session_id,
-                SessionState::Closed,
-                SessionReason::Superseded,
-                Some(&open),
-            );
+            self.clarification_superseded(&station, &session_id, asked);
             answering = false;
         }
         if !recognition.is_none()
@@ -465,14 +475,7 @@ impl Pipeline {
                 route = Route::Command;
             }
             Route::Unclarified(asked) => {
-                let open = Open::Clarification(asked);
-                self.session_event(
-                    &station,
-                    &session_id,
-                    SessionState::Closed,
-                    SessionReason::Superseded,
-                    Some(&open),
-                );
+                self.clarification_superseded(&station, &session_id, asked);
                 route = Route::Command;
             }
             _ => {}

@@ -130,11 +130,16 @@ impl Connection {
             receive(self.role, &self.uri, &mut self.reader),
         )
         .await
-        .map_err(|_| ClientError::Timeout {
+        .map_err(|_| self.timed_out())?
+    }
+
+    /// The error of an answer that did not come within the timeout.
+    fn timed_out(&self) -> ClientError {
+        ClientError::Timeout {
             role: self.role,
             uri: self.uri.clone(),
             timeout: self.timeout,
-        })?
+        }
     }
 
     /// Splits the connection for a stream whose answers come while it is sent (wake word
@@ -173,13 +178,8 @@ impl Connection {
                 }
             }
         };
-        tokio::time::timeout(self.timeout, read)
-            .await
-            .map_err(|_| ClientError::Timeout {
-                role: self.role,
-                uri: self.uri.clone(),
-                timeout: self.timeout,
-            })?
+        let answer = tokio::time::timeout(self.timeout, read).await;
+        answer.map_err(|_| self.timed_out())?
     }
 
     /// Sends `event` and waits for the answer of type `wanted`.
