@@ -8,6 +8,7 @@
 
 use crate::catalog::Catalog;
 use crate::embedding::EmbeddingStage;
+use crate::skills::ChooseError;
 use edge_config::AgentConfig;
 use edge_core::Recognition;
 use edge_escalation::Escalation;
@@ -32,34 +33,6 @@ pub struct LanguageAnswer {
     pub slm: Option<SlmAnswer>,
     /// What the embedding tier would act on once the question is answered.
     pub clarification: Option<edge_dialogue::Clarification>,
-}
-
-/// Why [`Language::choose`] could not map an answer to an option.
-#[derive(Debug, thiserror::Error)]
-pub enum ChooseError {
-    /// No SLM worker: disabled, no model or no binary (the reason).
-    #[error("the SLM tier is unavailable: {0}")]
-    Disabled(String),
-    /// The worker is configured but not ready (starting, restarting or failed).
-    #[error("the SLM worker is not running ({0:?})")]
-    NotRunning(WorkerState),
-    /// The worker is busy caching the intents' prompts; a choice would wait for that.
-    #[error("the SLM worker is not ready: it is caching the intent prompts")]
-    CachingPrompts,
-    #[error("the SLM worker did not answer within {0:?}")]
-    Timeout(Duration),
-    /// The worker refused the request or the connection failed.
-    #[error("SLM worker: {0}")]
-    Worker(ClientError),
-}
-
-impl From<ClientError> for ChooseError {
-    fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::Timeout { timeout, .. } => ChooseError::Timeout(timeout),
-            e => ChooseError::Worker(e),
-        }
-    }
 }
 
 /// The catalog whose prompts the worker holds.

@@ -73,6 +73,34 @@ pub fn load_components(
     failed
 }
 
+/// Why a [`Chooser`] could not map an answer to an option (the SLM worker's reasons).
+#[derive(Debug, thiserror::Error)]
+pub enum ChooseError {
+    /// No SLM worker: disabled, no model or no binary (the reason).
+    #[error("the SLM tier is unavailable: {0}")]
+    Disabled(String),
+    /// The worker is configured but not ready (starting, restarting or failed).
+    #[error("the SLM worker is not running ({0:?})")]
+    NotRunning(edge_worker::WorkerState),
+    /// The worker is busy caching the intents' prompts; a choice would wait for that.
+    #[error("the SLM worker is not ready: it is caching the intent prompts")]
+    CachingPrompts,
+    #[error("the SLM worker did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    /// The worker refused the request or the connection failed.
+    #[error("SLM worker: {0}")]
+    Worker(edge_protocol::ClientError),
+}
+
+impl From<edge_protocol::ClientError> for ChooseError {
+    fn from(e: edge_protocol::ClientError) -> Self {
+        match e {
+            edge_protocol::ClientError::Timeout { timeout, .. } => ChooseError::Timeout(timeout),
+            e => ChooseError::Worker(e),
+        }
+    }
+}
+
 /// Maps a free-form answer to one of a question's options (the SLM tier implements it;
 /// a trait so the skills' services do not depend on the language tiers).
 pub trait Chooser: Send + Sync + std::fmt::Debug {
@@ -82,7 +110,7 @@ pub trait Chooser: Send + Sync + std::fmt::Debug {
         question: &'a str,
         answer: &'a str,
         options: &'a [(String, String)],
-    ) -> BoxFuture<'a, Result<Option<String>, crate::language::ChooseError>>;
+    ) -> BoxFuture<'a, Result<Option<String>, ChooseError>>;
 }
 
 /// What the agent offers skills. One per invocation, so it can remember the last write.
