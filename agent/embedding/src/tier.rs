@@ -103,7 +103,15 @@ pub struct EmbeddingTier {
     /// is left of an utterance around them is the free text ("I wanna hear | hotel
     /// california | please").
     carrier: BTreeMap<String, BTreeSet<String>>,
+    /// Per intent, the first words of its sentences.
+    openers: BTreeMap<String, BTreeSet<String>>,
 }
+
+/// Words that open a question rather than a request.
+const QUESTION_OPENERS: &[&str] = &[
+    "what", "whats", "who", "whos", "why", "how", "hows", "when", "where", "wheres", "which", "is",
+    "are", "am", "was", "do", "does", "did", "have", "has", "isnt", "arent",
+];
 
 impl EmbeddingTier {
     /// Fits the tier on `set` embedded as `vectors` (one per [`TrainingSet::texts`]).
@@ -115,6 +123,8 @@ impl EmbeddingTier {
     ) -> Result<Self, FitError> {
         let classifier = Classifier::fit(vectors, &set.labels(), method)?;
         let mut carrier: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut openers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+
         for sentence in &set.sentences {
             let values: BTreeSet<String> = sentence
                 .slots
@@ -125,6 +135,12 @@ impl EmbeddingTier {
                 })
                 .flatten()
                 .collect();
+            if let Some(first) = normalize(&sentence.text).into_iter().next() {
+                openers
+                    .entry(sentence.intent.clone())
+                    .or_default()
+                    .insert(first);
+            }
             carrier.entry(sentence.intent.clone()).or_default().extend(
                 normalize(&sentence.text)
                     .into_iter()
@@ -136,7 +152,18 @@ impl EmbeddingTier {
             thresholds,
             sentences: set.sentences,
             carrier,
+            openers,
         })
+    }
+
+    /// A question ("are you listening ...") put to an intent none of whose sentences
+    /// opens that way: a question about something else, not this request.
+    fn asks_unlike_the_intent(&self, intent: &str, tokens: &[String]) -> bool {
+        let Some(first) = tokens.first() else {
+            return false;
+        };
+        QUESTION_OPENERS.contains(&first.as_str())
+            && !self.openers.get(intent).is_some_and(|o| o.contains(first))
     }
 
     /// The classifier (class sizes, scores).
@@ -156,6 +183,14 @@ impl EmbeddingTier {
                 decision = Decision::None;
             } else {
                 self.free_text(engine, &intent, &rest, vector, &mut slots);
+                // A question put to an intent none of whose sentences opens that way
+                // ("are you listening to everything I say" is no request to play):
+                // asked about, never acted on.
+                if matches!(decision, Decision::Accept(_))
+                    && self.asks_unlike_the_intent(&intent, &normalize(text))
+                {
+                    decision = Decision::Ask(intent.clone());
+                }
             }
         }
         let verdict = match &decision {
@@ -233,9 +268,11 @@ impl EmbeddingTier {
         }
     }
 
-    /// `slots` (what the utterance names) and the enum slots it implies: those of the
-    /// nearest author-written example of the intent, when near enough (relative
-    /// phrasings: "I'm freezing" → warmer). Entities and numbers are never implied.
+    /// `slots` (what the utterance names) and the required enum slots it implies: those
+    /// of the nearest author-written example of the intent, when near enough (relative
+    /// phrasings: "I'm freezing" → warmer). Entities and numbers are never implied, nor
+    /// optional slots: an example's "on my side" says nothing about an utterance that
+    /// names no side (dev-2: the passenger's request went to the driver's zone).
     fn implied_slots(
         &self,
         engine: &TemplateEngine,
@@ -248,8 +285,15 @@ impl EmbeddingTier {
             && let Some(example) = self.sentences.get(index)
             && example.source == TrainingSource::Example
         {
+            let required = engine.required_slots(intent);
+            // An intent without required slots, of which the utterance names none
+            // ("yikes, my eardrums"): the example's slots are all it has to go on.
+            let bare = slots.is_empty() && required.is_empty();
             for (name, value) in &example.slots {
-                if matches!(value, SlotValue::Text(_)) && engine.is_enum_slot(intent, name) {
+                if matches!(value, SlotValue::Text(_))
+                    && engine.is_enum_slot(intent, name)
+                    && (required.contains(name) || bare)
+                {
                     slots.entry(name.clone()).or_insert_with(|| value.clone());
                 }
             }
@@ -345,8 +389,9 @@ mod tests {
         engine
     }
 
-    /// Vectors made by hand: one axis per class; an author's example leans a little
-    /// towards the last axis, so an utterance leaning the same way is nearest to it.
+    /// Vectors made by hand: one axis per class; an intent's first author example leans
+    /// towards the last axis (its other examples half as far), so an utterance leaning
+    /// the same way is nearest to that first example.
     struct Space {
         classes: Vec<String>,
     }
@@ -372,14 +417,15 @@ mod tests {
         classes.sort();
         classes.dedup();
         let space = Space { classes };
+        let mut leaned: BTreeSet<String> = BTreeSet::new();
         let vectors = set
             .sentences
             .iter()
             .map(|s| {
-                let lean = if s.source == TrainingSource::Example {
-                    0.3
-                } else {
-                    0.0
+                let lean = match s.source {
+                    TrainingSource::Example if leaned.insert(s.intent.clone()) => 0.3,
+                    TrainingSource::Example => 0.15,
+                    _ => 0.0,
                 };
                 space.along(&s.intent, lean)
             })
@@ -452,6 +498,49 @@ mod tests {
             panic!("{plain:?}")
         };
         assert_eq!(r.slots.get("query"), None, "{r:?}");
+    }
+
+    #[test]
+    fn an_example_implies_optional_slots_only_where_the_utterance_names_none() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let volume = space.along("media.volume", 0.3);
+        // Nearest to "make it louder": nothing named, so the example's direction is taken.
+        let bare = tier.judge(&engine, "yikes, I can barely hear it", &volume);
+        let Verdict::Accept(r) = &bare.verdict else {
+            panic!("{bare:?}")
+        };
+        assert_eq!(
+            r.slots.get("direction"),
+            Some(&SlotValue::Text("up".into()))
+        );
+        // A level is named: the example's optional direction is not added to it.
+        let named = tier.judge(&engine, "the stereo on four would be fine", &volume);
+        let Verdict::Accept(r) = &named.verdict else {
+            panic!("{named:?}")
+        };
+        assert_eq!(r.slots.get("level"), Some(&SlotValue::Integer(4)), "{r:?}");
+        assert_eq!(r.slots.get("direction"), None, "{r:?}");
+    }
+
+    #[test]
+    fn a_question_unlike_any_sentence_of_the_intent_is_asked_about_not_acted_on() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let play = space.along("media.play", 0.0);
+        let question = tier.judge(&engine, "are you listening to everything I say", &play);
+        assert!(
+            matches!(question.decision, Decision::Ask(_)),
+            "{question:?}"
+        );
+        assert!(matches!(question.verdict, Verdict::Ask(_)), "{question:?}");
+        // The same words as a request act.
+        let request = tier.judge(&engine, "let me listen to some jazz", &play);
+        assert!(matches!(request.verdict, Verdict::Accept(_)), "{request:?}");
+        // A question where the intent's own sentences are questions acts.
+        let status = space.along("equipment.status", 0.0);
+        let asked = tier.judge(&engine, "is pump three still going", &status);
+        assert!(matches!(asked.verdict, Verdict::Accept(_)), "{asked:?}");
     }
 
     #[test]
