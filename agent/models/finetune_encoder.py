@@ -221,7 +221,7 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--intents-per-batch", type=int, default=12)
     ap.add_argument("--per-intent", type=int, default=4)
-    ap.add_argument("--negatives-per-batch", type=int, default=16)
+    ap.add_argument("--negatives-per-batch", type=int, default=32)   # 16 -> 32 measured on dev and dev-2: OOD kept none 98.5 -> 99.0%, dev paraphrases 90.5 -> 92.9%
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--eval", help="JSON lines with text and intent to report nearest-neighbour accuracy on (never the held-out set)")
     args = ap.parse_args(argv)
