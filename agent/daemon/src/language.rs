@@ -15,7 +15,7 @@ use edge_escalation::Escalation;
 use edge_protocol::ClientError;
 use edge_protocol::slm::{ChoiceOption, ChoiceRequest, SlmAnswer, SlmRequest};
 use edge_slm_client::{SlmClient, SlmTier, Thresholds, Verdict};
-use edge_worker::{WorkerConfig, WorkerHandle, WorkerState};
+use edge_worker::{Unavailable, WorkerConfig, WorkerHandle, WorkerState};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -67,13 +67,13 @@ pub struct Language {
     worker: Option<WorkerHandle>,
     uri: Option<String>,
     /// Why the worker has no language model (the SLM tier and choices are off).
-    unavailable: Option<String>,
+    unavailable: Option<Unavailable>,
     /// The model is also an intent tier (`slm.intents`); otherwise it only maps answers.
     slm_intents: bool,
     /// The embedding tier, when the worker has the encoder.
     embedding: Option<EmbeddingStage>,
     /// Why the embedding tier is off.
-    embedding_unavailable: Option<String>,
+    embedding_unavailable: Option<Unavailable>,
     thresholds: Thresholds,
     examples_per_intent: usize,
     start_timeout: Duration,
@@ -131,23 +131,26 @@ impl Language {
         let embedding = &config.embedding;
         let model_ok = !slm.uri.is_empty() || slm.model.is_file();
         if !slm.enabled {
-            language.unavailable = Some("disabled in the configuration (slm.enabled)".into());
+            language.unavailable = Some(Unavailable::Disabled { key: "slm.enabled" });
         } else if !model_ok {
-            language.unavailable = Some(format!(
-                "slm.model {} does not exist (run agent/models/provision.sh slm, or point slm.model at a GGUF model)",
-                slm.model.display()
-            ));
+            language.unavailable = Some(Unavailable::NoModel {
+                key: "slm.model",
+                path: slm.model.clone(),
+                hint: "run agent/models/provision.sh slm, or point slm.model at a GGUF model",
+            });
         }
         // A worker run by someone else has the encoder it was started with.
         let encoder_ok = embedding.enabled && (!slm.uri.is_empty() || embedding.encoder.is_file());
         if !embedding.enabled {
-            language.embedding_unavailable =
-                Some("disabled in the configuration (embedding.enabled)".into());
+            language.embedding_unavailable = Some(Unavailable::Disabled {
+                key: "embedding.enabled",
+            });
         } else if !encoder_ok {
-            language.embedding_unavailable = Some(format!(
-                "embedding.encoder {} does not exist (run agent/models/provision.sh embed, or point embedding.encoder at a GGUF sentence encoder)",
-                embedding.encoder.display()
-            ));
+            language.embedding_unavailable = Some(Unavailable::NoModel {
+                key: "embedding.encoder",
+                path: embedding.encoder.clone(),
+                hint: "run agent/models/provision.sh embed, or point embedding.encoder at a GGUF sentence encoder",
+            });
         }
         let model = language
             .unavailable
@@ -180,10 +183,10 @@ impl Language {
                     language.worker = Some(worker);
                 }
                 None => {
-                    let reason = format!(
-                        "slm.worker {} is neither beside edge-agentd nor in PATH",
-                        slm.worker.display()
-                    );
+                    let reason = Unavailable::NoBinary {
+                        key: "slm.worker",
+                        path: slm.worker.clone(),
+                    };
                     language.unavailable.get_or_insert_with(|| reason.clone());
                     language.embedding_unavailable.get_or_insert(reason);
                 }
@@ -503,7 +506,7 @@ impl Language {
             return Err(ChooseError::Disabled(
                 self.unavailable
                     .clone()
-                    .unwrap_or_else(|| "no SLM worker".into()),
+                    .unwrap_or(Unavailable::NotConfigured),
             ));
         }
         // A supervised worker must be ready; one run by someone else (slm.uri) is asked.
@@ -577,7 +580,9 @@ impl Language {
             "privacy_mode": self.privacy(),
         });
         let mut slm = match &self.unavailable {
-            Some(reason) => serde_json::json!({"state": "unavailable", "reason": reason}),
+            Some(reason) => {
+                serde_json::json!({"state": "unavailable", "reason": reason.to_string()})
+            }
             None => edge_worker::status_json(self.worker.as_ref(), self.uri.as_deref()),
         };
         if !self.slm_intents {
@@ -603,7 +608,9 @@ impl Language {
         }
         let embedding = match (&self.embedding, &self.embedding_unavailable) {
             (Some(stage), _) => stage.status(),
-            (None, reason) => serde_json::json!({"state": "unavailable", "reason": reason}),
+            (None, reason) => {
+                serde_json::json!({"state": "unavailable", "reason": reason.as_ref().map(ToString::to_string)})
+            }
         };
         serde_json::json!({"slm": slm, "embedding": embedding, "escalation": escalation})
     }

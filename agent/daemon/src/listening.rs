@@ -6,7 +6,7 @@
 use crate::pipeline::WakeEvent;
 use crate::speech::Speech;
 use crate::voice::Voice;
-use crate::wake::{Wake, WakeStream};
+use crate::wake::{Wake, WakeError, WakeStream};
 use edge_config::{AgentConfig, AudioSource, ListenMode};
 use edge_protocol::AudioFormat;
 use edge_speech::source::LiveAudio;
@@ -263,11 +263,11 @@ impl WakeWatch {
 }
 
 /// The next detection of the open stream; pending while there is none.
-async fn next_detection(watch: &mut Option<WakeWatch>) -> Result<WakeEvent, String> {
+async fn next_detection(watch: &mut Option<WakeWatch>) -> Result<WakeEvent, WakeError> {
     match watch.as_mut().and_then(|w| w.stream.as_mut()) {
         Some(stream) => match stream.detections.recv().await {
             Some(item) => item,
-            None => Err("the wake word stream ended".into()),
+            None => Err(WakeError::Ended),
         },
         None => std::future::pending().await,
     }

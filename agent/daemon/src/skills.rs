@@ -76,9 +76,9 @@ pub fn load_components(
 /// Why a [`Chooser`] could not map an answer to an option (the SLM worker's reasons).
 #[derive(Debug, thiserror::Error)]
 pub enum ChooseError {
-    /// No SLM worker: disabled, no model or no binary (the reason).
+    /// No SLM worker: disabled, no model or no binary.
     #[error("the SLM tier is unavailable: {0}")]
-    Disabled(String),
+    Disabled(edge_worker::Unavailable),
     /// The worker is configured but not ready (starting, restarting or failed).
     #[error("the SLM worker is not running ({0:?})")]
     NotRunning(edge_worker::WorkerState),

@@ -5,7 +5,7 @@ use crate::pipeline::{Outcome, Pipeline};
 use edge_config::AgentConfig;
 use edge_core::UtteranceOrigin;
 use edge_speech::{AsrClient, AsrError, Pcm, RecognitionHints, Transcript};
-use edge_worker::{WorkerConfig, WorkerHandle, WorkerState};
+use edge_worker::{Unavailable, WorkerConfig, WorkerHandle, WorkerState};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum SpeechError {
     #[error("speech recognition is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[from] Unavailable),
     #[error(transparent)]
     Audio(#[from] edge_speech::WavError),
     #[error(transparent)]
@@ -54,7 +54,7 @@ pub struct SpokenOutcome {
 #[derive(Debug)]
 pub struct Speech {
     uri: Option<String>,
-    unavailable: Option<String>,
+    unavailable: Option<Unavailable>,
     worker: Option<WorkerHandle>,
     request_timeout: Duration,
     prompt_words: Vec<String>,
@@ -97,14 +97,15 @@ impl Speech {
             pipeline,
         };
         if !asr.enabled {
-            speech.unavailable = Some("disabled in the configuration (asr.enabled)".into());
+            speech.unavailable = Some(Unavailable::Disabled { key: "asr.enabled" });
         } else if !asr.uri.is_empty() {
             speech.uri = Some(asr.uri.clone());
         } else if !asr.model.is_file() {
-            let reason = format!(
-                "asr.model {} does not exist (run agent/models/provision.sh, or point asr.model at a whisper.cpp ggml model)",
-                asr.model.display()
-            );
+            let reason = Unavailable::NoModel {
+                key: "asr.model",
+                path: asr.model.clone(),
+                hint: "run agent/models/provision.sh, or point asr.model at a whisper.cpp ggml model",
+            };
             tracing::error!("{reason}");
             speech.unavailable = Some(reason);
         } else {
@@ -133,10 +134,10 @@ impl Speech {
                     speech.worker = Some(worker);
                 }
                 None => {
-                    let reason = format!(
-                        "asr.worker {} is neither beside edge-agentd nor in PATH",
-                        asr.worker.display()
-                    );
+                    let reason = Unavailable::NoBinary {
+                        key: "asr.worker",
+                        path: asr.worker.clone(),
+                    };
                     tracing::error!("{reason}");
                     speech.unavailable = Some(reason);
                 }
@@ -148,7 +149,7 @@ impl Speech {
     /// Status for the APIs: `{"state", "uri", "pid", "restarts", "reason"}`.
     pub fn status(&self) -> serde_json::Value {
         if let Some(reason) = &self.unavailable {
-            return serde_json::json!({"state": "unavailable", "reason": reason});
+            return serde_json::json!({"state": "unavailable", "reason": reason.to_string()});
         }
         edge_worker::status_json(self.worker.as_ref(), self.uri.as_deref())
     }
@@ -157,7 +158,7 @@ impl Speech {
         match (&self.uri, &self.unavailable) {
             (Some(uri), _) => Ok(uri),
             (None, Some(reason)) => Err(SpeechError::Unavailable(reason.clone())),
-            (None, None) => Err(SpeechError::Unavailable("not configured".into())),
+            (None, None) => Err(SpeechError::Unavailable(Unavailable::NotConfigured)),
         }
     }
 
@@ -171,7 +172,7 @@ impl Speech {
             worker
                 .wait_ready(self.request_timeout)
                 .await
-                .map_err(SpeechError::Unavailable)?;
+                .map_err(|e| SpeechError::Unavailable(e.into()))?;
         }
         Ok(AsrClient::connect(uri, self.request_timeout).await?)
     }

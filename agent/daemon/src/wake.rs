@@ -4,18 +4,35 @@
 
 use crate::pipeline::{Pipeline, WakeEvent};
 use edge_config::AgentConfig;
+use edge_protocol::ClientError;
 use edge_protocol::{AudioFormat, Event, EventWriter, kind};
-use edge_worker::{WorkerConfig, WorkerHandle, WorkerState};
+use edge_worker::{NotReady, Unavailable, WorkerConfig, WorkerHandle, WorkerState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// Why the wake word cannot be listened for, or a stream ended.
+#[derive(Debug, thiserror::Error)]
+pub enum WakeError {
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error(transparent)]
+    NotReady(#[from] NotReady),
+    #[error(transparent)]
+    Connection(#[from] ClientError),
+    /// The server answered the stream with an `error` event (its text).
+    #[error("the wake word server refused the stream: {0}")]
+    Refused(String),
+    #[error("the wake word stream ended")]
+    Ended,
+}
+
 /// The configured wake word service.
 #[derive(Debug)]
 pub struct Wake {
     uri: Option<String>,
-    unavailable: Option<String>,
+    unavailable: Option<Unavailable>,
     worker: Option<WorkerHandle>,
     phrase: String,
     threshold: f32,
@@ -57,11 +74,12 @@ impl Wake {
         if !w.uri.is_empty() {
             wake.uri = Some(w.uri.clone());
         } else if !w.models.join("melspectrogram.tflite").is_file() || !runtime.is_file() {
-            wake.unavailable = Some(format!(
-                "wake.models {} or the runtime {} is missing (run agent/models/provision.sh wake)",
-                w.models.display(),
-                runtime.display()
-            ));
+            wake.unavailable = Some(Unavailable::NoModelOrRuntime {
+                key: "wake.models",
+                models: w.models.clone(),
+                runtime,
+                hint: "run agent/models/provision.sh wake",
+            });
         } else if let Some(binary) = edge_worker::find_binary(&w.worker) {
             if let Some(dir) = w.socket.parent() {
                 let _ = std::fs::create_dir_all(dir);
@@ -91,10 +109,10 @@ impl Wake {
             wake.uri = Some(worker.uri().to_owned());
             wake.worker = Some(worker);
         } else {
-            wake.unavailable = Some(format!(
-                "wake.worker {} is neither beside edge-agentd nor in PATH",
-                w.worker.display()
-            ));
+            wake.unavailable = Some(Unavailable::NoBinary {
+                key: "wake.worker",
+                path: w.worker.clone(),
+            });
         }
         if let Some(reason) = &wake.unavailable {
             tracing::error!("no wake word: {reason}");
@@ -105,7 +123,9 @@ impl Wake {
     /// Status for the APIs: the worker's state, the phrase and the detections so far.
     pub fn status(&self) -> serde_json::Value {
         let mut json = match &self.unavailable {
-            Some(reason) => serde_json::json!({"state": "unavailable", "reason": reason}),
+            Some(reason) => {
+                serde_json::json!({"state": "unavailable", "reason": reason.to_string()})
+            }
             None => edge_worker::status_json(self.worker.as_ref(), self.uri.as_deref()),
         };
         json["phrase"] = self.phrase.clone().into();
@@ -116,10 +136,12 @@ impl Wake {
 
     /// Starts a stream: `detect` with the phrase and decision, then `audio-start`.
     /// Detections (or the error that ended the stream) arrive on the stream's receiver.
-    pub async fn open(&self) -> Result<WakeStream, String> {
+    pub async fn open(&self) -> Result<WakeStream, WakeError> {
         let uri = match (&self.uri, &self.unavailable) {
             (Some(uri), _) => uri.clone(),
-            (None, reason) => return Err(reason.clone().unwrap_or_default()),
+            (None, reason) => {
+                return Err(reason.clone().unwrap_or(Unavailable::NotConfigured).into());
+            }
         };
         if let Some(worker) = &self.worker
             && !matches!(worker.state(), WorkerState::Ready { .. })
@@ -128,8 +150,7 @@ impl Wake {
         }
         let connection =
             edge_protocol::Connection::connect("wake word server", &uri, self.start_timeout)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         let (mut reader, mut writer) = connection.split();
         let format = AudioFormat::SPEECH;
         let detect = Event::new("detect")
@@ -141,7 +162,7 @@ impl Wake {
             .with("width", format.width)
             .with("channels", format.channels);
         for event in [detect, start] {
-            writer.send(&event).await.map_err(|e| e.to_string())?;
+            writer.send(&event).await?;
         }
         let (tx, detections) = mpsc::channel(8);
         let reader_task = tokio::spawn(async move {
@@ -152,12 +173,11 @@ impl Wake {
                         probability: event.data.get("probability").and_then(|p| p.as_f64()),
                         audio_ms: event.u64("timestamp"),
                     }),
-                    Ok(event) if event.is(kind::ERROR) => Err(format!(
-                        "the wake word server refused the stream: {}",
-                        event.str("text").unwrap_or_default()
+                    Ok(event) if event.is(kind::ERROR) => Err(WakeError::Refused(
+                        event.str("text").unwrap_or_default().to_owned(),
                     )),
                     Ok(_) => continue,
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(WakeError::Connection(e)),
                 };
                 let ended = item.is_err();
                 if tx.send(item).await.is_err() || ended {
@@ -194,13 +214,13 @@ impl Wake {
 pub struct WakeStream {
     writer: EventWriter,
     /// Detections in order; an `Err` ends the stream (connection lost, refused).
-    pub detections: mpsc::Receiver<Result<WakeEvent, String>>,
+    pub detections: mpsc::Receiver<Result<WakeEvent, WakeError>>,
     reader_task: tokio::task::JoinHandle<()>,
 }
 
 impl WakeStream {
     /// Sends one frame of 16 kHz mono samples.
-    pub async fn send(&mut self, frame: &[i16]) -> Result<(), String> {
+    pub async fn send(&mut self, frame: &[i16]) -> Result<(), ClientError> {
         let format = AudioFormat::SPEECH;
         let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
         let chunk = Event::new(kind::AUDIO_CHUNK)
@@ -208,7 +228,7 @@ impl WakeStream {
             .with("width", format.width)
             .with("channels", format.channels)
             .with_payload(bytes);
-        self.writer.send(&chunk).await.map_err(|e| e.to_string())
+        self.writer.send(&chunk).await
     }
 }
 

@@ -9,6 +9,8 @@
 
 pub mod serve;
 pub mod supervisor;
+pub mod unavailable;
 
 pub use serve::{init_logging, serve, watch_parent};
 pub use supervisor::{WorkerConfig, WorkerHandle, WorkerState, find_binary, status_json};
+pub use unavailable::{NotReady, Unavailable};

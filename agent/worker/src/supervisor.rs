@@ -1,6 +1,7 @@
 //! Supervision of a worker: spawn, wait for readiness, health checks, restart with
 //! exponential backoff.
 
+use crate::NotReady;
 use edge_protocol::{Event, FrameLimits, kind, read_event, write_event};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -103,7 +104,7 @@ impl WorkerHandle {
     }
 
     /// Waits until the worker is ready (or the timeout passes).
-    pub async fn wait_ready(&self, timeout: Duration) -> Result<u32, String> {
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<u32, NotReady> {
         let mut rx = self.state.clone();
         let wait = async {
             loop {
@@ -111,17 +112,17 @@ impl WorkerHandle {
                     return Ok(pid);
                 }
                 if rx.changed().await.is_err() {
-                    return Err("the supervisor stopped".to_owned());
+                    return Err(NotReady::SupervisorStopped);
                 }
             }
         };
         match tokio::time::timeout(timeout, wait).await {
             Ok(result) => result,
-            Err(_) => Err(format!(
-                "the {} is not ready after {timeout:?} (state: {:?})",
-                self.name,
-                self.state()
-            )),
+            Err(_) => Err(NotReady::Timeout {
+                worker: self.name.clone(),
+                after: timeout,
+                state: self.state(),
+            }),
         }
     }
 }
