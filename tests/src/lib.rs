@@ -1335,6 +1335,20 @@ pub async fn sessions(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Val
     Ok(serde_json::from_str(&json)?)
 }
 
+/// Polls `Sessions()` until no conversation is open (a question closed by the agent on
+/// time, for one): a wait for the event, not a guess at how long it takes.
+pub async fn wait_for_no_sessions(agent: &zbus::Proxy<'_>, what: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open = sessions(agent).await?;
+        if open.as_array().is_some_and(Vec::is_empty) {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{what}: still open: {open}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A signal's value, read fresh from its peer through the agent (`GetSignal(path, true)`).
 pub async fn signal(agent: &zbus::Proxy<'_>, path: &str) -> anyhow::Result<serde_json::Value> {
     let json: String = agent.call("GetSignal", &(path, true)).await?;

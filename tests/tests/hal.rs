@@ -1,7 +1,9 @@
 //! Acting on the world: the daemon with the demo profiles against the real simulators on a
 //! private dbus-daemon and a real mosquitto.
 
-use edge_agent_tests::{DbusDaemon, DemoWorld, MqttProbe, WAIT, daemon_sees, say};
+use edge_agent_tests::{
+    DbusDaemon, DemoWorld, MqttProbe, WAIT, daemon_sees, say, wait_for_no_sessions,
+};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -199,8 +201,14 @@ async fn equipment_needs_yes_and_a_closed_guard() -> anyhow::Result<()> {
     );
 
     // Timed out question: closed by the agent on time, so a late yes confirms nothing.
-    say(&w.agent, "stop pump two").await?;
-    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let asked = say(&w.agent, "stop pump two").await?;
+    assert!(
+        asked["response"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("Say yes to confirm.")),
+        "{asked}"
+    );
+    wait_for_no_sessions(&w.agent, "the confirmation closed by the agent").await?;
     let outcome = say(&w.agent, "yes").await?;
     assert_eq!(outcome["response"], "There is nothing to confirm.");
     wait_plant_state(port, "pump-2", "running").await?;
