@@ -4,7 +4,7 @@
 //! "okay nabu" is announced on both APIs and the command after it is acted on.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, Worker, asr_model,
+    Daemon, DaemonSetup, DbusDaemon, DemoWorld, Mosquitto, MqttProbe, Worker, asr_model,
     asr_worker_config, cache_dir, wait_for_status,
 };
 use serde_json::Value;
@@ -51,39 +51,30 @@ fn wake_config(models: &std::path::Path, dir: &std::path::Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing()
 -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let bus = DbusDaemon::start()?;
-    let broker = Mosquitto::start()?;
-    let _car = Simulator::car(&bus)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    // Spoken replies to a player that notes each one it gets: the acknowledgement and the
-    // command's answer.
-    let played = dir.path().join("played");
-    setup.extra = format!(
-        "{}{}[tts]\nbackend = \"command\"\ncommand = [\"espeak-ng\", \"--stdout\", \"--\", \"{{text}}\"]\nplayer = [\"sh\", \"-c\", \"cat > /dev/null; echo played >> \\\"$0\\\"\", {:?}]\n",
-        asr_worker_config(&asr_model()?, dir.path()),
-        wake_config(&cache_dir().join("models/wake"), dir.path()),
-        played.display().to_string()
-    );
-    setup.stdin_pipe = true;
-    let mut daemon = Daemon::start(&setup)?;
-    let agent = bus.agent().await?;
-    let base = format!("edge-agent/{}", daemon.device_id);
-    let mut probe = MqttProbe::connect(broker.port, &format!("{base}/events/#")).await?;
+    let mut w = DemoWorld::start(|mut setup, dir| {
+        // Spoken replies to a player that notes each one it gets: the acknowledgement and
+        // the command's answer.
+        setup.extra = format!(
+            "{}{}[tts]\nbackend = \"command\"\ncommand = [\"espeak-ng\", \"--stdout\", \"--\", \"{{text}}\"]\nplayer = [\"sh\", \"-c\", \"cat > /dev/null; echo played >> \\\"$0\\\"\", {:?}]\n",
+            asr_worker_config(&asr_model()?, dir),
+            wake_config(&cache_dir().join("models/wake"), dir),
+            dir.join("played").display().to_string()
+        );
+        setup.stdin_pipe = true;
+        Ok(setup)
+    })
+    .await?;
+    let played = w.dir.path().join("played");
+    let agent = w.agent.clone();
+    let base = format!("edge-agent/{}", w.daemon.device_id);
+    let mut probe = MqttProbe::connect(w.broker.port, &format!("{base}/events/#")).await?;
     wait_for_status(&agent, "both workers ready", |s| {
         s["asr"]["state"] == "ready" && s["wake"]["state"] == "ready"
     })
     .await?;
 
     // D-Bus WakeDetected, watched from before the audio.
-    let conn = bus.connect().await?;
-    let agent_signals = zbus::Proxy::new(
-        &conn,
-        "org.edgeagent.Agent1",
-        "/org/edgeagent/Agent",
-        "org.edgeagent.Agent1",
-    )
-    .await?;
+    let agent_signals = w.bus.agent().await?;
     let mut wake_signals = agent_signals.receive_signal("WakeDetected").await?;
 
     let mut audio = silence(800);
@@ -93,7 +84,7 @@ async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing
     audio.extend(silence(700));
     audio.extend(spoken("open the driver window", "en-us")?);
     audio.extend(silence(1500));
-    daemon.write_stdin(&audio)?;
+    w.daemon.write_stdin(&audio)?;
 
     let wake = probe
         .expect_json(&format!("{base}/events/wake"), |_| true)
@@ -111,7 +102,7 @@ async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing
     let outcome = probe
         .expect_json(&format!("{base}/events/intent"), |o| o["origin"] == "voice")
         .await
-        .map_err(|e| e.context(daemon.log()))?;
+        .map_err(|e| e.context(w.daemon.log()))?;
     assert_eq!(outcome["intent"], "window.set", "{outcome}");
     assert_eq!(outcome["slots"]["window"], "driver", "{outcome}");
     assert_eq!(outcome["slots"]["position"], "open", "{outcome}");
