@@ -9,8 +9,6 @@ use edge_agent_tests::{
 };
 use serde_json::Value;
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
 const PANEL: &str = "pump-3-panel";
 
 type World = DemoWorld;
@@ -523,8 +521,7 @@ async fn a_restart_embeds_nothing_as_the_vectors_are_cached_on_disk() -> anyhow:
         "[asr]\nenabled = false\n\n{}",
         embedding_config(dir.path(), "")?
     );
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let first = {
         let _daemon = Daemon::start(&setup)?;
         embedding_fitted(&agent).await?["language"]["embedding"].clone()

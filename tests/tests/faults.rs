@@ -13,8 +13,6 @@ use edge_agent_tests::{
 };
 use serde_json::Value;
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
 const FAN: &str = "Vehicle.Cabin.HVAC.FanLevel";
 
 /// The simulator's own fan level (not the daemon's copy).
@@ -35,8 +33,7 @@ async fn car_fan(bus: &DbusDaemon) -> anyhow::Result<i32> {
 async fn write_is_refused(bus: &DbusDaemon, daemon: &Daemon, why: &str) -> anyhow::Result<()> {
     let before = car_fan(bus).await?;
     let wanted = if before == 6 { 7 } else { 6 };
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let reply: String = agent.call("SetSignal", &(FAN, wanted.to_string())).await?;
     let reply: Value = serde_json::from_str(&reply)?;
     assert_eq!(reply["status"], "failed", "{reply}; log:\n{}", daemon.log());
@@ -163,8 +160,7 @@ async fn a_corrupt_compiled_skill_cache_is_compiled_again_not_run() -> anyhow::R
         "the corrupt artifacts should be named:\n{log}"
     );
     // The skills work, from fresh compilations.
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let said: String = agent.call("Say", &("set the fan to level 5",)).await?;
     let said: Value = serde_json::from_str(&said)?;
     assert_eq!(said["action"]["status"], "done", "{said}");

@@ -8,9 +8,6 @@ use edge_agent_tests::{
 use serde_json::Value;
 use std::path::Path;
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
-
 struct World {
     _bus: DbusDaemon,
     _broker: Mosquitto,
@@ -43,8 +40,7 @@ async fn world(
     let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
     setup.skill_dirs = vec![skills.path().to_owned()];
     let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let bus_address = bus.address.clone();
     Ok(World {
         _bus: bus,
@@ -260,8 +256,7 @@ async fn only_signed_untampered_skills_load_when_signatures_are_required() -> an
     setup.skill_dirs = vec![skills.path().to_owned()];
     setup.trusted_keys = vec![public];
     let _daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let status: String = agent.call("Status", &()).await?;
     let status: Value = serde_json::from_str(&status)?;
     let skipped = status["skipped_skills"].to_string();

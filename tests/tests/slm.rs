@@ -12,9 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
-
 /// An OpenAI-compatible endpoint: answers `climate.set_fan` level 3 for "good morning" and
 /// `none` for anything else; records every user message.
 async fn chat_endpoint() -> anyhow::Result<(u16, Arc<Mutex<Vec<String>>>)> {
@@ -96,8 +93,7 @@ async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_r
         dir.path().join("slm.sock").display().to_string(),
     );
     let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
 
     // The worker starts and caches every intent's prompt.
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -221,8 +217,7 @@ async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_tem
         dir.path().join("slm.sock").display().to_string(),
     );
     let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     let ready_pid = |not: Option<u64>| {
         let agent = agent.clone();
         async move {

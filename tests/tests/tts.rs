@@ -11,8 +11,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
 const ESPEAK: &str = "/usr/bin/espeak-ng";
 const TEMPERATURE: &str = "Set the driver temperature to twenty-two degrees, please.";
 const TEMPERATURE_REPLY: &str = "Setting the driver temperature to 22 °C";
@@ -38,8 +36,7 @@ async fn world(tts: impl FnOnce(&Path) -> String) -> anyhow::Result<World> {
     );
     setup.stdin_pipe = true;
     let daemon = Daemon::start(&setup)?;
-    let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = bus.agent().await?;
     Ok(World {
         bus,
         broker,
