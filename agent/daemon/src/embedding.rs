@@ -36,8 +36,20 @@ enum State {
     /// Embedding the training sentences of a new catalog.
     Fitting,
     Ready,
-    /// The last fit failed (the reason); the previous fit, if any, still answers.
-    Failed(String),
+    /// The last fit failed; the previous fit, if any, still answers.
+    Failed(Arc<FitFailure>),
+}
+
+/// Why a catalog's tier could not be fitted.
+#[derive(Debug, thiserror::Error)]
+enum FitFailure {
+    /// The worker could not embed the training sentences.
+    #[error(transparent)]
+    Encoder(#[from] ClientError),
+    #[error("the encoder answered too few vectors")]
+    TooFewVectors,
+    #[error(transparent)]
+    Fit(#[from] edge_embedding::FitError),
 }
 
 /// The embedding tier of the daemon.
@@ -166,7 +178,7 @@ impl EmbeddingStage {
                 }
                 Err(e) => {
                     tracing::warn!("embedding tier not fitted: {e}");
-                    self.set_state(State::Failed(e.to_string()));
+                    self.set_state(State::Failed(Arc::new(e.into())));
                     return;
                 }
             }
@@ -177,7 +189,7 @@ impl EmbeddingStage {
             texts.iter().map(|t| known.get(t).cloned()).collect()
         };
         let Some(vectors) = vectors else {
-            self.set_state(State::Failed("the encoder answered too few vectors".into()));
+            self.set_state(State::Failed(Arc::new(FitFailure::TooFewVectors)));
             return;
         };
         let started = Instant::now();
@@ -204,7 +216,7 @@ impl EmbeddingStage {
             }
             Err(e) => {
                 tracing::warn!("embedding tier not fitted: {e}");
-                self.set_state(State::Failed(e.to_string()));
+                self.set_state(State::Failed(Arc::new(e.into())));
             }
         }
     }
@@ -287,7 +299,9 @@ impl EmbeddingStage {
         let mut status = match state {
             State::Fitting => serde_json::json!({"state": "fitting"}),
             State::Ready => serde_json::json!({"state": "ready"}),
-            State::Failed(reason) => serde_json::json!({"state": "failed", "reason": reason}),
+            State::Failed(reason) => {
+                serde_json::json!({"state": "failed", "reason": reason.to_string()})
+            }
         };
         status["encoder"] = self.encoder.clone().into();
         status["cached_on_disk"] =

@@ -4,7 +4,7 @@
 //! `cmd/listen`), continuous, or after the wake word (`[wake]`).
 
 use crate::pipeline::WakeEvent;
-use crate::speech::Speech;
+use crate::speech::{Speech, SpeechError};
 use crate::voice::Voice;
 use crate::wake::{Wake, WakeError, WakeStream};
 use edge_config::{AgentConfig, AudioSource, ListenMode};
@@ -31,7 +31,7 @@ pub struct Listening {
 }
 
 /// Push-to-talk pressed (`true`) or released, answered once the task has acted on it.
-type Request = (bool, oneshot::Sender<Result<(), String>>);
+type Request = (bool, oneshot::Sender<Result<(), ListenError>>);
 
 /// Why listening cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +40,8 @@ pub enum ListenError {
     NoSource,
     #[error("the audio source has ended")]
     SourceEnded,
-    #[error("{0}")]
-    Recogniser(String),
+    #[error(transparent)]
+    Recogniser(#[from] SpeechError),
 }
 
 impl Listening {
@@ -111,10 +111,7 @@ impl Listening {
             .send((start, reply))
             .await
             .map_err(|_| ListenError::SourceEnded)?;
-        answer
-            .await
-            .map_err(|_| ListenError::SourceEnded)?
-            .map_err(ListenError::Recogniser)
+        answer.await.map_err(|_| ListenError::SourceEnded)?
     }
 
     /// `{"listening": bool, "source": ...}` for the APIs.
@@ -134,14 +131,14 @@ struct Session {
     samples: usize,
 }
 
-async fn open(speech: &Speech, endpoint: &EndpointConfig) -> Result<Session, String> {
+async fn open(speech: &Speech, endpoint: &EndpointConfig) -> Result<Session, ListenError> {
     let connected = async {
-        let mut client = speech.connect().await.map_err(|e| e.to_string())?;
+        let mut client = speech.connect().await?;
         client
             .start(&speech.hints(), AudioFormat::SPEECH)
             .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(client)
+            .map_err(SpeechError::from)?;
+        Ok::<_, SpeechError>(client)
     };
     match connected.await {
         Ok(client) => Ok(Session {
@@ -151,7 +148,7 @@ async fn open(speech: &Speech, endpoint: &EndpointConfig) -> Result<Session, Str
         }),
         Err(e) => {
             tracing::error!("cannot listen: {e}");
-            Err(e)
+            Err(e.into())
         }
     }
 }
@@ -348,7 +345,7 @@ async fn run(
                     tracing::info!(source = %audio.name, "audio source ended");
                     // Keep answering requests so callers get a clear error.
                     while let Some((_, reply)) = requests.recv().await {
-                        let _ = reply.send(Err(ListenError::SourceEnded.to_string()));
+                        let _ = reply.send(Err(ListenError::SourceEnded));
                     }
                     return;
                 };
