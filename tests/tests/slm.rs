@@ -3,10 +3,7 @@
 //! requests no intent covers stay `none`, and what both local tiers reject is escalated to an
 //! OpenAI-compatible endpoint (a real HTTP server in this test) unless privacy mode is on.
 
-use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, say, signal, slm_model,
-    status,
-};
+use edge_agent_tests::{DemoWorld, MqttProbe, say, signal, slm_model, status};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -85,20 +82,17 @@ async fn chat_endpoint() -> anyhow::Result<(u16, Arc<Mutex<Vec<String>>>)> {
 async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_refused()
 -> anyhow::Result<()> {
     let _one = ONE_MODEL_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir()?;
-    let bus = DbusDaemon::start()?;
-    let broker = Mosquitto::start()?;
-    let _car = Simulator::car(&bus)?;
-    let _plant = Simulator::plant(broker.port)?;
     let (chat_port, seen) = chat_endpoint().await?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = format!(
-        "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n\n[escalation]\nenabled = true\nurl = \"http://127.0.0.1:{chat_port}/v1\"\nmodel = \"test-model\"\ntimeout_ms = 5000\n",
-        slm_model()?.display().to_string(),
-        dir.path().join("slm.sock").display().to_string(),
-    );
-    let daemon = Daemon::start(&setup)?;
-    let agent = bus.agent().await?;
+    let w = DemoWorld::start(|mut setup, dir| {
+        setup.extra = format!(
+            "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n\n[escalation]\nenabled = true\nurl = \"http://127.0.0.1:{chat_port}/v1\"\nmodel = \"test-model\"\ntimeout_ms = 5000\n",
+            slm_model()?.display().to_string(),
+            dir.join("slm.sock").display().to_string(),
+        );
+        Ok(setup)
+    })
+    .await?;
+    let (daemon, broker, agent) = (&w.daemon, &w.broker, w.agent.clone());
 
     // The worker starts and caches every intent's prompt.
     let deadline = Instant::now() + Duration::from_secs(180);
@@ -212,18 +206,16 @@ async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_r
 async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_templates_answer_on()
 -> anyhow::Result<()> {
     let _one = ONE_MODEL_AT_A_TIME.lock().await;
-    let dir = tempfile::tempdir()?;
-    let bus = DbusDaemon::start()?;
-    let broker = Mosquitto::start()?;
-    let _car = Simulator::car(&bus)?;
-    let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
-    setup.extra = format!(
-        "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 3000\n",
-        slm_model()?.display().to_string(),
-        dir.path().join("slm.sock").display().to_string(),
-    );
-    let daemon = Daemon::start(&setup)?;
-    let agent = bus.agent().await?;
+    let w = DemoWorld::start(|mut setup, dir| {
+        setup.extra = format!(
+            "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 3000\n",
+            slm_model()?.display().to_string(),
+            dir.join("slm.sock").display().to_string(),
+        );
+        Ok(setup)
+    })
+    .await?;
+    let (daemon, agent) = (&w.daemon, w.agent.clone());
     let ready_pid = |not: Option<u64>| {
         let agent = agent.clone();
         async move {
