@@ -13,6 +13,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// recognition miss its request timeout (seen in CI), which tests the machine, not the agent.
 static ONE_MODEL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The demo world with the SmolLM2 intent tier (its requests time out after
+/// `request_timeout_ms`), no speech, and `more` configuration.
+async fn slm_world(request_timeout_ms: u64, more: &str) -> anyhow::Result<DemoWorld> {
+    DemoWorld::start(|mut setup, dir| {
+        setup.extra = format!(
+            "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = {request_timeout_ms}\n\n{more}",
+            slm_model()?.display().to_string(),
+            dir.join("slm.sock").display().to_string(),
+        );
+        Ok(setup)
+    })
+    .await
+}
+
 /// An OpenAI-compatible endpoint: answers `climate.set_fan` level 3 for "good morning" and
 /// `none` for anything else; records every user message.
 async fn chat_endpoint() -> anyhow::Result<(u16, Arc<Mutex<Vec<String>>>)> {
@@ -83,14 +97,12 @@ async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_r
 -> anyhow::Result<()> {
     let _one = ONE_MODEL_AT_A_TIME.lock().await;
     let (chat_port, seen) = chat_endpoint().await?;
-    let w = DemoWorld::start(|mut setup, dir| {
-        setup.extra = format!(
-            "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 60000\n\n[escalation]\nenabled = true\nurl = \"http://127.0.0.1:{chat_port}/v1\"\nmodel = \"test-model\"\ntimeout_ms = 5000\n",
-            slm_model()?.display().to_string(),
-            dir.join("slm.sock").display().to_string(),
-        );
-        Ok(setup)
-    })
+    let w = slm_world(
+        60_000,
+        &format!(
+            "[escalation]\nenabled = true\nurl = \"http://127.0.0.1:{chat_port}/v1\"\nmodel = \"test-model\"\ntimeout_ms = 5000\n"
+        ),
+    )
     .await?;
     let (daemon, broker, agent) = (&w.daemon, &w.broker, w.agent.clone());
 
@@ -206,15 +218,7 @@ async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_r
 async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_templates_answer_on()
 -> anyhow::Result<()> {
     let _one = ONE_MODEL_AT_A_TIME.lock().await;
-    let w = DemoWorld::start(|mut setup, dir| {
-        setup.extra = format!(
-            "[asr]\nenabled = false\n\n[slm]\nmodel = {:?}\nsocket = {:?}\nintents = true\nstart_timeout_ms = 120000\nrequest_timeout_ms = 3000\n",
-            slm_model()?.display().to_string(),
-            dir.join("slm.sock").display().to_string(),
-        );
-        Ok(setup)
-    })
-    .await?;
+    let w = slm_world(3_000, "").await?;
     let (daemon, agent) = (&w.daemon, w.agent.clone());
     let ready_pid = |not: Option<u64>| {
         let agent = agent.clone();
