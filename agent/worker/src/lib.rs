@@ -12,5 +12,5 @@ pub mod supervisor;
 pub mod unavailable;
 
 pub use serve::{init_logging, serve, watch_parent};
-pub use supervisor::{WorkerConfig, WorkerHandle, WorkerState, find_binary, status_json};
-pub use unavailable::{NotReady, Unavailable};
+pub use supervisor::{NotReady, WorkerConfig, WorkerHandle, WorkerState, find_binary, status_json};
+pub use unavailable::Unavailable;

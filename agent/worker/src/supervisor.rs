@@ -1,7 +1,6 @@
 //! Supervision of a worker: spawn, wait for readiness, health checks, restart with
 //! exponential backoff.
 
-use crate::NotReady;
 use edge_protocol::{Event, FrameLimits, kind, read_event, write_event};
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -50,6 +49,19 @@ pub enum WorkerState {
     Restarting {
         restarts: u32,
         reason: String,
+    },
+}
+
+/// Why [`WorkerHandle::wait_ready`] gave up.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NotReady {
+    #[error("the supervisor stopped")]
+    SupervisorStopped,
+    #[error("the {worker} is not ready after {after:?} (state: {state:?})")]
+    Timeout {
+        worker: String,
+        after: Duration,
+        state: WorkerState,
     },
 }
 

@@ -3,9 +3,8 @@
 //! a worker that is not up yet; the text is what the status and the logs show.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use crate::WorkerState;
+use crate::NotReady;
 
 /// Why a capability is off or cannot answer now.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -39,22 +38,11 @@ pub enum Unavailable {
     NotReady(#[from] NotReady),
 }
 
-/// Why [`crate::WorkerHandle::wait_ready`] gave up.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum NotReady {
-    #[error("the supervisor stopped")]
-    SupervisorStopped,
-    #[error("the {worker} is not ready after {after:?} (state: {state:?})")]
-    Timeout {
-        worker: String,
-        after: Duration,
-        state: WorkerState,
-    },
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::WorkerState;
+    use std::time::Duration;
 
     #[test]
     fn the_reasons_read_as_the_status_and_logs_have_always_shown_them() {
