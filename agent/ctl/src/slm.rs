@@ -37,10 +37,7 @@ pub async fn start_worker(
         backoff_min: Duration::from_millis(250),
         backoff_max: Duration::from_secs(5),
     });
-    worker
-        .wait_ready(start_timeout)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    worker.wait_ready(start_timeout).await?;
     let client = SlmClient::connect(
         worker.uri(),
         Duration::from_millis(config.slm.request_timeout_ms),

@@ -83,8 +83,7 @@ impl Transcriber {
                     });
                     worker
                         .wait_ready(Duration::from_millis(config.asr.start_timeout_ms))
-                        .await
-                        .map_err(anyhow::Error::msg)?;
+                        .await?;
                     Ok::<_, anyhow::Error>(worker)
                 })?;
                 (worker.uri().to_owned(), Some((worker, dir)))

@@ -215,6 +215,11 @@ impl Pipeline {
         }
     }
 
+    /// Ends the station's conversation for `reason` when no question was open.
+    fn close_session(&self, station: &str, session_id: &str, reason: SessionReason) {
+        self.session_event(station, session_id, SessionState::Closed, reason, None);
+    }
+
     /// A "Did you mean ...?" that a new command replaced.
     fn clarification_superseded(
         &self,
@@ -607,13 +612,7 @@ impl Pipeline {
                     text = format!("{text} {}", follow_up.question);
                     self.ask(station, session_id, Open::FollowUp(follow_up));
                 } else {
-                    self.session_event(
-                        station,
-                        session_id,
-                        SessionState::Closed,
-                        SessionReason::Confirmed,
-                        None,
-                    );
+                    self.close_session(station, session_id, SessionReason::Confirmed);
                 }
                 (TurnKind::Confirmed, text, Some(outcome))
             }
@@ -633,13 +632,7 @@ impl Pipeline {
                     text = format!("{text} {}", follow_up.question);
                     self.ask(station, session_id, Open::FollowUp(follow_up));
                 } else {
-                    self.session_event(
-                        station,
-                        session_id,
-                        SessionState::Closed,
-                        SessionReason::Declined,
-                        None,
-                    );
+                    self.close_session(station, session_id, SessionReason::Declined);
                 }
                 (TurnKind::Declined, text, None)
             }
@@ -706,13 +699,7 @@ impl Pipeline {
             }
         };
         if !self.skill_host.has(&skill) {
-            self.session_event(
-                station,
-                session_id,
-                SessionState::Closed,
-                SessionReason::Failed,
-                None,
-            );
+            self.close_session(station, session_id, SessionReason::Failed);
             return (
                 format!("Sorry, the {skill} skill is no longer installed."),
                 None,
@@ -799,13 +786,7 @@ impl Pipeline {
                         self.ask(station, session_id, Open::FollowUp(follow_up));
                     }
                     (_, None) if reply.is_some() => {
-                        self.session_event(
-                            station,
-                            session_id,
-                            SessionState::Closed,
-                            SessionReason::Concluded,
-                            None,
-                        );
+                        self.close_session(station, session_id, SessionReason::Concluded);
                     }
                     (_, None) => {}
                 }
@@ -813,13 +794,7 @@ impl Pipeline {
             }
             Err(e) => {
                 if reply.is_some() {
-                    self.session_event(
-                        station,
-                        session_id,
-                        SessionState::Closed,
-                        SessionReason::Failed,
-                        None,
-                    );
+                    self.close_session(station, session_id, SessionReason::Failed);
                 }
                 match e {
                     InvokeError::Skill {

@@ -6,7 +6,7 @@ use crate::pipeline::{Pipeline, WakeEvent};
 use edge_config::AgentConfig;
 use edge_protocol::ClientError;
 use edge_protocol::{AudioFormat, Event, EventWriter, kind};
-use edge_worker::{NotReady, Unavailable, WorkerConfig, WorkerHandle, WorkerState};
+use edge_worker::{Unavailable, WorkerConfig, WorkerHandle, WorkerState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -17,8 +17,6 @@ use tokio::sync::mpsc;
 pub enum WakeError {
     #[error(transparent)]
     Unavailable(#[from] Unavailable),
-    #[error(transparent)]
-    NotReady(#[from] NotReady),
     #[error(transparent)]
     Connection(#[from] ClientError),
     /// The server answered the stream with an `error` event (its text).
@@ -146,7 +144,10 @@ impl Wake {
         if let Some(worker) = &self.worker
             && !matches!(worker.state(), WorkerState::Ready { .. })
         {
-            worker.wait_ready(self.start_timeout).await?;
+            worker
+                .wait_ready(self.start_timeout)
+                .await
+                .map_err(Unavailable::from)?;
         }
         let connection =
             edge_protocol::Connection::connect("wake word server", &uri, self.start_timeout)

@@ -124,7 +124,6 @@ impl EmbeddingTier {
         let classifier = Classifier::fit(vectors, &set.labels(), method)?;
         let mut carrier: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut openers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-
         for sentence in &set.sentences {
             let values: BTreeSet<String> = sentence
                 .slots
@@ -135,17 +134,17 @@ impl EmbeddingTier {
                 })
                 .flatten()
                 .collect();
-            if let Some(first) = normalize(&sentence.text).into_iter().next() {
+            let words = normalize(&sentence.text);
+            if let Some(first) = words.first() {
                 openers
                     .entry(sentence.intent.clone())
                     .or_default()
-                    .insert(first);
+                    .insert(first.clone());
             }
-            carrier.entry(sentence.intent.clone()).or_default().extend(
-                normalize(&sentence.text)
-                    .into_iter()
-                    .filter(|w| !values.contains(w)),
-            );
+            carrier
+                .entry(sentence.intent.clone())
+                .or_default()
+                .extend(words.into_iter().filter(|w| !values.contains(w)));
         }
         Ok(Self {
             classifier,
@@ -271,8 +270,9 @@ impl EmbeddingTier {
     /// `slots` (what the utterance names) and the required enum slots it implies: those
     /// of the nearest author-written example of the intent, when near enough (relative
     /// phrasings: "I'm freezing" → warmer). Entities and numbers are never implied, nor
-    /// optional slots: an example's "on my side" says nothing about an utterance that
-    /// names no side (dev-2: the passenger's request went to the driver's zone).
+    /// optional slots where the utterance names any slot: an example's "on my side" says
+    /// nothing about "twenty one for the lady next to me" (dev-2: it went to the driver's
+    /// zone).
     fn implied_slots(
         &self,
         engine: &TemplateEngine,
