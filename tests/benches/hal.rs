@@ -7,8 +7,7 @@
 
 use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, repo};
 use edge_core::SignalValue;
-use edge_hal::{Catalogue, Hal, TransportKind};
-use std::sync::Arc;
+use edge_hal::{Catalogue, Hal, TransportRegistry};
 use std::time::{Duration, Instant};
 
 const N: usize = 200;
@@ -41,15 +40,6 @@ async fn main() -> anyhow::Result<()> {
     let broker = Mosquitto::start()?;
     let _car = Simulator::car(&bus)?;
     let _plant = Simulator::plant(broker.port)?;
-    let catalogue = Catalogue::load(&[
-        repo().join("hal/profiles/demo-car.toml"),
-        repo().join("hal/profiles/demo-plant.toml"),
-    ])?;
-    let mut hal = Hal::new(&catalogue, Duration::from_secs(5));
-    let conn = bus.connect().await?;
-    let dbus =
-        edge_hal_dbus::DbusTransport::new(conn, &catalogue.bound_to(false), hal.sink()).await?;
-    hal.set_transport(TransportKind::Dbus, Arc::new(dbus));
     let settings = edge_hal_mqtt::MqttSettings {
         host: "127.0.0.1".into(),
         port: broker.port,
@@ -57,8 +47,25 @@ async fn main() -> anyhow::Result<()> {
         keep_alive: Duration::from_secs(10),
         security: edge_hal_mqtt::MqttSecurity::default(),
     };
-    let mqtt = edge_hal_mqtt::MqttTransport::new(&settings, &catalogue.bound_to(true), hal.sink())?;
-    hal.set_transport(TransportKind::Mqtt, Arc::new(mqtt));
+    let transports = TransportRegistry::new()
+        .register(edge_hal_dbus::DbusPlugin::new(
+            edge_hal_dbus::DbusBus::Connected(bus.connect().await?),
+        ))
+        .register(edge_hal_mqtt::MqttPlugin::new(settings));
+    let catalogue = Catalogue::load(
+        &[
+            repo().join("hal/profiles/demo-car.toml"),
+            repo().join("hal/profiles/demo-plant.toml"),
+        ],
+        &transports,
+    )?;
+    let mut hal = Hal::new(&catalogue, Duration::from_secs(5));
+    for plugin in transports.plugins() {
+        let transport = plugin
+            .start(catalogue.bound_to(plugin.name()), hal.sink())
+            .await?;
+        hal.set_transport(plugin.name(), transport);
+    }
     // Wait for the plant's retained states.
     let deadline = Instant::now() + Duration::from_secs(20);
     while hal.cached("Plant.Pump1.State").is_none() {

@@ -109,7 +109,8 @@ fn main() -> ExitCode {
         }
     };
     let pipeline = pipeline::Pipeline::from_config(&config, skill_host);
-    let catalogue = match edge_hal::Catalogue::load(&config.hal.profiles) {
+    let transports = hal::transports(&config);
+    let catalogue = match edge_hal::Catalogue::load(&config.hal.profiles, &transports) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("edge-agentd: invalid signal profile: {e}");
@@ -220,10 +221,10 @@ async fn start(
     let pipeline = if catalogue.signals.is_empty() {
         pipeline
     } else {
-        let parts = hal::build(config, &catalogue)
+        let actuator = hal::build(config, &catalogue, &hal::transports(config))
             .await
             .context("cannot set up signals, policy and audit")?;
-        pipeline.with_hal(parts)
+        pipeline.with_hal(actuator)
     };
     let status = Arc::new(status::Status::new(config, &pipeline));
     let pipeline = Arc::new(pipeline);

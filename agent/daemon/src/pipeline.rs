@@ -4,7 +4,6 @@
 
 use crate::actuator::{ActOutcome, Actuator};
 pub use crate::catalog::Catalog;
-use crate::hal::HalParts;
 use crate::skills::Services;
 use edge_audit::Origin;
 use edge_config::AgentConfig;
@@ -106,8 +105,6 @@ pub struct Pipeline {
     utterances: AtomicU64,
     actuator: Option<Arc<Actuator>>,
     skill_host: Arc<SkillHost>,
-    vehicle_bus: Option<zbus::Connection>,
-    plant_broker: Option<Arc<edge_hal_mqtt::MqttTransport>>,
     /// The SLM and escalation tiers, asked when the templates reject an utterance.
     language: std::sync::OnceLock<Arc<crate::language::Language>>,
     /// Every station's conversation; a pending write is an actuator token.
@@ -138,8 +135,6 @@ impl Pipeline {
             utterances: AtomicU64::new(0),
             actuator: None,
             skill_host,
-            vehicle_bus: None,
-            plant_broker: None,
             language: std::sync::OnceLock::new(),
             dialogue,
             session_events,
@@ -317,10 +312,8 @@ impl Pipeline {
     }
 
     /// Lets skills act on signals through the HAL, the policy and the audit log.
-    pub fn with_hal(mut self, parts: HalParts) -> Self {
-        self.actuator = Some(Arc::new(parts.actuator.with_metrics(self.metrics.clone())));
-        self.vehicle_bus = parts.dbus;
-        self.plant_broker = parts.mqtt;
+    pub fn with_hal(mut self, actuator: crate::actuator::Actuator) -> Self {
+        self.actuator = Some(Arc::new(actuator.with_metrics(self.metrics.clone())));
         self
     }
 
@@ -716,8 +709,6 @@ impl Pipeline {
         };
         let services = Arc::new(Services {
             actuator: self.actuator.clone(),
-            mqtt: self.plant_broker.clone(),
-            dbus: self.vehicle_bus.clone(),
             language: self
                 .language
                 .get()

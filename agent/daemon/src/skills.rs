@@ -4,7 +4,6 @@ use crate::actuator::{ActOutcome, Actuator};
 use edge_audit::Origin;
 use edge_core::{LoadedManifest, SignalValue};
 use edge_hal::HalError;
-use edge_hal_mqtt::MqttTransport;
 use edge_skill_host::{
     BoxFuture, CallContext, HostCallError, HostServices, SkillHost, WriteResult,
 };
@@ -117,8 +116,6 @@ pub trait Chooser: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 pub struct Services {
     pub actuator: Option<Arc<Actuator>>,
-    pub mqtt: Option<Arc<MqttTransport>>,
-    pub dbus: Option<zbus::Connection>,
     /// The local language model, for skills granted `llm`.
     pub language: Option<Arc<dyn Chooser>>,
     /// The outcome of the last write the skill made.
@@ -219,8 +216,12 @@ impl HostServices for Services {
     ) -> BoxFuture<'a, Result<(), HostCallError>> {
         Box::pin(async move {
             let mqtt = self
-                .mqtt
+                .actuator
                 .as_ref()
+                .and_then(|a| {
+                    a.hal()
+                        .transport_as::<edge_hal_mqtt::MqttTransport>(edge_hal_mqtt::NAME)
+                })
                 .ok_or_else(|| HostCallError::Failed("no plant broker is configured".into()))?;
             mqtt.publish(topic, payload, retain)
                 .map_err(HostCallError::Failed)
@@ -236,11 +237,15 @@ impl HostServices for Services {
         args: Vec<serde_json::Value>,
     ) -> BoxFuture<'a, Result<Vec<serde_json::Value>, HostCallError>> {
         Box::pin(async move {
-            let conn = self
-                .dbus
+            let bus = self
+                .actuator
                 .as_ref()
+                .and_then(|a| {
+                    a.hal()
+                        .transport_as::<edge_hal_dbus::DbusTransport>(edge_hal_dbus::NAME)
+                })
                 .ok_or_else(|| HostCallError::Failed("no vehicle bus is configured".into()))?;
-            edge_hal_dbus::call_json(conn, destination, path, interface, method, &args)
+            bus.call_json(destination, path, interface, method, &args)
                 .await
                 .map_err(|e| match e {
                     edge_hal_dbus::RawCallError::Argument(m) => HostCallError::Invalid(m),

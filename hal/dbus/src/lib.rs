@@ -4,14 +4,161 @@
 //! Errors from the peer keep their D-Bus error name in the message
 //! (`org.freedesktop.DBus.Error.ServiceUnknown: ...`).
 
-use edge_core::{DataType, SignalValue};
-use edge_hal::{Binding, BoundSignal, BoxFuture, HalError, Transport, UpdateSink};
+use edge_core::{DataType, SignalDef, SignalValue};
+use edge_hal::{
+    Binding, BindingError, BoundSignal, BoxFuture, HalError, StartError, Transport,
+    TransportPlugin, UpdateSink,
+};
 use futures_util::StreamExt as _;
+use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use zbus::wire::{OwnedVariant, Structure, Variant};
 
 const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
+
+/// The transport's name: the key of its bindings in profiles.
+pub const NAME: &str = "dbus";
+
+/// A D-Bus binding (`dbus = { ... }` in a profile): a property, or methods, of one object.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbusBinding {
+    /// Bus name of the peer.
+    pub destination: String,
+    /// Object path.
+    pub path: String,
+    /// Interface.
+    pub interface: String,
+    /// Property read with Get, written with Set, changes from PropertiesChanged.
+    #[serde(default)]
+    pub property: Option<String>,
+    /// Method returning the value (instead of a property).
+    #[serde(default)]
+    pub get_method: Option<String>,
+    /// Method that writes; see `set_args`.
+    #[serde(default)]
+    pub set_method: Option<String>,
+    /// Arguments of `set_method`: `"$value"` is the value, anything else a literal string.
+    #[serde(default = "value_arg")]
+    pub set_args: Vec<String>,
+    /// Signal of the interface whose first argument is the new value.
+    #[serde(default)]
+    pub change_signal: Option<String>,
+    /// D-Bus type of integer values: `i` (int32, default), `x` (int64), `u`, `y`.
+    #[serde(default = "int32")]
+    pub int_type: String,
+}
+
+fn value_arg() -> Vec<String> {
+    vec!["$value".into()]
+}
+
+fn int32() -> String {
+    "i".into()
+}
+
+impl DbusBinding {
+    /// Checks the binding against the signal it binds.
+    fn check(&self, signal: &SignalDef) -> Result<(), BindingError> {
+        let by_property = self.property.is_some();
+        let by_methods = self.get_method.is_some() || self.set_method.is_some();
+        if by_property == by_methods {
+            return Err(BindingError::invalid(
+                "",
+                "give either property or get_method/set_method",
+            ));
+        }
+        if signal.access.readable() && !by_property && self.get_method.is_none() {
+            return Err(BindingError::invalid(
+                "",
+                "a readable signal needs property or get_method",
+            ));
+        }
+        if signal.access.writable() && !by_property && self.set_method.is_none() {
+            return Err(BindingError::invalid(
+                "",
+                "a writable signal needs property or set_method",
+            ));
+        }
+        if !matches!(self.int_type.as_str(), "i" | "x" | "u" | "y") {
+            return Err(BindingError::invalid(
+                "int_type",
+                format!("{:?}: use i, x, u or y", self.int_type),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Which bus the transport connects to.
+#[derive(Debug, Clone)]
+pub enum DbusBus {
+    /// The system bus.
+    System,
+    /// The session bus.
+    Session,
+    /// A bus at this address (`unix:path=/run/x`).
+    Address(String),
+    /// A connection made by the caller.
+    Connected(zbus::Connection),
+}
+
+/// The D-Bus transport as a registry plug-in.
+#[derive(Debug, Clone)]
+pub struct DbusPlugin {
+    bus: DbusBus,
+}
+
+impl DbusPlugin {
+    /// A plug-in that connects to `bus` when it starts.
+    pub fn new(bus: DbusBus) -> Self {
+        Self { bus }
+    }
+}
+
+impl TransportPlugin for DbusPlugin {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn parse_binding(
+        &self,
+        signal: &SignalDef,
+        entry: toml::Value,
+    ) -> Result<Binding, BindingError> {
+        let binding: DbusBinding = BindingError::parse(entry)?;
+        binding.check(signal)?;
+        Ok(Binding::new(NAME, binding))
+    }
+
+    fn start<'a>(
+        &'a self,
+        signals: Vec<BoundSignal>,
+        sink: UpdateSink,
+    ) -> BoxFuture<'a, Result<Arc<dyn Transport>, StartError>> {
+        Box::pin(async move {
+            let failed = |e: zbus::Error| StartError {
+                transport: NAME,
+                source: Box::new(e),
+            };
+            let connection = match &self.bus {
+                DbusBus::System => zbus::Connection::system().await.map_err(failed)?,
+                DbusBus::Session => zbus::Connection::session().await.map_err(failed)?,
+                DbusBus::Address(address) => zbus::connection::Builder::address(address.as_str())
+                    .build()
+                    .await
+                    .map_err(failed)?,
+                DbusBus::Connected(connection) => connection.clone(),
+            };
+            let transport = DbusTransport::new(connection, &signals, sink)
+                .await
+                .map_err(failed)?;
+            Ok(Arc::new(transport) as Arc<dyn Transport>)
+        })
+    }
+}
 
 /// Calls `method` with arguments known only at run time (no arguments: an empty body).
 async fn call_dynamic(
@@ -121,11 +268,11 @@ impl Drop for DbusTransport {
     }
 }
 
-fn binding(signal: &BoundSignal) -> Result<&edge_hal::DbusBinding, HalError> {
-    match &signal.binding {
-        Binding::Dbus(d) => Ok(d),
-        Binding::Mqtt(_) => Err(HalError::transport(&signal.def.path, "not a D-Bus signal")),
-    }
+fn binding(signal: &BoundSignal) -> Result<&DbusBinding, HalError> {
+    signal
+        .binding
+        .spec()
+        .ok_or_else(|| HalError::transport(&signal.def.path, "not a D-Bus signal"))
 }
 
 /// A D-Bus value as a signal value of `datatype`, or `None` if it does not fit.
@@ -175,14 +322,14 @@ impl DbusTransport {
     /// (PropertiesChanged, named signals) into `sink`.
     pub async fn new(
         connection: zbus::Connection,
-        signals: &[&BoundSignal],
+        signals: &[BoundSignal],
         sink: UpdateSink,
     ) -> Result<Self, zbus::Error> {
         // (destination, object path) -> property name and interface -> signal.
         let mut by_object: BTreeMap<(String, String), Vec<BoundSignal>> = BTreeMap::new();
         let mut watchers = Vec::new();
         for signal in signals {
-            let Binding::Dbus(d) = &signal.binding else {
+            let Some(d) = signal.binding.spec::<DbusBinding>() else {
                 continue;
             };
             if let Some(name) = &d.change_signal {
@@ -194,7 +341,7 @@ impl DbusTransport {
                 )
                 .await?;
                 let mut stream = proxy.receive_signal(name.clone()).await?;
-                let (sink, signal) = (sink.clone(), (*signal).clone());
+                let (sink, signal) = (sink.clone(), signal.clone());
                 watchers.push(tokio::spawn(async move {
                     while let Some(message) = stream.next().await {
                         match read_body(&message, &signal) {
@@ -208,7 +355,7 @@ impl DbusTransport {
                 by_object
                     .entry((d.destination.clone(), d.path.clone()))
                     .or_default()
-                    .push((*signal).clone());
+                    .push(signal.clone());
             }
         }
         for ((destination, path), signals) in by_object {
@@ -225,7 +372,7 @@ impl DbusTransport {
                         continue;
                     };
                     for signal in &signals {
-                        let Binding::Dbus(d) = &signal.binding else {
+                        let Some(d) = signal.binding.spec::<DbusBinding>() else {
                             continue;
                         };
                         if d.interface != interface {
@@ -246,9 +393,21 @@ impl DbusTransport {
         })
     }
 
+    /// A raw method call on this transport's bus (see [`call_json`]).
+    pub async fn call_json(
+        &self,
+        destination: &str,
+        path: &str,
+        interface: &str,
+        method: &str,
+        args: &[serde_json::Value],
+    ) -> Result<Vec<serde_json::Value>, RawCallError> {
+        call_json(&self.connection, destination, path, interface, method, args).await
+    }
+
     async fn proxy(
         &self,
-        d: &edge_hal::DbusBinding,
+        d: &DbusBinding,
         interface: &str,
     ) -> Result<zbus::Proxy<'static>, zbus::Error> {
         zbus::proxy::Builder::new(&self.connection)
@@ -273,10 +432,10 @@ fn read_body(message: &zbus::Message, signal: &BoundSignal) -> Result<SignalValu
             SignalValue::String(body.deserialize::<String>().map_err(|e| e.to_string())?)
         }
         DataType::Int => {
-            let int_type = match &signal.binding {
-                Binding::Dbus(d) => d.int_type.as_str(),
-                Binding::Mqtt(_) => "i",
-            };
+            let int_type = signal
+                .binding
+                .spec::<DbusBinding>()
+                .map_or("i", |d| d.int_type.as_str());
             SignalValue::Int(
                 match int_type {
                     "x" => body.deserialize::<i64>(),
@@ -378,5 +537,72 @@ impl Transport for DbusTransport {
             // Done when the method returned.
             reply.map(|_| ()).map_err(|e| HalError::transport(path, e))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edge_hal::{Catalogue, TransportRegistry};
+
+    const SPEED: &str = r#"
+[[signal]]
+path = "Vehicle.Speed"
+datatype = "float"
+unit = "km/h"
+min = 0
+max = 250
+access = "read-write"
+dbus = { destination = "org.x", path = "/x", interface = "org.x.V", property = "Speed" }
+"#;
+
+    fn load(text: &str) -> Result<Catalogue, edge_hal::CatalogueError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).expect("write");
+        let registry = TransportRegistry::new().register(DbusPlugin::new(DbusBus::Session));
+        Catalogue::load(&[path], &registry)
+    }
+
+    #[test]
+    fn bindings_are_checked_against_their_signal() {
+        let c = load(SPEED).expect("valid");
+        let d = c.signals["Vehicle.Speed"]
+            .binding
+            .spec::<DbusBinding>()
+            .expect("a D-Bus binding");
+        assert_eq!(
+            (d.property.as_deref(), d.int_type.as_str()),
+            (Some("Speed"), "i")
+        );
+        let err = load(&SPEED.replace(
+            "property = \"Speed\"",
+            "property = \"Speed\", get_method = \"G\"",
+        ))
+        .expect_err("bad");
+        assert!(
+            err.to_string()
+                .contains("p.toml:2: signal[0] (Vehicle.Speed).dbus: give either"),
+            "{err}"
+        );
+        let err =
+            load(&SPEED.replace("property = \"Speed\"", "set_method = \"S\"")).expect_err("bad");
+        assert!(
+            err.to_string()
+                .contains("a readable signal needs property or get_method"),
+            "{err}"
+        );
+        let err = load(&SPEED.replace(" }", ", int_type = \"q\" }")).expect_err("bad");
+        assert!(
+            err.to_string()
+                .contains("(Vehicle.Speed).dbus.int_type: \"q\": use i, x, u or y"),
+            "{err}"
+        );
+        let err = load(&SPEED.replace("path = \"/x\"", "objpath = \"/x\"")).expect_err("bad");
+        assert!(
+            err.to_string()
+                .contains("(Vehicle.Speed).dbus: unknown field `objpath`"),
+            "{err}"
+        );
     }
 }

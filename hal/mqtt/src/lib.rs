@@ -9,13 +9,132 @@ pub mod security;
 
 pub use security::{MqttSecurity, SecurityError, TlsFiles};
 
-use edge_core::{DataType, SignalValue};
-use edge_hal::{Binding, BoundSignal, BoxFuture, HalError, Transport, UpdateSink};
+use edge_core::{DataType, SignalDef, SignalValue};
+use edge_hal::{
+    Binding, BindingError, BoundSignal, BoxFuture, HalError, StartError, Transport,
+    TransportPlugin, UpdateSink,
+};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// The transport's name: the key of its bindings in profiles.
+pub const NAME: &str = "mqtt";
+
+/// An MQTT binding (`mqtt = { ... }` in a profile): a state topic to read, a command
+/// topic to write.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttBinding {
+    /// Topic carrying the current value.
+    #[serde(default)]
+    pub state_topic: Option<String>,
+    /// JSON pointer into the state payload (`/pressure`); none: the payload is the value.
+    #[serde(default)]
+    pub pointer: Option<String>,
+    /// Topic taking the new value as its payload (raw text).
+    #[serde(default)]
+    pub command_topic: Option<String>,
+    /// QoS of commands (0, 1 or 2).
+    #[serde(default = "qos1")]
+    pub qos: u8,
+    /// Retain commands.
+    #[serde(default)]
+    pub retain: bool,
+}
+
+fn qos1() -> u8 {
+    1
+}
+
+impl MqttBinding {
+    /// Checks the binding against the signal it binds.
+    fn check(&self, signal: &SignalDef) -> Result<(), BindingError> {
+        if signal.access.readable() && self.state_topic.is_none() {
+            return Err(BindingError::invalid(
+                "",
+                "a readable signal needs state_topic",
+            ));
+        }
+        if signal.access.writable() && self.command_topic.is_none() {
+            return Err(BindingError::invalid(
+                "",
+                "a writable signal needs command_topic",
+            ));
+        }
+        if self.pointer.as_deref().is_some_and(|p| !p.starts_with('/')) {
+            return Err(BindingError::invalid(
+                "pointer",
+                "a JSON pointer starts with '/'",
+            ));
+        }
+        if self.qos > 2 {
+            return Err(BindingError::invalid(
+                "qos",
+                format!("{} is not 0, 1 or 2", self.qos),
+            ));
+        }
+        for t in [&self.state_topic, &self.command_topic]
+            .into_iter()
+            .flatten()
+        {
+            if t.is_empty() || t.contains(['+', '#']) {
+                return Err(BindingError::invalid(
+                    "",
+                    format!("{t:?} is not a topic name"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The MQTT transport as a registry plug-in.
+#[derive(Debug, Clone)]
+pub struct MqttPlugin {
+    settings: MqttSettings,
+}
+
+impl MqttPlugin {
+    /// A plug-in that connects to the broker of `settings` when it starts.
+    pub fn new(settings: MqttSettings) -> Self {
+        Self { settings }
+    }
+}
+
+impl TransportPlugin for MqttPlugin {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn parse_binding(
+        &self,
+        signal: &SignalDef,
+        entry: toml::Value,
+    ) -> Result<Binding, BindingError> {
+        let binding: MqttBinding = BindingError::parse(entry)?;
+        binding.check(signal)?;
+        Ok(Binding::new(NAME, binding))
+    }
+
+    fn start<'a>(
+        &'a self,
+        signals: Vec<BoundSignal>,
+        sink: UpdateSink,
+    ) -> BoxFuture<'a, Result<Arc<dyn Transport>, StartError>> {
+        Box::pin(async move {
+            let transport =
+                MqttTransport::new(&self.settings, &signals, sink).map_err(|e| StartError {
+                    transport: NAME,
+                    source: Box::new(e),
+                })?;
+            Ok(Arc::new(transport) as Arc<dyn Transport>)
+        })
+    }
+}
 
 /// Broker settings.
 #[derive(Debug, Clone)]
@@ -83,7 +202,7 @@ impl MqttTransport {
     /// material cannot be read.
     pub fn new(
         settings: &MqttSettings,
-        signals: &[&BoundSignal],
+        signals: &[BoundSignal],
         sink: UpdateSink,
     ) -> Result<Self, SecurityError> {
         let mut options = MqttOptions::new(
@@ -103,7 +222,7 @@ impl MqttTransport {
         let mut by_topic: BTreeMap<String, Vec<(String, Option<String>, DataType)>> =
             BTreeMap::new();
         for signal in signals {
-            if let Binding::Mqtt(m) = &signal.binding
+            if let Some(m) = signal.binding.spec::<MqttBinding>()
                 && let Some(topic) = &m.state_topic
             {
                 by_topic.entry(topic.clone()).or_default().push((
@@ -209,7 +328,7 @@ impl Transport for MqttTransport {
     ) -> BoxFuture<'a, Result<(), HalError>> {
         Box::pin(async move {
             let path = &signal.def.path;
-            let Binding::Mqtt(m) = &signal.binding else {
+            let Some(m) = signal.binding.spec::<MqttBinding>() else {
                 return Err(HalError::transport(path, "not an MQTT signal"));
             };
             let topic = m
@@ -259,6 +378,61 @@ impl Transport for MqttTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edge_hal::{Catalogue, TransportRegistry};
+
+    const PUMP: &str = r#"
+[[signal]]
+path = "Plant.Pump3.State"
+datatype = "enum"
+values = ["running", "stopped", "fault"]
+access = "read-write"
+mqtt = { state_topic = "plant/pump-3/state", pointer = "/state", command_topic = "plant/pump-3/set/state" }
+"#;
+
+    fn load(text: &str) -> Result<Catalogue, edge_hal::CatalogueError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).expect("write");
+        let registry = TransportRegistry::new().register(MqttPlugin::new(MqttSettings {
+            host: "localhost".into(),
+            port: 1883,
+            client_id: "test".into(),
+            keep_alive: Duration::from_secs(10),
+            security: MqttSecurity::default(),
+        }));
+        Catalogue::load(&[path], &registry)
+    }
+
+    #[test]
+    fn bindings_are_checked_against_their_signal() {
+        let c = load(PUMP).expect("valid");
+        let m = c.signals["Plant.Pump3.State"]
+            .binding
+            .spec::<MqttBinding>()
+            .expect("an MQTT binding");
+        assert_eq!((m.pointer.as_deref(), m.qos), (Some("/state"), 1));
+        let err =
+            load(&PUMP.replace("pointer = \"/state\"", "pointer = \"state\"")).expect_err("bad");
+        assert!(
+            err.to_string()
+                .contains("p.toml:2: signal[0] (Plant.Pump3.State).mqtt.pointer: a JSON pointer"),
+            "{err}"
+        );
+        let err = load(&PUMP.replace(", command_topic = \"plant/pump-3/set/state\"", ""))
+            .expect_err("bad");
+        assert!(
+            err.to_string()
+                .contains("a writable signal needs command_topic"),
+            "{err}"
+        );
+        let err = load(&PUMP.replace("plant/pump-3/state", "plant/+/state")).expect_err("bad");
+        assert!(err.to_string().contains("is not a topic name"), "{err}");
+        let err = load(&PUMP.replace(" }", ", qos = 3 }")).expect_err("bad");
+        assert!(
+            err.to_string().contains(".mqtt.qos: 3 is not 0, 1 or 2"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn decodes_raw_and_pointer_payloads() {

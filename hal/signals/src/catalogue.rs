@@ -1,87 +1,18 @@
 //! Profiles: TOML files listing `[[signal]]`s with their binding and the `[[rule]]`s of
 //! the safety policy. A new car or machine is a new profile, not new code.
 
+use crate::registry::{Binding, BindingError, TransportRegistry};
 use edge_core::{Access, DataType, SignalDef};
 use edge_policy::RuleSpec;
 use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-/// A D-Bus binding: a property, or methods, of one object.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DbusBinding {
-    /// Bus name of the peer.
-    pub destination: String,
-    /// Object path.
-    pub path: String,
-    /// Interface.
-    pub interface: String,
-    /// Property read with Get, written with Set, changes from PropertiesChanged.
-    #[serde(default)]
-    pub property: Option<String>,
-    /// Method returning the value (instead of a property).
-    #[serde(default)]
-    pub get_method: Option<String>,
-    /// Method that writes; see `set_args`.
-    #[serde(default)]
-    pub set_method: Option<String>,
-    /// Arguments of `set_method`: `"$value"` is the value, anything else a literal string.
-    #[serde(default = "value_arg")]
-    pub set_args: Vec<String>,
-    /// Signal of the interface whose first argument is the new value.
-    #[serde(default)]
-    pub change_signal: Option<String>,
-    /// D-Bus type of integer values: `i` (int32, default), `x` (int64), `u`, `y`.
-    #[serde(default = "int32")]
-    pub int_type: String,
-}
-
-fn value_arg() -> Vec<String> {
-    vec!["$value".into()]
-}
-
-fn int32() -> String {
-    "i".into()
-}
-
-/// An MQTT binding: a state topic to read, a command topic to write.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MqttBinding {
-    /// Topic carrying the current value.
-    #[serde(default)]
-    pub state_topic: Option<String>,
-    /// JSON pointer into the state payload (`/pressure`); none: the payload is the value.
-    #[serde(default)]
-    pub pointer: Option<String>,
-    /// Topic taking the new value as its payload (raw text).
-    #[serde(default)]
-    pub command_topic: Option<String>,
-    /// QoS of commands (0, 1 or 2).
-    #[serde(default = "qos1")]
-    pub qos: u8,
-    /// Retain commands.
-    #[serde(default)]
-    pub retain: bool,
-}
-
-fn qos1() -> u8 {
-    1
-}
-
-/// How a signal reaches the world.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Binding {
-    /// Over D-Bus.
-    Dbus(DbusBinding),
-    /// Over MQTT.
-    Mqtt(MqttBinding),
-}
-
 /// A signal with its binding.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct BoundSignal {
     /// The definition.
     pub def: SignalDef,
@@ -89,26 +20,126 @@ pub struct BoundSignal {
     pub binding: Binding,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The keys of a `[[signal]]` entry that are the signal's own.
+const SIGNAL_FIELDS: &[&str] = &[
+    "path", "datatype", "unit", "min", "max", "values", "access", "label",
+];
+
+thread_local! {
+    /// The binding keys (transport names) of the registry loading profiles on this thread:
+    /// serde's key check runs where the parser knows the key's line and column, and has no
+    /// other way to learn names known only at run time.
+    static BINDING_KEYS: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Sets [`BINDING_KEYS`] for one load and clears them after.
+struct BindingKeys;
+
+impl BindingKeys {
+    fn set(names: Vec<&'static str>) -> Self {
+        BINDING_KEYS.with(|k| *k.borrow_mut() = names);
+        BindingKeys
+    }
+}
+
+impl Drop for BindingKeys {
+    fn drop(&mut self) {
+        BINDING_KEYS.with(|k| k.borrow_mut().clear());
+    }
+}
+
+#[derive(Debug, Default)]
 struct SignalEntry {
     path: String,
-    datatype: DataType,
-    #[serde(default)]
+    datatype: Option<DataType>,
     unit: Option<String>,
-    #[serde(default)]
     min: Option<f64>,
-    #[serde(default)]
     max: Option<f64>,
-    #[serde(default)]
     values: Vec<String>,
-    access: Access,
-    #[serde(default)]
+    access: Option<Access>,
     label: Option<String>,
-    #[serde(default)]
-    dbus: Option<DbusBinding>,
-    #[serde(default)]
-    mqtt: Option<MqttBinding>,
+    /// Transport name and its entry, in file order.
+    bindings: Vec<(&'static str, toml::Value)>,
+}
+
+/// A key of a `[[signal]]` entry: one of the signal's fields or a registered transport.
+enum EntryKey {
+    Field(&'static str),
+    Binding(&'static str),
+}
+
+impl<'de> Deserialize<'de> for EntryKey {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = EntryKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a signal field or a transport name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<EntryKey, E> {
+                if let Some(field) = SIGNAL_FIELDS.iter().find(|f| **f == key) {
+                    return Ok(EntryKey::Field(field));
+                }
+                BINDING_KEYS.with(|keys| {
+                    let keys = keys.borrow();
+                    if let Some(name) = keys.iter().find(|n| **n == key) {
+                        return Ok(EntryKey::Binding(name));
+                    }
+                    let expected: Vec<String> = SIGNAL_FIELDS
+                        .iter()
+                        .chain(keys.iter())
+                        .map(|k| format!("`{k}`"))
+                        .collect();
+                    Err(E::custom(format!(
+                        "unknown field `{key}`, expected one of {}",
+                        expected.join(", ")
+                    )))
+                })
+            }
+        }
+        d.deserialize_identifier(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for SignalEntry {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = SignalEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a [[signal]] table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SignalEntry, A::Error> {
+                let mut e = SignalEntry::default();
+                let mut path = None;
+                while let Some(key) = map.next_key::<EntryKey>()? {
+                    match key {
+                        EntryKey::Field("path") => path = Some(map.next_value()?),
+                        EntryKey::Field("datatype") => e.datatype = Some(map.next_value()?),
+                        EntryKey::Field("unit") => e.unit = Some(map.next_value()?),
+                        EntryKey::Field("min") => e.min = Some(map.next_value()?),
+                        EntryKey::Field("max") => e.max = Some(map.next_value()?),
+                        EntryKey::Field("values") => e.values = map.next_value()?,
+                        EntryKey::Field("access") => e.access = Some(map.next_value()?),
+                        EntryKey::Field("label") => e.label = Some(map.next_value()?),
+                        EntryKey::Field(other) => {
+                            return Err(de::Error::unknown_field(other, SIGNAL_FIELDS));
+                        }
+                        EntryKey::Binding(name) => e.bindings.push((name, map.next_value()?)),
+                    }
+                }
+                e.path = path.ok_or_else(|| de::Error::missing_field("path"))?;
+                if e.datatype.is_none() {
+                    return Err(de::Error::missing_field("datatype"));
+                }
+                if e.access.is_none() {
+                    return Err(de::Error::missing_field("access"));
+                }
+                Ok(e)
+            }
+        }
+        d.deserialize_map(EntryVisitor)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -176,7 +207,9 @@ fn line_of(text: &str, offset: usize) -> (usize, usize) {
 
 impl Catalogue {
     /// Loads profiles in order; a signal path may be defined once across all of them.
-    pub fn load(paths: &[PathBuf]) -> Result<Self, CatalogueError> {
+    /// Bindings are read by the registry's transports.
+    pub fn load(paths: &[PathBuf], transports: &TransportRegistry) -> Result<Self, CatalogueError> {
+        let _keys = BindingKeys::set(transports.names());
         let mut catalogue = Catalogue::default();
         let mut rule_lines = Vec::new();
         for path in paths {
@@ -184,7 +217,7 @@ impl Catalogue {
                 path: path.clone(),
                 source,
             })?;
-            catalogue.add(path, &text, &mut rule_lines)?;
+            catalogue.add(path, &text, transports, &mut rule_lines)?;
         }
         let known: Vec<&str> = catalogue.signals.keys().map(String::as_str).collect();
         if let Err(e) = edge_policy::Policy::new(catalogue.rules.clone(), &known) {
@@ -213,6 +246,7 @@ impl Catalogue {
         &mut self,
         path: &Path,
         text: &str,
+        transports: &TransportRegistry,
         rule_lines: &mut Vec<(PathBuf, usize, String)>,
     ) -> Result<(), CatalogueError> {
         let file: ProfileFile = toml::from_str(text).map_err(|e| {
@@ -233,7 +267,8 @@ impl Catalogue {
                 field: format!("signal[{index}] ({}){what}", entry.path),
                 message,
             };
-            let bound = check_entry(&entry).map_err(|(what, msg)| invalid(what, msg))?;
+            let bound =
+                check_entry(&entry, transports).map_err(|(what, msg)| invalid(&what, msg))?;
             if self.signals.contains_key(&entry.path) {
                 return Err(invalid("", "this path is defined twice".into()));
             }
@@ -248,93 +283,44 @@ impl Catalogue {
         Ok(())
     }
 
-    /// The signals bound to one transport.
-    pub fn bound_to(&self, mqtt: bool) -> Vec<&BoundSignal> {
+    /// The signals bound to the transport named `transport`.
+    pub fn bound_to(&self, transport: &str) -> Vec<BoundSignal> {
         self.signals
             .values()
-            .filter(|s| matches!(s.binding, Binding::Mqtt(_)) == mqtt)
+            .filter(|s| s.binding.transport() == transport)
+            .cloned()
             .collect()
     }
 }
 
-fn check_entry(e: &SignalEntry) -> Result<BoundSignal, (&'static str, String)> {
+fn check_entry(
+    e: &SignalEntry,
+    transports: &TransportRegistry,
+) -> Result<BoundSignal, (String, String)> {
+    let fail = |what: &str, message: &str| Err((what.to_owned(), message.to_owned()));
     let valid_path = !e.path.is_empty()
         && e.path.split('.').all(|seg| {
             !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         });
     if !valid_path {
-        return Err((
+        return fail(
             ".path",
-            "segments of letters, digits and '_' separated by '.'".into(),
-        ));
+            "segments of letters, digits and '_' separated by '.'",
+        );
     }
     if let (Some(min), Some(max)) = (e.min, e.max)
         && min > max
     {
-        return Err((".min", "min is greater than max".into()));
+        return fail(".min", "min is greater than max");
     }
-    let numeric = matches!(e.datatype, DataType::Int | DataType::Float);
+    let datatype = e.datatype.unwrap_or(DataType::String);
+    let numeric = matches!(datatype, DataType::Int | DataType::Float);
     if !numeric && (e.min.is_some() || e.max.is_some()) {
-        return Err((".min", "min/max apply only to int and float".into()));
+        return fail(".min", "min/max apply only to int and float");
     }
-    if (e.datatype == DataType::Enum) == e.values.is_empty() {
-        return Err((
-            ".values",
-            "an enum needs values; other types take none".into(),
-        ));
+    if (datatype == DataType::Enum) == e.values.is_empty() {
+        return fail(".values", "an enum needs values; other types take none");
     }
-    let binding = match (&e.dbus, &e.mqtt) {
-        (Some(d), None) => {
-            let by_property = d.property.is_some();
-            let by_methods = d.get_method.is_some() || d.set_method.is_some();
-            if by_property == by_methods {
-                return Err((
-                    ".dbus",
-                    "give either property or get_method/set_method".into(),
-                ));
-            }
-            if e.access.readable() && !by_property && d.get_method.is_none() {
-                return Err((
-                    ".dbus",
-                    "a readable signal needs property or get_method".into(),
-                ));
-            }
-            if e.access.writable() && !by_property && d.set_method.is_none() {
-                return Err((
-                    ".dbus",
-                    "a writable signal needs property or set_method".into(),
-                ));
-            }
-            if !matches!(d.int_type.as_str(), "i" | "x" | "u" | "y") {
-                return Err((
-                    ".dbus.int_type",
-                    format!("{:?}: use i, x, u or y", d.int_type),
-                ));
-            }
-            Binding::Dbus(d.clone())
-        }
-        (None, Some(m)) => {
-            if e.access.readable() && m.state_topic.is_none() {
-                return Err((".mqtt", "a readable signal needs state_topic".into()));
-            }
-            if e.access.writable() && m.command_topic.is_none() {
-                return Err((".mqtt", "a writable signal needs command_topic".into()));
-            }
-            if m.pointer.as_deref().is_some_and(|p| !p.starts_with('/')) {
-                return Err((".mqtt.pointer", "a JSON pointer starts with '/'".into()));
-            }
-            if m.qos > 2 {
-                return Err((".mqtt.qos", format!("{} is not 0, 1 or 2", m.qos)));
-            }
-            for t in [&m.state_topic, &m.command_topic].into_iter().flatten() {
-                if t.is_empty() || t.contains(['+', '#']) {
-                    return Err((".mqtt", format!("{t:?} is not a topic name")));
-                }
-            }
-            Binding::Mqtt(m.clone())
-        }
-        _ => return Err(("", "needs exactly one binding: dbus or mqtt".into())),
-    };
     let label = e.label.clone().unwrap_or_else(|| {
         e.path
             .rsplit('.')
@@ -345,24 +331,43 @@ fn check_entry(e: &SignalEntry) -> Result<BoundSignal, (&'static str, String)> {
             .collect::<Vec<_>>()
             .join(" ")
     });
-    Ok(BoundSignal {
-        def: SignalDef {
-            path: e.path.clone(),
-            datatype: e.datatype,
-            unit: e.unit.clone(),
-            min: e.min,
-            max: e.max,
-            values: e.values.clone(),
-            access: e.access,
-            label,
-        },
-        binding,
-    })
+    let def = SignalDef {
+        path: e.path.clone(),
+        datatype,
+        unit: e.unit.clone(),
+        min: e.min,
+        max: e.max,
+        values: e.values.clone(),
+        access: e.access.unwrap_or(Access::Read),
+        label,
+    };
+    let [(name, entry)] = e.bindings.as_slice() else {
+        return fail(
+            "",
+            &format!(
+                "needs exactly one binding: {}",
+                transports.names().join(" or ")
+            ),
+        );
+    };
+    let plugin = transports
+        .get(name)
+        .expect("binding keys come from the registry");
+    let binding = plugin
+        .parse_binding(&def, entry.clone())
+        .map_err(|e| match e {
+            BindingError::Schema(message) => (format!(".{name}"), message),
+            BindingError::Invalid { field, message } if field.is_empty() => {
+                (format!(".{name}"), message)
+            }
+            BindingError::Invalid { field, message } => (format!(".{name}.{field}"), message),
+        })?;
+    Ok(BoundSignal { def, binding })
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_wire::{WireBinding, registry};
 
     const GOOD: &str = r#"
 [[signal]]
@@ -372,7 +377,7 @@ unit = "km/h"
 min = 0
 max = 250
 access = "read-write"
-dbus = { destination = "org.x", path = "/x", interface = "org.x.V", property = "Speed" }
+bus = { channel = "speed" }
 
 [[signal]]
 path = "Plant.Pump3.State"
@@ -380,7 +385,7 @@ datatype = "enum"
 values = ["running", "stopped", "fault"]
 access = "read-write"
 label = "pump 3"
-mqtt = { state_topic = "plant/pump-3/state", pointer = "/state", command_topic = "plant/pump-3/set/state" }
+wire = { channel = "pump-3" }
 
 [[rule]]
 name = "confirm"
@@ -392,7 +397,7 @@ confirm = true
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("p.toml");
         std::fs::write(&path, text).expect("write");
-        Catalogue::load(&[path])
+        Catalogue::load(&[path], &registry())
     }
 
     #[test]
@@ -402,28 +407,40 @@ confirm = true
         assert_eq!(c.signals["Vehicle.Speed"].def.label, "Vehicle Speed");
         assert_eq!(c.signals["Plant.Pump3.State"].def.label, "pump 3");
         assert_eq!(c.rules.len(), 1);
-        assert_eq!(c.bound_to(true).len(), 1);
+        let wired = c.bound_to("wire");
+        assert_eq!(wired.len(), 1);
+        assert_eq!(
+            wired[0]
+                .binding
+                .spec::<WireBinding>()
+                .map(|w| w.channel.as_str()),
+            Some("pump-3")
+        );
+        assert_eq!(c.bound_to("bus")[0].def.path, "Vehicle.Speed");
     }
 
     #[test]
     fn errors_name_file_line_and_field() {
         let err = load(&GOOD.replace(
-            "property = \"Speed\"",
-            "property = \"Speed\", get_method = \"G\"",
+            "bus = { channel = \"speed\" }",
+            "bus = { channel = \"speed\" }\nwire = { channel = \"s\" }",
         ))
         .expect_err("bad");
         let msg = err.to_string();
         assert!(
-            msg.contains("p.toml:2: signal[0] (Vehicle.Speed).dbus: give either"),
+            msg.contains(
+                "p.toml:2: signal[0] (Vehicle.Speed): needs exactly one binding: bus or wire"
+            ),
             "{msg}"
         );
         let err =
             load(&GOOD.replace("unit = \"km/h\"", "unit = \"km/h\"\nscale = 2")).expect_err("bad");
         assert!(
             err.to_string()
-                .contains("p.toml:6:1: unknown field `scale`"),
+                .contains("p.toml:6:1: unknown field `scale`, expected one of `path`"),
             "{err}"
         );
+        assert!(err.to_string().contains("`bus`, `wire`"), "{err}");
         let err = load(&GOOD.replace("\"Plant.*.State\"", "\"Plant.*.Nope\"")).expect_err("bad");
         assert!(
             err.to_string().contains(
@@ -431,14 +448,25 @@ confirm = true
             ),
             "{err}"
         );
-        let err =
-            load(&GOOD.replace("pointer = \"/state\"", "pointer = \"state\"")).expect_err("bad");
+        // The transport's own checks and schema, with the binding's key in the field.
+        let err = load(&GOOD.replace("\"pump-3\"", "\"\"")).expect_err("bad");
         assert!(
-            err.to_string().contains("(Plant.Pump3.State).mqtt.pointer"),
+            err.to_string().contains(
+                "p.toml:11: signal[1] (Plant.Pump3.State).wire.channel: must not be empty"
+            ),
             "{err}"
         );
+        let err =
+            load(&GOOD.replace("channel = \"pump-3\"", "chanel = \"pump-3\"")).expect_err("bad");
+        assert!(
+            err.to_string()
+                .contains("signal[1] (Plant.Pump3.State).wire: unknown field `chanel`"),
+            "{err}"
+        );
+        let err = load(&GOOD.replace("access = \"read-write\"\nlabel", "label")).expect_err("bad");
+        assert!(err.to_string().contains("missing field `access`"), "{err}");
         let twice = format!(
-            "{GOOD}\n[[signal]]\npath = \"Vehicle.Speed\"\ndatatype = \"float\"\naccess = \"read\"\ndbus = {{ destination = \"o.x\", path = \"/x\", interface = \"o.x\", property = \"S\" }}\n"
+            "{GOOD}\n[[signal]]\npath = \"Vehicle.Speed\"\ndatatype = \"float\"\naccess = \"read\"\nbus = {{ channel = \"s\" }}\n"
         );
         assert!(
             load(&twice)

@@ -1,8 +1,9 @@
 //! The router: checks, cache, and dispatch to transports.
 
-use crate::catalogue::{Binding, BoundSignal, Catalogue};
+use crate::catalogue::{BoundSignal, Catalogue};
 use edge_core::{SignalDef, SignalValue, ValueError};
-use std::collections::HashMap;
+use std::any::Any;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
@@ -11,15 +12,6 @@ use tokio::sync::broadcast;
 
 /// A boxed future, so transports can be trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Which transport a binding needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
-    /// D-Bus.
-    Dbus,
-    /// MQTT.
-    Mqtt,
-}
 
 /// What goes wrong with signals. Messages are for people debugging a vehicle or machine.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -50,7 +42,8 @@ pub enum HalError {
         /// What is wrong.
         source: ValueError,
     },
-    /// The peer or broker failed; `message` carries the D-Bus error name or MQTT reason.
+    /// The peer failed; `message` carries the transport's own reason (an error name, a
+    /// device and register).
     #[error("{path}: {message}")]
     Transport {
         /// The path.
@@ -67,17 +60,17 @@ pub enum HalError {
         after: Duration,
     },
     /// The signal's transport is not configured.
-    #[error("{path}: its {kind:?} transport is not configured")]
+    #[error("{path}: its {transport} transport is not configured")]
     NoTransport {
         /// The path.
         path: String,
-        /// Which.
-        kind: TransportKind,
+        /// The transport's name.
+        transport: String,
     },
 }
 
 impl HalError {
-    /// A transport failure of `path`; `e` should name the D-Bus error or MQTT reason.
+    /// A transport failure of `path`; `e` should name the transport's reason.
     pub fn transport(path: &str, e: impl std::fmt::Display) -> Self {
         HalError::Transport {
             path: path.to_owned(),
@@ -149,8 +142,9 @@ impl UpdateSink {
     }
 }
 
-/// A way to reach signals: D-Bus, MQTT.
-pub trait Transport: Send + Sync + std::fmt::Debug {
+/// A way to reach signals, started by its [`crate::TransportPlugin`]. `Any`, so that
+/// code which knows a transport's type (the skills' raw bus calls) can reach it.
+pub trait Transport: Any + Send + Sync + std::fmt::Debug {
     /// Reads the current value from the peer.
     fn read<'a>(&'a self, signal: &'a BoundSignal) -> BoxFuture<'a, Result<SignalValue, HalError>>;
     /// Writes and returns once the peer confirmed (method returned, state topic echoed).
@@ -165,9 +159,9 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
 /// Logical signals over their transports.
 #[derive(Debug)]
 pub struct Hal {
-    signals: std::collections::BTreeMap<String, BoundSignal>,
-    dbus: Option<Arc<dyn Transport>>,
-    mqtt: Option<Arc<dyn Transport>>,
+    signals: BTreeMap<String, BoundSignal>,
+    /// Running transports by name.
+    transports: BTreeMap<String, Arc<dyn Transport>>,
     sink: UpdateSink,
     /// How long a peer may take to answer a read or confirm a write.
     peer_timeout: Duration,
@@ -179,8 +173,7 @@ impl Hal {
         let (updates, _) = broadcast::channel(1024);
         Self {
             signals: catalogue.signals.clone(),
-            dbus: None,
-            mqtt: None,
+            transports: BTreeMap::new(),
             sink: UpdateSink {
                 shared: Arc::new(Shared {
                     cache: RwLock::new(HashMap::new()),
@@ -196,12 +189,15 @@ impl Hal {
         self.sink.clone()
     }
 
-    /// Installs a transport.
-    pub fn set_transport(&mut self, kind: TransportKind, transport: Arc<dyn Transport>) {
-        match kind {
-            TransportKind::Dbus => self.dbus = Some(transport),
-            TransportKind::Mqtt => self.mqtt = Some(transport),
-        }
+    /// Installs the running transport named `name` (a signal's binding names it).
+    pub fn set_transport(&mut self, name: &str, transport: Arc<dyn Transport>) {
+        self.transports.insert(name.to_owned(), transport);
+    }
+
+    /// The running transport named `name`, if it is a `T`.
+    pub fn transport_as<T: Transport>(&self, name: &str) -> Option<&T> {
+        let transport: &dyn Any = self.transports.get(name)?.as_ref();
+        transport.downcast_ref()
     }
 
     /// The definition of a signal.
@@ -223,14 +219,13 @@ impl Hal {
     }
 
     fn transport(&self, signal: &BoundSignal) -> Result<&Arc<dyn Transport>, HalError> {
-        let (t, kind) = match signal.binding {
-            Binding::Dbus(_) => (&self.dbus, TransportKind::Dbus),
-            Binding::Mqtt(_) => (&self.mqtt, TransportKind::Mqtt),
-        };
-        t.as_ref().ok_or_else(|| HalError::NoTransport {
-            path: signal.def.path.clone(),
-            kind,
-        })
+        let name = signal.binding.transport();
+        self.transports
+            .get(name)
+            .ok_or_else(|| HalError::NoTransport {
+                path: signal.def.path.clone(),
+                transport: name.to_owned(),
+            })
     }
 
     /// The last value seen, without asking the peer.
@@ -378,16 +373,16 @@ datatype = "float"
 min = 0
 max = 250
 access = "read-write"
-dbus = { destination = "org.x", path = "/x", interface = "org.x.V", property = "Speed" }
+bus = { channel = "speed" }
 [[signal]]
 path = "Plant.Pump3.Pressure"
 datatype = "float"
 access = "read"
-mqtt = { state_topic = "plant/pump-3/state", pointer = "/pressure" }
+wire = { channel = "pump-3" }
 "#,
         )
         .expect("write");
-        Catalogue::load(&[path]).expect("valid")
+        Catalogue::load(&[path], &crate::test_wire::registry()).expect("valid")
     }
 
     #[tokio::test]
@@ -397,7 +392,7 @@ mqtt = { state_topic = "plant/pump-3/state", pointer = "/pressure" }
             hang: true,
             ..FakeTransport::default()
         });
-        hal.set_transport(TransportKind::Dbus, fake);
+        hal.set_transport("bus", fake);
         let timeout = HalError::Timeout {
             path: "Vehicle.Speed".into(),
             after: Duration::from_millis(50),
@@ -416,7 +411,9 @@ mqtt = { state_topic = "plant/pump-3/state", pointer = "/pressure" }
     async fn routes_checks_and_caches() {
         let mut hal = Hal::new(&catalogue(), Duration::from_secs(1));
         let fake = Arc::new(FakeTransport::default());
-        hal.set_transport(TransportKind::Dbus, fake.clone());
+        hal.set_transport("bus", fake.clone());
+        assert!(hal.transport_as::<FakeTransport>("bus").is_some());
+        assert!(hal.transport_as::<FakeTransport>("wire").is_none());
         assert_eq!(
             hal.set("Vehicle.Speed", &SignalValue::Int(80)).await,
             Ok(SignalValue::Float(80.0))
@@ -440,10 +437,7 @@ mqtt = { state_topic = "plant/pump-3/state", pointer = "/pressure" }
         ));
         assert!(matches!(
             hal.get("Plant.Pump3.Pressure", true).await,
-            Err(HalError::NoTransport {
-                kind: TransportKind::Mqtt,
-                ..
-            })
+            Err(HalError::NoTransport { ref transport, .. }) if transport == "wire"
         ));
         assert_eq!(
             hal.get("Vehicle.Speed", true).await.map(|r| r.value),
@@ -468,7 +462,7 @@ mqtt = { state_topic = "plant/pump-3/state", pointer = "/pressure" }
     async fn transport_errors_pass_through() {
         let mut hal = Hal::new(&catalogue(), Duration::from_secs(1));
         hal.set_transport(
-            TransportKind::Dbus,
+            "bus",
             Arc::new(FakeTransport {
                 fail: true,
                 ..Default::default()
