@@ -531,6 +531,8 @@ pub struct HalSection {
     pub dbus: HalDbusSection,
     /// The broker of MQTT-bound signals.
     pub mqtt: HalMqttSection,
+    /// The devices of Modbus-bound signals (the Modbus transport's own section).
+    pub modbus: edge_hal_modbus::ModbusSection,
 }
 
 impl Default for HalSection {
@@ -540,6 +542,7 @@ impl Default for HalSection {
             set_timeout_ms: 3000,
             dbus: HalDbusSection::default(),
             mqtt: HalMqttSection::default(),
+            modbus: edge_hal_modbus::ModbusSection::default(),
         }
     }
 }
@@ -1095,6 +1098,9 @@ impl ConfigFile {
         }
         if self.hal.mqtt.port == 0 {
             return Err(invalid("hal.mqtt.port", "must be 1 to 65535".into()));
+        }
+        if let Err(e) = self.hal.modbus.validate() {
+            return Err(invalid(&format!("hal.modbus.{}", e.key), e.message));
         }
         if self.fleet.enabled && self.fleet.publisher_keys.is_empty() {
             return Err(invalid(

@@ -6,6 +6,7 @@ use edge_audit::AuditLog;
 use edge_config::{AgentConfig, BusKind};
 use edge_hal::{Catalogue, Hal, TransportRegistry};
 use edge_hal_dbus::{DbusBus, DbusPlugin};
+use edge_hal_modbus::ModbusPlugin;
 use edge_hal_mqtt::{MqttPlugin, MqttSettings};
 use edge_policy::Policy;
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub fn transports(config: &AgentConfig) -> TransportRegistry {
     TransportRegistry::new()
         .register(DbusPlugin::new(bus))
         .register(MqttPlugin::new(broker))
+        .register(ModbusPlugin::new(config.hal.modbus.clone()))
 }
 
 /// The actuator over the catalogue's signals. Each transport with signals bound to it is

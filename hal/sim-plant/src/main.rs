@@ -4,12 +4,16 @@
 //! For each machine M it publishes a retained JSON state on `<prefix>/M/state`
 //! (every period and after every change) and events on `<prefix>/M/events`, and takes
 //! commands on `<prefix>/M/set/state`, `<prefix>/M/set/guard_closed` and
-//! `<prefix>/M/fault`. The behaviour lives in the MQTT-free [`plant`] module; this
-//! file is the thin MQTT adapter around it.
+//! `<prefix>/M/fault`. With `--modbus-port` it also serves every machine over Modbus
+//! TCP (machine N of `--machines` is unit N; the register map is in [`modbus`]). The
+//! behaviour lives in the transport-free [`plant`] module; this file is the thin MQTT
+//! adapter around it.
 
+mod modbus;
 mod plant;
 
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -53,6 +57,12 @@ struct Args {
     /// Password for `--username`.
     #[arg(long, requires = "username")]
     password: Option<String>,
+    /// Also serve the machines over Modbus TCP on this port.
+    #[arg(long)]
+    modbus_port: Option<u16>,
+    /// Address the Modbus server listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    modbus_host: String,
 }
 
 /// What the MQTT event-loop task reports to the main loop.
@@ -114,8 +124,33 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
-    let mut plant = Plant::new(&args.machines);
+    let shared = Arc::new(Mutex::new(Plant::new(&args.machines)));
     let mut rng = StdRng::seed_from_u64(args.seed);
+    let (modbus_tx, mut modbus_writes) = mpsc::unbounded_channel::<modbus::Changed>();
+    if let Some(port) = args.modbus_port {
+        let listener = tokio::net::TcpListener::bind((args.modbus_host.as_str(), port))
+            .await
+            .with_context(|| format!("Modbus port {port}"))?;
+        let service = Arc::new(modbus::PlantService {
+            plant: shared.clone(),
+            changed: modbus_tx,
+        });
+        let on_connected = move |stream, _| {
+            let service = service.clone();
+            async move { Ok(Some((service, stream))) }
+        };
+        tokio::spawn(async move {
+            let server = tokio_modbus::server::tcp::Server::new(listener);
+            if let Err(e) = server
+                .serve(&on_connected, |e| tracing::warn!("Modbus connection: {e}"))
+                .await
+            {
+                tracing::error!("Modbus server: {e}");
+            }
+        });
+        tracing::info!(port, "serving Modbus TCP");
+    }
+    let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
 
     let mut options = MqttOptions::new(
         format!("edge-sim-plant-{}", args.prefix),
@@ -171,18 +206,23 @@ async fn main() -> anyhow::Result<()> {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = ticker.tick() => {
+                let mut plant = lock();
                 let events = plant.tick(&mut rng);
                 if connected {
                     out.events(&events);
                     out.all_states(&plant);
                 }
             }
+            Some((machine, events)) = modbus_writes.recv() => {
+                out.events(&events);
+                out.state(&lock(), &machine);
+            }
             report = rx.recv() => match report.context("mqtt task ended")? {
                 Net::Connected => {
                     tracing::info!("connected to broker");
                     (connected, outage_logged) = (true, false);
                     // States go out before the SUBSCRIBE, so the SUBACK proves they are stored.
-                    out.all_states(&plant);
+                    out.all_states(&lock());
                     if let Err(e) = client.try_subscribe(&subscription, QoS::AtLeastOnce) {
                         tracing::warn!("subscribe failed: {e}");
                     }
@@ -203,7 +243,7 @@ async fn main() -> anyhow::Result<()> {
                     }
                     connected = false;
                 }
-                Net::Message(p) => on_message(&mut plant, &out, &p),
+                Net::Message(p) => on_message(&mut lock(), &out, &p),
             },
         }
     }
