@@ -229,7 +229,7 @@ dirs = ["$skills"]
 cache_dir = "$cache"
 state_dir = "$w/skill-state"
 [hal]
-profiles = ["$repo/hal/profiles/demo-car.toml", "$repo/hal/profiles/demo-plant.toml"]
+profiles = ["$repo/hal/profiles/demo-car.toml", "$repo/hal/profiles/demo-plant.toml", "$repo/hal/profiles/demo-presses-mqtt.toml"]
 [hal.dbus]
 bus = "address"
 address = "$bus"

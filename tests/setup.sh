@@ -37,6 +37,9 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c 'import wyoming' 2>/dev/null \
   || "$venv/bin/pip" install -q -r "$repo/tests/speech/requirements.txt"
+# pymodbus: an independent Modbus TCP server for the Modbus transport's test.
+"$venv/bin/python" -c 'import pymodbus' 2>/dev/null \
+  || "$venv/bin/pip" install -q -r "$repo/tests/modbus/requirements.txt"
 # oelint-adv for the Yocto layer's lint (yocto/lint.sh).
 [ -x "$venv/bin/oelint-adv" ] || "$venv/bin/pip" install -q -r "$repo/yocto/requirements.txt"
 if [ "${1:-}" = "--bench" ]; then

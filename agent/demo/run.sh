@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: a private D-Bus with the virtual car, an MQTT broker with the virtual plant,
+# The demo: a private D-Bus with the virtual car, an MQTT broker with the virtual plant (its
+# presses over Modbus TCP),
 # edge-agentd on the demo configuration with its speech and SLM workers, and a scripted list of
 # commands (agent/demo/commands.txt, or the file given as $1) spoken by espeak-ng into WAV
 # files and sent with `edge-agentctl listen`, then a few over MQTT, printing each transcript,
@@ -29,7 +30,8 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 
 # The simulators print "ready" once serving.
 "$bin/edge-sim-car" --bus address --address "$bus" > "$work/car.out" 2> "$work/car.log" & pids+=($!)
-"$bin/edge-sim-plant" --port "$port" > "$work/plant.out" 2> "$work/plant.log" & pids+=($!)
+modbus="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$bin/edge-sim-plant" --port "$port" --modbus-port "$modbus" > "$work/plant.out" 2> "$work/plant.log" & pids+=($!)
 for _ in $(seq 200); do grep -q ready "$work/car.out" && grep -q ready "$work/plant.out" && break; sleep 0.05; done
 
 skills="${CARGO_TARGET_DIR:-$repo/target}/skills"
@@ -41,7 +43,7 @@ slm="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/slm/smollm2-135m-instru
 encoder="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/embed/minilm-skills.gguf"
 wake="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}/models/wake"
 echo "models: $model, $slm, $encoder, $wake"
-sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" -e "s|@SLM@|$slm|g" -e "s|@ENCODER@|$encoder|g" -e "s|@WAKE@|$wake|g" \
+sed -e "s|@BUS@|$bus|g" -e "s|@PORT@|$port|g" -e "s|@MODBUS@|$modbus|g" -e "s|@REPO@|$repo|g" -e "s|@WORK@|$work|g" -e "s|@SKILLS@|$skills|g" -e "s|@MODEL@|$model|g" -e "s|@SLM@|$slm|g" -e "s|@ENCODER@|$encoder|g" -e "s|@WAKE@|$wake|g" \
   agent/demo/demo.toml > "$work/config.toml"
 # The daemon's microphone: a pipe on its stdin, held open here so it never sees an end.
 mkfifo "$work/mic"

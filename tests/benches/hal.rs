@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         &[
             repo().join("hal/profiles/demo-car.toml"),
             repo().join("hal/profiles/demo-plant.toml"),
+            repo().join("hal/profiles/demo-presses-mqtt.toml"),
         ],
         &transports,
     )?;

@@ -363,6 +363,22 @@ impl Simulator {
         )
     }
 
+    /// The virtual plant on the broker at `port` that also serves its machines over
+    /// Modbus TCP on `modbus_port`.
+    pub fn plant_with_modbus(port: u16, modbus_port: u16) -> anyhow::Result<Self> {
+        Self::start(
+            "edge-sim-plant",
+            &[
+                "--port".into(),
+                port.to_string(),
+                "--period-ms".into(),
+                "100".into(),
+                "--modbus-port".into(),
+                modbus_port.to_string(),
+            ],
+        )
+    }
+
     /// Starts it (again) with the same arguments.
     pub fn resume(&mut self) -> anyhow::Result<()> {
         let mut child = Command::new(binary(&self.name)?)
@@ -449,6 +465,8 @@ pub struct DaemonSetup {
     /// A command the daemon is started through (its binary and arguments follow), e.g.
     /// `unshare -m sh -c '...; exec "$0" "$@"'` to give it a mount namespace of its own.
     pub launcher: Vec<String>,
+    /// The plant simulator's Modbus TCP port (0: it serves none).
+    pub plant_modbus_port: u16,
 }
 
 impl DaemonSetup {
@@ -466,6 +484,7 @@ impl DaemonSetup {
             stdin_pipe: false,
             skill_cache: shared_skill_cache(),
             launcher: Vec::new(),
+            plant_modbus_port: 0,
         }
     }
 
@@ -475,7 +494,21 @@ impl DaemonSetup {
         self.profiles = vec![
             repo().join("hal/profiles/demo-car.toml"),
             repo().join("hal/profiles/demo-plant.toml"),
+            repo().join("hal/profiles/demo-presses-mqtt.toml"),
         ];
+        Ok(self)
+    }
+
+    /// The demo profiles with the presses over Modbus TCP, served by the plant simulator
+    /// on [`DaemonSetup::plant_modbus_port`] (see [`Simulator::plant_with_modbus`]).
+    pub fn with_modbus_presses(mut self) -> anyhow::Result<Self> {
+        let modbus_port = self.plant_modbus_port;
+        anyhow::ensure!(modbus_port != 0, "the plant serves no Modbus");
+        self = self.with_demo_profiles()?;
+        self.profiles[2] = repo().join("hal/profiles/demo-presses-modbus.toml");
+        self.extra.push_str(&format!(
+            "[hal.modbus]\npoll_ms = 100\n[hal.modbus.devices]\npress-1 = {{ host = \"127.0.0.1\", port = {modbus_port} }}\npress-2 = {{ host = \"127.0.0.1\", port = {modbus_port} }}\n"
+        ));
         Ok(self)
     }
 
@@ -1381,11 +1414,13 @@ impl DemoWorld {
         let bus = DbusDaemon::start()?;
         let broker = Mosquitto::start()?;
         let car = Simulator::car(&bus)?;
-        let plant = Simulator::plant(broker.port)?;
-        let setup = configure(
-            DaemonSetup::new(&bus, broker.port).with_demo_profiles()?,
-            dir.path(),
-        )?;
+        // The plant also serves Modbus TCP: a test may bind the presses there
+        // ([`DaemonSetup::with_modbus_presses`]).
+        let modbus_port = free_port()?;
+        let plant = Simulator::plant_with_modbus(broker.port, modbus_port)?;
+        let mut setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
+        setup.plant_modbus_port = modbus_port;
+        let setup = configure(setup, dir.path())?;
         let daemon = Daemon::start(&setup)?;
         let agent = bus.agent().await?;
         Ok(Self {
