@@ -1,11 +1,12 @@
-//! Set-to-confirmed latency of signal writes, over D-Bus (property Set, method call) and
-//! over MQTT (command topic, confirmed when the state topic shows the value), against the
-//! real simulators; and the daemon's whole write path (D-Bus call, policy, two fsynced
-//! audit entries, HAL) for comparison in the same run.
+//! Set-to-confirmed latency of signal writes, over D-Bus (property Set, method call), over
+//! MQTT (command topic, confirmed when the state topic shows the value) and over Modbus TCP
+//! (register write, confirmed by reading it back), against the real simulators; a fresh
+//! Modbus read; and the daemon's whole write path (D-Bus call, policy, two fsynced audit
+//! entries, HAL) for comparison in the same run.
 //!
 //! `cargo build --release --bins && cargo bench -p edge-agent-tests --bench hal`
 
-use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, repo};
+use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, free_port, repo};
 use edge_core::SignalValue;
 use edge_hal::{Catalogue, Hal, TransportRegistry};
 use std::time::{Duration, Instant};
@@ -39,7 +40,11 @@ async fn main() -> anyhow::Result<()> {
     let bus = DbusDaemon::start()?;
     let broker = Mosquitto::start()?;
     let _car = Simulator::car(&bus)?;
-    let _plant = Simulator::plant(broker.port)?;
+    let modbus_port = free_port()?;
+    let _plant = Simulator::plant_with_modbus(broker.port, modbus_port)?;
+    let modbus: edge_hal_modbus::ModbusSection = toml::from_str(&format!(
+        "[devices.press-1]\nhost = \"127.0.0.1\"\nport = {modbus_port}\n[devices.press-2]\nhost = \"127.0.0.1\"\nport = {modbus_port}\n"
+    ))?;
     let settings = edge_hal_mqtt::MqttSettings {
         host: "127.0.0.1".into(),
         port: broker.port,
@@ -51,12 +56,13 @@ async fn main() -> anyhow::Result<()> {
         .register(edge_hal_dbus::DbusPlugin::new(
             edge_hal_dbus::DbusBus::Connected(bus.connect().await?),
         ))
-        .register(edge_hal_mqtt::MqttPlugin::new(settings));
+        .register(edge_hal_mqtt::MqttPlugin::new(settings))
+        .register(edge_hal_modbus::ModbusPlugin::new(modbus));
     let catalogue = Catalogue::load(
         &[
             repo().join("hal/profiles/demo-car.toml"),
             repo().join("hal/profiles/demo-plant.toml"),
-            repo().join("hal/profiles/demo-presses-mqtt.toml"),
+            repo().join("hal/profiles/demo-presses-modbus.toml"),
         ],
         &transports,
     )?;
@@ -99,6 +105,22 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
+    let press = time_sets(
+        &hal,
+        "Plant.Press1.State",
+        [
+            SignalValue::String("running".into()),
+            SignalValue::String("stopped".into()),
+        ],
+    )
+    .await?;
+    let mut press_reads = Vec::with_capacity(N);
+    for _ in 0..N {
+        let t = Instant::now();
+        hal.get("Plant.Press1.Pressure", true).await?;
+        press_reads.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+
     // The daemon's whole path for a D-Bus property write.
     let setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
     let _daemon = Daemon::start(&setup)?;
@@ -136,6 +158,8 @@ async fn main() -> anyhow::Result<()> {
     summary("HAL, D-Bus property Set (FanLevel)", fan);
     summary("HAL, D-Bus method (SetDestination)", nav);
     summary("HAL, MQTT command, state topic echo (pump-1)", pump);
+    summary("HAL, Modbus write + read-back (press-1)", press);
+    summary("HAL, Modbus fresh read, f32 (press-1)", press_reads);
     summary("daemon SetSignal: D-Bus + policy + audit + HAL", full);
     Ok(())
 }

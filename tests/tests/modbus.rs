@@ -310,11 +310,11 @@ async fn a_press_on_modbus_is_started_read_and_troubleshot() -> anyhow::Result<(
     );
 
     // A press in fault does not take the start: the read-back shows it and the agent says so.
-    MqttProbe::connect(port, "plant/press-2/events")
-        .await?
-        .publish("plant/press-2/fault", "trip")
-        .await?;
+    // The probe lives until the fault is seen: dropped at once, its publish may never leave.
+    let injector = MqttProbe::connect(port, "plant/press-2/events").await?;
+    injector.publish("plant/press-2/fault", "trip").await?;
     wait_press_state(port, "press-2", "fault").await?;
+    drop(injector);
     say(&w.agent, "start press two").await?;
     let refused = say(&w.agent, "yes").await?;
     assert_ne!(refused["action"]["status"], "done", "{refused}");
