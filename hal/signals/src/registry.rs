@@ -1,6 +1,6 @@
 //! The transport registry: transports are plug-ins keyed by name. Each one parses its own
-//! binding entries in profiles (`dbus = {...}`, `mqtt = {...}`, `modbus = {...}`) and
-//! starts itself for the signals bound to it. This crate never looks inside a binding.
+//! binding entries in profiles (`NAME = {...}` in a `[[signal]]`) and starts itself for the
+//! signals bound to it. This crate never looks inside a binding.
 
 use crate::catalogue::BoundSignal;
 use crate::hal::{BoxFuture, Transport, UpdateSink};
