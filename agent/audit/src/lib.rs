@@ -3,6 +3,11 @@
 //! [`AuditLog::append`] returns only after the line is written and `fdatasync`ed, so an
 //! acknowledged entry survives a `kill -9` or a power cut of the process. The file is
 //! rotated by size (`audit.jsonl` -> `audit.jsonl.1` -> ...), keeping `keep` old files.
+//! [`AuditSection`] is its configuration section, `[audit]`.
+
+mod section;
+
+pub use section::AuditSection;
 
 use edge_core::SignalValue;
 use serde::{Deserialize, Serialize};

@@ -163,7 +163,7 @@ fn origin_of(key: &str, layers: &[Layer], env: &BTreeMap<String, String>) -> Ori
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::BusKind;
+    use crate::BusKind;
     use std::fs;
 
     fn options(path: &Path, env: &[(&str, &str)]) -> LoadOptions {

@@ -2,7 +2,8 @@
 //!
 //! This crate is the middle of the design: every adapter (D-Bus, MQTT, speech and SLM
 //! workers, the WASM host) converts to and from these types. It must never depend on a
-//! transport, an async runtime, or native code.
+//! transport, an async runtime, or native code. [`section`] is what every crate's
+//! configuration section shares (its error type and the helpers several sections use).
 
 pub mod api;
 pub mod intent;
@@ -17,3 +18,5 @@ pub mod entity;
 pub use entity::{EntityList, EntityLists};
 pub mod signal;
 pub use signal::{Access, DataType, SignalDef, SignalValue, ValueError};
+pub mod section;
+pub use section::SectionError;

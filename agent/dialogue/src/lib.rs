@@ -13,7 +13,13 @@
 //!   by the templates ("what is the vibration on pump 3" in the middle of troubleshooting);
 //!   a command of the asking skill itself starts over; everything else is the answer.
 //!
+//! [`DialogueSection`] is its configuration section, `[dialogue]`.
+//!
 //! Must not depend on the transports, the HAL or the skill host.
+
+mod section;
+
+pub use section::DialogueSection;
 
 use edge_core::intent::NONE_INTENT as NONE;
 use edge_core::{SlotValue, Slots};

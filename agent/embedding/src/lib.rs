@@ -9,12 +9,15 @@
 //! the threshold it asks; otherwise the answer is `none`.
 //!
 //! Pure: vectors come from the `edge-slm` worker's encoder; nothing here loads a model or
-//! does I/O, so it is unit-tested with vectors made by hand.
+//! does I/O, so it is unit-tested with vectors made by hand. [`EmbeddingSection`] is its
+//! configuration section, `[embedding]`.
 
 use serde::{Deserialize, Serialize};
 
+mod section;
 pub mod tier;
 
+pub use section::EmbeddingSection;
 pub use tier::{Clarification, EmbeddingTier, Judgement, TrainingSet, Verdict};
 
 /// The label of the negative set: requests no skill owns.
@@ -42,12 +45,12 @@ pub enum Method {
 impl Default for Method {
     /// The configuration's default (`embedding.method`, `embedding.k`).
     fn default() -> Self {
-        Method::from(&edge_config::EmbeddingSection::default())
+        Method::from(&EmbeddingSection::default())
     }
 }
 
-impl From<&edge_config::EmbeddingSection> for Method {
-    fn from(section: &edge_config::EmbeddingSection) -> Self {
+impl From<&EmbeddingSection> for Method {
+    fn from(section: &EmbeddingSection) -> Self {
         match section.method.as_str() {
             "prototype" => Method::Prototype,
             "logreg" => Method::LogReg,
@@ -75,12 +78,12 @@ pub struct Thresholds {
 impl Default for Thresholds {
     /// The configuration's defaults, chosen on the dev set for the fine-tuned encoder.
     fn default() -> Self {
-        Thresholds::from(&edge_config::EmbeddingSection::default())
+        Thresholds::from(&EmbeddingSection::default())
     }
 }
 
-impl From<&edge_config::EmbeddingSection> for Thresholds {
-    fn from(section: &edge_config::EmbeddingSection) -> Self {
+impl From<&EmbeddingSection> for Thresholds {
+    fn from(section: &EmbeddingSection) -> Self {
         Self {
             accept: section.accept,
             margin: section.margin,

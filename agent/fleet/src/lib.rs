@@ -6,12 +6,15 @@
 //!
 //! The signature covers the command's body exactly as sent (a JSON text inside the
 //! envelope), so no canonical JSON is needed: a device verifies the bytes, then parses
-//! them. Must not depend on a transport or on the daemon.
+//! them. [`FleetSection`] is its configuration section, `[fleet]`. Must not depend on a
+//! transport or on the daemon.
 
 mod replay;
+mod section;
 mod store;
 
 pub use replay::ReplayGuard;
+pub use section::FleetSection;
 pub use store::{SkillStore, StoreError, Swap};
 
 use base64::Engine as _;

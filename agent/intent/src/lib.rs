@@ -8,6 +8,8 @@
 //! GBNF grammar that constrains the model's answer, and validates that answer; see
 //! [`schema`] and [`grammar`]. The model itself runs elsewhere (a worker process).
 //!
+//! [`NluSection`] is its configuration section, `[nlu]` (threshold and entity lists).
+//!
 //! Depends on `edge-core`, two pure-Rust text crates (`rphonetic` for phonetic codes,
 //! `strsim` for string distances) and `serde_json` (the model answers in JSON); never on a
 //! transport, runtime or native library.
@@ -20,12 +22,14 @@ pub mod numbers;
 pub mod phonetic;
 pub mod recognition_grammar;
 pub mod schema;
+mod section;
 pub mod spotter;
 pub mod template;
 
 pub use engine::{CompileError, TemplateEngine};
 pub use evaluation::{Evaluation, Expectation};
 pub use schema::{IntentSchema, SchemaError, SlotProblem, TrainingSentence, TrainingSource};
+pub use section::NluSection;
 
 use edge_core::LoadedManifest;
 use std::path::Path;

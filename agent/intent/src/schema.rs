@@ -837,9 +837,9 @@ templates = ["(note|write down) {text}"]
         let (mut manifests, errors) = LoadedManifest::discover(&[skills]);
         assert!(errors.is_empty(), "shipped manifests: {errors:?}");
         manifests.extend(crate::builtin_manifests());
-        let config = edge_config::AgentConfig::defaults();
+        let nlu = crate::NluSection::default();
         let (engine, errors) =
-            TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
+            TemplateEngine::compile(&manifests, &nlu.entities, nlu.min_confidence);
         assert!(errors.is_empty(), "shipped manifests compile: {errors:?}");
         engine
     }

@@ -6,6 +6,11 @@
 //! open above 30 km/h"), limit the rate of writes, and ask for a spoken confirmation.
 //! The answer is [`Decision::Allow`], [`Decision::Deny`] with a reason a person can hear,
 //! or [`Decision::Confirm`] with the question to ask. Pure: no I/O, no clock of its own.
+//! [`PolicySection`] is its configuration section, `[policy]`.
+
+mod section;
+
+pub use section::PolicySection;
 
 use edge_core::{SignalDef, SignalValue};
 use serde::{Deserialize, Serialize};

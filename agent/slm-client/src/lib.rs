@@ -6,6 +6,11 @@
 //!   (else a clarifying question, never a guessed action), and the slots must pass the
 //!   schema's validation, which normalises them with the template tier's code.
 //! - [`SlmClient`]: one connection to the worker.
+//! - [`SlmSection`]: its configuration section, `[slm]`.
+
+mod section;
+
+pub use section::SlmSection;
 
 use edge_core::{Recognition, Tier};
 use edge_intent::IntentSchema;
@@ -25,8 +30,8 @@ pub struct Thresholds {
     pub min_confidence: f32,
 }
 
-impl From<&edge_config::SlmSection> for Thresholds {
-    fn from(slm: &edge_config::SlmSection) -> Self {
+impl From<&SlmSection> for Thresholds {
+    fn from(slm: &SlmSection) -> Self {
         Self {
             min_score: slm.min_score,
             min_confidence: slm.min_confidence,
@@ -40,7 +45,7 @@ impl From<&edge_config::SlmSection> for Thresholds {
 pub fn worker_args(
     model: Option<&std::path::Path>,
     encoder: Option<&std::path::Path>,
-    slm: &edge_config::SlmSection,
+    slm: &SlmSection,
 ) -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = vec![
         "--threads".into(),
@@ -338,12 +343,9 @@ mod tests {
         let (mut manifests, errors) = edge_core::LoadedManifest::discover(&[skills.into()]);
         assert!(errors.is_empty(), "{errors:?}");
         manifests.extend(edge_intent::builtin_manifests());
-        let config = edge_config::AgentConfig::defaults();
-        let (engine, errors) = edge_intent::TemplateEngine::compile(
-            &manifests,
-            &config.nlu.entities,
-            config.nlu.min_confidence,
-        );
+        let nlu = edge_intent::NluSection::default();
+        let (engine, errors) =
+            edge_intent::TemplateEngine::compile(&manifests, &nlu.entities, nlu.min_confidence);
         assert!(errors.is_empty(), "{errors:?}");
         SlmTier::new(
             engine.schema(),

@@ -4,10 +4,12 @@
 //! - [`client`]: a Wyoming ASR client (our `edge-asr` worker or any Wyoming server).
 //! - [`endpoint`]: voice-activity endpointing, so a command ends by itself after silence.
 //! - [`source`]: live audio from standard input or ALSA capture.
+//! - [`AsrSection`] and [`AudioSection`]: its configuration sections, `[asr]` and `[audio]`.
 
 pub mod client;
 pub mod endpoint;
 pub mod prompt;
+mod section;
 pub mod source;
 pub mod wav;
 
@@ -17,6 +19,7 @@ pub use client::{
 };
 pub use endpoint::{Endpoint, EndpointConfig, Endpointer};
 pub use prompt::vocabulary_prompt;
+pub use section::{AsrSection, AudioSection, AudioSource, ListenMode};
 pub use wav::{Pcm, WavError};
 
 /// The `edge-asr` arguments for a supervised worker (the supervisor adds `--listen`).

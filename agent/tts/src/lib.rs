@@ -12,16 +12,19 @@
 //! [`StopHandle::stop`] (barge-in) kills the player and anything it started. A [`Speaker`]
 //! speaks one reply at a time: a newer reply stops the one still synthesising or playing.
 //! Every step has a deadline and every error names the command or the URI.
+//! [`TtsSection`] is its configuration section, `[tts]`.
 //!
 //! This crate must never depend on the daemon, a D-Bus or MQTT crate, or native audio
 //! libraries: sound leaves through the player command.
 
 mod player;
+mod section;
 mod speaker;
 mod synth;
 mod wav;
 
 pub use player::{Playback, Played, Player, StopHandle};
+pub use section::{TtsBackend, TtsSection};
 pub use speaker::{Reply, Speaker, SpeakerState, SpeakerStatus, TtsConfig};
 pub use synth::{Backend, TEXT_PLACEHOLDER};
 pub use wav::{Wav, WavError};

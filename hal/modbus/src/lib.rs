@@ -9,7 +9,7 @@ mod section;
 mod transport;
 
 pub use binding::{ModbusBinding, Raw, RegisterType, Table, WordOrder};
-pub use section::{ModbusDevice, ModbusSection, SectionError};
+pub use section::{ModbusDevice, ModbusSection};
 pub use transport::ModbusTransport;
 
 use edge_core::SignalDef;

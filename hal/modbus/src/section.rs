@@ -1,6 +1,7 @@
 //! `[hal.modbus]`: the devices and how they are polled. Defined and checked here; the
 //! configuration crate only places it.
 
+use edge_core::SectionError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -49,37 +50,27 @@ impl ModbusDevice {
     }
 }
 
-/// A value of `[hal.modbus]` that cannot work; `key` is relative to the section.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct SectionError {
-    /// The key (`poll_ms`, `devices.press-1.port`).
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
 impl ModbusSection {
-    /// Checks the values the schema cannot.
+    /// Checks the values the schema cannot; keys are relative to `[hal.modbus]`.
     pub fn validate(&self) -> Result<(), SectionError> {
-        let error = |key: String, message: &str| {
-            Err(SectionError {
-                key,
-                message: message.to_owned(),
-            })
-        };
         if self.poll_ms == 0 {
-            return error("poll_ms".into(), "must be at least 1");
+            return Err(SectionError::new("poll_ms", "must be at least 1"));
         }
         if self.timeout_ms == 0 {
-            return error("timeout_ms".into(), "must be at least 1");
+            return Err(SectionError::new("timeout_ms", "must be at least 1"));
         }
         for (name, device) in &self.devices {
             if device.host.is_empty() {
-                return error(format!("devices.{name}.host"), "must not be empty");
+                return Err(SectionError::new(
+                    format!("devices.{name}.host"),
+                    "must not be empty",
+                ));
             }
             if device.port == 0 {
-                return error(format!("devices.{name}.port"), "must be 1 to 65535");
+                return Err(SectionError::new(
+                    format!("devices.{name}.port"),
+                    "must be 1 to 65535",
+                ));
             }
         }
         Ok(())

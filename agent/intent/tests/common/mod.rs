@@ -20,9 +20,8 @@ pub fn shipped_engine() -> TemplateEngine {
     let (mut manifests, errors) = LoadedManifest::discover(&[repo().join("skills")]);
     assert!(errors.is_empty(), "shipped manifests: {errors:?}");
     manifests.extend(builtin_manifests());
-    let config = edge_config::AgentConfig::defaults();
-    let (engine, errors) =
-        TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
+    let nlu = edge_intent::NluSection::default();
+    let (engine, errors) = TemplateEngine::compile(&manifests, &nlu.entities, nlu.min_confidence);
     assert!(errors.is_empty(), "shipped manifests compile: {errors:?}");
     engine
 }
