@@ -4,6 +4,7 @@
 //! `cargo build --release --bins && cargo bench -p edge-agent-tests --bench daemon`
 //! (the bench profile finds the release binaries next to itself).
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, proc_status_kib};
 use std::time::{Duration, Instant};
 
@@ -32,13 +33,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle_rss = proc_status_kib(u64::from(pid), "VmRSS:");
     let conn = bus.connect().await?;
-    let proxy = zbus::Proxy::new(
-        &conn,
-        "org.edgeagent.Agent1",
-        "/org/edgeagent/Agent",
-        "org.edgeagent.Agent1",
-    )
-    .await?;
+    let proxy = Agent1Proxy::new(&conn).await?;
     let texts = [
         "set the temperature to 21 degrees",
         "start pump three",
@@ -47,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     ];
     let t = Instant::now();
     for i in 0..COMMANDS {
-        let _: String = proxy.call("Say", &(texts[i % texts.len()],)).await?;
+        let _: String = proxy.say(texts[i % texts.len()]).await?;
     }
     let round_trip_us = t.elapsed().as_secs_f64() * 1e6 / COMMANDS as f64;
     tokio::time::sleep(Duration::from_millis(500)).await;

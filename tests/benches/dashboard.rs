@@ -112,14 +112,14 @@ async fn main() -> anyhow::Result<()> {
     while Instant::now() < until {
         tick.tick().await;
         // Typed commands twice a second, a spoken one every 5 s, a paraphrase every 5 s.
-        note("typed", agent.call("Say", &(TEXTS[i % TEXTS.len()],)).await);
+        note("typed", agent.say(TEXTS[i % TEXTS.len()]).await);
         if i.is_multiple_of(10) {
             let wav = wavs[i / 10 % wavs.len()].clone();
-            note("spoken", agent.call("Listen", &(wav,)).await);
+            note("spoken", agent.listen(&wav).await);
         }
         if i % 10 == 5 {
             let text = PARAPHRASES[i / 10 % PARAPHRASES.len()];
-            note("paraphrase", agent.call("Say", &(text,)).await);
+            note("paraphrase", agent.say(text).await);
         }
         i += 1;
     }

@@ -6,12 +6,11 @@
 //!
 //! `cargo build --release --bins && bash skills/build.sh && cargo bench -p edge-agent-tests --bench dialogue`
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator};
 use std::time::Instant;
 
 const N: usize = 100;
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
 
 fn row(name: &str, mut us: Vec<f64>, base: f64) -> f64 {
     us.sort_by(f64::total_cmp);
@@ -27,9 +26,9 @@ fn row(name: &str, mut us: Vec<f64>, base: f64) -> f64 {
     p50
 }
 
-async fn turn(agent: &zbus::Proxy<'_>, text: &str, expect: &str) -> anyhow::Result<f64> {
+async fn turn(agent: &Agent1Proxy<'_>, text: &str, expect: &str) -> anyhow::Result<f64> {
     let t = Instant::now();
-    let json: String = agent.call("SayAt", &("bench-panel", text)).await?;
+    let json: String = agent.say_at("bench-panel", text).await?;
     let us = t.elapsed().as_secs_f64() * 1e6;
     let outcome: serde_json::Value = serde_json::from_str(&json)?;
     let response = outcome["response"].as_str().unwrap_or_default();
@@ -47,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     setup.extra = "[asr]\nenabled = false\n[slm]\nenabled = false\n".into();
     let daemon = Daemon::start(&setup)?;
     let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?;
+    let agent = Agent1Proxy::new(&conn).await?;
 
     let (mut plain, mut opened, mut answered, mut cancelled, mut asked, mut confirmed) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);

@@ -6,6 +6,7 @@
 //!
 //! `cargo build --release --bins && cargo bench -p edge-agent-tests --bench hal`
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, free_port, repo};
 use edge_core::SignalValue;
 use edge_hal::{Catalogue, Hal, TransportRegistry};
@@ -125,22 +126,13 @@ async fn main() -> anyhow::Result<()> {
     let setup = DaemonSetup::new(&bus, broker.port).with_demo_profiles()?;
     let _daemon = Daemon::start(&setup)?;
     let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(
-        &conn,
-        "org.edgeagent.Agent1",
-        "/org/edgeagent/Agent",
-        "org.edgeagent.Agent1",
-    )
-    .await?;
+    let agent = Agent1Proxy::new(&conn).await?;
     let mut full = Vec::with_capacity(N);
     for i in 0..N {
         let value = if i % 2 == 0 { "21" } else { "22" };
         let t = Instant::now();
         let out: String = agent
-            .call(
-                "SetSignal",
-                &("Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature", value),
-            )
+            .set_signal("Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature", value)
             .await?;
         full.push(t.elapsed().as_secs_f64() * 1e6);
         anyhow::ensure!(out.contains("done"), "{out}");

@@ -5,6 +5,7 @@
 //!
 //! `cargo build --release --bins && cargo bench -p edge-agent-tests --bench load`
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, proc_status_kib};
 use std::time::{Duration, Instant};
 
@@ -45,18 +46,12 @@ async fn main() -> anyhow::Result<()> {
         for c in 0..callers {
             let conn = bus.connect().await?;
             tasks.push(tokio::spawn(async move {
-                let proxy = zbus::Proxy::new(
-                    &conn,
-                    "org.edgeagent.Agent1",
-                    "/org/edgeagent/Agent",
-                    "org.edgeagent.Agent1",
-                )
-                .await?;
+                let proxy = Agent1Proxy::new(&conn).await?;
                 let mut latencies = Vec::new();
                 let mut i = c;
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let _: String = proxy.call("Say", &(TEXTS[i % TEXTS.len()],)).await?;
+                    let _: String = proxy.say(TEXTS[i % TEXTS.len()]).await?;
                     latencies.push(t.elapsed().as_secs_f64() * 1e3);
                     i += 1;
                 }

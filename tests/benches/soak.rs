@@ -146,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
                 let (agent, counters) = (agent.clone(), counters.clone());
                 async move {
                     let text = TEXTS[(i * 2 + caller) % TEXTS.len()];
-                    counters.count("Say", agent.call::<_, _, String>("Say", &(text,)).await);
+                    counters.count("Say", agent.say(text).await);
                 }
             })
             .await;
@@ -188,25 +188,17 @@ async fn main() -> anyhow::Result<()> {
             every(Duration::from_secs(1), until, |i| {
                 let (agent, counters) = (agent.clone(), counters.clone());
                 async move {
-                    counters.count("Status", agent.call::<_, _, String>("Status", &()).await);
+                    counters.count("Status", agent.status().await);
                     counters.count(
                         "GetSignal",
-                        agent
-                            .call::<_, _, String>(
-                                "GetSignal",
-                                &("Vehicle.Cabin.HVAC.FanLevel", true),
-                            )
-                            .await,
+                        agent.get_signal("Vehicle.Cabin.HVAC.FanLevel", true).await,
                     );
                     if i % 5 == 0 {
                         let level = (i / 5 % 5 + 1).to_string();
                         counters.count(
                             "SetSignal",
                             agent
-                                .call::<_, _, String>(
-                                    "SetSignal",
-                                    &("Vehicle.Cabin.HVAC.FanLevel", level),
-                                )
+                                .set_signal("Vehicle.Cabin.HVAC.FanLevel", &level)
                                 .await,
                         );
                     }
@@ -227,10 +219,7 @@ async fn main() -> anyhow::Result<()> {
                     wavs[i % wavs.len()].clone(),
                 );
                 async move {
-                    counters.count(
-                        "Listen",
-                        agent.call::<_, _, String>("Listen", &(wav,)).await,
-                    );
+                    counters.count("Listen", agent.listen(&wav).await);
                 }
             })
             .await;
@@ -241,7 +230,7 @@ async fn main() -> anyhow::Result<()> {
                 let (agent, counters) = (agent.clone(), counters.clone());
                 async move {
                     let text = PARAPHRASES[i % PARAPHRASES.len()];
-                    counters.count("Say", agent.call::<_, _, String>("Say", &(text,)).await);
+                    counters.count("Say", agent.say(text).await);
                 }
             })
             .await;
@@ -257,7 +246,7 @@ async fn main() -> anyhow::Result<()> {
     let mut ticks = tokio::time::interval(SAMPLE_EVERY);
     loop {
         ticks.tick().await;
-        let json: String = status.call("Status", &()).await?;
+        let json: String = status.status().await?;
         let v: serde_json::Value = serde_json::from_str(&json)?;
         let sample = Sample {
             seconds: started.elapsed().as_secs_f64(),

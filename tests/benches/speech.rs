@@ -5,6 +5,7 @@
 //! `cargo bench -p edge-agent-tests --bench speech` (set EDGE_AGENT_BIN_DIR to use binaries
 //! of another profile; whisper.cpp is compiled optimised in every profile).
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, asr_model, asr_worker_config,
     proc_status_kib, spoken_commands,
@@ -31,15 +32,9 @@ async fn main() -> anyhow::Result<()> {
     setup.extra = asr_worker_config(&asr_model()?, dir.path());
     let daemon = Daemon::start(&setup)?;
     let conn = bus.connect().await?;
-    let agent = zbus::Proxy::new(
-        &conn,
-        "org.edgeagent.Agent1",
-        "/org/edgeagent/Agent",
-        "org.edgeagent.Agent1",
-    )
-    .await?;
+    let agent = Agent1Proxy::new(&conn).await?;
     let worker_pid = loop {
-        let status: String = agent.call("Status", &()).await?;
+        let status: String = agent.status().await?;
         let status: Value = serde_json::from_str(&status)?;
         if let Some(pid) = status["asr"]["pid"].as_u64() {
             break pid;
@@ -53,9 +48,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // One warm-up, then every recording.
-    let _: Result<String, _> = agent
-        .call("Listen", &(std::fs::read(&commands[0].wav)?,))
-        .await;
+    let _: Result<String, _> = agent.listen(&std::fs::read(&commands[0].wav)?).await;
     let (mut end_to_action, mut asr, mut call) = (vec![], vec![], vec![]);
     let (mut short, mut medium, mut long) = (vec![], vec![], vec![]);
     // Commands and out-of-domain recordings apart: only a transcript that is no command
@@ -64,7 +57,7 @@ async fn main() -> anyhow::Result<()> {
     for command in &commands {
         let wav = std::fs::read(&command.wav)?;
         let started = Instant::now();
-        let reply: Result<String, zbus::Error> = agent.call("Listen", &(wav,)).await;
+        let reply: Result<String, zbus::Error> = agent.listen(&wav).await;
         let Ok(reply) = reply else { continue };
         call.push(started.elapsed().as_secs_f64() * 1e3);
         let outcome: Value = serde_json::from_str(&reply)?;

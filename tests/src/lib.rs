@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+pub use edge_agent_client::Agent1Proxy;
+
 /// How long any wait in the harness may take before a test fails. Generous: these machines
 /// are loaded; nothing here measures speed.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -179,15 +181,9 @@ impl DbusDaemon {
     }
 
     /// The agent's D-Bus API (`org.edgeagent.Agent1`) over a new connection.
-    pub async fn agent(&self) -> anyhow::Result<zbus::Proxy<'static>> {
+    pub async fn agent(&self) -> anyhow::Result<Agent1Proxy<'static>> {
         let conn = self.connect().await?;
-        Ok(zbus::Proxy::new(
-            &conn,
-            "org.edgeagent.Agent1",
-            "/org/edgeagent/Agent",
-            "org.edgeagent.Agent1",
-        )
-        .await?)
+        Ok(Agent1Proxy::new(&conn).await?)
     }
 }
 
@@ -437,6 +433,8 @@ pub struct Daemon {
     pub device_id: String,
     /// Its standard input, when [`DaemonSetup::stdin_pipe`] is set.
     pub stdin: Option<std::process::ChildStdin>,
+    /// Bytes written to it so far.
+    stdin_written: u64,
 }
 
 /// Settings for a test daemon.
@@ -654,6 +652,7 @@ impl Daemon {
             dir,
             device_id: setup.device_id.clone(),
             stdin,
+            stdin_written: 0,
         })
     }
 
@@ -1042,13 +1041,13 @@ pub const WORKER_WAIT: Duration = Duration::from_secs(300);
 
 /// Polls the daemon's `Status()` until `done` holds for it; returns that status.
 pub async fn wait_for_status(
-    agent: &zbus::Proxy<'_>,
+    agent: &Agent1Proxy<'_>,
     what: &str,
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> anyhow::Result<serde_json::Value> {
     let deadline = Instant::now() + WORKER_WAIT;
     loop {
-        let json: String = agent.call("Status", &()).await?;
+        let json: String = agent.status().await?;
         let status: serde_json::Value = serde_json::from_str(&json)?;
         if done(&status) {
             return Ok(status);
@@ -1064,7 +1063,7 @@ pub async fn wait_for_status(
 /// Waits until the SLM worker is ready with the intents' prompts cached, or ready when it
 /// is no intent tier (`slm.intents` off: no prompts). Until then a skill's `llm.choose` is
 /// answered "not ready" and the SLM intent tier is skipped.
-pub async fn slm_prompts_cached(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Value> {
+pub async fn slm_prompts_cached(agent: &Agent1Proxy<'_>) -> anyhow::Result<serde_json::Value> {
     wait_for_status(agent, "SLM prompts cached", slm_ready).await
 }
 
@@ -1076,7 +1075,7 @@ pub fn slm_ready(status: &serde_json::Value) -> bool {
 }
 
 /// Waits until the embedding tier is fitted on the skills (until then it is skipped).
-pub async fn embedding_fitted(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Value> {
+pub async fn embedding_fitted(agent: &Agent1Proxy<'_>) -> anyhow::Result<serde_json::Value> {
     wait_for_status(agent, "embedding tier fitted", |s| {
         s["language"]["embedding"]["state"] == "ready"
     })
@@ -1150,15 +1149,13 @@ impl Daemon {
 /// Starts pump 3 of the plant simulator on the broker at `port` with worn bearings, and
 /// waits until the daemon behind `agent` reads its vibration above the 4.5 mm/s alarm
 /// level.
-pub async fn wear_out_pump_three(port: u16, agent: &zbus::Proxy<'_>) -> anyhow::Result<()> {
+pub async fn wear_out_pump_three(port: u16, agent: &Agent1Proxy<'_>) -> anyhow::Result<()> {
     let plant = MqttProbe::connect(port, "plant/pump-3/events").await?;
     plant.publish("plant/pump-3/set/state", "running").await?;
     plant.publish("plant/pump-3/fault", "bearing_wear").await?;
     let deadline = Instant::now() + WAIT;
     loop {
-        let json: String = agent
-            .call("GetSignal", &("Plant.Pump3.Vibration", true))
-            .await?;
+        let json: String = agent.get_signal("Plant.Pump3.Vibration", true).await?;
         let reading: serde_json::Value = serde_json::from_str(&json)?;
         if reading["value"].as_f64().unwrap_or(0.0) > 5.0 {
             return Ok(());
@@ -1181,14 +1178,11 @@ pub fn copy_skill(from: &Path, to: &Path, name: &str) -> anyhow::Result<()> {
 }
 
 /// Waits until the daemon's own cached copy of `signal` (no fresh read) is `value`.
-pub async fn daemon_sees(agent: &zbus::Proxy<'_>, signal: &str, value: bool) -> anyhow::Result<()> {
+pub async fn daemon_sees(agent: &Agent1Proxy<'_>, signal: &str, value: bool) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         // Before the first state arrives the read may fail: that is "not seen yet".
-        let reading: serde_json::Value = match agent
-            .call::<_, _, String>("GetSignal", &(signal, false))
-            .await
-        {
+        let reading: serde_json::Value = match agent.get_signal(signal, false).await {
             Ok(json) => serde_json::from_str(&json)?,
             Err(e) => serde_json::Value::String(e.to_string()),
         };
@@ -1322,10 +1316,10 @@ impl Drop for Prometheus {
 
 /// Waits until both workers of [`DaemonSetup::with_both_workers`] are ready (the SLM with
 /// its intents' prompts cached), so that a run measures traffic, not model loading.
-pub async fn wait_for_workers(agent: &zbus::Proxy<'_>) -> anyhow::Result<()> {
+pub async fn wait_for_workers(agent: &Agent1Proxy<'_>) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let json: String = agent.call("Status", &()).await?;
+        let json: String = agent.status().await?;
         let status: serde_json::Value = serde_json::from_str(&json)?;
         if status["asr"]["state"] == "ready"
             && status["language"]["slm"]["intents"].as_u64() > Some(0)
@@ -1341,36 +1335,36 @@ pub async fn wait_for_workers(agent: &zbus::Proxy<'_>) -> anyhow::Result<()> {
 }
 
 /// `Say(text)` on the agent: the outcome.
-pub async fn say(agent: &zbus::Proxy<'_>, text: &str) -> anyhow::Result<serde_json::Value> {
-    let json: String = agent.call("Say", &(text,)).await?;
+pub async fn say(agent: &Agent1Proxy<'_>, text: &str) -> anyhow::Result<serde_json::Value> {
+    let json: String = agent.say(text).await?;
     Ok(serde_json::from_str(&json)?)
 }
 
 /// `SayAt(station, text)` on the agent: the outcome.
 pub async fn say_at(
-    agent: &zbus::Proxy<'_>,
+    agent: &Agent1Proxy<'_>,
     station: &str,
     text: &str,
 ) -> anyhow::Result<serde_json::Value> {
-    let json: String = agent.call("SayAt", &(station, text)).await?;
+    let json: String = agent.say_at(station, text).await?;
     Ok(serde_json::from_str(&json)?)
 }
 
 /// The agent's `Status()`.
-pub async fn status(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Value> {
-    let json: String = agent.call("Status", &()).await?;
+pub async fn status(agent: &Agent1Proxy<'_>) -> anyhow::Result<serde_json::Value> {
+    let json: String = agent.status().await?;
     Ok(serde_json::from_str(&json)?)
 }
 
 /// The agent's open conversations (`Sessions()`).
-pub async fn sessions(agent: &zbus::Proxy<'_>) -> anyhow::Result<serde_json::Value> {
-    let json: String = agent.call("Sessions", &()).await?;
+pub async fn sessions(agent: &Agent1Proxy<'_>) -> anyhow::Result<serde_json::Value> {
+    let json: String = agent.sessions().await?;
     Ok(serde_json::from_str(&json)?)
 }
 
 /// Polls `Sessions()` until no conversation is open (a question closed by the agent on
 /// time, for one): a wait for the event, not a guess at how long it takes.
-pub async fn wait_for_no_sessions(agent: &zbus::Proxy<'_>, what: &str) -> anyhow::Result<()> {
+pub async fn wait_for_no_sessions(agent: &Agent1Proxy<'_>, what: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let open = sessions(agent).await?;
@@ -1383,8 +1377,8 @@ pub async fn wait_for_no_sessions(agent: &zbus::Proxy<'_>, what: &str) -> anyhow
 }
 
 /// A signal's value, read fresh from its peer through the agent (`GetSignal(path, true)`).
-pub async fn signal(agent: &zbus::Proxy<'_>, path: &str) -> anyhow::Result<serde_json::Value> {
-    let json: String = agent.call("GetSignal", &(path, true)).await?;
+pub async fn signal(agent: &Agent1Proxy<'_>, path: &str) -> anyhow::Result<serde_json::Value> {
+    let json: String = agent.get_signal(path, true).await?;
     let reading: serde_json::Value = serde_json::from_str(&json)?;
     Ok(reading["value"].clone())
 }
@@ -1399,7 +1393,7 @@ pub struct DemoWorld {
     pub plant: Simulator,
     pub daemon: Daemon,
     /// The agent's D-Bus proxy.
-    pub agent: zbus::Proxy<'static>,
+    pub agent: Agent1Proxy<'static>,
     /// The world's own directory (workers' sockets, files a test writes).
     pub dir: tempfile::TempDir,
 }
@@ -1484,6 +1478,23 @@ impl Daemon {
             .ok_or_else(|| anyhow::anyhow!("no stdin pipe (set DaemonSetup::stdin_pipe)"))?;
         stdin.write_all(bytes)?;
         stdin.flush()?;
+        self.stdin_written += bytes.len() as u64;
         Ok(())
     }
+
+    /// Live audio written to its stdin so far (16 kHz mono 16-bit), in ms.
+    pub fn stdin_ms(&self) -> u64 {
+        self.stdin_written / 32
+    }
+}
+
+/// Waits until the daemon has taken `ms` of live audio from its source (the status'
+/// `listening.heard_ms`). The source delivers whole 100 ms frames: a partial last frame
+/// waits for more audio, so this waits for the whole frames in `ms`.
+pub async fn wait_for_heard(agent: &Agent1Proxy<'_>, ms: u64) -> anyhow::Result<serde_json::Value> {
+    let whole = ms / 100 * 100;
+    wait_for_status(agent, &format!("{whole} ms of live audio taken"), |s| {
+        s["listening"]["heard_ms"].as_u64() >= Some(whole)
+    })
+    .await
 }

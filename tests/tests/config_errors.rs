@@ -1,5 +1,6 @@
 //! Bad configuration and bad skills: clear errors, exit code 2, nothing else broken.
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, binary, repo};
 use std::process::Command;
 
@@ -136,14 +137,8 @@ async fn bad_skills_are_skipped_and_the_rest_serve() -> anyhow::Result<()> {
     setup.skill_dirs = vec![skills.path().to_owned()];
     let daemon = Daemon::start(&setup)?;
     let conn = bus.connect().await?;
-    let proxy = zbus::Proxy::new(
-        &conn,
-        "org.edgeagent.Agent1",
-        "/org/edgeagent/Agent",
-        "org.edgeagent.Agent1",
-    )
-    .await?;
-    let status: String = proxy.call("Status", &()).await?;
+    let proxy = Agent1Proxy::new(&conn).await?;
+    let status: String = proxy.status().await?;
     let status: serde_json::Value = serde_json::from_str(&status)?;
     let skipped = status["skipped_skills"].to_string();
     assert!(
@@ -168,7 +163,7 @@ async fn bad_skills_are_skipped_and_the_rest_serve() -> anyhow::Result<()> {
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert_eq!(names, ["media", "dialog"]);
-    let outcome: String = proxy.call("Say", &("pause the music",)).await?;
+    let outcome: String = proxy.say("pause the music").await?;
     assert!(outcome.contains("\"intent\":\"media.pause\""), "{outcome}");
     assert!(daemon.log().contains("skill skipped"), "{}", daemon.log());
     Ok(())

@@ -8,6 +8,7 @@
 //! text test (dialogue.rs); the opening is not: the phrasings that failed are listed at
 //! `OPENING`.
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{
     DemoWorld, MqttProbe, WAIT, asr_model, asr_worker_config, espeak_wav, sessions, signal,
     slm_model, status, u32_at, wear_out_pump_three,
@@ -83,7 +84,7 @@ async fn world() -> anyhow::Result<World> {
 
 /// Waits until the daemon's ASR worker and the SLM worker are ready (until then a skill's
 /// `llm.choose` is answered "not ready").
-async fn workers_ready(agent: &zbus::Proxy<'_>) -> anyhow::Result<()> {
+async fn workers_ready(agent: &Agent1Proxy<'_>) -> anyhow::Result<()> {
     edge_agent_tests::wait_for_status(agent, "ASR and SLM workers ready", |s| {
         s["asr"]["state"] == "ready" && edge_agent_tests::slm_ready(s)
     })
@@ -93,7 +94,7 @@ async fn workers_ready(agent: &zbus::Proxy<'_>) -> anyhow::Result<()> {
 
 /// Polls the status until its `tts` object satisfies `done`; returns that object.
 async fn wait_for_tts(
-    agent: &zbus::Proxy<'_>,
+    agent: &Agent1Proxy<'_>,
     what: &str,
     mut done: impl FnMut(&Value) -> bool,
 ) -> anyhow::Result<Value> {
@@ -154,7 +155,7 @@ async fn speak(w: &World, recordings: &Path, turn: u64, text: &str) -> anyhow::R
     let started = Instant::now();
     let json: String = w
         .agent
-        .call("Listen", &(wav.as_slice(),))
+        .listen(wav.as_slice())
         .await
         .map_err(|e| anyhow::anyhow!("turn {turn} ({text:?}): {e}"))?;
     let listened = started.elapsed();

@@ -1,19 +1,17 @@
 //! The whole daemon against a real dbus-daemon and a real mosquitto.
 
 use anyhow::Context as _;
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, WAIT, ctl};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
-
-async fn agent_proxy(conn: &zbus::Connection) -> anyhow::Result<zbus::Proxy<'static>> {
-    Ok(zbus::Proxy::new(conn, IFACE, PATH, IFACE).await?)
+async fn agent_proxy(conn: &zbus::Connection) -> anyhow::Result<Agent1Proxy<'static>> {
+    Ok(Agent1Proxy::new(conn).await?)
 }
 
-async fn say(proxy: &zbus::Proxy<'_>, text: &str) -> zbus::Result<Value> {
-    let json: String = proxy.call("Say", &(text,)).await?;
+async fn say(proxy: &Agent1Proxy<'_>, text: &str) -> zbus::Result<Value> {
+    let json: String = proxy.say(text).await?;
     Ok(serde_json::from_str(&json).expect("Say returns JSON"))
 }
 
@@ -41,8 +39,8 @@ async fn text_via_dbus_reaches_both_sides() -> anyhow::Result<()> {
     let mut probe = MqttProbe::connect(w.broker.port, &topics.all()).await?;
     let conn = w.bus.connect().await?;
     let proxy = agent_proxy(&conn).await?;
-    let mut intents = proxy.receive_signal("IntentRecognized").await?;
-    let mut responses = proxy.receive_signal("Response").await?;
+    let mut intents = proxy.receive_intent_recognized().await?;
+    let mut responses = proxy.receive_response().await?;
 
     let outcome = say(
         &proxy,
@@ -63,14 +61,15 @@ async fn text_via_dbus_reaches_both_sides() -> anyhow::Result<()> {
     let signal = tokio::time::timeout(WAIT, intents.next())
         .await?
         .expect("signal");
-    let (json,): (String,) = signal.body().deserialize()?;
+    let json = signal.args()?.outcome().to_string();
     let signalled: Value = serde_json::from_str(&json)?;
     assert_eq!(signalled["utterance_id"], id.as_str());
     assert_eq!(signalled["intent"], "climate.set_temperature");
     let signal = tokio::time::timeout(WAIT, responses.next())
         .await?
         .expect("signal");
-    let (response_id, text): (String, String) = signal.body().deserialize()?;
+    let args = signal.args()?;
+    let (response_id, text) = (args.utterance_id().to_string(), args.text().to_string());
     assert_eq!(
         (response_id.as_str(), text.as_str()),
         (id.as_str(), "Setting the driver temperature to 22 °C")
@@ -99,7 +98,7 @@ async fn text_via_mqtt_reaches_both_sides() -> anyhow::Result<()> {
     probe.expect(&topics.status(), |p| p == b"online").await?;
     let conn = w.bus.connect().await?;
     let proxy = agent_proxy(&conn).await?;
-    let mut intents = proxy.receive_signal("IntentRecognized").await?;
+    let mut intents = proxy.receive_intent_recognized().await?;
 
     probe
         .publish(&topics.say(), r#"{"text": "uh start pump three"}"#)
@@ -113,7 +112,7 @@ async fn text_via_mqtt_reaches_both_sides() -> anyhow::Result<()> {
     let signal = tokio::time::timeout(WAIT, intents.next())
         .await?
         .expect("signal");
-    let (json,): (String,) = signal.body().deserialize()?;
+    let json = signal.args()?.outcome().to_string();
     let signalled: Value = serde_json::from_str(&json)?;
     assert_eq!(signalled["utterance_id"], event["utterance_id"]);
 
@@ -176,7 +175,7 @@ async fn broker_restart_does_not_stop_dbus_and_mqtt_recovers() -> anyhow::Result
         let outcome = say(&proxy, "open the driver side window").await?;
         assert_eq!(outcome["intent"], "window.set");
     }
-    let status: String = proxy.call("Status", &()).await?;
+    let status: String = proxy.status().await?;
     let status: Value = serde_json::from_str(&status)?;
     assert_eq!(status["mqtt"], "connecting");
 
@@ -369,6 +368,7 @@ async fn malformed_dbus_arguments_get_dbus_errors() -> anyhow::Result<()> {
 
     // Wrong signature: an integer where a string belongs.
     let err = proxy
+        .inner()
         .call::<_, _, String>("Say", &(42i32,))
         .await
         .expect_err("bad signature refused");
@@ -381,6 +381,7 @@ async fn malformed_dbus_arguments_get_dbus_errors() -> anyhow::Result<()> {
     assert!(message.contains("got `i`, expected `s`"), "{message}");
 
     let err = proxy
+        .inner()
         .call::<_, _, String>("Reboot", &())
         .await
         .expect_err("unknown method refused");

@@ -546,7 +546,7 @@ async fn a_restart_embeds_nothing_as_the_vectors_are_cached_on_disk() -> anyhow:
 async fn paraphrases_act_out_of_domain_requests_do_not_and_a_missing_machine_is_asked_for()
 -> anyhow::Result<()> {
     let w = embedding_world("").await?;
-    let status: String = w.agent.call("Status", &()).await?;
+    let status: String = w.agent.status().await?;
     let status: Value = serde_json::from_str(&status)?;
     let embedding = &status["language"]["embedding"];
     assert!(embedding["sentences"].as_u64() > Some(500), "{embedding}");
@@ -659,7 +659,7 @@ async fn reloads_give_new_catalog_generations_and_the_tier_follows_the_last() ->
 {
     let w = embedding_world("").await?;
     let status = |json: String| -> anyhow::Result<Value> { Ok(serde_json::from_str(&json)?) };
-    let first = status(w.agent.call("Status", &()).await?)?;
+    let first = status(w.agent.status().await?)?;
     let mut generation = first["catalog"].as_u64().unwrap_or(0);
     assert!(generation >= 1, "{first}");
     assert_eq!(
@@ -667,7 +667,7 @@ async fn reloads_give_new_catalog_generations_and_the_tier_follows_the_last() ->
         "{first}"
     );
     for _ in 0..3 {
-        let reloaded = status(w.agent.call("ReloadSkills", &()).await?)?;
+        let reloaded = status(w.agent.reload_skills().await?)?;
         let next = reloaded["catalog"].as_u64().unwrap_or(0);
         assert!(next > generation, "{next} after {generation}: {reloaded}");
         generation = next;

@@ -34,7 +34,7 @@ async fn write_is_refused(bus: &DbusDaemon, daemon: &Daemon, why: &str) -> anyho
     let before = car_fan(bus).await?;
     let wanted = if before == 6 { 7 } else { 6 };
     let agent = bus.agent().await?;
-    let reply: String = agent.call("SetSignal", &(FAN, wanted.to_string())).await?;
+    let reply: String = agent.set_signal(FAN, &wanted.to_string()).await?;
     let reply: Value = serde_json::from_str(&reply)?;
     assert_eq!(reply["status"], "failed", "{reply}; log:\n{}", daemon.log());
     assert!(
@@ -42,9 +42,7 @@ async fn write_is_refused(bus: &DbusDaemon, daemon: &Daemon, why: &str) -> anyho
         "the failure should say {why:?}: {reply}"
     );
     // A spoken or typed command takes the same path.
-    let said: String = agent
-        .call("Say", &(format!("set the fan to level {wanted}"),))
-        .await?;
+    let said: String = agent.say(&format!("set the fan to level {wanted}")).await?;
     let said: Value = serde_json::from_str(&said)?;
     assert_eq!(said["action"]["status"], "failed", "{said}");
     assert_eq!(
@@ -161,7 +159,7 @@ async fn a_corrupt_compiled_skill_cache_is_compiled_again_not_run() -> anyhow::R
     );
     // The skills work, from fresh compilations.
     let agent = bus.agent().await?;
-    let said: String = agent.call("Say", &("set the fan to level 5",)).await?;
+    let said: String = agent.say("set the fan to level 5").await?;
     let said: Value = serde_json::from_str(&said)?;
     assert_eq!(said["action"]["status"], "done", "{said}");
     assert_eq!(car_fan(&bus).await?, 5);
@@ -290,9 +288,8 @@ async fn the_clock_jumping_back_opens_no_replay_and_breaks_no_timeout() -> anyho
     let set_fan = |level: i32| {
         let agent = agent.clone();
         async move {
-            let args = (FAN, level.to_string());
-            let call = agent.call("SetSignal", &args);
-            let reply: String = tokio::time::timeout(WAIT, call).await??;
+            let level = level.to_string();
+            let reply: String = tokio::time::timeout(WAIT, agent.set_signal(FAN, &level)).await??;
             anyhow::Ok(serde_json::from_str::<Value>(&reply)?)
         }
     };
@@ -324,7 +321,19 @@ async fn the_clock_jumping_back_opens_no_replay_and_breaks_no_timeout() -> anyho
         &["install", package.to_str().unwrap_or_default()],
         "install.json",
     )?;
-    std::thread::sleep(std::time::Duration::from_millis(5));
+    // The second is issued once the publisher's clock has passed the first's time.
+    let envelope: Value = serde_json::from_slice(&install)?;
+    let body: Value = serde_json::from_str(envelope["body"].as_str().unwrap_or_default())?;
+    let first_issued = body["issued_ms"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("no issued_ms in {body}"))?;
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis()
+        <= u128::from(first_issued)
+    {
+        std::thread::yield_now();
+    }
     let remove = signed(&["remove", "media"], "remove.json")?;
     let fleet = format!("edge-agent/{}/cmd/fleet", daemon.device_id);
     let result_topic = format!("edge-agent/{}/fleet/result", daemon.device_id);
@@ -372,7 +381,7 @@ async fn the_clock_jumping_back_opens_no_replay_and_breaks_no_timeout() -> anyho
     assert_eq!(set_fan(5).await?["status"], "done");
 
     // Uptime follows the monotonic clock.
-    let status: String = agent.call("Status", &()).await?;
+    let status: String = agent.status().await?;
     let status: Value = serde_json::from_str(&status)?;
     assert!(
         status["uptime_s"].as_u64().is_some_and(|s| s < 3600),

@@ -4,15 +4,13 @@
 //! configuration overlay refused when invalid, applied by a restart, and rolled back when
 //! the daemon cannot start with it. Every command is acknowledged on the result topic.
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, Simulator, built_skills, copy_skill, ctl,
 };
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-const IFACE: &str = "org.edgeagent.Agent1";
-const PATH: &str = "/org/edgeagent/Agent";
 
 struct World {
     bus: DbusDaemon,
@@ -67,13 +65,13 @@ impl World {
         Ok(result)
     }
 
-    async fn agent(&self) -> anyhow::Result<zbus::Proxy<'static>> {
+    async fn agent(&self) -> anyhow::Result<Agent1Proxy<'static>> {
         let conn = self.bus.connect().await?;
-        Ok(zbus::Proxy::new(&conn, IFACE, PATH, IFACE).await?)
+        Ok(Agent1Proxy::new(&conn).await?)
     }
 
     async fn say(&self, text: &str) -> anyhow::Result<Value> {
-        let json: String = self.agent().await?.call("Say", &(text,)).await?;
+        let json: String = self.agent().await?.say(text).await?;
         Ok(serde_json::from_str(&json)?)
     }
 

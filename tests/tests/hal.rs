@@ -267,7 +267,7 @@ async fn signal_get_and_set_over_both_bindings() -> anyhow::Result<()> {
     let get = |path: &'static str| {
         let agent = w.agent.clone();
         async move {
-            let json: String = agent.call("GetSignal", &(path, false)).await?;
+            let json: String = agent.get_signal(path, false).await?;
             anyhow::Ok(serde_json::from_str::<Value>(&json)?)
         }
     };
@@ -293,7 +293,7 @@ async fn signal_get_and_set_over_both_bindings() -> anyhow::Result<()> {
     // D-Bus property, write then a change made by someone else arrives by PropertiesChanged.
     let set: String = w
         .agent
-        .call("SetSignal", &("Vehicle.Cabin.HVAC.FanLevel", "4"))
+        .set_signal("Vehicle.Cabin.HVAC.FanLevel", "4")
         .await?;
     assert_eq!(serde_json::from_str::<Value>(&set)?["status"], "done");
     let conn = w.bus.connect().await?;
@@ -315,10 +315,7 @@ async fn signal_get_and_set_over_both_bindings() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // MQTT write through the policy: confirmation, then yes by voice.
-    let set: String = w
-        .agent
-        .call("SetSignal", &("Plant.Pump1.State", "running"))
-        .await?;
+    let set: String = w.agent.set_signal("Plant.Pump1.State", "running").await?;
     assert_eq!(serde_json::from_str::<Value>(&set)?["status"], "confirm");
     assert_eq!(say(&w.agent, "yes").await?["action"]["status"], "done");
     wait_plant_state(w.broker.port, "pump-1", "running").await?;
@@ -326,7 +323,7 @@ async fn signal_get_and_set_over_both_bindings() -> anyhow::Result<()> {
     // Typed errors.
     let err = w
         .agent
-        .call::<_, _, String>("SetSignal", &("Vehicle.Nope", "1"))
+        .set_signal("Vehicle.Nope", "1")
         .await
         .expect_err("unknown");
     assert!(
@@ -335,19 +332,16 @@ async fn signal_get_and_set_over_both_bindings() -> anyhow::Result<()> {
             && err.to_string().contains("unknown signal"),
         "{err}"
     );
-    let set: String = w
-        .agent
-        .call("SetSignal", &("Plant.Pump1.Pressure", "3"))
-        .await?;
+    let set: String = w.agent.set_signal("Plant.Pump1.Pressure", "3").await?;
     assert!(set.contains("is not writable"), "{set}");
     let set: String = w
         .agent
-        .call("SetSignal", &("Vehicle.Cabin.HVAC.FanLevel", "11"))
+        .set_signal("Vehicle.Cabin.HVAC.FanLevel", "11")
         .await?;
     assert!(set.contains("11 is outside 0 to 10"), "{set}");
     let err = w
         .agent
-        .call::<_, _, String>("SetSignal", &("Vehicle.Cabin.HVAC.FanLevel", "loud"))
+        .set_signal("Vehicle.Cabin.HVAC.FanLevel", "loud")
         .await
         .expect_err("bad value");
     assert!(err.to_string().contains("InvalidInput"), "{err}");
@@ -380,7 +374,7 @@ async fn dbus_peer_that_dies_and_comes_back() -> anyhow::Result<()> {
     loop {
         let json: String = w
             .agent
-            .call("GetSignal", &("Vehicle.Cabin.HVAC.FanLevel", false))
+            .get_signal("Vehicle.Cabin.HVAC.FanLevel", false)
             .await?;
         if serde_json::from_str::<Value>(&json)?["value"] == 2 {
             break;
@@ -441,9 +435,9 @@ async fn audit_loses_no_acknowledged_entry_on_kill_9() -> anyhow::Result<()> {
     for level in (0..=10).cycle().take(40) {
         let set: String = w
             .agent
-            .call(
-                "SetSignal",
-                &("Vehicle.Cabin.Infotainment.Media.Volume", level.to_string()),
+            .set_signal(
+                "Vehicle.Cabin.Infotainment.Media.Volume",
+                &level.to_string(),
             )
             .await?;
         let status = serde_json::from_str::<Value>(&set)?["status"].clone();

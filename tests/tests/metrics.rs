@@ -34,7 +34,7 @@ async fn prometheus_scrapes_the_series_a_command_changes() -> anyhow::Result<()>
 
     let agent = bus.agent().await?;
     for text in ["set the fan to level 3", "set the fan to level 4"] {
-        let said: String = agent.call("Say", &(text,)).await?;
+        let said: String = agent.say(text).await?;
         let said: Value = serde_json::from_str(&said)?;
         assert_eq!(said["action"]["status"], "done", "{said}");
     }
@@ -127,7 +127,7 @@ async fn a_taken_metrics_port_is_named_and_the_daemon_serves_on() -> anyhow::Res
     setup.extra = format!("[metrics]\nenabled = true\nlisten = \"{addr}\"\n");
     let daemon = Daemon::start(&setup)?;
     let agent = bus.agent().await?;
-    let _: String = agent.call("Status", &()).await?;
+    let _: String = agent.status().await?;
     let deadline = Instant::now() + WAIT;
     while !daemon
         .log()
@@ -153,9 +153,7 @@ async fn the_summary_is_retained_on_mqtt_for_fleets_without_a_scraper() -> anyho
     setup.extra = "[metrics]\nmqtt_summary_secs = 1\n".into();
     let daemon = Daemon::start(&setup)?;
     let agent = bus.agent().await?;
-    let _: String = agent
-        .call("Say", &("what's the capital of france",))
-        .await?;
+    let _: String = agent.say("what's the capital of france").await?;
     let topic = format!("edge-agent/{}/metrics", daemon.device_id);
     // Subscribing after it was published: the retained copy comes first, then one a second.
     let mut probe = edge_agent_tests::MqttProbe::connect(broker.port, &topic).await?;

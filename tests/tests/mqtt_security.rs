@@ -386,18 +386,7 @@ async fn unreadable_tls_material_keeps_the_agent_off_mqtt_and_says_why() -> anyh
     let daemon =
         edge_agent_tests::Daemon::start(&agent_setup(&bus, broker.port, certs.path(), &missing))?;
     // D-Bus works on; MQTT is off and the log names the file.
-    let conn = bus.connect().await?;
-    let reply: String = conn
-        .call_method(
-            Some("org.edgeagent.Agent1"),
-            "/org/edgeagent/Agent",
-            Some("org.edgeagent.Agent1"),
-            "Status",
-            &(),
-        )
-        .await?
-        .body()
-        .deserialize()?;
+    let reply = bus.agent().await?.status().await?;
     assert!(reply.contains("device_id"), "{reply}");
     let log = daemon.log();
     assert!(

@@ -1,6 +1,7 @@
 //! WASM skills: the example skills act through grants and policy; hostile skills are
 //! contained and audited; bad components are skipped; compiled components are cached.
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, Simulator, built_skills, built_test_skills,
     copy_skill, say, shared_skill_cache,
@@ -13,7 +14,7 @@ struct World {
     _broker: Mosquitto,
     _car: Simulator,
     daemon: Daemon,
-    agent: zbus::Proxy<'static>,
+    agent: Agent1Proxy<'static>,
     bus_address: String,
     _skills: tempfile::TempDir,
 }
@@ -166,7 +167,7 @@ async fn bad_components_are_skipped_and_the_rest_serve() -> anyhow::Result<()> {
         Ok(())
     })
     .await?;
-    let status: String = w.agent.call("Status", &()).await?;
+    let status: String = w.agent.status().await?;
     let status: Value = serde_json::from_str(&status)?;
     let skipped = status["skipped_skills"].to_string();
     assert!(
@@ -257,7 +258,7 @@ async fn only_signed_untampered_skills_load_when_signatures_are_required() -> an
     setup.trusted_keys = vec![public];
     let _daemon = Daemon::start(&setup)?;
     let agent = bus.agent().await?;
-    let status: String = agent.call("Status", &()).await?;
+    let status: String = agent.status().await?;
     let status: Value = serde_json::from_str(&status)?;
     let skipped = status["skipped_skills"].to_string();
     assert!(
@@ -360,7 +361,7 @@ async fn install_remove_and_hot_reload() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_skill_built_for_the_0_1_0_world_still_runs() -> anyhow::Result<()> {
     let w = world(&["equipment", "legacy"], |_| Ok(())).await?;
-    let status: String = w.agent.call("Status", &()).await?;
+    let status: String = w.agent.status().await?;
     let status: Value = serde_json::from_str(&status)?;
     let legacy = status["skills"]
         .as_array()

@@ -3,7 +3,7 @@
 //! requests no intent covers stay `none`, and what both local tiers reject is escalated to an
 //! OpenAI-compatible endpoint (a real HTTP server in this test) unless privacy mode is on.
 
-use edge_agent_tests::{DemoWorld, MqttProbe, say, signal, slm_model, status};
+use edge_agent_tests::{DemoWorld, MqttProbe, say, signal, slm_model, status, wait_for_status};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -206,7 +206,7 @@ async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_r
         "escalated in privacy mode"
     );
     // And off again over D-Bus.
-    let escalation: String = agent.call("SetPrivacy", &(false,)).await?;
+    let escalation: String = agent.set_privacy(false).await?;
     assert!(
         escalation.contains("\"privacy_mode\":false"),
         "{escalation}"
@@ -218,7 +218,7 @@ async fn paraphrases_reach_skills_through_the_slm_and_the_rest_is_escalated_or_r
 async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_templates_answer_on()
 -> anyhow::Result<()> {
     let _one = ONE_MODEL_AT_A_TIME.lock().await;
-    let w = slm_world(3_000, "").await?;
+    let w = slm_world(8_000, "").await?;
     let (daemon, agent) = (&w.daemon, w.agent.clone());
     let ready_pid = |not: Option<u64>| {
         let agent = agent.clone();
@@ -226,10 +226,10 @@ async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_tem
             let deadline = Instant::now() + Duration::from_secs(180);
             loop {
                 let slm = status(&agent).await?["language"]["slm"].clone();
-                // The first worker has its prompts cached at start; a replacement loads
-                // them on its first request.
+                // Every worker, the first and each replacement, has the prompts cached
+                // before it is asked.
                 if slm["state"] == "ready"
-                    && (not.is_some() || slm["intents"].as_u64().unwrap_or(0) > 0)
+                    && slm["prompts"] == "cached"
                     && let Some(pid) = slm["pid"].as_u64()
                     && Some(pid) != not
                 {
@@ -249,7 +249,8 @@ async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_tem
     // Template commands do not need it.
     let outcome = say(&agent, "set the fan to level 4").await?;
     assert_eq!(outcome["action"]["status"], "done", "{outcome}");
-    // A paraphrase waits one request timeout, then gets no action rather than an error.
+    // A paraphrase waits one request timeout (8 s here; not two: a timed-out request is
+    // not retried on the hung worker), then gets no action rather than an error.
     let started = Instant::now();
     let outcome = say(
         &agent,
@@ -258,7 +259,7 @@ async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_tem
     .await?;
     assert!(outcome["action"].is_null(), "{outcome}");
     assert!(
-        started.elapsed() < Duration::from_secs(20),
+        started.elapsed() < Duration::from_secs(16),
         "the hung worker held the command for {:?}",
         started.elapsed()
     );
@@ -272,8 +273,8 @@ async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_tem
     .await?;
     assert_eq!(outcome["tier"], "slm", "{outcome}; log:\n{}", daemon.log());
 
-    // Killed in the middle of a request (stopped first, so the request is surely in its
-    // hands, then SIGKILL): that paraphrase gets no action, never an error; the supervisor
+    // Killed in the middle of a request (stopped first, then SIGKILL once the daemon is
+    // waiting on it): that paraphrase gets no action, never an error; the supervisor
     // starts another worker, which answers.
     let signal = |sig: &str, pid: u64| {
         std::process::Command::new("kill")
@@ -285,7 +286,10 @@ async fn a_hung_or_killed_slm_worker_costs_one_request_and_is_replaced_while_tem
         let agent = agent.clone();
         tokio::spawn(async move { say(&agent, "could you make the fan a bit stronger").await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_status(&agent, "a request in the stopped worker's hands", |s| {
+        s["language"]["slm"]["busy"] == true
+    })
+    .await?;
     assert!(signal("-KILL", new_pid)?.success());
     let outcome = request.await??;
     assert!(outcome["action"].is_null(), "{outcome}");

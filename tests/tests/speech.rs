@@ -3,9 +3,11 @@
 //! Wyoming client against `edge-asr`; an external server by URI; a worker killed mid-request;
 //! bad recordings.
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{
     DemoWorld, SpokenCommand, Worker, asr_model, asr_worker_config, free_port, outcome_matches,
-    repo, signal, speech_fixtures, spoken_commands, status, tools_python,
+    repo, signal, speech_fixtures, spoken_commands, status, tools_python, wait_for_heard,
+    wait_for_status,
 };
 use serde_json::Value;
 use std::process::Command;
@@ -40,13 +42,13 @@ async fn world_with(
     .await
 }
 
-async fn listen(agent: &zbus::Proxy<'_>, wav: &[u8]) -> zbus::Result<Value> {
-    let json: String = agent.call("Listen", &(wav,)).await?;
+async fn listen(agent: &Agent1Proxy<'_>, wav: &[u8]) -> zbus::Result<Value> {
+    let json: String = agent.listen(wav).await?;
     Ok(serde_json::from_str(&json).unwrap_or(Value::Null))
 }
 
 /// Waits until the daemon reports its worker ready; returns the worker's pid.
-async fn worker_ready(agent: &zbus::Proxy<'_>, not_pid: Option<u64>) -> anyhow::Result<u64> {
+async fn worker_ready(agent: &Agent1Proxy<'_>, not_pid: Option<u64>) -> anyhow::Result<u64> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let asr = status(agent).await?["asr"].clone();
@@ -341,7 +343,7 @@ async fn a_truncated_model_keeps_speech_off_and_says_why_while_text_works() -> a
         .await
         .expect_err("no speech worker");
     assert!(err.to_string().contains("speech worker"), "{err}");
-    let said: String = w.agent.call("Say", &("set the fan to level 4",)).await?;
+    let said: String = w.agent.say("set the fan to level 4").await?;
     let said: Value = serde_json::from_str(&said)?;
     assert_eq!(said["action"]["status"], "done", "{said}");
     assert!(
@@ -633,10 +635,10 @@ async fn push_to_talk_over_dbus_and_mqtt() -> anyhow::Result<()> {
     // Audio before the button is pressed is not a command.
     write_audio(&mut w, &pcm_of(&commands[13])?)?;
     write_audio(&mut w, &silence(1000))?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_heard(&w.agent, w.daemon.stdin_ms()).await?;
 
     // D-Bus: pressed, then the endpointer ends the command after trailing silence.
-    let state: String = w.agent.call("StartListening", &()).await?;
+    let state: String = w.agent.start_listening().await?;
     assert!(state.contains("\"listening\":true"), "{state}");
     let mut audio = pcm_of(&commands[0])?;
     audio.extend(silence(1200));
@@ -650,9 +652,12 @@ async fn push_to_talk_over_dbus_and_mqtt() -> anyhow::Result<()> {
     let mqtt = edge_agent_tests::MqttProbe::connect(w.broker.port, "unused/#").await?;
     let listen = format!("edge-agent/{}/cmd/listen", w.daemon.device_id);
     mqtt.publish(&listen, "start").await?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_status(&w.agent, "listening after cmd/listen start", |s| {
+        s["listening"]["listening"] == true
+    })
+    .await?;
     write_audio(&mut w, &pcm_of(&commands[9])?)?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_for_heard(&w.agent, w.daemon.stdin_ms()).await?;
     mqtt.publish(&listen, "stop").await?;
     let heard = probe
         .expect_json(&topic, |o| o["origin"] == "voice")
@@ -664,11 +669,7 @@ async fn push_to_talk_over_dbus_and_mqtt() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_listening_without_a_source_is_a_clear_error() -> anyhow::Result<()> {
     let w = world(None).await?;
-    let err = w
-        .agent
-        .call::<_, _, String>("StartListening", &())
-        .await
-        .expect_err("no source");
+    let err = w.agent.start_listening().await.expect_err("no source");
     assert!(
         err.to_string().contains("audio.source is \"none\""),
         "{err}"

@@ -2,6 +2,7 @@
 //! players that write what they get to a file or block until killed, push-to-talk over
 //! D-Bus and MQTT as barge-in.
 
+use edge_agent_tests::Agent1Proxy;
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, Mosquitto, MqttProbe, WAIT, binary, espeak_wav, say, u32_at,
 };
@@ -19,7 +20,7 @@ struct World {
     bus: DbusDaemon,
     broker: Mosquitto,
     daemon: Daemon,
-    agent: zbus::Proxy<'static>,
+    agent: Agent1Proxy<'static>,
     dir: tempfile::TempDir,
 }
 
@@ -50,15 +51,15 @@ fn toml_path(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
 }
 
-async fn tts_status(agent: &zbus::Proxy<'_>) -> anyhow::Result<Value> {
-    let json: String = agent.call("Status", &()).await?;
+async fn tts_status(agent: &Agent1Proxy<'_>) -> anyhow::Result<Value> {
+    let json: String = agent.status().await?;
     let status: Value = serde_json::from_str(&json)?;
     Ok(status["tts"].clone())
 }
 
 /// Polls the status until `done` holds for its `tts` object; returns that object.
 async fn wait_for_tts(
-    agent: &zbus::Proxy<'_>,
+    agent: &Agent1Proxy<'_>,
     what: &str,
     mut done: impl FnMut(&Value) -> bool,
 ) -> anyhow::Result<Value> {
@@ -126,14 +127,14 @@ async fn replies_to_say_are_spoken_as_a_wav_to_the_player() -> anyhow::Result<()
     assert_eq!(idle["state"], "idle", "{idle}");
     assert_eq!(idle["spoken"], 0, "{idle}");
 
-    let mut responses = w.agent.receive_signal("Response").await?;
+    let mut responses = w.agent.receive_response().await?;
     let outcome = say(&w.agent, TEMPERATURE).await?;
     assert_eq!(outcome["response"], TEMPERATURE_REPLY, "{outcome}");
     // The text still goes out as before.
     let signal = tokio::time::timeout(WAIT, responses.next())
         .await?
         .expect("Response signal");
-    let (_, text): (String, String) = signal.body().deserialize()?;
+    let text = signal.args()?.text().to_string();
     assert_eq!(text, TEMPERATURE_REPLY);
 
     let tts = wait_for_tts(&w.agent, "spoken", |t| t["spoken"] == 1).await?;
@@ -189,7 +190,7 @@ async fn push_to_talk_and_newer_replies_cut_the_reply_off() -> anyhow::Result<()
     // Push-to-talk over D-Bus: the player is killed at once. (Without a recogniser the
     // call itself fails after that; the barge-in does not depend on it.)
     let pressed = Instant::now();
-    let _ = w.agent.call::<_, _, String>("StartListening", &()).await;
+    let _ = w.agent.start_listening().await;
     let tts = wait_for_tts(&w.agent, "interrupted", |t| t["interrupted"] == 1).await?;
     assert_eq!(tts["state"], "idle", "{tts}");
     assert!(

@@ -5,7 +5,7 @@
 
 use edge_agent_tests::{
     Daemon, DaemonSetup, DbusDaemon, DemoWorld, Mosquitto, MqttProbe, Worker, asr_model,
-    asr_worker_config, cache_dir, wait_for_status,
+    asr_worker_config, cache_dir, status, wait_for_heard, wait_for_status,
 };
 use serde_json::Value;
 use std::process::Command;
@@ -75,7 +75,7 @@ async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing
 
     // D-Bus WakeDetected, watched from before the audio.
     let agent_signals = w.bus.agent().await?;
-    let mut wake_signals = agent_signals.receive_signal("WakeDetected").await?;
+    let mut wake_signals = agent_signals.receive_wake_detected().await?;
 
     let mut audio = silence(800);
     audio.extend(spoken("open the driver window", "en-gb")?);
@@ -96,7 +96,7 @@ async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing
     let signal = tokio::time::timeout(Duration::from_secs(10), futures_next(&mut wake_signals))
         .await?
         .ok_or_else(|| anyhow::anyhow!("no WakeDetected signal"))?;
-    let body: String = signal.body().deserialize()?;
+    let body = signal.args()?.event().to_string();
     assert!(body.contains("okay_nabu"), "{body}");
 
     let outcome = probe
@@ -107,17 +107,15 @@ async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing
     assert_eq!(outcome["slots"]["window"], "driver", "{outcome}");
     assert_eq!(outcome["slots"]["position"], "open", "{outcome}");
     let json: String = agent
-        .call(
-            "GetSignal",
-            &("Vehicle.Cabin.Door.Row1.DriverSide.Window.Position", true),
-        )
+        .get_signal("Vehicle.Cabin.Door.Row1.DriverSide.Window.Position", true)
         .await?;
     let reading: Value = serde_json::from_str(&json)?;
     assert_eq!(reading["value"], 100, "{reading}");
 
-    // One wake word, one command: the speech before it was never heard as one.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let status: Value = serde_json::from_str(&agent.call::<_, _, String>("Status", &()).await?)?;
+    // One wake word, one command: the speech before it was never heard as one, nor
+    // anything after it (once the daemon has taken all the audio).
+    wait_for_heard(&agent, w.daemon.stdin_ms()).await?;
+    let status: Value = serde_json::from_str(&agent.status().await?)?;
     assert_eq!(status["wake"]["detections"], 1, "{status}");
     assert_eq!(status["utterances"], 1, "{status}");
     // "Yes?" on the wake word, then the answer: two replies played.
@@ -132,8 +130,8 @@ async fn okay_nabu_then_a_command_opens_the_window_and_other_speech_does_nothing
 }
 
 async fn futures_next(
-    signals: &mut zbus::proxy::SignalStream<'_>,
-) -> Option<zbus::message::Message> {
+    signals: &mut edge_agent_client::WakeDetectedStream,
+) -> Option<edge_agent_client::WakeDetected> {
     use futures_util::StreamExt as _;
     signals.next().await
 }
@@ -155,7 +153,7 @@ async fn missing_wake_models_are_named_and_the_daemon_serves_on() -> anyhow::Res
         reason.contains("no-models") && reason.contains("provision.sh wake"),
         "{reason}"
     );
-    let outcome: String = agent.call("Say", &("set the temperature to 21",)).await?;
+    let outcome: String = agent.say("set the temperature to 21").await?;
     assert!(outcome.contains("climate.set_temperature"), "{outcome}");
     Ok(())
 }
@@ -295,10 +293,12 @@ async fn a_killed_wake_worker_is_replaced_and_heard_again() -> anyhow::Result<()
     })
     .await?;
     let first = ready["wake"]["pid"].as_u64().unwrap_or(0);
-    let mut say = |pcm: &[u8]| daemon.write_stdin(pcm);
     // Streaming, then the worker dies under it.
-    say(&silence(1000))?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    daemon.write_stdin(&silence(1000))?;
+    wait_for_status(&agent, "streaming to the wake worker", |s| {
+        s["listening"]["wake_stream"] == true && s["listening"]["heard_ms"].as_u64() >= Some(1000)
+    })
+    .await?;
     let killed = Command::new("kill")
         .args(["-9", &first.to_string()])
         .status()?;
@@ -311,12 +311,27 @@ async fn a_killed_wake_worker_is_replaced_and_heard_again() -> anyhow::Result<()
         replaced["wake"]["stops"].as_u64().unwrap_or(0) >= 1,
         "{replaced}"
     );
-    // The stream is opened again once its retry delay (2 s) has passed, and hears the phrase.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // The broken stream closes; a new one opens on live audio once its retry delay (2 s)
+    // has passed (silence at real time until then), and hears the phrase.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut closed = false;
+    loop {
+        let listening = status(&agent).await?["listening"].clone();
+        closed |= listening["wake_stream"] == false;
+        if closed && listening["wake_stream"] == true {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no new wake stream: {listening}"
+        );
+        daemon.write_stdin(&silence(100))?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let mut audio = silence(500);
     audio.extend(spoken("okay nabu", "en-us")?);
     audio.extend(silence(1500));
-    say(&audio)?;
+    daemon.write_stdin(&audio)?;
     let wake = probe
         .expect_json(&format!("{base}/events/wake"), |_| true)
         .await?;

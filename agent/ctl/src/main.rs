@@ -15,6 +15,7 @@ mod tier_report;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use edge_agent_client::Agent1Proxy;
 use edge_core::api::{DBUS_NAME, DBUS_PATH};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -165,20 +166,6 @@ enum SignalOp {
         /// The new value.
         value: String,
     },
-}
-
-#[zbus::proxy(
-    interface = "org.edgeagent.Agent1",
-    default_service = "org.edgeagent.Agent1",
-    default_path = "/org/edgeagent/Agent"
-)]
-trait Agent {
-    fn say(&self, text: &str) -> zbus::Result<String>;
-    fn listen(&self, wav: &[u8]) -> zbus::Result<String>;
-    fn status(&self) -> zbus::Result<String>;
-    fn get_signal(&self, path: &str, fresh: bool) -> zbus::Result<String>;
-    fn set_signal(&self, path: &str, value: &str) -> zbus::Result<String>;
-    fn reload_skills(&self) -> zbus::Result<String>;
 }
 
 fn main() -> ExitCode {
@@ -364,7 +351,7 @@ type Call = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<St
 
 fn with_daemon(
     cli: &Cli,
-    call: impl FnOnce(AgentProxy<'static>) -> Call,
+    call: impl FnOnce(Agent1Proxy<'static>) -> Call,
 ) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -382,7 +369,7 @@ fn with_daemon(
             }
         };
         let connection = builder.build().await.context("connecting to the bus")?;
-        let proxy = AgentProxy::new(&connection)
+        let proxy = Agent1Proxy::new(&connection)
             .await
             .context("creating the agent proxy")?;
         let out = call(proxy).await.with_context(|| {

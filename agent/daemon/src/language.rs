@@ -43,6 +43,8 @@ struct Loaded {
     tier: Arc<SlmTier>,
     prompt_tokens: usize,
     load_ms: f64,
+    /// The worker that holds these prompts (a replacement has none).
+    worker_pid: Option<u32>,
 }
 
 /// Marks the prompts as being cached until dropped (also when the load is abandoned).
@@ -85,6 +87,10 @@ pub struct Language {
     caching: AtomicBool,
     /// The tier of the newest catalog (built on first use after a change).
     current: Mutex<Option<(u64, Arc<SlmTier>)>>,
+    /// The catalog last prepared, cached again in a worker that replaces a lost one.
+    prepared: Mutex<Option<Arc<Catalog>>>,
+    /// Set once the task that re-caches prompts after a restart runs.
+    watching_restarts: AtomicBool,
     escalation: Option<Escalation>,
     escalation_error: Option<String>,
     privacy: AtomicBool,
@@ -112,6 +118,8 @@ impl Language {
             client: tokio::sync::Mutex::new((None, None)),
             caching: AtomicBool::new(false),
             current: Mutex::new(None),
+            prepared: Mutex::new(None),
+            watching_restarts: AtomicBool::new(false),
             escalation: None,
             escalation_error: None,
             privacy: AtomicBool::new(config.escalation.privacy_mode),
@@ -256,6 +264,10 @@ impl Language {
         if self.uri.is_none() {
             return;
         }
+        *self.prepared.lock().unwrap_or_else(|p| p.into_inner()) = Some(catalog.clone());
+        if !self.watching_restarts.swap(true, Ordering::SeqCst) {
+            self.watch_restarts();
+        }
         let language = self.clone();
         // Called from reloads on blocking threads too.
         self.runtime.spawn(async move {
@@ -272,6 +284,45 @@ impl Language {
                 }
             };
             tokio::join!(fit, language.cache_prompts(&catalog));
+        });
+    }
+
+    /// Caches the prompts again whenever the supervisor replaces the worker, so that the
+    /// first paraphrase after a crash does not pay for the load.
+    fn watch_restarts(self: &Arc<Self>) {
+        let Some(worker) = &self.worker else {
+            return;
+        };
+        let mut states = worker.subscribe();
+        let language = Arc::downgrade(self);
+        self.runtime.spawn(async move {
+            let mut serving: Option<u32> = None;
+            loop {
+                let ready = match *states.borrow_and_update() {
+                    WorkerState::Ready { pid } => Some(pid),
+                    _ => None,
+                };
+                if let Some(pid) = ready
+                    && serving.replace(pid).is_some_and(|old| old != pid)
+                {
+                    // The first worker is prepared by `prepare`; this one replaced it.
+                    let Some(language) = language.upgrade() else {
+                        return;
+                    };
+                    let catalog = language
+                        .prepared
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone();
+                    if let Some(catalog) = catalog {
+                        tracing::info!(pid, "SLM worker replaced: caching its prompts");
+                        language.cache_prompts(&catalog).await;
+                    }
+                }
+                if states.changed().await.is_err() {
+                    return;
+                }
+            }
         });
     }
 
@@ -305,12 +356,25 @@ impl Language {
         Ok(())
     }
 
+    /// The supervised worker's pid while it is ready (`None` for an external worker).
+    fn worker_pid(&self) -> Option<u32> {
+        match self.worker.as_ref()?.state() {
+            WorkerState::Ready { pid } => Some(pid),
+            _ => None,
+        }
+    }
+
     async fn ensure_loaded(
         &self,
         slot: &mut (Option<SlmClient>, Option<Loaded>),
         catalog: &Arc<Catalog>,
     ) -> Result<(), ClientError> {
         let id = catalog.generation();
+        let pid = self.worker_pid();
+        if slot.1.as_ref().is_some_and(|l| l.worker_pid != pid) {
+            // Prompts of a worker that is gone: so is its connection.
+            *slot = (None, None);
+        }
         self.connect(slot).await?;
         if slot.1.as_ref().is_some_and(|l| l.catalog == id) {
             return Ok(());
@@ -342,6 +406,7 @@ impl Language {
             tier,
             prompt_tokens: loaded.prompt_tokens,
             load_ms: loaded.load_ms,
+            worker_pid: pid,
         });
         Ok(())
     }
@@ -454,7 +519,9 @@ impl Language {
                 Ok(answer) => break answer,
                 Err(e) => {
                     slot.0 = None;
-                    if attempt >= 2 {
+                    // A worker that let the request time out is hung, not restarted:
+                    // asking it again would only double the wait.
+                    if attempt >= 2 || matches!(e, ClientError::Timeout { .. }) {
                         return Err(e);
                     }
                 }
@@ -579,6 +646,8 @@ impl Language {
             "error": self.escalation_error,
             "privacy_mode": self.privacy(),
         });
+        // Held while a request is in the worker's hands.
+        let client = self.client.try_lock();
         let mut slm = match &self.unavailable {
             Some(reason) => {
                 serde_json::json!({"state": "unavailable", "reason": reason.to_string()})
@@ -590,14 +659,17 @@ impl Language {
             slm["prompts"] = "off".into();
         } else if self.caching.load(Ordering::SeqCst) {
             slm["prompts"] = "caching".into();
-        } else if let Ok(slot) = self.client.try_lock()
+        } else if let Ok(slot) = &client
             && let Some(loaded) = &slot.1
+            && loaded.worker_pid == self.worker_pid()
         {
             slm["prompts"] = "cached".into();
             slm["intents"] = loaded.tier.load_request().intents.len().into();
             slm["prompt_tokens"] = loaded.prompt_tokens.into();
             slm["load_ms"] = loaded.load_ms.into();
         }
+        slm["busy"] = client.is_err().into();
+        drop(client);
         if let Some(e) = self
             .last_error
             .lock()

@@ -13,7 +13,7 @@ use edge_speech::source::LiveAudio;
 use edge_speech::{AsrClient, Endpoint, EndpointConfig, Endpointer};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
@@ -24,10 +24,22 @@ const PREROLL_FRAMES: usize = 3;
 #[derive(Debug, Clone)]
 pub struct Listening {
     control: mpsc::Sender<Request>,
-    active: Arc<AtomicBool>,
     source: String,
     /// Stopped when push-to-talk starts (barge-in).
     voice: Arc<Voice>,
+    progress: Arc<Progress>,
+}
+
+/// What the listening task has done so far, for the status: callers (and tests) wait for
+/// it instead of guessing how long the task takes.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Whether a command is being listened to now.
+    active: AtomicBool,
+    /// Samples taken from the source.
+    samples: AtomicU64,
+    /// Whether a stream to the wake word server is open.
+    wake_stream: AtomicBool,
 }
 
 /// Push-to-talk pressed (`true`) or released, answered once the task has acted on it.
@@ -65,7 +77,7 @@ impl Listening {
             ..EndpointConfig::default()
         };
         let (control, requests) = mpsc::channel(8);
-        let active = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(Progress::default());
         let source = audio.name.clone();
         tracing::info!(source = %source, mode = ?config.audio.mode, wake = wake.is_some(), "listening for speech");
         tokio::spawn(run(
@@ -74,10 +86,11 @@ impl Listening {
             endpoint,
             speech,
             requests,
-            active.clone(),
+            progress.clone(),
             wake.map(|wake| WakeWatch {
                 wake,
                 voice: voice.clone(),
+                progress: progress.clone(),
                 stream: None,
                 sent_ms: 0,
                 recent: VecDeque::new(),
@@ -86,9 +99,9 @@ impl Listening {
         ));
         Ok(Some(Self {
             control,
-            active,
             source,
             voice,
+            progress,
         }))
     }
 
@@ -117,10 +130,22 @@ impl Listening {
     /// `{"listening": bool, "source": ...}` for the APIs.
     pub fn state_json(&self) -> String {
         serde_json::json!({
-            "listening": self.active.load(Ordering::Relaxed),
+            "listening": self.progress.active.load(Ordering::Relaxed),
             "source": self.source,
         })
         .to_string()
+    }
+
+    /// For the status: listening or not, the source, the audio taken from it so far and
+    /// whether a wake word stream is open.
+    pub fn status(&self) -> serde_json::Value {
+        let samples = self.progress.samples.load(Ordering::Relaxed);
+        serde_json::json!({
+            "listening": self.progress.active.load(Ordering::Relaxed),
+            "source": self.source,
+            "heard_ms": samples * 1000 / u64::from(edge_protocol::SAMPLE_RATE),
+            "wake_stream": self.progress.wake_stream.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -195,6 +220,7 @@ const WAKE_RETRY: Duration = Duration::from_secs(2);
 struct WakeWatch {
     wake: Arc<Wake>,
     voice: Arc<Voice>,
+    progress: Arc<Progress>,
     /// The open stream (a fresh one after each command).
     stream: Option<WakeStream>,
     /// Audio sent on the stream so far, in ms.
@@ -205,6 +231,13 @@ struct WakeWatch {
 }
 
 impl WakeWatch {
+    fn set_stream(&mut self, stream: Option<WakeStream>) {
+        self.progress
+            .wake_stream
+            .store(stream.is_some(), Ordering::Relaxed);
+        self.stream = stream;
+    }
+
     /// Sends a frame, opening a stream first when none is open.
     async fn send(&mut self, frame: &[i16]) {
         if self.stream.is_none() {
@@ -213,7 +246,7 @@ impl WakeWatch {
             }
             match self.wake.open().await {
                 Ok(stream) => {
-                    self.stream = Some(stream);
+                    self.set_stream(Some(stream));
                     self.sent_ms = 0;
                     self.recent.clear();
                 }
@@ -229,7 +262,7 @@ impl WakeWatch {
         };
         if let Err(e) = stream.send(frame).await {
             tracing::error!("wake word stream broken: {e}");
-            self.stream = None;
+            self.set_stream(None);
             self.retry_at = Instant::now() + WAKE_RETRY;
             return;
         }
@@ -246,7 +279,7 @@ impl WakeWatch {
         let heard_at = event.audio_ms.unwrap_or(self.sent_ms);
         self.wake.announce(event);
         self.voice.say(&self.wake.acknowledgement);
-        self.stream = None;
+        self.set_stream(None);
         self.recent
             .drain(..)
             .filter(|(start, frame)| {
@@ -276,7 +309,7 @@ async fn run(
     endpoint: EndpointConfig,
     speech: Arc<Speech>,
     mut requests: mpsc::Receiver<Request>,
-    active: Arc<AtomicBool>,
+    progress: Arc<Progress>,
     mut wake: Option<WakeWatch>,
 ) {
     let mut session: Option<Session> = None;
@@ -302,7 +335,7 @@ async fn run(
                         while audio.frames.try_recv().is_ok() {}
                         open(&speech, &endpoint).await.map(|s| session = Some(s))
                     };
-                    active.store(session.is_some(), Ordering::Relaxed);
+                    progress.active.store(session.is_some(), Ordering::Relaxed);
                     let _ = reply.send(result);
                 }
                 Some((false, reply)) => {
@@ -310,7 +343,7 @@ async fn run(
                         let heard = s.endpointer.heard_speech();
                         finish(&speech, s, heard).await;
                     }
-                    active.store(false, Ordering::Relaxed);
+                    progress.active.store(false, Ordering::Relaxed);
                     let _ = reply.send(Ok(()));
                 }
                 None => return,
@@ -325,12 +358,12 @@ async fn run(
                                 feed(&mut s, &frame).await;
                             }
                             session = Some(s);
-                            active.store(true, Ordering::Relaxed);
+                            progress.active.store(true, Ordering::Relaxed);
                         }
                     }
                     Err(e) => {
                         tracing::error!("wake word stream: {e}");
-                        watch.stream = None;
+                        watch.set_stream(None);
                         watch.retry_at = Instant::now() + WAKE_RETRY;
                     }
                 }
@@ -341,7 +374,7 @@ async fn run(
                         let heard = s.endpointer.heard_speech();
                         finish(&speech, s, heard).await;
                     }
-                    active.store(false, Ordering::Relaxed);
+                    progress.active.store(false, Ordering::Relaxed);
                     tracing::info!(source = %audio.name, "audio source ended");
                     // Keep answering requests so callers get a clear error.
                     while let Some((_, reply)) = requests.recv().await {
@@ -349,6 +382,7 @@ async fn run(
                     }
                     return;
                 };
+                progress.samples.fetch_add(frame.len() as u64, Ordering::Relaxed);
                 if session.is_none()
                     && let Some(watch) = wake.as_mut()
                 {
@@ -367,7 +401,7 @@ async fn run(
                                 feed(&mut s, &earlier).await;
                             }
                             session = Some(s);
-                            active.store(true, Ordering::Relaxed);
+                            progress.active.store(true, Ordering::Relaxed);
                         }
                         watcher = Endpointer::new(idle_config.clone());
                     }
@@ -380,13 +414,13 @@ async fn run(
                         if let Some(s) = session.take() {
                             finish(&speech, s, true).await;
                         }
-                        active.store(false, Ordering::Relaxed);
+                        progress.active.store(false, Ordering::Relaxed);
                     }
                     Endpoint::NoSpeech => {
                         if let Some(s) = session.take() {
                             finish(&speech, s, false).await;
                         }
-                        active.store(false, Ordering::Relaxed);
+                        progress.active.store(false, Ordering::Relaxed);
                     }
                 }
             }

@@ -246,6 +246,9 @@ async fn start(
     }
     let listening = listening::Listening::spawn(config, speech.clone(), voice.clone(), wake)
         .context("cannot open the audio source")?;
+    if let Some(listening) = &listening {
+        status.set_listening(listening.clone());
+    }
 
     let dbus = if config.dbus.enabled {
         Some(

@@ -28,6 +28,7 @@ pub struct Status {
     language: std::sync::OnceLock<std::sync::Arc<crate::language::Language>>,
     voice: std::sync::OnceLock<std::sync::Arc<crate::voice::Voice>>,
     wake: std::sync::OnceLock<std::sync::Arc<crate::wake::Wake>>,
+    listening: std::sync::OnceLock<crate::listening::Listening>,
 }
 
 #[derive(Debug, Serialize)]
@@ -56,6 +57,10 @@ struct StatusReport<'a> {
     /// The wake word: worker state, phrase, threshold, detections (absent when off).
     #[serde(skip_serializing_if = "Option::is_none")]
     wake: Option<serde_json::Value>,
+    /// Live audio: listening or not, the source, audio taken from it (`heard_ms`), an open
+    /// wake word stream (absent without a source).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listening: Option<serde_json::Value>,
     /// Open conversations (stations with a question waiting).
     sessions: Vec<edge_dialogue::SessionView>,
     /// The async runtime: tasks alive (a leak shows as growth under steady traffic).
@@ -105,6 +110,7 @@ impl Status {
             language: std::sync::OnceLock::new(),
             voice: std::sync::OnceLock::new(),
             wake: std::sync::OnceLock::new(),
+            listening: std::sync::OnceLock::new(),
         }
     }
 
@@ -126,6 +132,11 @@ impl Status {
     /// Adds the wake word's state to the status.
     pub fn set_wake(&self, wake: std::sync::Arc<crate::wake::Wake>) {
         let _ = self.wake.set(wake);
+    }
+
+    /// The live audio task, once started.
+    pub fn set_listening(&self, listening: crate::listening::Listening) {
+        let _ = self.listening.set(listening);
     }
 
     /// Barge-in from an API: stops the spoken reply; returns the `tts` status as JSON.
@@ -200,6 +211,7 @@ impl Status {
             language: self.language.get().map(|l| l.status()),
             tts: self.voice.get().map(|v| v.status()),
             wake: self.wake.get().map(|w| w.status()),
+            listening: self.listening.get().map(|l| l.status()),
             sessions: pipeline.sessions(),
             runtime: RuntimeReport::current(),
         };

@@ -115,6 +115,11 @@ impl WorkerHandle {
         self.state.borrow().clone()
     }
 
+    /// Every change of state from now on (a new `Ready` pid is a replaced worker).
+    pub fn subscribe(&self) -> watch::Receiver<WorkerState> {
+        self.state.clone()
+    }
+
     /// Waits until the worker is ready (or the timeout passes).
     pub async fn wait_ready(&self, timeout: Duration) -> Result<u32, NotReady> {
         let mut rx = self.state.clone();
