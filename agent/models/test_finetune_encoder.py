@@ -121,7 +121,7 @@ class FinetuneTest(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("at least two intents", err)
         code, _, err = run(["--training", str(self.training), "--out", str(Path(self.tmp.name) / "x"),
-                            "--eval", str(REPO / "tests" / "resources" / "nlu" / "heldout-4.jsonl")])
+                            "--eval", str(Path(self.tmp.name) / "heldout-6.jsonl")])
         self.assertEqual(code, 2)
         self.assertIn("held-out", err)
         self.assertFalse((Path(self.tmp.name) / "x").exists())

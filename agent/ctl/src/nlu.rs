@@ -138,6 +138,7 @@ fn embedding_settings(
         margin: args.embedding_margin.unwrap_or(base.margin),
         none_margin: args.embedding_none_margin.unwrap_or(base.none_margin),
         ask: args.embedding_ask.unwrap_or(base.ask),
+        ask_on_none_words: base.ask_on_none_words,
     };
     (method, thresholds)
 }

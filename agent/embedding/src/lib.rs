@@ -73,6 +73,8 @@ pub struct Thresholds {
     pub none_margin: f32,
     /// Least score to ask "did you mean ...?" instead of refusing.
     pub ask: f32,
+    /// Ask instead of acting on an utterance with a word only the negatives have.
+    pub ask_on_none_words: bool,
 }
 
 impl Default for Thresholds {
@@ -89,6 +91,7 @@ impl From<&EmbeddingSection> for Thresholds {
             margin: section.margin,
             none_margin: section.none_margin,
             ask: section.ask,
+            ask_on_none_words: section.ask_on_none_words,
         }
     }
 }
@@ -504,6 +507,7 @@ mod tests {
             margin: 0.05,
             none_margin: 0.0,
             ask: 0.5,
+            ask_on_none_words: false,
         });
         assert!(matches!(decision, Decision::Ask(_)), "{decision:?}");
         // Far from everything: refused.
@@ -535,6 +539,7 @@ mod tests {
             margin: 0.0,
             none_margin: 0.05,
             ask: 0.4,
+            ask_on_none_words: false,
         };
         let warm = c.rank(&[1.0, 0.2, 0.0]);
         assert!(warm.veto_lead.is_some_and(|l| l > 0.05), "{warm:?}");

@@ -105,7 +105,169 @@ pub struct EmbeddingTier {
     carrier: BTreeMap<String, BTreeSet<String>>,
     /// Per intent, the first words of its sentences.
     openers: BTreeMap<String, BTreeSet<String>>,
+    /// Content words of the negatives that no skill sentence has ("thermostat", "bass"):
+    /// a request that uses one is asked about, not acted on.
+    none_only: BTreeSet<String>,
 }
+
+/// A word of the negatives counts as the none class's own when at least this many of
+/// them have it (and no skill sentence does).
+const NONE_ONLY_MIN_NEGATIVES: usize = 2;
+
+/// Everyday words that say nothing about the domain, never taken as the none class's own.
+const COMMON_WORDS: &[&str] = &[
+    "about",
+    "after",
+    "again",
+    "all",
+    "also",
+    "am",
+    "any",
+    "anything",
+    "back",
+    "be",
+    "been",
+    "before",
+    "being",
+    "but",
+    "by",
+    "can",
+    "come",
+    "could",
+    "day",
+    "did",
+    "do",
+    "does",
+    "done",
+    "down",
+    "each",
+    "else",
+    "even",
+    "ever",
+    "every",
+    "far",
+    "few",
+    "find",
+    "first",
+    "from",
+    "get",
+    "give",
+    "go",
+    "going",
+    "good",
+    "got",
+    "great",
+    "had",
+    "has",
+    "have",
+    "he",
+    "her",
+    "here",
+    "him",
+    "his",
+    "how",
+    "i",
+    "if",
+    "im",
+    "into",
+    "just",
+    "keep",
+    "know",
+    "last",
+    "let",
+    "lets",
+    "like",
+    "little",
+    "long",
+    "look",
+    "lot",
+    "make",
+    "many",
+    "may",
+    "me",
+    "might",
+    "more",
+    "most",
+    "much",
+    "must",
+    "my",
+    "need",
+    "never",
+    "new",
+    "next",
+    "no",
+    "not",
+    "off",
+    "one",
+    "only",
+    "other",
+    "our",
+    "out",
+    "over",
+    "put",
+    "really",
+    "right",
+    "said",
+    "same",
+    "say",
+    "see",
+    "she",
+    "should",
+    "some",
+    "something",
+    "soon",
+    "still",
+    "such",
+    "take",
+    "tell",
+    "than",
+    "thank",
+    "thanks",
+    "that",
+    "thats",
+    "their",
+    "them",
+    "there",
+    "these",
+    "they",
+    "thing",
+    "things",
+    "think",
+    "this",
+    "those",
+    "through",
+    "time",
+    "times",
+    "today",
+    "tonight",
+    "too",
+    "up",
+    "us",
+    "use",
+    "very",
+    "want",
+    "was",
+    "way",
+    "we",
+    "well",
+    "were",
+    "what",
+    "whats",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "why",
+    "will",
+    "with",
+    "would",
+    "yes",
+    "yet",
+    "you",
+    "your",
+    "youre",
+];
 
 /// Words that open a question rather than a request.
 const QUESTION_OPENERS: &[&str] = &[
@@ -146,12 +308,35 @@ impl EmbeddingTier {
                 .or_default()
                 .extend(words.into_iter().filter(|w| !values.contains(w)));
         }
+        let skill_words: BTreeSet<String> = set
+            .sentences
+            .iter()
+            .flat_map(|s| normalize(&s.text))
+            .collect();
+        let mut in_negatives: BTreeMap<String, usize> = BTreeMap::new();
+        for negative in &set.negatives {
+            for word in normalize(negative).into_iter().collect::<BTreeSet<_>>() {
+                *in_negatives.entry(word).or_default() += 1;
+            }
+        }
+        let none_only = in_negatives
+            .into_iter()
+            .filter(|(w, n)| {
+                *n >= NONE_ONLY_MIN_NEGATIVES
+                    && !skill_words.contains(w)
+                    && !COMMON_WORDS.contains(&w.as_str())
+                    && !NOT_A_REQUEST.contains(&w.as_str())
+                    && !w.chars().any(|c| c.is_ascii_digit())
+            })
+            .map(|(w, _)| w)
+            .collect();
         Ok(Self {
             classifier,
             thresholds,
             sentences: set.sentences,
             carrier,
             openers,
+            none_only,
         })
     }
 
@@ -185,8 +370,11 @@ impl EmbeddingTier {
                 // A question put to an intent none of whose sentences opens that way
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
+                let tokens = normalize(text);
                 if matches!(decision, Decision::Accept(_))
-                    && self.asks_unlike_the_intent(&intent, &normalize(text))
+                    && (self.asks_unlike_the_intent(&intent, &tokens)
+                        || (self.thresholds.ask_on_none_words
+                            && tokens.iter().any(|w| self.none_only.contains(w))))
                 {
                     decision = Decision::Ask(intent.clone());
                 }
@@ -411,7 +599,15 @@ mod tests {
     }
 
     fn fitted(engine: &TemplateEngine, thresholds: Thresholds) -> (EmbeddingTier, Space) {
-        let set = TrainingSet::new(engine, &["tell me a joke", "order more oil"]);
+        let set = TrainingSet::new(
+            engine,
+            &[
+                "tell me a joke",
+                "order more oil",
+                "switch on the kettle at home",
+                "is the kettle hot",
+            ],
+        );
         let mut classes: Vec<String> = set.labels();
         classes.dedup();
         classes.sort();
@@ -440,6 +636,7 @@ mod tests {
         margin: 0.03,
         none_margin: 0.05,
         ask: 0.5,
+        ask_on_none_words: false,
     };
 
     #[test]
@@ -588,5 +785,28 @@ mod tests {
         // Along none: refused.
         let refused = tier.judge(&engine, "tell me a joke", &none);
         assert_eq!(refused.verdict, Verdict::None);
+    }
+
+    #[test]
+    fn a_word_only_the_negatives_have_makes_it_a_question() {
+        let engine = engine();
+        let (off, space) = fitted(&engine, SURE);
+        let warm = space.along("climate.adjust_temperature", 0.3);
+        // Off by default: acted on.
+        let acted = off.judge(&engine, "warm up the kettle", &warm);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        let (tier, _) = fitted(
+            &engine,
+            Thresholds {
+                ask_on_none_words: true,
+                ..SURE
+            },
+        );
+        // "kettle" is in two negatives and no skill sentence: asked, not acted on.
+        let asked = tier.judge(&engine, "warm up the kettle", &warm);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // "joke" is in one negative only, "I'm" is an everyday word: acted on.
+        let acted = tier.judge(&engine, "I'm freezing, no joke", &warm);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
     }
 }

@@ -35,6 +35,14 @@ pub fn number_words() -> impl Iterator<Item = &'static str> {
         .copied()
 }
 
+/// Whether `word` names a number by itself ("three", "twenty", "3"): unlike "a", "and" or
+/// "half", never anything else.
+pub fn names_a_number(word: &str) -> bool {
+    unit_value(word).is_some()
+        || tens_value(word).is_some()
+        || (word.starts_with(|c: char| c.is_ascii_digit()) && word.parse::<f64>().is_ok())
+}
+
 /// Whether `word` can be part of a number [`parse_number_prefixes`] reads.
 pub fn is_number_token(word: &str) -> bool {
     unit_value(word).is_some()

@@ -7,6 +7,7 @@
 use crate::engine::{SlotMatcher, TemplateEngine, slot_matches};
 use crate::normalize::normalize;
 use crate::normalize::tokenize;
+use crate::numbers::names_a_number;
 use edge_core::{Recognition, Slots};
 
 impl TemplateEngine {
@@ -118,9 +119,16 @@ impl TemplateEngine {
             if matches!(matcher, SlotMatcher::Text { .. }) {
                 continue;
             }
+            // An entity followed by a number names another unit ("conveyor three" when
+            // the list has only conveyor-1): no value, so the dialogue asks which.
+            let entity = matches!(
+                intent.declared.get(slot),
+                Some(edge_core::SlotKind::Entity { .. })
+            );
             for start in 0..tokens.len() {
                 for (end, value, typed) in slot_matches(matcher, &tokens, start) {
-                    if typed && end > start {
+                    let other_unit = entity && tokens.get(end).is_some_and(|t| names_a_number(t));
+                    if typed && end > start && !other_unit {
                         candidates.push((slot, start, end, value));
                     }
                 }
@@ -167,8 +175,10 @@ mod tests {
         entities.insert(
             "machine".into(),
             edge_core::EntityList {
-                values: vec!["pump-3".into(), "press-1".into()],
-                synonyms: Default::default(),
+                values: vec!["pump-3".into(), "press-1".into(), "conveyor-1".into()],
+                synonyms: [("conveyor-1".to_owned(), vec!["conveyor".to_owned()])]
+                    .into_iter()
+                    .collect(),
             },
         );
         entities
@@ -204,6 +214,19 @@ mod tests {
         assert_eq!(
             slots.get("machine"),
             Some(&SlotValue::Text("pump-3".into())),
+            "{slots:?}"
+        );
+    }
+
+    #[test]
+    fn an_entity_followed_by_another_number_is_not_that_entity() {
+        let e = engine();
+        let slots = e.spot_slots("equipment.read_sensor", "how fast is conveyor three going");
+        assert_eq!(slots.get("machine"), None, "{slots:?}");
+        let slots = e.spot_slots("equipment.read_sensor", "how fast is the conveyor going");
+        assert_eq!(
+            slots.get("machine"),
+            Some(&SlotValue::Text("conveyor-1".into())),
             "{slots:?}"
         );
     }

@@ -19,6 +19,11 @@
 //!   must be (a lone "math" is not "mute", "council" is not "cancel");
 //! - a function word is never matched by sound (it sounds like too much), except as a
 //!   number word beside a word heard right ("press to" for "press two");
+//! - a number word heard as it is ("three") never stands for another word: numbers are
+//!   content ("how fast is conveyor three going" is not "... conveyor turning");
+//! - a yes/no question opener ("is", "are", "does", ...) heard first is never skipped nor
+//!   replaces the template's first word: "is the air conditioning on" asks, it does not
+//!   command;
 //! - words shorter than [`MIN_PHONETIC_LETTERS`] letters are not compared by sound, except
 //!   number words; digits only match as written;
 //! - heard words are compared as one sound only when none of them is a template word as it
@@ -35,7 +40,7 @@ use super::{
     CNode, CompiledIntent, CompiledTemplate, SlotMatcher, TemplateEngine, number_value,
     slot_matches,
 };
-use crate::numbers::{is_number_token, number_words, parse_number_prefixes};
+use crate::numbers::{is_number_token, names_a_number, number_words, parse_number_prefixes};
 use crate::phonetic::{Sound, is_weak};
 use edge_core::SlotValue;
 use std::cell::{Cell, OnceCell};
@@ -62,6 +67,11 @@ const MAX_SPAN: usize = 3;
 const SHORT_UTTERANCE: usize = 2;
 /// Most heard words one numeric slot may take.
 const MAX_NUMBER_WORDS: usize = 4;
+/// Words that open a yes/no question: heard first, they make the utterance a question.
+const QUESTION_OPENERS: &[&str] = &[
+    "is", "are", "was", "were", "do", "does", "did", "has", "have", "had", "isnt", "arent",
+];
+
 /// Upper bound on partial matches kept per template; the cheapest are kept.
 const MAX_STATES: usize = 256;
 
@@ -329,8 +339,13 @@ impl NearMiss {
                 anchored: false,
                 captures: Vec::new(),
             };
-            // A function word heard before the utterance proper ("and, open all windows").
-            let skipped = matcher.charge(&start, 1, 1.0, 1, true);
+            // A function word heard before the utterance proper ("and, open all windows"),
+            // unless it makes a question of it ("is the driver's window open").
+            let skipped = if QUESTION_OPENERS.contains(&tokens[0].as_str()) {
+                None
+            } else {
+                matcher.charge(&start, 1, 1.0, 1, true)
+            };
             let states: Vec<Fuzzy> = std::iter::once(start).chain(skipped).collect();
             for state in matcher.advance(&prepared.root, states, true) {
                 let Some(state) = matcher.finish(state) else {
@@ -408,6 +423,8 @@ struct Fuzzy {
 struct Heard<'a> {
     tokens: &'a [String],
     weak: Vec<bool>,
+    /// Per token: a number word (or digits) as heard.
+    number: Vec<bool>,
     letters: Vec<usize>,
     /// `spans[p * MAX_SPAN + k - 1]`: tokens `p..p + k` written together.
     spans: Vec<Option<Sound>>,
@@ -431,6 +448,7 @@ impl<'a> Heard<'a> {
         Self {
             tokens,
             weak: tokens.iter().map(|t| is_weak(t)).collect(),
+            number: tokens.iter().map(|t| names_a_number(t)).collect(),
             letters: tokens.iter().map(|t| t.chars().count()).collect(),
             spans,
             templates,
@@ -540,6 +558,7 @@ impl Matcher<'_> {
             || k > MAX_SPAN
             || p + k > self.heard.tokens.len()
             || !self.heard.has_evidence(p, k)
+            || self.heard.number[p..p + k].iter().any(|&n| n)
             || letters < MIN_PHONETIC_LETTERS
             || self.heard.letters(p, k) < MIN_PHONETIC_LETTERS
         {
@@ -638,6 +657,7 @@ impl Matcher<'_> {
         }
         if p == 0
             && self.heard.weak[0]
+            && !QUESTION_OPENERS.contains(&token.as_str())
             && let Some(mut next) = self.charge(s, 1, 1.0, 1, true)
         {
             next.literals += 1;
@@ -874,6 +894,9 @@ impl Matcher<'_> {
                 anchored |= !weak;
                 continue;
             }
+            if self.heard.number[start + i] {
+                return None; // "conveyor three" is not "conveyor one"
+            }
             let letters = self.heard.letters[start + i];
             let comparable = if word.number {
                 letters >= 2
@@ -994,6 +1017,63 @@ templates = ["cancel"]
         // "twenty for" is 24: "for" stands beside a number word heard as it is.
         let r = engine.recognize("set the fan to twenty for");
         assert_eq!(r.slots.get("level"), Some(&SlotValue::Integer(24)));
+    }
+
+    const CAR_AND_BELT: &str = r#"
+[skill]
+name = "mixed"
+version = "0.1.0"
+
+[types.machine]
+kind = "entity"
+list = "machine"
+
+[intents."car.ac_on"]
+say = "Air conditioning on"
+templates = ["turn the air conditioning on"]
+
+[intents."plant.speed"]
+say = "Speed of {machine}"
+slots.machine = { type = "machine" }
+templates = ["how fast is [the] {machine} [running|going|turning]"]
+"#;
+
+    #[test]
+    fn questions_and_other_numbers_never_become_commands() {
+        let manifest =
+            LoadedManifest::parse(Path::new("mixed/skill.toml"), CAR_AND_BELT).expect("valid");
+        let mut entities = EntityLists::new();
+        entities.insert(
+            "machine".into(),
+            EntityList {
+                values: vec!["conveyor-1".into()],
+                synonyms: [("conveyor-1".to_owned(), vec!["conveyor".to_owned()])]
+                    .into_iter()
+                    .collect(),
+            },
+        );
+        let (engine, errors) = TemplateEngine::compile(&[manifest], &entities, 0.5);
+        assert!(errors.is_empty(), "{errors:?}");
+        // A function word heard first may stand for "turn"; a question opener may not.
+        assert_eq!(
+            engine.recognize("and the air conditioning on").intent,
+            "car.ac_on"
+        );
+        assert_eq!(
+            engine.recognize("is the air conditioning on").intent,
+            "none"
+        );
+        assert_eq!(
+            engine.recognize("is turn the air conditioning on").intent,
+            "none"
+        );
+        // "three" is a machine the list does not have, not a misheard "turning".
+        let r = engine.recognize("how fast is the conveyor going");
+        assert_eq!(r.intent, "plant.speed");
+        assert_eq!(
+            engine.recognize("how fast is conveyor three going").intent,
+            "none"
+        );
     }
 
     #[test]
