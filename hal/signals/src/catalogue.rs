@@ -1,7 +1,8 @@
 //! Profiles: TOML files listing `[[signal]]`s with their binding and the `[[rule]]`s of
 //! the safety policy. A new car or machine is a new profile, not new code.
 
-use crate::registry::{Binding, BindingError, TransportRegistry};
+use crate::registry::TransportRegistry;
+use crate::transport::{BindingError, BoundSignal};
 use edge_core::{Access, DataType, SignalDef};
 use edge_policy::RuleSpec;
 use serde::Deserialize;
@@ -10,15 +11,6 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
-
-/// A signal with its binding.
-#[derive(Debug, Clone)]
-pub struct BoundSignal {
-    /// The definition.
-    pub def: SignalDef,
-    /// The binding.
-    pub binding: Binding,
-}
 
 /// The keys of a `[[signal]]` entry that are the signal's own.
 const SIGNAL_FIELDS: &[&str] = &[

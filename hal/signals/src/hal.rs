@@ -1,160 +1,13 @@
 //! The router: checks, cache, and dispatch to transports.
 
-use crate::catalogue::{BoundSignal, Catalogue};
-use edge_core::{SignalDef, SignalValue, ValueError};
+use crate::catalogue::Catalogue;
+use crate::transport::{BoundSignal, HalError, Reading, Transport, Update, UpdateSink};
+use edge_core::{SignalDef, SignalValue};
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::broadcast;
-
-/// A boxed future, so transports can be trait objects.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// What goes wrong with signals. Messages are for people debugging a vehicle or machine.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum HalError {
-    /// Not in the catalogue.
-    #[error("unknown signal {path:?}")]
-    UnknownSignal {
-        /// The path.
-        path: String,
-    },
-    /// Write-only signal read.
-    #[error("{path} is not readable")]
-    NotReadable {
-        /// The path.
-        path: String,
-    },
-    /// Read-only signal written.
-    #[error("{path} is not writable")]
-    NotWritable {
-        /// The path.
-        path: String,
-    },
-    /// Wrong type or out of range.
-    #[error("{path}: {source}")]
-    Value {
-        /// The path.
-        path: String,
-        /// What is wrong.
-        source: ValueError,
-    },
-    /// The peer failed; `message` carries the transport's own reason (an error name, a
-    /// device and register).
-    #[error("{path}: {message}")]
-    Transport {
-        /// The path.
-        path: String,
-        /// The transport's error.
-        message: String,
-    },
-    /// The peer did not answer a read, or confirm a write, in time.
-    #[error("{path}: the peer did not answer within {after:?}")]
-    Timeout {
-        /// The path.
-        path: String,
-        /// The timeout.
-        after: Duration,
-    },
-    /// The signal's transport is not configured.
-    #[error("{path}: its {transport} transport is not configured")]
-    NoTransport {
-        /// The path.
-        path: String,
-        /// The transport's name.
-        transport: String,
-    },
-}
-
-impl HalError {
-    /// A transport failure of `path`; `e` should name the transport's reason.
-    pub fn transport(path: &str, e: impl std::fmt::Display) -> Self {
-        HalError::Transport {
-            path: path.to_owned(),
-            message: e.to_string(),
-        }
-    }
-}
-
-/// A value and how old it is.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    /// The value.
-    pub value: SignalValue,
-    /// Time since it was observed.
-    pub age: Duration,
-}
-
-/// An observed change.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Update {
-    /// Signal path.
-    pub path: String,
-    /// New value.
-    pub value: SignalValue,
-}
-
-#[derive(Debug)]
-struct Shared {
-    cache: RwLock<HashMap<String, (SignalValue, Instant)>>,
-    updates: broadcast::Sender<Update>,
-}
-
-/// Where transports report what they observe. Cloneable.
-#[derive(Debug, Clone)]
-pub struct UpdateSink {
-    shared: Arc<Shared>,
-}
-
-impl UpdateSink {
-    /// Records a value of `path` and tells subscribers.
-    pub fn report(&self, path: &str, value: SignalValue) {
-        self.shared
-            .cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path.to_owned(), (value.clone(), Instant::now()));
-        let _ = self.shared.updates.send(Update {
-            path: path.to_owned(),
-            value,
-        });
-    }
-
-    /// The last value of `path` with its age.
-    pub fn cached(&self, path: &str) -> Option<Reading> {
-        self.shared
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(path)
-            .map(|(value, at)| Reading {
-                value: value.clone(),
-                age: at.elapsed(),
-            })
-    }
-
-    /// Every later update.
-    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
-        self.shared.updates.subscribe()
-    }
-}
-
-/// A way to reach signals, started by its [`crate::TransportPlugin`]. `Any`, so that
-/// code which knows a transport's type (the skills' raw bus calls) can reach it.
-pub trait Transport: Any + Send + Sync + std::fmt::Debug {
-    /// Reads the current value from the peer.
-    fn read<'a>(&'a self, signal: &'a BoundSignal) -> BoxFuture<'a, Result<SignalValue, HalError>>;
-    /// Writes and returns once the peer confirmed (method returned, state topic echoed).
-    fn write<'a>(
-        &'a self,
-        signal: &'a BoundSignal,
-        value: &'a SignalValue,
-        timeout: Duration,
-    ) -> BoxFuture<'a, Result<(), HalError>>;
-}
 
 /// Logical signals over their transports.
 #[derive(Debug)]
@@ -170,16 +23,10 @@ pub struct Hal {
 impl Hal {
     /// A HAL over `catalogue` with no transports yet, and the sink transports report to.
     pub fn new(catalogue: &Catalogue, peer_timeout: Duration) -> Self {
-        let (updates, _) = broadcast::channel(1024);
         Self {
             signals: catalogue.signals.clone(),
             transports: BTreeMap::new(),
-            sink: UpdateSink {
-                shared: Arc::new(Shared {
-                    cache: RwLock::new(HashMap::new()),
-                    updates,
-                }),
-            },
+            sink: UpdateSink::new(),
             peer_timeout,
         }
     }
@@ -314,6 +161,7 @@ impl Hal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::BoxFuture;
     use std::sync::Mutex;
 
     #[derive(Debug, Default)]

@@ -9,10 +9,14 @@
 mod catalogue;
 mod hal;
 mod registry;
+mod transport;
 
-pub use catalogue::{BoundSignal, Catalogue, CatalogueError};
-pub use hal::{BoxFuture, Hal, HalError, Reading, Transport, Update, UpdateSink};
-pub use registry::{Binding, BindingError, StartError, TransportPlugin, TransportRegistry};
+pub use catalogue::{Catalogue, CatalogueError};
+pub use hal::Hal;
+pub use registry::{StartError, TransportPlugin, TransportRegistry};
+pub use transport::{
+    Binding, BindingError, BoundSignal, BoxFuture, HalError, Reading, Transport, Update, UpdateSink,
+};
 
 /// A transport for unit tests: `wire = { channel = "..." }` bindings, never started.
 #[cfg(test)]
