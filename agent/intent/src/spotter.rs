@@ -135,13 +135,27 @@ impl TemplateEngine {
             }
         }
         candidates.sort_by(|a, b| (b.2 - b.1).cmp(&(a.2 - a.1)).then(a.1.cmp(&b.1)));
+        let mut taken: Vec<(usize, usize, usize, edge_core::SlotValue)> = Vec::new();
         for (slot, start, end, value) in candidates {
             let name = &intent.slots[slot].0;
-            if slots.contains_key(name) || used[start..end].iter().any(|u| *u) {
+            if used[start..end].iter().any(|u| *u) {
+                continue;
+            }
+            if slots.contains_key(name) {
+                // A second, different value of the slot elsewhere in the utterance.
+                taken.push((slot, start, end, value));
                 continue;
             }
             used[start..end].iter_mut().for_each(|u| *u = true);
             slots.insert(name.clone(), value);
+        }
+        // A required slot named twice with different values ("my toes are numb down
+        // here, warm things up": down or warm?) is not guessed: left for the dialogue.
+        for (slot, _, _, value) in taken {
+            let name = &intent.slots[slot].0;
+            if intent.required.contains(&slot) && slots.get(name).is_some_and(|v| *v != value) {
+                slots.remove(name);
+            }
         }
         let rest = tokens
             .into_iter()
@@ -227,6 +241,22 @@ mod tests {
         assert_eq!(
             slots.get("machine"),
             Some(&SlotValue::Text("conveyor-1".into())),
+            "{slots:?}"
+        );
+    }
+
+    #[test]
+    fn a_required_slot_named_twice_differently_is_left_for_the_dialogue() {
+        let e = engine();
+        let slots = e.spot_slots(
+            "climate.adjust_temperature",
+            "my toes have gone numb down here, could you warm things up a bit",
+        );
+        assert_eq!(slots.get("direction"), None, "{slots:?}");
+        let slots = e.spot_slots("climate.adjust_temperature", "warm it up a little");
+        assert_eq!(
+            slots.get("direction"),
+            Some(&SlotValue::Text("warmer".into())),
             "{slots:?}"
         );
     }
