@@ -298,10 +298,7 @@ impl Language {
         self.runtime.spawn(async move {
             let mut serving: Option<u32> = None;
             loop {
-                let ready = match *states.borrow_and_update() {
-                    WorkerState::Ready { pid } => Some(pid),
-                    _ => None,
-                };
+                let ready = states.borrow_and_update().ready_pid();
                 if let Some(pid) = ready
                     && serving.replace(pid).is_some_and(|old| old != pid)
                 {
@@ -358,10 +355,7 @@ impl Language {
 
     /// The supervised worker's pid while it is ready (`None` for an external worker).
     fn worker_pid(&self) -> Option<u32> {
-        match self.worker.as_ref()?.state() {
-            WorkerState::Ready { pid } => Some(pid),
-            _ => None,
-        }
+        self.worker.as_ref()?.state().ready_pid()
     }
 
     async fn ensure_loaded(

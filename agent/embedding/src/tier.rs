@@ -106,7 +106,8 @@ pub struct EmbeddingTier {
     /// Per intent, the first words of its sentences.
     openers: BTreeMap<String, BTreeSet<String>>,
     /// Content words of the negatives that no skill sentence has ("thermostat", "bass"):
-    /// a request that uses one is asked about, not acted on.
+    /// a request that uses one is asked about, not acted on. Empty unless
+    /// `ask_on_none_words` is set.
     none_only: BTreeSet<String>,
 }
 
@@ -275,6 +276,33 @@ const QUESTION_OPENERS: &[&str] = &[
     "are", "am", "was", "do", "does", "did", "have", "has", "isnt", "arent",
 ];
 
+/// The words at least [`NONE_ONLY_MIN_NEGATIVES`] negatives have and no skill sentence
+/// has, everyday words and numbers aside.
+fn none_only_words(set: &TrainingSet) -> BTreeSet<String> {
+    let skill_words: BTreeSet<String> = set
+        .sentences
+        .iter()
+        .flat_map(|s| normalize(&s.text))
+        .collect();
+    let mut in_negatives: BTreeMap<String, usize> = BTreeMap::new();
+    for negative in &set.negatives {
+        for word in normalize(negative).into_iter().collect::<BTreeSet<_>>() {
+            *in_negatives.entry(word).or_default() += 1;
+        }
+    }
+    in_negatives
+        .into_iter()
+        .filter(|(w, n)| {
+            *n >= NONE_ONLY_MIN_NEGATIVES
+                && !skill_words.contains(w)
+                && !COMMON_WORDS.contains(&w.as_str())
+                && !NOT_A_REQUEST.contains(&w.as_str())
+                && !w.chars().any(|c| c.is_ascii_digit())
+        })
+        .map(|(w, _)| w)
+        .collect()
+}
+
 impl EmbeddingTier {
     /// Fits the tier on `set` embedded as `vectors` (one per [`TrainingSet::texts`]).
     pub fn fit(
@@ -308,28 +336,11 @@ impl EmbeddingTier {
                 .or_default()
                 .extend(words.into_iter().filter(|w| !values.contains(w)));
         }
-        let skill_words: BTreeSet<String> = set
-            .sentences
-            .iter()
-            .flat_map(|s| normalize(&s.text))
-            .collect();
-        let mut in_negatives: BTreeMap<String, usize> = BTreeMap::new();
-        for negative in &set.negatives {
-            for word in normalize(negative).into_iter().collect::<BTreeSet<_>>() {
-                *in_negatives.entry(word).or_default() += 1;
-            }
-        }
-        let none_only = in_negatives
-            .into_iter()
-            .filter(|(w, n)| {
-                *n >= NONE_ONLY_MIN_NEGATIVES
-                    && !skill_words.contains(w)
-                    && !COMMON_WORDS.contains(&w.as_str())
-                    && !NOT_A_REQUEST.contains(&w.as_str())
-                    && !w.chars().any(|c| c.is_ascii_digit())
-            })
-            .map(|(w, _)| w)
-            .collect();
+        let none_only = if thresholds.ask_on_none_words {
+            none_only_words(&set)
+        } else {
+            BTreeSet::new()
+        };
         Ok(Self {
             classifier,
             thresholds,
@@ -373,8 +384,7 @@ impl EmbeddingTier {
                 let tokens = normalize(text);
                 if matches!(decision, Decision::Accept(_))
                     && (self.asks_unlike_the_intent(&intent, &tokens)
-                        || (self.thresholds.ask_on_none_words
-                            && tokens.iter().any(|w| self.none_only.contains(w))))
+                        || tokens.iter().any(|w| self.none_only.contains(w)))
                 {
                     decision = Decision::Ask(intent.clone());
                 }

@@ -135,15 +135,15 @@ impl TemplateEngine {
             }
         }
         candidates.sort_by(|a, b| (b.2 - b.1).cmp(&(a.2 - a.1)).then(a.1.cmp(&b.1)));
-        let mut taken: Vec<(usize, usize, usize, edge_core::SlotValue)> = Vec::new();
+        let mut second_values: Vec<(usize, edge_core::SlotValue)> = Vec::new();
         for (slot, start, end, value) in candidates {
             let name = &intent.slots[slot].0;
             if used[start..end].iter().any(|u| *u) {
                 continue;
             }
             if slots.contains_key(name) {
-                // A second, different value of the slot elsewhere in the utterance.
-                taken.push((slot, start, end, value));
+                // Another mention of the slot elsewhere in the utterance.
+                second_values.push((slot, value));
                 continue;
             }
             used[start..end].iter_mut().for_each(|u| *u = true);
@@ -151,7 +151,7 @@ impl TemplateEngine {
         }
         // A required slot named twice with different values ("my toes are numb down
         // here, warm things up": down or warm?) is not guessed: left for the dialogue.
-        for (slot, _, _, value) in taken {
+        for (slot, value) in second_values {
             let name = &intent.slots[slot].0;
             if intent.required.contains(&slot) && slots.get(name).is_some_and(|v| *v != value) {
                 slots.remove(name);

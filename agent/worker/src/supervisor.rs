@@ -52,6 +52,16 @@ pub enum WorkerState {
     },
 }
 
+impl WorkerState {
+    /// The worker's pid when it is ready.
+    pub fn ready_pid(&self) -> Option<u32> {
+        match self {
+            WorkerState::Ready { pid } => Some(*pid),
+            _ => None,
+        }
+    }
+}
+
 /// Why [`WorkerHandle::wait_ready`] gave up.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NotReady {
@@ -125,7 +135,7 @@ impl WorkerHandle {
         let mut rx = self.state.clone();
         let wait = async {
             loop {
-                if let WorkerState::Ready { pid } = *rx.borrow_and_update() {
+                if let Some(pid) = rx.borrow_and_update().ready_pid() {
                     return Ok(pid);
                 }
                 if rx.changed().await.is_err() {
