@@ -15,6 +15,8 @@
 # models of agent/models/provision.sh. About 2 min per set and configuration on one core.
 # BENCH_AUDIO=clean: the clean recordings only (no noisy sets). BENCH_SNR="12 6": the clean
 # recordings and only these noisy sets. BENCH_VOICES="piper": only these voice sets.
+# BENCH_TIERS=all: every tier the daemon runs (the embedding tier too, and its second opinion
+# on grammar-made commands with free text), not the templates alone.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}"
@@ -55,7 +57,9 @@ for config in "${configs[@]}"; do
   for set in "${sets[@]}"; do
     voices="${set%%:*}"; dir="${set#*:}"
     case "$dir" in */snr*) audio="${dir##*/snr} dB" ;; *) audio=clean ;; esac
-    "$ctl" nlu --jsonl "$dir/manifest.jsonl" --skills "$repo/skills" --expect --templates-only \
+    tiers=(--templates-only)
+    [[ "${BENCH_TIERS:-}" == all ]] && tiers=()
+    "$ctl" nlu --jsonl "$dir/manifest.jsonl" --skills "$repo/skills" --expect "${tiers[@]}" \
       --asr-model "$model" "${flags[@]}" > "$work/out.jsonl" 2> "$work/err.txt" ||
       { echo "bench_grammar.sh: $name on $dir failed:" >&2; tail -5 "$work/err.txt" >&2; exit 1; }
     python3 - "$work/out.jsonl" "$work/err.txt" "$name" "$voices" "$audio" <<'PY'

@@ -1082,6 +1082,16 @@ pub async fn embedding_fitted(agent: &Agent1Proxy<'_>) -> anyhow::Result<serde_j
     .await
 }
 
+/// The embedding tier alone (its worker runs the encoder, no language model), the worker's
+/// socket in `dir`, with `thresholds` as `[embedding]` keys.
+pub fn embedding_config(dir: &Path, thresholds: &str) -> anyhow::Result<String> {
+    Ok(format!(
+        "[slm]\nenabled = false\nsocket = {:?}\n\n[embedding]\nencoder = {:?}\n{thresholds}\n",
+        dir.join("slm.sock").display().to_string(),
+        specialised_encoder()?.display().to_string(),
+    ))
+}
+
 /// The sentence encoder fine-tuned on the example skills (`agent/models/provision.sh
 /// tuned`, which tests/run.sh runs after the build).
 pub fn specialised_encoder() -> anyhow::Result<PathBuf> {

@@ -4,8 +4,8 @@
 //! gated by a confirmation, cancel in the middle, and the report on MQTT and on disk.
 
 use edge_agent_tests::{
-    Daemon, DaemonSetup, DbusDaemon, DemoWorld, Mosquitto, MqttProbe, Worker, embedding_fitted,
-    say_at, sessions, signal, slm_model, specialised_encoder, wear_out_pump_three,
+    Daemon, DaemonSetup, DbusDaemon, DemoWorld, Mosquitto, MqttProbe, Worker, embedding_config,
+    embedding_fitted, say_at, sessions, signal, slm_model, wear_out_pump_three,
 };
 use serde_json::Value;
 
@@ -488,16 +488,6 @@ async fn a_busy_or_hung_slm_worker_never_costs_a_skill_its_deadline() -> anyhow:
     signal_worker(&worker, "CONT")?;
     drop(worker);
     Ok(())
-}
-
-/// The embedding tier alone (its worker runs the encoder, no language model), the worker's
-/// socket in `dir`, with `thresholds` as `[embedding]` keys.
-fn embedding_config(dir: &std::path::Path, thresholds: &str) -> anyhow::Result<String> {
-    Ok(format!(
-        "[slm]\nenabled = false\nsocket = {:?}\n\n[embedding]\nencoder = {:?}\n{thresholds}\n",
-        dir.join("slm.sock").display().to_string(),
-        specialised_encoder()?.display().to_string(),
-    ))
 }
 
 /// The demo world with the embedding tier alone, fitted.

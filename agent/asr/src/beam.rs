@@ -36,6 +36,19 @@ pub struct BeamSettings {
     /// Hypotheses the model finds less likely than this (log-probability) are
     /// dropped as soon as they fall below it: the client would not take them anyway.
     pub floor: Option<f32>,
+    /// A finished sentence of fewer words is no candidate (it neither wins nor ends the
+    /// search): the client takes no biased sentence with fewer than half the free
+    /// transcript's words, and Whisper's end of text comes cheap early on ("M, speed 3."
+    /// ended as "5." before "fan speed 3" could finish).
+    pub min_words: usize,
+}
+
+/// Words of a transcript as the client counts them: runs of letters and digits (with
+/// apostrophes and decimal points inside).
+pub fn word_count(text: &str) -> usize {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '.'))
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .count()
 }
 
 /// What the search found.
@@ -184,7 +197,14 @@ pub fn search(
         live.clear();
         for beam in next.into_iter().take(beams) {
             if beam.ended {
-                finished.push(beam);
+                let text: String = beam
+                    .tokens
+                    .iter()
+                    .filter_map(|&id| texts.text(id))
+                    .collect();
+                if word_count(&text) >= settings.min_words {
+                    finished.push(beam);
+                }
             } else {
                 live.push(beam);
             }
@@ -222,4 +242,18 @@ pub fn search(
         scored,
         evaluations: decoder.evaluations,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::word_count;
+
+    #[test]
+    fn words_are_counted_as_the_client_counts_them() {
+        assert_eq!(word_count("M, speed 3."), 3);
+        assert_eq!(word_count("5."), 1);
+        assert_eq!(word_count("Set the driver side to 21.5."), 6);
+        assert_eq!(word_count("Take me to the airport, it's late"), 7);
+        assert_eq!(word_count(" , . "), 0);
+    }
 }

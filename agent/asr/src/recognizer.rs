@@ -294,6 +294,7 @@ impl Recognizer {
                 max_tokens: max_tokens_for(samples.len()) as usize,
                 threads: self.options.threads,
                 floor: bias.max_drop.map(|drop| hypotheses[0].logprob - drop),
+                min_words: beam::word_count(&hypotheses[0].text).div_ceil(2),
             };
             let prompt_tokens = self.prompt_tokens(prompt)?;
             let started = std::time::Instant::now();

@@ -125,14 +125,7 @@ impl EmbeddingRunner {
         text: &str,
     ) -> anyhow::Result<(Recognition, EmbeddingAnswer)> {
         let started = Instant::now();
-        let embedded = self
-            .runtime
-            .block_on(self.client.embed(&[text.to_owned()], None))?;
-        let vector = embedded
-            .vectors
-            .into_iter()
-            .next()
-            .context("the encoder answered no vector")?;
+        let vector = self.vector(text)?;
         let judgement = self.tier.judge(engine, text, &vector);
         let (recognition, question) = match judgement.verdict {
             Verdict::Accept(recognition) => (recognition, None),
@@ -155,6 +148,32 @@ impl EmbeddingRunner {
         };
         *self.counts.entry(kind).or_default() += 1;
         Ok((recognition, answer))
+    }
+
+    /// The intent the tier would act on for `text` (accepted with every required slot), not
+    /// counted in the report: a second opinion on a transcript.
+    pub fn accepted_intent(
+        &mut self,
+        engine: &TemplateEngine,
+        text: &str,
+    ) -> anyhow::Result<Option<String>> {
+        let vector = self.vector(text)?;
+        Ok(match self.tier.judge(engine, text, &vector).verdict {
+            Verdict::Accept(recognition) => Some(recognition.intent),
+            Verdict::Ask(_) | Verdict::None => None,
+        })
+    }
+
+    /// The encoder's vector of `text`, from the worker.
+    fn vector(&mut self, text: &str) -> anyhow::Result<Vec<f32>> {
+        let embedded = self
+            .runtime
+            .block_on(self.client.embed(&[text.to_owned()], None))?;
+        embedded
+            .vectors
+            .into_iter()
+            .next()
+            .context("the encoder answered no vector")
     }
 
     /// One line for stderr.

@@ -45,6 +45,11 @@ pub struct NluArgs {
     /// asr.grammar_max_drop).
     #[arg(long)]
     asr_max_drop: Option<f32>,
+    /// For lines with "wav": always ask about a grammar-made command with free text, even
+    /// when the free transcript names the same command (the daemon's rule before the second
+    /// opinion; for benchmarks).
+    #[arg(long)]
+    asr_no_second_opinion: bool,
     /// Only the template tier (by default every local tier the configuration enables and
     /// whose model is provisioned runs, as in the daemon).
     #[arg(long, conflicts_with_all = ["slm", "encoder", "slm_model"])]
@@ -291,6 +296,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         grammar_max_drop: Some(max_drop),
     };
     let (mut biased_passes, mut biased_taken, mut asked_count) = (0usize, 0usize, 0usize);
+    let mut corroborated = 0usize;
     let (mut word_edits, mut reference_words, mut recordings) = (0usize, 0usize, 0usize);
     let mut asr_latencies = Vec::new();
     let base = args.jsonl.parent().map(Path::to_owned).unwrap_or_default();
@@ -333,11 +339,30 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                             args.jsonl.display()
                         );
                     }
-                    let chosen = edge_speech::choose(
+                    let mut chosen = edge_speech::choose(
                         &transcript,
                         |text| engine.command_free_text(text),
                         max_drop,
                     );
+                    if chosen.confirm && !args.asr_no_second_opinion {
+                        // As the daemon: a second opinion from the free transcript alone.
+                        let intent = engine.recognize(&chosen.text).intent;
+                        let free = engine.recognize(&transcript.text);
+                        let free_intent = if free.is_none() {
+                            match embedding.as_mut() {
+                                Some(tier) => tier
+                                    .accepted_intent(&engine, &transcript.text)
+                                    .with_context(|| {
+                                        format!("{}:{line_no}", args.jsonl.display())
+                                    })?,
+                                None => None,
+                            }
+                        } else {
+                            Some(free.intent)
+                        };
+                        corroborated +=
+                            usize::from(chosen.corroborate(&intent, free_intent.as_deref()));
+                    }
                     biased_passes += usize::from(transcript.hypotheses.len() > 1);
                     biased_taken += usize::from(chosen.source == "grammar");
                     doubted = edge_speech::doubted_words(
@@ -347,6 +372,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     );
                     let said = std::mem::replace(&mut expectation.text, chosen.text);
                     heard = Some(Heard {
+                        corroborated: chosen.corroborated,
                         source: chosen.source,
                         hypotheses: transcript.hypotheses,
                     });
@@ -369,34 +395,33 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         }
         let started = Instant::now();
         let mut recognition: Recognition = engine.recognize(&expectation.text);
-        // As the daemon: a free-text slot heard with a doubted word is asked about, so it
-        // is no action (counted as not accepted).
-        let asked = engine.doubts_free_text(&recognition, &doubted);
-        if asked {
-            asked_count += 1;
-            recognition = Recognition::none();
-        }
+        let mut asked = ask_instead(&engine, &mut recognition, &doubted);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut embedding_answer = None;
         if recognition.is_none()
+            && !asked
             && let Some(tier) = embedding.as_mut()
         {
             let (r, answer) = tier
                 .recognize(&engine, &expectation.text)
                 .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
             recognition = r;
+            asked = ask_instead(&engine, &mut recognition, &doubted);
             embedding_answer = Some(answer);
         }
         let mut slm_answer = None;
         if recognition.is_none()
+            && !asked
             && let Some(slm) = slm.as_mut()
         {
             let (r, answer) = slm
                 .recognize(&expectation.text)
                 .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
             recognition = r;
+            asked = ask_instead(&engine, &mut recognition, &doubted);
             slm_answer = Some(answer);
         }
+        asked_count += usize::from(asked);
         latencies.push(latency_us);
         serde_json::to_writer(
             &mut out,
@@ -454,7 +479,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         asr_latencies.sort_by(f64::total_cmp);
         let pct = |p: f64| asr_latencies[((asr_latencies.len() - 1) as f64 * p).round() as usize];
         eprintln!(
-            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}); {asked_count} commands with doubted free text asked about (counted as not accepted)",
+            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); {asked_count} commands with doubted free text asked about (counted as not accepted)",
             100.0 * word_edits as f64 / reference_words.max(1) as f64,
             pct(0.5),
             pct(0.95)
@@ -467,11 +492,24 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// As the daemon: a free-text slot heard with a doubted word, whichever tier filled it, is
+/// asked about, so it is no action (counted as not accepted). Returns whether it was.
+fn ask_instead(engine: &TemplateEngine, recognition: &mut Recognition, doubted: &[String]) -> bool {
+    let asked = engine.doubts_free_text(recognition, doubted);
+    if asked {
+        *recognition = Recognition::none();
+    }
+    asked
+}
+
 /// What the recogniser heard in a recording.
 #[derive(Debug, Serialize)]
 struct Heard {
     /// `free` or `grammar`.
     source: String,
+    /// The free transcript named the same command as the grammar's (not asked first).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    corroborated: bool,
     hypotheses: Vec<edge_speech::Hypothesis>,
 }
 

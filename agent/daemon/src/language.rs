@@ -405,6 +405,16 @@ impl Language {
         Ok(())
     }
 
+    /// The intent the embedding tier would act on for `text` (accepted, every required
+    /// slot found), asking nothing and changing nothing: a second opinion on a transcript.
+    pub async fn accepted_intent(&self, catalog: &Arc<Catalog>, text: &str) -> Option<String> {
+        let judgement = self.embedding.as_ref()?.judge(catalog, text).await?;
+        match judgement.verdict {
+            edge_embedding::Verdict::Accept(recognition) => Some(recognition.intent),
+            _ => None,
+        }
+    }
+
     /// The embedding tier's verdict on `text` (which the templates rejected); if it
     /// found no skill's request, the SLM's; then escalation if the SLM also rejected it.
     /// `None` when no tier could answer at all.

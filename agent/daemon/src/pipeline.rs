@@ -281,6 +281,19 @@ impl Pipeline {
         let _ = self.language.set(language);
     }
 
+    /// What `text` means on its own, as a second opinion on another reading of the same
+    /// audio: the template tier's intent, else the one the embedding tier would act on
+    /// (never the SLM or escalation: slow, and a guess is no corroboration). No dialogue,
+    /// audit or metrics.
+    pub async fn second_opinion(&self, text: &str) -> Option<String> {
+        let catalog = self.catalog();
+        let recognition = catalog.engine.recognize(text);
+        if !recognition.is_none() {
+            return Some(recognition.intent);
+        }
+        self.language.get()?.accepted_intent(&catalog, text).await
+    }
+
     /// The current skills and templates.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog
@@ -406,22 +419,9 @@ impl Pipeline {
             self.clarification_superseded(&station, &session_id, asked);
             answering = false;
         }
-        if !recognition.is_none()
-            && !answering
-            && catalog.engine.doubts_free_text(&recognition, unsure_words)
-        {
-            // What was heard, in the listener's words (hesitations and politeness dropped):
-            // the words are the doubt.
-            let heard = edge_intent::normalize::normalize(&utterance.text).join(" ");
-            let asked = edge_dialogue::Clarification {
-                intent: recognition.intent.clone(),
-                slots: recognition.slots.clone(),
-                question: format!("Did you say: {heard}? Say yes or no."),
-                expect: edge_dialogue::Expect::YesNo,
-            };
-            tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a free-text slot: asking");
-            question = Some(asked.question.clone());
-            clarification = Some(asked);
+        if !answering {
+            clarification = doubt_free_text(&catalog, &recognition, &utterance.text, unsure_words);
+            question = clarification.as_ref().map(|c| c.question.clone());
         }
         if recognition.is_none()
             && !answering
@@ -432,6 +432,13 @@ impl Pipeline {
             question = answer.question;
             clarification = answer.clarification;
             slm = answer.slm;
+            // A free-text slot a later tier filled is doubted as the templates' would be.
+            if let Some(asked) =
+                doubt_free_text(&catalog, &recognition, &utterance.text, unsure_words)
+            {
+                question = Some(asked.question.clone());
+                clarification = Some(asked);
+            }
         }
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let skill = recognition
@@ -834,6 +841,30 @@ fn answers(catalog: &Catalog, asked: &edge_dialogue::Clarification, said: &str) 
             .contains_key(slot),
         _ => false,
     }
+}
+
+/// The question to ask instead of acting when `recognition` holds a free-text slot (a
+/// destination, a media query) with a word the recogniser doubted (`unsure_words`).
+fn doubt_free_text(
+    catalog: &Catalog,
+    recognition: &Recognition,
+    text: &str,
+    unsure_words: &[String],
+) -> Option<edge_dialogue::Clarification> {
+    if !catalog.engine.doubts_free_text(recognition, unsure_words) {
+        return None;
+    }
+    // What was heard, in the listener's words (hesitations and politeness dropped): the
+    // words are the doubt.
+    let heard = edge_intent::normalize::normalize(text).join(" ");
+    let asked = edge_dialogue::Clarification {
+        intent: recognition.intent.clone(),
+        slots: recognition.slots.clone(),
+        question: format!("Did you say: {heard}? Say yes or no."),
+        expect: edge_dialogue::Expect::YesNo,
+    };
+    tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a free-text slot: asking");
+    Some(asked)
 }
 
 /// What an answer to the language tier's question means.

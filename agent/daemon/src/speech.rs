@@ -38,6 +38,10 @@ pub struct SpokenOutcome {
     /// The free transcript, when the grammar-biased one was taken instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub free_transcript: Option<String>,
+    /// The grammar-biased transcript held free text, and the free transcript, understood on
+    /// its own, named the same command: acted on without asking "Did you say ...?" first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub transcript_corroborated: bool,
     /// Audio duration.
     pub audio_ms: u64,
     /// The audio decoded: a recording without its leading and trailing silence.
@@ -230,14 +234,24 @@ impl Speech {
         if let Some(e) = &transcript.grammar_error {
             tracing::error!("the recogniser could not read the skills' grammar: {e}");
         }
-        let chosen = {
+        let (mut chosen, intent) = {
             let catalog = self.pipeline.catalog();
-            edge_speech::choose(
+            let chosen = edge_speech::choose(
                 &transcript,
                 |text| catalog.engine.command_free_text(text),
                 self.grammar_max_drop,
-            )
+            );
+            let intent = chosen
+                .confirm
+                .then(|| catalog.engine.recognize(&chosen.text).intent);
+            (chosen, intent)
         };
+        if let Some(intent) = intent {
+            let free_intent = self.pipeline.second_opinion(&transcript.text).await;
+            if chosen.corroborate(&intent, free_intent.as_deref()) {
+                tracing::info!(%intent, free = %transcript.text, "the free transcript names the same command");
+            }
+        }
         let unsure_words = edge_speech::doubted_words(&transcript, &chosen, self.free_text_min_p);
         let outcome = self
             .pipeline
@@ -261,6 +275,7 @@ impl Speech {
         );
         Ok(SpokenOutcome {
             free_transcript: (chosen.source != "free").then(|| transcript.text.clone()),
+            transcript_corroborated: chosen.corroborated,
             transcript: chosen.text,
             transcript_source: chosen.source,
             audio_ms,

@@ -69,6 +69,26 @@ pub struct Chosen {
     /// The grammar pass produced a command with free text (a destination, a media query):
     /// ask before acting, since the grammar may have bent the words around it.
     pub confirm: bool,
+    /// The free transcript, understood on its own, named the same command ([`Chosen::corroborate`]).
+    pub corroborated: bool,
+}
+
+impl Chosen {
+    /// A second opinion on a grammar-made command with free text: when the free transcript,
+    /// understood on its own by another tier (`free_intent`), names the same intent as the
+    /// chosen one (`intent`), two readings of the audio agree, and the grammar mended only
+    /// the carrier phrase ("Take meets on the airport." and "Take me to the airport." are
+    /// both a route). Its free text is then doubted word by word, like a free transcript's,
+    /// instead of asked about whole. Speech that was something else has no such second
+    /// reading ("Good afternoon to you." is no route, however the grammar bends it).
+    /// Returns whether the doubt was lifted.
+    pub fn corroborate(&mut self, intent: &str, free_intent: Option<&str>) -> bool {
+        if self.confirm && intent != "none" && free_intent == Some(intent) {
+            self.confirm = false;
+            self.corroborated = true;
+        }
+        self.corroborated
+    }
 }
 
 /// Chooses between the free and the grammar-biased transcript. `command_free_text` says
@@ -92,6 +112,7 @@ pub fn choose(
         text: transcript.text.clone(),
         source: "free".into(),
         confirm: false,
+        corroborated: false,
     };
     let (Some(first), Some(biased)) = (
         transcript.hypotheses.first(),
@@ -121,6 +142,7 @@ pub fn choose(
         text: biased.text.clone(),
         source: "grammar".into(),
         confirm: !free_text.is_empty(),
+        corroborated: false,
     }
 }
 
@@ -362,6 +384,45 @@ mod tests {
             fixed.confirm,
             "free text from the grammar pass is asked about"
         );
+        // ... unless the free transcript, understood on its own, is the same command; then
+        // only words the recogniser doubted are asked about.
+        let route = |free_intent: Option<&str>| {
+            let mut chosen = fixed.clone();
+            chosen.corroborate("nav.navigate_to", free_intent);
+            chosen
+        };
+        assert!(route(None).confirm);
+        assert!(route(Some("media.play")).confirm);
+        let agreed = route(Some("nav.navigate_to"));
+        assert!(!agreed.confirm && agreed.corroborated);
+        let scored = Transcript {
+            hypotheses: vec![
+                hypothesis("Take meets on the airport.", "free", -3.0),
+                Hypothesis {
+                    words: vec![
+                        WordScore {
+                            word: "take".into(),
+                            p: 0.67,
+                        },
+                        WordScore {
+                            word: "me".into(),
+                            p: 0.1,
+                        },
+                        WordScore {
+                            word: "airport".into(),
+                            p: 0.79,
+                        },
+                    ],
+                    ..hypothesis("Take me to the airport.", "grammar", -5.3)
+                },
+            ],
+            ..Transcript::default()
+        };
+        assert_eq!(doubted_words(&scored, &agreed, 0.5), vec!["me".to_owned()]);
+        assert_eq!(doubted_words(&scored, &fixed, 0.5).len(), 5);
+        // A command both readings call "none" is nothing to corroborate.
+        let mut nothing = fixed.clone();
+        assert!(!nothing.corroborate("none", Some("none")));
         let invented = choose(
             &heard(
                 "and navigate the target office.",
