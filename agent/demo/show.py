@@ -28,6 +28,9 @@ def outcome(o):
         if o.get("transcript_source") == "grammar":
             print(f"      (heard freely as {o.get('free_transcript')!r}; "
                   f"decoded again toward the skills' grammar)")
+        elif o.get("transcript_source") == "known":
+            print(f"      (heard freely as {o.get('free_transcript')!r}; "
+                  f"read again with the skills' known values, nearly as likely)")
     print(f"  [{o['origin']}] {o['text']!r}\n"
           f"      -> {o['intent']} {slots} (tier {o.get('tier', '?')}, confidence {o['confidence']:.2f}, {o['latency_us']} us)\n"
           f"      agent: {o['response']}")

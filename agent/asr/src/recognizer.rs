@@ -56,6 +56,8 @@ pub enum HypothesisSource {
     Free,
     /// Biased toward the skills' grammar.
     Grammar,
+    /// Held to the free-text values the skills know.
+    Known,
 }
 
 impl HypothesisSource {
@@ -63,6 +65,7 @@ impl HypothesisSource {
         match self {
             Self::Free => "free",
             Self::Grammar => "grammar",
+            Self::Known => "known",
         }
     }
 }
@@ -91,11 +94,24 @@ impl Hypothesis {
 #[derive(Debug, Clone, Copy)]
 pub struct GrammarBias<'a> {
     pub grammar: &'a Grammar,
+    /// The commands whose free text is held to known values: searched when the free
+    /// transcript is one of these commands but with other free text ("play some chairs"),
+    /// for a reading the client may ask about.
+    pub known: Option<KnownValues<'a>>,
     /// Subtracted from the logit of every token that leaves the grammar.
     pub penalty: f32,
     /// A biased transcript the model finds more than this many nats less likely than the
     /// free one is not wanted (the client would not take it): the search drops it early.
     pub max_drop: Option<f32>,
+}
+
+/// The commands whose free-text slots list known values, twice: held to them, and open.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownValues<'a> {
+    /// The slots held to their known values (the grammar searched).
+    pub values: &'a Grammar,
+    /// The same commands with those slots open (whether a transcript is one of them).
+    pub carrier: &'a Grammar,
 }
 
 /// What one request produced.
@@ -286,9 +302,23 @@ impl Recognizer {
         };
         let in_grammar = TextCursor::accepts(bias.grammar, &free.text);
         free.in_grammar = Some(in_grammar);
-        let decode_again = !in_grammar && !free.text.is_empty() && bias.penalty > 0.0;
+        // A command whose free text is none of the known values: search those too.
+        let known = bias
+            .known
+            .filter(|known| {
+                in_grammar
+                    && TextCursor::accepts(known.carrier, &free.text)
+                    && !TextCursor::accepts(known.values, &free.text)
+            })
+            .map(|known| known.values);
+        let decode_again =
+            (!in_grammar || known.is_some()) && !free.text.is_empty() && bias.penalty > 0.0;
         let mut hypotheses = vec![free];
         if decode_again {
+            let (grammar, source) = match known {
+                Some(known) => (known, HypothesisSource::Known),
+                None => (bias.grammar, HypothesisSource::Grammar),
+            };
             let settings = BeamSettings {
                 beams: self.options.grammar_beam_size.max(1),
                 max_tokens: max_tokens_for(samples.len()) as usize,
@@ -302,7 +332,7 @@ impl Recognizer {
                 state,
                 &self.token_texts,
                 &prompt_tokens,
-                bias.grammar,
+                grammar,
                 settings,
                 self.token_texts.id_of(" "),
             )
@@ -315,7 +345,7 @@ impl Recognizer {
             );
             if let Some(scored) = result.scored {
                 let raw: String = scored.iter().map(|t| t.text.as_str()).collect();
-                let mut biased = self.hypothesis(&raw, &scored, HypothesisSource::Grammar);
+                let mut biased = self.hypothesis(&raw, &scored, source);
                 biased.in_grammar = Some(TextCursor::accepts(bias.grammar, &biased.text));
                 hypotheses.push(biased);
             }

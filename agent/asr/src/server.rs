@@ -1,7 +1,7 @@
 //! The Wyoming ASR server: many connections, many requests per connection.
 
 use crate::grammar::Grammar;
-use crate::recognizer::{GrammarBias, Hypothesis, Recognizer, Transcription};
+use crate::recognizer::{GrammarBias, Hypothesis, KnownValues, Recognizer, Transcription};
 use edge_protocol::{AudioFormat, Event, ProtocolError, decode_mono, kind};
 use serde_json::json;
 use std::hash::{Hash, Hasher};
@@ -16,22 +16,26 @@ pub struct AsrService {
     recognizer: Arc<Recognizer>,
     decode_slots: Arc<Semaphore>,
     version: &'static str,
-    /// Recently used grammars by a hash of their text, so a client may send its grammar
+    /// Recently used grammars by a hash of their text and start rule, so a client may send its grammar
     /// with every request and it is read only once.
     grammars: Mutex<Vec<(u64, Arc<Grammar>)>>,
 }
 
-/// Grammars kept parsed (one per skill set a client uses; a few clients at most).
-const GRAMMARS_KEPT: usize = 4;
+/// Grammars kept parsed (three per skill set a client uses: the commands, and the
+/// known-values grammar from both its start rules; a few clients at most).
+const GRAMMARS_KEPT: usize = 9;
 
 /// Penalty for leaving the grammar when a request does not give one.
 pub const DEFAULT_GRAMMAR_PENALTY: f32 = 10.0;
 
 /// Extension fields of `transcribe` (plain Wyoming clients send neither):
-/// `grammar` (GBNF text, start rule `root`), `grammar_penalty` (a number) and
-/// `grammar_max_drop` (nats: no biased transcript further below the free one is wanted).
+/// `grammar` (GBNF text, start rule `root`), `grammar_penalty` (a number),
+/// `grammar_max_drop` (nats: no biased transcript further below the free one is wanted) and
+/// `grammar_known` (GBNF of the commands whose free text is held to its known values:
+/// searched when the free transcript is a sentence of `grammar` but not of this one).
 pub mod field {
     pub const GRAMMAR: &str = "grammar";
+    pub const GRAMMAR_KNOWN: &str = "grammar_known";
     pub const GRAMMAR_PENALTY: &str = "grammar_penalty";
     pub const GRAMMAR_MAX_DROP: &str = "grammar_max_drop";
 }
@@ -49,6 +53,9 @@ pub mod error_code {
 #[derive(Debug, Clone)]
 struct RequestGrammar {
     grammar: Arc<Grammar>,
+    /// The known-values grammar (start rules `root` and `carrier`), when the request sent
+    /// one that could be read.
+    known: Option<(Arc<Grammar>, Arc<Grammar>)>,
     penalty: f32,
     max_drop: Option<f32>,
 }
@@ -75,10 +82,12 @@ impl AsrService {
         }
     }
 
-    /// The parsed grammar of a request, from the cache when its text was seen before.
-    fn grammar(&self, text: &str) -> Result<Arc<Grammar>, String> {
+    /// The parsed grammar of a request from its start rule `start`, from the cache when its
+    /// text was seen before.
+    fn grammar(&self, text: &str, start: &str) -> Result<Arc<Grammar>, String> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut hasher);
+        start.hash(&mut hasher);
         let key = hasher.finish();
         if let Ok(mut cache) = self.grammars.lock()
             && let Some(i) = cache.iter().position(|(k, _)| *k == key)
@@ -89,7 +98,7 @@ impl AsrService {
             return Ok(grammar);
         }
         let started = Instant::now();
-        let grammar = Arc::new(Grammar::parse(text, "root").map_err(|e| e.to_string())?);
+        let grammar = Arc::new(Grammar::parse(text, start).map_err(|e| e.to_string())?);
         tracing::info!(
             bytes = text.len(),
             parse_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -164,9 +173,20 @@ impl AsrService {
                     let penalty =
                         number(field::GRAMMAR_PENALTY)?.unwrap_or(DEFAULT_GRAMMAR_PENALTY);
                     let max_drop = number(field::GRAMMAR_MAX_DROP)?;
-                    self.grammar(text)
+                    let known = event
+                        .str(field::GRAMMAR_KNOWN)
+                        .map(|known| -> Result<_, String> {
+                            Ok((
+                                self.grammar(known, "root")?,
+                                self.grammar(known, "carrier")?,
+                            ))
+                        })
+                        .transpose()
+                        .map_err(|e| format!("transcribe \"{}\": {e}", field::GRAMMAR_KNOWN))?;
+                    self.grammar(text, "root")
                         .map(|grammar| RequestGrammar {
                             grammar,
+                            known,
                             penalty,
                             max_drop,
                         })
@@ -294,6 +314,10 @@ impl AsrService {
         let result = tokio::task::spawn_blocking(move || {
             let bias = grammar.as_ref().map(|g| GrammarBias {
                 grammar: &g.grammar,
+                known: g
+                    .known
+                    .as_ref()
+                    .map(|(values, carrier)| KnownValues { values, carrier }),
                 penalty: g.penalty,
                 max_drop: g.max_drop,
             });

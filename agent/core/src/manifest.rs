@@ -156,6 +156,11 @@ pub struct SlotDef {
     /// `text` only: longest value in words (default 8).
     #[serde(default)]
     pub max_words: Option<usize>,
+    /// `text` only: values the recogniser listens for (genres, stations, saved places).
+    /// Other text is still accepted; a heard value that is none of them, when one of them
+    /// sounds nearly as likely, is asked about ("Did you say: play some jazz?").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known: Vec<String>,
     /// Whether every template of the intent must fill this slot (default true).
     #[serde(default = "yes")]
     pub required: bool,
@@ -205,6 +210,8 @@ pub enum SlotKind {
     Text {
         /// Longest value in words.
         max_words: usize,
+        /// Values the recogniser listens for (lowercase).
+        known: Vec<String>,
     },
     /// One of a closed set.
     Enum {
@@ -474,6 +481,9 @@ impl SkillManifest {
         if slot.max_words.is_some() && slot.type_name != "text" {
             return Err("max_words applies only to type \"text\"".into());
         }
+        if !slot.known.is_empty() && slot.type_name != "text" {
+            return Err("known applies only to type \"text\"".into());
+        }
         Ok(match slot.type_name.as_str() {
             "number" => SlotKind::Number {
                 min: slot.min,
@@ -484,13 +494,30 @@ impl SkillManifest {
                 min: slot.min,
                 max: slot.max,
             },
-            "text" => SlotKind::Text {
-                max_words: match slot.max_words {
+            "text" => {
+                let max_words = match slot.max_words {
                     Some(0) => return Err("max_words must be at least 1".into()),
                     Some(n) => n,
                     None => DEFAULT_TEXT_MAX_WORDS,
-                },
-            },
+                };
+                let mut known = Vec::new();
+                for (i, value) in slot.known.iter().enumerate() {
+                    let words = value.split_whitespace().count();
+                    if words == 0 || words > max_words {
+                        return Err(format!(
+                            "known[{i}] {value:?} must have 1 to {max_words} words (max_words)"
+                        ));
+                    }
+                    known.push(
+                        value
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                            .to_lowercase(),
+                    );
+                }
+                SlotKind::Text { max_words, known }
+            }
             other => match self.types.get(other) {
                 Some(SlotTypeDef::Enum { values }) => SlotKind::Enum {
                     values: values.clone(),
@@ -650,6 +677,45 @@ slots.zone = { type = "zone", required = false }
         let text = CLIMATE.replace("min = 16, max = 30", "min = 30, max = 16");
         let err = LoadedManifest::parse(Path::new("c.toml"), &text).expect_err("must be refused");
         assert!(err.to_string().contains("min is greater than max"), "{err}");
+    }
+
+    #[test]
+    fn known_values_belong_to_text_slots_and_fit_them() {
+        let query = |slot: &str| {
+            format!(
+                "{CLIMATE}\n[intents.\"media.play\"]\ntemplates = [\"play {{query}}\"]\nslots.query = {slot}\n"
+            )
+        };
+        let ok = query(r#"{ type = "text", max_words = 3, known = ["Jazz", "hip  hop"] }"#);
+        let m = LoadedManifest::parse(Path::new("m.toml"), &ok).expect("valid");
+        let kind = m
+            .manifest
+            .slot_kind(&m.manifest.intents["media.play"].slots["query"])
+            .expect("kind");
+        assert_eq!(
+            kind,
+            SlotKind::Text {
+                max_words: 3,
+                known: vec!["jazz".into(), "hip hop".into()]
+            }
+        );
+        let long = query(r#"{ type = "text", max_words = 2, known = ["rhythm and blues"] }"#);
+        let err = LoadedManifest::parse(Path::new("m.toml"), &long).expect_err("refused");
+        assert!(err.to_string().contains("slots.query"), "{err}");
+        assert!(
+            err.to_string().contains("known[0] \"rhythm and blues\""),
+            "{err}"
+        );
+        let enum_slot = CLIMATE.replace(
+            "slots.zone = { type = \"zone\", required = false }",
+            "slots.zone = { type = \"zone\", required = false, known = [\"driver\"] }",
+        );
+        let err = LoadedManifest::parse(Path::new("m.toml"), &enum_slot).expect_err("refused");
+        assert!(
+            err.to_string()
+                .contains("known applies only to type \"text\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -292,11 +292,12 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             String::new()
         },
         grammar: (config.asr.grammar && penalty > 0.0).then(|| engine.recognition_grammar().into()),
+        known_grammar: engine.known_values_grammar().map(Into::into),
         grammar_penalty: Some(penalty),
         grammar_max_drop: Some(max_drop),
     };
     let (mut biased_passes, mut biased_taken, mut asked_count) = (0usize, 0usize, 0usize);
-    let mut corroborated = 0usize;
+    let (mut corroborated, mut known_found, mut known_asked) = (0usize, 0usize, 0usize);
     let (mut word_edits, mut reference_words, mut recordings) = (0usize, 0usize, 0usize);
     let mut asr_latencies = Vec::new();
     let base = args.jsonl.parent().map(Path::to_owned).unwrap_or_default();
@@ -363,8 +364,12 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                         corroborated +=
                             usize::from(chosen.corroborate(&intent, free_intent.as_deref()));
                     }
-                    biased_passes += usize::from(transcript.hypotheses.len() > 1);
+                    let found =
+                        |source: &str| transcript.hypotheses.iter().any(|h| h.source == source);
+                    biased_passes += usize::from(found("grammar"));
+                    known_found += usize::from(found("known"));
                     biased_taken += usize::from(chosen.source == "grammar");
+                    known_asked += usize::from(chosen.source == "known");
                     doubted = edge_speech::doubted_words(
                         &transcript,
                         &chosen,
@@ -479,7 +484,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         asr_latencies.sort_by(f64::total_cmp);
         let pct = |p: f64| asr_latencies[((asr_latencies.len() - 1) as f64 * p).round() as usize];
         eprintln!(
-            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); {asked_count} commands with doubted free text asked about (counted as not accepted)",
+            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); a reading with a known free-text value found for {known_found} commands heard with another, asked about for {known_asked}; {asked_count} commands with doubted free text asked about (counted as not accepted)",
             100.0 * word_edits as f64 / reference_words.max(1) as f64,
             pct(0.5),
             pct(0.95)

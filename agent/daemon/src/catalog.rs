@@ -18,6 +18,9 @@ pub struct Catalog {
     pub skill_errors: Vec<String>,
     /// The templates as a GBNF grammar, for the recogniser.
     pub recognition_grammar: std::sync::Arc<str>,
+    /// The commands whose free text lists known values, held to them (`None`: no skill
+    /// lists any).
+    pub known_values_grammar: Option<std::sync::Arc<str>>,
     pub(crate) intents: HashMap<String, IntentDef>,
     /// Which build this is: every build in the process gets the next number, so tiers
     /// fitted to a catalog tell reloads apart (an address could be reused after a drop).
@@ -77,6 +80,7 @@ impl Catalog {
             .collect();
         Self {
             recognition_grammar: engine.recognition_grammar().into(),
+            known_values_grammar: engine.known_values_grammar().map(Into::into),
             engine,
             skills,
             skill_errors,

@@ -182,17 +182,17 @@ impl Speech {
     }
 
     /// What each request tells the recogniser: the prompt (words of the installed skills,
-    /// so Whisper prefers them) and the skills' grammar.
+    /// so Whisper prefers them) and the skills' grammar, with its known-values part.
     pub fn hints(&self) -> RecognitionHints {
+        let catalog = self.pipeline.catalog();
         RecognitionHints {
             prompt: if self.vocabulary_prompt {
                 edge_speech::vocabulary_prompt(self.pipeline.entity_lists(), &self.prompt_words)
             } else {
                 String::new()
             },
-            grammar: self
-                .grammar
-                .then(|| self.pipeline.catalog().recognition_grammar.clone()),
+            grammar: self.grammar.then(|| catalog.recognition_grammar.clone()),
+            known_grammar: catalog.known_values_grammar.clone(),
             grammar_penalty: Some(self.grammar_penalty),
             grammar_max_drop: Some(self.grammar_max_drop),
         }

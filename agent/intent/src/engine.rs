@@ -391,7 +391,7 @@ fn compile_skill(
                     half: false,
                     integer: true,
                 },
-                SlotKind::Text { max_words } => SlotMatcher::Text { max_words },
+                SlotKind::Text { max_words, .. } => SlotMatcher::Text { max_words },
                 SlotKind::Enum { values } => SlotMatcher::Phrases(enum_phrases(&values)),
                 SlotKind::Entity { list } => match entities.get(&list) {
                     Some(entity_list) => SlotMatcher::Phrases(entity_phrases(entity_list)),

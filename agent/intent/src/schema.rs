@@ -452,7 +452,7 @@ fn slot_type(matcher: &SlotMatcher, declared: &SlotKind) -> SlotType {
             min: *min,
             max: *max,
         },
-        SlotKind::Text { max_words } => SlotType::Text {
+        SlotKind::Text { max_words, .. } => SlotType::Text {
             max_words: *max_words,
         },
         SlotKind::Enum { .. } => SlotType::Enum {

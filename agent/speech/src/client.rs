@@ -21,7 +21,7 @@ pub struct Transcript {
 #[derive(Debug, Clone, PartialEq, Default, serde::Deserialize, serde::Serialize)]
 pub struct Hypothesis {
     pub text: String,
-    /// `free` or `grammar`.
+    /// `free`, `grammar` or `known`.
     pub source: String,
     /// Sum of the tokens' log-probabilities under the unbiased model.
     pub logprob: f32,
@@ -58,13 +58,18 @@ pub struct RecognitionHints {
     /// The largest drop in log-probability the client accepts for a biased transcript
     /// ([`choose`]'s `max_drop`): the worker stops searching below it.
     pub grammar_max_drop: Option<f32>,
+    /// GBNF of the commands whose free text is held to the values the skills know (an
+    /// `edge-asr` extension): a command heard with other free text is searched again under
+    /// it, for a reading to ask about.
+    pub known_grammar: Option<std::sync::Arc<str>>,
 }
 
 /// Which transcript the command was taken from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chosen {
     pub text: String,
-    /// `free` or `grammar` (`free` also when the server sent no hypotheses).
+    /// `free`, `grammar`, or `known` for the reading held to the skills' known free-text
+    /// values (`free` also when the server sent no hypotheses).
     pub source: String,
     /// The grammar pass produced a command with free text (a destination, a media query):
     /// ask before acting, since the grammar may have bent the words around it.
@@ -83,7 +88,11 @@ impl Chosen {
     /// reading ("Good afternoon to you." is no route, however the grammar bends it).
     /// Returns whether the doubt was lifted.
     pub fn corroborate(&mut self, intent: &str, free_intent: Option<&str>) -> bool {
-        if self.confirm && intent != "none" && free_intent == Some(intent) {
+        if self.confirm
+            && self.source == "grammar"
+            && intent != "none"
+            && free_intent == Some(intent)
+        {
             self.confirm = false;
             self.corroborated = true;
         }
@@ -93,6 +102,10 @@ impl Chosen {
 
 /// Chooses between the free and the grammar-biased transcript. `command_free_text` says
 /// whether a text is a command, and with which free-text words (`None`: no command).
+///
+/// A reading held to the skills' known free-text values (source `known`, searched when the
+/// free transcript is a command with other free text) is taken, to be asked about, when it
+/// is nearly as likely ([`known_reading`]).
 ///
 /// The biased transcript is taken only when the free one is no command, the biased one is,
 /// the model finds it at most `max_drop` nats less likely over the whole transcript (so
@@ -114,6 +127,12 @@ pub fn choose(
         confirm: false,
         corroborated: false,
     };
+    if let (Some(first), Some(known)) = (
+        transcript.hypotheses.first(),
+        transcript.hypotheses.iter().find(|h| h.source == "known"),
+    ) {
+        return known_reading(first, known, &command_free_text, max_drop).unwrap_or(free);
+    }
     let (Some(first), Some(biased)) = (
         transcript.hypotheses.first(),
         transcript.hypotheses.iter().find(|h| h.source == "grammar"),
@@ -144,6 +163,32 @@ pub fn choose(
         confirm: !free_text.is_empty(),
         corroborated: false,
     }
+}
+
+/// A command heard with free text that none of the skills' known values is (`free`), and
+/// its reading held to them (`known`): when the model finds that reading at most `max_drop`
+/// nats less likely and its free text differs, the audio may well have said it ("play some
+/// chairs" heard surely, "play some jazz" 4.7 nats behind): ask about it rather than act on
+/// either. A known value far less likely leaves the free transcript as it was ("play some
+/// Taylor Swift" has no genre near it).
+fn known_reading(
+    free: &Hypothesis,
+    known: &Hypothesis,
+    command_free_text: impl Fn(&str) -> Option<Vec<String>>,
+    max_drop: f32,
+) -> Option<Chosen> {
+    let words =
+        |text: Vec<String>| -> Vec<String> { text.iter().flat_map(|t| plain_words(t)).collect() };
+    let heard = words(command_free_text(&free.text)?);
+    let reading = words(command_free_text(&known.text)?);
+    (!heard.is_empty() && heard != reading && free.logprob - known.logprob <= max_drop).then(|| {
+        Chosen {
+            text: known.text.clone(),
+            source: "known".into(),
+            confirm: true,
+            corroborated: false,
+        }
+    })
 }
 
 /// A word the free pass heard at least this surely was really said.
@@ -234,6 +279,9 @@ impl AsrClient {
         }
         if let Some(grammar) = &hints.grammar {
             transcribe = transcribe.with("grammar", grammar.as_ref());
+            if let Some(known) = &hints.known_grammar {
+                transcribe = transcribe.with("grammar_known", known.as_ref());
+            }
         }
         if let Some(drop) = hints.grammar_max_drop {
             transcribe = transcribe.with("grammar_max_drop", f64::from(drop));
@@ -432,6 +480,44 @@ mod tests {
             7.5,
         );
         assert_eq!(invented.source, "free");
+    }
+
+    #[test]
+    fn a_known_value_nearly_as_likely_as_the_heard_free_text_is_asked_about() {
+        let heard = |known: f32| Transcript {
+            text: "play some chairs,".into(),
+            hypotheses: vec![
+                hypothesis("play some chairs,", "free", -2.5),
+                hypothesis("play some jazz", "known", known),
+            ],
+            ..Transcript::default()
+        };
+        let query = |t: &str| {
+            t.strip_prefix("play some ")
+                .map(|q| vec![q.trim_end_matches(',').to_owned()])
+        };
+        let asked = choose(&heard(-7.1), query, 7.5);
+        assert_eq!(asked.source, "known");
+        assert_eq!(asked.text, "play some jazz");
+        assert!(
+            asked.confirm,
+            "a known reading is asked about, never acted on"
+        );
+        let mut again = asked.clone();
+        assert!(!again.corroborate("media.play", Some("media.play")));
+        assert!(again.confirm);
+        // Far less likely: the free text stands ("play some Taylor Swift").
+        assert_eq!(choose(&heard(-12.0), query, 7.5).source, "free");
+        // The same free text either way: nothing to ask.
+        let same = Transcript {
+            text: "play some jazz,".into(),
+            hypotheses: vec![
+                hypothesis("play some jazz,", "free", -2.5),
+                hypothesis("play some jazz", "known", -3.0),
+            ],
+            ..Transcript::default()
+        };
+        assert_eq!(choose(&same, query, 7.5).source, "free");
     }
 
     #[test]
