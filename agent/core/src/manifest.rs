@@ -502,19 +502,13 @@ impl SkillManifest {
                 };
                 let mut known = Vec::new();
                 for (i, value) in slot.known.iter().enumerate() {
-                    let words = value.split_whitespace().count();
-                    if words == 0 || words > max_words {
+                    let words: Vec<&str> = value.split_whitespace().collect();
+                    if words.is_empty() || words.len() > max_words {
                         return Err(format!(
                             "known[{i}] {value:?} must have 1 to {max_words} words (max_words)"
                         ));
                     }
-                    known.push(
-                        value
-                            .split_whitespace()
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                            .to_lowercase(),
-                    );
+                    known.push(words.join(" ").to_lowercase());
                 }
                 SlotKind::Text { max_words, known }
             }

@@ -346,21 +346,10 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                         max_drop,
                     );
                     if chosen.confirm && !args.asr_no_second_opinion {
-                        // As the daemon: a second opinion from the free transcript alone.
                         let intent = engine.recognize(&chosen.text).intent;
-                        let free = engine.recognize(&transcript.text);
-                        let free_intent = if free.is_none() {
-                            match embedding.as_mut() {
-                                Some(tier) => tier
-                                    .accepted_intent(&engine, &transcript.text)
-                                    .with_context(|| {
-                                        format!("{}:{line_no}", args.jsonl.display())
-                                    })?,
-                                None => None,
-                            }
-                        } else {
-                            Some(free.intent)
-                        };
+                        let free_intent =
+                            second_opinion(&engine, embedding.as_mut(), &transcript.text)
+                                .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
                         corroborated +=
                             usize::from(chosen.corroborate(&intent, free_intent.as_deref()));
                     }
@@ -495,6 +484,23 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// As the daemon (`Pipeline::second_opinion`): what `text` means on its own, the template
+/// tier's intent, else the one the embedding tier would act on.
+fn second_opinion(
+    engine: &TemplateEngine,
+    embedding: Option<&mut crate::embedding::EmbeddingRunner>,
+    text: &str,
+) -> anyhow::Result<Option<String>> {
+    let recognition = engine.recognize(text);
+    if !recognition.is_none() {
+        return Ok(Some(recognition.intent));
+    }
+    match embedding {
+        Some(tier) => tier.accepted_intent(engine, text),
+        None => Ok(None),
+    }
 }
 
 /// As the daemon: a free-text slot heard with a doubted word, whichever tier filled it, is

@@ -64,10 +64,9 @@ impl TemplateEngine {
                 continue;
             }
             let name = format!("t{t}");
-            let slot_name = |intent, slot| slot_rule(intent, slot);
             rules.push((
                 name.clone(),
-                node(&template.root, template.intent, &slot_name),
+                node(&template.root, template.intent, &slot_rule),
             ));
             commands.push(name);
             if known_only {
