@@ -215,11 +215,9 @@ fn no_training_sentence_is_in_the_dev_or_held_out_sets() -> anyhow::Result<()> {
     );
     for set in [
         "dev.jsonl",
-        "dev-2.jsonl",
-        "dev-3.jsonl",
-        "dev-4.jsonl",
         "dev-5.jsonl",
         "heldout-7.jsonl",
+        "heldout-8.jsonl",
     ] {
         let path = repo().join("tests/resources/nlu").join(set);
         let shared: Vec<String> = std::fs::read_to_string(&path)?
