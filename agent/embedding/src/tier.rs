@@ -16,6 +16,11 @@ pub const SENTENCES_PER_TEMPLATE: usize = 6;
 /// slots to be taken over ("I'm freezing" → direction warmer).
 const EXAMPLE_SLOTS_MIN_COSINE: f32 = 0.6;
 
+/// An utterance of at most this many words (besides [`NOT_A_REQUEST`]) is acted on only
+/// when a sentence of the intent is nearly the same ([`FRAGMENT_MIN_COSINE`]).
+const FRAGMENT_WORDS: usize = 2;
+const FRAGMENT_MIN_COSINE: f32 = 0.95;
+
 /// Words that carry no request: an utterance that is slot values and these alone ("pump
 /// two", "the passenger side please") names no intent, however near its vector is.
 const NOT_A_REQUEST: &[&str] = &[
@@ -370,6 +375,23 @@ impl EmbeddingTier {
     pub fn judge(&self, engine: &TemplateEngine, text: &str, vector: &[f32]) -> Judgement {
         let ranking = self.classifier.rank(vector);
         let mut decision = ranking.decide(&self.thresholds);
+        // The single nearest training sentence is a negative: the mean of the k nearest
+        // can hide it ("turn on the extraction fan in hall two" beside the negative "turn
+        // on the extraction fans in bay 2"). Asked about, never acted on.
+        // One or two words unlike any sentence of the intent ("windows", "air fryer") are
+        // too little to act on: a fragment or noise. Asked about, never acted on.
+        if let Decision::Accept(intent) = &decision {
+            let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
+            let words = normalize(text)
+                .iter()
+                .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
+                .count();
+            let fragment =
+                words <= FRAGMENT_WORDS && nearest(intent).is_none_or(|c| c < FRAGMENT_MIN_COSINE);
+            if nearest(NONE) >= nearest(intent) || fragment {
+                decision = Decision::Ask(intent.clone());
+            }
+        }
         let mut slots = Slots::new();
         if let Some(intent) = decision.intent().map(str::to_owned) {
             let (spotted, rest) = engine.spot_slots_and_rest(&intent, text);
@@ -795,6 +817,78 @@ mod tests {
         // Along none: refused.
         let refused = tier.judge(&engine, "tell me a joke", &none);
         assert_eq!(refused.verdict, Verdict::None);
+    }
+
+    #[test]
+    fn a_negative_nearest_of_all_makes_it_a_question() {
+        let engine = engine();
+        let set = TrainingSet::new(
+            &engine,
+            &[
+                "turn on the extraction fans in bay 2",
+                "tell me a joke",
+                "order more oil",
+            ],
+        );
+        let mut classes = set.labels();
+        classes.sort();
+        classes.dedup();
+        let space = Space { classes };
+        // One negative sits beside the fan's sentences, leaning off their axis.
+        let fan = space.along("climate.set_fan", 0.0);
+        let beside_fan = space.along("climate.set_fan", 0.3);
+        let vectors = set
+            .sentences
+            .iter()
+            .map(|s| space.along(&s.intent, 0.0))
+            .chain([
+                beside_fan.clone(),
+                space.along(NONE, 0.0),
+                space.along(NONE, 0.0),
+            ])
+            .collect();
+        let tier = EmbeddingTier::fit(set, vectors, Method::Knn { k: 3 }, SURE).expect("fit");
+        // The three nearest fan sentences are well ahead of the three nearest negatives,
+        // but the nearest sentence of all is the negative: asked about, not acted on.
+        let near_negative = tier.judge(
+            &engine,
+            "turn on the extraction fan in hall two",
+            &beside_fan,
+        );
+        assert_eq!(
+            near_negative.decision,
+            Decision::Ask("climate.set_fan".into())
+        );
+        assert!(
+            matches!(near_negative.verdict, Verdict::Ask(_)),
+            "{near_negative:?}"
+        );
+        // Along the fan's sentences themselves: acted on.
+        let acted = tier.judge(&engine, "fan to level two", &fan);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+    }
+
+    #[test]
+    fn one_or_two_words_unlike_any_sentence_are_asked_about() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        // Leaning away from every sentence of the intent: cosine 0.93 at best.
+        let off_axis = space.along("climate.ac", -0.4);
+        let short = tier.judge(&engine, "air fryer", &off_axis);
+        assert!(matches!(short.verdict, Verdict::Ask(_)), "{short:?}");
+        let long = tier.judge(
+            &engine,
+            "the air in here is stale so switch the ac on",
+            &off_axis,
+        );
+        assert!(matches!(long.verdict, Verdict::Accept(_)), "{long:?}");
+        // Two words nearly the same as an example: acted on.
+        let example = tier.judge(
+            &engine,
+            "I'm freezing",
+            &space.along("climate.adjust_temperature", 0.3),
+        );
+        assert!(matches!(example.verdict, Verdict::Accept(_)), "{example:?}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::engine::{SlotMatcher, TemplateEngine, slot_matches};
 use crate::normalize::normalize;
 use crate::normalize::tokenize;
 use crate::numbers::names_a_number;
-use edge_core::{Recognition, Slots};
+use edge_core::{Recognition, SlotKind, Slots};
 
 impl TemplateEngine {
     /// The names of `intent`'s required slots (none for an unknown intent).
@@ -79,19 +79,31 @@ impl TemplateEngine {
     }
 
     /// Whether a free-text slot of `recognition` holds one of `doubted` words (words the
-    /// recogniser was unsure of): such a command is asked about, not acted on.
+    /// recogniser was unsure of): such a command is asked about, not acted on. A value
+    /// that is one of the slot's known values is not doubted: the skill expects it, so a
+    /// middling token probability is no sign of a wrong word ("play some jazz", with
+    /// "jazz" at p 0.4, is meant; "play some chairs" is still asked about).
     pub fn doubts_free_text(&self, recognition: &Recognition, doubted: &[String]) -> bool {
         if doubted.is_empty() || recognition.is_none() {
             return false;
         }
+        let Some(intent) = self.intents.iter().find(|i| i.name == recognition.intent) else {
+            return false;
+        };
         let doubted: Vec<String> = doubted.iter().flat_map(|w| tokenize(w)).collect();
-        self.text_slots(&recognition.intent)
+        intent
+            .slots
             .iter()
-            .any(|(slot, _)| {
-                recognition
-                    .slots
-                    .get(slot)
-                    .is_some_and(|v| tokenize(&v.to_string()).iter().any(|w| doubted.contains(w)))
+            .zip(&intent.declared)
+            .any(|((slot, _), kind)| {
+                let SlotKind::Text { known, .. } = kind else {
+                    return false;
+                };
+                recognition.slots.get(slot).is_some_and(|value| {
+                    let words = tokenize(&value.to_string());
+                    words.iter().any(|w| doubted.contains(w))
+                        && !known.iter().any(|k| tokenize(k) == words)
+                })
             })
     }
 
@@ -216,6 +228,17 @@ mod tests {
         // A command without free text is never doubted this way.
         let stop = e.recognize("stop pump three");
         assert!(!e.doubts_free_text(&stop, &["stop".into(), "three".into()]));
+        // A value the slot lists as known (the media skill's genres) is expected: an
+        // unsure "jazz" is acted on, an unsure "chairs" asked about.
+        let jazz = e.recognize("play some jazz");
+        assert_eq!(
+            jazz.slots.get("query"),
+            Some(&SlotValue::Text("jazz".into()))
+        );
+        assert!(!e.doubts_free_text(&jazz, &["jazz".into()]));
+        let chairs = e.recognize("play some chairs");
+        assert_eq!(chairs.intent, "media.play");
+        assert!(e.doubts_free_text(&chairs, &["chairs".into()]));
     }
 
     #[test]
