@@ -218,6 +218,7 @@ fn no_training_sentence_is_in_the_dev_or_held_out_sets() -> anyhow::Result<()> {
         "dev-5.jsonl",
         "heldout-7.jsonl",
         "heldout-8.jsonl",
+        "heldout-9.jsonl",
     ] {
         let path = repo().join("tests/resources/nlu").join(set);
         let shared: Vec<String> = std::fs::read_to_string(&path)?
