@@ -364,6 +364,9 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                         &chosen,
                         config.asr.free_text_min_p,
                     );
+                    if !chosen.confirm {
+                        doubted = engine.unsure_beyond_known(&chosen.text, doubted);
+                    }
                     let said = std::mem::replace(&mut expectation.text, chosen.text);
                     heard = Some(Heard {
                         corroborated: chosen.corroborated,

@@ -252,7 +252,15 @@ impl Speech {
                 tracing::info!(%intent, free = %transcript.text, "the free transcript names the same command");
             }
         }
-        let unsure_words = edge_speech::doubted_words(&transcript, &chosen, self.free_text_min_p);
+        let mut unsure_words =
+            edge_speech::doubted_words(&transcript, &chosen, self.free_text_min_p);
+        if !chosen.confirm {
+            unsure_words = self
+                .pipeline
+                .catalog()
+                .engine
+                .unsure_beyond_known(&chosen.text, unsure_words);
+        }
         let outcome = self
             .pipeline
             .handle_heard(&chosen.text, UtteranceOrigin::Voice, None, &unsure_words)

@@ -79,32 +79,49 @@ impl TemplateEngine {
     }
 
     /// Whether a free-text slot of `recognition` holds one of `doubted` words (words the
-    /// recogniser was unsure of): such a command is asked about, not acted on. A value
-    /// that is one of the slot's known values is not doubted: the skill expects it, so a
-    /// middling token probability is no sign of a wrong word ("play some jazz", with
-    /// "jazz" at p 0.4, is meant; "play some chairs" is still asked about).
+    /// recogniser was unsure of): such a command is asked about, not acted on.
     pub fn doubts_free_text(&self, recognition: &Recognition, doubted: &[String]) -> bool {
         if doubted.is_empty() || recognition.is_none() {
             return false;
         }
-        let Some(intent) = self.intents.iter().find(|i| i.name == recognition.intent) else {
-            return false;
-        };
         let doubted: Vec<String> = doubted.iter().flat_map(|w| tokenize(w)).collect();
-        intent
+        self.text_slots(&recognition.intent)
+            .iter()
+            .any(|(slot, _)| {
+                recognition
+                    .slots
+                    .get(slot)
+                    .is_some_and(|v| tokenize(&v.to_string()).iter().any(|w| doubted.contains(w)))
+            })
+    }
+
+    /// `unsure` (words the recogniser heard in `text` below its confidence) without those
+    /// of a free-text value that is one of its slot's known values: the skill expects it,
+    /// so a middling probability is no sign of a wrong word ("play some jazz" with "jazz"
+    /// at p 0.17 is meant; "play some chairs" stays unsure). Only for what the recogniser
+    /// heard by itself: a reading the client chose from another pass is asked about anyway.
+    pub fn unsure_beyond_known(&self, text: &str, unsure: Vec<String>) -> Vec<String> {
+        let recognition = self.recognize(text);
+        let Some(intent) = self.intents.iter().find(|i| i.name == recognition.intent) else {
+            return unsure;
+        };
+        let expected: Vec<String> = intent
             .slots
             .iter()
             .zip(&intent.declared)
-            .any(|((slot, _), kind)| {
-                let SlotKind::Text { known, .. } = kind else {
-                    return false;
-                };
-                recognition.slots.get(slot).is_some_and(|value| {
-                    let words = tokenize(&value.to_string());
-                    words.iter().any(|w| doubted.contains(w))
-                        && !known.iter().any(|k| tokenize(k) == words)
-                })
+            .filter_map(|((slot, _), kind)| match kind {
+                SlotKind::Text { known, .. } => {
+                    let words = tokenize(&recognition.slots.get(slot)?.to_string());
+                    known.iter().any(|k| tokenize(k) == words).then_some(words)
+                }
+                _ => None,
             })
+            .flatten()
+            .collect();
+        unsure
+            .into_iter()
+            .filter(|w| !tokenize(w).iter().all(|t| expected.contains(t)))
+            .collect()
     }
 
     /// The slots of `intent` found in `text`. Each word fills at most one slot; a longer
@@ -229,16 +246,17 @@ mod tests {
         let stop = e.recognize("stop pump three");
         assert!(!e.doubts_free_text(&stop, &["stop".into(), "three".into()]));
         // A value the slot lists as known (the media skill's genres) is expected: an
-        // unsure "jazz" is acted on, an unsure "chairs" asked about.
-        let jazz = e.recognize("play some jazz");
+        // unsure "jazz" is no doubt, an unsure "chairs" (or "play") still is.
+        let unsure = |text: &str, words: &[&str]| {
+            e.unsure_beyond_known(text, words.iter().map(|w| (*w).to_owned()).collect())
+        };
+        assert!(unsure("Play some Jazz.", &["Jazz."]).is_empty());
         assert_eq!(
-            jazz.slots.get("query"),
-            Some(&SlotValue::Text("jazz".into()))
+            unsure("play some hip hop", &["hip", "hop", "play"]),
+            ["play"]
         );
-        assert!(!e.doubts_free_text(&jazz, &["jazz".into()]));
-        let chairs = e.recognize("play some chairs");
-        assert_eq!(chairs.intent, "media.play");
-        assert!(e.doubts_free_text(&chairs, &["chairs".into()]));
+        assert_eq!(unsure("play some chairs", &["chairs"]), ["chairs"]);
+        assert_eq!(unsure("tell me a joke", &["joke"]), ["joke"]);
     }
 
     #[test]
