@@ -153,7 +153,45 @@ impl Listening {
 struct Session {
     client: AsrClient,
     endpointer: Endpointer,
+    /// Audio taken since the session opened.
     samples: usize,
+    /// Audio sent to the recogniser.
+    sent_samples: usize,
+    lead: Lead,
+}
+
+/// The silence between a press (or the wake word) and the speech is not decoded, as it is
+/// cut from a recording in batch mode: the figures measured on trimmed recordings hold for
+/// live audio, and the encoder runs on the speech only. The last frames before the onset
+/// are kept, as [`edge_speech::wav::TRIM_PAD_MS`] is around a recording's speech.
+#[derive(Debug)]
+struct Lead {
+    frames: VecDeque<Vec<i16>>,
+    max_frames: usize,
+}
+
+impl Lead {
+    fn new() -> Self {
+        let frame_ms =
+            edge_speech::source::FRAME_SAMPLES as u32 * 1000 / edge_protocol::SAMPLE_RATE;
+        Self {
+            frames: VecDeque::new(),
+            max_frames: edge_speech::wav::TRIM_PAD_MS.div_ceil(frame_ms) as usize,
+        }
+    }
+
+    /// The frames to send now: none before the speech (the frame is kept), then the kept
+    /// frames and this one.
+    fn pass(&mut self, frame: &[i16], speech_started: bool) -> Vec<Vec<i16>> {
+        self.frames.push_back(frame.to_vec());
+        if speech_started {
+            return self.frames.drain(..).collect();
+        }
+        if self.frames.len() > self.max_frames {
+            self.frames.pop_front();
+        }
+        Vec::new()
+    }
 }
 
 async fn open(speech: &Speech, endpoint: &EndpointConfig) -> Result<Session, ListenError> {
@@ -170,6 +208,8 @@ async fn open(speech: &Speech, endpoint: &EndpointConfig) -> Result<Session, Lis
             client,
             endpointer: Endpointer::new(endpoint.clone()),
             samples: 0,
+            sent_samples: 0,
+            lead: Lead::new(),
         }),
         Err(e) => {
             tracing::error!("cannot listen: {e}");
@@ -178,20 +218,31 @@ async fn open(speech: &Speech, endpoint: &EndpointConfig) -> Result<Session, Lis
     }
 }
 
-/// Streams one frame; returns the endpointer's decision (or `Ended` after an ASR error).
+/// Takes one frame and streams it once speech has started; returns the endpointer's
+/// decision (or `NoSpeech` after an ASR error).
 async fn feed(session: &mut Session, frame: &[i16]) -> Endpoint {
-    let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
     session.samples += frame.len();
-    if let Err(e) = session.client.chunk(&bytes, AudioFormat::SPEECH).await {
-        tracing::error!("speech stream broken: {e}");
-        return Endpoint::NoSpeech;
+    let decision = session.endpointer.push(frame);
+    for frame in session.lead.pass(frame, session.endpointer.heard_speech()) {
+        let bytes: Vec<u8> = frame.iter().flat_map(|s| s.to_le_bytes()).collect();
+        if let Err(e) = session.client.chunk(&bytes, AudioFormat::SPEECH).await {
+            tracing::error!("speech stream broken: {e}");
+            return Endpoint::NoSpeech;
+        }
+        session.sent_samples += frame.len();
     }
-    session.endpointer.push(frame)
+    decision
 }
 
 async fn finish(speech: &Speech, mut session: Session, heard: bool) {
     let end_of_audio = Instant::now();
-    let audio_ms = (session.samples as u64 * 1000) / u64::from(edge_protocol::SAMPLE_RATE);
+    let ms = |samples: usize| (samples as u64 * 1000) / u64::from(edge_protocol::SAMPLE_RATE);
+    let (audio_ms, speech_ms) = (ms(session.samples), ms(session.sent_samples));
+    if !heard {
+        // Nothing was sent: nothing to decode.
+        tracing::info!(audio_ms, "nothing was said");
+        return;
+    }
     let transcript = match session.client.finish().await {
         Ok(t) => t,
         Err(e) => {
@@ -199,10 +250,7 @@ async fn finish(speech: &Speech, mut session: Session, heard: bool) {
             return;
         }
     };
-    if !heard {
-        tracing::info!(audio_ms, "nothing was said");
-        return;
-    }
+    tracing::debug!(audio_ms, speech_ms, "command heard");
     match speech.act(transcript, audio_ms, end_of_audio).await {
         Ok(spoken) => tracing::debug!(end_to_action_ms = spoken.end_to_action_ms, "acted"),
         Err(e) => tracing::info!("spoken command not acted on: {e}"),
@@ -331,15 +379,28 @@ async fn run(
                     let result = if session.is_some() {
                         Ok(())
                     } else {
-                        // Audio captured before the button was pressed is not the command.
-                        while audio.frames.try_recv().is_ok() {}
+                        // Audio captured before the button was pressed is not the command
+                        // (it was taken from the source all the same: the status counts it).
+                        while let Ok(frame) = audio.frames.try_recv() {
+                            progress.samples.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                        }
                         open(&speech, &endpoint).await.map(|s| session = Some(s))
                     };
                     progress.active.store(session.is_some(), Ordering::Relaxed);
                     let _ = reply.send(result);
                 }
                 Some((false, reply)) => {
-                    if let Some(s) = session.take() {
+                    if let Some(mut s) = session.take() {
+                        // Frames already queued were captured before the release: on a
+                        // loaded board they are the end of the command, not to be cut.
+                        while let Ok(frame) = audio.frames.try_recv() {
+                            progress.samples.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                            if let Endpoint::Ended | Endpoint::MaxLength | Endpoint::NoSpeech =
+                                feed(&mut s, &frame).await
+                            {
+                                break;
+                            }
+                        }
                         let heard = s.endpointer.heard_speech();
                         finish(&speech, s, heard).await;
                     }
@@ -425,5 +486,37 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(value: i16) -> Vec<i16> {
+        vec![value; edge_speech::source::FRAME_SAMPLES]
+    }
+
+    #[test]
+    fn silence_before_the_speech_is_held_back_and_only_its_last_half_second_is_sent() {
+        let mut lead = Lead::new();
+        assert_eq!(lead.max_frames, 5, "500 ms of 100 ms frames");
+        for i in 0..20 {
+            assert!(
+                lead.pass(&frame(i), false).is_empty(),
+                "frame {i} sent before speech"
+            );
+        }
+        let sent = lead.pass(&frame(100), true);
+        let firsts: Vec<i16> = sent.iter().map(|f| f[0]).collect();
+        assert_eq!(firsts, vec![15, 16, 17, 18, 19, 100]);
+        // Once speech has started every frame goes at once.
+        assert_eq!(lead.pass(&frame(101), true), vec![frame(101)]);
+    }
+
+    #[test]
+    fn speech_from_the_first_frame_is_sent_at_once() {
+        let mut lead = Lead::new();
+        assert_eq!(lead.pass(&frame(7), true), vec![frame(7)]);
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Context kept around the speech when a recording is trimmed: Whisper needs a little
 /// silence at the edges, and the detector is late on soft onsets.
-const TRIM_PAD_MS: u32 = 500;
+pub const TRIM_PAD_MS: u32 = 500;
 
 /// 16 kHz mono 16-bit little-endian PCM, the format sent to the recogniser.
 #[derive(Debug, Clone, PartialEq, Eq)]
