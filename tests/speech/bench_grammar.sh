@@ -4,7 +4,9 @@
 # clean and at 24/18/12/6 dB SNR, through `edge-agentctl nlu` (templates only, the daemon's
 # prompt and choice), for the configurations below. Prints one markdown table: commands
 # acted on (intent and every slot right, not asked first), out-of-domain kept none, WER,
-# recordings decoded twice, and the mean time from the end of the audio to the transcript.
+# recordings decoded twice, the mean time from the end of the audio to the transcript, and
+# the recogniser's mean CPU time per recording (its process's user + system time over the
+# request: unlike wall time, it does not grow when other programs take the cores).
 #
 #   tests/speech/bench_grammar.sh [CONFIG ...]     CONFIG: NAME=nlu flags, e.g.
 #     "no-grammar=--asr-grammar-penalty 0" "penalty-10=--asr-grammar-penalty 10"
@@ -50,8 +52,8 @@ for voices in ${BENCH_VOICES:-espeak-ng flite piper}; do
   done
 done
 
-echo "| configuration | voices | audio | commands acted on | out-of-domain kept none | WER | decoded twice | end of audio → transcript, mean ms |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| configuration | voices | audio | commands acted on | out-of-domain kept none | WER | decoded twice | end of audio → transcript, mean ms | recogniser CPU, mean ms |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for config in "${configs[@]}"; do
   name="${config%%=*}"; read -r -a flags <<< "${config#*=}"
   for set in "${sets[@]}"; do
@@ -75,8 +77,10 @@ wer = re.search(r"word error rate ([\d.]+)%", text)
 twice = sum(len(l.get("heard", {}).get("hypotheses", [])) > 1 for l in lines)
 ms = [l["asr_ms"] for l in lines if "asr_ms" in l]
 mean = sum(ms) / len(ms) if ms else float("nan")
+cpu = [l["asr_cpu_ms"] for l in lines if "asr_cpu_ms" in l]
+cpu_mean = sum(cpu) / len(cpu) if cpu else float("nan")
 print(f"| {name} | {voices} | {audio} | {cmd:.1f}% of {n_cmd} | {ood:.1f}% of {n_ood} | "
-      f"{wer.group(1) if wer else '?'}% | {twice}/{len(lines)} | {mean:.0f} |")
+      f"{wer.group(1) if wer else '?'}% | {twice}/{len(lines)} | {mean:.0f} | {cpu_mean:.0f} |")
 PY
   done
 done

@@ -853,10 +853,14 @@ fn nlu_batch_transcribes_wav_lines_and_reports_word_error_rate() -> anyhow::Resu
     assert_eq!(out.len(), 6, "{stdout}");
     assert_eq!(out[0]["reference"], commands[0].text.as_str());
     assert!(out[0]["asr_ms"].as_f64().is_some(), "{}", out[0]);
+    // The recogniser's CPU for the recording: the encoder alone costs tens of ms.
+    let cpu = out[0]["asr_cpu_ms"].as_f64().unwrap_or(0.0);
+    assert!(cpu > 10.0, "{}", out[0]);
     assert_eq!(out[0]["intent"], "climate.set_temperature", "{}", out[0]);
     assert!(out[5].get("wav").is_none());
     assert!(
-        stderr.contains("speech: 5 recordings, word error rate"),
+        stderr.contains("speech: 5 recordings, word error rate")
+            && stderr.contains("recogniser CPU per recording mean"),
         "{stderr}"
     );
 

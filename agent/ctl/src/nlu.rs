@@ -163,6 +163,9 @@ struct OutputLine<'a> {
     asked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     asr_ms: Option<f64>,
+    /// The recogniser's CPU time for the recording (`edge-asr` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    asr_cpu_ms: Option<f64>,
     text: &'a str,
     intent: &'a str,
     slots: &'a edge_core::Slots,
@@ -300,6 +303,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     let (mut corroborated, mut known_found, mut known_asked) = (0usize, 0usize, 0usize);
     let (mut word_edits, mut reference_words, mut recordings) = (0usize, 0usize, 0usize);
     let mut asr_latencies = Vec::new();
+    let mut asr_cpu = Vec::new();
     let base = args.jsonl.parent().map(Path::to_owned).unwrap_or_default();
     for (index, line) in BufReader::new(input).lines().enumerate() {
         let line_no = index + 1;
@@ -318,6 +322,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         };
         let mut reference = None;
         let mut asr_ms = None;
+        let mut asr_cpu_ms = None;
         let mut heard = None;
         let mut doubted: Vec<String> = Vec::new();
         if let Some(wav) = &wav {
@@ -380,6 +385,8 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     }
                     recordings += 1;
                     asr_latencies.push(ms);
+                    asr_cpu_ms = transcript.cpu_ms;
+                    asr_cpu.extend(transcript.cpu_ms);
                     asr_ms = Some((ms * 10.0).round() / 10.0);
                     reference = Some(said);
                 }
@@ -428,6 +435,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                 heard: heard.as_ref(),
                 asked,
                 asr_ms,
+                asr_cpu_ms,
                 text: &expectation.text,
                 intent: &recognition.intent,
                 slots: &recognition.slots,
@@ -475,8 +483,16 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
     if recordings > 0 {
         asr_latencies.sort_by(f64::total_cmp);
         let pct = |p: f64| asr_latencies[((asr_latencies.len() - 1) as f64 * p).round() as usize];
+        let cpu = if asr_cpu.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", recogniser CPU per recording mean {:.0} ms",
+                asr_cpu.iter().sum::<f64>() / asr_cpu.len() as f64
+            )
+        };
         eprintln!(
-            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); a reading with a known free-text value found for {known_found} commands heard with another, asked about for {known_asked}; {asked_count} commands with doubted free text asked about (counted as not accepted)",
+            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms{cpu}; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); a reading with a known free-text value found for {known_found} commands heard with another, asked about for {known_asked}; {asked_count} commands with doubted free text asked about (counted as not accepted)",
             100.0 * word_edits as f64 / reference_words.max(1) as f64,
             pct(0.5),
             pct(0.95)

@@ -9,6 +9,9 @@ pub struct Transcript {
     pub text: String,
     /// Decode time reported by `edge-asr` (absent from other servers).
     pub decode_ms: Option<f64>,
+    /// CPU time `edge-asr` spent on the request (all its threads; absent from other
+    /// servers): unlike wall time, it does not grow when other programs take the cores.
+    pub cpu_ms: Option<f64>,
     /// `edge-asr`'s hypotheses: the free transcript first, then the one biased toward the
     /// request's grammar when the free one was not a sentence of it. Empty from other
     /// servers.
@@ -312,6 +315,7 @@ impl AsrClient {
         Ok(Transcript {
             text: event.str("text").unwrap_or_default().trim().to_owned(),
             decode_ms: event.data.get("decode_ms").and_then(|v| v.as_f64()),
+            cpu_ms: event.data.get("cpu_ms").and_then(|v| v.as_f64()),
             hypotheses,
             grammar_error: event.str("grammar_error").map(str::to_owned),
         })
