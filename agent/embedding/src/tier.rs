@@ -275,12 +275,6 @@ const COMMON_WORDS: &[&str] = &[
     "youre",
 ];
 
-/// Words that open a question rather than a request.
-const QUESTION_OPENERS: &[&str] = &[
-    "what", "whats", "who", "whos", "why", "how", "hows", "when", "where", "wheres", "which", "is",
-    "are", "am", "was", "do", "does", "did", "have", "has", "isnt", "arent",
-];
-
 /// The words at least [`NONE_ONLY_MIN_NEGATIVES`] negatives have and no skill sentence
 /// has, everyday words and numbers aside.
 fn none_only_words(set: &TrainingSet) -> BTreeSet<String> {
@@ -362,7 +356,7 @@ impl EmbeddingTier {
         let Some(first) = tokens.first() else {
             return false;
         };
-        QUESTION_OPENERS.contains(&first.as_str())
+        edge_intent::normalize::opens_question(first)
             && !self.openers.get(intent).is_some_and(|o| o.contains(first))
     }
 

@@ -9,6 +9,22 @@ pub const FILLER_WORDS: &[&str] = &[
     "please", "pls", "uh", "uhh", "uhm", "um", "umm", "er", "erm", "ah", "hmm", "mm", "kindly",
 ];
 
+/// Words that open a yes/no question ("is the driver's window open"): heard first, they
+/// make the utterance a question, never a misheard first word of a command.
+pub const YES_NO_QUESTION_OPENERS: &[&str] = &[
+    "is", "are", "am", "was", "were", "do", "does", "did", "has", "have", "had", "isnt", "arent",
+];
+
+/// Question words ("what is the pressure of pump two").
+pub const QUESTION_WORDS: &[&str] = &[
+    "what", "whats", "who", "whos", "why", "how", "hows", "when", "where", "wheres", "which",
+];
+
+/// Whether a normalised word opens a question of either kind.
+pub fn opens_question(word: &str) -> bool {
+    YES_NO_QUESTION_OPENERS.contains(&word) || QUESTION_WORDS.contains(&word)
+}
+
 /// Phrases dropped at the start of an utterance (longest first).
 pub const LEADING_PHRASES: &[&str] = &[
     "would you mind",

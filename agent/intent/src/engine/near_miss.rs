@@ -40,6 +40,7 @@ use super::{
     CNode, CompiledIntent, CompiledTemplate, SlotMatcher, TemplateEngine, number_value,
     slot_matches,
 };
+use crate::normalize::YES_NO_QUESTION_OPENERS;
 use crate::numbers::{is_number_token, names_a_number, number_words, parse_number_prefixes};
 use crate::phonetic::{Sound, is_weak};
 use edge_core::SlotValue;
@@ -67,10 +68,6 @@ const MAX_SPAN: usize = 3;
 const SHORT_UTTERANCE: usize = 2;
 /// Most heard words one numeric slot may take.
 const MAX_NUMBER_WORDS: usize = 4;
-/// Words that open a yes/no question: heard first, they make the utterance a question.
-const QUESTION_OPENERS: &[&str] = &[
-    "is", "are", "was", "were", "do", "does", "did", "has", "have", "had", "isnt", "arent",
-];
 
 /// Upper bound on partial matches kept per template; the cheapest are kept.
 const MAX_STATES: usize = 256;
@@ -341,7 +338,7 @@ impl NearMiss {
             };
             // A function word heard before the utterance proper ("and, open all windows"),
             // unless it makes a question of it ("is the driver's window open").
-            let skipped = if QUESTION_OPENERS.contains(&tokens[0].as_str()) {
+            let skipped = if YES_NO_QUESTION_OPENERS.contains(&tokens[0].as_str()) {
                 None
             } else {
                 matcher.charge(&start, 1, 1.0, 1, true)
@@ -657,7 +654,7 @@ impl Matcher<'_> {
         }
         if p == 0
             && self.heard.weak[0]
-            && !QUESTION_OPENERS.contains(&token.as_str())
+            && !YES_NO_QUESTION_OPENERS.contains(&token.as_str())
             && let Some(mut next) = self.charge(s, 1, 1.0, 1, true)
         {
             next.literals += 1;
