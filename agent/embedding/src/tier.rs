@@ -369,6 +369,7 @@ impl EmbeddingTier {
     pub fn judge(&self, engine: &TemplateEngine, text: &str, vector: &[f32]) -> Judgement {
         let ranking = self.classifier.rank(vector);
         let mut decision = ranking.decide(&self.thresholds);
+        let tokens = normalize(text);
         // The single nearest training sentence is a negative: the mean of the k nearest
         // can hide it ("turn on the extraction fan in hall two" beside the negative "turn
         // on the extraction fans in bay 2"). Asked about, never acted on.
@@ -376,7 +377,7 @@ impl EmbeddingTier {
         // too little to act on: a fragment or noise. Asked about, never acted on.
         if let Decision::Accept(intent) = &decision {
             let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
-            let words = normalize(text)
+            let words = tokens
                 .iter()
                 .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
                 .count();
@@ -397,7 +398,6 @@ impl EmbeddingTier {
                 // A question put to an intent none of whose sentences opens that way
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
-                let tokens = normalize(text);
                 if matches!(decision, Decision::Accept(_))
                     && (self.asks_unlike_the_intent(&intent, &tokens)
                         || tokens.iter().any(|w| self.none_only.contains(w)))
