@@ -16,7 +16,8 @@
 //!
 //! Every beam is one token sequence; the decoder's cache holds one sequence at a time, so
 //! beams are visited in token order (neighbours share their prefix) and only the part after
-//! the shared prefix is decoded again.
+//! the shared prefix is decoded again, in one call. The prompt is in the cache already:
+//! the free pass read it.
 
 use crate::bias::{Continuation, ScoredToken, TokenTexts, continuations};
 use crate::grammar::{Grammar, TextCursor};
@@ -91,9 +92,23 @@ impl Beam {
     }
 }
 
+/// What the free pass left in the decoder state: whisper.cpp's pointer to it (handed to
+/// the logits filter) and the best logits it saw after the prompt.
+#[derive(Debug, Clone)]
+pub struct FreePassState {
+    pub raw: *mut whisper_rs_sys::whisper_state,
+    pub logits_after_prompt: Vec<(i32, f32)>,
+}
+
+/// Logits this far apart are of another decoder state, not rounding.
+const SAME_LOGIT: f32 = 0.05;
+
 /// The decoder's cache after the prompt, and which beam's tokens follow it.
 struct Decoder<'s> {
     state: &'s mut WhisperState,
+    /// whisper.cpp's pointer to `state`, to read the logits of the last token of a call of
+    /// several (whisper-rs shows the first row only). None: one token per call.
+    raw: Option<*mut whisper_rs_sys::whisper_state>,
     threads: usize,
     n_prompt: usize,
     prompt_logits: Vec<f32>,
@@ -102,29 +117,68 @@ struct Decoder<'s> {
 }
 
 impl<'s> Decoder<'s> {
+    /// Starts after `prompt`. When the free pass read the same prompt in this state, its
+    /// cache already holds it and only the last token is decoded again (for its logits);
+    /// the logits are checked against the free pass's, and the prompt decoded whole if
+    /// they differ.
     fn new(
         state: &'s mut WhisperState,
         prompt: &[i32],
         threads: usize,
+        free: Option<&FreePassState>,
     ) -> Result<Self, WhisperError> {
         let (last, before) = prompt.split_last().ok_or(WhisperError::NoSamples)?;
-        if !before.is_empty() {
-            state.decode(before, 0, threads)?;
+        let mut evaluations = 0;
+        let mut prompt_logits = Vec::new();
+        if let Some(free) = free.filter(|f| !f.logits_after_prompt.is_empty()) {
+            state.decode(&[*last], before.len(), threads)?;
+            evaluations += 1;
+            let logits = state.get_logits()?;
+            let same = free.logits_after_prompt.iter().all(|&(id, seen)| {
+                !seen.is_finite()
+                    || logits
+                        .get(id as usize)
+                        .is_some_and(|l| (l - seen).abs() <= SAME_LOGIT)
+            });
+            if same {
+                prompt_logits = logits.to_vec();
+            } else {
+                tracing::warn!(
+                    "the free pass left another prompt in the decoder: decoding it again"
+                );
+            }
         }
-        // Logits come back for the last token of a call only: decode it on its own.
-        state.decode(&[*last], before.len(), threads)?;
-        let prompt_logits = state.get_logits()?.to_vec();
+        if prompt_logits.is_empty() {
+            if !before.is_empty() {
+                state.decode(before, 0, threads)?;
+                evaluations += 1;
+            }
+            // Logits come back for the last token of a call only: decode it on its own.
+            state.decode(&[*last], before.len(), threads)?;
+            evaluations += 1;
+            prompt_logits = state.get_logits()?.to_vec();
+        }
+        // The pointer is only used if whisper.cpp's logits buffer is the one whisper-rs
+        // reads: then it is this state's.
+        let raw = free.map(|f| f.raw).filter(|raw| {
+            !raw.is_null()
+                && state
+                    .get_logits()
+                    .is_ok_and(|l| l.as_ptr() == logits_of(*raw))
+        });
         Ok(Self {
             state,
+            raw,
             threads,
             n_prompt: prompt.len(),
             prompt_logits,
             cached: Vec::new(),
-            evaluations: 2,
+            evaluations,
         })
     }
 
-    /// The logits for the token after `tokens`.
+    /// The logits for the token after `tokens`: the part after what the cache holds is
+    /// decoded in one call.
     fn logits_after(&mut self, tokens: &[i32]) -> Result<Vec<f32>, WhisperError> {
         let Some((last, before)) = tokens.split_last() else {
             return Ok(self.prompt_logits.clone());
@@ -135,17 +189,56 @@ impl<'s> Decoder<'s> {
             .zip(before)
             .take_while(|(a, b)| a == b)
             .count();
-        if shared < before.len() {
-            self.state
-                .decode(&before[shared..], self.n_prompt + shared, self.threads)?;
-            self.evaluations += 1;
-        }
-        self.state
-            .decode(&[*last], self.n_prompt + before.len(), self.threads)?;
-        self.evaluations += 1;
+        let logits = match self.raw {
+            Some(raw) => {
+                let fresh = &tokens[shared..];
+                self.state
+                    .decode(fresh, self.n_prompt + shared, self.threads)?;
+                self.evaluations += 1;
+                let n_vocab = usize::try_from(self.state.n_vocab()).unwrap_or(0);
+                last_row(raw, fresh.len(), n_vocab)?
+            }
+            None => {
+                if shared < before.len() {
+                    self.state
+                        .decode(&before[shared..], self.n_prompt + shared, self.threads)?;
+                    self.evaluations += 1;
+                }
+                self.state
+                    .decode(&[*last], self.n_prompt + before.len(), self.threads)?;
+                self.evaluations += 1;
+                self.state.get_logits()?.to_vec()
+            }
+        };
         self.cached = tokens.to_vec();
-        Ok(self.state.get_logits()?.to_vec())
+        Ok(logits)
     }
+}
+
+/// whisper.cpp's logits buffer of a state.
+#[allow(unsafe_code)]
+fn logits_of(raw: *mut whisper_rs_sys::whisper_state) -> *const f32 {
+    // SAFETY: `raw` is non-null and whisper.cpp's pointer to a live state (the one the
+    // decoder borrows); the call only reads the address of its logits buffer.
+    unsafe { whisper_rs_sys::whisper_get_logits_from_state(raw) }
+}
+
+/// The logits of the last of `rows` tokens decoded in one call.
+#[allow(unsafe_code)]
+fn last_row(
+    raw: *mut whisper_rs_sys::whisper_state,
+    rows: usize,
+    n_vocab: usize,
+) -> Result<Vec<f32>, WhisperError> {
+    let base = logits_of(raw);
+    if base.is_null() || rows == 0 || n_vocab == 0 {
+        return Err(WhisperError::NullPointer);
+    }
+    // SAFETY: after a decode of `rows` tokens whisper.cpp's buffer holds `rows` rows of
+    // `n_vocab` logits (the last one filled); `raw` is the state the decoder borrows
+    // mutably, so nothing else decodes meanwhile.
+    let row = unsafe { std::slice::from_raw_parts(base.add((rows - 1) * n_vocab), n_vocab) };
+    Ok(row.to_vec())
 }
 
 /// Searches for the best transcript under `grammar`'s bias. `prompt` is what Whisper reads
@@ -158,10 +251,11 @@ pub fn search(
     grammar: &Grammar,
     settings: BeamSettings,
     blank: Option<i32>,
+    free: Option<&FreePassState>,
 ) -> Result<BeamResult, WhisperError> {
     let eot = texts.eot();
     let beams = settings.beams.max(1);
-    let mut decoder = Decoder::new(state, prompt, settings.threads)?;
+    let mut decoder = Decoder::new(state, prompt, settings.threads, free)?;
     let mut live = vec![Beam {
         tokens: Vec::new(),
         cursor: TextCursor::new(grammar),

@@ -11,6 +11,7 @@ use crate::grammar::{Grammar, TextCursor};
 use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// Text of every ordinary token (ids below end-of-text); special tokens have none.
 #[derive(Debug, Clone)]
@@ -62,6 +63,8 @@ pub struct ScoreHook<'a> {
     tokens: &'a TokenTexts,
     n_vocab: usize,
     steps: Mutex<HashMap<Vec<i32>, StepScores>>,
+    /// whisper.cpp's pointer to the state being decoded, as the filter receives it.
+    state: AtomicPtr<whisper_rs_sys::whisper_state>,
 }
 
 /// Tokens whose logits are kept per step (the greedy choice is the first of them unless
@@ -74,6 +77,7 @@ impl<'a> ScoreHook<'a> {
             tokens,
             n_vocab,
             steps: Mutex::new(HashMap::new()),
+            state: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -86,7 +90,7 @@ impl<'a> ScoreHook<'a> {
     #[allow(unsafe_code)]
     pub unsafe extern "C" fn filter(
         _ctx: *mut whisper_rs_sys::whisper_context,
-        _state: *mut whisper_rs_sys::whisper_state,
+        state: *mut whisper_rs_sys::whisper_state,
         tokens: *const whisper_rs_sys::whisper_token_data,
         n_tokens: c_int,
         logits: *mut f32,
@@ -109,7 +113,22 @@ impl<'a> ScoreHook<'a> {
         };
         // SAFETY: the logits buffer holds one float per vocabulary entry.
         let logits = unsafe { std::slice::from_raw_parts(logits, hook.n_vocab) };
+        hook.state.store(state, Ordering::Relaxed);
         hook.step(&ids, logits);
+    }
+
+    /// whisper.cpp's pointer to the decoded state (null if the filter never ran).
+    pub fn state(&self) -> *mut whisper_rs_sys::whisper_state {
+        self.state.load(Ordering::Relaxed)
+    }
+
+    /// The best logits of the first step (after the prompt), as the filter saw them.
+    pub fn logits_after_prompt(&self) -> Vec<(i32, f32)> {
+        let steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
+        steps
+            .get(&[][..])
+            .map(|s| s.best.clone())
+            .unwrap_or_default()
     }
 
     /// Remembers the scores of the step after `ids`.

@@ -1,6 +1,6 @@
 //! Whisper tuned for short spoken commands.
 
-use crate::beam::{self, BeamSettings};
+use crate::beam::{self, BeamSettings, FreePassState};
 use crate::bias::{ScoreHook, ScoredToken, TokenTexts, WordScore, word_scores};
 use crate::grammar::{Grammar, TextCursor};
 use std::path::Path;
@@ -291,7 +291,7 @@ impl Recognizer {
         grammar: Option<GrammarBias<'_>>,
     ) -> Result<Vec<Hypothesis>, RecognizerError> {
         let started = std::time::Instant::now();
-        let mut free = self.decode(state, samples, prompt, audio_ctx)?;
+        let (mut free, left) = self.decode(state, samples, prompt, audio_ctx)?;
         tracing::debug!(
             ms = started.elapsed().as_secs_f64() * 1000.0,
             tokens = free.tokens,
@@ -335,6 +335,7 @@ impl Recognizer {
                 grammar,
                 settings,
                 self.token_texts.id_of(" "),
+                Some(&left),
             )
             .map_err(|e| RecognizerError::Whisper(format!("grammar pass: {e}")))?;
             tracing::debug!(
@@ -394,14 +395,15 @@ impl Recognizer {
         }
     }
 
-    /// The free decode: greedy, scored token by token.
+    /// The free decode: greedy, scored token by token; and what it left in the state for
+    /// the grammar pass.
     fn decode(
         &self,
         state: &mut WhisperState,
         samples: &[f32],
         prompt: Option<&str>,
         audio_ctx: i32,
-    ) -> Result<Hypothesis, RecognizerError> {
+    ) -> Result<(Hypothesis, FreePassState), RecognizerError> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.options.threads as i32);
         params.set_language(Some("en"));
@@ -442,8 +444,15 @@ impl Recognizer {
         // whisper.cpp's text of the segments it did not judge silent, whose bytes are
         // joined before decoding (a character may span tokens).
         let kept = self.kept_segments(state);
+        let left = FreePassState {
+            raw: hook.state(),
+            logits_after_prompt: hook.logits_after_prompt(),
+        };
         let scored = hook.finish(&kept.tokens);
-        Ok(self.hypothesis(&kept.text, &scored, HypothesisSource::Free))
+        Ok((
+            self.hypothesis(&kept.text, &scored, HypothesisSource::Free),
+            left,
+        ))
     }
 
     /// The text and text-token ids of the segments not judged silent.
