@@ -6,7 +6,8 @@
 # acted on (intent and every slot right, not asked first), out-of-domain kept none, WER,
 # recordings decoded twice, the mean time from the end of the audio to the transcript, and
 # the recogniser's mean CPU time per recording (its process's user + system time over the
-# request: unlike wall time, it does not grow when other programs take the cores).
+# request: unlike wall time, it does not grow when other programs take the cores), also as a
+# ratio to the first configuration's on the same recordings, decoded just before.
 #
 #   tests/speech/bench_grammar.sh [CONFIG ...]     CONFIG: NAME=nlu flags, e.g.
 #     "no-grammar=--asr-grammar-penalty 0" "penalty-10=--asr-grammar-penalty 10"
@@ -52,21 +53,24 @@ for voices in ${BENCH_VOICES:-espeak-ng flite piper}; do
   done
 done
 
-echo "| configuration | voices | audio | commands acted on | out-of-domain kept none | WER | decoded twice | end of audio → transcript, mean ms | recogniser CPU, mean ms |"
-echo "|---|---|---|---|---|---|---|---|---|"
-for config in "${configs[@]}"; do
-  name="${config%%=*}"; read -r -a flags <<< "${config#*=}"
-  for set in "${sets[@]}"; do
-    voices="${set%%:*}"; dir="${set#*:}"
+# Each set is decoded under every configuration back to back, so that the CPU ratios compare
+# runs minutes apart at most (the machine's speed drifts over a long run); rows are printed
+# by configuration at the end.
+for set in "${sets[@]}"; do
+  voices="${set%%:*}"; dir="${set#*:}"
+  for i in "${!configs[@]}"; do
+    config="${configs[$i]}"
+    name="${config%%=*}"; read -r -a flags <<< "${config#*=}"
     case "$dir" in */snr*) audio="${dir##*/snr} dB" ;; *) audio=clean ;; esac
     tiers=(--templates-only)
     [[ "${BENCH_TIERS:-}" == all ]] && tiers=()
     "$ctl" nlu --jsonl "$dir/manifest.jsonl" --skills "$repo/skills" --expect "${tiers[@]}" \
       --asr-model "$model" "${flags[@]}" > "$work/out.jsonl" 2> "$work/err.txt" ||
       { echo "bench_grammar.sh: $name on $dir failed:" >&2; tail -5 "$work/err.txt" >&2; exit 1; }
-    python3 - "$work/out.jsonl" "$work/err.txt" "$name" "$voices" "$audio" <<'PY'
+    python3 - "$work/out.jsonl" "$work/err.txt" "$name" "$voices" "$audio" "$work/base-cpu" "$i" \
+      >> "$work/rows-$i.md" <<'PY'
 import json, re, sys
-out, err, name, voices, audio = sys.argv[1:6]
+out, err, name, voices, audio, base_file, index = sys.argv[1:8]
 lines = [json.loads(l) for l in open(out) if l.strip()]
 text = open(err).read()
 def row(kind):
@@ -79,8 +83,15 @@ ms = [l["asr_ms"] for l in lines if "asr_ms" in l]
 mean = sum(ms) / len(ms) if ms else float("nan")
 cpu = [l["asr_cpu_ms"] for l in lines if "asr_cpu_ms" in l]
 cpu_mean = sum(cpu) / len(cpu) if cpu else float("nan")
+if index == "0":
+    open(base_file, "w").write(str(cpu_mean))
+base = float(open(base_file).read())
 print(f"| {name} | {voices} | {audio} | {cmd:.1f}% of {n_cmd} | {ood:.1f}% of {n_ood} | "
-      f"{wer.group(1) if wer else '?'}% | {twice}/{len(lines)} | {mean:.0f} | {cpu_mean:.0f} |")
+      f"{wer.group(1) if wer else '?'}% | {twice}/{len(lines)} | {mean:.0f} | {cpu_mean:.0f} | "
+      f"{cpu_mean / base:.2f}x |")
 PY
   done
 done
+echo "| configuration | voices | audio | commands acted on | out-of-domain kept none | WER | decoded twice | end of audio → transcript, mean ms | recogniser CPU, mean ms | CPU vs ${configs[0]%%=*} |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for i in "${!configs[@]}"; do cat "$work/rows-$i.md"; done

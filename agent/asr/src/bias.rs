@@ -202,30 +202,35 @@ pub fn continuations(
 ) -> Vec<Continuation> {
     let eot = texts.eot();
     let keep = keep.max(1);
-    let mut candidates = ranked_tokens(logits, eot, allow_eot);
-    let log_norm = log_sum_exp_of(candidates.iter().map(|c| c.0));
-    let first = FIRST_CANDIDATES.max(keep).min(candidates.len());
-    best_first(&mut candidates, first);
+    let ranked = ranked_tokens(logits, eot, allow_eot);
+    let log_norm = log_sum_exp_of(ranked.iter().map(|c| c.0));
+    // Tokens less likely than `min_logprob` are never taken: they are not ranked either.
+    let mut candidates: Vec<(f32, i32)> = ranked
+        .into_iter()
+        .filter(|c| c.0 - log_norm >= min_logprob)
+        .collect();
     let spaced = {
         let mut c = cursor.clone();
         c.feed(grammar, " ");
         c.at_next_word(grammar)
     };
     let mut found: Vec<Continuation> = Vec::with_capacity(keep);
-    let mut sorted_all = first == candidates.len();
+    // Candidates are ranked a batch at a time, each batch four times the last: the grammar
+    // usually admits one of the first few, so the rest of the vocabulary is rarely sorted.
+    let mut ranked_upto = 0;
+    let mut batch = FIRST_CANDIDATES.max(keep);
     for i in 0..candidates.len() {
         if found.len() == keep {
             break;
         }
-        if i == first && !sorted_all {
-            candidates[first..].sort_unstable_by(by_logit);
-            sorted_all = true;
+        if i == ranked_upto {
+            let end = (ranked_upto + batch).min(candidates.len());
+            best_first(&mut candidates[ranked_upto..], end - ranked_upto);
+            ranked_upto = end;
+            batch *= 4;
         }
         let (logit, id) = candidates[i];
         let logprob = logit - log_norm;
-        if logprob < min_logprob {
-            break;
-        }
         let next = if id == eot {
             cursor.ended()
         } else {
@@ -251,7 +256,7 @@ pub fn continuations(
     found
 }
 
-/// Candidates sorted at first; more only when too many of them are ruled out.
+/// Candidates ranked at first; more only when too many of them are ruled out.
 const FIRST_CANDIDATES: usize = 64;
 
 /// The `n` tokens (end of text included) with the highest logits.
@@ -275,9 +280,9 @@ fn ranked_tokens(logits: &[f32], eot: i32, with_eot: bool) -> Vec<(f32, i32)> {
         .collect()
 }
 
-/// Highest logit first.
+/// Highest logit first; equal logits by token id, so the order never depends on the sort.
 fn by_logit(a: &(f32, i32), b: &(f32, i32)) -> std::cmp::Ordering {
-    b.0.total_cmp(&a.0)
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
 /// Moves the `n` highest logits to the front, sorted; the rest stays unordered behind.
