@@ -11,8 +11,9 @@
 //! one the model already finds too unlikely (`floor`).
 //!
 //! Hypotheses are ranked by their total log-probability, end of text included (a short
-//! sentence pays for ending where the audio goes on), so the search stops exactly when a
-//! finished hypothesis beats every live one: scores only fall as tokens are added.
+//! sentence pays for ending where the audio goes on). Scores only fall as tokens are added,
+//! so a live hypothesis that a finished one beats is dropped, and the search stops when no
+//! live one is left.
 //!
 //! Every beam is one token sequence; the decoder's cache holds one sequence at a time, so
 //! beams are visited in token order (neighbours share their prefix) and only the part after
@@ -25,6 +26,11 @@ use whisper_rs::{WhisperError, WhisperState};
 
 /// A token this unlikely is noise, not a reading of the audio.
 const MIN_TOKEN_LOGPROB: f32 = -20.0;
+
+/// A hypothesis this many nats behind the best of its step is dropped. On the dev voice
+/// (espeak-ng clean, 12 and 6 dB SNR) 4 changed no command and saved 13-15% of the decoder
+/// calls; 3 lost two commands at 6 dB and made one at 12 dB a wrong action.
+const BEAM_WIDTH: f32 = 4.0;
 
 /// How the biased pass searches.
 #[derive(Debug, Clone, Copy)]
@@ -288,6 +294,9 @@ pub fn search(
         }
         next.retain(|beam| beam.logprob >= floor);
         next.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
+        if let Some(lead) = next.first().map(|b| b.logprob) {
+            next.retain(|b| b.logprob >= lead - BEAM_WIDTH);
+        }
         live.clear();
         for beam in next.into_iter().take(beams) {
             if beam.ended {
@@ -303,15 +312,14 @@ pub fn search(
                 live.push(beam);
             }
         }
-        // Once a finished hypothesis beats every live one, nothing can overtake it.
+        // A live hypothesis a finished one already beats can never overtake it: it is not
+        // decoded further (the search ends when none is left).
         let best_finished = finished
             .iter()
             .map(|b| b.logprob)
             .fold(f32::NEG_INFINITY, f32::max);
-        if live.is_empty()
-            || finished.len() >= beams
-            || live.iter().all(|b| b.logprob <= best_finished)
-        {
+        live.retain(|b| b.logprob > best_finished);
+        if live.is_empty() || finished.len() >= beams {
             break;
         }
     }

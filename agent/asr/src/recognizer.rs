@@ -28,6 +28,11 @@ pub struct DecodeOptions {
     pub flash_attn: bool,
     /// Beams of the grammar-biased pass (1: greedy). The free pass is always greedy.
     pub grammar_beam_size: usize,
+    /// The grammar pass starts from the decoder cache the free pass left (the prompt) and
+    /// decodes each beam's new tokens in one call. Off: the prompt is decoded again and a
+    /// beam's tokens one call each; the same transcripts at about twice the decoder calls
+    /// (kept to check exactly that).
+    pub grammar_from_free_pass: bool,
 }
 
 impl Default for DecodeOptions {
@@ -41,6 +46,7 @@ impl Default for DecodeOptions {
             max_audio_s: 30,
             flash_attn: false,
             grammar_beam_size: GRAMMAR_BEAM_SIZE,
+            grammar_from_free_pass: true,
         }
     }
 }
@@ -335,7 +341,7 @@ impl Recognizer {
                 grammar,
                 settings,
                 self.token_texts.id_of(" "),
-                Some(&left),
+                self.options.grammar_from_free_pass.then_some(&left),
             )
             .map_err(|e| RecognizerError::Whisper(format!("grammar pass: {e}")))?;
             tracing::debug!(
@@ -514,8 +520,14 @@ fn max_tokens_for(samples: usize) -> i32 {
 
 /// Cuts a decoding loop ("stop the pump. stop the pump. stop the") down to its first
 /// occurrence: the text is kept up to where a run of words starts repeating back to back.
+/// A loop spelled inside one word ("Turn the D-T-T-T-T-T-T-", heard in noise) is cut to
+/// its first copy too ("Turn the D-T").
 pub fn drop_repetitions(text: &str) -> String {
-    let words: Vec<&str> = text.split_whitespace().collect();
+    let unspelled: Vec<String> = text
+        .split_whitespace()
+        .map(|w| cut_spelled_loop(w).unwrap_or_else(|| w.to_owned()))
+        .collect();
+    let words: Vec<&str> = unspelled.iter().map(String::as_str).collect();
     let key = |w: &str| {
         w.trim_matches(|c: char| !c.is_alphanumeric())
             .to_lowercase()
@@ -532,12 +544,26 @@ pub fn drop_repetitions(text: &str) -> String {
             let copies = 1 + repeats / period;
             let cut_short = period >= 3 && repeats >= 3 && start + period + repeats == keys.len();
             if (period >= 3 && copies >= 2) || copies >= 3 || cut_short {
-                let kept = words[..start + period].join(" ");
-                return kept;
+                return words[..start + period].join(" ");
             }
         }
     }
-    text.to_owned()
+    words.join(" ")
+}
+
+/// A word of hyphen-joined parts with one part three times or more back to back, cut
+/// before the second copy ("D-T-T-T-T-" -> "D-T"); None for any other word ("X-ray",
+/// "twenty-two", "go-go").
+fn cut_spelled_loop(word: &str) -> Option<String> {
+    let parts: Vec<&str> = word.split('-').collect();
+    (0..parts.len()).find_map(|i| {
+        let part = parts[i];
+        let copies = parts[i..]
+            .iter()
+            .take_while(|p| p.eq_ignore_ascii_case(part))
+            .count();
+        (!part.is_empty() && copies >= 3).then(|| parts[..=i].join("-"))
+    })
 }
 
 /// Removes what Whisper writes for non-speech (`[BLANK_AUDIO]`, `(music)`, `*coughs*`) and
@@ -587,6 +613,12 @@ mod tests {
             "Turn Murphy Top"
         );
         assert_eq!(drop_repetitions("stop stop stop"), "stop");
+        assert_eq!(drop_repetitions("Turn the D-T-T-T-T-T-T-"), "Turn the D-T");
+        assert_eq!(drop_repetitions("T-T-T-T pump 2"), "T pump 2");
+        assert_eq!(
+            drop_repetitions("Take an X-ray of the twenty-two go-go dancers"),
+            "Take an X-ray of the twenty-two go-go dancers"
+        );
         assert_eq!(
             drop_repetitions("Check must add a some conveyor one. Check must add a some conveyor"),
             "Check must add a some conveyor one."
