@@ -42,6 +42,24 @@ struct Progress {
     wake_stream: AtomicBool,
 }
 
+impl Progress {
+    /// The frames the source has queued by now, counted as taken (the status' `heard_ms`
+    /// tells a caller its audio was taken, whether or not it became a command).
+    fn take_queued(&self, frames: &mut mpsc::Receiver<Vec<i16>>) -> Vec<Vec<i16>> {
+        let mut queued = Vec::new();
+        while let Ok(frame) = frames.try_recv() {
+            self.took(&frame);
+            queued.push(frame);
+        }
+        queued
+    }
+
+    fn took(&self, frame: &[i16]) {
+        self.samples
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+    }
+}
+
 /// Push-to-talk pressed (`true`) or released, answered once the task has acted on it.
 type Request = (bool, oneshot::Sender<Result<(), ListenError>>);
 
@@ -379,11 +397,8 @@ async fn run(
                     let result = if session.is_some() {
                         Ok(())
                     } else {
-                        // Audio captured before the button was pressed is not the command
-                        // (it was taken from the source all the same: the status counts it).
-                        while let Ok(frame) = audio.frames.try_recv() {
-                            progress.samples.fetch_add(frame.len() as u64, Ordering::Relaxed);
-                        }
+                        // Audio captured before the button was pressed is not the command.
+                        progress.take_queued(&mut audio.frames);
                         open(&speech, &endpoint).await.map(|s| session = Some(s))
                     };
                     progress.active.store(session.is_some(), Ordering::Relaxed);
@@ -393,8 +408,7 @@ async fn run(
                     if let Some(mut s) = session.take() {
                         // Frames already queued were captured before the release: on a
                         // loaded board they are the end of the command, not to be cut.
-                        while let Ok(frame) = audio.frames.try_recv() {
-                            progress.samples.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                        for frame in progress.take_queued(&mut audio.frames) {
                             if let Endpoint::Ended | Endpoint::MaxLength | Endpoint::NoSpeech =
                                 feed(&mut s, &frame).await
                             {
@@ -443,7 +457,7 @@ async fn run(
                     }
                     return;
                 };
-                progress.samples.fetch_add(frame.len() as u64, Ordering::Relaxed);
+                progress.took(&frame);
                 if session.is_none()
                     && let Some(watch) = wake.as_mut()
                 {
