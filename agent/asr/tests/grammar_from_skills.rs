@@ -2,30 +2,10 @@
 //! example skills is read by the recogniser's matcher, and agrees with the template tier on
 //! what is a command.
 
+mod common;
+
+use common::{engine, repo};
 use edge_asr::{Grammar, TextCursor};
-use edge_core::LoadedManifest;
-use edge_intent::{TemplateEngine, builtin_manifests};
-use std::path::PathBuf;
-
-fn repo() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(
-            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
-            std::path::PathBuf::from,
-        )
-        .join("../..")
-}
-
-fn engine() -> TemplateEngine {
-    let config = edge_config::load(&edge_config::LoadOptions::default()).expect("default config");
-    let (mut manifests, errors) = LoadedManifest::discover(&[repo().join("skills")]);
-    assert!(errors.is_empty(), "{errors:?}");
-    manifests.extend(builtin_manifests());
-    let (engine, errors) =
-        TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
-    assert!(errors.is_empty(), "{errors:?}");
-    engine
-}
 
 fn texts(file: &str) -> Vec<String> {
     std::fs::read_to_string(repo().join(file))

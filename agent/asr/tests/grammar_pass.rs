@@ -3,15 +3,12 @@
 //! logits read through whisper.cpp's state pointer) gives the same transcripts and scores
 //! as decoding everything again one token per call.
 
+mod common;
+
+use common::{engine, repo};
 use edge_asr::{DecodeOptions, Grammar, GrammarBias, HypothesisSource, Recognizer};
-use edge_core::LoadedManifest;
-use edge_intent::{TemplateEngine, builtin_manifests};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn cache() -> PathBuf {
     std::env::var_os("EDGE_AGENT_CACHE").map_or_else(
@@ -72,14 +69,7 @@ fn samples(wav: &Path) -> Vec<f32> {
 }
 
 fn grammar() -> Grammar {
-    let config = edge_config::load(&edge_config::LoadOptions::default()).expect("default config");
-    let (mut manifests, errors) = LoadedManifest::discover(&[repo().join("skills")]);
-    assert!(errors.is_empty(), "{errors:?}");
-    manifests.extend(builtin_manifests());
-    let (engine, errors) =
-        TemplateEngine::compile(&manifests, &config.nlu.entities, config.nlu.min_confidence);
-    assert!(errors.is_empty(), "{errors:?}");
-    Grammar::parse(&engine.recognition_grammar(), "root").expect("the skills' grammar parses")
+    Grammar::parse(&engine().recognition_grammar(), "root").expect("the skills' grammar parses")
 }
 
 #[test]
