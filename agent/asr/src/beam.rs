@@ -99,11 +99,13 @@ impl Beam {
 }
 
 /// What the free pass left in the decoder state: whisper.cpp's pointer to it (handed to
-/// the logits filter) and the best logits it saw after the prompt.
+/// the logits filter) and the best logits it saw after the prompt. Only the recogniser
+/// makes one (the fields are the crate's), so no caller can hand [`search`] a pointer of
+/// its own.
 #[derive(Debug, Clone)]
 pub struct FreePassState {
-    pub raw: *mut whisper_rs_sys::whisper_state,
-    pub logits_after_prompt: Vec<(i32, f32)>,
+    pub(crate) raw: *mut whisper_rs_sys::whisper_state,
+    pub(crate) logits_after_prompt: Vec<(i32, f32)>,
 }
 
 /// Logits this far apart are of another decoder state, not rounding.

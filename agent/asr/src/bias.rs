@@ -202,13 +202,10 @@ pub fn continuations(
 ) -> Vec<Continuation> {
     let eot = texts.eot();
     let keep = keep.max(1);
-    let ranked = ranked_tokens(logits, eot, allow_eot);
-    let log_norm = log_sum_exp_of(ranked.iter().map(|c| c.0));
+    let mut candidates = ranked_tokens(logits, eot, allow_eot);
+    let log_norm = log_sum_exp_of(candidates.iter().map(|c| c.0));
     // Tokens less likely than `min_logprob` are never taken: they are not ranked either.
-    let mut candidates: Vec<(f32, i32)> = ranked
-        .into_iter()
-        .filter(|c| c.0 - log_norm >= min_logprob)
-        .collect();
+    candidates.retain(|c| c.0 - log_norm >= min_logprob);
     let spaced = {
         let mut c = cursor.clone();
         c.feed(grammar, " ");
