@@ -20,6 +20,8 @@
 # recordings and only these noisy sets. BENCH_VOICES="piper": only these voice sets.
 # BENCH_TIERS=all: every tier the daemon runs (the embedding tier too, and its second opinion
 # on grammar-made commands with free text), not the templates alone.
+# BENCH_REPEAT=2: each set a second time, configurations in reverse order (A B B A); the CPU
+# columns average both runs (the way to compare CPU on a machine whose speed drifts).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}"
@@ -55,10 +57,21 @@ done
 
 # Each set is decoded under every configuration back to back, so that the CPU ratios compare
 # runs minutes apart at most (the machine's speed drifts over a long run); rows are printed
-# by configuration at the end.
+# by configuration at the end. BENCH_REPEAT=2 decodes each set a second time with the
+# configurations in reverse order (A B B A) and averages the CPU of both runs, which cancels a
+# drift that is steady over the set's runs (one run of the same set has measured 1.25x and
+# 1.39x minutes apart).
+repeat="${BENCH_REPEAT:-1}"
+[[ "$repeat" == 1 || "$repeat" == 2 ]] || { echo "bench_grammar.sh: BENCH_REPEAT must be 1 or 2" >&2; exit 1; }
 for set in "${sets[@]}"; do
   voices="${set%%:*}"; dir="${set#*:}"
-  for i in "${!configs[@]}"; do
+  order=("${!configs[@]}")
+  if [[ "$repeat" == 2 ]]; then
+    for ((k = ${#configs[@]} - 1; k >= 0; k--)); do order+=("$k"); done
+  fi
+  run=0
+  for i in "${order[@]}"; do
+    run=$((run + 1))
     config="${configs[$i]}"
     name="${config%%=*}"; read -r -a flags <<< "${config#*=}"
     case "$dir" in */snr*) audio="${dir##*/snr} dB" ;; *) audio=clean ;; esac
@@ -67,10 +80,10 @@ for set in "${sets[@]}"; do
     "$ctl" nlu --jsonl "$dir/manifest.jsonl" --skills "$repo/skills" --expect "${tiers[@]}" \
       --asr-model "$model" "${flags[@]}" > "$work/out.jsonl" 2> "$work/err.txt" ||
       { echo "bench_grammar.sh: $name on $dir failed:" >&2; tail -5 "$work/err.txt" >&2; exit 1; }
-    python3 - "$work/out.jsonl" "$work/err.txt" "$name" "$voices" "$audio" "$work/base-cpu" "$i" \
-      >> "$work/rows-$i.md" <<'PY'
+    python3 - "$work/out.jsonl" "$work/err.txt" "$name" "$voices" "$audio" "$i" "$run" \
+      >> "$work/records.jsonl" <<'PY'
 import json, re, sys
-out, err, name, voices, audio, base_file, index = sys.argv[1:8]
+out, err, name, voices, audio, index, run = sys.argv[1:8]
 lines = [json.loads(l) for l in open(out) if l.strip()]
 text = open(err).read()
 def row(kind):
@@ -78,20 +91,36 @@ def row(kind):
     return (int(m.group(1)), float(m.group(2))) if m else (0, 0.0)
 (n_cmd, cmd), (n_ood, ood) = row("template"), row("ood")
 wer = re.search(r"word error rate ([\d.]+)%", text)
-twice = sum(len(l.get("heard", {}).get("hypotheses", [])) > 1 for l in lines)
 ms = [l["asr_ms"] for l in lines if "asr_ms" in l]
-mean = sum(ms) / len(ms) if ms else float("nan")
 cpu = [l["asr_cpu_ms"] for l in lines if "asr_cpu_ms" in l]
-cpu_mean = sum(cpu) / len(cpu) if cpu else float("nan")
-if index == "0":
-    open(base_file, "w").write(str(cpu_mean))
-base = float(open(base_file).read())
-print(f"| {name} | {voices} | {audio} | {cmd:.1f}% of {n_cmd} | {ood:.1f}% of {n_ood} | "
-      f"{wer.group(1) if wer else '?'}% | {twice}/{len(lines)} | {mean:.0f} | {cpu_mean:.0f} | "
-      f"{cpu_mean / base:.2f}x |")
+print(json.dumps({
+    "config": int(index), "run": int(run), "name": name, "voices": voices, "audio": audio,
+    "cmd": cmd, "n_cmd": n_cmd, "ood": ood, "n_ood": n_ood,
+    "wer": wer.group(1) if wer else "?",
+    "twice": sum(len(l.get("heard", {}).get("hypotheses", [])) > 1 for l in lines),
+    "lines": len(lines),
+    "ms": sum(ms) / len(ms) if ms else float("nan"),
+    "cpu": sum(cpu) / len(cpu) if cpu else float("nan"),
+}))
 PY
   done
 done
 echo "| configuration | voices | audio | commands acted on | out-of-domain kept none | WER | decoded twice | end of audio → transcript, mean ms | recogniser CPU, mean ms | CPU vs ${configs[0]%%=*} |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
-for i in "${!configs[@]}"; do cat "$work/rows-$i.md"; done
+python3 - "$work/records.jsonl" <<'PY'
+import json, sys
+from collections import defaultdict
+runs = defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    runs[(r["config"], r["voices"], r["audio"])].append(r)
+def mean(rs, key):
+    return sum(r[key] for r in rs) / len(rs)
+for key in sorted(runs, key=lambda k: (k[0], list(runs).index(k))):
+    rs = sorted(runs[key], key=lambda r: r["run"])
+    first, base = rs[0], runs[(0, key[1], key[2])]
+    cpu = mean(rs, "cpu")
+    print(f"| {first['name']} | {first['voices']} | {first['audio']} | {first['cmd']:.1f}% of {first['n_cmd']} | "
+          f"{first['ood']:.1f}% of {first['n_ood']} | {first['wer']}% | {first['twice']}/{first['lines']} | "
+          f"{mean(rs, 'ms'):.0f} | {cpu:.0f} | {cpu / mean(base, 'cpu'):.2f}x |")
+PY
