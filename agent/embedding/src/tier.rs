@@ -370,6 +370,15 @@ impl EmbeddingTier {
         let ranking = self.classifier.rank(vector);
         let mut decision = ranking.decide(&self.thresholds);
         let tokens = normalize(text);
+        // Unsure of the intent, and a question none of its sentences opens like ("what's
+        // the capital and friends" near finding a place): two signs of another request.
+        // Refused, not asked about ("Did you mean: find the nearest place?" answered a
+        // question about France in the demo).
+        if let Decision::Ask(intent) = &decision
+            && self.asks_unlike_the_intent(intent, &tokens)
+        {
+            decision = Decision::None;
+        }
         // The single nearest training sentence is a negative: the mean of the k nearest
         // can hide it ("turn on the extraction fan in hall two" beside the negative "turn
         // on the extraction fans in bay 2"). Asked about, never acted on.
@@ -811,6 +820,11 @@ mod tests {
         // Along none: refused.
         let refused = tier.judge(&engine, "tell me a joke", &none);
         assert_eq!(refused.verdict, Verdict::None);
+        // As unsure, and a question none of the intent's sentences opens with: refused,
+        // not asked about.
+        let question = tier.judge(&engine, "what's the temperature on mars", &v);
+        assert_eq!(question.decision, Decision::None, "{question:?}");
+        assert_eq!(question.verdict, Verdict::None);
     }
 
     #[test]
