@@ -64,18 +64,28 @@ world() { python3 agent/demo/show.py --audit "$work/audit.jsonl" "$work/seen"; }
 
 echo "== spoken (espeak-ng -> WAV -> edge-agentctl listen) =="
 n=0
+: > "$work/last"
+say() {
+  n=$((n + 1))
+  espeak-ng -v en-us -s 160 -w "$work/raw-$n.wav" "$1"
+  sox -q "$work/raw-$n.wav" -r 16000 -c 1 -b 16 "$work/say-$n.wav"
+  echo "  (spoken) \"$1\""
+  "${ctl[@]}" listen "$work/say-$n.wav" | python3 agent/demo/show.py | tee "$work/last" || true
+}
 while IFS= read -r line; do
   case "$line" in
     ""|"#"*) continue ;;
     "\$ "*) read -r -a args <<< "${line#\$ }"; echo "  \$ edge-agentctl ${args[*]}"; "${ctl[@]}" "${args[@]}" | python3 agent/demo/show.py ;;
     "% sleep "*) sleep "${line#% sleep }" ;;
     "% "*) read -r topic payload <<< "${line#% }"; echo "  (plant) $topic <- $payload"; mosquitto_pub -p "$port" -t "$topic" -m "$payload" ;;
-    *)
-      n=$((n + 1))
-      espeak-ng -v en-us -s 160 -w "$work/raw-$n.wav" "$line"
-      sox -q "$work/raw-$n.wav" -r 16000 -c 1 -b 16 "$work/say-$n.wav"
-      echo "  (spoken) \"$line\""
-      "${ctl[@]}" listen "$work/say-$n.wav" | python3 agent/demo/show.py || true ;;
+    "? "*)
+      # An answer, said only when the agent has just asked something (as a person would).
+      if grep -q "waiting on station" "$work/last"; then
+        say "${line#? }"
+      else
+        echo "  (no question was asked: \"${line#? }\" not said)"
+      fi ;;
+    *) say "$line" ;;
   esac
   world
 done < "$commands"
