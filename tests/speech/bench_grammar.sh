@@ -116,7 +116,7 @@ for line in open(sys.argv[1]):
     runs[(r["config"], r["voices"], r["audio"])].append(r)
 def mean(rs, key):
     return sum(r[key] for r in rs) / len(rs)
-for key in sorted(runs, key=lambda k: (k[0], list(runs).index(k))):
+for key in sorted(runs, key=lambda k: k[0]):  # stable: sets in the order they were decoded
     rs = sorted(runs[key], key=lambda r: r["run"])
     first, base = rs[0], runs[(0, key[1], key[2])]
     cpu = mean(rs, "cpu")
