@@ -63,12 +63,15 @@ touch "$work/audit.jsonl"
 world() { python3 agent/demo/show.py --audit "$work/audit.jsonl" "$work/seen"; }
 
 echo "== spoken (espeak-ng -> WAV -> edge-agentctl listen) =="
+# sox -R: repeatable dither. Without it each run's audio differs in its lowest bit, and
+# Whisper tiny hears "uh navigate to the airport" as "Oh now we gate to come to Airport."
+# in some runs and not others.
 n=0
 : > "$work/last"
 say() {
   n=$((n + 1))
   espeak-ng -v en-us -s 160 -w "$work/raw-$n.wav" "$1"
-  sox -q "$work/raw-$n.wav" -r 16000 -c 1 -b 16 "$work/say-$n.wav"
+  sox -q -R "$work/raw-$n.wav" -r 16000 -c 1 -b 16 "$work/say-$n.wav"
   echo "  (spoken) \"$1\""
   "${ctl[@]}" listen "$work/say-$n.wav" | python3 agent/demo/show.py | tee "$work/last" || true
 }
@@ -102,8 +105,8 @@ world
 echo "== hands-free: \"okay nabu\", then the command, from audio alone (a recording into the daemon's microphone) =="
 timeout 20 mosquitto_sub -p "$port" -t edge-agent/demo-car/events/wake -t edge-agent/demo-car/events/intent -C 2 > "$work/events" & sub=$!
 sleep 0.3
-pcm() { espeak-ng -v en-us -s 150 -w "$work/raw.wav" "$1"; sox -q "$work/raw.wav" -r 16000 -c 1 -b 16 -e signed -t raw -; }
-quiet() { sox -q -n -r 16000 -c 1 -b 16 -e signed -t raw - trim 0 "$1"; }
+pcm() { espeak-ng -v en-us -s 150 -w "$work/raw.wav" "$1"; sox -q -R "$work/raw.wav" -r 16000 -c 1 -b 16 -e signed -t raw -; }
+quiet() { sox -q -R -n -r 16000 -c 1 -b 16 -e signed -t raw - trim 0 "$1"; }
 echo '  (microphone) "okay nabu" ... "open the driver window"'
 { quiet 0.5; pcm "okay nabu"; quiet 0.7; pcm "open the driver window"; quiet 1.5; } > "$work/mic"
 wait "$sub" || true

@@ -21,7 +21,10 @@ fn spoken(text: &str, voice: &str) -> anyhow::Result<Vec<u8>> {
         .arg(text)
         .status()?;
     anyhow::ensure!(status.success(), "espeak-ng failed on {text:?}");
+    // -R: sox's dither is seeded afresh on each run otherwise, so the same text would give
+    // slightly different audio (and Whisper tiny a different transcript) from run to run.
     let out = Command::new("sox")
+        .arg("-R")
         .arg(&wav)
         .args([
             "-r", "16000", "-c", "1", "-b", "16", "-e", "signed", "-t", "raw", "-",
@@ -196,6 +199,7 @@ fn wyoming_client_from_pypi_detects_through_edge_wake() -> anyhow::Result<()> {
     let said = resources.join("okay_nabu_open_window.wav");
     let stereo = dir.path().join("stereo-44k.wav");
     let status = Command::new("sox")
+        .arg("-R")
         .arg(&said)
         .args(["-r", "44100", "-c", "2"])
         .arg(&stereo)
