@@ -4,6 +4,7 @@
 
 pub mod beam;
 pub mod bias;
+pub mod echo;
 pub mod grammar;
 pub mod recognizer;
 pub mod server;

@@ -2,6 +2,7 @@
 
 use crate::beam::{self, BeamSettings, FreePassState};
 use crate::bias::{ScoreHook, ScoredToken, TokenTexts, WordScore, word_scores};
+use crate::echo::cut_prompt_echo;
 use crate::grammar::{Grammar, TextCursor};
 use std::path::Path;
 use std::sync::Mutex;
@@ -352,7 +353,7 @@ impl Recognizer {
             );
             if let Some(scored) = result.scored {
                 let raw: String = scored.iter().map(|t| t.text.as_str()).collect();
-                let mut biased = self.hypothesis(&raw, &scored, source);
+                let mut biased = self.hypothesis(&raw, &scored, source, prompt);
                 biased.in_grammar = Some(TextCursor::accepts(bias.grammar, &biased.text));
                 hypotheses.push(biased);
             }
@@ -380,16 +381,18 @@ impl Recognizer {
         Ok(tokens)
     }
 
-    /// A hypothesis of the decoded text `raw` (cleaned here) and its scored tokens.
+    /// A hypothesis of the decoded text `raw` (cleaned here, and without the prompt written
+    /// back) and its scored tokens.
     fn hypothesis(
         &self,
         raw: &str,
         scored: &[ScoredToken],
         source: HypothesisSource,
+        prompt: Option<&str>,
     ) -> Hypothesis {
-        let text = drop_repetitions(&clean_transcript(raw));
+        let text = cut_prompt_echo(&drop_repetitions(&clean_transcript(raw)), prompt);
         let mut words = word_scores(scored);
-        // A decoding loop cut from the text is cut from the words too.
+        // A decoding loop or an echo cut from the text is cut from the words too.
         words.truncate(text.split_whitespace().count());
         Hypothesis {
             source,
@@ -456,7 +459,7 @@ impl Recognizer {
         };
         let scored = hook.finish(&kept.tokens);
         Ok((
-            self.hypothesis(&kept.text, &scored, HypothesisSource::Free),
+            self.hypothesis(&kept.text, &scored, HypothesisSource::Free, prompt),
             left,
         ))
     }

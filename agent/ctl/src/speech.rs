@@ -77,7 +77,7 @@ impl Transcriber {
                         socket: dir.path().join("asr.sock"),
                         start_timeout: Duration::from_millis(config.asr.start_timeout_ms),
                         health_interval: Duration::from_secs(5),
-                        log_filter: "warn".into(),
+                        log_filter: std::env::var("EDGE_ASR_LOG").unwrap_or_else(|_| "warn".into()),
                         backoff_min: Duration::from_millis(250),
                         backoff_max: Duration::from_secs(5),
                     });
