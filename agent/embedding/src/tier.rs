@@ -404,6 +404,16 @@ impl EmbeddingTier {
                 decision = Decision::None;
             } else {
                 self.free_text(engine, &intent, &rest, vector, &mut slots);
+                slots = engine
+                    .free_text_as_written(
+                        Recognition {
+                            intent: intent.clone(),
+                            slots,
+                            ..Recognition::none()
+                        },
+                        text,
+                    )
+                    .slots;
                 // A question put to an intent none of whose sentences opens that way
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.

@@ -103,6 +103,54 @@ pub fn tokenize(text: &str) -> Vec<String> {
     tokens
 }
 
+/// A free-text slot value (normalised tokens, `value`) as `text` wrote it: the run of
+/// whole words of `text` that normalises to it, lowercased, with its apostrophes ("mum's
+/// place", "won't come up to pressure") and without the punctuation around it. `value` as it
+/// is when no such run exists (a number said in words, a filler inside the value).
+pub fn as_written(value: &str, text: &str) -> String {
+    let wanted: Vec<&str> = value.split_whitespace().collect();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    // Each token of `text`, with the word it came from and whether it starts that word.
+    let mut tokens: Vec<(String, usize, bool)> = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        for (k, token) in tokenize(word).into_iter().enumerate() {
+            tokens.push((token, i, k == 0));
+        }
+    }
+    if wanted.is_empty() || wanted.len() > tokens.len() {
+        return value.to_owned();
+    }
+    let ends_word = |at: usize| tokens.get(at + 1).is_none_or(|next| next.2);
+    let found = (0..=tokens.len() - wanted.len()).find(|&start| {
+        let end = start + wanted.len() - 1;
+        tokens[start].2
+            && ends_word(end)
+            && tokens[start..=end]
+                .iter()
+                .zip(&wanted)
+                .all(|(t, w)| t.0 == *w)
+    });
+    let Some(start) = found else {
+        return value.to_owned();
+    };
+    let (first, last) = (tokens[start].1, tokens[start + wanted.len() - 1].1);
+    let written = words[first..=last]
+        .iter()
+        .map(|w| {
+            w.replace(['\u{2019}', '\u{2018}'], "'")
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    // Only spelling may differ: the words must read as the value did.
+    if tokenize(&written) == wanted {
+        written
+    } else {
+        value.to_owned()
+    }
+}
+
 /// [`tokenize`] without filler words: a slot value as the template tier would see it
 /// inside an utterance (used for slot values that come on their own, from a model).
 pub fn content_tokens(text: &str) -> Vec<String> {
@@ -151,6 +199,36 @@ fn strip_phrase(tokens: &mut Vec<String>, phrases: &[&str], leading: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_free_text_value_is_given_back_as_written() {
+        assert_eq!(
+            as_written("mums place", "I need to get to mum's place"),
+            "mum's place"
+        );
+        assert_eq!(
+            as_written(
+                "wont come up to pressure",
+                "the press won’t come up to pressure, walk me through it"
+            ),
+            "won't come up to pressure"
+        );
+        assert_eq!(
+            as_written("kings cross", "Take me to Kings Cross."),
+            "kings cross"
+        );
+        // Not a run of whole words of the text: the value stays.
+        assert_eq!(
+            as_written("10 downing street", "go to ten downing street"),
+            "10 downing street"
+        );
+        assert_eq!(
+            as_written("leaking oil", "it is leaking, uh, oil"),
+            "leaking oil"
+        );
+        assert_eq!(as_written("ray", "get an x-ray"), "ray");
+        assert_eq!(as_written("", "anything"), "");
+    }
 
     #[test]
     fn lowercases_and_strips_punctuation() {
