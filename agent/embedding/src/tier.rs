@@ -5,7 +5,7 @@
 
 use crate::{Classifier, Decision, FitError, Method, NONE, Ranking, Thresholds};
 use edge_core::{Recognition, SlotKind, SlotValue, Slots, Tier};
-use edge_intent::normalize::normalize;
+use edge_intent::normalize::{normalize, tokenize};
 use edge_intent::{TemplateEngine, TrainingSentence, TrainingSource};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -403,7 +403,7 @@ impl EmbeddingTier {
             if rest.iter().all(|w| NOT_A_REQUEST.contains(&w.as_str())) {
                 decision = Decision::None;
             } else {
-                self.free_text(engine, &intent, &rest, vector, &mut slots);
+                self.free_text(engine, &intent, text, &rest, vector, &mut slots);
                 slots = engine
                     .free_text_as_written(
                         Recognition {
@@ -457,7 +457,9 @@ impl EmbeddingTier {
         }
     }
 
-    /// Fills `intent`'s first free-text slot still empty with the words of `rest` left
+    /// Fills `intent`'s first free-text slot still empty with the words of `rest` (of the
+    /// clause of `text` with the most words that are not carrier words, when it has several:
+    /// "pump three is vibrating like mad, talk me through it") left
     /// after trimming the intent's carrier words from both ends (at most the slot's
     /// word limit; nothing when nothing is left). An optional slot is filled only when the
     /// intent's sentence nearest to the utterance has it too: "help me figure out what's
@@ -466,6 +468,7 @@ impl EmbeddingTier {
         &self,
         engine: &TemplateEngine,
         intent: &str,
+        text: &str,
         rest: &[String],
         vector: &[f32],
         slots: &mut Slots,
@@ -490,6 +493,7 @@ impl EmbeddingTier {
             return;
         }
         let is_carrier = |w: &String| carrier.contains(w) || NOT_A_REQUEST.contains(&w.as_str());
+        let rest = clause_of_most_content(text, rest, &is_carrier);
         let start = rest.iter().position(|w| !is_carrier(w));
         let end = rest.iter().rposition(|w| !is_carrier(w));
         if let (Some(start), Some(end)) = (start, end) {
@@ -533,6 +537,71 @@ impl EmbeddingTier {
         }
         slots
     }
+}
+
+/// The words of `rest` (the utterance's words around its slot values, in order) that come
+/// from one clause of `text`: the clause (split at commas, semicolons and sentence ends) with
+/// the most words that are neither carrier words (`is_carrier`) nor everyday words (the first
+/// of them on a tie). All of `rest` when `text` is one clause, or
+/// when its words cannot be followed through the clauses.
+fn clause_of_most_content<'r>(
+    text: &str,
+    rest: &'r [String],
+    is_carrier: &dyn Fn(&String) -> bool,
+) -> &'r [String] {
+    let clauses = split_clauses(text);
+    if clauses.len() < 2 {
+        return rest;
+    }
+    let flat: Vec<(String, usize)> = clauses
+        .iter()
+        .enumerate()
+        .flat_map(|(i, clause)| tokenize(clause).into_iter().map(move |t| (t, i)))
+        .collect();
+    // Each word of `rest`, in order, to the next token of the text that is that word.
+    let mut clause_of = Vec::with_capacity(rest.len());
+    let mut at = 0;
+    for word in rest {
+        let Some(found) = flat[at..].iter().position(|(t, _)| t == word) else {
+            return rest;
+        };
+        clause_of.push(flat[at + found].1);
+        at += found + 1;
+    }
+    let content = |clause: usize| {
+        rest.iter()
+            .zip(&clause_of)
+            .filter(|(w, c)| **c == clause && !is_carrier(w) && !COMMON_WORDS.contains(&w.as_str()))
+            .count()
+    };
+    let Some(best) = (0..clauses.len()).max_by_key(|&c| (content(c), std::cmp::Reverse(c))) else {
+        return rest;
+    };
+    let start = clause_of.iter().position(|&c| c == best).unwrap_or(0);
+    let end = clause_of
+        .iter()
+        .rposition(|&c| c == best)
+        .map_or(0, |e| e + 1);
+    &rest[start..end]
+}
+
+/// `text` split after commas, semicolons, and sentence ends ("." not between digits).
+fn split_clauses(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut clauses = vec![String::new()];
+    for (i, &c) in chars.iter().enumerate() {
+        let decimal = c == '.'
+            && i > 0
+            && chars[i - 1].is_ascii_digit()
+            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
+        if matches!(c, ',' | ';' | '.' | '?' | '!') && !decimal {
+            clauses.push(String::new());
+        } else if let Some(clause) = clauses.last_mut() {
+            clause.push(c);
+        }
+    }
+    clauses.retain(|c| c.chars().any(char::is_alphanumeric));
+    clauses
 }
 
 /// "Which machine?": the question for `intent`'s missing `slot`.
@@ -602,6 +671,46 @@ fn lowercase_first(text: &str) -> String {
 mod tests {
     use super::*;
     use edge_core::{EntityList, EntityLists, LoadedManifest};
+
+    #[test]
+    fn free_text_comes_from_the_clause_with_the_most_content() {
+        let carrier: BTreeSet<String> = ["talk", "me", "through", "start", "troubleshooting"]
+            .map(String::from)
+            .into();
+        let is_carrier = |w: &String| carrier.contains(w) || NOT_A_REQUEST.contains(&w.as_str());
+        let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        // The machine ("pump three") is spotted already: `rest` is the words around it.
+        let rest = words("is vibrating like mad talk me through it");
+        assert_eq!(
+            clause_of_most_content(
+                "pump three is vibrating like mad, talk me through it",
+                &rest,
+                &is_carrier
+            ),
+            words("is vibrating like mad")
+        );
+        let rest = words("is leaking oil where do i start");
+        assert_eq!(
+            clause_of_most_content(
+                "Press 1 is leaking oil. Where do I start?",
+                &rest,
+                &is_carrier
+            ),
+            words("is leaking oil"),
+            "a sentence end splits clauses too; 'where' is an everyday word"
+        );
+        // One clause, or words that cannot be followed through the text: all of `rest`.
+        let rest = words("is vibrating like mad");
+        assert_eq!(
+            clause_of_most_content("pump 3 is vibrating like mad", &rest, &is_carrier),
+            rest
+        );
+        assert_eq!(clause_of_most_content("a, b", &rest, &is_carrier), rest);
+        assert_eq!(
+            split_clauses("set it to 21.5, please"),
+            vec!["set it to 21.5", " please"]
+        );
+    }
 
     /// The example skills with the demo's machines.
     fn engine() -> TemplateEngine {
