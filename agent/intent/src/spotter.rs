@@ -155,7 +155,11 @@ impl TemplateEngine {
                 Some(edge_core::SlotKind::Entity { .. })
             );
             for start in 0..tokens.len() {
-                for (end, value, typed) in slot_matches(matcher, &tokens, start) {
+                let mut matches = slot_matches(matcher, &tokens, start);
+                if entity && matches.is_empty() {
+                    matches = possessive_matches(matcher, &tokens, start);
+                }
+                for (end, value, typed) in matches {
                     let other_unit = entity && tokens.get(end).is_some_and(|t| names_a_number(t));
                     if typed && end > start && !other_unit {
                         candidates.push((slot, start, end, value));
@@ -194,6 +198,36 @@ impl TemplateEngine {
             .collect();
         (slots, rest)
     }
+}
+
+/// An entity named in the possessive ("the conveyor's shaking", "pump two's pressure"):
+/// normalising drops the apostrophe, so its last word carries an "s" the list does not have.
+fn possessive_matches(
+    matcher: &SlotMatcher,
+    tokens: &[String],
+    start: usize,
+) -> Vec<(usize, edge_core::SlotValue, bool)> {
+    let SlotMatcher::Phrases(phrases) = matcher else {
+        return Vec::new();
+    };
+    phrases
+        .iter()
+        .filter(|(phrase, _)| {
+            let Some((last, before)) = phrase.split_last() else {
+                return false;
+            };
+            let end = start + phrase.len();
+            tokens.get(start..end - 1) == Some(before)
+                && tokens.get(end - 1) == Some(&format!("{last}s"))
+        })
+        .map(|(phrase, value)| {
+            (
+                start + phrase.len(),
+                edge_core::SlotValue::Text(value.clone()),
+                true,
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -284,6 +318,26 @@ mod tests {
             Some(&SlotValue::Text("conveyor-1".into())),
             "{slots:?}"
         );
+    }
+
+    #[test]
+    fn an_entity_in_the_possessive_is_that_entity() {
+        let e = engine();
+        for (text, machine) in [
+            ("tell me how much the conveyor's shaking", "conveyor-1"),
+            ("what's pump three's pressure", "pump-3"),
+            ("what's pump 3's pressure", "pump-3"),
+        ] {
+            let slots = e.spot_slots("equipment.read_sensor", text);
+            assert_eq!(
+                slots.get("machine"),
+                Some(&SlotValue::Text(machine.into())),
+                "{text}: {slots:?}"
+            );
+        }
+        // Not a possessive of a listed name.
+        let slots = e.spot_slots("equipment.read_sensor", "how are the pumps doing");
+        assert_eq!(slots.get("machine"), None, "{slots:?}");
     }
 
     #[test]
