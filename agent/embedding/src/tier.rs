@@ -626,6 +626,15 @@ pub fn ask_for_slot(
 
 /// "Did you mean: start a machine, pump 3? Say yes or no."
 pub fn ask_whether_meant(engine: &TemplateEngine, intent: &str, slots: Slots) -> Clarification {
+    // In the skill's own words when a template says it ("Did you mean: start pump 3?").
+    if let Some(command) = engine.say_command(intent, &slots) {
+        return Clarification {
+            intent: intent.to_owned(),
+            question: format!("Did you mean: {command}? Say yes or no."),
+            slots,
+            missing_slot: None,
+        };
+    }
     let what = engine
         .schema_with_examples(0)
         .intent(intent)

@@ -21,6 +21,7 @@ pub mod normalize;
 pub mod numbers;
 pub mod phonetic;
 pub mod recognition_grammar;
+mod render;
 pub mod schema;
 mod section;
 pub mod spotter;
