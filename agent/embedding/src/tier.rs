@@ -116,6 +116,12 @@ pub struct EmbeddingTier {
     none_only: BTreeSet<String>,
 }
 
+/// Words that negate the next one (normalised: apostrophes dropped).
+const NEGATIONS: &[&str] = &[
+    "wont", "doesnt", "dont", "cant", "cannot", "isnt", "arent", "wasnt", "didnt", "wouldnt",
+    "not", "never",
+];
+
 /// A word of the negatives counts as the none class's own when at least this many of
 /// them have it (and no skill sentence does).
 const NONE_ONLY_MIN_NEGATIVES: usize = 2;
@@ -494,13 +500,10 @@ impl EmbeddingTier {
         }
         let is_carrier = |w: &String| carrier.contains(w) || NOT_A_REQUEST.contains(&w.as_str());
         let rest = clause_of_most_content(text, rest, &is_carrier);
-        let start = rest.iter().position(|w| !is_carrier(w));
-        let end = rest.iter().rposition(|w| !is_carrier(w));
-        if let (Some(start), Some(end)) = (start, end) {
-            let words = &rest[start..=end];
-            if words.len() <= max_words {
-                slots.insert(name, SlotValue::Text(words.join(" ")));
-            }
+        if let Some(words) = without_carrier(rest, &is_carrier)
+            && words.len() <= max_words
+        {
+            slots.insert(name, SlotValue::Text(words.join(" ")));
         }
     }
 
@@ -583,6 +586,21 @@ fn clause_of_most_content<'r>(
         .rposition(|&c| c == best)
         .map_or(0, |e| e + 1);
     &rest[start..end]
+}
+
+/// `rest` without the carrier words at either end; None when nothing else is left. A
+/// negation keeps the word it negates: "pump 1 won't start" has the symptom "won't start",
+/// though "start" is a carrier word of the intent.
+fn without_carrier<'r>(
+    rest: &'r [String],
+    is_carrier: &dyn Fn(&String) -> bool,
+) -> Option<&'r [String]> {
+    let start = rest.iter().position(|w| !is_carrier(w))?;
+    let mut end = rest.iter().rposition(|w| !is_carrier(w))?;
+    if NEGATIONS.contains(&rest[end].as_str()) && end + 1 < rest.len() {
+        end += 1;
+    }
+    Some(&rest[start..=end])
 }
 
 /// `text` split after commas, semicolons, and sentence ends ("." not between digits).
@@ -719,6 +737,16 @@ mod tests {
             split_clauses("set it to 21.5, please"),
             vec!["set it to 21.5", " please"]
         );
+        assert_eq!(
+            without_carrier(&words("is vibrating like mad talk"), &is_carrier),
+            Some(&words("vibrating like mad")[..])
+        );
+        assert_eq!(
+            without_carrier(&words("wont start"), &is_carrier),
+            Some(&words("wont start")[..]),
+            "the negated carrier word stays"
+        );
+        assert_eq!(without_carrier(&words("start the"), &is_carrier), None);
     }
 
     /// The example skills with the demo's machines.
