@@ -410,16 +410,7 @@ impl EmbeddingTier {
                 decision = Decision::None;
             } else {
                 self.free_text(engine, &intent, text, &rest, vector, &mut slots);
-                slots = engine
-                    .free_text_as_written(
-                        Recognition {
-                            intent: intent.clone(),
-                            slots,
-                            ..Recognition::none()
-                        },
-                        text,
-                    )
-                    .slots;
+                engine.free_text_as_written(&intent, &mut slots, text);
                 // A question put to an intent none of whose sentences opens that way
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
@@ -658,7 +649,7 @@ pub fn ask_whether_meant(engine: &TemplateEngine, intent: &str, slots: Slots) ->
         .intent(intent)
         .map(|i| lowercase_first(&i.description))
         .unwrap_or_else(|| intent.to_owned());
-    let values: Vec<String> = slots.values().map(spoken).collect();
+    let values: Vec<String> = slots.values().map(edge_intent::spoken_value).collect();
     let question = if values.is_empty() {
         format!("Did you mean: {what}? Say yes or no.")
     } else {
@@ -677,13 +668,6 @@ pub fn ask_whether_meant(engine: &TemplateEngine, intent: &str, slots: Slots) ->
 
 fn words(name: &str) -> String {
     name.replace(['_', '-'], " ")
-}
-
-fn spoken(value: &SlotValue) -> String {
-    match value {
-        SlotValue::Text(t) => words(t),
-        other => other.to_string(),
-    }
 }
 
 fn lowercase_first(text: &str) -> String {

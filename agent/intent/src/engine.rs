@@ -247,35 +247,37 @@ impl TemplateEngine {
         if tokens.is_empty() {
             return Recognition::none();
         }
-        if let Some(exact) = self.exact(&tokens) {
-            return self.free_text_as_written(exact, text);
-        }
-        match self.near_miss.best(self, &tokens) {
-            Some(near) if near.confidence >= self.min_confidence => self.free_text_as_written(
-                self.recognition(near.template, near.captures, near.confidence),
-                text,
-            ),
-            _ => Recognition::none(),
-        }
+        let mut recognition = match self.exact(&tokens) {
+            Some(exact) => exact,
+            None => match self.near_miss.best(self, &tokens) {
+                Some(near) if near.confidence >= self.min_confidence => {
+                    self.recognition(near.template, near.captures, near.confidence)
+                }
+                _ => return Recognition::none(),
+            },
+        };
+        self.free_text_as_written(&recognition.intent, &mut recognition.slots, text);
+        recognition
     }
 
     /// Recognises one utterance with the exact pass only (no near-miss tolerance).
     pub fn recognize_exact(&self, text: &str) -> Recognition {
         let tokens = normalize(text);
-        self.exact(&tokens)
-            .map(|r| self.free_text_as_written(r, text))
-            .unwrap_or_else(Recognition::none)
+        let Some(mut recognition) = self.exact(&tokens) else {
+            return Recognition::none();
+        };
+        self.free_text_as_written(&recognition.intent, &mut recognition.slots, text);
+        recognition
     }
 
-    /// `recognition` with its free-text slots spelled as `text` has them ("mum's place",
-    /// not the matching form "mums place"); enum and entity values stay canonical.
-    pub fn free_text_as_written(&self, mut recognition: Recognition, text: &str) -> Recognition {
-        for (name, _) in self.text_slots(&recognition.intent) {
-            if let Some(SlotValue::Text(value)) = recognition.slots.get_mut(&name) {
+    /// Spells `intent`'s free-text slots in `slots` as `text` has them ("mum's place", not
+    /// the matching form "mums place"); enum and entity values stay canonical.
+    pub fn free_text_as_written(&self, intent: &str, slots: &mut Slots, text: &str) {
+        for (name, _) in self.text_slots(intent) {
+            if let Some(SlotValue::Text(value)) = slots.get_mut(&name) {
                 *value = crate::normalize::as_written(value, text);
             }
         }
-        recognition
     }
 
     /// The exact pass: the best template covering every token, if its confidence is enough.

@@ -29,6 +29,7 @@ pub mod template;
 
 pub use engine::{CompileError, TemplateEngine};
 pub use evaluation::{Evaluation, Expectation};
+pub use render::spoken_value;
 pub use schema::{IntentSchema, SchemaError, SlotProblem, TrainingSentence, TrainingSource};
 pub use section::NluSection;
 

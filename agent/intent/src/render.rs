@@ -19,7 +19,7 @@ impl TemplateEngine {
         let values: Vec<Option<String>> = compiled
             .slots
             .iter()
-            .map(|(name, _)| slots.get(name).map(spoken))
+            .map(|(name, _)| slots.get(name).map(spoken_value))
             .collect();
         let wanted: BTreeSet<usize> = (0..values.len()).filter(|&i| values[i].is_some()).collect();
         let names: Vec<bool> = compiled
@@ -71,8 +71,7 @@ fn say(node: &CNode, values: &Values) -> Option<(Vec<String>, BTreeSet<usize>)> 
                 .collect::<Option<Vec<_>>>()?;
             // Which parts are said: every required part; an optional one for a value not
             // said yet; an optional article or "to" when the next part said is a required
-            // part other than a name ("close the driver window", "start pump 3"); the
-            // optional run-up before the first required part.
+            // part other than a name ("close the driver window", "start pump 3").
             let mut said = vec![true; items.len()];
             let mut used = BTreeSet::new();
             let mut articles = Vec::new();
@@ -131,7 +130,7 @@ fn is_kept_word(words: &[String]) -> bool {
 }
 
 /// A slot value as said: "rear_left" as "rear left", "pump-3" as "pump 3".
-fn spoken(value: &SlotValue) -> String {
+pub fn spoken_value(value: &SlotValue) -> String {
     match value {
         SlotValue::Text(text) => text.replace(['_', '-'], " "),
         other => other.to_string(),
@@ -140,25 +139,8 @@ fn spoken(value: &SlotValue) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::{TemplateEngine, builtin_manifests};
-    use edge_core::{EntityList, EntityLists, LoadedManifest, SlotValue, Slots};
-
-    fn engine() -> TemplateEngine {
-        let (mut manifests, errors) = LoadedManifest::discover(&["../../skills".into()]);
-        assert!(errors.is_empty(), "{errors:?}");
-        manifests.extend(builtin_manifests());
-        let mut entities = EntityLists::default();
-        entities.insert(
-            "machine".into(),
-            EntityList {
-                values: vec!["pump-3".into(), "press-2".into()],
-                synonyms: Default::default(),
-            },
-        );
-        let (engine, errors) = TemplateEngine::compile(&manifests, &entities, 0.5);
-        assert!(errors.is_empty(), "{errors:?}");
-        engine
-    }
+    use crate::spotter::tests::engine;
+    use edge_core::{SlotValue, Slots};
 
     fn slots(pairs: &[(&str, SlotValue)]) -> Slots {
         pairs

@@ -231,11 +231,13 @@ fn possessive_matches(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::{TemplateEngine, builtin_manifests};
     use edge_core::{LoadedManifest, SlotValue};
 
-    fn engine() -> TemplateEngine {
+    /// The example skills and the built-in intents with the demo's machines (also the
+    /// fixture of the crate's other unit tests).
+    pub(crate) fn engine() -> TemplateEngine {
         let skills = "../../skills";
         let (mut manifests, errors) = LoadedManifest::discover(&[skills.into()]);
         assert!(errors.is_empty(), "{errors:?}");
