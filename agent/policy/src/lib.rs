@@ -314,11 +314,16 @@ impl Policy {
                             c.value
                         ));
                     }
+                    // Not the rule's reason: it describes a known, failing value ("while
+                    // its guard is open"), which would be untrue here.
                     None => {
-                        return deny(format!(
-                            "I can't change {} because {} is unknown right now.",
-                            request.signal.label, c.signal
-                        ));
+                        return Decision::Deny {
+                            rule: rule.name.clone(),
+                            reason: format!(
+                                "I can't change {} because {} is unknown right now.",
+                                request.signal.label, c.signal
+                            ),
+                        };
                     }
                 }
             }
@@ -443,10 +448,16 @@ mod tests {
         );
         assert_eq!(policy.evaluate(req(&close), &fast, now), Decision::Allow);
         assert_eq!(policy.evaluate(req(&open), &slow, now), Decision::Allow);
-        assert!(matches!(
+        // Unknown fails safe, and says so rather than giving the rule's reason.
+        assert_eq!(
             policy.evaluate(req(&open), &|_| None, now),
-            Decision::Deny { .. }
-        ));
+            Decision::Deny {
+                rule: "windows-at-speed".into(),
+                reason: "I can't change the driver window because Vehicle.Speed is unknown \
+                         right now."
+                    .into()
+            }
+        );
     }
 
     #[test]
