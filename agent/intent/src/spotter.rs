@@ -182,6 +182,17 @@ impl TemplateEngine {
             used[start..end].iter_mut().for_each(|u| *u = true);
             slots.insert(name.clone(), value);
         }
+        // A bounded number named by its end of the range ("max out the fan", "the blower
+        // off"), when no number was said for it.
+        for (slot, kind) in intent.declared.iter().enumerate() {
+            let name = &intent.slots[slot].0;
+            if slots.contains_key(name) {
+                continue;
+            }
+            if let Some(value) = range_end_named(kind, &tokens, &used) {
+                slots.insert(name.clone(), value);
+            }
+        }
         // A required slot named twice with different values ("my toes are numb down
         // here, warm things up": down or warm?) is not guessed: left for the dialogue.
         for (slot, value) in second_values {
@@ -198,6 +209,46 @@ impl TemplateEngine {
             .collect();
         (slots, rest)
     }
+}
+
+/// The end of a bounded number slot's range that `tokens` name with a word no slot took:
+/// "max", "maximum", "full", "highest" name the top; "min", "minimum", "lowest" the bottom,
+/// and "off" a bottom of zero. Both ends named: none (not guessed).
+fn range_end_named(
+    kind: &SlotKind,
+    tokens: &[String],
+    used: &[bool],
+) -> Option<edge_core::SlotValue> {
+    let (min, max, integer) = match kind {
+        SlotKind::Number {
+            min: Some(min),
+            max: Some(max),
+            ..
+        } => (*min, *max, false),
+        SlotKind::Integer {
+            min: Some(min),
+            max: Some(max),
+        } => (*min, *max, true),
+        _ => return None,
+    };
+    let free = |words: &[&str]| {
+        tokens
+            .iter()
+            .zip(used)
+            .any(|(t, used)| !used && words.contains(&t.as_str()))
+    };
+    let top = free(&["max", "maximum", "full", "highest"]);
+    let bottom = free(&["min", "minimum", "lowest"]) || (min == 0.0 && free(&["off"]));
+    let end = match (top, bottom) {
+        (true, false) => max,
+        (false, true) => min,
+        _ => return None,
+    };
+    Some(if integer {
+        edge_core::SlotValue::Integer(end as i64)
+    } else {
+        edge_core::SlotValue::Number(end)
+    })
 }
 
 /// An entity named in the possessive ("the conveyor's shaking", "pump two's pressure"):
@@ -388,6 +439,40 @@ pub(crate) mod tests {
         assert!(e.is_enum_slot("climate.adjust_temperature", "direction"));
         assert!(!e.is_enum_slot("equipment.start", "machine"));
         assert!(!e.is_enum_slot("no.such_intent", "machine"));
+    }
+
+    #[test]
+    fn a_bounded_number_may_be_named_by_an_end_of_its_range() {
+        let e = engine();
+        let level = |text: &str| e.spot_slots("climate.set_fan", text).get("level").cloned();
+        assert_eq!(
+            level("max out the fan, the windscreen's misted up"),
+            Some(SlotValue::Integer(10))
+        );
+        assert_eq!(
+            level("turn the blower off completely"),
+            Some(SlotValue::Integer(0))
+        );
+        assert_eq!(level("fan on the lowest"), Some(SlotValue::Integer(0)));
+        // A number said wins; both ends named is not guessed.
+        assert_eq!(
+            level("fan to three, not the max"),
+            Some(SlotValue::Integer(3))
+        );
+        assert_eq!(level("not the max, the minimum"), None);
+        // "off" is a bottom of zero only: 16 degrees is not "off".
+        let celsius = |text: &str| {
+            e.spot_slots("climate.set_temperature", text)
+                .get("celsius")
+                .cloned()
+        };
+        assert_eq!(celsius("temperature off"), None);
+        assert_eq!(
+            celsius("put the temperature on max"),
+            e.spot_slots("climate.set_temperature", "thirty degrees")
+                .get("celsius")
+                .cloned()
+        );
     }
 
     #[test]
