@@ -425,7 +425,18 @@ impl EmbeddingTier {
         let verdict = match &decision {
             Decision::None => Verdict::None,
             Decision::Accept(intent) | Decision::Ask(intent) => {
-                let slots = self.implied_slots(engine, intent, slots, vector);
+                // One word is too little to imply a value from an example: "windows" is
+                // no request to close them all. The slot is asked for.
+                let one_word = tokens
+                    .iter()
+                    .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
+                    .count()
+                    <= 1;
+                let slots = if one_word {
+                    slots
+                } else {
+                    self.implied_slots(engine, intent, slots, vector)
+                };
                 let missing = engine
                     .required_slots(intent)
                     .into_iter()
@@ -893,6 +904,28 @@ mod tests {
         };
         assert_eq!(r.slots.get("level"), Some(&SlotValue::Integer(4)), "{r:?}");
         assert_eq!(r.slots.get("direction"), None, "{r:?}");
+    }
+
+    #[test]
+    fn one_word_implies_no_slot_from_an_example() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        // Nearest to the example "I'm freezing" (direction warmer).
+        let warmer = space.along("climate.adjust_temperature", 0.3);
+        let sentence = tier.judge(&engine, "my toes are icy", &warmer);
+        let Verdict::Accept(r) = &sentence.verdict else {
+            panic!("{sentence:?}")
+        };
+        assert_eq!(
+            r.slots.get("direction"),
+            Some(&SlotValue::Text("warmer".into()))
+        );
+        // The same vector from one word: asked about, without the example's direction.
+        let word = tier.judge(&engine, "icy", &warmer);
+        let Verdict::Ask(c) = &word.verdict else {
+            panic!("{word:?}")
+        };
+        assert_eq!(c.slots.get("direction"), None, "{word:?}");
     }
 
     #[test]
