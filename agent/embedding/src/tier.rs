@@ -376,6 +376,11 @@ impl EmbeddingTier {
         let ranking = self.classifier.rank(vector);
         let mut decision = ranking.decide(&self.thresholds);
         let tokens = normalize(text);
+        // The words that could make a request (fillers and articles left out).
+        let words = tokens
+            .iter()
+            .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
+            .count();
         // Unsure of the intent, and a question none of its sentences opens like ("what's
         // the capital and friends" near finding a place): two signs of another request.
         // Refused, not asked about ("Did you mean: find the nearest place?" answered a
@@ -392,10 +397,6 @@ impl EmbeddingTier {
         // too little to act on: a fragment or noise. Asked about, never acted on.
         if let Decision::Accept(intent) = &decision {
             let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
-            let words = tokens
-                .iter()
-                .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
-                .count();
             let fragment =
                 words <= FRAGMENT_WORDS && nearest(intent).is_none_or(|c| c < FRAGMENT_MIN_COSINE);
             if nearest(NONE) >= nearest(intent) || fragment {
@@ -427,12 +428,7 @@ impl EmbeddingTier {
             Decision::Accept(intent) | Decision::Ask(intent) => {
                 // One word is too little to imply a value from an example: "windows" is
                 // no request to close them all. The slot is asked for.
-                let one_word = tokens
-                    .iter()
-                    .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
-                    .count()
-                    <= 1;
-                let slots = if one_word {
+                let slots = if words <= 1 {
                     slots
                 } else {
                     self.implied_slots(engine, intent, slots, vector)
