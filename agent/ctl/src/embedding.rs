@@ -81,7 +81,9 @@ impl EmbeddingRunner {
             "{} does not exist (run agent/models/provision.sh minilm)",
             encoder.display()
         );
+        let started = Instant::now();
         let set = TrainingSet::new(engine, negatives);
+        let set_ms = started.elapsed().as_secs_f64() * 1e3;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -101,7 +103,7 @@ impl EmbeddingRunner {
         let fit_ms = started.elapsed().as_secs_f64() * 1e3;
         let sizes = tier.classifier().class_sizes();
         eprintln!(
-            "embedding tier: encoder {}; {} training sentences ({} intents, {} negatives) embedded in {embed_ms:.0} ms, fitted ({method:?}) in {fit_ms:.1} ms",
+            "embedding tier: encoder {}; {} training sentences ({} intents, {} negatives) written out with where their free text lies in {set_ms:.1} ms, embedded in {embed_ms:.0} ms, fitted ({method:?}) in {fit_ms:.1} ms",
             encoder.display(),
             texts.len(),
             sizes.iter().filter(|(c, _)| c != NONE).count(),

@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 
 mod section;
+pub mod span;
 pub mod tier;
 
 pub use section::EmbeddingSection;

@@ -3,6 +3,7 @@
 //! [`Verdict`]: act (with slots from the template tier's recognisers), ask ("Did you mean
 //! ...?", "Which machine?") or none.
 
+use crate::span::FreeTextSpans;
 use crate::{Classifier, Decision, FitError, Method, NONE, Ranking, Thresholds};
 use edge_core::{Recognition, SlotKind, SlotValue, Slots, Tier};
 use edge_intent::normalize::{normalize, tokenize};
@@ -35,13 +36,17 @@ const NOT_A_REQUEST: &[&str] = &[
 pub struct TrainingSet {
     pub sentences: Vec<TrainingSentence>,
     pub negatives: Vec<String>,
+    /// Where the sentences' free-text values lie, for the utterances' own.
+    pub spans: FreeTextSpans,
 }
 
 impl TrainingSet {
     /// The training set of `engine`'s intents with `negatives` as the `none` class.
     pub fn new(engine: &TemplateEngine, negatives: &[&str]) -> Self {
+        let sentences = engine.training_sentences(SENTENCES_PER_TEMPLATE);
         Self {
-            sentences: engine.training_sentences(SENTENCES_PER_TEMPLATE),
+            spans: FreeTextSpans::learn(engine, &sentences),
+            sentences,
             negatives: negatives.iter().map(|n| (*n).to_owned()).collect(),
         }
     }
@@ -108,6 +113,8 @@ pub struct EmbeddingTier {
     /// is left of an utterance around them is the free text ("I wanna hear | hotel
     /// california | please").
     carrier: BTreeMap<String, BTreeSet<String>>,
+    /// Where free-text values lie in the intents' sentences.
+    spans: FreeTextSpans,
     /// Per intent, the first words of its sentences.
     openers: BTreeMap<String, BTreeSet<String>>,
     /// Content words of the negatives that no skill sentence has ("thermostat", "bass"):
@@ -350,6 +357,7 @@ impl EmbeddingTier {
             classifier,
             thresholds,
             sentences: set.sentences,
+            spans: set.spans,
             carrier,
             openers,
             none_only,
@@ -496,6 +504,18 @@ impl EmbeddingTier {
         if !required && !nearest_has_it {
             return;
         }
+        // Where the skills' own sentences put values, when they have any for this slot.
+        if self.spans.knows(intent, &name) {
+            if let Some(span) = self.spans.best(intent, &name, text, rest, max_words) {
+                let mut end = span.end;
+                // A negation keeps the word it negates ("won't start").
+                if NEGATIONS.contains(&rest[end - 1].as_str()) && end < rest.len() {
+                    end += 1;
+                }
+                slots.insert(name, SlotValue::Text(rest[span.start..end].join(" ")));
+            }
+            return;
+        }
         let is_carrier = |w: &String| carrier.contains(w) || NOT_A_REQUEST.contains(&w.as_str());
         let rest = clause_of_most_content(text, rest, &is_carrier);
         if let Some(words) = without_carrier(rest, &is_carrier)
@@ -550,32 +570,20 @@ fn clause_of_most_content<'r>(
     rest: &'r [String],
     is_carrier: &dyn Fn(&String) -> bool,
 ) -> &'r [String] {
-    let clauses = split_clauses(text);
-    if clauses.len() < 2 {
+    let clauses = split_clauses(text).len();
+    if clauses < 2 {
         return rest;
     }
-    let flat: Vec<(String, usize)> = clauses
-        .iter()
-        .enumerate()
-        .flat_map(|(i, clause)| tokenize(clause).into_iter().map(move |t| (t, i)))
-        .collect();
-    // Each word of `rest`, in order, to the next token of the text that is that word.
-    let mut clause_of = Vec::with_capacity(rest.len());
-    let mut at = 0;
-    for word in rest {
-        let Some(found) = flat[at..].iter().position(|(t, _)| t == word) else {
-            return rest;
-        };
-        clause_of.push(flat[at + found].1);
-        at += found + 1;
-    }
+    let Some(clause_of) = clause_indices(text, rest) else {
+        return rest;
+    };
     let content = |clause: usize| {
         rest.iter()
             .zip(&clause_of)
             .filter(|(w, c)| **c == clause && !is_carrier(w) && !COMMON_WORDS.contains(&w.as_str()))
             .count()
     };
-    let Some(best) = (0..clauses.len()).max_by_key(|&c| (content(c), std::cmp::Reverse(c))) else {
+    let Some(best) = (0..clauses).max_by_key(|&c| (content(c), std::cmp::Reverse(c))) else {
         return rest;
     };
     let start = clause_of.iter().position(|&c| c == best).unwrap_or(0);
@@ -584,6 +592,26 @@ fn clause_of_most_content<'r>(
         .rposition(|&c| c == best)
         .map_or(0, |e| e + 1);
     &rest[start..end]
+}
+
+/// The clause of `text` (split at commas, semicolons and sentence ends) each word of `rest`
+/// (words of `text`, in order, some left out) comes from; None when they cannot be
+/// followed through the text.
+pub(crate) fn clause_indices(text: &str, rest: &[String]) -> Option<Vec<usize>> {
+    let flat: Vec<(String, usize)> = split_clauses(text)
+        .iter()
+        .enumerate()
+        .flat_map(|(i, clause)| tokenize(clause).into_iter().map(move |t| (t, i)))
+        .collect();
+    // Each word of `rest`, in order, to the next token of the text that is that word.
+    let mut clause_of = Vec::with_capacity(rest.len());
+    let mut at = 0;
+    for word in rest {
+        let found = flat[at..].iter().position(|(t, _)| t == word)?;
+        clause_of.push(flat[at + found].1);
+        at += found + 1;
+    }
+    Some(clause_of)
 }
 
 /// `rest` without the carrier words at either end; None when nothing else is left. A
