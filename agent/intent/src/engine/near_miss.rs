@@ -348,6 +348,12 @@ impl NearMiss {
                 let Some(state) = matcher.finish(state) else {
                     continue;
                 };
+                // One or two words are too few to tell a misheard command word from
+                // another word the templates have ("blower" is no "lower", "degrees" no
+                // "decrease"): in so short an utterance every word is taken as it is.
+                if n <= SHORT_UTTERANCE && state.edits > 0 {
+                    continue;
+                }
                 if !intent
                     .required
                     .iter()
