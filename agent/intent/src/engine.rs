@@ -256,6 +256,9 @@ impl TemplateEngine {
                 _ => return Recognition::none(),
             },
         };
+        if self.free_text_spans_clauses(&recognition, text) {
+            return Recognition::none();
+        }
         self.free_text_as_written(&recognition.intent, &mut recognition.slots, text);
         recognition
     }
@@ -266,8 +269,23 @@ impl TemplateEngine {
         let Some(mut recognition) = self.exact(&tokens) else {
             return Recognition::none();
         };
+        if self.free_text_spans_clauses(&recognition, text) {
+            return Recognition::none();
+        }
         self.free_text_as_written(&recognition.intent, &mut recognition.slots, text);
         recognition
+    }
+
+    /// A free-text slot that took words of two clauses ("play the last track again, I
+    /// missed the chorus"): a template's slot takes every word to the end, so the command
+    /// is not the template's; the later tiers read it clause by clause.
+    fn free_text_spans_clauses(&self, recognition: &Recognition, text: &str) -> bool {
+        self.text_slots(&recognition.intent)
+            .iter()
+            .any(|(name, _)| {
+                matches!(recognition.slots.get(name), Some(SlotValue::Text(v))
+                if crate::normalize::spans_clauses(v, text))
+            })
     }
 
     /// Spells `intent`'s free-text slots in `slots` as `text` has them ("mum's place", not

@@ -108,32 +108,10 @@ pub fn tokenize(text: &str) -> Vec<String> {
 /// place", "won't come up to pressure") and without the punctuation around it. `value` as it
 /// is when no such run exists (a number said in words, a filler inside the value).
 pub fn as_written(value: &str, text: &str) -> String {
-    let wanted: Vec<&str> = value.split_whitespace().collect();
     let words: Vec<&str> = text.split_whitespace().collect();
-    // Each token of `text`, with the word it came from and whether it starts that word.
-    let mut tokens: Vec<(String, usize, bool)> = Vec::new();
-    for (i, word) in words.iter().enumerate() {
-        for (k, token) in tokenize(word).into_iter().enumerate() {
-            tokens.push((token, i, k == 0));
-        }
-    }
-    if wanted.is_empty() || wanted.len() > tokens.len() {
-        return value.to_owned();
-    }
-    let ends_word = |at: usize| tokens.get(at + 1).is_none_or(|next| next.2);
-    let found = (0..=tokens.len() - wanted.len()).find(|&start| {
-        let end = start + wanted.len() - 1;
-        tokens[start].2
-            && ends_word(end)
-            && tokens[start..=end]
-                .iter()
-                .zip(&wanted)
-                .all(|(t, w)| t.0 == *w)
-    });
-    let Some(start) = found else {
+    let Some((first, last)) = written_run(value, text) else {
         return value.to_owned();
     };
-    let (first, last) = (tokens[start].1, tokens[start + wanted.len() - 1].1);
     let written = words[first..=last]
         .iter()
         .map(|w| {
@@ -144,11 +122,53 @@ pub fn as_written(value: &str, text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     // Only spelling may differ: the words must read as the value did.
-    if tokenize(&written) == wanted {
+    if tokenize(&written) == value.split_whitespace().collect::<Vec<_>>() {
         written
     } else {
         value.to_owned()
     }
+}
+
+/// Whether a free-text value (normalised tokens, `value`) runs across a clause of `text`:
+/// a word of it before its last ends a clause (",", ";", ".", "?", "!"). "play the last
+/// track again, I missed the chorus" has no song named "the last track again, I missed
+/// the chorus".
+pub fn spans_clauses(value: &str, text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    written_run(value, text).is_some_and(|(first, last)| {
+        words[first..last].iter().any(|w| {
+            w.trim_end_matches(['"', '\'', '\u{2019}', ')'])
+                .ends_with([',', ';', '.', '?', '!'])
+        })
+    })
+}
+
+/// The first and last whitespace-separated word of `text` whose tokens are `value`'s
+/// (normalised tokens), whole words only.
+fn written_run(value: &str, text: &str) -> Option<(usize, usize)> {
+    let wanted: Vec<&str> = value.split_whitespace().collect();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    // Each token of `text`, with the word it came from and whether it starts that word.
+    let mut tokens: Vec<(String, usize, bool)> = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        for (k, token) in tokenize(word).into_iter().enumerate() {
+            tokens.push((token, i, k == 0));
+        }
+    }
+    if wanted.is_empty() || wanted.len() > tokens.len() {
+        return None;
+    }
+    let ends_word = |at: usize| tokens.get(at + 1).is_none_or(|next| next.2);
+    let start = (0..=tokens.len() - wanted.len()).find(|&start| {
+        let end = start + wanted.len() - 1;
+        tokens[start].2
+            && ends_word(end)
+            && tokens[start..=end]
+                .iter()
+                .zip(&wanted)
+                .all(|(t, w)| t.0 == *w)
+    })?;
+    Some((tokens[start].1, tokens[start + wanted.len() - 1].1))
 }
 
 /// [`tokenize`] without filler words: a slot value as the template tier would see it
@@ -199,6 +219,23 @@ fn strip_phrase(tokens: &mut Vec<String>, phrases: &[&str], leading: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_with_a_clause_end_inside_spans_clauses() {
+        let text = "play the last track again, I missed the chorus";
+        assert!(spans_clauses(
+            "the last track again i missed the chorus",
+            text
+        ));
+        assert!(!spans_clauses("the last track again", text));
+        // Punctuation after the value's last word, or a decimal point, ends no clause in it.
+        assert!(!spans_clauses("kings cross", "Take me to Kings Cross."));
+        assert!(!spans_clauses(
+            "platform 9.5 please",
+            "go to platform 9.5 please"
+        ));
+        assert!(spans_clauses("home now", "go home. Now!"));
+    }
 
     #[test]
     fn a_free_text_value_is_given_back_as_written() {

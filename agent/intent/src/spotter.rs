@@ -323,6 +323,15 @@ pub(crate) mod tests {
         );
         assert_eq!(e.command_free_text("stop pump three"), Some(vec![]));
         assert_eq!(e.command_free_text("tell me a joke"), None);
+        // Free text across two clauses is no template's command.
+        assert!(
+            e.recognize("play the last track again, I missed the chorus")
+                .is_none()
+        );
+        assert_eq!(
+            e.recognize("play the last track again").intent,
+            "media.play"
+        );
         let route = e.recognize("We'll navigate to turn it off");
         assert_eq!(route.intent, "nav.navigate_to");
         // A doubted word inside the destination: ask. Doubt elsewhere: act.
