@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+mod clauses;
 mod section;
 pub mod span;
 pub mod tier;

@@ -10,7 +10,7 @@
 //! that these make likeliest: "dad's been asking all trip for fleetwood mac, go on then"
 //! → "fleetwood mac"; "stick on radio 2" → "radio 2".
 
-use crate::tier::clause_indices;
+use crate::clauses::clause_indices;
 use edge_core::SlotValue;
 use edge_intent::normalize::normalize;
 use edge_intent::{TemplateEngine, TrainingSentence};

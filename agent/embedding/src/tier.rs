@@ -3,10 +3,11 @@
 //! [`Verdict`]: act (with slots from the template tier's recognisers), ask ("Did you mean
 //! ...?", "Which machine?") or none.
 
+use crate::clauses::{clause_indices, split_clauses};
 use crate::span::FreeTextSpans;
 use crate::{Classifier, Decision, FitError, Method, NONE, Ranking, Thresholds};
 use edge_core::{Recognition, SlotKind, SlotValue, Slots, Tier};
-use edge_intent::normalize::{normalize, tokenize};
+use edge_intent::normalize::normalize;
 use edge_intent::{TemplateEngine, TrainingSentence, TrainingSource};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -594,26 +595,6 @@ fn clause_of_most_content<'r>(
     &rest[start..end]
 }
 
-/// The clause of `text` (split at commas, semicolons and sentence ends) each word of `rest`
-/// (words of `text`, in order, some left out) comes from; None when they cannot be
-/// followed through the text.
-pub(crate) fn clause_indices(text: &str, rest: &[String]) -> Option<Vec<usize>> {
-    let flat: Vec<(String, usize)> = split_clauses(text)
-        .iter()
-        .enumerate()
-        .flat_map(|(i, clause)| tokenize(clause).into_iter().map(move |t| (t, i)))
-        .collect();
-    // Each word of `rest`, in order, to the next token of the text that is that word.
-    let mut clause_of = Vec::with_capacity(rest.len());
-    let mut at = 0;
-    for word in rest {
-        let found = flat[at..].iter().position(|(t, _)| t == word)?;
-        clause_of.push(flat[at + found].1);
-        at += found + 1;
-    }
-    Some(clause_of)
-}
-
 /// `rest` without the carrier words at either end; None when nothing else is left. A
 /// negation keeps the word it negates: "pump 1 won't start" has the symptom "won't start",
 /// though "start" is a carrier word of the intent.
@@ -627,25 +608,6 @@ fn without_carrier<'r>(
         end += 1;
     }
     Some(&rest[start..=end])
-}
-
-/// `text` split after commas, semicolons, and sentence ends ("." not between digits).
-fn split_clauses(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut clauses = vec![String::new()];
-    for (i, &c) in chars.iter().enumerate() {
-        let decimal = c == '.'
-            && i > 0
-            && chars[i - 1].is_ascii_digit()
-            && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
-        if matches!(c, ',' | ';' | '.' | '?' | '!') && !decimal {
-            clauses.push(String::new());
-        } else if let Some(clause) = clauses.last_mut() {
-            clause.push(c);
-        }
-    }
-    clauses.retain(|c| c.chars().any(char::is_alphanumeric));
-    clauses
 }
 
 /// "Which machine?": the question for `intent`'s missing `slot`.
