@@ -122,6 +122,9 @@ pub struct EmbeddingTier {
     /// a request that uses one is asked about, not acted on. Empty unless
     /// `ask_on_none_words` is set.
     none_only: BTreeSet<String>,
+    /// Per label (each intent, and `none` for the negatives): how many of its sentences
+    /// there are, and how many of them have each word.
+    word_counts: BTreeMap<String, (usize, BTreeMap<String, usize>)>,
 }
 
 /// Words that negate the next one (normalised: apostrophes dropped).
@@ -354,7 +357,21 @@ impl EmbeddingTier {
         } else {
             BTreeSet::new()
         };
+        let mut word_counts: BTreeMap<String, (usize, BTreeMap<String, usize>)> = BTreeMap::new();
+        let labelled = set
+            .sentences
+            .iter()
+            .map(|s| (s.intent.as_str(), s.text.as_str()))
+            .chain(set.negatives.iter().map(|n| (NONE, n.as_str())));
+        for (label, text) in labelled {
+            let (sentences, words) = word_counts.entry(label.to_owned()).or_default();
+            *sentences += 1;
+            for word in normalize(text).into_iter().collect::<BTreeSet<_>>() {
+                *words.entry(word).or_default() += 1;
+            }
+        }
         Ok(Self {
+            word_counts,
             classifier,
             thresholds,
             sentences: set.sentences,
@@ -373,6 +390,22 @@ impl EmbeddingTier {
         };
         edge_intent::normalize::opens_question(first)
             && !self.openers.get(intent).is_some_and(|o| o.contains(first))
+    }
+
+    /// Whether one of `tokens` (request words only) is in a larger share of `intent`'s
+    /// sentences than of the negatives: a word that speaks for the intent.
+    fn has_a_word_of(&self, intent: &str, tokens: &[String]) -> bool {
+        let share = |label: &str, word: &str| {
+            self.word_counts
+                .get(label)
+                .map_or(0.0, |(sentences, words)| {
+                    words.get(word).copied().unwrap_or(0) as f32 / (*sentences).max(1) as f32
+                })
+        };
+        tokens
+            .iter()
+            .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
+            .any(|w| share(intent, w) > share(NONE, w))
     }
 
     /// The classifier (class sizes, scores).
@@ -402,12 +435,15 @@ impl EmbeddingTier {
         // The single nearest training sentence is a negative: the mean of the k nearest
         // can hide it ("turn on the extraction fan in hall two" beside the negative "turn
         // on the extraction fans in bay 2"). Asked about, never acted on.
-        // One or two words unlike any sentence of the intent ("windows", "air fryer") are
-        // too little to act on: a fragment or noise. Asked about, never acted on.
+        // One or two words unlike any sentence of the intent ("windows", "air fryer"), or
+        // without a word more common in its sentences than in the negatives ("you", near
+        // "you bet"), are too little to act on: a fragment or noise. Asked about, never
+        // acted on.
         if let Decision::Accept(intent) = &decision {
             let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
-            let fragment =
-                words <= FRAGMENT_WORDS && nearest(intent).is_none_or(|c| c < FRAGMENT_MIN_COSINE);
+            let fragment = words <= FRAGMENT_WORDS
+                && (nearest(intent).is_none_or(|c| c < FRAGMENT_MIN_COSINE)
+                    || !self.has_a_word_of(intent, &tokens));
             if nearest(NONE) >= nearest(intent) || fragment {
                 decision = Decision::Ask(intent.clone());
             }
@@ -1056,6 +1092,17 @@ mod tests {
             &space.along("climate.adjust_temperature", 0.3),
         );
         assert!(matches!(example.verdict, Verdict::Accept(_)), "{example:?}");
+        // As near, but no word of it is more common in the intent's sentences than in the
+        // negatives ("tell me a joke" is one): asked about.
+        let no_word_of_it = tier.judge(
+            &engine,
+            "tell me",
+            &space.along("climate.adjust_temperature", 0.3),
+        );
+        assert!(
+            matches!(no_word_of_it.verdict, Verdict::Ask(_)),
+            "{no_word_of_it:?}"
+        );
     }
 
     #[test]
