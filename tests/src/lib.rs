@@ -1427,17 +1427,6 @@ impl DemoWorld {
         let setup = configure(setup, dir.path())?;
         let daemon = Daemon::start(&setup)?;
         let agent = bus.agent().await?;
-        // READY does not wait for the plant's retained states: until they arrive a guard is
-        // unknown and a start is refused (fail safe). Tests begin with the plant known.
-        if setup
-            .profiles
-            .iter()
-            .any(|p| p.ends_with("demo-plant.toml"))
-        {
-            for machine in ["Pump1", "Pump2", "Pump3", "Pump4", "Conveyor1"] {
-                daemon_sees(&agent, &format!("Plant.{machine}.GuardClosed"), true).await?;
-            }
-        }
         Ok(Self {
             bus,
             broker,

@@ -307,16 +307,13 @@ impl MqttTransport {
 impl Transport for MqttTransport {
     fn read<'a>(&'a self, signal: &'a BoundSignal) -> BoxFuture<'a, Result<SignalValue, HalError>> {
         // MQTT has no request/response: the current value is the last state received.
+        // Right after connecting the retained states are on their way: a read waits for
+        // the first (the HAL bounds it by its peer timeout), so a command in the first
+        // moments is not refused for a value the broker is about to deliver.
         Box::pin(async move {
-            self.sink
-                .cached(&signal.def.path)
-                .map(|r| r.value)
-                .ok_or_else(|| {
-                    HalError::transport(
-                        &signal.def.path,
-                        "no value received on its state topic yet",
-                    )
-                })
+            self.sink.value(&signal.def.path).await.ok_or_else(|| {
+                HalError::transport(&signal.def.path, "no value received on its state topic yet")
+            })
         })
     }
 

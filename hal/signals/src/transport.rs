@@ -154,6 +154,25 @@ impl UpdateSink {
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
         self.shared.updates.subscribe()
     }
+
+    /// The value of `path`: the cached one, or else the first reported (a transport whose
+    /// peer only pushes states, such as MQTT's retained ones right after connecting). The
+    /// caller bounds the wait (the HAL's reads have its peer timeout); None only if the
+    /// sink is gone.
+    pub async fn value(&self, path: &str) -> Option<SignalValue> {
+        // Subscribed before looking, so that a value reported in between is not missed.
+        let mut updates = self.subscribe();
+        loop {
+            if let Some(reading) = self.cached(path) {
+                return Some(reading.value);
+            }
+            match updates.recv().await {
+                Ok(update) if update.path == path => return Some(update.value),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
 }
 
 /// A way to reach signals, started by its [`crate::TransportPlugin`]. `Any`, so that
@@ -246,4 +265,41 @@ pub struct BoundSignal {
     pub def: SignalDef,
     /// The binding.
     pub binding: Binding,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_value_not_yet_reported_is_waited_for() {
+        let sink = UpdateSink::new();
+        sink.report("Plant.Pump1.Running", SignalValue::Bool(false));
+        assert_eq!(
+            sink.value("Plant.Pump1.Running").await,
+            Some(SignalValue::Bool(false)),
+            "a cached value at once"
+        );
+        let reporter = sink.clone();
+        let report = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            reporter.report("Plant.Pump2.Running", SignalValue::Bool(true));
+            reporter.report("Plant.Pump2.GuardClosed", SignalValue::Bool(true));
+        });
+        // Another signal's report does not answer; the signal's own does.
+        let waited = tokio::time::timeout(
+            Duration::from_secs(10),
+            sink.value("Plant.Pump2.GuardClosed"),
+        )
+        .await
+        .expect("answered once reported");
+        assert_eq!(waited, Some(SignalValue::Bool(true)));
+        report.await.expect("reporter");
+        // Never reported: the caller's bound ends the wait.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), sink.value("Plant.Nope"))
+                .await
+                .is_err()
+        );
+    }
 }
