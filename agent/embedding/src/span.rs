@@ -53,21 +53,24 @@ impl WordCounts {
 struct BoundaryCounts {
     at_boundary: BTreeMap<String, usize>,
     occurrences: BTreeMap<String, usize>,
+    /// The sums of both maps.
+    boundaries: usize,
+    total: usize,
 }
 
 impl BoundaryCounts {
     fn seen(&mut self, word: &str, boundary: bool) {
         *self.occurrences.entry(word.to_owned()).or_default() += 1;
+        self.total += 1;
         if boundary {
             *self.at_boundary.entry(word.to_owned()).or_default() += 1;
+            self.boundaries += 1;
         }
     }
 
     /// The rate for `word`, drawn towards the average rate when it was seen seldom.
     fn rate(&self, word: &str) -> f64 {
-        let boundaries: usize = self.at_boundary.values().sum();
-        let occurrences: usize = self.occurrences.values().sum();
-        let average = boundaries as f64 / occurrences.max(1) as f64;
+        let average = self.boundaries as f64 / self.total.max(1) as f64;
         let at = self.at_boundary.get(word).copied().unwrap_or(0) as f64;
         let n = self.occurrences.get(word).copied().unwrap_or(0) as f64;
         ((at + CONTEXT_PRIOR_WEIGHT * average) / (n + CONTEXT_PRIOR_WEIGHT)).max(1e-6)
