@@ -235,23 +235,10 @@ impl FreeTextSpans {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge_core::{EntityList, EntityLists, LoadedManifest};
 
-    /// The example skills' sentences (the fixture of the tier's tests).
+    /// The example skills' sentences.
     fn learned() -> (TemplateEngine, FreeTextSpans) {
-        let (mut manifests, errors) = LoadedManifest::discover(&["../../skills".into()]);
-        assert!(errors.is_empty(), "{errors:?}");
-        manifests.extend(edge_intent::builtin_manifests());
-        let mut entities = EntityLists::default();
-        entities.insert(
-            "machine".into(),
-            EntityList {
-                values: vec!["pump-2".into(), "conveyor-1".into()],
-                synonyms: Default::default(),
-            },
-        );
-        let (engine, errors) = TemplateEngine::compile(&manifests, &entities, 0.5);
-        assert!(errors.is_empty(), "{errors:?}");
+        let engine = crate::tier::tests::engine();
         let spans = FreeTextSpans::learn(&engine, &engine.training_sentences(6));
         (engine, spans)
     }

@@ -712,7 +712,7 @@ fn lowercase_first(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use edge_core::{EntityList, EntityLists, LoadedManifest};
 
@@ -766,8 +766,8 @@ mod tests {
         assert_eq!(without_carrier(&words("start the"), &is_carrier), None);
     }
 
-    /// The example skills with the demo's machines.
-    fn engine() -> TemplateEngine {
+    /// The example skills with the demo's machines (also the fixture of `span.rs`'s tests).
+    pub(crate) fn engine() -> TemplateEngine {
         let skills = "../../skills";
         let (mut manifests, errors) = LoadedManifest::discover(&[skills.into()]);
         assert!(errors.is_empty(), "{errors:?}");
