@@ -1,7 +1,7 @@
 //! An utterance's clauses (split at commas, semicolons and sentence ends), and the clause
 //! each of its words comes from: free text is taken from one clause.
 
-use edge_intent::normalize::tokenize;
+use edge_intent::normalize::{CLAUSE_ENDS, tokenize};
 
 /// `text` split after commas, semicolons, and sentence ends ("." not between digits).
 pub(crate) fn split_clauses(text: &str) -> Vec<String> {
@@ -12,7 +12,7 @@ pub(crate) fn split_clauses(text: &str) -> Vec<String> {
             && i > 0
             && chars[i - 1].is_ascii_digit()
             && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
-        if matches!(c, ',' | ';' | '.' | '?' | '!') && !decimal {
+        if CLAUSE_ENDS.contains(&c) && !decimal {
             clauses.push(String::new());
         } else if let Some(clause) = clauses.last_mut() {
             clause.push(c);

@@ -124,7 +124,19 @@ pub struct EmbeddingTier {
     none_only: BTreeSet<String>,
     /// Per label (each intent, and `none` for the negatives): how many of its sentences
     /// there are, and how many of them have each word.
-    word_counts: BTreeMap<String, (usize, BTreeMap<String, usize>)>,
+    word_counts: WordCounts,
+}
+
+/// Per label: its number of sentences, and in how many of them each word is.
+type WordCounts = BTreeMap<String, (usize, BTreeMap<String, usize>)>;
+
+/// Counts one sentence of `label`, normalised as `words`, in `counts`.
+fn count_words(counts: &mut WordCounts, label: &str, words: &[String]) {
+    let (sentences, per_word) = counts.entry(label.to_owned()).or_default();
+    *sentences += 1;
+    for word in words.iter().collect::<BTreeSet<_>>() {
+        *per_word.entry(word.clone()).or_default() += 1;
+    }
 }
 
 /// Words that negate the next one (normalised: apostrophes dropped).
@@ -330,6 +342,7 @@ impl EmbeddingTier {
         let classifier = Classifier::fit(vectors, &set.labels(), method)?;
         let mut carrier: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut openers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut word_counts = WordCounts::new();
         for sentence in &set.sentences {
             let values: BTreeSet<String> = sentence
                 .slots
@@ -347,29 +360,20 @@ impl EmbeddingTier {
                     .or_default()
                     .insert(first.clone());
             }
+            count_words(&mut word_counts, &sentence.intent, &words);
             carrier
                 .entry(sentence.intent.clone())
                 .or_default()
                 .extend(words.into_iter().filter(|w| !values.contains(w)));
+        }
+        for negative in &set.negatives {
+            count_words(&mut word_counts, NONE, &normalize(negative));
         }
         let none_only = if thresholds.ask_on_none_words {
             none_only_words(&set)
         } else {
             BTreeSet::new()
         };
-        let mut word_counts: BTreeMap<String, (usize, BTreeMap<String, usize>)> = BTreeMap::new();
-        let labelled = set
-            .sentences
-            .iter()
-            .map(|s| (s.intent.as_str(), s.text.as_str()))
-            .chain(set.negatives.iter().map(|n| (NONE, n.as_str())));
-        for (label, text) in labelled {
-            let (sentences, words) = word_counts.entry(label.to_owned()).or_default();
-            *sentences += 1;
-            for word in normalize(text).into_iter().collect::<BTreeSet<_>>() {
-                *words.entry(word).or_default() += 1;
-            }
-        }
         Ok(Self {
             word_counts,
             classifier,

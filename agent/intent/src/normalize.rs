@@ -129,6 +129,9 @@ pub fn as_written(value: &str, text: &str) -> String {
     }
 }
 
+/// The characters that end a clause (a "." between digits is a decimal point instead).
+pub const CLAUSE_ENDS: [char; 5] = [',', ';', '.', '?', '!'];
+
 /// Whether a free-text value (normalised tokens, `value`) runs across a clause of `text`:
 /// a word of it before its last ends a clause (",", ";", ".", "?", "!"). "play the last
 /// track again, I missed the chorus" has no song named "the last track again, I missed
@@ -138,7 +141,7 @@ pub fn spans_clauses(value: &str, text: &str) -> bool {
     written_run(value, text).is_some_and(|(first, last)| {
         words[first..last].iter().any(|w| {
             w.trim_end_matches(['"', '\'', '\u{2019}', ')'])
-                .ends_with([',', ';', '.', '?', '!'])
+                .ends_with(CLAUSE_ENDS)
         })
     })
 }
