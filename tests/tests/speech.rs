@@ -166,6 +166,49 @@ async fn a_media_query_heard_as_something_else_is_asked_about_with_the_known_gen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_heard_with_its_opposite_nearly_as_likely_is_asked_about() -> anyhow::Result<()> {
+    let w = world(None).await?;
+    worker_ready(&w.agent, None).await?;
+    // The demo voice's "stop pump two": Whisper writes "Start pump 2," with "Stop" the
+    // runner-up at that word (0.3 nats behind on this model). Both are commands of the
+    // grammar, so no second pass runs; the rival reading is what catches it.
+    let outcome = listen(&w.agent, &demo_voice("stop pump two")?).await?;
+    assert_eq!(outcome["transcript_source"], "free", "{outcome}");
+    assert!(
+        outcome["transcript"]
+            .as_str()
+            .is_some_and(|t| t.to_lowercase().starts_with("start pump 2")),
+        "{outcome}"
+    );
+    assert_eq!(
+        outcome["response"], "Did you say: start pump 2? Say yes or no.",
+        "{outcome}"
+    );
+    assert!(outcome["action"].is_null(), "{outcome}");
+    let no = edge_agent_tests::say(&w.agent, "no").await?;
+    assert!(no["action"].is_null(), "{no}");
+    // Nothing was written to pump 2 (the audit log has every write).
+    let writes: Vec<String> = w
+        .daemon
+        .audit()
+        .iter()
+        .map(|e| e.to_string())
+        .filter(|e| e.contains("pump-2"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    // A command heard without a close rival is acted on at once.
+    let three = listen(&w.agent, &demo_voice("stop pump three")?).await?;
+    assert_eq!(three["intent"], "equipment.stop", "{three}");
+    assert!(
+        !three["response"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("Did you say")),
+        "{three}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoken_commands_drive_the_simulators_end_to_end() -> anyhow::Result<()> {
     let _turn = TURNS.lock().await;
     let commands = spoken_commands()?;

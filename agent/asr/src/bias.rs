@@ -150,6 +150,34 @@ impl<'a> ScoreHook<'a> {
             .insert(prefix, scores);
     }
 
+    /// Tokens the model ranked within `within` nats of a chosen one (`chosen`, the decode's
+    /// text tokens in order), step by step: what the audio may have said instead ("Stop"
+    /// 0.4 nats behind "Start"). End of text and tokens never ranked are left out.
+    pub fn swaps(&self, chosen: &[i32], within: f32) -> Vec<Swap> {
+        let steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
+        let eot = self.tokens.eot();
+        let mut swaps = Vec::new();
+        for (i, &id) in chosen.iter().enumerate() {
+            let Some(step) = steps.get(&chosen[..i]) else {
+                break;
+            };
+            let Some(&(_, chosen_logit)) = step.best.iter().find(|(t, _)| *t == id) else {
+                continue;
+            };
+            swaps.extend(
+                step.best
+                    .iter()
+                    .filter(|&&(t, l)| t != id && t < eot && l >= chosen_logit - within)
+                    .map(|&(t, l)| Swap {
+                        step: i,
+                        id: t,
+                        logprob: l - step.log_norm,
+                    }),
+            );
+        }
+        swaps
+    }
+
     /// After the decode: the chosen text tokens (`chosen`, in order) scored, and the end of
     /// text that closed them. A token the hook never saw ranked (whisper.cpp suppressed
     /// everything above it) gets the lowest score kept for its step.
@@ -175,6 +203,16 @@ impl<'a> ScoreHook<'a> {
         }
         scored
     }
+}
+
+/// A token the model nearly chose at one step of a decode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Swap {
+    /// Index of the chosen token it could replace.
+    pub step: usize,
+    pub id: i32,
+    /// Its log-probability at that step.
+    pub logprob: f32,
 }
 
 /// A token that may follow inside the grammar, with its log-probability under the model.
@@ -413,6 +451,27 @@ mod tests {
         // The closing end of text, scored from the last step's logits.
         assert_eq!(scored.len(), 2);
         assert!((scored[1].logprob - (1.0f32 / 8.0).ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn swaps_are_the_near_choices_of_each_step() {
+        let tokens = vocab();
+        let hook = ScoreHook::new(&tokens, 8);
+        // " fan" chosen at 2.0; " phantom" 0.5 behind, " to" 3 behind, end of text close.
+        hook.step(&[], &[0.0, 0.0, 2.0, 1.5, -1.0, 0.0, 0.0, 1.9]);
+        hook.step(&[2], &[0.0; 8]);
+        let swaps = hook.swaps(&[2, 4], 1.0);
+        let found: Vec<(usize, i32)> = swaps.iter().map(|s| (s.step, s.id)).collect();
+        // Step 1 is flat: every other ordinary token ties with the chosen one.
+        assert_eq!(found[0], (0, 3), "phantom only (end of text is no word)");
+        assert!(
+            found[1..]
+                .iter()
+                .all(|&(step, id)| step == 1 && id != 4 && id < 7)
+        );
+        assert_eq!(found.len(), 1 + 6);
+        let lse = log_sum_exp(&[0.0, 0.0, 2.0, 1.5, -1.0, 0.0, 0.0, 1.9]);
+        assert!((swaps[0].logprob - (1.5 - lse)).abs() < 1e-5);
     }
 
     #[test]

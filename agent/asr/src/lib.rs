@@ -11,7 +11,7 @@ pub mod server;
 
 pub use grammar::{Grammar, GrammarError, TextCursor};
 pub use recognizer::{
-    DecodeOptions, GRAMMAR_BEAM_SIZE, GrammarBias, Hypothesis, HypothesisSource, Recognizer,
-    RecognizerError, Transcription,
+    DecodeOptions, GRAMMAR_BEAM_SIZE, GrammarBias, Hypothesis, HypothesisSource, MAX_RIVALS,
+    RIVAL_NATS, Recognizer, RecognizerError, Transcription,
 };
 pub use server::AsrService;

@@ -1,7 +1,7 @@
 //! Whisper tuned for short spoken commands.
 
 use crate::beam::{self, BeamSettings, FreePassState};
-use crate::bias::{ScoreHook, ScoredToken, TokenTexts, WordScore, word_scores};
+use crate::bias::{ScoreHook, ScoredToken, Swap, TokenTexts, WordScore, word_scores};
 use crate::echo::cut_prompt_echo;
 use crate::grammar::{Grammar, TextCursor};
 use std::path::Path;
@@ -52,6 +52,12 @@ impl Default for DecodeOptions {
     }
 }
 
+/// A token ranked this many nats behind the chosen one makes a rival reading; the client
+/// decides which of them are close enough to ask about.
+pub const RIVAL_NATS: f32 = 3.0;
+/// Rival readings reported per transcript.
+pub const MAX_RIVALS: usize = 3;
+
 /// Measured in docs/BENCHMARKS.md ("Recognition biased by the skills' grammar"): a greedy
 /// biased decode is pushed into dead ends ("set the f'r") that a few beams avoid.
 pub const GRAMMAR_BEAM_SIZE: usize = 5;
@@ -65,6 +71,9 @@ pub enum HypothesisSource {
     Grammar,
     /// Held to the free-text values the skills know.
     Known,
+    /// The free transcript with one word the model nearly chose instead, still a sentence
+    /// of the grammar ("Stop pump 2" beside "Start pump 2").
+    Rival,
 }
 
 impl HypothesisSource {
@@ -73,6 +82,7 @@ impl HypothesisSource {
             Self::Free => "free",
             Self::Grammar => "grammar",
             Self::Known => "known",
+            Self::Rival => "rival",
         }
     }
 }
@@ -127,7 +137,9 @@ pub struct Transcription {
     /// The free transcript (what a plain Wyoming client gets).
     pub text: String,
     /// The free hypothesis first; the grammar-biased one after it when the free transcript
-    /// was not a sentence of the grammar and the search found one within `max_drop`.
+    /// was not a sentence of the grammar and the search found one within `max_drop`; then,
+    /// when the free transcript is a sentence of the grammar, its rival readings (best
+    /// first, at most [`MAX_RIVALS`]).
     pub hypotheses: Vec<Hypothesis>,
     /// Audio duration in milliseconds.
     pub audio_ms: u64,
@@ -298,7 +310,8 @@ impl Recognizer {
         grammar: Option<GrammarBias<'_>>,
     ) -> Result<Vec<Hypothesis>, RecognizerError> {
         let started = std::time::Instant::now();
-        let (mut free, left) = self.decode(state, samples, prompt, audio_ctx)?;
+        let (decoded, left) = self.decode(state, samples, prompt, audio_ctx)?;
+        let mut free = decoded.hypothesis.clone();
         tracing::debug!(
             ms = started.elapsed().as_secs_f64() * 1000.0,
             tokens = free.tokens,
@@ -358,7 +371,86 @@ impl Recognizer {
                 hypotheses.push(biased);
             }
         }
+        if in_grammar {
+            hypotheses.extend(self.rival_readings(&decoded, bias.grammar, prompt));
+        }
         Ok(hypotheses)
+    }
+
+    /// The free transcript with one of its words replaced by a token the model ranked
+    /// nearly as high at that step ([`RIVAL_NATS`]), when the result is another sentence of
+    /// the grammar: "Stop pump 2" for "Start pump 2" heard with "Stop" 0.4 nats behind.
+    /// Scored as the free transcript with that token's score instead (the tokens after it
+    /// keep theirs: no decode is run). One token for one, so the rest of the transcript
+    /// still reads the same audio: a token that ends a word early ("Start the conveyor"
+    /// for "Start troubleshooting conveyor") would leave words unexplained that no score
+    /// here would count.
+    fn rival_readings(
+        &self,
+        free: &FreeDecode,
+        grammar: &Grammar,
+        prompt: Option<&str>,
+    ) -> Vec<Hypothesis> {
+        let texts: Vec<&str> = free
+            .tokens
+            .iter()
+            .map(|&id| self.token_texts.text(id).unwrap_or(""))
+            .collect();
+        if free.scored.len() < texts.len() {
+            return Vec::new();
+        }
+        // Only the words the transcript kept: a decoding loop or a prompt echo cut from it
+        // is no reading to swap a word in.
+        let kept = tokens_of_words(&texts, free.hypothesis.words.len());
+        let plain = |text: &str| -> String {
+            text.chars()
+                .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+                .collect::<String>()
+                .to_lowercase()
+        };
+        let heard = plain(&free.hypothesis.text);
+        let mut rivals: Vec<Hypothesis> = Vec::new();
+        for swap in free.swaps.iter().filter(|s| s.step < kept) {
+            let Some(alt) = self
+                .token_texts
+                .text(swap.id)
+                .filter(|t| !t.trim().is_empty())
+            else {
+                continue;
+            };
+            let i = swap.step;
+            // A word for a word: punctuation stays, and a token that starts a word is only
+            // swapped for another that does.
+            let is_word = |t: &str| t.chars().any(char::is_alphanumeric);
+            if !is_word(texts[i])
+                || !is_word(alt)
+                || texts[i].starts_with(' ') != alt.starts_with(' ')
+            {
+                continue;
+            }
+            let mut scored = free.scored[..kept].to_vec();
+            scored[i] = ScoredToken {
+                text: alt.to_owned(),
+                logprob: swap.logprob,
+            };
+            let raw: String = scored.iter().map(|t| t.text.as_str()).collect();
+            let mut rival = self.hypothesis(&raw, &scored, HypothesisSource::Rival, prompt);
+            // The free transcript's score with the swapped token's instead.
+            rival.logprob = free.hypothesis.logprob - free.scored[i].logprob + swap.logprob;
+            rival.tokens = free.hypothesis.tokens;
+            let said = plain(&rival.text);
+            if said == heard
+                || rivals.iter().any(|r| plain(&r.text) == said)
+                || !TextCursor::accepts(grammar, &rival.text)
+            {
+                continue;
+            }
+            rival.in_grammar = Some(true);
+            rivals.push(rival);
+        }
+        rivals.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
+        rivals.truncate(MAX_RIVALS);
+        rivals
     }
 
     /// What Whisper reads before the transcript: the vocabulary prompt after the
@@ -412,7 +504,7 @@ impl Recognizer {
         samples: &[f32],
         prompt: Option<&str>,
         audio_ctx: i32,
-    ) -> Result<(Hypothesis, FreePassState), RecognizerError> {
+    ) -> Result<(FreeDecode, FreePassState), RecognizerError> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.options.threads as i32);
         params.set_language(Some("en"));
@@ -457,9 +549,15 @@ impl Recognizer {
             raw: hook.state(),
             logits_after_prompt: hook.logits_after_prompt(),
         };
+        let swaps = hook.swaps(&kept.tokens, RIVAL_NATS);
         let scored = hook.finish(&kept.tokens);
         Ok((
-            self.hypothesis(&kept.text, &scored, HypothesisSource::Free, prompt),
+            FreeDecode {
+                hypothesis: self.hypothesis(&kept.text, &scored, HypothesisSource::Free, prompt),
+                tokens: kept.tokens,
+                scored,
+                swaps,
+            },
             left,
         ))
     }
@@ -501,10 +599,37 @@ impl Recognizer {
     }
 }
 
+/// The free pass: its hypothesis, the text tokens it chose (`scored`: each scored, then
+/// the end of text) and the tokens it nearly chose instead.
+#[derive(Debug)]
+struct FreeDecode {
+    hypothesis: Hypothesis,
+    tokens: Vec<i32>,
+    scored: Vec<ScoredToken>,
+    swaps: Vec<Swap>,
+}
+
 #[derive(Debug, Default)]
 struct KeptSegments {
     text: String,
     tokens: Vec<i32>,
+}
+
+/// How many of the tokens (`texts`, in order) make up the first `words` words, the
+/// punctuation right after them included (words counted as [`word_scores`] counts them: a
+/// token with a letter or digit that starts with a space starts one).
+fn tokens_of_words(texts: &[&str], words: usize) -> usize {
+    let mut seen = 0;
+    for (i, text) in texts.iter().enumerate() {
+        let has_word = text.chars().any(|c| c.is_alphanumeric() || c == '\'');
+        if has_word && (text.starts_with(' ') || seen == 0) {
+            if seen == words {
+                return i;
+            }
+            seen += 1;
+        }
+    }
+    texts.len()
 }
 
 /// Whether no 30 ms window of the audio reaches `threshold` RMS.
@@ -635,6 +760,17 @@ mod tests {
             "set the fan to three"
         );
         assert_eq!(clean_transcript("♪ ♪ ♪"), "");
+    }
+
+    #[test]
+    fn the_tokens_of_the_kept_words_are_counted_with_their_punctuation() {
+        let texts = [" Take", " me", " home", ".", " Take", " me", " home", "."];
+        assert_eq!(tokens_of_words(&texts, 3), 4);
+        assert_eq!(tokens_of_words(&texts, 6), 8);
+        let split = [" St", "art", " pump", " 2", ","];
+        assert_eq!(tokens_of_words(&split, 1), 2);
+        assert_eq!(tokens_of_words(&split, 3), 5);
+        assert_eq!(tokens_of_words(&split, 0), 0);
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The Wyoming ASR server: many connections, many requests per connection.
 
 use crate::grammar::Grammar;
-use crate::recognizer::{GrammarBias, Hypothesis, KnownValues, Recognizer, Transcription};
+use crate::recognizer::{
+    GrammarBias, Hypothesis, HypothesisSource, KnownValues, Recognizer, Transcription,
+};
 use edge_protocol::{AudioFormat, Event, ProtocolError, decode_mono, kind};
 use serde_json::json;
 use std::hash::{Hash, Hasher};
@@ -347,7 +349,15 @@ impl AsrService {
                 audio_ctx,
                 silent,
             })) => {
-                let biased = hypotheses.get(1).map(|h| h.text.as_str()).unwrap_or("");
+                let biased = hypotheses
+                    .iter()
+                    .find(|h| {
+                        matches!(
+                            h.source,
+                            HypothesisSource::Grammar | HypothesisSource::Known
+                        )
+                    })
+                    .map_or("", |h| h.text.as_str());
                 tracing::info!(audio_ms, decode_ms, ?cpu_ms, audio_ctx, silent, %text, biased, "transcribed");
                 let mut event = Event::new(kind::TRANSCRIPT)
                     .with("text", text)

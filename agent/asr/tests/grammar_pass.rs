@@ -126,3 +126,67 @@ fn the_grammar_pass_from_the_free_pass_state_equals_a_fresh_decode() {
         "the grammar pass found a sentence on only {searched} recordings"
     );
 }
+
+#[test]
+fn rival_readings_swap_one_word_of_a_command_for_one_the_model_nearly_chose() {
+    let recognizer = Recognizer::load(&model(), DecodeOptions::default()).expect("model");
+    let grammar = grammar();
+    let bias = GrammarBias {
+        grammar: &grammar,
+        known: None,
+        penalty: 10.0,
+        max_drop: Some(7.5),
+    };
+    let words = |text: &str| -> Vec<String> {
+        text.split_whitespace()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+            .collect()
+    };
+    let mut with_rivals = 0;
+    for wav in recordings() {
+        let heard = recognizer
+            .transcribe(&samples(&wav), None, Some(bias))
+            .expect("transcribed");
+        let free = &heard.hypotheses[0];
+        let rivals: Vec<_> = heard
+            .hypotheses
+            .iter()
+            .filter(|h| h.source == HypothesisSource::Rival)
+            .collect();
+        if free.in_grammar != Some(true) {
+            assert!(rivals.is_empty(), "{}: {rivals:?}", wav.display());
+            continue;
+        }
+        assert!(rivals.len() <= edge_asr::MAX_RIVALS, "{}", wav.display());
+        with_rivals += usize::from(!rivals.is_empty());
+        for rival in rivals {
+            let (a, b) = (words(&free.text), words(&rival.text));
+            assert_eq!(a.len(), b.len(), "{}: {rival:?}", wav.display());
+            let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+            assert_eq!(
+                differ,
+                1,
+                "{}: {} vs {}",
+                wav.display(),
+                free.text,
+                rival.text
+            );
+            assert_eq!(rival.in_grammar, Some(true), "{}", wav.display());
+            assert!(
+                (free.logprob - rival.logprob).abs() <= edge_asr::RIVAL_NATS + 1e-3,
+                "{}: {} vs {}",
+                wav.display(),
+                free.logprob,
+                rival.logprob
+            );
+        }
+    }
+    eprintln!("rival readings for {with_rivals} recordings");
+    assert!(
+        with_rivals >= 3,
+        "rival readings for only {with_rivals} recordings"
+    );
+}

@@ -50,6 +50,11 @@ pub struct NluArgs {
     /// opinion; for benchmarks).
     #[arg(long)]
     asr_no_second_opinion: bool,
+    /// For lines with "wav": how many nats less likely a rival reading (one word swapped,
+    /// another command) may be for the command to be asked about (default
+    /// asr.rival_max_gap; 0 turns it off).
+    #[arg(long)]
+    asr_rival_max_gap: Option<f32>,
     /// Only the template tier (by default every local tier the configuration enables and
     /// whose model is provisioned runs, as in the daemon).
     #[arg(long, conflicts_with_all = ["slm", "encoder", "slm_model"])]
@@ -158,7 +163,8 @@ struct OutputLine<'a> {
     /// The recogniser's hypotheses and which one the text was taken from.
     #[serde(skip_serializing_if = "Option::is_none")]
     heard: Option<&'a Heard>,
-    /// A free-text slot held a word the recogniser doubted: the daemon would ask first.
+    /// A free-text slot held a word the recogniser doubted, or a rival reading of the audio
+    /// was another command: the daemon would ask first.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     asked: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -287,6 +293,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         .asr_grammar_penalty
         .unwrap_or(config.asr.grammar_penalty);
     let max_drop = args.asr_max_drop.unwrap_or(config.asr.grammar_max_drop);
+    let rival_max_gap = args.asr_rival_max_gap.unwrap_or(config.asr.rival_max_gap);
     // As the daemon asks (`Speech::hints`): the prompt, and the skills' grammar.
     let hints = edge_speech::RecognitionHints {
         prompt: if config.asr.vocabulary_prompt {
@@ -300,6 +307,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         grammar_max_drop: Some(max_drop),
     };
     let (mut biased_passes, mut biased_taken, mut asked_count) = (0usize, 0usize, 0usize);
+    let mut rival_asked = 0usize;
     let (mut corroborated, mut known_found, mut known_asked) = (0usize, 0usize, 0usize);
     let (mut word_edits, mut reference_words, mut recordings) = (0usize, 0usize, 0usize);
     let mut asr_latencies = Vec::new();
@@ -325,6 +333,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         let mut asr_cpu_ms = None;
         let mut heard = None;
         let mut doubted: Vec<String> = Vec::new();
+        let mut rivals: Vec<String> = Vec::new();
         if let Some(wav) = &wav {
             let path = base.join(wav);
             if transcriber.is_none() {
@@ -372,6 +381,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     if !chosen.confirm {
                         doubted = engine.unsure_beyond_known(&chosen.text, doubted);
                     }
+                    rivals = edge_speech::rival_readings(&transcript, &chosen, rival_max_gap);
                     let said = std::mem::replace(&mut expectation.text, chosen.text);
                     heard = Some(Heard {
                         corroborated: chosen.corroborated,
@@ -399,33 +409,52 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         }
         let started = Instant::now();
         let mut recognition: Recognition = engine.recognize(&expectation.text);
-        let mut asked = ask_instead(&engine, &mut recognition, &doubted);
+        let mut asked = ask_instead(
+            &engine,
+            &mut recognition,
+            &expectation.text,
+            &doubted,
+            &rivals,
+        );
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut embedding_answer = None;
         if recognition.is_none()
-            && !asked
+            && asked.is_none()
             && let Some(tier) = embedding.as_mut()
         {
             let (r, answer) = tier
                 .recognize(&engine, &expectation.text)
                 .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
             recognition = r;
-            asked = ask_instead(&engine, &mut recognition, &doubted);
+            asked = ask_instead(
+                &engine,
+                &mut recognition,
+                &expectation.text,
+                &doubted,
+                &rivals,
+            );
             embedding_answer = Some(answer);
         }
         let mut slm_answer = None;
         if recognition.is_none()
-            && !asked
+            && asked.is_none()
             && let Some(slm) = slm.as_mut()
         {
             let (r, answer) = slm
                 .recognize(&expectation.text)
                 .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
             recognition = r;
-            asked = ask_instead(&engine, &mut recognition, &doubted);
+            asked = ask_instead(
+                &engine,
+                &mut recognition,
+                &expectation.text,
+                &doubted,
+                &rivals,
+            );
             slm_answer = Some(answer);
         }
-        asked_count += usize::from(asked);
+        asked_count += usize::from(asked.is_some());
+        rival_asked += usize::from(asked == Some(Doubt::Rival));
         latencies.push(latency_us);
         serde_json::to_writer(
             &mut out,
@@ -433,7 +462,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                 wav: wav.as_deref(),
                 reference: reference.as_deref(),
                 heard: heard.as_ref(),
-                asked,
+                asked: asked.is_some(),
                 asr_ms,
                 asr_cpu_ms,
                 text: &expectation.text,
@@ -492,7 +521,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             )
         };
         eprintln!(
-            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms{cpu}; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); a reading with a known free-text value found for {known_found} commands heard with another, asked about for {known_asked}; {asked_count} commands with doubted free text asked about (counted as not accepted)",
+            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms{cpu}; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); a reading with a known free-text value found for {known_found} commands heard with another, asked about for {known_asked}; {asked_count} commands asked about (counted as not accepted): {rival_asked} for a rival reading nearly as likely (max gap {rival_max_gap}), the rest for doubted free text",
             100.0 * word_edits as f64 / reference_words.max(1) as f64,
             pct(0.5),
             pct(0.95)
@@ -522,14 +551,34 @@ fn second_opinion(
     }
 }
 
-/// As the daemon: a free-text slot heard with a doubted word, whichever tier filled it, is
-/// asked about, so it is no action (counted as not accepted). Returns whether it was.
-fn ask_instead(engine: &TemplateEngine, recognition: &mut Recognition, doubted: &[String]) -> bool {
-    let asked = engine.doubts_free_text(recognition, doubted);
-    if asked {
+/// Why a command was asked about instead of acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Doubt {
+    FreeText,
+    Rival,
+}
+
+/// As the daemon: a free-text slot heard with a doubted word, whichever tier filled it, or
+/// a command that a rival reading of the audio makes another, is asked about, so it is no
+/// action (counted as not accepted). Returns why it was.
+fn ask_instead(
+    engine: &TemplateEngine,
+    recognition: &mut Recognition,
+    heard: &str,
+    doubted: &[String],
+    rivals: &[String],
+) -> Option<Doubt> {
+    let doubt = if engine.doubts_free_text(recognition, doubted) {
+        Some(Doubt::FreeText)
+    } else {
+        engine
+            .rival_command(heard, recognition, rivals)
+            .map(|_| Doubt::Rival)
+    };
+    if doubt.is_some() {
         *recognition = Recognition::none();
     }
-    asked
+    doubt
 }
 
 /// What the recogniser heard in a recording.

@@ -367,19 +367,20 @@ impl Pipeline {
         origin: UtteranceOrigin,
         station: Option<&str>,
     ) -> Result<Arc<Outcome>, InputError> {
-        self.handle_heard(text, origin, station, &[]).await
+        self.handle_heard(text, origin, station, &HeardDoubts::default())
+            .await
     }
 
-    /// As [`Self::handle_at`], for a transcript in which the recogniser was unsure of
-    /// `unsure_words`: a command whose free-text slot (a media query, a destination) holds
-    /// one of them is asked about ("Did you say: play some chairs?"), never acted on
-    /// blindly.
+    /// As [`Self::handle_at`], for a transcript the recogniser had `doubts` about: a command
+    /// whose free-text slot (a media query, a destination) holds a word it was unsure of,
+    /// or that a rival reading makes another command, is asked about ("Did you say: play
+    /// some chairs?", "Did you say: start pump 2?"), never acted on blindly.
     pub async fn handle_heard(
         &self,
         text: &str,
         origin: UtteranceOrigin,
         station: Option<&str>,
-        unsure_words: &[String],
+        doubts: &HeardDoubts,
     ) -> Result<Arc<Outcome>, InputError> {
         if text.len() > MAX_TEXT_BYTES {
             return Err(InputError::TooLong { len: text.len() });
@@ -420,7 +421,7 @@ impl Pipeline {
             answering = false;
         }
         if !answering {
-            clarification = doubt_free_text(&catalog, &recognition, &utterance.text, unsure_words);
+            clarification = doubt_heard(&catalog, &recognition, &utterance.text, doubts);
             question = clarification.as_ref().map(|c| c.question.clone());
         }
         if recognition.is_none()
@@ -433,9 +434,7 @@ impl Pipeline {
             clarification = answer.clarification;
             slm = answer.slm;
             // A free-text slot a later tier filled is doubted as the templates' would be.
-            if let Some(asked) =
-                doubt_free_text(&catalog, &recognition, &utterance.text, unsure_words)
-            {
+            if let Some(asked) = doubt_heard(&catalog, &recognition, &utterance.text, doubts) {
                 question = Some(asked.question.clone());
                 clarification = Some(asked);
             }
@@ -843,15 +842,35 @@ fn answers(catalog: &Catalog, asked: &edge_dialogue::Clarification, said: &str) 
     }
 }
 
+/// What the recogniser doubted about a transcript.
+#[derive(Debug, Clone, Default)]
+pub struct HeardDoubts {
+    /// Words it heard below its confidence.
+    pub unsure_words: Vec<String>,
+    /// Other readings of the audio nearly as likely (one word swapped).
+    pub rivals: Vec<String>,
+}
+
 /// The question to ask instead of acting when `recognition` holds a free-text slot (a
-/// destination, a media query) with a word the recogniser doubted (`unsure_words`).
-fn doubt_free_text(
+/// destination, a media query) with a word the recogniser doubted, or a rival reading of
+/// the audio is another command ("stop pump 2" nearly as likely as "start pump 2").
+fn doubt_heard(
     catalog: &Catalog,
     recognition: &Recognition,
     text: &str,
-    unsure_words: &[String],
+    doubts: &HeardDoubts,
 ) -> Option<edge_dialogue::Clarification> {
-    if !catalog.engine.doubts_free_text(recognition, unsure_words) {
+    let doubted = catalog
+        .engine
+        .doubts_free_text(recognition, &doubts.unsure_words);
+    let rival = if doubted {
+        None
+    } else {
+        catalog
+            .engine
+            .rival_command(text, recognition, &doubts.rivals)
+    };
+    if !doubted && rival.is_none() {
         return None;
     }
     // What was heard, in the listener's words (hesitations and politeness dropped): the
@@ -863,7 +882,14 @@ fn doubt_free_text(
         question: format!("Did you say: {heard}? Say yes or no."),
         expect: edge_dialogue::Expect::YesNo,
     };
-    tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a free-text slot: asking");
+    match rival {
+        Some(rival) => {
+            tracing::info!(intent = %recognition.intent, %rival, question = %asked.question, "another command nearly as likely: asking");
+        }
+        None => {
+            tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a free-text slot: asking");
+        }
+    }
     Some(asked)
 }
 

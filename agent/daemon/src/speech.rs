@@ -67,6 +67,7 @@ pub struct Speech {
     grammar_penalty: f32,
     grammar_max_drop: f32,
     free_text_min_p: f32,
+    rival_max_gap: f32,
     /// Voice-activity thresholds, for trimming recordings.
     endpoint: edge_speech::EndpointConfig,
     pipeline: Arc<Pipeline>,
@@ -93,6 +94,7 @@ impl Speech {
             grammar_penalty: asr.grammar_penalty,
             grammar_max_drop: asr.grammar_max_drop,
             free_text_min_p: asr.free_text_min_p,
+            rival_max_gap: asr.rival_max_gap,
             endpoint: edge_speech::EndpointConfig {
                 threshold: config.audio.vad_threshold,
                 ..edge_speech::EndpointConfig::default()
@@ -261,9 +263,13 @@ impl Speech {
                 .engine
                 .unsure_beyond_known(&chosen.text, unsure_words);
         }
+        let doubts = crate::pipeline::HeardDoubts {
+            rivals: edge_speech::rival_readings(&transcript, &chosen, self.rival_max_gap),
+            unsure_words,
+        };
         let outcome = self
             .pipeline
-            .handle_heard(&chosen.text, UtteranceOrigin::Voice, None, &unsure_words)
+            .handle_heard(&chosen.text, UtteranceOrigin::Voice, None, &doubts)
             .await
             .map_err(|source| SpeechError::Input {
                 text: chosen.text.clone(),

@@ -95,6 +95,72 @@ impl TemplateEngine {
             })
     }
 
+    /// The first of `rivals` (other readings of the audio that `text` was heard from) that
+    /// the exact template pass takes for another command than `recognition`: another
+    /// intent, or other values of its typed slots ("stop pump 2" beside "start pump 2").
+    /// Such a command is asked about, not acted on. Free text is left out: a rival whose
+    /// other word falls inside either reading's free text ("play my next track", a song,
+    /// beside "play the next track"; "take me phone") is none, since a sound-alike word there
+    /// is nearly always ranked close; that doubt is the recogniser's word probability
+    /// ([`Self::doubts_free_text`]).
+    pub fn rival_command<'r>(
+        &self,
+        text: &str,
+        recognition: &Recognition,
+        rivals: &'r [String],
+    ) -> Option<&'r str> {
+        if recognition.is_none() {
+            return None;
+        }
+        let heard = tokenize(text);
+        let free_words = |r: &Recognition| -> Vec<String> {
+            self.text_slots(&r.intent)
+                .iter()
+                .filter_map(|(slot, _)| r.slots.get(slot))
+                .flat_map(|v| tokenize(&v.to_string()))
+                .collect()
+        };
+        let in_free_text = free_words(recognition);
+        rivals
+            .iter()
+            .find(|rival| {
+                let other = self.recognize_exact(rival);
+                if other.is_none() {
+                    return false;
+                }
+                let said = tokenize(rival);
+                let in_other_free_text = free_words(&other);
+                let swapped_in_free_text = said
+                    .iter()
+                    .filter(|w| !heard.contains(w))
+                    .all(|w| in_other_free_text.contains(w))
+                    || heard
+                        .iter()
+                        .filter(|w| !said.contains(w))
+                        .all(|w| in_free_text.contains(w));
+                if swapped_in_free_text {
+                    return false;
+                }
+                if other.intent != recognition.intent {
+                    return true;
+                }
+                let free: Vec<String> = self
+                    .text_slots(&recognition.intent)
+                    .into_iter()
+                    .map(|(slot, _)| slot)
+                    .collect();
+                let typed = |r: &Recognition| {
+                    r.slots
+                        .iter()
+                        .filter(|(slot, _)| !free.contains(slot))
+                        .map(|(slot, value)| (slot.clone(), value.to_string()))
+                        .collect::<Vec<_>>()
+                };
+                typed(&other) != typed(recognition)
+            })
+            .map(String::as_str)
+    }
+
     /// `unsure` (words the recogniser heard in `text` below its confidence) without those
     /// of a free-text value that is one of its slot's known values: the skill expects it,
     /// so a middling probability is no sign of a wrong word ("play some jazz" with "jazz"
@@ -353,6 +419,46 @@ pub(crate) mod tests {
         );
         assert_eq!(unsure("play some chairs", &["chairs"]), ["chairs"]);
         assert_eq!(unsure("tell me a joke", &["joke"]), ["joke"]);
+    }
+
+    #[test]
+    fn a_rival_reading_that_is_another_command_is_found() {
+        let e = engine();
+        let rivals = |texts: &[&str]| texts.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
+        let rival = |text: &str, others: &[&str]| {
+            e.rival_command(text, &e.recognize(text), &rivals(others))
+                .map(str::to_owned)
+        };
+        // Another intent, or the same intent on another machine: a rival.
+        assert_eq!(
+            rival("Start pump 3,", &["start pump 3.", "Stop pump 3,"]).as_deref(),
+            Some("Stop pump 3,")
+        );
+        assert_eq!(
+            rival("Start pump 3,", &["start press 1"]).as_deref(),
+            Some("start press 1")
+        );
+        assert_eq!(
+            rival("open all windows", &["close all windows"]).as_deref(),
+            Some("close all windows")
+        );
+        // The same command in other words, or no command at all: no rival.
+        assert_eq!(
+            rival("Start pump 3,", &["start pump three", "stars pump 3"]),
+            None
+        );
+        assert_eq!(rival("tell me a joke", &["stop pump 3"]), None);
+        // A word swapped inside free text is the free text's doubt, not a rival command:
+        // another destination, or a song named "my next track" beside the next track.
+        assert_eq!(rival("Take me home.", &["Take me phone."]), None);
+        assert_eq!(e.recognize("Play my next track.").intent, "media.play");
+        assert_eq!(
+            rival(
+                "Play the next track.",
+                &["Play my next track.", "Play the next truck."]
+            ),
+            None
+        );
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct Transcript {
 #[derive(Debug, Clone, PartialEq, Default, serde::Deserialize, serde::Serialize)]
 pub struct Hypothesis {
     pub text: String,
-    /// `free`, `grammar` or `known`.
+    /// `free`, `grammar`, `known` or `rival`.
     pub source: String,
     /// Sum of the tokens' log-probabilities under the unbiased model.
     pub logprob: f32,
@@ -208,6 +208,26 @@ fn sure_words_lost(free: &Hypothesis, kept: &[String]) -> usize {
         .filter(|w| w.p >= SURE_WORD_P)
         .filter(|w| plain_words(&w.word).iter().any(|p| !kept.contains(p)))
         .count()
+}
+
+/// The rival readings of a command taken as the recogniser heard it: sentences of the
+/// grammar that differ from it by one word the recogniser nearly chose instead, at most
+/// `max_gap` nats less likely ("Stop pump 2," 1.7 nats behind "Start pump 2,"). Whether one
+/// is another command is for the template tier to say. None for a reading the client chose
+/// from another pass (that one is asked about or corroborated already), or `max_gap` 0.
+pub fn rival_readings(transcript: &Transcript, chosen: &Chosen, max_gap: f32) -> Vec<String> {
+    let Some(free) = transcript.hypotheses.first() else {
+        return Vec::new();
+    };
+    if chosen.source != "free" || max_gap <= 0.0 {
+        return Vec::new();
+    }
+    transcript
+        .hypotheses
+        .iter()
+        .filter(|h| h.source == "rival" && free.logprob - h.logprob <= max_gap)
+        .map(|h| h.text.clone())
+        .collect()
 }
 
 /// The words of the chosen transcript to doubt: all of them when the grammar pass made a

@@ -15,11 +15,13 @@ pub mod wav;
 
 pub use client::{
     AsrClient, AsrError, Chosen, Hypothesis, RecognitionHints, Transcript, WordScore, choose,
-    doubted_words,
+    doubted_words, rival_readings,
 };
 pub use endpoint::{Endpoint, EndpointConfig, Endpointer};
 pub use prompt::vocabulary_prompt;
-pub use section::{AsrSection, AudioSection, AudioSource, ListenMode};
+pub use section::{
+    AsrSection, AudioSection, AudioSource, ListenMode, MAX_RIVAL_GAP, RIVAL_MAX_GAP,
+};
 pub use wav::{Pcm, WavError};
 
 /// The `edge-asr` arguments for a supervised worker (the supervisor adds `--listen`).

@@ -50,7 +50,16 @@ pub struct AsrSection {
     /// A free-text slot value (media query, destination) with a word the recogniser gave a
     /// lower probability than this is asked about instead of acted on (0 turns it off).
     pub free_text_min_p: f32,
+    /// A command heard with a rival reading (one word the recogniser nearly chose instead,
+    /// making another command: "stop pump 2" for "start pump 2") at most this many nats
+    /// less likely is asked about instead of acted on (0 turns it off).
+    pub rival_max_gap: f32,
 }
+
+/// The default of `asr.rival_max_gap`, chosen on the dev voice (docs/BENCHMARKS.md).
+pub const RIVAL_MAX_GAP: f32 = 2.0;
+/// `edge-asr` reports rival readings up to this many nats behind (its `RIVAL_NATS`).
+pub const MAX_RIVAL_GAP: f32 = 3.0;
 
 impl Default for AsrSection {
     fn default() -> Self {
@@ -71,6 +80,7 @@ impl Default for AsrSection {
             grammar_penalty: 10.0,
             grammar_max_drop: 7.5,
             free_text_min_p: 0.5,
+            rival_max_gap: RIVAL_MAX_GAP,
         }
     }
 }
@@ -101,6 +111,15 @@ impl AsrSection {
             return Err(SectionError::new(
                 "free_text_min_p",
                 format!("{} is outside 0 to 1", self.free_text_min_p),
+            ));
+        }
+        if !(0.0..=MAX_RIVAL_GAP).contains(&self.rival_max_gap) {
+            return Err(SectionError::new(
+                "rival_max_gap",
+                format!(
+                    "{} is outside 0 to {MAX_RIVAL_GAP} (the recogniser reports no rival further behind)",
+                    self.rival_max_gap
+                ),
             ));
         }
         if self.max_concurrent == 0 {
