@@ -249,6 +249,39 @@ fn last_row(
     Ok(row.to_vec())
 }
 
+/// Scores a transcript from `from` on (each of `tokens[from..]`, then the end of text
+/// `eot` when `with_end`), every token given the ones before it: a reading with one token swapped is
+/// scored on what the audio says after it, not on the free transcript's continuation.
+/// Returns the log-probabilities and the decoder evaluations it took.
+pub fn score_from(
+    state: &mut WhisperState,
+    prompt: &[i32],
+    tokens: &[i32],
+    from: usize,
+    eot: i32,
+    with_end: bool,
+    threads: usize,
+    free: Option<&FreePassState>,
+) -> Result<(Vec<f32>, usize), WhisperError> {
+    let mut decoder = Decoder::new(state, prompt, threads, free)?;
+    let mut logprobs = Vec::with_capacity(tokens.len().saturating_sub(from) + 1);
+    let last = tokens.len() + usize::from(with_end);
+    for j in from..last {
+        let logits = decoder.logits_after(&tokens[..j])?;
+        let id = tokens.get(j).copied().unwrap_or(eot);
+        let logit = usize::try_from(id)
+            .ok()
+            .and_then(|i| logits.get(i))
+            .copied()
+            .unwrap_or(f32::NEG_INFINITY);
+        // Over the text tokens and the end of text, as the search scores (whisper.cpp
+        // suppresses timestamps and special tokens before the free pass scores a step).
+        let text_and_eot = &logits[..logits.len().min(eot as usize + 1)];
+        logprobs.push(logit - crate::bias::log_sum_exp(text_and_eot));
+    }
+    Ok((logprobs, decoder.evaluations))
+}
+
 /// Searches for the best transcript under `grammar`'s bias. `prompt` is what Whisper reads
 /// before the transcript (vocabulary prompt and task tokens); `blank`: the token Whisper
 /// never starts with (a lone space).

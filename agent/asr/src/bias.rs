@@ -341,7 +341,7 @@ fn log_sum_exp_of(values: impl Iterator<Item = f32> + Clone) -> f32 {
         .ln()
 }
 
-fn log_sum_exp(logits: &[f32]) -> f32 {
+pub(crate) fn log_sum_exp(logits: &[f32]) -> f32 {
     log_sum_exp_of(logits.iter().copied())
 }
 

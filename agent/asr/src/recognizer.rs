@@ -372,7 +372,8 @@ impl Recognizer {
             }
         }
         if in_grammar {
-            hypotheses.extend(self.rival_readings(&decoded, bias.grammar, prompt));
+            let rivals = self.rival_readings(state, &decoded, &left, bias.grammar, prompt)?;
+            hypotheses.extend(rivals);
         }
         Ok(hypotheses)
     }
@@ -380,35 +381,44 @@ impl Recognizer {
     /// The free transcript with one of its words replaced by a token the model ranked
     /// nearly as high at that step ([`RIVAL_NATS`]), when the result is another sentence of
     /// the grammar: "Stop pump 2" for "Start pump 2" heard with "Stop" 0.4 nats behind.
-    /// Scored as the free transcript with that token's score instead (the tokens after it
-    /// keep theirs: no decode is run). One token for one, so the rest of the transcript
-    /// still reads the same audio: a token that ends a word early ("Start the conveyor"
-    /// for "Start troubleshooting conveyor") would leave words unexplained that no score
-    /// here would count.
+    /// One token for one. The tokens after the swap are scored again given it (a decoder
+    /// call each, from the cache the free pass left): "20." for "twenty two" is 1.5 nats
+    /// behind "22." at the swapped token but far less likely once the audio's "two" has to
+    /// be read as the end of the sentence.
     fn rival_readings(
         &self,
+        state: &mut WhisperState,
         free: &FreeDecode,
+        left: &FreePassState,
         grammar: &Grammar,
         prompt: Option<&str>,
-    ) -> Vec<Hypothesis> {
+    ) -> Result<Vec<Hypothesis>, RecognizerError> {
         let texts: Vec<&str> = free
             .tokens
             .iter()
             .map(|&id| self.token_texts.text(id).unwrap_or(""))
             .collect();
         if free.scored.len() < texts.len() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        // Only the words the transcript kept: a decoding loop or a prompt echo cut from it
-        // is no reading to swap a word in.
+        // Only the words the transcript kept are compared: a decoding loop or the prompt
+        // written back, cut from it, is no reading ("Start pump 2, pump 2, pump 2, ..."
+        // is kept as "Start pump 2,"); the end of text counts only where the decoder
+        // ended the transcript itself.
         let kept = tokens_of_words(&texts, free.hypothesis.words.len());
+        let ended = kept == texts.len() && free.scored.len() == texts.len() + 1;
+        let scored_upto = kept + usize::from(ended);
+        let free_logprob: f32 = free.scored[..scored_upto].iter().map(|t| t.logprob).sum();
+        let prompt_tokens = self.prompt_tokens(prompt)?;
+        let eot = self.token_texts.eot();
+        let mut evaluations = 0;
         let plain = |text: &str| -> String {
             text.chars()
                 .filter(|c| c.is_alphanumeric() || c.is_whitespace())
                 .collect::<String>()
                 .to_lowercase()
         };
-        let heard = plain(&free.hypothesis.text);
+        let mut tried = std::collections::HashSet::from([plain(&free.hypothesis.text)]);
         let mut rivals: Vec<Hypothesis> = Vec::new();
         for swap in free.swaps.iter().filter(|s| s.step < kept) {
             let Some(alt) = self
@@ -428,29 +438,52 @@ impl Recognizer {
             {
                 continue;
             }
-            let mut scored = free.scored[..kept].to_vec();
+            let mut scored = free.scored[..scored_upto].to_vec();
             scored[i] = ScoredToken {
                 text: alt.to_owned(),
                 logprob: swap.logprob,
             };
             let raw: String = scored.iter().map(|t| t.text.as_str()).collect();
-            let mut rival = self.hypothesis(&raw, &scored, HypothesisSource::Rival, prompt);
-            // The free transcript's score with the swapped token's instead.
-            rival.logprob = free.hypothesis.logprob - free.scored[i].logprob + swap.logprob;
-            rival.tokens = free.hypothesis.tokens;
-            let said = plain(&rival.text);
-            if said == heard
-                || rivals.iter().any(|r| plain(&r.text) == said)
-                || !TextCursor::accepts(grammar, &rival.text)
-            {
+            let text = self
+                .hypothesis(&raw, &scored, HypothesisSource::Rival, prompt)
+                .text;
+            // Each reading once ("Stop" and "stop"), and only sentences of the grammar.
+            if !tried.insert(plain(&text)) || !TextCursor::accepts(grammar, &text) {
                 continue;
             }
+            let mut tokens = free.tokens[..kept].to_vec();
+            tokens[i] = swap.id;
+            let (after, calls) = beam::score_from(
+                state,
+                &prompt_tokens,
+                &tokens,
+                i + 1,
+                eot,
+                ended,
+                self.options.threads,
+                self.options.grammar_from_free_pass.then_some(left),
+            )
+            .map_err(|e| RecognizerError::Whisper(format!("scoring a rival reading: {e}")))?;
+            evaluations += calls;
+            for (token, logprob) in scored[i + 1..].iter_mut().zip(after) {
+                token.logprob = logprob;
+            }
+            let mut rival = self.hypothesis(&raw, &scored, HypothesisSource::Rival, prompt);
+            let behind = free_logprob - rival.logprob;
+            if behind > RIVAL_NATS {
+                continue;
+            }
+            // Reported against the free hypothesis' own score, so the client's difference
+            // is this one.
+            rival.logprob = free.hypothesis.logprob - behind;
+            rival.tokens = free.hypothesis.tokens;
             rival.in_grammar = Some(true);
             rivals.push(rival);
         }
+        tracing::debug!(rivals = rivals.len(), evaluations, "rival readings");
         rivals.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
         rivals.truncate(MAX_RIVALS);
-        rivals
+        Ok(rivals)
     }
 
     /// What Whisper reads before the transcript: the vocabulary prompt after the
