@@ -52,8 +52,8 @@ impl Default for DecodeOptions {
     }
 }
 
-/// A token ranked this many nats behind the chosen one makes a rival reading; the client
-/// decides which of them are close enough to ask about.
+/// Rival readings are looked for at most this many nats behind the free transcript (the
+/// request's `rival_gap` is capped at it).
 pub const RIVAL_NATS: f32 = 3.0;
 /// Rival readings reported per transcript.
 pub const MAX_RIVALS: usize = 3;
@@ -120,6 +120,9 @@ pub struct GrammarBias<'a> {
     /// A biased transcript the model finds more than this many nats less likely than the
     /// free one is not wanted (the client would not take it): the search drops it early.
     pub max_drop: Option<f32>,
+    /// Rival readings at most this many nats behind (capped at [`RIVAL_NATS`]) are scored
+    /// and reported when the free transcript is a sentence of the grammar. None or 0: none.
+    pub rival_gap: Option<f32>,
 }
 
 /// The commands whose free-text slots list known values, twice: held to them, and open.
@@ -371,8 +374,9 @@ impl Recognizer {
                 hypotheses.push(biased);
             }
         }
-        if in_grammar {
-            let rivals = self.rival_readings(state, &decoded, &left, bias.grammar, prompt)?;
+        if let Some(gap) = bias.rival_gap.filter(|g| in_grammar && *g > 0.0) {
+            let gap = gap.min(RIVAL_NATS);
+            let rivals = self.rival_readings(state, &decoded, &left, bias.grammar, prompt, gap)?;
             hypotheses.extend(rivals);
         }
         Ok(hypotheses)
@@ -392,6 +396,7 @@ impl Recognizer {
         left: &FreePassState,
         grammar: &Grammar,
         prompt: Option<&str>,
+        gap: f32,
     ) -> Result<Vec<Hypothesis>, RecognizerError> {
         let texts: Vec<&str> = free
             .tokens
@@ -420,7 +425,10 @@ impl Recognizer {
         };
         let mut tried = std::collections::HashSet::from([plain(&free.hypothesis.text)]);
         let mut rivals: Vec<Hypothesis> = Vec::new();
-        for swap in free.swaps.iter().filter(|s| s.step < kept) {
+        // Only swaps the model ranked within `gap` at their step: the tokens after them
+        // rarely make up the difference.
+        let near = |s: &&Swap| s.step < kept && free.scored[s.step].logprob - s.logprob <= gap;
+        for swap in free.swaps.iter().filter(near) {
             let Some(alt) = self
                 .token_texts
                 .text(swap.id)
@@ -470,7 +478,7 @@ impl Recognizer {
             }
             let mut rival = self.hypothesis(&raw, &scored, HypothesisSource::Rival, prompt);
             let behind = free_logprob - rival.logprob;
-            if behind > RIVAL_NATS {
+            if behind > gap {
                 continue;
             }
             // Reported against the free hypothesis' own score, so the client's difference

@@ -34,12 +34,15 @@ pub const DEFAULT_GRAMMAR_PENALTY: f32 = 10.0;
 /// `grammar` (GBNF text, start rule `root`), `grammar_penalty` (a number),
 /// `grammar_max_drop` (nats: no biased transcript further below the free one is wanted) and
 /// `grammar_known` (GBNF of the commands whose free text is held to its known values:
-/// searched when the free transcript is a sentence of `grammar` but not of this one).
+/// searched when the free transcript is a sentence of `grammar` but not of this one) and
+/// `grammar_rival_gap` (nats: rival readings of a free transcript that is a sentence of
+/// `grammar`, at most this far behind, are scored and sent; none when absent or 0).
 pub mod field {
     pub const GRAMMAR: &str = "grammar";
     pub const GRAMMAR_KNOWN: &str = "grammar_known";
     pub const GRAMMAR_PENALTY: &str = "grammar_penalty";
     pub const GRAMMAR_MAX_DROP: &str = "grammar_max_drop";
+    pub const GRAMMAR_RIVAL_GAP: &str = "grammar_rival_gap";
 }
 
 /// Error codes sent in Wyoming `error` events, so a client can tell them apart.
@@ -60,6 +63,7 @@ struct RequestGrammar {
     known: Option<(Arc<Grammar>, Arc<Grammar>)>,
     penalty: f32,
     max_drop: Option<f32>,
+    rival_gap: Option<f32>,
 }
 
 /// One utterance being received.
@@ -175,6 +179,7 @@ impl AsrService {
                     let penalty =
                         number(field::GRAMMAR_PENALTY)?.unwrap_or(DEFAULT_GRAMMAR_PENALTY);
                     let max_drop = number(field::GRAMMAR_MAX_DROP)?;
+                    let rival_gap = number(field::GRAMMAR_RIVAL_GAP)?;
                     let known = event
                         .str(field::GRAMMAR_KNOWN)
                         .map(|known| -> Result<_, String> {
@@ -191,6 +196,7 @@ impl AsrService {
                             known,
                             penalty,
                             max_drop,
+                            rival_gap,
                         })
                         .map_err(|e| format!("transcribe \"{}\": {e}", field::GRAMMAR))
                 });
@@ -323,6 +329,7 @@ impl AsrService {
                     .map(|(values, carrier)| KnownValues { values, carrier }),
                 penalty: g.penalty,
                 max_drop: g.max_drop,
+                rival_gap: g.rival_gap,
             });
             let samples = edge_protocol::resample_to_speech_rate(samples, rate)
                 .map_err(|e| (error_code::AUDIO_FORMAT, e.to_string()))?;

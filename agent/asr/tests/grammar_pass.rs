@@ -90,6 +90,7 @@ fn the_grammar_pass_from_the_free_pass_state_equals_a_fresh_decode() {
         known: None,
         penalty: 10.0,
         max_drop: Some(7.5),
+        rival_gap: None,
     };
     let mut searched = 0;
     // The first 40 lines: many commands whose free transcript is no sentence of the grammar
@@ -136,6 +137,7 @@ fn rival_readings_swap_one_word_of_a_command_for_one_the_model_nearly_chose() {
         known: None,
         penalty: 10.0,
         max_drop: Some(7.5),
+        rival_gap: Some(edge_asr::RIVAL_NATS),
     };
     let words = |text: &str| -> Vec<String> {
         text.split_whitespace()

@@ -305,6 +305,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         known_grammar: engine.known_values_grammar().map(Into::into),
         grammar_penalty: Some(penalty),
         grammar_max_drop: Some(max_drop),
+        rival_max_gap: Some(rival_max_gap),
     };
     let (mut biased_passes, mut biased_taken, mut asked_count) = (0usize, 0usize, 0usize);
     let mut rival_asked = 0usize;

@@ -197,6 +197,7 @@ impl Speech {
             known_grammar: catalog.known_values_grammar.clone(),
             grammar_penalty: Some(self.grammar_penalty),
             grammar_max_drop: Some(self.grammar_max_drop),
+            rival_max_gap: Some(self.rival_max_gap),
         }
     }
 

@@ -65,6 +65,9 @@ pub struct RecognitionHints {
     /// `edge-asr` extension): a command heard with other free text is searched again under
     /// it, for a reading to ask about.
     pub known_grammar: Option<std::sync::Arc<str>>,
+    /// Rival readings at most this many nats behind are wanted ([`rival_readings`]'s
+    /// `max_gap`; an `edge-asr` extension): the worker scores no others.
+    pub rival_max_gap: Option<f32>,
 }
 
 /// Which transcript the command was taken from.
@@ -305,6 +308,9 @@ impl AsrClient {
             if let Some(known) = &hints.known_grammar {
                 transcribe = transcribe.with("grammar_known", known.as_ref());
             }
+        }
+        if let Some(gap) = hints.rival_max_gap.filter(|g| *g > 0.0) {
+            transcribe = transcribe.with("grammar_rival_gap", f64::from(gap));
         }
         if let Some(drop) = hints.grammar_max_drop {
             transcribe = transcribe.with("grammar_max_drop", f64::from(drop));
