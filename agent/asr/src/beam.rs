@@ -249,20 +249,36 @@ fn last_row(
     Ok(row.to_vec())
 }
 
+/// A transcript to score token by token after the prompt.
+#[derive(Debug, Clone, Copy)]
+pub struct Forced<'a> {
+    /// What Whisper reads before the transcript.
+    pub prompt: &'a [i32],
+    pub tokens: &'a [i32],
+    /// The first token to score (those before it are only read).
+    pub from: usize,
+    /// The end of text, scored after the last token when `with_end`.
+    pub eot: i32,
+    pub with_end: bool,
+}
+
 /// Scores a transcript from `from` on (each of `tokens[from..]`, then the end of text
-/// `eot` when `with_end`), every token given the ones before it: a reading with one token swapped is
-/// scored on what the audio says after it, not on the free transcript's continuation.
-/// Returns the log-probabilities and the decoder evaluations it took.
+/// when `with_end`), every token given the ones before it: a reading with one token
+/// swapped is scored on what the audio says after it, not on the free transcript's
+/// continuation. Returns the log-probabilities and the decoder evaluations it took.
 pub fn score_from(
     state: &mut WhisperState,
-    prompt: &[i32],
-    tokens: &[i32],
-    from: usize,
-    eot: i32,
-    with_end: bool,
+    forced: Forced<'_>,
     threads: usize,
     free: Option<&FreePassState>,
 ) -> Result<(Vec<f32>, usize), WhisperError> {
+    let Forced {
+        prompt,
+        tokens,
+        from,
+        eot,
+        with_end,
+    } = forced;
     let mut decoder = Decoder::new(state, prompt, threads, free)?;
     let mut logprobs = Vec::with_capacity(tokens.len().saturating_sub(from) + 1);
     let last = tokens.len() + usize::from(with_end);

@@ -461,13 +461,16 @@ impl Recognizer {
             }
             let mut tokens = free.tokens[..kept].to_vec();
             tokens[i] = swap.id;
+            let forced = beam::Forced {
+                prompt: &prompt_tokens,
+                tokens: &tokens,
+                from: i + 1,
+                eot,
+                with_end: ended,
+            };
             let (after, calls) = beam::score_from(
                 state,
-                &prompt_tokens,
-                &tokens,
-                i + 1,
-                eot,
-                ended,
+                forced,
                 self.options.threads,
                 self.options.grammar_from_free_pass.then_some(left),
             )
