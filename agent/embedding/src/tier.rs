@@ -412,6 +412,19 @@ impl EmbeddingTier {
             .any(|w| share(intent, w) > share(NONE, w))
     }
 
+    /// Whether every request word of `tokens` (numbers aside) is in at least one of
+    /// `intent`'s sentences: in one or two words, a word the intent never uses is most of
+    /// the request ("air fryer" is no air conditioning).
+    fn knows_every_word(&self, intent: &str, tokens: &[String]) -> bool {
+        let Some((_, words)) = self.word_counts.get(intent) else {
+            return false;
+        };
+        tokens
+            .iter()
+            .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
+            .all(|w| words.contains_key(w) || edge_intent::numbers::names_a_number(w))
+    }
+
     /// The classifier (class sizes, scores).
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
@@ -439,15 +452,16 @@ impl EmbeddingTier {
         // The single nearest training sentence is a negative: the mean of the k nearest
         // can hide it ("turn on the extraction fan in hall two" beside the negative "turn
         // on the extraction fans in bay 2"). Asked about, never acted on.
-        // One or two words unlike any sentence of the intent ("windows", "air fryer"), or
-        // without a word more common in its sentences than in the negatives ("you", near
-        // "you bet"), are too little to act on: a fragment or noise. Asked about, never
-        // acted on.
+        // One or two words unlike any sentence of the intent ("windows"), without a word
+        // more common in its sentences than in the negatives ("you", near "you bet"), or
+        // with a word none of its sentences has ("air fryer"), are too little to act on:
+        // a fragment or noise. Asked about, never acted on.
         if let Decision::Accept(intent) = &decision {
             let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
             let fragment = words <= FRAGMENT_WORDS
                 && (nearest(intent).is_none_or(|c| c < FRAGMENT_MIN_COSINE)
-                    || !self.has_a_word_of(intent, &tokens));
+                    || !self.has_a_word_of(intent, &tokens)
+                    || !self.knows_every_word(intent, &tokens));
             if nearest(NONE) >= nearest(intent) || fragment {
                 decision = Decision::Ask(intent.clone());
             }
@@ -1107,6 +1121,15 @@ pub(crate) mod tests {
             matches!(no_word_of_it.verdict, Verdict::Ask(_)),
             "{no_word_of_it:?}"
         );
+        // As near, with a word of the intent ("air") beside one none of its sentences
+        // has ("fryer"): asked about. A number is no unknown word ("fan 5").
+        let near_ac = space.along("climate.ac", 0.3);
+        let fryer = tier.judge(&engine, "air fryer", &near_ac);
+        assert!(matches!(fryer.verdict, Verdict::Ask(_)), "{fryer:?}");
+        let air_con = tier.judge(&engine, "air con", &near_ac);
+        assert!(matches!(air_con.verdict, Verdict::Accept(_)), "{air_con:?}");
+        let fan = tier.judge(&engine, "fan 5", &space.along("climate.set_fan", 0.3));
+        assert!(matches!(fan.verdict, Verdict::Accept(_)), "{fan:?}");
     }
 
     #[test]
