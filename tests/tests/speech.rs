@@ -122,6 +122,16 @@ fn demo_voice(text: &str) -> anyhow::Result<Vec<u8>> {
     Ok(wav)
 }
 
+/// The audit log's entries (every write) that mention `needle`.
+fn audit_entries_with(w: &World, needle: &str) -> Vec<String> {
+    w.daemon
+        .audit()
+        .iter()
+        .map(|e| e.to_string())
+        .filter(|e| e.contains(needle))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_media_query_heard_as_something_else_is_asked_about_with_the_known_genre()
 -> anyhow::Result<()> {
@@ -148,13 +158,7 @@ async fn a_media_query_heard_as_something_else_is_asked_about_with_the_known_gen
     assert_eq!(yes["slots"]["query"], "jazz", "{yes}");
     assert_eq!(yes["action"]["status"], "done", "{yes}");
     // The car played jazz, never chairs (the audit log has every write).
-    let writes: Vec<String> = w
-        .daemon
-        .audit()
-        .iter()
-        .map(|e| e.to_string())
-        .filter(|e| e.contains("Media.Play"))
-        .collect();
+    let writes = audit_entries_with(&w, "Media.Play");
     assert!(writes.iter().any(|e| e.contains("jazz")), "{writes:?}");
     assert!(!writes.iter().any(|e| e.contains("chairs")), "{writes:?}");
     // A query heard surely that no genre comes near stays as heard: acted on at once.
@@ -188,13 +192,7 @@ async fn a_command_heard_with_its_opposite_nearly_as_likely_is_asked_about() -> 
     let no = edge_agent_tests::say(&w.agent, "no").await?;
     assert!(no["action"].is_null(), "{no}");
     // Nothing was written to pump 2 (the audit log has every write).
-    let writes: Vec<String> = w
-        .daemon
-        .audit()
-        .iter()
-        .map(|e| e.to_string())
-        .filter(|e| e.contains("pump-2"))
-        .collect();
+    let writes = audit_entries_with(&w, "pump-2");
     assert!(writes.is_empty(), "{writes:?}");
     // A command heard without a close rival is acted on at once.
     let three = listen(&w.agent, &demo_voice("stop pump three")?).await?;

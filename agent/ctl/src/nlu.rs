@@ -410,13 +410,11 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         }
         let started = Instant::now();
         let mut recognition: Recognition = engine.recognize(&expectation.text);
-        let mut asked = ask_instead(
-            &engine,
-            &mut recognition,
-            &expectation.text,
-            &doubted,
-            &rivals,
-        );
+        // As the daemon, after whichever tier answered.
+        let ask = |recognition: &mut Recognition| {
+            ask_instead(&engine, recognition, &expectation.text, &doubted, &rivals)
+        };
+        let mut asked = ask(&mut recognition);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut embedding_answer = None;
         if recognition.is_none()
@@ -427,13 +425,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                 .recognize(&engine, &expectation.text)
                 .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
             recognition = r;
-            asked = ask_instead(
-                &engine,
-                &mut recognition,
-                &expectation.text,
-                &doubted,
-                &rivals,
-            );
+            asked = ask(&mut recognition);
             embedding_answer = Some(answer);
         }
         let mut slm_answer = None;
@@ -445,13 +437,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                 .recognize(&expectation.text)
                 .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
             recognition = r;
-            asked = ask_instead(
-                &engine,
-                &mut recognition,
-                &expectation.text,
-                &doubted,
-                &rivals,
-            );
+            asked = ask(&mut recognition);
             slm_answer = Some(answer);
         }
         asked_count += usize::from(asked.is_some());
