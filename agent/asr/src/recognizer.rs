@@ -313,7 +313,13 @@ impl Recognizer {
         grammar: Option<GrammarBias<'_>>,
     ) -> Result<Vec<Hypothesis>, RecognizerError> {
         let started = std::time::Instant::now();
-        let (decoded, left) = self.decode(state, samples, prompt, audio_ctx)?;
+        // The swaps a rival reading is made of are collected by the free pass, and only
+        // when the request wants rivals.
+        let rival_gap = grammar
+            .and_then(|bias| bias.rival_gap)
+            .filter(|gap| *gap > 0.0)
+            .map(|gap| gap.min(RIVAL_NATS));
+        let (decoded, left) = self.decode(state, samples, prompt, audio_ctx, rival_gap)?;
         let mut free = decoded.hypothesis.clone();
         tracing::debug!(
             ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -374,8 +380,7 @@ impl Recognizer {
                 hypotheses.push(biased);
             }
         }
-        if let Some(gap) = bias.rival_gap.filter(|g| in_grammar && *g > 0.0) {
-            let gap = gap.min(RIVAL_NATS);
+        if let Some(gap) = rival_gap.filter(|_| in_grammar) {
             let rivals = self.rival_readings(state, &decoded, &left, bias.grammar, prompt, gap)?;
             hypotheses.extend(rivals);
         }
@@ -425,10 +430,9 @@ impl Recognizer {
         };
         let mut tried = std::collections::HashSet::from([plain(&free.hypothesis.text)]);
         let mut rivals: Vec<Hypothesis> = Vec::new();
-        // Only swaps the model ranked within `gap` at their step: the tokens after them
-        // rarely make up the difference.
-        let near = |s: &&Swap| s.step < kept && free.scored[s.step].logprob - s.logprob <= gap;
-        for swap in free.swaps.iter().filter(near) {
+        // The free pass kept only swaps the model ranked within `gap` at their step (the
+        // tokens after them rarely make up the difference).
+        for swap in free.swaps.iter().filter(|s| s.step < kept) {
             let Some(alt) = self
                 .token_texts
                 .text(swap.id)
@@ -548,6 +552,7 @@ impl Recognizer {
         samples: &[f32],
         prompt: Option<&str>,
         audio_ctx: i32,
+        rival_gap: Option<f32>,
     ) -> Result<(FreeDecode, FreePassState), RecognizerError> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.options.threads as i32);
@@ -593,7 +598,7 @@ impl Recognizer {
             raw: hook.state(),
             logits_after_prompt: hook.logits_after_prompt(),
         };
-        let swaps = hook.swaps(&kept.tokens, RIVAL_NATS);
+        let swaps = rival_gap.map_or_else(Vec::new, |gap| hook.swaps(&kept.tokens, gap));
         let scored = hook.finish(&kept.tokens);
         Ok((
             FreeDecode {
@@ -644,7 +649,7 @@ impl Recognizer {
 }
 
 /// The free pass: its hypothesis, the text tokens it chose (`scored`: each scored, then
-/// the end of text) and the tokens it nearly chose instead.
+/// the end of text) and the tokens it nearly chose instead (when rivals were wanted).
 #[derive(Debug)]
 struct FreeDecode {
     hypothesis: Hypothesis,

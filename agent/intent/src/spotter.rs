@@ -121,6 +121,19 @@ impl TemplateEngine {
                 .collect()
         };
         let in_free_text = free_words(recognition);
+        let free_slots: Vec<String> = self
+            .text_slots(&recognition.intent)
+            .into_iter()
+            .map(|(slot, _)| slot)
+            .collect();
+        let typed = |r: &Recognition| {
+            r.slots
+                .iter()
+                .filter(|(slot, _)| !free_slots.contains(slot))
+                .map(|(slot, value)| (slot.clone(), value.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let heard_typed = typed(recognition);
         rivals
             .iter()
             .find(|rival| {
@@ -141,22 +154,7 @@ impl TemplateEngine {
                 if swapped_in_free_text {
                     return false;
                 }
-                if other.intent != recognition.intent {
-                    return true;
-                }
-                let free: Vec<String> = self
-                    .text_slots(&recognition.intent)
-                    .into_iter()
-                    .map(|(slot, _)| slot)
-                    .collect();
-                let typed = |r: &Recognition| {
-                    r.slots
-                        .iter()
-                        .filter(|(slot, _)| !free.contains(slot))
-                        .map(|(slot, value)| (slot.clone(), value.to_string()))
-                        .collect::<Vec<_>>()
-                };
-                typed(&other) != typed(recognition)
+                other.intent != recognition.intent || typed(&other) != heard_typed
             })
             .map(String::as_str)
     }
