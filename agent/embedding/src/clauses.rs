@@ -1,10 +1,56 @@
-//! An utterance's clauses (split at commas, semicolons and sentence ends), and the clause
-//! each of its words comes from: free text is taken from one clause.
+//! An utterance's clauses (split at commas, semicolons and sentence ends, and before a
+//! conjunction that opens a new statement), and the clause each of its words comes from:
+//! free text is taken from one clause.
 
 use edge_intent::normalize::{CLAUSE_ENDS, tokenize};
 
-/// `text` split after commas, semicolons, and sentence ends ("." not between digits).
+/// Conjunctions that open a new statement when a subject follows them: "won't build
+/// pressure and the operators are waiting" is two clauses; "rock and roll" is one. Speech
+/// comes without commas, so the words are all there is.
+const CONJUNCTIONS: &[&str] = &["and", "but", "so", "because", "cause"];
+const SUBJECTS: &[&str] = &[
+    "the", "i", "i'm", "im", "we", "we're", "it", "it's", "its", "they", "they're", "he", "she",
+    "you", "my", "our", "there", "there's", "this", "that",
+];
+
+/// `text` split after commas, semicolons, and sentence ends ("." not between digits), and
+/// before a conjunction followed by a subject ("... and the operators are waiting").
 pub(crate) fn split_clauses(text: &str) -> Vec<String> {
+    split_at_punctuation(text)
+        .iter()
+        .flat_map(|clause| split_at_conjunctions(clause))
+        .collect()
+}
+
+fn split_at_conjunctions(clause: &str) -> Vec<String> {
+    let words: Vec<&str> = clause.split_whitespace().collect();
+    let plain = |w: &str| {
+        w.replace(['\u{2019}', '\u{2018}'], "'")
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase()
+    };
+    let mut clauses = vec![Vec::new()];
+    for (i, word) in words.iter().enumerate() {
+        let opens = i > 0
+            && CONJUNCTIONS.contains(&plain(word).as_str())
+            && words
+                .get(i + 1)
+                .is_some_and(|next| SUBJECTS.contains(&plain(next).as_str()));
+        if opens {
+            clauses.push(Vec::new());
+        }
+        if let Some(clause) = clauses.last_mut() {
+            clause.push(*word);
+        }
+    }
+    clauses
+        .into_iter()
+        .map(|words| words.join(" "))
+        .filter(|c| c.chars().any(char::is_alphanumeric))
+        .collect()
+}
+
+fn split_at_punctuation(text: &str) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let mut clauses = vec![String::new()];
     for (i, &c) in chars.iter().enumerate() {
@@ -40,4 +86,28 @@ pub(crate) fn clause_indices(text: &str, rest: &[String]) -> Option<Vec<usize>> 
         at += found + 1;
     }
     Some(clause_of)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conjunction_before_a_subject_opens_a_clause_and_others_do_not() {
+        assert_eq!(
+            split_clauses("pump three won't build pressure and the operators are waiting"),
+            [
+                "pump three won't build pressure",
+                "and the operators are waiting"
+            ]
+        );
+        assert_eq!(
+            split_clauses("play some rock and roll"),
+            ["play some rock and roll"]
+        );
+        assert_eq!(
+            split_clauses("I'm cold, so I'd like it warmer"),
+            ["I'm cold", "so I'd like it warmer"]
+        );
+    }
 }

@@ -412,6 +412,14 @@ impl EmbeddingTier {
             .any(|w| share(intent, w) > share(NONE, w))
     }
 
+    /// Whether no sentence of another intent, and no negative, has `word`: a name, not
+    /// a word of the plant or the road ("fault on the line" names no symptom).
+    fn only_in(&self, intent: &str, word: &str) -> bool {
+        self.word_counts
+            .iter()
+            .all(|(label, (_, words))| label == intent || !words.contains_key(word))
+    }
+
     /// Whether every request word of `tokens` (numbers aside) is in at least one of
     /// `intent`'s sentences: in one or two words, a word the intent never uses is most of
     /// the request ("air fryer" is no air conditioning).
@@ -529,8 +537,11 @@ impl EmbeddingTier {
     /// "pump three is vibrating like mad, talk me through it") left
     /// after trimming the intent's carrier words from both ends (at most the slot's
     /// word limit; nothing when nothing is left). An optional slot is filled only when the
-    /// intent's sentence nearest to the utterance has it too: "help me figure out what's
-    /// wrong with press two" is phrased like an example without a symptom.
+    /// intent's sentence nearest to the utterance has it too ("help me figure out what's
+    /// wrong with press two" is phrased like an example without a symptom), or when the
+    /// value has a word that neither the intent's sentences around their values nor any
+    /// other intent's sentence or negative has: a name ("whack on a bit of taylor swift"
+    /// is phrased like "whack on a bit of music").
     fn free_text(
         &self,
         engine: &TemplateEngine,
@@ -550,33 +561,40 @@ impl EmbeddingTier {
         else {
             return;
         };
-        let required = engine.required_slots(intent).contains(&name);
-        let nearest_has_it = self
-            .classifier
-            .nearest(vector, intent)
-            .and_then(|(index, _)| self.sentences.get(index))
-            .is_some_and(|s| s.slots.contains_key(&name));
-        if !required && !nearest_has_it {
-            return;
-        }
-        // Where the skills' own sentences put values, when they have any for this slot.
-        if self.spans.knows(intent, &name) {
-            if let Some(span) = self.spans.best(intent, &name, text, rest, max_words) {
-                let mut end = span.end;
-                // A negation keeps the word it negates ("won't start").
-                if NEGATIONS.contains(&rest[end - 1].as_str()) && end < rest.len() {
-                    end += 1;
-                }
-                slots.insert(name, SlotValue::Text(rest[span.start..end].join(" ")));
-            }
-            return;
-        }
         let is_carrier = |w: &String| carrier.contains(w) || NOT_A_REQUEST.contains(&w.as_str());
-        let rest = clause_of_most_content(text, rest, &is_carrier);
-        if let Some(words) = without_carrier(rest, &is_carrier)
-            && words.len() <= max_words
-        {
-            slots.insert(name, SlotValue::Text(words.join(" ")));
+        // Where the skills' own sentences put values, when they have any for this slot.
+        let value: Option<&[String]> = if self.spans.knows(intent, &name) {
+            self.spans
+                .best(intent, &name, text, rest, max_words)
+                .map(|span| {
+                    let mut end = span.end;
+                    // A negation keeps the word it negates ("won't start").
+                    if NEGATIONS.contains(&rest[end - 1].as_str()) && end < rest.len() {
+                        end += 1;
+                    }
+                    &rest[span.start..end]
+                })
+        } else {
+            without_carrier(clause_of_most_content(text, rest, &is_carrier), &is_carrier)
+                .filter(|words| words.len() <= max_words)
+        };
+        let Some(value) = value else {
+            return;
+        };
+        let required = engine.required_slots(intent).contains(&name);
+        let nearest_has_it = || {
+            self.classifier
+                .nearest(vector, intent)
+                .and_then(|(index, _)| self.sentences.get(index))
+                .is_some_and(|s| s.slots.contains_key(&name))
+        };
+        let names_something = || {
+            value.iter().any(|w| {
+                !is_carrier(w) && !COMMON_WORDS.contains(&w.as_str()) && self.only_in(intent, w)
+            })
+        };
+        if required || nearest_has_it() || names_something() {
+            slots.insert(name, SlotValue::Text(value.join(" ")));
         }
     }
 
@@ -770,7 +788,7 @@ pub(crate) mod tests {
         assert_eq!(clause_of_most_content("a, b", &rest, &is_carrier), rest);
         assert_eq!(
             split_clauses("set it to 21.5, please"),
-            vec!["set it to 21.5", " please"]
+            vec!["set it to 21.5", "please"]
         );
         assert_eq!(
             without_carrier(&words("is vibrating like mad talk"), &is_carrier),
@@ -911,16 +929,20 @@ pub(crate) mod tests {
             Some(&SlotValue::Text("hotel california".into())),
             "{r:?}"
         );
-        // Nearest to a sentence without a query (the description): none is made up.
-        let plain = tier.judge(
-            &engine,
-            "I'd like to hear hotel california please",
-            &space.along("media.play", 0.0),
-        );
-        let Verdict::Accept(r) = &plain.verdict else {
-            panic!("{plain:?}")
+        // Nearest to a sentence without a query (the description): a name is still taken
+        // (words no sentence of the intent has around its values), carrier words are not.
+        let plain = |text: &str| {
+            let judged = tier.judge(&engine, text, &space.along("media.play", 0.0));
+            let Verdict::Accept(r) = judged.verdict else {
+                panic!("{judged:?}")
+            };
+            r.slots.get("query").cloned()
         };
-        assert_eq!(r.slots.get("query"), None, "{r:?}");
+        assert_eq!(
+            plain("I'd like to hear hotel california please"),
+            Some(SlotValue::Text("hotel california".into()))
+        );
+        assert_eq!(plain("I'd like to hear some music please"), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Accuracy of recognitions against labelled utterances (`dev.jsonl` lines).
 
-use edge_core::{Recognition, Slots};
+use edge_core::{Recognition, SlotValue, Slots};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -84,12 +84,26 @@ pub struct Evaluation {
     pub misses: Vec<Miss>,
 }
 
-/// Slots equal: same names, numbers equal by value, text exactly.
+/// Slots equal: same names, numbers equal by value, words (free text, enum values) without
+/// regard to letter case or the apostrophe's form. Speech has no case: Whisper writes
+/// "Fleetwood Mac" one time and "fleetwood mac" the next, the tiers hand free text on
+/// lowercased, and a set's writer may label it either way; neither is a wrong value.
 pub fn slots_match(expected: &Slots, got: &Slots) -> bool {
     expected.len() == got.len()
         && expected
             .iter()
-            .all(|(k, v)| got.get(k).is_some_and(|g| g.same_as(v)))
+            .all(|(k, v)| got.get(k).is_some_and(|g| same_value(v, g)))
+}
+
+fn same_value(expected: &SlotValue, got: &SlotValue) -> bool {
+    match (expected, got) {
+        (SlotValue::Text(a), SlotValue::Text(b)) => caseless(a) == caseless(b),
+        _ => expected.same_as(got),
+    }
+}
+
+fn caseless(text: &str) -> String {
+    text.replace(['\u{2019}', '\u{2018}'], "'").to_lowercase()
 }
 
 impl Evaluation {
@@ -171,7 +185,7 @@ impl Evaluation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge_core::{SlotValue, Tier};
+    use edge_core::Tier;
 
     fn recognition(intent: &str, slots: Slots) -> Recognition {
         Recognition {
@@ -210,5 +224,23 @@ mod tests {
         assert_eq!(eval.per_kind["template"].accepted, 1);
         assert_eq!(eval.misses.len(), 2);
         assert!(eval.report().contains("climate.set_fan"));
+    }
+
+    #[test]
+    fn free_text_matches_whatever_its_case_but_not_other_words() {
+        let text = |t: &str| Slots::from([("query".to_owned(), SlotValue::Text(t.into()))]);
+        assert!(slots_match(&text("Fleetwood Mac"), &text("fleetwood mac")));
+        assert!(slots_match(
+            &text("Mum\u{2019}s place"),
+            &text("mum's place")
+        ));
+        assert!(!slots_match(
+            &text("fleetwood mac"),
+            &text("fleetwood mac loud")
+        ));
+        assert!(!slots_match(
+            &text("22"),
+            &Slots::from([("query".to_owned(), SlotValue::Integer(22))])
+        ));
     }
 }
