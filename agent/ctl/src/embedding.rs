@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use edge_config::AgentConfig;
 use edge_core::Recognition;
 use edge_embedding::{
-    Decision, EmbeddingTier, Method, NONE, Ranking, Thresholds, TrainingSet, Verdict,
+    Decision, EmbeddingTier, Judgement, Method, NONE, Ranking, Thresholds, TrainingSet, Verdict,
 };
 use edge_intent::TemplateEngine;
 use edge_slm_client::SlmClient;
@@ -127,8 +127,7 @@ impl EmbeddingRunner {
         text: &str,
     ) -> anyhow::Result<(Recognition, EmbeddingAnswer)> {
         let started = Instant::now();
-        let vector = self.vector(text)?;
-        let judgement = self.tier.judge(engine, text, &vector);
+        let judgement = self.judgement(engine, text)?;
         let (recognition, question) = match judgement.verdict {
             Verdict::Accept(recognition) => (recognition, None),
             Verdict::Ask(clarification) => (Recognition::none(), Some(clarification.question)),
@@ -159,23 +158,38 @@ impl EmbeddingRunner {
         engine: &TemplateEngine,
         text: &str,
     ) -> anyhow::Result<Option<String>> {
-        let vector = self.vector(text)?;
-        Ok(match self.tier.judge(engine, text, &vector).verdict {
+        Ok(match self.judgement(engine, text)?.verdict {
             Verdict::Accept(recognition) => Some(recognition.intent),
             Verdict::Ask(_) | Verdict::None => None,
         })
     }
 
-    /// The encoder's vector of `text`, from the worker.
-    fn vector(&mut self, text: &str) -> anyhow::Result<Vec<f32>> {
-        let embedded = self
-            .runtime
-            .block_on(self.client.embed(&[text.to_owned()], None))?;
-        embedded
-            .vectors
-            .into_iter()
-            .next()
-            .context("the encoder answered no vector")
+    /// The tier's judgement of `text`, its clauses judged alone where the tier wants
+    /// them (as the daemon does).
+    fn judgement(&mut self, engine: &TemplateEngine, text: &str) -> anyhow::Result<Judgement> {
+        let vector = self
+            .vectors(&[text.to_owned()])?
+            .pop()
+            .context("the encoder answered no vector")?;
+        let whole = self.tier.judge(engine, text, &vector);
+        let clauses = self.tier.clauses_to_judge(text, &whole);
+        if clauses.is_empty() {
+            return Ok(whole);
+        }
+        let vectors = self.vectors(&clauses)?;
+        Ok(self.tier.judge_clauses(engine, whole, &clauses, &vectors))
+    }
+
+    /// The encoder's vectors of `texts`, from the worker.
+    fn vectors(&mut self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let embedded = self.runtime.block_on(self.client.embed(texts, None))?;
+        anyhow::ensure!(
+            embedded.vectors.len() == texts.len(),
+            "the encoder answered {} vectors for {} texts",
+            embedded.vectors.len(),
+            texts.len()
+        );
+        Ok(embedded.vectors)
     }
 
     /// One line for stderr.

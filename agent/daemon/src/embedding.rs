@@ -279,7 +279,21 @@ impl EmbeddingStage {
                 return None;
             }
         };
-        let judgement = tier.judge(&catalog.engine, text, &vector);
+        let mut judgement = tier.judge(&catalog.engine, text, &vector);
+        let clauses = tier.clauses_to_judge(text, &judgement);
+        if !clauses.is_empty() {
+            match self.embed(&clauses, None).await {
+                Ok(vectors) if vectors.len() == clauses.len() => {
+                    judgement = tier.judge_clauses(&catalog.engine, judgement, &clauses, &vectors);
+                }
+                Ok(vectors) => tracing::warn!(
+                    "clauses not judged alone: {} vectors for {} clauses",
+                    vectors.len(),
+                    clauses.len()
+                ),
+                Err(e) => tracing::warn!("clauses not judged alone: {e}"),
+            }
+        }
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         tracing::info!(
             best = %judgement.ranking.best.intent,

@@ -532,6 +532,65 @@ impl EmbeddingTier {
         }
     }
 
+    /// The clauses of `text` to judge one by one, given the whole's judgement `whole`:
+    /// when the whole was asked about and has two or more clauses (and no negation a
+    /// clause alone could drop: "don't stop pump 4, it's fine"), its request may be one
+    /// clause beside a reason ("stop pump 4, we're going on break"). Empty otherwise.
+    pub fn clauses_to_judge(&self, text: &str, whole: &Judgement) -> Vec<String> {
+        if !matches!(whole.decision, Decision::Ask(_))
+            || normalize(text)
+                .iter()
+                .any(|w| NEGATIONS.contains(&w.as_str()))
+        {
+            return Vec::new();
+        }
+        let clauses = split_clauses(text);
+        if clauses.len() < 2 {
+            return Vec::new();
+        }
+        clauses
+    }
+
+    /// `whole` (the judgement of the utterance, which was asked about), or the judgement of
+    /// the one clause of `clauses` (vectors `vectors`) accepted as the intent asked about,
+    /// by a template word for word or by this tier, when no other clause is accepted as
+    /// anything: "stop pump 4, we're going on break" acts as "stop pump 4" would.
+    pub fn judge_clauses(
+        &self,
+        engine: &TemplateEngine,
+        whole: Judgement,
+        clauses: &[String],
+        vectors: &[Vec<f32>],
+    ) -> Judgement {
+        let Decision::Ask(asked) = &whole.decision else {
+            return whole;
+        };
+        let mut accepted: Vec<Judgement> = clauses
+            .iter()
+            .zip(vectors)
+            .filter_map(|(clause, vector)| {
+                let written = engine.recognize_exact(clause);
+                if !written.is_none() {
+                    return Some(Judgement {
+                        ranking: whole.ranking.clone(),
+                        decision: Decision::Accept(written.intent.clone()),
+                        verdict: Verdict::Accept(Recognition {
+                            tier: Tier::Embedding,
+                            confidence: whole.ranking.best.score,
+                            ..written
+                        }),
+                    });
+                }
+                let judged = self.judge(engine, clause, vector);
+                matches!(judged.verdict, Verdict::Accept(_)).then_some(judged)
+            })
+            .collect();
+        match accepted.as_slice() {
+            [one] if one.decision.intent() == Some(asked.as_str()) => accepted.remove(0),
+            _ => whole,
+        }
+    }
+
     /// Fills `intent`'s first free-text slot still empty with the words of `rest` (of the
     /// clause of `text` with the most words that are not carrier words, when it has several:
     /// "pump three is vibrating like mad, talk me through it") left
@@ -1060,6 +1119,55 @@ pub(crate) mod tests {
         let question = tier.judge(&engine, "what's the temperature on mars", &v);
         assert_eq!(question.decision, Decision::None, "{question:?}");
         assert_eq!(question.verdict, Verdict::None);
+    }
+
+    #[test]
+    fn a_request_asked_about_acts_on_its_one_clause_that_is_the_request() {
+        let engine = engine();
+        let (tier, space) = fitted(
+            &engine,
+            Thresholds {
+                accept: 0.99,
+                ..SURE
+            },
+        );
+        // Halfway between stopping a machine and none: asked about.
+        let mut unsure = space.along("equipment.stop", 0.0);
+        let none = space.along(NONE, 0.0);
+        unsure
+            .iter_mut()
+            .zip(&none)
+            .for_each(|(x, n)| *x += 0.2 * n);
+        let judge = |text: &str, clause_vectors: &[&Vec<f32>]| {
+            let whole = tier.judge(&engine, text, &unsure);
+            assert!(matches!(whole.decision, Decision::Ask(_)), "{whole:?}");
+            let clauses = tier.clauses_to_judge(text, &whole);
+            let vectors: Vec<Vec<f32>> = clause_vectors.iter().map(|v| (*v).clone()).collect();
+            let judged = tier.judge_clauses(&engine, whole, &clauses, &vectors[..clauses.len()]);
+            (clauses, judged.verdict)
+        };
+        // One clause a template writes word for word, the other none: acted on.
+        let (clauses, verdict) = judge("stop pump 3, we're going on break", &[&none, &none]);
+        assert_eq!(clauses, ["stop pump 3", "we're going on break"]);
+        let Verdict::Accept(r) = verdict else {
+            panic!("{verdict:?}")
+        };
+        assert_eq!(r.intent, "equipment.stop");
+        assert_eq!(
+            r.slots.get("machine"),
+            Some(&SlotValue::Text("pump-3".into()))
+        );
+        // A negation a clause alone would drop: no clause is judged alone.
+        let (clauses, verdict) = judge("don't stop pump 3, it's fine", &[&none, &none]);
+        assert!(clauses.is_empty());
+        assert!(matches!(verdict, Verdict::Ask(_)), "{verdict:?}");
+        // Two clauses that are requests: still asked about.
+        let start = space.along("equipment.start", 0.5);
+        let (_, verdict) = judge("stop pump 3, start pump 2", &[&none, &start]);
+        assert!(matches!(verdict, Verdict::Ask(_)), "{verdict:?}");
+        // One clause: nothing to split.
+        let (clauses, _) = judge("could you maybe halt pump 3", &[]);
+        assert!(clauses.is_empty());
     }
 
     #[test]
