@@ -23,7 +23,7 @@ const EXAMPLE_SLOTS_MIN_COSINE: f32 = 0.6;
 const FRAGMENT_WORDS: usize = 2;
 const FRAGMENT_MIN_COSINE: f32 = 0.95;
 
-/// Words that carry no request: an utterance that is slot values and these alone ("pump
+/// Words that carry no request: an utterance that is one slot value and these alone ("pump
 /// two", "the passenger side please") names no intent, however near its vector is.
 const NOT_A_REQUEST: &[&str] = &[
     "a", "an", "the", "and", "or", "of", "on", "in", "at", "to", "for", "it", "its", "is",
@@ -478,7 +478,9 @@ impl EmbeddingTier {
         if let Some(intent) = decision.intent().map(str::to_owned) {
             let (spotted, rest) = engine.spot_slots_and_rest(&intent, text);
             slots = spotted;
-            if rest.iter().all(|w| NOT_A_REQUEST.contains(&w.as_str())) {
+            // One value alone names no request ("pump two"); two together do ("passenger
+            // side at nineteen").
+            if slots.len() < 2 && rest.iter().all(|w| NOT_A_REQUEST.contains(&w.as_str())) {
                 decision = Decision::None;
             } else {
                 self.free_text(engine, &intent, text, &rest, vector, &mut slots);
@@ -1084,6 +1086,21 @@ pub(crate) mod tests {
         let bare = tier.judge(&engine, "the pump two please", &start);
         assert_eq!(bare.verdict, Verdict::None, "{bare:?}");
         assert_eq!(bare.decision, Decision::None);
+        // Two values together say what to do: a zone at a temperature.
+        let set = space.along("climate.set_temperature", 0.0);
+        let two = tier.judge(&engine, "passenger side at nineteen", &set);
+        let Verdict::Accept(r) = &two.verdict else {
+            panic!("{two:?}")
+        };
+        assert_eq!(
+            r.slots.get("celsius"),
+            Some(&SlotValue::Integer(19)),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.slots.get("zone"),
+            Some(&SlotValue::Text("passenger".into()))
+        );
     }
 
     #[test]
