@@ -1094,7 +1094,7 @@ pub(crate) mod tests {
         };
         assert_eq!(
             r.slots.get("celsius"),
-            Some(&SlotValue::Integer(19)),
+            Some(&SlotValue::Number(19.0)),
             "{r:?}"
         );
         assert_eq!(
