@@ -643,6 +643,35 @@ async fn near_the_threshold_the_tier_asks_and_acts_only_on_yes() -> anyhow::Resu
     Ok(())
 }
 
+/// A request beside a reason is acted on through its one clause that is the request; a
+/// negation keeps the whole a question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_beside_a_reason_is_acted_on_through_its_clause() -> anyhow::Result<()> {
+    // No whole utterance is sure enough for the tier to act on: only a clause that a
+    // template writes word for word can make it act.
+    let w = embedding_world("accept = 0.999\nask = 0.3").await?;
+    let stopped = say_at(&w.agent, PANEL, "stop pump 3, we're going on break").await?;
+    assert_eq!(stopped["intent"], "equipment.stop", "{stopped}");
+    assert_eq!(stopped["tier"], "embedding", "{stopped}");
+    assert_eq!(stopped["slots"]["machine"], "pump-3", "{stopped}");
+    // Stopping a machine is confirmed first, as any way of saying it is.
+    assert!(response(&stopped).contains("confirm"), "{stopped}");
+    let confirmed = say_at(&w.agent, PANEL, "yes").await?;
+    assert_eq!(confirmed["action"]["status"], "done", "{confirmed}");
+    // "don't" would be lost in the clause alone: the whole stays a question.
+    let negated = say_at(&w.agent, PANEL, "don't stop pump 2, it's running fine").await?;
+    assert!(negated["action"].is_null(), "{negated}");
+    assert!(
+        response(&negated).starts_with("Did you mean: "),
+        "{negated}"
+    );
+    say_at(&w.agent, PANEL, "no").await?;
+    // Two clauses that are both requests: which one is meant is asked, nothing acted on.
+    let two = say_at(&w.agent, PANEL, "stop pump 3, start pump 2").await?;
+    assert!(two["action"].is_null(), "{two}");
+    Ok(())
+}
+
 /// Each reload makes a new catalog with the next generation, and the embedding tier is
 /// fitted to the one in use, not to an earlier one that happened to share its address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
