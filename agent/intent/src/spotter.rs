@@ -212,8 +212,9 @@ impl TemplateEngine {
             if matches!(matcher, SlotMatcher::Text { .. }) {
                 continue;
             }
-            // An entity followed by a number names another unit ("conveyor three" when
-            // the list has only conveyor-1): no value, so the dialogue asks which.
+            // An entity followed by a number names another unit ("conveyor three",
+            // "conveyor number three" when the list has only conveyor-1): no value, so the
+            // dialogue asks which.
             let entity = matches!(
                 intent.declared.get(slot),
                 Some(edge_core::SlotKind::Entity { .. })
@@ -224,7 +225,11 @@ impl TemplateEngine {
                     matches = possessive_matches(matcher, &tokens, start);
                 }
                 for (end, value, typed) in matches {
-                    let other_unit = entity && tokens.get(end).is_some_and(|t| names_a_number(t));
+                    let numbered = |at: usize| tokens.get(at).is_some_and(|t| names_a_number(t));
+                    let other_unit = entity
+                        && (numbered(end)
+                            || (tokens.get(end).is_some_and(|t| t == "number" || t == "no")
+                                && numbered(end + 1)));
                     if typed && end > start && !other_unit {
                         candidates.push((slot, start, end, value));
                     }
@@ -477,6 +482,8 @@ pub(crate) mod tests {
     fn an_entity_followed_by_another_number_is_not_that_entity() {
         let e = engine();
         let slots = e.spot_slots("equipment.read_sensor", "how fast is conveyor three going");
+        assert_eq!(slots.get("machine"), None, "{slots:?}");
+        let slots = e.spot_slots("equipment.start", "start up conveyor number three");
         assert_eq!(slots.get("machine"), None, "{slots:?}");
         let slots = e.spot_slots("equipment.read_sensor", "how fast is the conveyor going");
         assert_eq!(
