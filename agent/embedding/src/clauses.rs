@@ -8,9 +8,10 @@ use edge_intent::normalize::{CLAUSE_ENDS, tokenize};
 /// pressure and the operators are waiting" is two clauses; "rock and roll" is one. Speech
 /// comes without commas, so the words are all there is.
 const CONJUNCTIONS: &[&str] = &["and", "but", "so", "because", "cause"];
+/// Normalised (apostrophes dropped: "we're" is "were").
 const SUBJECTS: &[&str] = &[
-    "the", "i", "i'm", "im", "we", "we're", "it", "it's", "its", "they", "they're", "he", "she",
-    "you", "my", "our", "there", "there's", "this", "that",
+    "the", "i", "im", "we", "were", "it", "its", "they", "theyre", "he", "she", "you", "my", "our",
+    "there", "theres", "this", "that",
 ];
 
 /// `text` split after commas, semicolons, and sentence ends ("." not between digits), and
@@ -24,11 +25,7 @@ pub(crate) fn split_clauses(text: &str) -> Vec<String> {
 
 fn split_at_conjunctions(clause: &str) -> Vec<String> {
     let words: Vec<&str> = clause.split_whitespace().collect();
-    let plain = |w: &str| {
-        w.replace(['\u{2019}', '\u{2018}'], "'")
-            .trim_matches(|c: char| !c.is_alphanumeric())
-            .to_lowercase()
-    };
+    let plain = |w: &str| tokenize(w).concat();
     let mut clauses = vec![Vec::new()];
     for (i, word) in words.iter().enumerate() {
         let opens = i > 0
