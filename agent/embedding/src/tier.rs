@@ -894,6 +894,14 @@ pub(crate) mod tests {
             self.classes.len() + 1
         }
 
+        /// Between `class` and none: below [`UNSURE`]'s accept, above its ask.
+        fn towards_none(&self, class: &str) -> Vec<f32> {
+            let mut v = self.along(class, 0.0);
+            let none = self.along(NONE, 0.0);
+            v.iter_mut().zip(&none).for_each(|(x, n)| *x += 0.2 * n);
+            v
+        }
+
         fn along(&self, class: &str, lean: f32) -> Vec<f32> {
             let mut v = vec![0.0; self.dim()];
             let axis = self.classes.iter().position(|c| c == class).expect("class");
@@ -942,6 +950,11 @@ pub(crate) mod tests {
         none_margin: 0.05,
         ask: 0.5,
         ask_on_none_words: false,
+    };
+    /// Nothing but a vector along one class is sure enough to act on.
+    const UNSURE: Thresholds = Thresholds {
+        accept: 0.99,
+        ..SURE
     };
 
     #[test]
@@ -1106,17 +1119,9 @@ pub(crate) mod tests {
     #[test]
     fn near_the_threshold_it_asks_whether_the_intent_was_meant() {
         let engine = engine();
-        let (tier, space) = fitted(
-            &engine,
-            Thresholds {
-                accept: 0.99,
-                ..SURE
-            },
-        );
-        // Halfway between an intent and none: below accept, above ask.
-        let mut v = space.along("climate.adjust_temperature", 0.0);
+        let (tier, space) = fitted(&engine, UNSURE);
+        let v = space.towards_none("climate.adjust_temperature");
         let none = space.along(NONE, 0.0);
-        v.iter_mut().zip(&none).for_each(|(x, n)| *x += 0.2 * n);
         let asked = tier.judge(&engine, "I'm roasting in here", &v);
         let Verdict::Ask(c) = &asked.verdict else {
             panic!("{asked:?}")
@@ -1141,20 +1146,9 @@ pub(crate) mod tests {
     #[test]
     fn a_request_asked_about_acts_on_its_one_clause_that_is_the_request() {
         let engine = engine();
-        let (tier, space) = fitted(
-            &engine,
-            Thresholds {
-                accept: 0.99,
-                ..SURE
-            },
-        );
-        // Halfway between stopping a machine and none: asked about.
-        let mut unsure = space.along("equipment.stop", 0.0);
+        let (tier, space) = fitted(&engine, UNSURE);
+        let unsure = space.towards_none("equipment.stop");
         let none = space.along(NONE, 0.0);
-        unsure
-            .iter_mut()
-            .zip(&none)
-            .for_each(|(x, n)| *x += 0.2 * n);
         let judge = |text: &str, clause_vectors: &[&Vec<f32>]| {
             let whole = tier.judge(&engine, text, &unsure);
             assert!(matches!(whole.decision, Decision::Ask(_)), "{whole:?}");
