@@ -672,6 +672,33 @@ async fn a_request_beside_a_reason_is_acted_on_through_its_clause() -> anyhow::R
     Ok(())
 }
 
+/// A template whose free text takes any words ("play {query}") is acted on only when the
+/// embedding tier agrees; a thing named in a machine's place that is none of the plant's
+/// machines opens no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_all_templates_and_unknown_machines_need_the_tier_to_agree() -> anyhow::Result<()> {
+    let w = embedding_world("").await?;
+    let jazz = say_at(&w.agent, "cabin", "play some jazz").await?;
+    assert_eq!(jazz["intent"], "media.play", "{jazz}");
+    assert_eq!(jazz["tier"], "template", "{jazz}");
+    assert_eq!(jazz["slots"]["query"], "jazz", "{jazz}");
+    assert_eq!(jazz["action"]["status"], "done", "{jazz}");
+    // No skill goes back a song: no query "previous song again" is played.
+    let previous = say_at(&w.agent, "cabin", "play the previous song again").await?;
+    assert_eq!(previous["intent"], "none", "{previous}");
+    assert!(previous["action"].is_null(), "{previous}");
+    // Not a destination "following track": the next track.
+    let next = say_at(&w.agent, "cabin", "go to the following track").await?;
+    assert_eq!(next["intent"], "media.next", "{next}");
+    assert_eq!(next["tier"], "embedding", "{next}");
+    assert_eq!(next["action"]["status"], "done", "{next}");
+    let kiln = say_at(&w.agent, PANEL, "troubleshoot the kiln, it keeps tripping").await?;
+    assert_eq!(kiln["intent"], "none", "{kiln}");
+    assert!(kiln["action"].is_null(), "{kiln}");
+    assert!(kiln["awaiting"].is_null(), "{kiln}");
+    Ok(())
+}
+
 /// Each reload makes a new catalog with the next generation, and the embedding tier is
 /// fitted to the one in use, not to an earlier one that happened to share its address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

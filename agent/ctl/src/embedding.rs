@@ -164,6 +164,18 @@ impl EmbeddingRunner {
         })
     }
 
+    /// Whether the tier overrules the templates' reading of `text` as `intent`, which
+    /// rests on free text (as the daemon: `Language::overrules_free_text`); not counted in
+    /// the report.
+    pub fn overrules_free_text(
+        &mut self,
+        engine: &TemplateEngine,
+        text: &str,
+        intent: &str,
+    ) -> anyhow::Result<bool> {
+        Ok(self.judgement(engine, text)?.overrules_free_text(intent))
+    }
+
     /// The tier's judgement of `text`, its clauses judged alone where the tier wants
     /// them (as the daemon does).
     fn judgement(&mut self, engine: &TemplateEngine, text: &str) -> anyhow::Result<Judgement> {

@@ -416,6 +416,17 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         };
         let mut asked = ask(&mut recognition);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        // As the daemon: a reading that rests on free text gets the embedding tier's
+        // second look; overruled, it is read as if the templates had rejected it.
+        if engine.rests_on_free_text(&recognition)
+            && let Some(tier) = embedding.as_mut()
+            && tier
+                .overrules_free_text(&engine, &expectation.text, &recognition.intent)
+                .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?
+        {
+            recognition = Recognition::none();
+            asked = ask(&mut recognition);
+        }
         let mut embedding_answer = None;
         if recognition.is_none()
             && asked.is_none()

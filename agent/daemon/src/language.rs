@@ -415,6 +415,24 @@ impl Language {
         }
     }
 
+    /// Whether the embedding tier overrules the templates' reading of `text` as `intent`,
+    /// which rests on free text (`TemplateEngine::rests_on_free_text`); `false` when the
+    /// tier cannot judge (not fitted yet, no encoder), so the templates answer alone.
+    pub async fn overrules_free_text(
+        &self,
+        catalog: &Arc<Catalog>,
+        text: &str,
+        intent: &str,
+    ) -> bool {
+        match &self.embedding {
+            Some(embedding) => embedding
+                .judge(catalog, text)
+                .await
+                .is_some_and(|judgement| judgement.overrules_free_text(intent)),
+            None => false,
+        }
+    }
+
     /// The embedding tier's verdict on `text` (which the templates rejected); if it
     /// found no skill's request, the SLM's; then escalation if the SLM also rejected it.
     /// `None` when no tier could answer at all.

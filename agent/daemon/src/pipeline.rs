@@ -420,6 +420,17 @@ impl Pipeline {
             self.clarification_superseded(&station, &session_id, asked);
             answering = false;
         }
+        // A reading that rests on free text ("play {query}") is acted on only when the
+        // embedding tier agrees; overruled, it is read as if the templates rejected it.
+        if !answering
+            && catalog.engine.rests_on_free_text(&recognition)
+            && let Some(language) = self.language.get()
+            && language
+                .overrules_free_text(&catalog, &utterance.text, &recognition.intent)
+                .await
+        {
+            recognition = Recognition::none();
+        }
         if !answering {
             clarification = doubt_heard(&catalog, &recognition, &utterance.text, doubts);
             question = clarification.as_ref().map(|c| c.question.clone());

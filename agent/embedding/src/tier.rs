@@ -103,6 +103,18 @@ pub struct Judgement {
     pub verdict: Verdict,
 }
 
+impl Judgement {
+    /// Whether this judgement overrules a template's reading as `intent` that rests on
+    /// free text (see `TemplateEngine::rests_on_free_text`): unless the tier accepts the
+    /// same intent, a carrier phrase and any words after it are not enough to act on.
+    /// The tier may accept another intent ("go to the following track" is the next track,
+    /// not a destination), ask, or find no skill's request ("play the previous song
+    /// again").
+    pub fn overrules_free_text(&self, intent: &str) -> bool {
+        !matches!(&self.decision, Decision::Accept(agreed) if agreed == intent)
+    }
+}
+
 /// The fitted tier of one skills catalog.
 #[derive(Debug, Clone)]
 pub struct EmbeddingTier {
@@ -138,6 +150,9 @@ fn count_words(counts: &mut WordCounts, label: &str, words: &[String]) {
         *per_word.entry(word.clone()).or_default() += 1;
     }
 }
+
+/// Words before the name of a thing ("the kiln", "my compressor").
+const DETERMINERS: &[&str] = &["a", "an", "the", "this", "that", "my", "our", "your"];
 
 /// Words that negate the next one (normalised: apostrophes dropped).
 const NEGATIONS: &[&str] = &[
@@ -433,6 +448,19 @@ impl EmbeddingTier {
             .all(|w| words.contains_key(w) || edge_intent::numbers::names_a_number(w))
     }
 
+    /// Whether `tokens` have a determiner followed by a word no sentence of `intent` has
+    /// (numbers aside): "the kiln" where the intent only knows pumps, presses, conveyors.
+    fn names_an_unknown_thing(&self, intent: &str, tokens: &[String]) -> bool {
+        let Some((_, words)) = self.word_counts.get(intent) else {
+            return false;
+        };
+        tokens.windows(2).any(|pair| {
+            DETERMINERS.contains(&pair[0].as_str())
+                && !words.contains_key(&pair[1])
+                && !edge_intent::numbers::names_a_number(&pair[1])
+        })
+    }
+
     /// The classifier (class sizes, scores).
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
@@ -478,6 +506,16 @@ impl EmbeddingTier {
         if let Some(intent) = decision.intent().map(str::to_owned) {
             let (spotted, rest) = engine.spot_slots_and_rest(&intent, text);
             slots = spotted;
+            // A thing named where the intent's entity would be, that is none of them
+            // ("troubleshoot the kiln" on a plant without one): no request this device
+            // can serve, so no session is opened and no machine asked for.
+            let entity_missing = engine
+                .entity_slots(&intent)
+                .iter()
+                .any(|slot| !slots.contains_key(slot));
+            if entity_missing && self.names_an_unknown_thing(&intent, &tokens) {
+                decision = Decision::None;
+            }
             // One value alone names no request ("pump two"); two together do ("passenger
             // side at nineteen").
             if slots.len() < 2 && rest.iter().all(|w| NOT_A_REQUEST.contains(&w.as_str())) {
@@ -1017,6 +1055,70 @@ pub(crate) mod tests {
             Some(SlotValue::Text("hotel california".into()))
         );
         assert_eq!(plain("I'd like to hear some music please"), None);
+    }
+
+    #[test]
+    fn a_catch_all_template_is_acted_on_only_when_the_tier_agrees() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        // The templates read all of these as media.play with a query.
+        for text in ["play hotel california", "play the previous song again"] {
+            let read = engine.recognize(text);
+            assert_eq!(read.intent, "media.play", "{text}");
+            assert!(engine.rests_on_free_text(&read), "{text}");
+        }
+        let play = "play hotel california";
+        let agreed = tier.judge(&engine, play, &space.along("media.play", 0.0));
+        assert!(!agreed.overrules_free_text("media.play"), "{agreed:?}");
+        let other = tier.judge(&engine, play, &space.along("media.next", 0.0));
+        assert!(other.overrules_free_text("media.play"), "{other:?}");
+        let (unsure_tier, _) = fitted(&engine, UNSURE);
+        let unsure = unsure_tier.judge(&engine, play, &space.towards_none("media.play"));
+        assert_eq!(
+            unsure.decision,
+            Decision::Ask("media.play".into()),
+            "{unsure:?}"
+        );
+        assert!(unsure.overrules_free_text("media.play"));
+        let nothing = tier.judge(
+            &engine,
+            "play the previous song again",
+            &space.along(NONE, 0.0),
+        );
+        assert_eq!(nothing.decision, Decision::None);
+        assert!(nothing.overrules_free_text("media.play"), "{nothing:?}");
+        // Enum and entity slots are no free text: the templates' reading stands alone.
+        for text in ["stop pump 3", "volume up", "fan 5"] {
+            let read = engine.recognize(text);
+            assert!(!read.is_none(), "{text}");
+            assert!(!engine.rests_on_free_text(&read), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_thing_named_in_place_of_an_entity_that_is_none_of_them_is_no_request() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let troubleshoot = space.along("troubleshoot.start", 0.0);
+        let kiln = tier.judge(
+            &engine,
+            "troubleshoot the kiln, it keeps tripping",
+            &troubleshoot,
+        );
+        assert_eq!(kiln.decision, Decision::None, "{kiln:?}");
+        assert!(matches!(kiln.verdict, Verdict::None), "{kiln:?}");
+        // A machine of the plant, named or not, is a request.
+        for text in [
+            "troubleshoot the pump, it keeps tripping",
+            "troubleshoot pump 3, it keeps tripping",
+        ] {
+            let judged = tier.judge(&engine, text, &troubleshoot);
+            assert_eq!(
+                judged.decision,
+                Decision::Accept("troubleshoot.start".into()),
+                "{text}: {judged:?}"
+            );
+        }
     }
 
     #[test]

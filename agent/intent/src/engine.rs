@@ -276,6 +276,17 @@ impl TemplateEngine {
         recognition
     }
 
+    /// Whether `recognition` rests on a free-text slot the templates filled: a carrier
+    /// phrase and any words after it ("play {query}" takes "the previous song again"), so
+    /// the embedding tier gets a second look before it is acted on.
+    pub fn rests_on_free_text(&self, recognition: &Recognition) -> bool {
+        recognition.tier == Tier::Template
+            && self
+                .text_slots(&recognition.intent)
+                .iter()
+                .any(|(name, _)| matches!(recognition.slots.get(name), Some(SlotValue::Text(_))))
+    }
+
     /// A free-text slot that took words of two clauses ("play the last track again, I
     /// missed the chorus"): a template's slot takes every word to the end, so the command
     /// is not the template's; the later tiers read it clause by clause.

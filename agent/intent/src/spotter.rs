@@ -46,6 +46,22 @@ impl TemplateEngine {
         )
     }
 
+    /// The slots of `intent` whose values come from a configured entity list (machines).
+    pub fn entity_slots(&self, intent: &str) -> Vec<String> {
+        self.intents
+            .iter()
+            .find(|i| i.name == intent)
+            .map(|i| {
+                i.slots
+                    .iter()
+                    .zip(&i.declared)
+                    .filter(|(_, kind)| matches!(kind, SlotKind::Entity { .. }))
+                    .map(|((name, _), _)| name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// `intent`'s free-text slots and the most words each takes.
     pub fn text_slots(&self, intent: &str) -> Vec<(String, usize)> {
         self.intents
