@@ -128,6 +128,28 @@ impl EmbeddingRunner {
     ) -> anyhow::Result<(Recognition, EmbeddingAnswer)> {
         let started = Instant::now();
         let judgement = self.judgement(engine, text)?;
+        Ok(self.answer(judgement, started))
+    }
+
+    /// The tier's second look at the templates' reading of `text` as `intent`, which
+    /// rests on free text (as the daemon: `Language::second_look`): `None` when it stands
+    /// (the tier accepts the same intent; not counted in the report), else the tier's own
+    /// answer, from the same judgement.
+    pub fn second_look(
+        &mut self,
+        engine: &TemplateEngine,
+        text: &str,
+        intent: &str,
+    ) -> anyhow::Result<Option<(Recognition, EmbeddingAnswer)>> {
+        let started = Instant::now();
+        let judgement = self.judgement(engine, text)?;
+        Ok(judgement
+            .overrules_free_text(intent)
+            .then(|| self.answer(judgement, started)))
+    }
+
+    /// `judgement` as a recognition and a report line, counted in the report.
+    fn answer(&mut self, judgement: Judgement, started: Instant) -> (Recognition, EmbeddingAnswer) {
         let (recognition, question) = match judgement.verdict {
             Verdict::Accept(recognition) => (recognition, None),
             Verdict::Ask(clarification) => (Recognition::none(), Some(clarification.question)),
@@ -148,7 +170,7 @@ impl EmbeddingRunner {
             (Decision::None, _) => "none",
         };
         *self.counts.entry(kind).or_default() += 1;
-        Ok((recognition, answer))
+        (recognition, answer)
     }
 
     /// The intent the tier would act on for `text` (accepted with every required slot), not
@@ -162,18 +184,6 @@ impl EmbeddingRunner {
             Verdict::Accept(recognition) => Some(recognition.intent),
             Verdict::Ask(_) | Verdict::None => None,
         })
-    }
-
-    /// Whether the tier overrules the templates' reading of `text` as `intent`, which
-    /// rests on free text (as the daemon: `Language::overrules_free_text`); not counted in
-    /// the report.
-    pub fn overrules_free_text(
-        &mut self,
-        engine: &TemplateEngine,
-        text: &str,
-        intent: &str,
-    ) -> anyhow::Result<bool> {
-        Ok(self.judgement(engine, text)?.overrules_free_text(intent))
     }
 
     /// The tier's judgement of `text`, its clauses judged alone where the tier wants

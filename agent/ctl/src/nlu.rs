@@ -418,23 +418,28 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         // As the daemon: a reading that rests on free text gets the embedding tier's
         // second look; overruled, it is read as if the templates had rejected it.
+        let mut overruled = None;
         if engine.rests_on_free_text(&recognition)
             && let Some(tier) = embedding.as_mut()
-            && tier
-                .overrules_free_text(&engine, &expectation.text, &recognition.intent)
+            && let Some(answer) = tier
+                .second_look(&engine, &expectation.text, &recognition.intent)
                 .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?
         {
             recognition = Recognition::none();
             asked = ask(&mut recognition);
+            overruled = Some(answer);
         }
         let mut embedding_answer = None;
         if recognition.is_none()
             && asked.is_none()
             && let Some(tier) = embedding.as_mut()
         {
-            let (r, answer) = tier
-                .recognize(&engine, &expectation.text)
-                .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
+            let (r, answer) = match overruled {
+                Some(answer) => answer,
+                None => tier
+                    .recognize(&engine, &expectation.text)
+                    .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?,
+            };
             recognition = r;
             asked = ask(&mut recognition);
             embedding_answer = Some(answer);

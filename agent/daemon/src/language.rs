@@ -415,21 +415,22 @@ impl Language {
         }
     }
 
-    /// Whether the embedding tier overrules the templates' reading of `text` as `intent`,
-    /// which rests on free text (`TemplateEngine::rests_on_free_text`); `false` when the
-    /// tier cannot judge (not fitted yet, no encoder), so the templates answer alone.
-    pub async fn overrules_free_text(
+    /// The embedding tier's second look at the templates' reading of `text` as `intent`,
+    /// which rests on free text (`TemplateEngine::rests_on_free_text`): it stands when the
+    /// tier accepts the same intent or cannot judge (not fitted yet, no encoder);
+    /// otherwise the utterance is answered as if the templates had rejected it, from the
+    /// same judgement.
+    pub async fn second_look(
         &self,
         catalog: &Arc<Catalog>,
         text: &str,
         intent: &str,
-    ) -> bool {
-        match &self.embedding {
-            Some(embedding) => embedding
-                .judge(catalog, text)
-                .await
-                .is_some_and(|judgement| judgement.overrules_free_text(intent)),
-            None => false,
+    ) -> FreeTextReading {
+        match self.judge(catalog, text).await {
+            Some(judgement) if judgement.overrules_free_text(intent) => FreeTextReading::Overruled(
+                Box::new(self.answer(catalog, text, Some(judgement)).await),
+            ),
+            _ => FreeTextReading::Stands,
         }
     }
 
@@ -437,9 +438,24 @@ impl Language {
     /// found no skill's request, the SLM's; then escalation if the SLM also rejected it.
     /// `None` when no tier could answer at all.
     pub async fn recognize(&self, catalog: &Arc<Catalog>, text: &str) -> Option<LanguageAnswer> {
-        if let Some(embedding) = &self.embedding
-            && let Some(judgement) = embedding.judge(catalog, text).await
-        {
+        let judgement = self.judge(catalog, text).await;
+        self.answer(catalog, text, judgement).await
+    }
+
+    /// The embedding tier's judgement of `text`, when it has one.
+    async fn judge(&self, catalog: &Arc<Catalog>, text: &str) -> Option<edge_embedding::Judgement> {
+        self.embedding.as_ref()?.judge(catalog, text).await
+    }
+
+    /// The answer to `text` given the embedding tier's `judgement` of it: the tier's
+    /// verdict, else the SLM's, else escalation's.
+    async fn answer(
+        &self,
+        catalog: &Arc<Catalog>,
+        text: &str,
+        judgement: Option<edge_embedding::Judgement>,
+    ) -> Option<LanguageAnswer> {
+        if let Some(judgement) = judgement {
             use edge_embedding::Verdict;
             match judgement.verdict {
                 Verdict::Accept(recognition) => {
@@ -708,6 +724,14 @@ impl Language {
         };
         serde_json::json!({"slm": slm, "embedding": embedding, "escalation": escalation})
     }
+}
+
+/// What the embedding tier makes of a template reading that rests on free text.
+pub enum FreeTextReading {
+    /// The tier accepts the same intent, or cannot judge: the templates' reading stands.
+    Stands,
+    /// Overruled: the answer of the later tiers instead (`None`: no tier could answer).
+    Overruled(Box<Option<LanguageAnswer>>),
 }
 
 /// The embedding tier's question as the dialogue holds it.

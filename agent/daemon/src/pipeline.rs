@@ -4,6 +4,7 @@
 
 use crate::actuator::{ActOutcome, Actuator};
 pub use crate::catalog::Catalog;
+use crate::language::FreeTextReading;
 use crate::skills::Services;
 use edge_audit::Origin;
 use edge_config::AgentConfig;
@@ -422,14 +423,16 @@ impl Pipeline {
         }
         // A reading that rests on free text ("play {query}") is acted on only when the
         // embedding tier agrees; overruled, it is read as if the templates rejected it.
+        let mut overruled = None;
         if !answering
             && catalog.engine.rests_on_free_text(&recognition)
             && let Some(language) = self.language.get()
-            && language
-                .overrules_free_text(&catalog, &utterance.text, &recognition.intent)
+            && let FreeTextReading::Overruled(answer) = language
+                .second_look(&catalog, &utterance.text, &recognition.intent)
                 .await
         {
             recognition = Recognition::none();
+            overruled = Some(answer);
         }
         if !answering {
             clarification = doubt_heard(&catalog, &recognition, &utterance.text, doubts);
@@ -438,7 +441,10 @@ impl Pipeline {
         if recognition.is_none()
             && !answering
             && let Some(language) = self.language.get()
-            && let Some(answer) = language.recognize(&catalog, &utterance.text).await
+            && let Some(answer) = match overruled {
+                Some(answer) => *answer,
+                None => language.recognize(&catalog, &utterance.text).await,
+            }
         {
             recognition = answer.recognition;
             question = answer.question;

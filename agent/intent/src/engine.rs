@@ -276,6 +276,11 @@ impl TemplateEngine {
         recognition
     }
 
+    /// The compiled intent named `name`.
+    pub(crate) fn compiled_intent(&self, name: &str) -> Option<&CompiledIntent> {
+        self.intents.iter().find(|i| i.name == name)
+    }
+
     /// Whether `recognition` rests on a free-text slot the templates filled: a carrier
     /// phrase and any words after it ("play {query}" takes "the previous song again"), so
     /// the embedding tier gets a second look before it is acted on.

@@ -13,9 +13,7 @@ use edge_core::{Recognition, SlotKind, Slots};
 impl TemplateEngine {
     /// The names of `intent`'s required slots (none for an unknown intent).
     pub fn required_slots(&self, intent: &str) -> Vec<String> {
-        self.intents
-            .iter()
-            .find(|i| i.name == intent)
+        self.compiled_intent(intent)
             .map(|i| {
                 i.required
                     .iter()
@@ -28,13 +26,10 @@ impl TemplateEngine {
 
     /// The declared type of `intent`'s slot `slot`.
     pub fn slot_kind(&self, intent: &str, slot: &str) -> Option<&edge_core::SlotKind> {
-        self.intents
-            .iter()
-            .find(|i| i.name == intent)
-            .and_then(|i| {
-                let index = i.slots.iter().position(|(name, _)| name == slot)?;
-                i.declared.get(index)
-            })
+        self.compiled_intent(intent).and_then(|i| {
+            let index = i.slots.iter().position(|(name, _)| name == slot)?;
+            i.declared.get(index)
+        })
     }
 
     /// Whether `intent`'s slot `slot` is of an enum type (a closed set of values that a
@@ -48,9 +43,7 @@ impl TemplateEngine {
 
     /// The slots of `intent` whose values come from a configured entity list (machines).
     pub fn entity_slots(&self, intent: &str) -> Vec<String> {
-        self.intents
-            .iter()
-            .find(|i| i.name == intent)
+        self.compiled_intent(intent)
             .map(|i| {
                 i.slots
                     .iter()
@@ -64,9 +57,7 @@ impl TemplateEngine {
 
     /// `intent`'s free-text slots and the most words each takes.
     pub fn text_slots(&self, intent: &str) -> Vec<(String, usize)> {
-        self.intents
-            .iter()
-            .find(|i| i.name == intent)
+        self.compiled_intent(intent)
             .map(|i| {
                 i.slots
                     .iter()
@@ -217,7 +208,7 @@ impl TemplateEngine {
     pub fn spot_slots_and_rest(&self, intent: &str, text: &str) -> (Slots, Vec<String>) {
         let mut slots = Slots::new();
         let tokens = normalize(text);
-        let Some(intent) = self.intents.iter().find(|i| i.name == intent) else {
+        let Some(intent) = self.compiled_intent(intent) else {
             return (slots, tokens);
         };
         let mut used = vec![false; tokens.len()];
