@@ -61,6 +61,11 @@ pub const MAX_PLAIN_EDITS: u8 = 1;
 /// Shortest word compared by sound (number words excepted): short words all sound alike.
 pub const MIN_PHONETIC_LETTERS: usize = 3;
 
+/// A word heard as it is that at least this many of the built-in negatives have, and no
+/// template, names something no skill owns ("seat" in "warm the driver seat"): it is never
+/// taken for a sound-alike template word ("side").
+pub const NONE_WORD_MIN_NEGATIVES: usize = 5;
+
 /// Most heard words compared as one sound.
 const MAX_SPAN: usize = 3;
 /// Utterances of at most this many words match by sound only through words the templates
@@ -132,6 +137,8 @@ pub(super) struct NearMiss {
     /// Every distinct template sound, encoded once.
     sounds: Vec<Sound>,
     numbers: Vec<(&'static str, SoundId)>,
+    /// Words of the negatives that no template has ([`NONE_WORD_MIN_NEGATIVES`]).
+    none_words: HashSet<String>,
 }
 
 /// Interns sounds while the templates are prepared.
@@ -222,6 +229,30 @@ pub(crate) fn slots_of(node: &CNode, out: &mut Vec<usize>) {
     }
 }
 
+/// The words at least [`NONE_WORD_MIN_NEGATIVES`] built-in negatives have that are no
+/// anchor of any of `templates` (template words and values), function word or number.
+fn none_words(templates: &[Prepared]) -> HashSet<String> {
+    let mut in_negatives: HashMap<String, usize> = HashMap::new();
+    for negative in crate::builtin_negatives() {
+        for word in crate::normalize::normalize(negative)
+            .into_iter()
+            .collect::<HashSet<_>>()
+        {
+            *in_negatives.entry(word).or_default() += 1;
+        }
+    }
+    in_negatives
+        .into_iter()
+        .filter(|(word, n)| {
+            *n >= NONE_WORD_MIN_NEGATIVES
+                && !is_weak(word)
+                && !names_a_number(word)
+                && !templates.iter().any(|t| t.anchors.contains(word))
+        })
+        .map(|(word, _)| word)
+        .collect()
+}
+
 impl NearMiss {
     /// Prepares the compiled templates and slot values.
     pub(super) fn build(intents: &[CompiledIntent], templates: &[CompiledTemplate]) -> Self {
@@ -250,7 +281,7 @@ impl NearMiss {
                     .collect()
             })
             .collect();
-        let templates = templates
+        let templates: Vec<Prepared> = templates
             .iter()
             .map(|t| {
                 let mut anchors = HashSet::new();
@@ -276,11 +307,13 @@ impl NearMiss {
             })
             .collect();
         let numbers = number_words().map(|w| (w, lexicon.id(&[w]))).collect();
+        let none_words = none_words(&templates);
         Self {
             templates,
             phrases,
             sounds: lexicon.sounds,
             numbers,
+            none_words,
         }
     }
 
@@ -293,7 +326,7 @@ impl NearMiss {
         if tokens.is_empty() {
             return None;
         }
-        let heard = Heard::new(tokens, &self.sounds);
+        let heard = Heard::new(tokens, &self.sounds, &self.none_words);
         let n = tokens.len();
         // One or two words of noise ("math" for mute) are never a near miss: each word of
         // so short an utterance must be one the templates have as it is.
@@ -432,6 +465,8 @@ struct Heard<'a> {
     /// `spans[p * MAX_SPAN + k - 1]`: tokens `p..p + k` written together.
     spans: Vec<Option<Sound>>,
     templates: &'a [Sound],
+    /// Per token: a word of the negatives no template has, never taken by sound.
+    none_word: Vec<bool>,
     /// Similarity of span `p, k` to template sound `id`, NaN until computed. A value below
     /// [`MIN_SIMILARITY`] may be only an upper bound.
     similarities: Vec<Cell<f32>>,
@@ -440,7 +475,7 @@ struct Heard<'a> {
 }
 
 impl<'a> Heard<'a> {
-    fn new(tokens: &'a [String], templates: &'a [Sound]) -> Self {
+    fn new(tokens: &'a [String], templates: &'a [Sound], none_words: &HashSet<String>) -> Self {
         let n = tokens.len();
         let spans = (0..n * MAX_SPAN)
             .map(|i| {
@@ -455,6 +490,7 @@ impl<'a> Heard<'a> {
             letters: tokens.iter().map(|t| t.chars().count()).collect(),
             spans,
             templates,
+            none_word: tokens.iter().map(|t| none_words.contains(t)).collect(),
             similarities: vec![Cell::new(f32::NAN); n * MAX_SPAN * templates.len()],
             numbers: vec![OnceCell::new(); n],
         }
@@ -562,6 +598,7 @@ impl Matcher<'_> {
             || p + k > self.heard.tokens.len()
             || !self.heard.has_evidence(p, k)
             || self.heard.number[p..p + k].iter().any(|&n| n)
+            || self.heard.none_word[p..p + k].iter().any(|&n| n)
             || letters < MIN_PHONETIC_LETTERS
             || self.heard.letters(p, k) < MIN_PHONETIC_LETTERS
         {
@@ -761,7 +798,7 @@ impl Matcher<'_> {
     /// The number word heard token `i` sounds most like, if it may stand for one.
     fn number_word(&self, i: usize) -> Option<(&'static str, f32)> {
         *self.heard.numbers[i].get_or_init(|| {
-            if self.heard.letters[i] < 2 {
+            if self.heard.letters[i] < 2 || self.heard.none_word[i] {
                 return None;
             }
             self.numbers
@@ -1102,6 +1139,18 @@ templates = ["how fast is [the] {machine} [running|going|turning]"]
         }
         // Free text takes nothing in a near miss: "knot" is not "note".
         assert_eq!(engine.recognize("knot buy milk").intent, "none");
+    }
+
+    #[test]
+    fn a_word_the_negatives_own_is_never_a_sound_alike() {
+        // The example skills: "seat" is in many negatives (seat heating) and no template.
+        let engine = crate::spotter::tests::engine();
+        for text in ["warm the driver seat", "cool the passenger seat"] {
+            assert_eq!(engine.recognize(text).intent, "none", "{text}");
+        }
+        // A misheard word that names nothing of the kind still stands for the template's.
+        let side = engine.recognize("warm the driver sight");
+        assert_eq!(side.intent, "climate.adjust_temperature", "{side:?}");
     }
 
     #[test]
