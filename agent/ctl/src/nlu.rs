@@ -55,6 +55,11 @@ pub struct NluArgs {
     /// asr.rival_max_gap; 0 turns it off).
     #[arg(long)]
     asr_rival_max_gap: Option<f32>,
+    /// For lines with "wav": a command the embedding tier or the SLM read from a
+    /// transcript with a word heard below this probability (function words aside) is asked
+    /// about (default asr.request_word_min_p; 0 turns it off).
+    #[arg(long)]
+    asr_request_word_min_p: Option<f32>,
     /// Only the template tier (by default every local tier the configuration enables and
     /// whose model is provisioned runs, as in the daemon).
     #[arg(long, conflicts_with_all = ["slm", "encoder", "slm_model"])]
@@ -294,6 +299,9 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(config.asr.grammar_penalty);
     let max_drop = args.asr_max_drop.unwrap_or(config.asr.grammar_max_drop);
     let rival_max_gap = args.asr_rival_max_gap.unwrap_or(config.asr.rival_max_gap);
+    let request_word_min_p = args
+        .asr_request_word_min_p
+        .unwrap_or(config.asr.request_word_min_p);
     // As the daemon asks (`Speech::hints`): the prompt, and the skills' grammar.
     let hints = edge_speech::RecognitionHints {
         prompt: if config.asr.vocabulary_prompt {
@@ -308,7 +316,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         rival_max_gap: Some(rival_max_gap),
     };
     let (mut biased_passes, mut biased_taken, mut asked_count) = (0usize, 0usize, 0usize);
-    let mut rival_asked = 0usize;
+    let (mut rival_asked, mut barely_asked) = (0usize, 0usize);
     let (mut corroborated, mut known_found, mut known_asked) = (0usize, 0usize, 0usize);
     let (mut word_edits, mut reference_words, mut recordings) = (0usize, 0usize, 0usize);
     let mut asr_latencies = Vec::new();
@@ -335,6 +343,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         let mut heard = None;
         let mut doubted: Vec<String> = Vec::new();
         let mut rivals: Vec<String> = Vec::new();
+        let mut barely_heard: Vec<String> = Vec::new();
         if let Some(wav) = &wav {
             let path = base.join(wav);
             if transcriber.is_none() {
@@ -383,6 +392,8 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                         doubted = engine.unsure_beyond_known(&chosen.text, doubted);
                     }
                     rivals = edge_speech::rival_readings(&transcript, &chosen, rival_max_gap);
+                    barely_heard =
+                        edge_speech::words_below(&transcript, &chosen, request_word_min_p);
                     let said = std::mem::replace(&mut expectation.text, chosen.text);
                     heard = Some(Heard {
                         corroborated: chosen.corroborated,
@@ -412,7 +423,12 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         let mut recognition: Recognition = engine.recognize(&expectation.text);
         // As the daemon, after whichever tier answered.
         let ask = |recognition: &mut Recognition| {
-            ask_instead(&engine, recognition, &expectation.text, &doubted, &rivals)
+            let heard = HeardDoubts {
+                unsure: &doubted,
+                barely: &barely_heard,
+                rivals: &rivals,
+            };
+            ask_instead(&engine, recognition, &expectation.text, &heard)
         };
         let mut asked = ask(&mut recognition);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -458,6 +474,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         }
         asked_count += usize::from(asked.is_some());
         rival_asked += usize::from(asked == Some(Doubt::Rival));
+        barely_asked += usize::from(asked == Some(Doubt::BarelyHeard));
         latencies.push(latency_us);
         serde_json::to_writer(
             &mut out,
@@ -524,7 +541,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             )
         };
         eprintln!(
-            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms{cpu}; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); a reading with a known free-text value found for {known_found} commands heard with another, asked about for {known_asked}; {asked_count} commands asked about (counted as not accepted): {rival_asked} for a rival reading nearly as likely (max gap {rival_max_gap}), the rest for doubted free text",
+            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms{cpu}; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); a reading with a known free-text value found for {known_found} commands heard with another, asked about for {known_asked}; {asked_count} commands asked about (counted as not accepted): {rival_asked} for a rival reading nearly as likely (max gap {rival_max_gap}), {barely_asked} read by a lenient tier from a word barely heard (p < {request_word_min_p}), the rest for doubted free text",
             100.0 * word_edits as f64 / reference_words.max(1) as f64,
             pct(0.5),
             pct(0.95)
@@ -558,24 +575,36 @@ fn second_opinion(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Doubt {
     FreeText,
+    BarelyHeard,
     Rival,
 }
 
-/// As the daemon: a free-text slot heard with a doubted word, whichever tier filled it, or
-/// a command that a rival reading of the audio makes another, is asked about, so it is no
-/// action (counted as not accepted). Returns why it was.
+/// What the recogniser doubted about a transcript (the daemon's `HeardDoubts`).
+struct HeardDoubts<'a> {
+    /// Words below `asr.free_text_min_p` (all words of a grammar-made command to confirm).
+    unsure: &'a [String],
+    /// Words below `asr.request_word_min_p`.
+    barely: &'a [String],
+    rivals: &'a [String],
+}
+
+/// As the daemon: a free-text slot heard with a doubted word, whichever tier filled it, a
+/// lenient tier's command read from a word barely heard, or a command that a rival reading
+/// of the audio makes another, is asked about, so it is no action (counted as not
+/// accepted). Returns why it was.
 fn ask_instead(
     engine: &TemplateEngine,
     recognition: &mut Recognition,
-    heard: &str,
-    doubted: &[String],
-    rivals: &[String],
+    text: &str,
+    heard: &HeardDoubts,
 ) -> Option<Doubt> {
-    let doubt = if engine.doubts_free_text(recognition, doubted) {
+    let doubt = if engine.doubts_free_text(recognition, heard.unsure) {
         Some(Doubt::FreeText)
+    } else if engine.doubts_request(recognition, heard.barely) {
+        Some(Doubt::BarelyHeard)
     } else {
         engine
-            .rival_command(heard, recognition, rivals)
+            .rival_command(text, recognition, heard.rivals)
             .map(|_| Doubt::Rival)
     };
     if doubt.is_some() {

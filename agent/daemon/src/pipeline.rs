@@ -864,13 +864,17 @@ fn answers(catalog: &Catalog, asked: &edge_dialogue::Clarification, said: &str) 
 pub struct HeardDoubts {
     /// Words it heard below its confidence.
     pub unsure_words: Vec<String>,
+    /// Words it barely heard (below `asr.request_word_min_p`): a lenient tier's command
+    /// read from them is asked about.
+    pub barely_heard: Vec<String>,
     /// Other readings of the audio nearly as likely (one word swapped).
     pub rivals: Vec<String>,
 }
 
 /// The question to ask instead of acting when `recognition` holds a free-text slot (a
-/// destination, a media query) with a word the recogniser doubted, or a rival reading of
-/// the audio is another command ("stop pump 2" nearly as likely as "start pump 2").
+/// destination, a media query) with a word the recogniser doubted, a lenient tier read it
+/// from a transcript with a word the recogniser barely heard, or a rival reading of the
+/// audio is another command ("stop pump 2" nearly as likely as "start pump 2").
 fn doubt_heard(
     catalog: &Catalog,
     recognition: &Recognition,
@@ -879,7 +883,10 @@ fn doubt_heard(
 ) -> Option<edge_dialogue::Clarification> {
     let doubted = catalog
         .engine
-        .doubts_free_text(recognition, &doubts.unsure_words);
+        .doubts_free_text(recognition, &doubts.unsure_words)
+        || catalog
+            .engine
+            .doubts_request(recognition, &doubts.barely_heard);
     let rival = if doubted {
         None
     } else {
@@ -904,7 +911,7 @@ fn doubt_heard(
             tracing::info!(intent = %recognition.intent, %rival, question = %asked.question, "another command nearly as likely: asking");
         }
         None => {
-            tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a free-text slot: asking");
+            tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a word heard: asking");
         }
     }
     Some(asked)

@@ -67,6 +67,7 @@ pub struct Speech {
     grammar_penalty: f32,
     grammar_max_drop: f32,
     free_text_min_p: f32,
+    request_word_min_p: f32,
     rival_max_gap: f32,
     /// Voice-activity thresholds, for trimming recordings.
     endpoint: edge_speech::EndpointConfig,
@@ -94,6 +95,7 @@ impl Speech {
             grammar_penalty: asr.grammar_penalty,
             grammar_max_drop: asr.grammar_max_drop,
             free_text_min_p: asr.free_text_min_p,
+            request_word_min_p: asr.request_word_min_p,
             rival_max_gap: asr.rival_max_gap,
             endpoint: edge_speech::EndpointConfig {
                 threshold: config.audio.vad_threshold,
@@ -266,6 +268,7 @@ impl Speech {
         }
         let doubts = crate::pipeline::HeardDoubts {
             rivals: edge_speech::rival_readings(&transcript, &chosen, self.rival_max_gap),
+            barely_heard: edge_speech::words_below(&transcript, &chosen, self.request_word_min_p),
             unsure_words,
         };
         let outcome = self

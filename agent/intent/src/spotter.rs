@@ -8,7 +8,7 @@ use crate::engine::{SlotMatcher, TemplateEngine, slot_matches};
 use crate::normalize::normalize;
 use crate::normalize::tokenize;
 use crate::numbers::names_a_number;
-use edge_core::{Recognition, SlotKind, Slots};
+use edge_core::{Recognition, SlotKind, Slots, Tier};
 
 impl TemplateEngine {
     /// The names of `intent`'s required slots (none for an unknown intent).
@@ -100,6 +100,21 @@ impl TemplateEngine {
                     .get(slot)
                     .is_some_and(|v| tokenize(&v.to_string()).iter().any(|w| doubted.contains(w)))
             })
+    }
+
+    /// Whether `recognition`, chosen by a lenient tier (the embedding tier, the SLM; not
+    /// the templates, which need every word or its sound-alike), was read from a
+    /// transcript with one of `barely_heard` words (the recogniser's least sure), function
+    /// words aside: the word may be what chose the command ("Travel shoot pump 1, it is
+    /// leaking oil", "travel" at p 0.05, read as starting pump 1). Such a command is asked
+    /// about, not acted on.
+    pub fn doubts_request(&self, recognition: &Recognition, barely_heard: &[String]) -> bool {
+        !recognition.is_none()
+            && matches!(recognition.tier, Tier::Embedding | Tier::Slm)
+            && barely_heard
+                .iter()
+                .flat_map(|w| tokenize(w))
+                .any(|w| !crate::phonetic::is_weak(&w))
     }
 
     /// The first of `rivals` (other readings of the audio that `text` was heard from) that
@@ -360,7 +375,7 @@ fn possessive_matches(
 #[cfg(test)]
 pub(crate) mod tests {
     use crate::{TemplateEngine, builtin_manifests};
-    use edge_core::{LoadedManifest, SlotValue};
+    use edge_core::{LoadedManifest, Recognition, SlotValue, Tier};
 
     /// The example skills and the built-in intents with the demo's machines (also the
     /// fixture of the crate's other unit tests).
@@ -429,6 +444,28 @@ pub(crate) mod tests {
         );
         assert_eq!(unsure("play some chairs", &["chairs"]), ["chairs"]);
         assert_eq!(unsure("tell me a joke", &["joke"]), ["joke"]);
+    }
+
+    #[test]
+    fn a_lenient_tiers_command_from_a_word_barely_heard_is_doubted() {
+        let e = engine();
+        let barely = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        // The embedding tier read "Travel shoot pump 1, it is leaking oil." as a start.
+        let start = Recognition {
+            intent: "equipment.start".into(),
+            tier: Tier::Embedding,
+            ..Recognition::none()
+        };
+        assert!(e.doubts_request(&start, &barely(&["Travel"])));
+        // Function words barely heard, or none: no doubt.
+        assert!(!e.doubts_request(&start, &barely(&["the", "and,"])));
+        assert!(!e.doubts_request(&start, &[]));
+        // The templates need every word (or its sound-alike): their reading stands.
+        let templates = e.recognize("start pump three");
+        assert_eq!(templates.tier, Tier::Template);
+        assert!(!e.doubts_request(&templates, &barely(&["start"])));
+        // Nothing recognised, nothing to doubt.
+        assert!(!e.doubts_request(&Recognition::none(), &barely(&["travel"])));
     }
 
     #[test]

@@ -240,6 +240,12 @@ pub fn doubted_words(transcript: &Transcript, chosen: &Chosen, min_p: f32) -> Ve
     if chosen.confirm {
         return chosen.text.split_whitespace().map(str::to_owned).collect();
     }
+    words_below(transcript, chosen, min_p)
+}
+
+/// The words of the chosen transcript the recogniser gave a probability below `min_p`
+/// (none from a server that sent no word probabilities).
+pub fn words_below(transcript: &Transcript, chosen: &Chosen, min_p: f32) -> Vec<String> {
     transcript
         .hypotheses
         .iter()
@@ -498,6 +504,9 @@ mod tests {
         };
         assert_eq!(doubted_words(&scored, &agreed, 0.5), vec!["me".to_owned()]);
         assert_eq!(doubted_words(&scored, &fixed, 0.5).len(), 5);
+        // The words barely heard, whatever the reading: only below the given probability.
+        assert_eq!(words_below(&scored, &agreed, 0.2), vec!["me".to_owned()]);
+        assert!(words_below(&scored, &agreed, 0.05).is_empty());
         // A command both readings call "none" is nothing to corroborate.
         let mut nothing = fixed.clone();
         assert!(!nothing.corroborate("none", Some("none")));

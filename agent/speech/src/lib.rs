@@ -15,12 +15,13 @@ pub mod wav;
 
 pub use client::{
     AsrClient, AsrError, Chosen, Hypothesis, RecognitionHints, Transcript, WordScore, choose,
-    doubted_words, rival_readings,
+    doubted_words, rival_readings, words_below,
 };
 pub use endpoint::{Endpoint, EndpointConfig, Endpointer};
 pub use prompt::vocabulary_prompt;
 pub use section::{
-    AsrSection, AudioSection, AudioSource, ListenMode, MAX_RIVAL_GAP, RIVAL_MAX_GAP,
+    AsrSection, AudioSection, AudioSource, ListenMode, MAX_RIVAL_GAP, REQUEST_WORD_MIN_P,
+    RIVAL_MAX_GAP,
 };
 pub use wav::{Pcm, WavError};
 

@@ -50,12 +50,20 @@ pub struct AsrSection {
     /// A free-text slot value (media query, destination) with a word the recogniser gave a
     /// lower probability than this is asked about instead of acted on (0 turns it off).
     pub free_text_min_p: f32,
+    /// A command that a lenient tier (the embedding tier, the SLM) chose from a transcript
+    /// with a word the recogniser gave a lower probability than this (function words
+    /// aside) is asked about instead of acted on: the word may be the one that chose it
+    /// ("Travel shoot pump 1, it is leaking oil" read as starting pump 1). 0 turns it off.
+    pub request_word_min_p: f32,
     /// A command heard with a rival reading (one word the recogniser nearly chose instead,
     /// making another command: "stop pump 2" for "start pump 2") at most this many nats
     /// less likely is asked about instead of acted on (0 turns it off).
     pub rival_max_gap: f32,
 }
 
+/// The default of `asr.request_word_min_p`, chosen on the three voice sets
+/// (docs/BENCHMARKS.md).
+pub const REQUEST_WORD_MIN_P: f32 = 0.1;
 /// The default of `asr.rival_max_gap`, chosen on the dev voice (docs/BENCHMARKS.md).
 pub const RIVAL_MAX_GAP: f32 = 2.0;
 /// `edge-asr` reports rival readings up to this many nats behind (its `RIVAL_NATS`).
@@ -80,6 +88,7 @@ impl Default for AsrSection {
             grammar_penalty: 10.0,
             grammar_max_drop: 7.5,
             free_text_min_p: 0.5,
+            request_word_min_p: REQUEST_WORD_MIN_P,
             rival_max_gap: RIVAL_MAX_GAP,
         }
     }
@@ -111,6 +120,12 @@ impl AsrSection {
             return Err(SectionError::new(
                 "free_text_min_p",
                 format!("{} is outside 0 to 1", self.free_text_min_p),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.request_word_min_p) {
+            return Err(SectionError::new(
+                "request_word_min_p",
+                format!("{} is outside 0 to 1", self.request_word_min_p),
             ));
         }
         if !(0.0..=MAX_RIVAL_GAP).contains(&self.rival_max_gap) {
@@ -235,6 +250,14 @@ mod tests {
             ..AsrSection::default()
         };
         assert_eq!(asr.validate().map_err(|e| e.key), Err("uri".into()));
+        let asr = AsrSection {
+            request_word_min_p: 1.5,
+            ..AsrSection::default()
+        };
+        assert_eq!(
+            asr.validate().map_err(|e| e.to_string()),
+            Err("request_word_min_p: 1.5 is outside 0 to 1".into())
+        );
         let audio = AudioSection {
             source: AudioSource::Alsa,
             device: " ".into(),
