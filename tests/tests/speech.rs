@@ -207,6 +207,38 @@ async fn a_command_heard_with_its_opposite_nearly_as_likely_is_asked_about() -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_troubleshooting_request_misheard_only_in_its_verb_opens_the_session()
+-> anyhow::Result<()> {
+    let w = world(None).await?;
+    worker_ready(&w.agent, None).await?;
+    // The demo voice's "troubleshoot pump one, it is leaking oil": Whisper writes "Travel
+    // Shoot, pump 1, ..."; the grammar pass hears "troubleshoot". The two differ in one run
+    // that sounds alike, and pump 1 is in both, so the session opens without a question.
+    let outcome = listen(
+        &w.agent,
+        &demo_voice("troubleshoot pump one, it is leaking oil")?,
+    )
+    .await?;
+    assert_eq!(outcome["transcript_source"], "grammar", "{outcome}");
+    assert!(
+        !outcome["free_transcript"]
+            .as_str()
+            .is_some_and(|t| t.to_lowercase().starts_with("troubleshoot")),
+        "the free pass heard the verb right: {outcome}"
+    );
+    assert_eq!(outcome["intent"], "troubleshoot.start", "{outcome}");
+    assert_eq!(outcome["slots"]["machine"], "pump-1", "{outcome}");
+    assert_eq!(outcome["slots"]["symptom"], "leaking oil", "{outcome}");
+    assert!(
+        !outcome["response"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("Did you say")),
+        "{outcome}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoken_commands_drive_the_simulators_end_to_end() -> anyhow::Result<()> {
     let _turn = TURNS.lock().await;
     let commands = spoken_commands()?;

@@ -371,9 +371,16 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     );
                     if chosen.confirm && !args.asr_no_second_opinion {
                         let intent = engine.recognize(&chosen.text).intent;
-                        let free_intent =
+                        // As the daemon: a reading that mends only the carrier's sound
+                        // beside a typed value heard in both needs no other opinion.
+                        let free_intent = if engine
+                            .mends_only_by_sound(&transcript.text, &chosen.text)
+                        {
+                            Some(intent.clone())
+                        } else {
                             second_opinion(&engine, embedding.as_mut(), &transcript.text)
-                                .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?;
+                                .with_context(|| format!("{}:{line_no}", args.jsonl.display()))?
+                        };
                         corroborated +=
                             usize::from(chosen.corroborate(&intent, free_intent.as_deref()));
                     }

@@ -246,15 +246,24 @@ impl Speech {
                 |text| catalog.engine.command_free_text(text),
                 self.grammar_max_drop,
             );
-            let intent = chosen
-                .confirm
-                .then(|| catalog.engine.recognize(&chosen.text).intent);
+            let intent = chosen.confirm.then(|| {
+                let mended = catalog
+                    .engine
+                    .mends_only_by_sound(&transcript.text, &chosen.text);
+                (catalog.engine.recognize(&chosen.text).intent, mended)
+            });
             (chosen, intent)
         };
-        if let Some(intent) = intent {
-            let free_intent = self.pipeline.second_opinion(&transcript.text).await;
+        if let Some((intent, mended)) = intent {
+            // The grammar mended only how the carrier phrase sounded, beside a machine or
+            // number heard in the free transcript too; else the free transcript must name
+            // the same command on its own.
+            let free_intent = match mended {
+                true => Some(intent.clone()),
+                false => self.pipeline.second_opinion(&transcript.text).await,
+            };
             if chosen.corroborate(&intent, free_intent.as_deref()) {
-                tracing::info!(%intent, free = %transcript.text, "the free transcript names the same command");
+                tracing::info!(%intent, free = %transcript.text, mended, "the free transcript names the same command");
             }
         }
         let mut unsure_words =

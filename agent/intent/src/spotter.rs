@@ -10,6 +10,10 @@ use crate::normalize::tokenize;
 use crate::numbers::names_a_number;
 use edge_core::{Recognition, SlotKind, Slots, Tier};
 
+/// Most words of the one run a grammar reading may mend by sound
+/// ([`TemplateEngine::mends_only_by_sound`]).
+pub const MENDED_WORDS: usize = 3;
+
 impl TemplateEngine {
     /// The names of `intent`'s required slots (none for an unknown intent).
     pub fn required_slots(&self, intent: &str) -> Vec<String> {
@@ -208,6 +212,55 @@ impl TemplateEngine {
             .into_iter()
             .filter(|w| !tokenize(w).iter().all(|t| expected.contains(t)))
             .collect()
+    }
+
+    /// Whether `reading` (a command the recogniser's grammar pass made, with free text) only
+    /// mends the sound of `heard` (the free transcript) in its carrier phrase: the two differ
+    /// in one run of at most [`MENDED_WORDS`] words that sound alike
+    /// (`phonetic::Sound`, at least `near_miss::MIN_SIMILARITY`), and every typed slot
+    /// value of the reading (a machine, a number) is one the free transcript names too, at
+    /// least one of them. "Travel shoot, pump 1, it is leaking oil." and "Troubleshoot pump
+    /// 1, it is leaking oil." are one command heard twice; "Good afternoon to you." is no
+    /// route however much "Go to" sounds like "Good": no typed value vouches for it.
+    pub fn mends_only_by_sound(&self, heard: &str, reading: &str) -> bool {
+        let recognition = self.recognize_exact(reading);
+        let Some(intent) = self.compiled_intent(&recognition.intent) else {
+            return false;
+        };
+        let typed: Vec<&String> = intent
+            .slots
+            .iter()
+            .zip(&intent.declared)
+            .filter(|(_, kind)| !matches!(kind, SlotKind::Text { .. }))
+            .map(|((slot, _), _)| slot)
+            .filter(|slot| recognition.slots.contains_key(*slot))
+            .collect();
+        let in_heard = self.spot_slots(&recognition.intent, heard);
+        if typed.is_empty()
+            || typed
+                .iter()
+                .any(|slot| in_heard.get(*slot) != recognition.slots.get(*slot))
+        {
+            return false;
+        }
+        let (heard, read) = (normalize(heard), normalize(reading));
+        let prefix = heard.iter().zip(&read).take_while(|(a, b)| a == b).count();
+        let suffix = heard[prefix..]
+            .iter()
+            .rev()
+            .zip(read[prefix..].iter().rev())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let (was, now) = (
+            &heard[prefix..heard.len() - suffix],
+            &read[prefix..read.len() - suffix],
+        );
+        !was.is_empty()
+            && !now.is_empty()
+            && was.len().max(now.len()) <= MENDED_WORDS
+            && crate::phonetic::Sound::of_words(was)
+                .similarity(&crate::phonetic::Sound::of_words(now))
+                >= crate::engine::near_miss::MIN_SIMILARITY
     }
 
     /// The slots of `intent` found in `text`. Each word fills at most one slot; a longer
@@ -466,6 +519,36 @@ pub(crate) mod tests {
         assert!(!e.doubts_request(&templates, &barely(&["start"])));
         // Nothing recognised, nothing to doubt.
         assert!(!e.doubts_request(&Recognition::none(), &barely(&["travel"])));
+    }
+
+    #[test]
+    fn a_grammar_reading_that_mends_only_the_sound_of_its_carrier_is_found() {
+        let e = engine();
+        let mended = |heard: &str, reading: &str| e.mends_only_by_sound(heard, reading);
+        assert!(mended(
+            "Travel shoot, pump 3, it is leaking oil.",
+            "Troubleshoot pump 3, it is leaking oil."
+        ));
+        // The machine is the grammar's alone, or another one: not vouched for.
+        assert!(!mended(
+            "Travel shoot, it is leaking oil.",
+            "Troubleshoot pump 3, it is leaking oil."
+        ));
+        assert!(!mended(
+            "Travel shoot, press 1, it is leaking oil.",
+            "Troubleshoot pump 3, it is leaking oil."
+        ));
+        // No typed value at all: a route is vouched for by nothing.
+        assert!(!mended("Good afternoon to you.", "Go to afternoon to you."));
+        // Words that do not sound alike, or two runs mended.
+        assert!(!mended(
+            "Read the manual, pump 3, it is leaking oil.",
+            "Troubleshoot pump 3, it is leaking oil."
+        ));
+        assert!(!mended(
+            "Travel shoot, pump 3, it is leaking soil.",
+            "Troubleshoot pump 3, it is leaking oil."
+        ));
     }
 
     #[test]
