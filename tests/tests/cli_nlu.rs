@@ -214,8 +214,8 @@ fn no_training_sentence_is_in_the_dev_or_held_out_sets() -> anyhow::Result<()> {
         training.len()
     );
     // heldout-7 to -15 are spent and training data since 2026-12-04, heldout-16 and -17
-    // spent with their out-of-domain lines as negatives; heldout-18 is spent
-    // (not training), heldout-19 and -20 are held out.
+    // spent with their out-of-domain lines as negatives; heldout-18 and -19 are spent
+    // (not training), heldout-20 is held out.
     for set in [
         "dev.jsonl",
         "dev-5.jsonl",
