@@ -510,12 +510,18 @@ impl EmbeddingTier {
         let share = |side: &(usize, BTreeMap<&str, usize>), word: &str| {
             count(side, word) as f32 / side.0.max(1) as f32
         };
+        // A word after "a" or "an" names a thing, not what the value does or feels like:
+        // "a crack" is no opening, "a cold" no chill.
+        let after_an_article = |i: usize| i > 0 && ["a", "an"].contains(&tokens[i - 1].as_str());
         tokens
             .iter()
-            .filter(|w| {
-                !NOT_A_REQUEST.contains(&w.as_str()) && !edge_intent::numbers::names_a_number(w)
+            .enumerate()
+            .filter(|(i, w)| {
+                !NOT_A_REQUEST.contains(&w.as_str())
+                    && !edge_intent::numbers::names_a_number(w)
+                    && !after_an_article(*i)
             })
-            .any(|w| {
+            .any(|(_, w)| {
                 count(&with, w) >= VALUE_WORD_MIN_SENTENCES
                     && share(&with, w) > VALUE_WORD_MIN_RATIO * share(&without, w)
             })
@@ -1186,6 +1192,12 @@ pub(crate) mod tests {
             Some(&SlotValue::Text("passenger".into())),
             "{r:?}"
         );
+        // The same word after "a" names a thing: nothing implied, the position is asked for.
+        let thing = tier.judge(&engine, "a fresh coat on the passenger window", &window);
+        let Verdict::Ask(asked) = &thing.verdict else {
+            panic!("{thing:?}")
+        };
+        assert_eq!(asked.missing_slot.as_deref(), Some("position"), "{asked:?}");
     }
 
     #[test]
