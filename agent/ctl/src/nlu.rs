@@ -3,7 +3,7 @@
 use anyhow::Context as _;
 use edge_config::LoadOptions;
 use edge_core::{LoadedManifest, Recognition};
-use edge_intent::{Evaluation, Expectation, TemplateEngine, builtin_manifests};
+use edge_intent::{Doubt, Evaluation, Expectation, HeardDoubts, TemplateEngine, builtin_manifests};
 use edge_slm_client::{SlmTier, Thresholds};
 use serde::Serialize;
 use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
@@ -341,9 +341,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         let mut asr_ms = None;
         let mut asr_cpu_ms = None;
         let mut heard = None;
-        let mut doubted: Vec<String> = Vec::new();
-        let mut rivals: Vec<String> = Vec::new();
-        let mut barely_heard: Vec<String> = Vec::new();
+        let mut heard_doubts = HeardDoubts::default();
         if let Some(wav) = &wav {
             let path = base.join(wav);
             if transcriber.is_none() {
@@ -390,7 +388,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     known_found += usize::from(found("known"));
                     biased_taken += usize::from(chosen.source == "grammar");
                     known_asked += usize::from(chosen.source == "known");
-                    doubted = edge_speech::doubted_words(
+                    let mut doubted = edge_speech::doubted_words(
                         &transcript,
                         &chosen,
                         config.asr.free_text_min_p,
@@ -398,9 +396,15 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     if !chosen.confirm {
                         doubted = engine.unsure_beyond_known(&chosen.text, doubted);
                     }
-                    rivals = edge_speech::rival_readings(&transcript, &chosen, rival_max_gap);
-                    barely_heard =
-                        edge_speech::words_below(&transcript, &chosen, request_word_min_p);
+                    heard_doubts = HeardDoubts {
+                        unsure_words: doubted,
+                        barely_heard: edge_speech::words_below(
+                            &transcript,
+                            &chosen,
+                            request_word_min_p,
+                        ),
+                        rivals: edge_speech::rival_readings(&transcript, &chosen, rival_max_gap),
+                    };
                     let said = std::mem::replace(&mut expectation.text, chosen.text);
                     heard = Some(Heard {
                         corroborated: chosen.corroborated,
@@ -430,12 +434,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         let mut recognition: Recognition = engine.recognize(&expectation.text);
         // As the daemon, after whichever tier answered.
         let ask = |recognition: &mut Recognition| {
-            let heard = HeardDoubts {
-                unsure: &doubted,
-                barely: &barely_heard,
-                rivals: &rivals,
-            };
-            ask_instead(&engine, recognition, &expectation.text, &heard)
+            ask_instead(&engine, recognition, &expectation.text, &heard_doubts)
         };
         let mut asked = ask(&mut recognition);
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -480,7 +479,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             slm_answer = Some(answer);
         }
         asked_count += usize::from(asked.is_some());
-        rival_asked += usize::from(asked == Some(Doubt::Rival));
+        rival_asked += usize::from(matches!(asked, Some(Doubt::Rival(_))));
         barely_asked += usize::from(asked == Some(Doubt::BarelyHeard));
         latencies.push(latency_us);
         serde_json::to_writer(
@@ -578,42 +577,17 @@ fn second_opinion(
     }
 }
 
-/// Why a command was asked about instead of acted on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Doubt {
-    FreeText,
-    BarelyHeard,
-    Rival,
-}
-
-/// What the recogniser doubted about a transcript (the daemon's `HeardDoubts`).
-struct HeardDoubts<'a> {
-    /// Words below `asr.free_text_min_p` (all words of a grammar-made command to confirm).
-    unsure: &'a [String],
-    /// Words below `asr.request_word_min_p`.
-    barely: &'a [String],
-    rivals: &'a [String],
-}
-
-/// As the daemon: a free-text slot heard with a doubted word, whichever tier filled it, a
-/// lenient tier's command read from a word barely heard, or a command that a rival reading
-/// of the audio makes another, is asked about, so it is no action (counted as not
-/// accepted). Returns why it was.
-fn ask_instead(
+/// As the daemon (`TemplateEngine::doubt`): a free-text slot heard with a doubted word,
+/// whichever tier filled it, a lenient tier's command read from a word barely heard, or a
+/// command that a rival reading of the audio makes another, is asked about, so it is no
+/// action (counted as not accepted). Returns why it was.
+fn ask_instead<'d>(
     engine: &TemplateEngine,
     recognition: &mut Recognition,
     text: &str,
-    heard: &HeardDoubts,
-) -> Option<Doubt> {
-    let doubt = if engine.doubts_free_text(recognition, heard.unsure) {
-        Some(Doubt::FreeText)
-    } else if engine.doubts_request(recognition, heard.barely) {
-        Some(Doubt::BarelyHeard)
-    } else {
-        engine
-            .rival_command(text, recognition, heard.rivals)
-            .map(|_| Doubt::Rival)
-    };
+    heard: &'d HeardDoubts,
+) -> Option<Doubt<'d>> {
+    let doubt = engine.doubt(recognition, text, heard);
     if doubt.is_some() {
         *recognition = Recognition::none();
     }

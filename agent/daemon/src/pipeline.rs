@@ -13,6 +13,7 @@ use edge_dialogue::{
     Dialogue, Expect, FollowUp, Open, Route, SessionEvent, SessionReason, SessionState,
     SessionView, TurnKind,
 };
+use edge_intent::{Doubt, HeardDoubts};
 use edge_skill_host::{CallContext, Expected, InvokeError, SkillHost};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -859,44 +860,18 @@ fn answers(catalog: &Catalog, asked: &edge_dialogue::Clarification, said: &str) 
     }
 }
 
-/// What the recogniser doubted about a transcript.
-#[derive(Debug, Clone, Default)]
-pub struct HeardDoubts {
-    /// Words it heard below its confidence.
-    pub unsure_words: Vec<String>,
-    /// Words it barely heard (below `asr.request_word_min_p`): a lenient tier's command
-    /// read from them is asked about.
-    pub barely_heard: Vec<String>,
-    /// Other readings of the audio nearly as likely (one word swapped).
-    pub rivals: Vec<String>,
-}
-
-/// The question to ask instead of acting when `recognition` holds a free-text slot (a
-/// destination, a media query) with a word the recogniser doubted, a lenient tier read it
-/// from a transcript with a word the recogniser barely heard, or a rival reading of the
-/// audio is another command ("stop pump 2" nearly as likely as "start pump 2").
+/// The question to ask instead of acting when the recogniser's doubts make `recognition`
+/// doubtful (`TemplateEngine::doubt`): a free-text slot (a destination, a media query) with
+/// a word heard unsurely, a lenient tier's reading of a word barely heard, or a rival
+/// reading of the audio that is another command ("stop pump 2" nearly as likely as "start
+/// pump 2").
 fn doubt_heard(
     catalog: &Catalog,
     recognition: &Recognition,
     text: &str,
     doubts: &HeardDoubts,
 ) -> Option<edge_dialogue::Clarification> {
-    let doubted = catalog
-        .engine
-        .doubts_free_text(recognition, &doubts.unsure_words)
-        || catalog
-            .engine
-            .doubts_request(recognition, &doubts.barely_heard);
-    let rival = if doubted {
-        None
-    } else {
-        catalog
-            .engine
-            .rival_command(text, recognition, &doubts.rivals)
-    };
-    if !doubted && rival.is_none() {
-        return None;
-    }
+    let doubt = catalog.engine.doubt(recognition, text, doubts)?;
     // What was heard, in the listener's words (hesitations and politeness dropped): the
     // words are the doubt.
     let heard = edge_intent::normalize::normalize(text).join(" ");
@@ -906,12 +881,12 @@ fn doubt_heard(
         question: format!("Did you say: {heard}? Say yes or no."),
         expect: edge_dialogue::Expect::YesNo,
     };
-    match rival {
-        Some(rival) => {
+    match doubt {
+        Doubt::Rival(rival) => {
             tracing::info!(intent = %recognition.intent, %rival, question = %asked.question, "another command nearly as likely: asking");
         }
-        None => {
-            tracing::info!(intent = %recognition.intent, question = %asked.question, "unsure of a word heard: asking");
+        Doubt::FreeText | Doubt::BarelyHeard => {
+            tracing::info!(intent = %recognition.intent, ?doubt, question = %asked.question, "unsure of a word heard: asking");
         }
     }
     Some(asked)

@@ -275,7 +275,7 @@ impl Speech {
                 .engine
                 .unsure_beyond_known(&chosen.text, unsure_words);
         }
-        let doubts = crate::pipeline::HeardDoubts {
+        let doubts = edge_intent::HeardDoubts {
             rivals: edge_speech::rival_readings(&transcript, &chosen, self.rival_max_gap),
             barely_heard: edge_speech::words_below(&transcript, &chosen, self.request_word_min_p),
             unsure_words,

@@ -144,21 +144,35 @@ pub struct EmbeddingTier {
     /// Per label (each intent, and `none` for the negatives): how many of its sentences
     /// there are, and how many of them have each word.
     word_counts: WordCounts,
-    /// Per intent and slot, per value of the slot: the same counts over the intent's
-    /// sentences with that value (which words go with "close" and which with "open").
-    value_counts: BTreeMap<(String, String), WordCounts>,
+    /// Per intent and slot: the same counts over the intent's sentences with each value of
+    /// the slot (which words go with "close" and which with "open"), and over all of them.
+    value_counts: BTreeMap<(String, String), ValueWords>,
 }
 
 /// Per label: its number of sentences, and in how many of them each word is.
-type WordCounts = BTreeMap<String, (usize, BTreeMap<String, usize>)>;
+type WordCounts = BTreeMap<String, SentenceWords>;
+
+/// A number of sentences, and in how many of them each word is.
+type SentenceWords = (usize, BTreeMap<String, usize>);
 
 /// Counts one sentence of `label`, normalised as `words`, in `counts`.
 fn count_words(counts: &mut WordCounts, label: &str, words: &[String]) {
-    let (sentences, per_word) = counts.entry(label.to_owned()).or_default();
+    count_sentence(counts.entry(label.to_owned()).or_default(), words);
+}
+
+/// Counts one sentence, normalised as `words`, in `counts`.
+fn count_sentence((sentences, per_word): &mut SentenceWords, words: &[String]) {
     *sentences += 1;
     for word in words.iter().collect::<BTreeSet<_>>() {
         *per_word.entry(word.clone()).or_default() += 1;
     }
+}
+
+/// Per value of one slot, and over all the sentences with the slot: the words.
+#[derive(Debug, Clone, Default)]
+struct ValueWords {
+    per_value: WordCounts,
+    all: SentenceWords,
 }
 
 /// Words before the name of a thing ("the kiln", "my compressor").
@@ -368,7 +382,7 @@ impl EmbeddingTier {
         let mut carrier: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut openers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut word_counts = WordCounts::new();
-        let mut value_counts: BTreeMap<(String, String), WordCounts> = BTreeMap::new();
+        let mut value_counts: BTreeMap<(String, String), ValueWords> = BTreeMap::new();
         for sentence in &set.sentences {
             let values: BTreeSet<String> = sentence
                 .slots
@@ -392,7 +406,8 @@ impl EmbeddingTier {
                     let counts = value_counts
                         .entry((sentence.intent.clone(), name.clone()))
                         .or_default();
-                    count_words(counts, value, &words);
+                    count_words(&mut counts.per_value, value, &words);
+                    count_sentence(&mut counts.all, &words);
                 }
             }
             carrier
@@ -489,26 +504,15 @@ impl EmbeddingTier {
         let Some(values) = self.value_counts.get(&(intent.to_owned(), slot.to_owned())) else {
             return false;
         };
-        let (with, without) = values.iter().fold(
-            ((0, BTreeMap::new()), (0, BTreeMap::new())),
-            |(mut with, mut without), (label, (sentences, words))| {
-                let side: &mut (usize, BTreeMap<&str, usize>) = if label == value {
-                    &mut with
-                } else {
-                    &mut without
-                };
-                side.0 += sentences;
-                for (word, n) in words {
-                    *side.1.entry(word.as_str()).or_default() += n;
-                }
-                (with, without)
-            },
-        );
-        let count = |(_, words): &(usize, BTreeMap<&str, usize>), word: &str| {
-            words.get(word).copied().unwrap_or(0)
+        let Some(with) = values.per_value.get(value) else {
+            return false;
         };
-        let share = |side: &(usize, BTreeMap<&str, usize>), word: &str| {
-            count(side, word) as f32 / side.0.max(1) as f32
+        let all = &values.all;
+        let count = |(_, words): &SentenceWords, word: &str| words.get(word).copied().unwrap_or(0);
+        // Shares of the sentences with the value, and of those with another one.
+        let share_with = |word: &str| count(with, word) as f32 / with.0.max(1) as f32;
+        let share_without = |word: &str| {
+            (count(all, word) - count(with, word)) as f32 / (all.0 - with.0).max(1) as f32
         };
         // A word after "a" or "an" names a thing, not what the value does or feels like:
         // "a crack" is no opening, "a cold" no chill.
@@ -522,8 +526,8 @@ impl EmbeddingTier {
                     && !after_an_article(*i)
             })
             .any(|(_, w)| {
-                count(&with, w) >= VALUE_WORD_MIN_SENTENCES
-                    && share(&with, w) > VALUE_WORD_MIN_RATIO * share(&without, w)
+                count(with, w) >= VALUE_WORD_MIN_SENTENCES
+                    && share_with(w) > VALUE_WORD_MIN_RATIO * share_without(w)
             })
     }
 

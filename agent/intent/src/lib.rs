@@ -32,6 +32,7 @@ pub use evaluation::{Evaluation, Expectation};
 pub use render::spoken_value;
 pub use schema::{IntentSchema, SchemaError, SlotProblem, TrainingSentence, TrainingSource};
 pub use section::NluSection;
+pub use spotter::{Doubt, HeardDoubts};
 
 use edge_core::LoadedManifest;
 use std::path::Path;

@@ -10,6 +10,29 @@ use crate::normalize::tokenize;
 use crate::numbers::names_a_number;
 use edge_core::{Recognition, SlotKind, Slots, Tier};
 
+/// What the recogniser doubted about the transcript a command was read from.
+#[derive(Debug, Clone, Default)]
+pub struct HeardDoubts {
+    /// Words it heard below its confidence (`asr.free_text_min_p`; every word of a
+    /// grammar-made command to confirm).
+    pub unsure_words: Vec<String>,
+    /// Words it barely heard (below `asr.request_word_min_p`).
+    pub barely_heard: Vec<String>,
+    /// Other readings of the audio nearly as likely (one word swapped).
+    pub rivals: Vec<String>,
+}
+
+/// Why a command is asked about instead of acted on ([`TemplateEngine::doubt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doubt<'d> {
+    /// A free-text slot holds a word heard unsurely.
+    FreeText,
+    /// A lenient tier read it from a word barely heard.
+    BarelyHeard,
+    /// A rival reading of the audio is this other command.
+    Rival(&'d str),
+}
+
 /// Most words of the one run a grammar reading may mend by sound
 /// ([`TemplateEngine::mends_only_by_sound`]).
 pub const MENDED_WORDS: usize = 3;
@@ -104,6 +127,27 @@ impl TemplateEngine {
                     .get(slot)
                     .is_some_and(|v| tokenize(&v.to_string()).iter().any(|w| doubted.contains(w)))
             })
+    }
+
+    /// Why `recognition`, read from `text` as heard with `doubts`, is to be asked about
+    /// instead of acted on, if it is: a free-text slot with a word heard unsurely
+    /// ([`Self::doubts_free_text`]), a lenient tier's reading of a word barely heard
+    /// ([`Self::doubts_request`]), or a rival reading that is another command
+    /// ([`Self::rival_command`]). The daemon and `edge-agentctl nlu` both ask this.
+    pub fn doubt<'d>(
+        &self,
+        recognition: &Recognition,
+        text: &str,
+        doubts: &'d HeardDoubts,
+    ) -> Option<Doubt<'d>> {
+        if self.doubts_free_text(recognition, &doubts.unsure_words) {
+            Some(Doubt::FreeText)
+        } else if self.doubts_request(recognition, &doubts.barely_heard) {
+            Some(Doubt::BarelyHeard)
+        } else {
+            self.rival_command(text, recognition, &doubts.rivals)
+                .map(Doubt::Rival)
+        }
     }
 
     /// Whether `recognition`, chosen by a lenient tier (the embedding tier, the SLM; not
@@ -519,6 +563,17 @@ pub(crate) mod tests {
         assert!(!e.doubts_request(&templates, &barely(&["start"])));
         // Nothing recognised, nothing to doubt.
         assert!(!e.doubts_request(&Recognition::none(), &barely(&["travel"])));
+        // The daemon's and nlu's one question: which doubt, if any.
+        let heard = crate::HeardDoubts {
+            barely_heard: barely(&["Travel"]),
+            ..Default::default()
+        };
+        let text = "Travel shoot pump 3, it is leaking oil.";
+        assert_eq!(
+            e.doubt(&start, text, &heard),
+            Some(crate::Doubt::BarelyHeard)
+        );
+        assert_eq!(e.doubt(&templates, text, &heard), None);
     }
 
     #[test]
