@@ -351,13 +351,7 @@ fn none_only_words(set: &TrainingSet) -> BTreeSet<String> {
         .iter()
         .flat_map(|s| normalize(&s.text))
         .collect();
-    let mut in_negatives: BTreeMap<String, usize> = BTreeMap::new();
-    for negative in &set.negatives {
-        for word in normalize(negative).into_iter().collect::<BTreeSet<_>>() {
-            *in_negatives.entry(word).or_default() += 1;
-        }
-    }
-    in_negatives
+    edge_intent::normalize::texts_per_word(set.negatives.iter().map(String::as_str))
         .into_iter()
         .filter(|(w, n)| {
             *n >= NONE_ONLY_MIN_NEGATIVES

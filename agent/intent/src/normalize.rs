@@ -183,6 +183,20 @@ pub fn content_tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// In how many of `texts` each word is, normalised (a word counted once per text).
+pub fn texts_per_word<'t>(
+    texts: impl IntoIterator<Item = &'t str>,
+) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for text in texts {
+        let words: std::collections::HashSet<String> = normalize(text).into_iter().collect();
+        for word in words {
+            *counts.entry(word).or_default() += 1;
+        }
+    }
+    counts
+}
+
 /// Normalises an utterance: [`content_tokens`], then drops the politeness phrases at its
 /// start and end, as long as something remains.
 pub fn normalize(text: &str) -> Vec<String> {

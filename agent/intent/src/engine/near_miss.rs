@@ -232,16 +232,7 @@ pub(crate) fn slots_of(node: &CNode, out: &mut Vec<usize>) {
 /// The words at least [`NONE_WORD_MIN_NEGATIVES`] built-in negatives have that are no
 /// anchor of any of `templates` (template words and values), function word or number.
 fn none_words(templates: &[Prepared]) -> HashSet<String> {
-    let mut in_negatives: HashMap<String, usize> = HashMap::new();
-    for negative in crate::builtin_negatives() {
-        for word in crate::normalize::normalize(negative)
-            .into_iter()
-            .collect::<HashSet<_>>()
-        {
-            *in_negatives.entry(word).or_default() += 1;
-        }
-    }
-    in_negatives
+    crate::normalize::texts_per_word(crate::builtin_negatives())
         .into_iter()
         .filter(|(word, n)| {
             *n >= NONE_WORD_MIN_NEGATIVES
