@@ -456,6 +456,13 @@ impl EmbeddingTier {
             .any(|w| share(intent, w) > share(NONE, w))
     }
 
+    /// Whether a sentence of `intent` has `word`.
+    fn is_a_word_of(&self, intent: &str, word: &str) -> bool {
+        self.word_counts
+            .get(intent)
+            .is_some_and(|(_, words)| words.contains_key(word))
+    }
+
     /// Whether no sentence of another intent, and no negative, has `word`: a name, not
     /// a word of the plant or the road ("fault on the line" names no symptom).
     fn only_in(&self, intent: &str, word: &str) -> bool {
@@ -578,6 +585,24 @@ impl EmbeddingTier {
                 .iter()
                 .any(|slot| !slots.contains_key(slot));
             if entity_missing && self.names_an_unknown_thing(&intent, &tokens) {
+                decision = Decision::None;
+            }
+            // Words where a template has a required enum or entity slot that are none of
+            // its values, nor words of the intent's sentences ("find a hotel nearby"):
+            // something no skill offers, not a value to take from an example.
+            let value_missing = engine.required_slots(&intent).iter().any(|slot| {
+                !slots.contains_key(slot)
+                    && engine.slot_kind(&intent, slot).is_some_and(|k| {
+                        matches!(k, SlotKind::Enum { .. } | SlotKind::Entity { .. })
+                    })
+            });
+            if value_missing
+                && engine
+                    .unknown_value_in_place(&intent, text, |w| {
+                        NOT_A_REQUEST.contains(&w) || self.is_a_word_of(&intent, w)
+                    })
+                    .is_some()
+            {
                 decision = Decision::None;
             }
             // One value alone names no request ("pump two"); two together do ("passenger
@@ -1222,6 +1247,25 @@ pub(crate) mod tests {
                 "{text}: {judged:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_thing_in_a_templates_value_place_that_is_none_of_its_values_is_no_request() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let nearby = space.along("nav.find_nearby", 0.0);
+        // "find a {category} nearby" with no hotels among the categories.
+        let hotel = tier.judge(&engine, "find me a hotel nearby", &nearby);
+        assert_eq!(hotel.decision, Decision::None, "{hotel:?}");
+        assert!(matches!(hotel.verdict, Verdict::None), "{hotel:?}");
+        // A word of the intent's sentences in that place is no unknown thing: the value
+        // it goes with is taken or asked for, the request stands.
+        let eat = tier.judge(&engine, "find me something to eat nearby", &nearby);
+        assert_eq!(
+            eat.decision,
+            Decision::Accept("nav.find_nearby".into()),
+            "{eat:?}"
+        );
     }
 
     #[test]

@@ -315,7 +315,7 @@ impl TemplateEngine {
     }
 
     /// The exact pass: the best template covering every token, if its confidence is enough.
-    fn exact(&self, tokens: &[String]) -> Option<Recognition> {
+    pub(crate) fn exact(&self, tokens: &[String]) -> Option<Recognition> {
         if tokens.is_empty() {
             return None;
         }

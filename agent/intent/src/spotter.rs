@@ -37,6 +37,9 @@ pub enum Doubt<'d> {
 /// ([`TemplateEngine::mends_only_by_sound`]).
 pub const MENDED_WORDS: usize = 3;
 
+/// Most words an unknown value may have ([`TemplateEngine::unknown_value_in_place`]).
+const UNKNOWN_VALUE_WORDS: usize = 2;
+
 impl TemplateEngine {
     /// The names of `intent`'s required slots (none for an unknown intent).
     pub fn required_slots(&self, intent: &str) -> Vec<String> {
@@ -307,6 +310,46 @@ impl TemplateEngine {
                 >= crate::engine::near_miss::MIN_SIMILARITY
     }
 
+    /// Words of `text` that stand where one of `intent`'s templates has an enum or entity
+    /// slot but that are none of its values ("find a hotel nearby": "find a {category}
+    /// nearby" with no hotels among the categories): the request names something the
+    /// skill does not offer. One or two words, none a number and none for which `known`
+    /// holds (words the caller knows go with the intent, such as "cafe" for a restaurant).
+    pub fn unknown_value_in_place(
+        &self,
+        intent: &str,
+        text: &str,
+        known: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let compiled = self.compiled_intent(intent)?;
+        let tokens = normalize(text);
+        for (slot, matcher) in &compiled.slots {
+            let SlotMatcher::Phrases(phrases) = matcher else {
+                continue;
+            };
+            let Some((stand_in, value)) = phrases.first() else {
+                continue;
+            };
+            for start in 0..tokens.len() {
+                for end in start + 1..=(start + UNKNOWN_VALUE_WORDS).min(tokens.len()) {
+                    let span = &tokens[start..end];
+                    if span.iter().any(|w| known(w) || names_a_number(w)) {
+                        break;
+                    }
+                    let with_value =
+                        [&tokens[..start], stand_in.as_slice(), &tokens[end..]].concat();
+                    if self.exact(&with_value).is_some_and(|r| {
+                        r.intent == intent
+                            && matches!(r.slots.get(slot), Some(edge_core::SlotValue::Text(v)) if v == value)
+                    }) {
+                        return Some(span.join(" "));
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// The slots of `intent` found in `text`. Each word fills at most one slot; a longer
     /// phrase wins over a shorter one ("rear left" over "left"), typed values (enums,
     /// entities, numbers) are taken left to right, and an enum or entity slot takes the
@@ -541,6 +584,45 @@ pub(crate) mod tests {
         );
         assert_eq!(unsure("play some chairs", &["chairs"]), ["chairs"]);
         assert_eq!(unsure("tell me a joke", &["joke"]), ["joke"]);
+    }
+
+    #[test]
+    fn words_where_a_template_has_a_value_that_are_none_of_its_values() {
+        let e = engine();
+        let function_word = |w: &str| ["a", "me", "the"].contains(&w);
+        assert_eq!(
+            e.unknown_value_in_place("nav.find_nearby", "find me a hotel nearby", function_word),
+            Some("hotel".to_owned())
+        );
+        assert_eq!(
+            e.unknown_value_in_place(
+                "nav.find_nearby",
+                "is there a car wash close by",
+                function_word
+            ),
+            Some("car wash".to_owned())
+        );
+        // A machine's place: "start the {machine}".
+        assert_eq!(
+            e.unknown_value_in_place("equipment.start", "start the kiln", function_word),
+            Some("kiln".to_owned())
+        );
+        // Words the caller knows are no unknown value; numbers never are; a sentence no
+        // template has is none either.
+        assert_eq!(
+            e.unknown_value_in_place("nav.find_nearby", "find me a hotel nearby", |w| {
+                function_word(w) || w == "hotel"
+            }),
+            None
+        );
+        assert_eq!(
+            e.unknown_value_in_place("equipment.start", "start the 9", function_word),
+            None
+        );
+        assert_eq!(
+            e.unknown_value_in_place("nav.find_nearby", "my hotel was nice", function_word),
+            None
+        );
     }
 
     #[test]
