@@ -562,13 +562,16 @@ impl EmbeddingTier {
         // One or two words unlike any sentence of the intent ("windows"), without a word
         // more common in its sentences than in the negatives ("you", near "you bet"), or
         // with a word none of its sentences has ("air fryer"), are too little to act on:
-        // a fragment or noise. Asked about, never acted on.
+        // a fragment or noise. Asked about, never acted on. So is a lone word no template
+        // takes ("hold", which is how "call mom" is often heard): the templates list the
+        // words that are commands alone.
         if let Decision::Accept(intent) = &decision {
             let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
-            let fragment = words <= FRAGMENT_WORDS
-                && (nearest(intent).is_none_or(|c| c < FRAGMENT_MIN_COSINE)
-                    || !self.has_a_word_of(intent, &tokens)
-                    || !self.knows_every_word(intent, &tokens));
+            let fragment = tokens.len() == 1
+                || words <= FRAGMENT_WORDS
+                    && (nearest(intent).is_none_or(|c| c < FRAGMENT_MIN_COSINE)
+                        || !self.has_a_word_of(intent, &tokens)
+                        || !self.knows_every_word(intent, &tokens));
             if nearest(NONE) >= nearest(intent) || fragment {
                 decision = Decision::Ask(intent.clone());
             }
@@ -587,9 +590,10 @@ impl EmbeddingTier {
             if entity_missing && self.names_an_unknown_thing(&intent, &tokens) {
                 decision = Decision::None;
             }
-            // Words where a template has a required enum or entity slot that are none of
-            // its values, nor words of the intent's sentences ("find a hotel nearby"):
-            // something no skill offers, not a value to take from an example.
+            // A thing named (after a determiner) where a template has a required enum or
+            // entity slot, that is none of its values nor a word of the intent's sentences
+            // ("find a hotel nearby"): something no skill offers, not a value to take from
+            // an example. A bare unknown word ("icy") is asked about as before.
             let value_missing = engine.required_slots(&intent).iter().any(|slot| {
                 !slots.contains_key(slot)
                     && engine.slot_kind(&intent, slot).is_some_and(|k| {
@@ -597,6 +601,7 @@ impl EmbeddingTier {
                     })
             });
             if value_missing
+                && self.names_an_unknown_thing(&intent, &tokens)
                 && engine
                     .unknown_value_in_place(&intent, text, |w| {
                         NOT_A_REQUEST.contains(&w) || self.is_a_word_of(&intent, w)
@@ -1520,6 +1525,13 @@ pub(crate) mod tests {
         assert!(matches!(air_con.verdict, Verdict::Accept(_)), "{air_con:?}");
         let fan = tier.judge(&engine, "fan 5", &space.along("climate.set_fan", 0.3));
         assert!(matches!(fan.verdict, Verdict::Accept(_)), "{fan:?}");
+        // A lone word, however near a sentence of the intent: asked about. After a
+        // filler it is one request word of two and acted on ("shh, pause").
+        let near_pause = space.along("media.pause", 0.3);
+        let hold = tier.judge(&engine, "Hold.", &near_pause);
+        assert!(matches!(hold.verdict, Verdict::Ask(_)), "{hold:?}");
+        let shh = tier.judge(&engine, "shh, pause", &near_pause);
+        assert!(matches!(shh.verdict, Verdict::Accept(_)), "{shh:?}");
     }
 
     #[test]
