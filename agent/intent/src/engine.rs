@@ -17,7 +17,7 @@ use crate::template::{self, Node, TemplateSyntaxError};
 use edge_core::manifest::{LoadedManifest, SlotKind};
 use edge_core::{EntityLists, Recognition, SlotValue, Slots, TemplateRef, Tier};
 use near_miss::NearMiss;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 
 pub mod near_miss;
@@ -116,6 +116,10 @@ pub(crate) struct CompiledIntent {
     /// Each slot's declared type, parallel to `slots` (the schema tells enums from entities).
     pub(crate) declared: Vec<SlotKind>,
     pub(crate) required: Vec<usize>,
+    /// Per slot, whether a template lets "a" or "an" come right before it ("find a
+    /// {category}"); where none does, a value after an article names a thing ("has a
+    /// crack" is no opening).
+    pub(crate) after_article: Vec<bool>,
     /// The manifest's free examples, with their slots (for the embedding tier).
     pub(crate) examples: Vec<(String, edge_core::Slots)>,
 }
@@ -465,6 +469,7 @@ fn compile_skill(
             .map(|(i, _)| i)
             .collect();
         let intent_index = first_intent + intents.len();
+        let mut after_article = vec![false; def.slots.len()];
         for (index, text) in def.templates.iter().enumerate() {
             let slot_error = |message: String| CompileError::Slot {
                 path: loaded.path.clone(),
@@ -504,6 +509,13 @@ fn compile_skill(
                 &node,
                 &def.slots.keys().map(String::as_str).collect::<Vec<_>>(),
             );
+            let mut before = vec![BTreeSet::new(); def.slots.len()];
+            words_before_slots(&root, BTreeSet::from([None]), &mut before);
+            for (slot, words) in before.iter().enumerate() {
+                after_article[slot] |= words
+                    .iter()
+                    .any(|w| matches!(w.as_deref(), Some("a" | "an")));
+            }
             templates.push(CompiledTemplate {
                 intent: intent_index,
                 index,
@@ -519,6 +531,7 @@ fn compile_skill(
             slots,
             declared,
             required,
+            after_article,
             examples: def
                 .examples
                 .iter()
@@ -561,6 +574,37 @@ fn compile_node(node: &Node, slot_names: &[&str]) -> CNode {
                 .position(|s| s == name)
                 .unwrap_or(usize::MAX),
         ),
+    }
+}
+
+/// Records in `before[slot]` the words that can come right before each slot of `node`
+/// when `entering` can come before `node` (`None`: the start, or another slot's value);
+/// returns what can come right after it.
+fn words_before_slots(
+    node: &CNode,
+    entering: BTreeSet<Option<String>>,
+    before: &mut [BTreeSet<Option<String>>],
+) -> BTreeSet<Option<String>> {
+    match node {
+        CNode::Word(w) => BTreeSet::from([Some(w.clone())]),
+        CNode::Seq(items) => items
+            .iter()
+            .fold(entering, |acc, item| words_before_slots(item, acc, before)),
+        CNode::Alt(branches) => branches
+            .iter()
+            .flat_map(|b| words_before_slots(b, entering.clone(), before))
+            .collect(),
+        CNode::Opt(inner) => {
+            let mut out = words_before_slots(inner, entering.clone(), before);
+            out.extend(entering);
+            out
+        }
+        CNode::Slot(index) => {
+            if let Some(words) = before.get_mut(*index) {
+                words.extend(entering);
+            }
+            BTreeSet::from([None])
+        }
     }
 }
 

@@ -381,7 +381,22 @@ impl TemplateEngine {
                 intent.declared.get(slot),
                 Some(edge_core::SlotKind::Entity { .. })
             );
+            // A value right after "a" or "an" where no template has an article before
+            // the slot names a thing: "my window has a crack in it" opens nothing.
+            let enum_slot = matches!(
+                intent.declared.get(slot),
+                Some(edge_core::SlotKind::Enum { .. })
+            );
+            let names_a_thing = |start: usize| {
+                enum_slot
+                    && !intent.after_article.get(slot).copied().unwrap_or(true)
+                    && start > 0
+                    && matches!(tokens[start - 1].as_str(), "a" | "an")
+            };
             for start in 0..tokens.len() {
+                if names_a_thing(start) {
+                    continue;
+                }
                 let mut matches = slot_matches(matcher, &tokens, start);
                 if entity && matches.is_empty() {
                     matches = possessive_matches(matcher, &tokens, start);
@@ -584,6 +599,27 @@ pub(crate) mod tests {
         );
         assert_eq!(unsure("play some chairs", &["chairs"]), ["chairs"]);
         assert_eq!(unsure("tell me a joke", &["joke"]), ["joke"]);
+    }
+
+    #[test]
+    fn a_value_after_an_article_names_a_thing_unless_a_template_says_so() {
+        let e = engine();
+        let text = |v: &str| SlotValue::Text(v.to_owned());
+        // No window template has "a {position}": "a crack" is a thing, not an opening.
+        let crack = e.spot_slots("window.set", "my window has a crack in it");
+        assert_eq!(crack.get("position"), None, "{crack:?}");
+        assert_eq!(crack.get("window"), Some(&text("driver")));
+        assert_eq!(
+            e.spot_slots("window.set", "crack my window open a little")
+                .get("position"),
+            Some(&text("open"))
+        );
+        // "find a {category}": after an article is where a category goes.
+        assert_eq!(
+            e.spot_slots("nav.find_nearby", "is there a restaurant around")
+                .get("category"),
+            Some(&text("restaurant"))
+        );
     }
 
     #[test]
