@@ -28,6 +28,9 @@ const VALUE_WORD_MIN_RATIO: f32 = 2.0;
 /// An utterance of at most this many words (besides [`NOT_A_REQUEST`]) is acted on only
 /// when a sentence of the intent is nearly the same ([`FRAGMENT_MIN_COSINE`]).
 const FRAGMENT_WORDS: usize = 2;
+/// An intent with fewer of its sentences filling no slot than this share never acts on
+/// an utterance that fills none: a value is asked for.
+const SLOTLESS_MAX_SHARE: f32 = 0.05;
 const FRAGMENT_MIN_COSINE: f32 = 0.95;
 
 /// Words that carry no request: an utterance that is one slot value and these alone ("pump
@@ -147,6 +150,8 @@ pub struct EmbeddingTier {
     /// Per intent and slot: the same counts over the intent's sentences with each value of
     /// the slot (which words go with "close" and which with "open"), and over all of them.
     value_counts: BTreeMap<(String, String), ValueWords>,
+    /// Per intent, the share of its sentences that fill none of its slots.
+    slotless: BTreeMap<String, f32>,
 }
 
 /// Per label: its number of sentences, and in how many of them each word is.
@@ -412,6 +417,16 @@ impl EmbeddingTier {
         for negative in &set.negatives {
             count_words(&mut word_counts, NONE, &normalize(negative));
         }
+        let mut slotless: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for sentence in &set.sentences {
+            let (all, none) = slotless.entry(sentence.intent.clone()).or_default();
+            *all += 1;
+            *none += usize::from(sentence.slots.is_empty());
+        }
+        let slotless = slotless
+            .into_iter()
+            .map(|(intent, (all, none))| (intent, none as f32 / all.max(1) as f32))
+            .collect();
         let none_only = if thresholds.ask_on_none_words {
             none_only_words(&set)
         } else {
@@ -427,6 +442,7 @@ impl EmbeddingTier {
             openers,
             none_only,
             value_counts,
+            slotless,
         })
     }
 
@@ -642,6 +658,18 @@ impl EmbeddingTier {
                     .required_slots(intent)
                     .into_iter()
                     .find(|name| !slots.contains_key(name));
+                // No slot filled, for an intent whose sentences nearly always fill one
+                // ("volume two of the book" names no level): which value is asked for,
+                // never guessed by the skill's default.
+                let missing = missing.or_else(|| {
+                    (slots.is_empty()
+                        && self
+                            .slotless
+                            .get(intent)
+                            .is_some_and(|share| *share < SLOTLESS_MAX_SHARE))
+                    .then(|| engine.slot_to_ask_for(intent))
+                    .flatten()
+                });
                 match (&decision, missing) {
                     (Decision::Accept(_), None) => Verdict::Accept(Recognition {
                         intent: intent.clone(),
@@ -1271,6 +1299,23 @@ pub(crate) mod tests {
             Decision::Accept("nav.find_nearby".into()),
             "{eat:?}"
         );
+    }
+
+    #[test]
+    fn no_slot_filled_for_an_intent_whose_sentences_fill_one_asks_for_a_value() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let volume = space.along("media.volume", 0.0);
+        // A number before "of" is no level, and nothing else names one: the skill's
+        // default (louder) is not guessed.
+        let book = tier.judge(&engine, "volume two of the book", &volume);
+        let Verdict::Ask(asked) = &book.verdict else {
+            panic!("{book:?}")
+        };
+        assert_eq!(asked.missing_slot.as_deref(), Some("direction"), "{book:?}");
+        // Music to play needs no query: "play something" is acted on as it is.
+        let play = tier.judge(&engine, "put something on", &space.along("media.play", 0.0));
+        assert!(matches!(play.verdict, Verdict::Accept(_)), "{play:?}");
     }
 
     #[test]

@@ -71,6 +71,18 @@ impl TemplateEngine {
         )
     }
 
+    /// The slot of `intent` to ask for when an utterance named none: its first enum
+    /// slot ("Which direction?"), else its first slot; `None` when it has no slots.
+    pub fn slot_to_ask_for(&self, intent: &str) -> Option<String> {
+        let intent = self.compiled_intent(intent)?;
+        let mut slots = intent.slots.iter().zip(&intent.declared);
+        let first = intent.slots.first().map(|(name, _)| name.clone());
+        slots
+            .find(|(_, kind)| matches!(kind, SlotKind::Enum { .. }))
+            .map(|((name, _), _)| name.clone())
+            .or(first)
+    }
+
     /// The slots of `intent` whose values come from a configured entity list (machines).
     pub fn entity_slots(&self, intent: &str) -> Vec<String> {
         self.compiled_intent(intent)
@@ -401,7 +413,13 @@ impl TemplateEngine {
                 if entity && matches.is_empty() {
                     matches = possessive_matches(matcher, &tokens, start);
                 }
+                // A number before "of" counts or numbers a part of something ("one of
+                // the machines", "volume two of the book"): no level or temperature.
+                let part_of = matches!(matcher, SlotMatcher::Number { .. });
                 for (end, value, typed) in matches {
+                    if part_of && tokens.get(end).is_some_and(|t| t == "of") {
+                        continue;
+                    }
                     let numbered = |at: usize| tokens.get(at).is_some_and(|t| names_a_number(t));
                     let other_unit = entity
                         && (numbered(end)
@@ -619,6 +637,21 @@ pub(crate) mod tests {
             e.spot_slots("nav.find_nearby", "is there a restaurant around")
                 .get("category"),
             Some(&text("restaurant"))
+        );
+    }
+
+    #[test]
+    fn a_number_before_of_is_no_value() {
+        let e = engine();
+        assert_eq!(
+            e.spot_slots("media.volume", "volume two of the book")
+                .get("level"),
+            None
+        );
+        assert_eq!(
+            e.spot_slots("media.volume", "volume two for the book")
+                .get("level"),
+            Some(&SlotValue::Integer(2))
         );
     }
 
