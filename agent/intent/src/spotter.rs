@@ -37,6 +37,10 @@ pub enum Doubt<'d> {
 /// ([`TemplateEngine::mends_only_by_sound`]).
 pub const MENDED_WORDS: usize = 3;
 
+/// Words after which a number says what is, not what to set (as normalised: no
+/// apostrophes).
+const COPULAS: &[&str] = &["is", "was", "are", "were", "its", "thats", "whats"];
+
 /// Most words an unknown value may have ([`TemplateEngine::unknown_value_in_place`]).
 const UNKNOWN_VALUE_WORDS: usize = 2;
 
@@ -113,10 +117,17 @@ impl TemplateEngine {
     }
 
     /// Whether `text` is a command by the exact template pass, and with which free-text
-    /// slot values (a destination, a media query). `None`: not a command.
+    /// slot values (a destination, a media query). `None`: not a command, or one of slot
+    /// values alone ("20, thanks thank you"): that is what a grammar makes of noise most
+    /// easily, so no reading is chosen for it.
     pub fn command_free_text(&self, text: &str) -> Option<Vec<String>> {
         let recognition = self.recognize_exact(text);
-        if recognition.is_none() {
+        if recognition.is_none()
+            || self
+                .spot_slots_and_rest(&recognition.intent, text)
+                .1
+                .is_empty()
+        {
             return None;
         }
         let free: Vec<String> = self
@@ -414,10 +425,13 @@ impl TemplateEngine {
                     matches = possessive_matches(matcher, &tokens, start);
                 }
                 // A number before "of" counts or numbers a part of something ("one of
-                // the machines", "volume two of the book"): no level or temperature.
-                let part_of = matches!(matcher, SlotMatcher::Number { .. });
+                // the machines", "volume two of the book"), and one after "is" says what
+                // is ("the temperature outside is thirty"): no level or temperature to set.
+                let number = matches!(matcher, SlotMatcher::Number { .. });
+                let says_what_is =
+                    number && start > 0 && COPULAS.contains(&tokens[start - 1].as_str());
                 for (end, value, typed) in matches {
-                    if part_of && tokens.get(end).is_some_and(|t| t == "of") {
+                    if number && (says_what_is || tokens.get(end).is_some_and(|t| t == "of")) {
                         continue;
                     }
                     let numbered = |at: usize| tokens.get(at).is_some_and(|t| names_a_number(t));
@@ -587,6 +601,9 @@ pub(crate) mod tests {
         );
         assert_eq!(e.command_free_text("stop pump three"), Some(vec![]));
         assert_eq!(e.command_free_text("tell me a joke"), None);
+        // Values alone are no command to choose a reading by.
+        assert_eq!(e.command_free_text("20, thanks thank you"), None);
+        assert_eq!(e.command_free_text("set 20, thanks"), Some(vec![]));
         // Free text across two clauses is no template's command.
         assert!(
             e.recognize("play the last track again, I missed the chorus")
@@ -641,8 +658,19 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_number_before_of_is_no_value() {
+    fn a_number_before_of_or_after_is_is_no_value() {
         let e = engine();
+        let celsius = |text: &str| {
+            e.spot_slots("climate.set_temperature", text)
+                .get("celsius")
+                .cloned()
+        };
+        assert_eq!(celsius("the temperature outside is thirty"), None);
+        assert_eq!(
+            celsius("it's 30 in here, set it to 21"),
+            Some(SlotValue::Number(21.0))
+        );
+        assert_eq!(celsius("I'd like it at 21"), Some(SlotValue::Number(21.0)));
         assert_eq!(
             e.spot_slots("media.volume", "volume two of the book")
                 .get("level"),
