@@ -12,7 +12,7 @@
 //! "Near-miss tolerance"). Its confidence is lowered by what had to be edited.
 
 use crate::normalize::{normalize, tokenize};
-use crate::numbers::{number_to_words, parse_number_prefixes};
+use crate::numbers::{number_to_words, ordinal_forms, parse_number_prefixes};
 use crate::template::{self, Node, TemplateSyntaxError};
 use edge_core::manifest::{LoadedManifest, SlotKind};
 use edge_core::{EntityLists, Recognition, SlotValue, Slots, TemplateRef, Tier};
@@ -626,7 +626,8 @@ fn enum_phrases(values: &BTreeMap<String, Vec<String>>) -> Vec<(Vec<String>, Str
 }
 
 /// Spoken forms of entity ids: `pump-3` is "pump 3", "pump three", "pump number 3",
-/// "pump number three" and "pump3"; plus the configured synonyms.
+/// "pump number three", "pump3", "third pump", "3rd pump", "number 3 pump" and "number
+/// three pump"; plus the configured synonyms.
 fn entity_phrases(list: &edge_core::EntityList) -> Vec<(Vec<String>, String)> {
     let mut phrases = Vec::new();
     for id in &list.values {
@@ -653,6 +654,20 @@ fn entity_phrases(list: &edge_core::EntityList) -> Vec<(Vec<String>, String)> {
         }
         if parts.len() > 1 {
             forms.push(vec![parts.concat()]);
+        }
+        // A numbered unit by its place ("the second press", "number three pump"): how
+        // technicians name the one they stand at.
+        if let [kind @ .., last] = parts.as_slice()
+            && !kind.is_empty()
+            && let Ok(n) = last.parse::<u32>()
+        {
+            let before_kind = ordinal_forms(n).into_iter().map(|o| vec![o]).chain([
+                vec!["number".to_owned(), last.clone()],
+                [vec!["number".to_owned()], tokenize(&number_to_words(n))].concat(),
+            ]);
+            for words in before_kind.collect::<Vec<_>>() {
+                forms.push([words, kind.to_vec()].concat());
+            }
         }
         for s in list.synonyms.get(id).into_iter().flatten() {
             forms.push(tokenize(s));

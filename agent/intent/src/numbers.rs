@@ -218,10 +218,57 @@ pub fn number_to_words(n: u32) -> String {
     words.join(" ")
 }
 
+/// Ordinal words, "first" to "twentieth" (index 0 is "first").
+pub(crate) const ORDINALS: &[&str] = &[
+    "first",
+    "second",
+    "third",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+    "eleventh",
+    "twelfth",
+    "thirteenth",
+    "fourteenth",
+    "fifteenth",
+    "sixteenth",
+    "seventeenth",
+    "eighteenth",
+    "nineteenth",
+    "twentieth",
+];
+
+/// The ways an ordinal of `n` is written, "second" and "2nd", for 1 to 20; none beyond.
+pub fn ordinal_forms(n: u32) -> Vec<String> {
+    let Some(word) = n.checked_sub(1).and_then(|i| ORDINALS.get(i as usize)) else {
+        return Vec::new();
+    };
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    vec![(*word).to_owned(), format!("{n}{suffix}")]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::normalize::tokenize;
+
+    #[test]
+    fn ordinals_in_words_and_digits() {
+        assert_eq!(ordinal_forms(2), ["second", "2nd"]);
+        assert_eq!(ordinal_forms(11), ["eleventh", "11th"]);
+        assert_eq!(ordinal_forms(21), Vec::<String>::new());
+        assert_eq!(ordinal_forms(0), Vec::<String>::new());
+    }
 
     fn longest(text: &str, halves: bool) -> Option<f64> {
         let tokens = tokenize(text);

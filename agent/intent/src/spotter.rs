@@ -420,6 +420,15 @@ impl TemplateEngine {
                 if names_a_thing(start) {
                     continue;
                 }
+                // "a second" is a moment, not the second of the machines ("wait a
+                // second, press one").
+                if entity
+                    && start > 0
+                    && tokens[start - 1] == "a"
+                    && crate::numbers::ORDINALS.contains(&tokens[start].as_str())
+                {
+                    continue;
+                }
                 let mut matches = slot_matches(matcher, &tokens, start);
                 if entity && matches.is_empty() {
                     matches = possessive_matches(matcher, &tokens, start);
@@ -655,6 +664,26 @@ pub(crate) mod tests {
                 .get("category"),
             Some(&text("restaurant"))
         );
+    }
+
+    #[test]
+    fn a_machine_by_its_place() {
+        let e = engine();
+        let machine = |text: &str| {
+            e.spot_slots("equipment.start", text)
+                .get("machine")
+                .cloned()
+        };
+        let id = |v: &str| Some(SlotValue::Text(v.to_owned()));
+        assert_eq!(machine("ok let's get the first press going"), id("press-1"));
+        assert_eq!(machine("spin up the 3rd pump"), id("pump-3"));
+        assert_eq!(machine("spin up number three pump, would ya"), id("pump-3"));
+        // A moment, not a machine: the one named after it is meant.
+        assert_eq!(machine("wait a second, press one"), id("press-1"));
+        // The templates know the forms too.
+        let r = e.recognize("start the first press");
+        assert_eq!(r.intent, "equipment.start");
+        assert_eq!(r.slots.get("machine").cloned(), id("press-1"));
     }
 
     #[test]
