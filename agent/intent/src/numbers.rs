@@ -257,6 +257,15 @@ pub fn ordinal_forms(n: u32) -> Vec<String> {
     vec![(*word).to_owned(), format!("{n}{suffix}")]
 }
 
+/// Whether `word` is an ordinal of [`ordinal_forms`] ("second", "2nd").
+pub fn is_ordinal(word: &str) -> bool {
+    let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    ORDINALS.contains(&word)
+        || digits
+            .parse::<u32>()
+            .is_ok_and(|n| ordinal_forms(n).iter().any(|form| form == word))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +277,8 @@ mod tests {
         assert_eq!(ordinal_forms(11), ["eleventh", "11th"]);
         assert_eq!(ordinal_forms(21), Vec::<String>::new());
         assert_eq!(ordinal_forms(0), Vec::<String>::new());
+        assert!(is_ordinal("second") && is_ordinal("2nd") && is_ordinal("13th"));
+        assert!(!is_ordinal("2") && !is_ordinal("2th") && !is_ordinal("pump3"));
     }
 
     fn longest(text: &str, halves: bool) -> Option<f64> {
