@@ -320,12 +320,15 @@ impl MqttTask {
         tokio::spawn(async move {
             let result = fleet.handle(&payload).await;
             tracing::info!(id = ?result.id, status = ?result.status, "fleet: {}", result.message);
+            // The retained heartbeat first: the broker takes one client's messages in
+            // order, so whoever reads the heartbeat after the result sees the new skills
+            // (read the other way round, it could still list a removed skill).
+            let beat = fleet.heartbeat().to_string();
+            let _ = client.try_publish(heartbeat_topic, QoS::AtLeastOnce, true, beat);
             let json = serde_json::to_string(&result).unwrap_or_default();
             if let Err(e) = client.try_publish(result_topic, QoS::AtLeastOnce, false, json) {
                 tracing::warn!("MQTT publish of a fleet result dropped: {e}");
             }
-            let beat = fleet.heartbeat().to_string();
-            let _ = client.try_publish(heartbeat_topic, QoS::AtLeastOnce, true, beat);
         });
     }
 
