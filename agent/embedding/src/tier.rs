@@ -28,10 +28,10 @@ const VALUE_WORD_MIN_RATIO: f32 = 2.0;
 /// An utterance of at most this many words (besides [`NOT_A_REQUEST`]) is acted on only
 /// when a sentence of the intent is nearly the same ([`FRAGMENT_MIN_COSINE`]).
 const FRAGMENT_WORDS: usize = 2;
+const FRAGMENT_MIN_COSINE: f32 = 0.95;
 /// An intent with fewer of its sentences filling no slot than this share never acts on
 /// an utterance that fills none: a value is asked for.
 const SLOTLESS_MAX_SHARE: f32 = 0.05;
-const FRAGMENT_MIN_COSINE: f32 = 0.95;
 
 /// Words that carry no request: an utterance that is one slot value and these alone ("pump
 /// two", "the passenger side please") names no intent, however near its vector is.
@@ -533,14 +533,13 @@ impl EmbeddingTier {
         };
         // A word after "a" or "an" names a thing, not what the value does or feels like:
         // "a crack" is no opening, "a cold" no chill.
-        let after_an_article = |i: usize| i > 0 && ["a", "an"].contains(&tokens[i - 1].as_str());
         tokens
             .iter()
             .enumerate()
             .filter(|(i, w)| {
                 !NOT_A_REQUEST.contains(&w.as_str())
                     && !edge_intent::numbers::names_a_number(w)
-                    && !after_an_article(*i)
+                    && !edge_intent::normalize::follows_an_article(tokens, *i)
             })
             .any(|(_, w)| {
                 count(with, w) >= VALUE_WORD_MIN_SENTENCES

@@ -25,6 +25,12 @@ pub fn opens_question(word: &str) -> bool {
     YES_NO_QUESTION_OPENERS.contains(&word) || QUESTION_WORDS.contains(&word)
 }
 
+/// Whether `tokens[i]` comes right after "a" or "an": a word there names a thing ("a
+/// crack", "a cold", "a second"), not what a value does.
+pub fn follows_an_article(tokens: &[String], i: usize) -> bool {
+    i > 0 && tokens.get(i - 1).is_some_and(|w| w == "a" || w == "an")
+}
+
 /// Phrases dropped at the start of an utterance (longest first).
 pub const LEADING_PHRASES: &[&str] = &[
     "would you mind",

@@ -219,7 +219,7 @@ pub fn number_to_words(n: u32) -> String {
 }
 
 /// Ordinal words, "first" to "twentieth" (index 0 is "first").
-pub(crate) const ORDINALS: &[&str] = &[
+const ORDINALS: &[&str] = &[
     "first",
     "second",
     "third",

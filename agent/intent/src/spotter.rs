@@ -5,8 +5,8 @@
 //! telling where their words start.
 
 use crate::engine::{SlotMatcher, TemplateEngine, slot_matches};
-use crate::normalize::normalize;
 use crate::normalize::tokenize;
+use crate::normalize::{follows_an_article, normalize};
 use crate::numbers::names_a_number;
 use edge_core::{Recognition, SlotKind, Slots, Tier};
 
@@ -404,28 +404,19 @@ impl TemplateEngine {
                 intent.declared.get(slot),
                 Some(edge_core::SlotKind::Entity { .. })
             );
-            // A value right after "a" or "an" where no template has an article before
-            // the slot names a thing: "my window has a crack in it" opens nothing.
+            // After "a" or "an" a word names a thing: an enum value there, where no
+            // template has an article before the slot, is none ("my window has a crack in
+            // it" opens nothing), and "a second" is a moment, not the second machine
+            // ("wait a second, press one").
             let enum_slot = matches!(
                 intent.declared.get(slot),
                 Some(edge_core::SlotKind::Enum { .. })
             );
-            let names_a_thing = |start: usize| {
-                enum_slot
-                    && !intent.after_article.get(slot).copied().unwrap_or(true)
-                    && start > 0
-                    && matches!(tokens[start - 1].as_str(), "a" | "an")
-            };
+            let no_article_before = !intent.after_article.get(slot).copied().unwrap_or(true);
             for start in 0..tokens.len() {
-                if names_a_thing(start) {
-                    continue;
-                }
-                // "a second" is a moment, not the second of the machines ("wait a
-                // second, press one").
-                if entity
-                    && start > 0
-                    && tokens[start - 1] == "a"
-                    && crate::numbers::ORDINALS.contains(&tokens[start].as_str())
+                if follows_an_article(&tokens, start)
+                    && (enum_slot && no_article_before
+                        || entity && crate::numbers::is_ordinal(&tokens[start]))
                 {
                     continue;
                 }
