@@ -28,6 +28,13 @@ async fn world() -> anyhow::Result<World> {
     let car = Simulator::car(&bus)?;
     let (setup, key) = DaemonSetup::new(&bus, broker.port).with_fleet(dir.path(), 1)?;
     let daemon = Daemon::start(&setup)?;
+    // Commands only after "online": the daemon publishes it once subscribed to its
+    // command topics (READY on D-Bus can come first, and a command sent then is lost).
+    let status = format!("edge-agent/{}/status", daemon.device_id);
+    MqttProbe::connect(broker.port, &status)
+        .await?
+        .expect(&status, |p| p == b"online")
+        .await?;
     Ok(World {
         bus,
         broker,
