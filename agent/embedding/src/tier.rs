@@ -605,16 +605,15 @@ impl EmbeddingTier {
             if entity_missing && self.names_an_unknown_thing(&intent, &tokens) {
                 decision = Decision::None;
             }
-            // A thing named (after a determiner) where a template has a required enum or
-            // entity slot, that is none of its values nor a word of the intent's sentences
-            // ("find a hotel nearby"): something no skill offers, not a value to take from
-            // an example. A bare unknown word ("icy") is asked about as before.
-            let value_missing = engine.required_slots(&intent).iter().any(|slot| {
-                !slots.contains_key(slot)
-                    && engine.slot_kind(&intent, slot).is_some_and(|k| {
-                        matches!(k, SlotKind::Enum { .. } | SlotKind::Entity { .. })
-                    })
-            });
+            // A thing named (after a determiner) where a template has a required enum
+            // slot, that is none of its values nor a word of the intent's sentences ("find
+            // a hotel nearby"): something no skill offers, not a value to take from an
+            // example. A bare unknown word ("icy") is asked about as before. (An empty
+            // entity slot beside an unknown thing is none by the rule above.)
+            let value_missing = engine
+                .required_slots(&intent)
+                .iter()
+                .any(|slot| !slots.contains_key(slot) && engine.is_enum_slot(&intent, slot));
             if value_missing
                 && self.names_an_unknown_thing(&intent, &tokens)
                 && engine
