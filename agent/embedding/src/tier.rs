@@ -180,8 +180,10 @@ struct ValueWords {
     all: SentenceWords,
 }
 
-/// Words before the name of a thing ("the kiln", "my compressor").
-const DETERMINERS: &[&str] = &["a", "an", "the", "this", "that", "my", "our", "your"];
+/// Words before the name of a thing ("the kiln", "my compressor", "any supermarkets").
+const DETERMINERS: &[&str] = &[
+    "a", "an", "any", "some", "the", "this", "that", "my", "our", "your",
+];
 
 /// Words that negate the next one (normalised: apostrophes dropped).
 const NEGATIONS: &[&str] = &[
@@ -1286,9 +1288,11 @@ pub(crate) mod tests {
         let (tier, space) = fitted(&engine, SURE);
         let nearby = space.along("nav.find_nearby", 0.0);
         // "find a {category} nearby" with no hotels among the categories.
-        let hotel = tier.judge(&engine, "find me a hotel nearby", &nearby);
-        assert_eq!(hotel.decision, Decision::None, "{hotel:?}");
-        assert!(matches!(hotel.verdict, Verdict::None), "{hotel:?}");
+        for text in ["find me a hotel nearby", "find some hotels nearby"] {
+            let hotel = tier.judge(&engine, text, &nearby);
+            assert_eq!(hotel.decision, Decision::None, "{text}: {hotel:?}");
+            assert!(matches!(hotel.verdict, Verdict::None), "{text}: {hotel:?}");
+        }
         // A word of the intent's sentences in that place is no unknown thing: the value
         // it goes with is taken or asked for, the request stands.
         let eat = tier.judge(&engine, "find me something to eat nearby", &nearby);
