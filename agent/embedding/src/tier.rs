@@ -474,6 +474,25 @@ impl EmbeddingTier {
             .any(|w| share(intent, w) > share(NONE, w))
     }
 
+    /// Whether `tokens` open (fillers and a "no" aside) with a negation none of `intent`'s
+    /// sentences opens with: "don't open the window, it's pouring" asks for the opposite
+    /// of a request, while "don't do that" is how a no is said.
+    fn negates_the_request(&self, intent: &str, tokens: &[String]) -> bool {
+        let mut rest = tokens
+            .iter()
+            .map(String::as_str)
+            .skip_while(|w| NOT_A_REQUEST.contains(w) || matches!(*w, "no" | "nah" | "please"));
+        let (Some(first), next) = (rest.next(), rest.next()) else {
+            return false;
+        };
+        let negation = match first {
+            "dont" | "never" => next != Some("forget"),
+            "do" => next == Some("not"),
+            _ => false,
+        };
+        negation && !self.openers.get(intent).is_some_and(|o| o.contains(first))
+    }
+
     /// Whether a sentence of `intent` has `word`.
     fn is_a_word_of(&self, intent: &str, word: &str) -> bool {
         self.word_counts
@@ -582,6 +601,12 @@ impl EmbeddingTier {
         // a fragment or noise. Asked about, never acted on. So is a lone word no template
         // takes ("hold", which is how "call mom" is often heard): the templates list the
         // words that are commands alone.
+        if decision
+            .intent()
+            .is_some_and(|intent| self.negates_the_request(intent, &tokens))
+        {
+            decision = Decision::None;
+        }
         if let Decision::Accept(intent) = &decision {
             let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
             let fragment = tokens.len() == 1
@@ -1383,6 +1408,40 @@ pub(crate) mod tests {
         let status = space.along("equipment.status", 0.0);
         let asked = tier.judge(&engine, "is pump three still going", &status);
         assert!(matches!(asked.verdict, Verdict::Accept(_)), "{asked:?}");
+    }
+
+    #[test]
+    fn a_request_said_not_to_do_is_no_request() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let window = space.along("window.set", 0.0);
+        for text in [
+            "don't open the window, it's pouring",
+            "please do not open the windows",
+            "never open my window",
+        ] {
+            let judged = tier.judge(&engine, text, &window);
+            assert_eq!(judged.decision, Decision::None, "{text}: {judged:?}");
+            assert!(
+                matches!(judged.verdict, Verdict::None),
+                "{text}: {judged:?}"
+            );
+        }
+        // "don't forget" asks for the thing; the request stands.
+        let reminded = tier.judge(&engine, "don't forget to open my window", &window);
+        assert!(
+            matches!(reminded.verdict, Verdict::Accept(_)),
+            "{reminded:?}"
+        );
+        // Where the intent's own sentences open with the negation, it is how the intent
+        // is said ("don't do that" is a no).
+        let no = space.along("dialog.no", 0.0);
+        let said = tier.judge(&engine, "no, don't do that", &no);
+        assert_eq!(
+            said.decision,
+            Decision::Accept("dialog.no".into()),
+            "{said:?}"
+        );
     }
 
     #[test]
