@@ -185,6 +185,10 @@ const DETERMINERS: &[&str] = &[
     "a", "an", "any", "some", "the", "this", "that", "my", "our", "your",
 ];
 
+/// Words that tell of what was, not what should be: "press one was running fine this
+/// morning" reports, it asks for nothing.
+const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday"];
+
 /// Words that negate the next one (normalised: apostrophes dropped).
 const NEGATIONS: &[&str] = &[
     "wont", "doesnt", "dont", "cant", "cannot", "isnt", "arent", "wasnt", "didnt", "wouldnt",
@@ -493,6 +497,13 @@ impl EmbeddingTier {
         negation && !self.openers.get(intent).is_some_and(|o| o.contains(first))
     }
 
+    /// Whether `tokens` tell of the past in a word none of `intent`'s sentences has.
+    fn tells_of_the_past(&self, intent: &str, tokens: &[String]) -> bool {
+        tokens
+            .iter()
+            .any(|w| PAST_MARKERS.contains(&w.as_str()) && !self.is_a_word_of(intent, w))
+    }
+
     /// Whether a sentence of `intent` has `word`.
     fn is_a_word_of(&self, intent: &str, word: &str) -> bool {
         self.word_counts
@@ -553,7 +564,8 @@ impl EmbeddingTier {
             (count(all, word) - count(with, word)) as f32 / (all.0 - with.0).max(1) as f32
         };
         // A word after "a" or "an" names a thing, not what the value does or feels like:
-        // "a crack" is no opening, "a cold" no chill.
+        // "a crack" is no opening, "a cold" no chill. A negated word says the opposite:
+        // "not cold" is no chill.
         tokens
             .iter()
             .enumerate()
@@ -561,6 +573,7 @@ impl EmbeddingTier {
                 !NOT_A_REQUEST.contains(&w.as_str())
                     && !edge_intent::numbers::names_a_number(w)
                     && !edge_intent::normalize::follows_an_article(tokens, *i)
+                    && !(*i > 0 && NEGATIONS.contains(&tokens[i - 1].as_str()))
             })
             .any(|(_, w)| {
                 count(with, w) >= VALUE_WORD_MIN_SENTENCES
@@ -661,8 +674,10 @@ impl EmbeddingTier {
                 // A question put to an intent none of whose sentences opens that way
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
+                // So is a report of the past the intent's sentences never make.
                 if matches!(decision, Decision::Accept(_))
                     && (self.asks_unlike_the_intent(&intent, &tokens)
+                        || self.tells_of_the_past(&intent, &tokens)
                         || tokens.iter().any(|w| self.none_only.contains(w)))
                 {
                     decision = Decision::Ask(intent.clone());
@@ -1279,6 +1294,35 @@ pub(crate) mod tests {
             panic!("{thing:?}")
         };
         assert_eq!(asked.missing_slot.as_deref(), Some("position"), "{asked:?}");
+        // The same word negated says nothing of opening either.
+        let stale = tier.judge(&engine, "the passenger window is not fresh", &window);
+        let Verdict::Ask(asked) = &stale.verdict else {
+            panic!("{stale:?}")
+        };
+        assert_eq!(asked.missing_slot.as_deref(), Some("position"), "{asked:?}");
+    }
+
+    #[test]
+    fn a_report_of_the_past_is_asked_about_not_acted_on() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let troubleshoot = space.along("troubleshoot.start", 0.0);
+        let report = tier.judge(
+            &engine,
+            "pump three was running fine this morning",
+            &troubleshoot,
+        );
+        assert_eq!(
+            report.decision,
+            Decision::Ask("troubleshoot.start".into()),
+            "{report:?}"
+        );
+        let now = tier.judge(
+            &engine,
+            "pump three is not running fine, help me fix it",
+            &troubleshoot,
+        );
+        assert!(matches!(now.verdict, Verdict::Accept(_)), "{now:?}");
     }
 
     #[test]
