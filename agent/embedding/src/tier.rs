@@ -645,23 +645,26 @@ impl EmbeddingTier {
             if entity_missing && self.names_an_unknown_thing(&intent, &tokens) {
                 decision = Decision::None;
             }
-            // A thing named (after a determiner) where a template has a required enum
-            // slot, that is none of its values nor a word of the intent's sentences ("find
-            // a hotel nearby"): something no skill offers, not a value to take from an
-            // example. A bare unknown word ("icy") is asked about as before. (An empty
-            // entity slot beside an unknown thing is none by the rule above.)
+            // A thing named (after a determiner, or in two words: "the nearest tyre
+            // shop") where a template has a required enum slot, that is none of its
+            // values nor a word of the intent's sentences ("find a hotel nearby"):
+            // something no skill offers, not a value to take from an example. A bare
+            // unknown word ("icy") is asked about as before. (An empty entity slot beside
+            // an unknown thing is none by the rule above.)
             let value_missing = engine
                 .required_slots(&intent)
                 .iter()
                 .any(|slot| !slots.contains_key(slot) && engine.is_enum_slot(&intent, slot));
-            if value_missing
-                && self.names_an_unknown_thing(&intent, &tokens)
-                && engine
-                    .unknown_value_in_place(&intent, text, |w| {
+            let unknown_value = value_missing
+                .then(|| {
+                    engine.unknown_value_in_place(&intent, text, |w| {
                         NOT_A_REQUEST.contains(&w) || self.is_a_word_of(&intent, w)
                     })
-                    .is_some()
-            {
+                })
+                .flatten();
+            if unknown_value.is_some_and(|value| {
+                self.names_an_unknown_thing(&intent, &tokens) || value.contains(' ')
+            }) {
                 decision = Decision::None;
             }
             // One value alone names no request ("pump two"); two together do ("passenger
@@ -1357,7 +1360,12 @@ pub(crate) mod tests {
         let (tier, space) = fitted(&engine, SURE);
         let nearby = space.along("nav.find_nearby", 0.0);
         // "find a {category} nearby" with no hotels among the categories.
-        for text in ["find me a hotel nearby", "find some hotels nearby"] {
+        // Two unknown words in that place name a thing without a determiner too.
+        for text in [
+            "find me a hotel nearby",
+            "find some hotels nearby",
+            "where's the nearest tyre shop",
+        ] {
             let hotel = tier.judge(&engine, text, &nearby);
             assert_eq!(hotel.decision, Decision::None, "{text}: {hotel:?}");
             assert!(matches!(hotel.verdict, Verdict::None), "{text}: {hotel:?}");
