@@ -570,10 +570,13 @@ impl EmbeddingTier {
             .iter()
             .enumerate()
             .filter(|(i, w)| {
+                let negated = i
+                    .checked_sub(1)
+                    .is_some_and(|before| NEGATIONS.contains(&tokens[before].as_str()));
                 !NOT_A_REQUEST.contains(&w.as_str())
                     && !edge_intent::numbers::names_a_number(w)
                     && !edge_intent::normalize::follows_an_article(tokens, *i)
-                    && !(*i > 0 && NEGATIONS.contains(&tokens[i - 1].as_str()))
+                    && !negated
             })
             .any(|(_, w)| {
                 count(with, w) >= VALUE_WORD_MIN_SENTENCES
