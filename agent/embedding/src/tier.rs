@@ -485,7 +485,7 @@ impl EmbeddingTier {
         let mut rest = tokens
             .iter()
             .map(String::as_str)
-            .skip_while(|w| NOT_A_REQUEST.contains(w) || matches!(*w, "no" | "nah" | "please"));
+            .skip_while(|w| NOT_A_REQUEST.contains(w) || matches!(*w, "no" | "nah"));
         let (Some(first), next) = (rest.next(), rest.next()) else {
             return false;
         };
@@ -608,6 +608,13 @@ impl EmbeddingTier {
         {
             decision = Decision::None;
         }
+        // Told not to do it ("don't open the window, it's pouring"): no request at all.
+        if decision
+            .intent()
+            .is_some_and(|intent| self.negates_the_request(intent, &tokens))
+        {
+            decision = Decision::None;
+        }
         // The single nearest training sentence is a negative: the mean of the k nearest
         // can hide it ("turn on the extraction fan in hall two" beside the negative "turn
         // on the extraction fans in bay 2"). Asked about, never acted on.
@@ -617,12 +624,6 @@ impl EmbeddingTier {
         // a fragment or noise. Asked about, never acted on. So is a lone word no template
         // takes ("hold", which is how "call mom" is often heard): the templates list the
         // words that are commands alone.
-        if decision
-            .intent()
-            .is_some_and(|intent| self.negates_the_request(intent, &tokens))
-        {
-            decision = Decision::None;
-        }
         if let Decision::Accept(intent) = &decision {
             let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
             let fragment = tokens.len() == 1
