@@ -1122,6 +1122,21 @@ pub(crate) mod tests {
         }
     }
 
+    /// Asserts that `text`, embedded as `vector`, is refused: no intent, no question.
+    fn assert_no_request(
+        tier: &EmbeddingTier,
+        engine: &TemplateEngine,
+        text: &str,
+        vector: &[f32],
+    ) {
+        let judged = tier.judge(engine, text, vector);
+        assert_eq!(judged.decision, Decision::None, "{text}: {judged:?}");
+        assert!(
+            matches!(judged.verdict, Verdict::None),
+            "{text}: {judged:?}"
+        );
+    }
+
     fn fitted(engine: &TemplateEngine, thresholds: Thresholds) -> (EmbeddingTier, Space) {
         let set = TrainingSet::new(
             engine,
@@ -1337,13 +1352,12 @@ pub(crate) mod tests {
         let engine = engine();
         let (tier, space) = fitted(&engine, SURE);
         let troubleshoot = space.along("troubleshoot.start", 0.0);
-        let kiln = tier.judge(
+        assert_no_request(
+            &tier,
             &engine,
             "troubleshoot the kiln, it keeps tripping",
             &troubleshoot,
         );
-        assert_eq!(kiln.decision, Decision::None, "{kiln:?}");
-        assert!(matches!(kiln.verdict, Verdict::None), "{kiln:?}");
         // A machine of the plant, named or not, is a request.
         for text in [
             "troubleshoot the pump, it keeps tripping",
@@ -1370,9 +1384,7 @@ pub(crate) mod tests {
             "find some hotels nearby",
             "where's the nearest tyre shop",
         ] {
-            let hotel = tier.judge(&engine, text, &nearby);
-            assert_eq!(hotel.decision, Decision::None, "{text}: {hotel:?}");
-            assert!(matches!(hotel.verdict, Verdict::None), "{text}: {hotel:?}");
+            assert_no_request(&tier, &engine, text, &nearby);
         }
         // A word of the intent's sentences in that place is no unknown thing: the value
         // it goes with is taken or asked for, the request stands.
@@ -1476,12 +1488,7 @@ pub(crate) mod tests {
             "please do not open the windows",
             "never open my window",
         ] {
-            let judged = tier.judge(&engine, text, &window);
-            assert_eq!(judged.decision, Decision::None, "{text}: {judged:?}");
-            assert!(
-                matches!(judged.verdict, Verdict::None),
-                "{text}: {judged:?}"
-            );
+            assert_no_request(&tier, &engine, text, &window);
         }
         // "don't forget" asks for the thing; the request stands.
         let reminded = tier.judge(&engine, "don't forget to open my window", &window);
