@@ -298,6 +298,19 @@ pub fn score_from(
     Ok((logprobs, decoder.evaluations))
 }
 
+/// What makes two hypotheses of text `text` the same reading: their words in lower case
+/// without punctuation, whether the last word may still go on (no space or punctuation
+/// after it), and whether they `ended`.
+fn reading_key(text: &str, ended: bool) -> (String, bool, bool) {
+    let open = text.ends_with(|c: char| c.is_alphanumeric() || c == '\'');
+    let words: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    (words.join(" "), open, ended)
+}
+
 /// Searches for the best transcript under `grammar`'s bias. `prompt` is what Whisper reads
 /// before the transcript (vocabulary prompt and task tokens); `blank`: the token Whisper
 /// never starts with (a lone space).
@@ -345,6 +358,17 @@ pub fn search(
         }
         next.retain(|beam| beam.logprob >= floor);
         next.sort_by(|a, b| b.logprob.total_cmp(&a.logprob));
+        // The same words in another case or punctuation are one reading: only the likeliest
+        // keeps a beam ("set," and "Set" would otherwise crowd out "set the").
+        let mut seen = std::collections::HashSet::new();
+        next.retain(|beam| {
+            let text: String = beam
+                .tokens
+                .iter()
+                .filter_map(|&id| texts.text(id))
+                .collect();
+            seen.insert(reading_key(&text, beam.ended))
+        });
         if let Some(lead) = next.first().map(|b| b.logprob) {
             next.retain(|b| b.logprob >= lead - BEAM_WIDTH);
         }
@@ -399,7 +423,21 @@ pub fn search(
 
 #[cfg(test)]
 mod tests {
-    use super::word_count;
+    use super::{reading_key, word_count};
+
+    #[test]
+    fn case_and_punctuation_make_no_other_reading() {
+        assert_eq!(reading_key(" Set,", false), reading_key(" set.", false));
+        assert_eq!(reading_key(" Set", false), reading_key(" set", false));
+        assert_eq!(
+            reading_key(" set, pump", false),
+            reading_key(" Set pump", false)
+        );
+        // A word that may still go on ("set" + "up" is "setup") is not one that ended.
+        assert_ne!(reading_key(" set", false), reading_key(" set,", false));
+        assert_ne!(reading_key(" set 5.", true), reading_key(" set 5.", false));
+        assert_ne!(reading_key(" set the", false), reading_key(" set", false));
+    }
 
     #[test]
     fn words_are_counted_as_the_client_counts_them() {

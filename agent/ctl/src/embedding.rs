@@ -173,17 +173,18 @@ impl EmbeddingRunner {
         (recognition, answer)
     }
 
-    /// The intent the tier would act on for `text` (accepted with every required slot), not
-    /// counted in the report: a second opinion on a transcript.
-    pub fn accepted_intent(
+    /// The intent the tier would act on or ask about for `text`
+    /// (`Judgement::leaning_intent`), not counted in the report: a second opinion on a
+    /// transcript, as the daemon's.
+    pub fn leaning_intent(
         &mut self,
         engine: &TemplateEngine,
         text: &str,
     ) -> anyhow::Result<Option<String>> {
-        Ok(match self.judgement(engine, text)?.verdict {
-            Verdict::Accept(recognition) => Some(recognition.intent),
-            Verdict::Ask(_) | Verdict::None => None,
-        })
+        Ok(self
+            .judgement(engine, text)?
+            .leaning_intent()
+            .map(str::to_owned))
     }
 
     /// The tier's judgement of `text`, its clauses judged alone where the tier wants

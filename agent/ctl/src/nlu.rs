@@ -367,6 +367,12 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                         |text| engine.command_free_text(text),
                         max_drop,
                     );
+                    // As the daemon: the grammar never puts a machine in.
+                    if chosen.source == "grammar"
+                        && !engine.names_the_machines_heard(&transcript.text, &chosen.text)
+                    {
+                        chosen = edge_speech::Chosen::free(&transcript);
+                    }
                     if chosen.confirm && !args.asr_no_second_opinion {
                         let intent = engine.recognize(&chosen.text).intent;
                         // As the daemon: a reading that mends only the carrier's sound
@@ -561,7 +567,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// As the daemon (`Pipeline::second_opinion`): what `text` means on its own, the template
-/// tier's intent, else the one the embedding tier would act on.
+/// tier's intent, else the one the embedding tier would act on or ask about.
 fn second_opinion(
     engine: &TemplateEngine,
     embedding: Option<&mut crate::embedding::EmbeddingRunner>,
@@ -572,7 +578,7 @@ fn second_opinion(
         return Ok(Some(recognition.intent));
     }
     match embedding {
-        Some(tier) => tier.accepted_intent(engine, text),
+        Some(tier) => tier.leaning_intent(engine, text),
         None => Ok(None),
     }
 }

@@ -405,14 +405,12 @@ impl Language {
         Ok(())
     }
 
-    /// The intent the embedding tier would act on for `text` (accepted, every required
-    /// slot found), asking nothing and changing nothing: a second opinion on a transcript.
-    pub async fn accepted_intent(&self, catalog: &Arc<Catalog>, text: &str) -> Option<String> {
+    /// The intent the embedding tier would act on or ask about for `text`
+    /// (`Judgement::leaning_intent`), asking nothing and changing nothing: a second
+    /// opinion on a transcript.
+    pub async fn leaning_intent(&self, catalog: &Arc<Catalog>, text: &str) -> Option<String> {
         let judgement = self.embedding.as_ref()?.judge(catalog, text).await?;
-        match judgement.verdict {
-            edge_embedding::Verdict::Accept(recognition) => Some(recognition.intent),
-            _ => None,
-        }
+        judgement.leaning_intent().map(str::to_owned)
     }
 
     /// The embedding tier's second look at the templates' reading of `text` as `intent`,

@@ -284,16 +284,16 @@ impl Pipeline {
     }
 
     /// What `text` means on its own, as a second opinion on another reading of the same
-    /// audio: the template tier's intent, else the one the embedding tier would act on
-    /// (never the SLM or escalation: slow, and a guess is no corroboration). No dialogue,
-    /// audit or metrics.
+    /// audio: the template tier's intent, else the one the embedding tier would act on or
+    /// ask about (never the SLM or escalation: slow, and a guess is no corroboration). No
+    /// dialogue, audit or metrics.
     pub async fn second_opinion(&self, text: &str) -> Option<String> {
         let catalog = self.catalog();
         let recognition = catalog.engine.recognize(text);
         if !recognition.is_none() {
             return Some(recognition.intent);
         }
-        self.language.get()?.accepted_intent(&catalog, text).await
+        self.language.get()?.leaning_intent(&catalog, text).await
     }
 
     /// The current skills and templates.

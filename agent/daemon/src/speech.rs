@@ -241,11 +241,18 @@ impl Speech {
         }
         let (mut chosen, intent) = {
             let catalog = self.pipeline.catalog();
-            let chosen = edge_speech::choose(
+            let mut chosen = edge_speech::choose(
                 &transcript,
                 |text| catalog.engine.command_free_text(text),
                 self.grammar_max_drop,
             );
+            if chosen.source == "grammar"
+                && !catalog
+                    .engine
+                    .names_the_machines_heard(&transcript.text, &chosen.text)
+            {
+                chosen = edge_speech::Chosen::free(&transcript);
+            }
             let intent = chosen.confirm.then(|| {
                 let mended = catalog
                     .engine

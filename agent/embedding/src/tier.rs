@@ -123,6 +123,19 @@ impl Judgement {
     pub fn overrules_free_text(&self, intent: &str) -> bool {
         !matches!(&self.decision, Decision::Accept(agreed) if agreed == intent)
     }
+
+    /// The skill request this judgement reads `text` as, acted on or asked about ("Did you
+    /// mean ...?", "Which machine?"): a second opinion on another reading of the same audio.
+    /// A question is enough there: the other reading already names the command, and the
+    /// two agree ("now we go to the office." leans to the route "navigate to the office."
+    /// names). `None` when the tier found no skill's request.
+    pub fn leaning_intent(&self) -> Option<&str> {
+        match &self.verdict {
+            Verdict::Accept(recognition) => Some(&recognition.intent),
+            Verdict::Ask(clarification) => Some(&clarification.intent),
+            Verdict::None => None,
+        }
+    }
 }
 
 /// The fitted tier of one skills catalog.
@@ -1268,6 +1281,10 @@ pub(crate) mod tests {
             "{unsure:?}"
         );
         assert!(unsure.overrules_free_text("media.play"));
+        // As a second opinion on another reading of the audio, a question leans to its
+        // intent as an acceptance does; finding no request leans nowhere.
+        assert_eq!(agreed.leaning_intent(), Some("media.play"), "{agreed:?}");
+        assert_eq!(unsure.leaning_intent(), Some("media.play"), "{unsure:?}");
         let nothing = tier.judge(
             &engine,
             "play the previous song again",
@@ -1275,8 +1292,15 @@ pub(crate) mod tests {
         );
         assert_eq!(nothing.decision, Decision::None);
         assert!(nothing.overrules_free_text("media.play"), "{nothing:?}");
-        // Enum and entity slots are no free text: the templates' reading stands alone.
-        for text in ["stop pump 3", "volume up", "fan 5"] {
+        assert_eq!(nothing.leaning_intent(), None, "{nothing:?}");
+        // Enum and entity slots are no free text: the templates' reading stands alone,
+        // also beside free text (the symptom of a machine's troubleshooting).
+        for text in [
+            "stop pump 3",
+            "volume up",
+            "fan 5",
+            "troubleshoot pump 3 it is leaking oil",
+        ] {
             let read = engine.recognize(text);
             assert!(!read.is_none(), "{text}");
             assert!(!engine.rests_on_free_text(&read), "{text}");

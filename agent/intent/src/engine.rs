@@ -287,13 +287,18 @@ impl TemplateEngine {
 
     /// Whether `recognition` rests on a free-text slot the templates filled: a carrier
     /// phrase and any words after it ("play {query}" takes "the previous song again"), so
-    /// the embedding tier gets a second look before it is acted on.
+    /// the embedding tier gets a second look before it is acted on. A typed value filled
+    /// beside it (a machine, a number) is what the reading rests on instead:
+    /// "troubleshoot pump 1, it is leaking oil" is pump 1's troubleshooting whatever the
+    /// symptom says.
     pub fn rests_on_free_text(&self, recognition: &Recognition) -> bool {
+        let text_slots = self.text_slots(&recognition.intent);
+        let is_text = |name: &String| text_slots.iter().any(|(slot, _)| slot == name);
         recognition.tier == Tier::Template
-            && self
-                .text_slots(&recognition.intent)
+            && text_slots
                 .iter()
                 .any(|(name, _)| matches!(recognition.slots.get(name), Some(SlotValue::Text(_))))
+            && recognition.slots.keys().all(is_text)
     }
 
     /// A free-text slot that took words of two clauses ("play the last track again, I

@@ -284,6 +284,65 @@ impl TemplateEngine {
             .collect()
     }
 
+    /// Whether `reading`, a command the recogniser's grammar pass made, is more than a
+    /// machine the free transcript (`heard`) never named. The decoder writes the
+    /// vocabulary prompt's names readily, so a reading that is a machine's name and at
+    /// most one other word ("Pump 2, on" for "Pots a trend for me" at 6 dB) must have that
+    /// name heard: each of its words in `heard` as written, a number as digits or a
+    /// number word, a word of three letters or more also by sound ("bump 2" for "pump
+    /// 2"). Longer readings mend a carrier phrase around the machine and stand as they are.
+    pub fn names_the_machines_heard(&self, heard: &str, reading: &str) -> bool {
+        let recognition = self.recognize_exact(reading);
+        let Some(intent) = self.compiled_intent(&recognition.intent) else {
+            return true;
+        };
+        let read = normalize(reading);
+        let heard = normalize(heard);
+        let as_number = |w: &str| {
+            crate::numbers::parse_number_prefixes(&[w.to_owned()], 0, false)
+                .first()
+                .filter(|(end, _)| *end == 1)
+                .map(|(_, value)| *value)
+        };
+        let heard_word = |word: &str| {
+            heard.iter().any(|h| {
+                h == word
+                    || as_number(h).is_some_and(|n| Some(n) == as_number(word))
+                    || (word.chars().count() >= crate::engine::near_miss::MIN_PHONETIC_LETTERS
+                        && crate::phonetic::similarity(h, word)
+                            >= crate::engine::near_miss::MIN_SIMILARITY)
+            })
+        };
+        for (slot, matcher) in &intent.slots {
+            let (SlotMatcher::Phrases(phrases), Some(edge_core::SlotValue::Text(value))) =
+                (matcher, recognition.slots.get(slot))
+            else {
+                continue;
+            };
+            if !self.entity_slots(&intent.name).contains(slot) {
+                continue;
+            }
+            // The longest name of the value the reading has, word for word.
+            let name = phrases
+                .iter()
+                .filter(|(words, v)| {
+                    v == value
+                        && read
+                            .windows(words.len().max(1))
+                            .any(|w| w == words.as_slice())
+                })
+                .map(|(words, _)| words)
+                .max_by_key(|words| words.len());
+            let Some(name) = name else {
+                continue;
+            };
+            if read.len() <= name.len() + 1 && !name.iter().all(|w| heard_word(w)) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Whether `reading` (a command the recogniser's grammar pass made, with free text) only
     /// mends the sound of `heard` (the free transcript) in its carrier phrase: the two differ
     /// in one run of at most [`MENDED_WORDS`] words that sound alike
@@ -773,6 +832,26 @@ pub(crate) mod tests {
             Some(crate::Doubt::BarelyHeard)
         );
         assert_eq!(e.doubt(&templates, text, &heard), None);
+    }
+
+    #[test]
+    fn a_grammar_reading_of_little_more_than_a_machine_needs_it_heard() {
+        let e = engine();
+        let named = |heard: &str, reading: &str| e.names_the_machines_heard(heard, reading);
+        // The name heard as written, in another order, as a number word or by sound.
+        assert!(named("stop him 2, pump", "stop, pump 2,"));
+        assert!(named("stop pump two", "stop pump 2"));
+        assert!(named("Let's top bump 3, stop", "Stop pump 3"));
+        // No machine, or a longer reading that mends a carrier phrase around it.
+        assert!(named("Set the band to 5.", "Set the fan to 5."));
+        assert!(named(
+            "What is the temperature of pin 4?",
+            "What is the temperature of pump 4?"
+        ));
+        // A machine and a word, the machine never heard.
+        assert!(!named("Pots a trend for me", "Pump 3, on"));
+        assert!(!named("Step the sub press 1,", "Pump 3, stop"));
+        assert!(!named("stop them to", "start pump 3,"));
     }
 
     #[test]

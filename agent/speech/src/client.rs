@@ -85,6 +85,16 @@ pub struct Chosen {
 }
 
 impl Chosen {
+    /// The free transcript, as it was heard.
+    pub fn free(transcript: &Transcript) -> Self {
+        Self {
+            text: transcript.text.clone(),
+            source: "free".into(),
+            confirm: false,
+            corroborated: false,
+        }
+    }
+
     /// A second opinion on a grammar-made command with free text: when the free transcript,
     /// understood on its own by another tier (`free_intent`), names the same intent as the
     /// chosen one (`intent`), two readings of the audio agree, and the grammar mended only
@@ -127,12 +137,7 @@ pub fn choose(
     command_free_text: impl Fn(&str) -> Option<Vec<String>>,
     max_drop: f32,
 ) -> Chosen {
-    let free = Chosen {
-        text: transcript.text.clone(),
-        source: "free".into(),
-        confirm: false,
-        corroborated: false,
-    };
+    let free = Chosen::free(transcript);
     if let (Some(first), Some(known)) = (
         transcript.hypotheses.first(),
         transcript.hypotheses.iter().find(|h| h.source == "known"),

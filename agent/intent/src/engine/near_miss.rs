@@ -29,7 +29,9 @@
 //! - heard words are compared as one sound only when none of them is a template word as it
 //!   is ("cabin temperature" is not a split "temperature"), and never fewer heard words than
 //!   a value has ("pumping" is not "pump one");
-//! - free-text slots take nothing in a near miss (they fit anything);
+//! - free-text slots take words in a near miss only beside a typed value (a machine, a
+//!   number): free text fits anything, so a carrier phrase misheard around it shows
+//!   nothing by itself;
 //! - at most [`MAX_EDITS`] edits, and a total cost of at most [`MAX_COST_PER_TOKEN`] × tokens.
 //!
 //! Confidence: `coverage × (1 − cost / tokens)`, where coverage is the exact pass's score (a
@@ -567,9 +569,11 @@ impl Matcher<'_> {
     /// A complete match, with a function word heard after the end as a plain edit.
     fn finish(&self, state: Fuzzy) -> Option<Fuzzy> {
         let n = self.heard.tokens.len();
-        // Free text fits anything, so it cannot show that the rest was a command; and
-        // with nothing but function words heard right, nothing shows it was this one.
-        if state.text_words > 0 || (!state.anchored && n > 1) {
+        // Free text fits anything, so alone it cannot show that the rest was a command; a
+        // typed value heard beside it can ("Travel shoot, pump 1, it is leaking oil." is
+        // pump 1's troubleshooting, whatever the symptom). With nothing but function words
+        // heard right, nothing shows it was this one.
+        if (state.text_words > 0 && state.typed_words == 0) || (!state.anchored && n > 1) {
             return None;
         }
         if state.pos == n {
@@ -982,6 +986,12 @@ templates = ["note {note}"]
 [intents."plant.cancel"]
 say = "Cancelled"
 templates = ["cancel"]
+
+[intents."plant.diagnose"]
+say = "Diagnosing {machine}"
+slots.machine = { type = "machine" }
+slots.symptom = { type = "text", max_words = 6, required = false }
+templates = ["diagnose [the] {machine} [it is {symptom}]"]
 "#;
 
     fn engine() -> TemplateEngine {
@@ -1130,6 +1140,27 @@ templates = ["how fast is [the] {machine} [running|going|turning]"]
         }
         // Free text takes nothing in a near miss: "knot" is not "note".
         assert_eq!(engine.recognize("knot buy milk").intent, "none");
+    }
+
+    #[test]
+    fn free_text_is_taken_beside_a_typed_value() {
+        let engine = engine();
+        // The machine heard as it is shows the command; the symptom is what follows.
+        let r = engine.recognize("diagnosed pump one it is leaking oil");
+        assert_eq!(r.intent, "plant.diagnose", "{r:?}");
+        assert_eq!(machine(&r), Some(&SlotValue::Text("pump-1".into())));
+        assert_eq!(
+            r.slots.get("symptom"),
+            Some(&SlotValue::Text("leaking oil".into())),
+            "{r:?}"
+        );
+        // No machine: the carrier misheard around free text shows nothing.
+        assert_eq!(
+            engine
+                .recognize("diagnosed the garden it is leaking oil")
+                .intent,
+            "none"
+        );
     }
 
     #[test]
