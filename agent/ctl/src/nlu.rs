@@ -365,14 +365,9 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     let mut chosen = edge_speech::choose(
                         &transcript,
                         |text| engine.command_free_text(text),
+                        |heard, reading| engine.names_the_machines_heard(heard, reading),
                         max_drop,
                     );
-                    // As the daemon: the grammar never puts a machine in.
-                    if chosen.source == "grammar"
-                        && !engine.names_the_machines_heard(&transcript.text, &chosen.text)
-                    {
-                        chosen = edge_speech::Chosen::free(&transcript);
-                    }
                     if chosen.confirm && !args.asr_no_second_opinion {
                         let intent = engine.recognize(&chosen.text).intent;
                         // As the daemon: a reading that mends only the carrier's sound

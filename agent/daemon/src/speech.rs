@@ -241,18 +241,12 @@ impl Speech {
         }
         let (mut chosen, intent) = {
             let catalog = self.pipeline.catalog();
-            let mut chosen = edge_speech::choose(
+            let chosen = edge_speech::choose(
                 &transcript,
                 |text| catalog.engine.command_free_text(text),
+                |heard, reading| catalog.engine.names_the_machines_heard(heard, reading),
                 self.grammar_max_drop,
             );
-            if chosen.source == "grammar"
-                && !catalog
-                    .engine
-                    .names_the_machines_heard(&transcript.text, &chosen.text)
-            {
-                chosen = edge_speech::Chosen::free(&transcript);
-            }
             let intent = chosen.confirm.then(|| {
                 let mended = catalog
                     .engine

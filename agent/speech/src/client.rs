@@ -85,16 +85,6 @@ pub struct Chosen {
 }
 
 impl Chosen {
-    /// The free transcript, as it was heard.
-    pub fn free(transcript: &Transcript) -> Self {
-        Self {
-            text: transcript.text.clone(),
-            source: "free".into(),
-            confirm: false,
-            corroborated: false,
-        }
-    }
-
     /// A second opinion on a grammar-made command with free text: when the free transcript,
     /// understood on its own by another tier (`free_intent`), names the same intent as the
     /// chosen one (`intent`), two readings of the audio agree, and the grammar mended only
@@ -117,7 +107,10 @@ impl Chosen {
 }
 
 /// Chooses between the free and the grammar-biased transcript. `command_free_text` says
-/// whether a text is a command, and with which free-text words (`None`: no command).
+/// whether a text is a command, and with which free-text words (`None`: no command);
+/// `names_the_machines_heard(free, biased)` whether a biased reading that is little more
+/// than a machine's name has that name in the free transcript too (the decoder writes the
+/// vocabulary prompt's names readily: "Pump 2, on" for "Pots a trend for me").
 ///
 /// A reading held to the skills' known free-text values (source `known`, searched when the
 /// free transcript is a command with other free text) is taken, to be asked about, when it
@@ -135,9 +128,15 @@ impl Chosen {
 pub fn choose(
     transcript: &Transcript,
     command_free_text: impl Fn(&str) -> Option<Vec<String>>,
+    names_the_machines_heard: impl Fn(&str, &str) -> bool,
     max_drop: f32,
 ) -> Chosen {
-    let free = Chosen::free(transcript);
+    let free = Chosen {
+        text: transcript.text.clone(),
+        source: "free".into(),
+        confirm: false,
+        corroborated: false,
+    };
     if let (Some(first), Some(known)) = (
         transcript.hypotheses.first(),
         transcript.hypotheses.iter().find(|h| h.source == "known"),
@@ -165,6 +164,7 @@ pub fn choose(
             .all(|w| heard.contains(&w))
         || sure_words_lost(first, &said) > MAX_SURE_WORDS_LOST
         || said.len() * 2 < heard.len()
+        || !names_the_machines_heard(&first.text, &biased.text)
     {
         return free;
     }
@@ -420,23 +420,23 @@ mod tests {
     #[test]
     fn the_biased_transcript_wins_only_as_a_command_the_model_nearly_believes() {
         let command = |t: &str| t.contains("fan").then(Vec::new);
-        let chosen = choose(&transcript(-3.0, -5.0), command, 7.5);
+        let chosen = choose(&transcript(-3.0, -5.0), command, |_, _| true, 7.5);
         assert_eq!(chosen.source, "grammar");
         assert_eq!(chosen.text, "turn the fan to level 5");
         assert!(!chosen.confirm);
         // The model found the biased words far less likely: the speech was something else.
         assert_eq!(
-            choose(&transcript(-3.0, -12.0), command, 7.5).source,
+            choose(&transcript(-3.0, -12.0), command, |_, _| true, 7.5).source,
             "free"
         );
         // A free transcript that is a command keeps its place.
         assert_eq!(
-            choose(&transcript(-3.0, -3.0), |_| Some(vec![]), 7.5).source,
+            choose(&transcript(-3.0, -3.0), |_| Some(vec![]), |_, _| true, 7.5).source,
             "free"
         );
         // Neither is a command: the free one goes on to the other tiers.
         assert_eq!(
-            choose(&transcript(-3.0, -3.0), |_| None, 7.5).source,
+            choose(&transcript(-3.0, -3.0), |_| None, |_, _| true, 7.5).source,
             "free"
         );
         // Another Wyoming server: no hypotheses, the text as it is.
@@ -444,7 +444,15 @@ mod tests {
             text: "stop pump 3".into(),
             ..Transcript::default()
         };
-        assert_eq!(choose(&plain, |_| None, 7.5).text, "stop pump 3");
+        assert_eq!(
+            choose(&plain, |_| None, |_, _| true, 7.5).text,
+            "stop pump 3"
+        );
+        // A reading of little more than a machine the free transcript never named.
+        assert_eq!(
+            choose(&transcript(-3.0, -5.0), command, |_, _| false, 7.5).source,
+            "free"
+        );
     }
 
     #[test]
@@ -466,6 +474,7 @@ mod tests {
         let fixed = choose(
             &heard("Take meets on the airport.", "Take me to the airport."),
             destination,
+            |_, _| true,
             7.5,
         );
         assert_eq!(fixed.source, "grammar");
@@ -521,6 +530,7 @@ mod tests {
                 "We'll navigate to turn it off",
             ),
             destination,
+            |_, _| true,
             7.5,
         );
         assert_eq!(invented.source, "free");
@@ -540,7 +550,7 @@ mod tests {
             t.strip_prefix("play some ")
                 .map(|q| vec![q.trim_end_matches(',').to_owned()])
         };
-        let asked = choose(&heard(-7.1), query, 7.5);
+        let asked = choose(&heard(-7.1), query, |_, _| true, 7.5);
         assert_eq!(asked.source, "known");
         assert_eq!(asked.text, "play some jazz");
         assert!(
@@ -551,7 +561,10 @@ mod tests {
         assert!(!again.corroborate("media.play", Some("media.play")));
         assert!(again.confirm);
         // Far less likely: the free text stands ("play some Taylor Swift").
-        assert_eq!(choose(&heard(-12.0), query, 7.5).source, "free");
+        assert_eq!(
+            choose(&heard(-12.0), query, |_, _| true, 7.5).source,
+            "free"
+        );
         // The same free text either way: nothing to ask.
         let same = Transcript {
             text: "play some jazz,".into(),
@@ -561,7 +574,7 @@ mod tests {
             ],
             ..Transcript::default()
         };
-        assert_eq!(choose(&same, query, 7.5).source, "free");
+        assert_eq!(choose(&same, query, |_, _| true, 7.5).source, "free");
     }
 
     #[test]
@@ -584,12 +597,18 @@ mod tests {
         let command = |t: &str| t.contains("continue").then(Vec::new);
         let long = "We'll continue the song for you";
         let sure = vec![word("we'll", 0.7), word("next", 0.98), word("week", 0.99)];
-        assert_eq!(choose(&heard(sure, long), command, 7.5).source, "free");
+        assert_eq!(
+            choose(&heard(sure, long), command, |_, _| true, 7.5).source,
+            "free"
+        );
         // One surely heard word may be replaced ("pass in your side" -> "passenger side").
         let one = || vec![word("we'll", 0.7), word("next", 0.6), word("week", 0.99)];
-        assert_eq!(choose(&heard(one(), long), command, 7.5).source, "grammar");
+        assert_eq!(
+            choose(&heard(one(), long), command, |_, _| true, 7.5).source,
+            "grammar"
+        );
         // Two words for eight: speech explained away, not corrected.
-        let short = choose(&heard(one(), "We'll continue"), command, 7.5);
+        let short = choose(&heard(one(), "We'll continue"), command, |_, _| true, 7.5);
         assert_eq!(short.source, "free");
         let half = Transcript {
             text: "We'll come into the slot.".into(),
@@ -599,6 +618,6 @@ mod tests {
             ],
             ..Transcript::default()
         };
-        assert_eq!(choose(&half, command, 7.5).source, "grammar");
+        assert_eq!(choose(&half, command, |_, _| true, 7.5).source, "grammar");
     }
 }
