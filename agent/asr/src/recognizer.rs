@@ -715,13 +715,15 @@ pub fn drop_repetitions(text: &str) -> String {
             let repeats = (start + period..keys.len())
                 .take_while(|&i| keys[i] == keys[i - period])
                 .count();
-            // Two back-to-back copies of a phrase of three or more words, or three copies of
-            // a shorter one: a loop, not speech ("no no" and "very very" survive). A second
-            // copy of three words or more that the token limit cut short is a loop too.
+            // Two back-to-back copies of a phrase of two or more words, or three copies of
+            // one word: a loop, not speech ("no no" and "very very" survive; "pump 2, pump
+            // 2," is the vocabulary prompt's name written twice). A second copy of three
+            // words or more that the token limit cut short is a loop too.
             let copies = 1 + repeats / period;
             let cut_short = period >= 3 && repeats >= 3 && start + period + repeats == keys.len();
-            if (period >= 3 && copies >= 2) || copies >= 3 || cut_short {
-                return words[..start + period].join(" ");
+            if (period >= 2 && copies >= 2) || copies >= 3 || cut_short {
+                // What is left may loop too ("pump 2, pump 2," inside a longer loop).
+                return drop_repetitions(&words[..start + period].join(" "));
             }
         }
     }
@@ -803,6 +805,20 @@ mod tests {
         assert_eq!(
             drop_repetitions("no no, stop pump three"),
             "no no, stop pump three"
+        );
+        assert_eq!(
+            drop_repetitions("tripod shoot, pump 2, pump 2,"),
+            "tripod shoot, pump 2,"
+        );
+        assert_eq!(
+            drop_repetitions("tribal shoot pump 2, pump 2, try ball"),
+            "tribal shoot pump 2,"
+        );
+        assert_eq!(
+            drop_repetitions(
+                "tribal shoot pump 2, pump 2, try ball shoot pump 2, pump 2, try ball shoot pump"
+            ),
+            "tribal shoot pump 2,"
         );
         assert_eq!(
             drop_repetitions("set the fan to three"),
