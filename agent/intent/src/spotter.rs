@@ -313,15 +313,17 @@ impl TemplateEngine {
                             >= crate::engine::near_miss::MIN_SIMILARITY)
             })
         };
-        for (slot, matcher) in &intent.slots {
+        let entities = intent
+            .slots
+            .iter()
+            .zip(&intent.declared)
+            .filter(|(_, kind)| matches!(kind, SlotKind::Entity { .. }));
+        for ((slot, matcher), _) in entities {
             let (SlotMatcher::Phrases(phrases), Some(edge_core::SlotValue::Text(value))) =
                 (matcher, recognition.slots.get(slot))
             else {
                 continue;
             };
-            if !self.entity_slots(&intent.name).contains(slot) {
-                continue;
-            }
             // The longest name of the value the reading has, word for word.
             let name = phrases
                 .iter()
