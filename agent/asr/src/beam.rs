@@ -272,30 +272,92 @@ pub fn score_from(
     threads: usize,
     free: Option<&FreePassState>,
 ) -> Result<(Vec<f32>, usize), WhisperError> {
-    let Forced {
-        prompt,
-        tokens,
-        from,
-        eot,
-        with_end,
-    } = forced;
-    let mut decoder = Decoder::new(state, prompt, threads, free)?;
-    let mut logprobs = Vec::with_capacity(tokens.len().saturating_sub(from) + 1);
-    let last = tokens.len() + usize::from(with_end);
-    for j in from..last {
-        let logits = decoder.logits_after(&tokens[..j])?;
-        let id = tokens.get(j).copied().unwrap_or(eot);
-        let logit = usize::try_from(id)
-            .ok()
-            .and_then(|i| logits.get(i))
-            .copied()
-            .unwrap_or(f32::NEG_INFINITY);
-        // Over the text tokens and the end of text, as the search scores (whisper.cpp
-        // suppresses timestamps and special tokens before the free pass scores a step).
-        let text_and_eot = &logits[..logits.len().min(eot as usize + 1)];
-        logprobs.push(logit - crate::bias::log_sum_exp(text_and_eot));
+    let mut scorer = Scorer::new(state, forced.prompt, threads, free)?;
+    let logprobs = scorer.score(forced, f32::NEG_INFINITY)?.unwrap_or_default();
+    Ok((logprobs, scorer.evaluations()))
+}
+
+/// Scores several transcripts after one prompt with one decoder, so the prompt is read
+/// once and transcripts that share a prefix share its decoding.
+pub struct Scorer<'s> {
+    decoder: Decoder<'s>,
+}
+
+impl std::fmt::Debug for Scorer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scorer")
+            .field("evaluations", &self.decoder.evaluations)
+            .finish_non_exhaustive()
     }
-    Ok((logprobs, decoder.evaluations))
+}
+
+impl<'s> Scorer<'s> {
+    pub fn new(
+        state: &'s mut WhisperState,
+        prompt: &[i32],
+        threads: usize,
+        free: Option<&FreePassState>,
+    ) -> Result<Self, WhisperError> {
+        Ok(Self {
+            decoder: Decoder::new(state, prompt, threads, free)?,
+        })
+    }
+
+    /// Every logit after `tokens` (following the prompt), and their normaliser over the
+    /// text tokens and the end of text (`eot`).
+    pub fn step(
+        &mut self,
+        tokens: &[i32],
+        eot: i32,
+    ) -> Result<crate::bias::StepLogits, WhisperError> {
+        let logits = self.decoder.logits_after(tokens)?;
+        let log_norm = crate::bias::log_sum_exp(&logits[..logits.len().min(eot as usize + 1)]);
+        Ok(crate::bias::StepLogits { logits, log_norm })
+    }
+
+    /// Decoder evaluations so far.
+    pub fn evaluations(&self) -> usize {
+        self.decoder.evaluations
+    }
+
+    /// The log-probabilities of `forced`'s tokens from `from` on (its `prompt` must be the
+    /// scorer's). None as soon as their running sum falls below `floor`: a reading the
+    /// caller would not take is not decoded to its end.
+    pub fn score(
+        &mut self,
+        forced: Forced<'_>,
+        floor: f32,
+    ) -> Result<Option<Vec<f32>>, WhisperError> {
+        let Forced {
+            tokens,
+            from,
+            eot,
+            with_end,
+            ..
+        } = forced;
+        let mut logprobs = Vec::with_capacity(tokens.len().saturating_sub(from) + 1);
+        let mut total = 0.0;
+        let last = tokens.len() + usize::from(with_end);
+        for j in from..last {
+            let logits = self.decoder.logits_after(&tokens[..j])?;
+            let id = tokens.get(j).copied().unwrap_or(eot);
+            let logit = usize::try_from(id)
+                .ok()
+                .and_then(|i| logits.get(i))
+                .copied()
+                .unwrap_or(f32::NEG_INFINITY);
+            // Over the text tokens and the end of text, as the search scores (whisper.cpp
+            // suppresses timestamps and special tokens before the free pass scores a step).
+            let text_and_eot = &logits[..logits.len().min(eot as usize + 1)];
+            let logprob = logit - crate::bias::log_sum_exp(text_and_eot);
+            total += logprob;
+            if total < floor {
+                return Ok(None);
+            }
+            logprobs.push(logprob);
+        }
+        Ok(Some(logprobs))
+    }
 }
 
 /// What makes two hypotheses of text `text` the same reading: their words in lower case

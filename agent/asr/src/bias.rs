@@ -54,6 +54,23 @@ pub struct ScoredToken {
 struct StepScores {
     log_norm: f32,
     best: Vec<(i32, f32)>,
+    /// Every logit, when the hook keeps them ([`ScoreHook::keeping_all_logits`]).
+    all: Vec<f32>,
+}
+
+/// Every logit of one step of a decode, and their normaliser.
+#[derive(Debug, Clone, Default)]
+pub struct StepLogits {
+    pub logits: Vec<f32>,
+    pub log_norm: f32,
+}
+
+impl StepLogits {
+    /// The log-probability of token `id` at this step.
+    pub fn logprob(&self, id: i32) -> Option<f32> {
+        let logit = *self.logits.get(usize::try_from(id).ok()?)?;
+        logit.is_finite().then_some(logit - self.log_norm)
+    }
 }
 
 /// Scores a greedy decode from whisper.cpp's logits filter. Steps are keyed by the text
@@ -65,6 +82,7 @@ pub struct ScoreHook<'a> {
     steps: Mutex<HashMap<Vec<i32>, StepScores>>,
     /// whisper.cpp's pointer to the state being decoded, as the filter receives it.
     state: AtomicPtr<whisper_rs_sys::whisper_state>,
+    keep_all: bool,
 }
 
 /// Tokens whose logits are kept per step (the greedy choice is the first of them unless
@@ -78,7 +96,15 @@ impl<'a> ScoreHook<'a> {
             n_vocab,
             steps: Mutex::new(HashMap::new()),
             state: AtomicPtr::new(std::ptr::null_mut()),
+            keep_all: false,
         }
+    }
+
+    /// Keeps every logit of every step (a copy of the vocabulary's logits per token), for
+    /// [`ScoreHook::take_step_logits`].
+    pub fn keeping_all_logits(mut self) -> Self {
+        self.keep_all = true;
+        self
     }
 
     /// The filter whisper.cpp calls; its user data must be a `*const ScoreHook`.
@@ -143,6 +169,11 @@ impl<'a> ScoreHook<'a> {
         let scores = StepScores {
             log_norm: log_sum_exp(logits),
             best,
+            all: if self.keep_all {
+                logits.to_vec()
+            } else {
+                Vec::new()
+            },
         };
         self.steps
             .lock()
@@ -176,6 +207,24 @@ impl<'a> ScoreHook<'a> {
             );
         }
         swaps
+    }
+
+    /// Every logit of each step of the decode that chose `chosen` (the text tokens in
+    /// order), moved out of the hook: step `i` is the step after `chosen[..i]`. Stops at the
+    /// first step the hook did not see; empty unless the hook kept them.
+    pub fn take_step_logits(&self, chosen: &[i32]) -> Vec<StepLogits> {
+        let mut steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for i in 0..=chosen.len() {
+            let Some(step) = steps.get_mut(&chosen[..i]).filter(|s| !s.all.is_empty()) else {
+                break;
+            };
+            out.push(StepLogits {
+                logits: std::mem::take(&mut step.all),
+                log_norm: step.log_norm,
+            });
+        }
+        out
     }
 
     /// After the decode: the chosen text tokens (`chosen`, in order) scored, and the end of
@@ -451,6 +500,27 @@ mod tests {
         // The closing end of text, scored from the last step's logits.
         assert_eq!(scored.len(), 2);
         assert!((scored[1].logprob - (1.0f32 / 8.0).ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn every_logit_is_kept_only_when_asked() {
+        let tokens = vocab();
+        let step0 = [0.0, 0.0, 2.0, 1.5, -1.0, 0.0, 0.0, 1.9];
+        let plain = ScoreHook::new(&tokens, 8);
+        plain.step(&[], &step0);
+        assert!(plain.take_step_logits(&[2]).is_empty());
+        let keeping = ScoreHook::new(&tokens, 8).keeping_all_logits();
+        keeping.step(&[], &step0);
+        keeping.step(&[2], &[0.0; 8]);
+        let steps = keeping.take_step_logits(&[2]);
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].logits, step0);
+        // " phantom" (id 3) at the first step, as the model ranked it.
+        let lse = log_sum_exp(&step0);
+        assert!((steps[0].logprob(3).unwrap_or(0.0) - (1.5 - lse)).abs() < 1e-5);
+        assert_eq!(steps[1].logprob(99), None);
+        // Scores of the chosen tokens are still there once the logits are taken.
+        assert_eq!(keeping.finish(&[2]).len(), 2);
     }
 
     #[test]

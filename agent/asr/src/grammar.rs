@@ -134,6 +134,37 @@ impl Grammar {
         })
     }
 
+    /// The words its literals spell (lowercase, each once, sorted): the runs of single
+    /// letters, digits and apostrophes between spaces, within one alternative. A run that
+    /// touches a rule reference may be part of a word ("twenty" + a rule for "-one"); it is
+    /// listed as it is, and simply fails where a whole word is wanted.
+    pub fn words(&self) -> Vec<String> {
+        let mut words = std::collections::BTreeSet::new();
+        for alt in self.rules.iter().flatten() {
+            let mut word = String::new();
+            for sym in alt {
+                let letter = match sym {
+                    Sym::Chars(set) if !set.negated && set.ranges.len() == 1 => {
+                        let (lo, hi) = set.ranges[0];
+                        (lo == hi && (lo.is_alphanumeric() || lo == '\'')).then_some(lo)
+                    }
+                    _ => None,
+                };
+                match letter {
+                    Some(c) => word.extend(c.to_lowercase()),
+                    None if !word.is_empty() => {
+                        words.insert(std::mem::take(&mut word));
+                    }
+                    None => {}
+                }
+            }
+            if !word.is_empty() {
+                words.insert(word);
+            }
+        }
+        words.into_iter().collect()
+    }
+
     /// The partial matches before any text.
     pub fn start(&self) -> MatchState {
         let mut out = Vec::new();
@@ -721,6 +752,24 @@ word ::= " " [a-z0-9]+
         assert!(wrong.is_dead());
         cursor.feed(&g, "an to 5");
         assert!(cursor.is_complete());
+    }
+
+    #[test]
+    fn the_words_of_the_literals_are_listed() {
+        let words = grammar().words();
+        for word in [
+            "set", "the", "fan", "to", "level", "play", "okay", "uh", "one", "five",
+        ] {
+            assert!(words.contains(&word.to_owned()), "{word} in {words:?}");
+        }
+        // Character classes spell no word.
+        assert!(
+            !words
+                .iter()
+                .any(|w| w.contains(' ') || w == "a" || w == "0"),
+            "{words:?}"
+        );
+        assert_eq!(words.len(), 11, "{words:?}");
     }
 
     #[test]

@@ -7,11 +7,12 @@ pub mod bias;
 pub mod echo;
 pub mod grammar;
 pub mod recognizer;
+pub mod repair;
 pub mod server;
 
 pub use grammar::{Grammar, GrammarError, TextCursor};
 pub use recognizer::{
-    DecodeOptions, GRAMMAR_BEAM_SIZE, GrammarBias, Hypothesis, HypothesisSource, MAX_RIVALS,
-    RIVAL_NATS, Recognizer, RecognizerError, Transcription,
+    DecodeOptions, GRAMMAR_BEAM_SIZE, GRAMMAR_REPAIRS, GrammarBias, Hypothesis, HypothesisSource,
+    MAX_RIVALS, RIVAL_NATS, Recognizer, RecognizerError, Transcription,
 };
 pub use server::AsrService;

@@ -44,6 +44,9 @@ struct Cli {
     /// Beams of the grammar-biased pass (1: greedy).
     #[arg(long, env = "EDGE_ASR_GRAMMAR_BEAM", default_value_t = edge_asr::GRAMMAR_BEAM_SIZE)]
     grammar_beam: usize,
+    /// Repairs of the free transcript scored beside the grammar pass (0: none).
+    #[arg(long, env = "EDGE_ASR_GRAMMAR_REPAIRS", default_value_t = edge_asr::GRAMMAR_REPAIRS)]
+    grammar_repairs: usize,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -58,6 +61,7 @@ async fn main() -> anyhow::Result<()> {
         max_audio_s: cli.max_audio_s,
         flash_attn: cli.flash_attn,
         grammar_beam_size: cli.grammar_beam.max(1),
+        grammar_repairs: cli.grammar_repairs,
         ..DecodeOptions::default()
     };
     let started = std::time::Instant::now();

@@ -1,9 +1,10 @@
 //! Whisper tuned for short spoken commands.
 
 use crate::beam::{self, BeamSettings, FreePassState};
-use crate::bias::{ScoreHook, ScoredToken, Swap, TokenTexts, WordScore, word_scores};
+use crate::bias::{ScoreHook, ScoredToken, StepLogits, Swap, TokenTexts, WordScore, word_scores};
 use crate::echo::cut_prompt_echo;
 use crate::grammar::{Grammar, TextCursor};
+use crate::repair::{self, Prior};
 use std::path::Path;
 use std::sync::Mutex;
 use whisper_rs::{
@@ -34,6 +35,9 @@ pub struct DecodeOptions {
     /// beam's tokens one call each; the same transcripts at about twice the decoder calls
     /// (kept to check exactly that).
     pub grammar_from_free_pass: bool,
+    /// Repairs of the free transcript scored beside the grammar pass (see `repair`; 0:
+    /// none).
+    pub grammar_repairs: usize,
 }
 
 impl Default for DecodeOptions {
@@ -48,6 +52,7 @@ impl Default for DecodeOptions {
             flash_attn: false,
             grammar_beam_size: GRAMMAR_BEAM_SIZE,
             grammar_from_free_pass: true,
+            grammar_repairs: GRAMMAR_REPAIRS,
         }
     }
 }
@@ -61,6 +66,16 @@ pub const MAX_RIVALS: usize = 3;
 /// Measured in docs/BENCHMARKS.md ("Recognition biased by the skills' grammar"): a greedy
 /// biased decode is pushed into dead ends ("set the f'r") that a few beams avoid.
 pub const GRAMMAR_BEAM_SIZE: usize = 5;
+
+/// Decoder evaluations the search for a repair may take per request (docs/BENCHMARKS.md,
+/// "Repairs").
+pub const GRAMMAR_REPAIRS: usize = 12;
+/// Repairs of a transcript searched at most, the ones whose first inserted word the free
+/// pass ranked highest.
+const MAX_REPAIRS: usize = 400;
+/// A repair's first inserted word may be ranked at most this many nats behind the word
+/// the free pass chose there ("fan" was 4-8 nats behind "M" and "Then").
+const REPAIR_NATS: f32 = 10.0;
 
 /// Which decode a hypothesis came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +185,8 @@ pub struct Recognizer {
     states: Mutex<Vec<WhisperState>>,
     options: DecodeOptions,
     model_name: String,
+    /// The tokens of each grammar word after a space, tokenized once.
+    word_tokens: Mutex<std::collections::HashMap<String, Vec<i32>>>,
 }
 
 impl std::fmt::Debug for Recognizer {
@@ -225,6 +242,7 @@ impl Recognizer {
             token_texts: TokenTexts::new(texts, eot),
             context,
             states: Mutex::new(Vec::new()),
+            word_tokens: Mutex::new(std::collections::HashMap::new()),
             options,
             model_name,
         })
@@ -237,6 +255,20 @@ impl Recognizer {
 
     pub fn options(&self) -> &DecodeOptions {
         &self.options
+    }
+
+    /// The tokens Whisper writes for `word` after a space (" fan"), tokenized once.
+    fn tokens_of_word(&self, word: &str) -> Result<Vec<i32>, RecognizerError> {
+        let mut known = self.word_tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tokens) = known.get(word) {
+            return Ok(tokens.clone());
+        }
+        let tokens = self
+            .context
+            .tokenize(&format!(" {word}"), 16)
+            .map_err(|e| RecognizerError::Whisper(format!("cannot tokenize {word:?}: {e}")))?;
+        known.insert(word.to_owned(), tokens.clone());
+        Ok(tokens)
     }
 
     /// Whether the model only knows English (`.en` models).
@@ -319,7 +351,9 @@ impl Recognizer {
             .and_then(|bias| bias.rival_gap)
             .filter(|gap| *gap > 0.0)
             .map(|gap| gap.min(RIVAL_NATS));
-        let (decoded, left) = self.decode(state, samples, prompt, audio_ctx, rival_gap)?;
+        let keep_logits = grammar.is_some() && self.options.grammar_repairs > 0;
+        let (decoded, left) =
+            self.decode(state, samples, prompt, audio_ctx, rival_gap, keep_logits)?;
         let mut free = decoded.hypothesis.clone();
         tracing::debug!(
             ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -373,18 +407,198 @@ impl Recognizer {
                 ms = started.elapsed().as_secs_f64() * 1000.0,
                 "grammar pass"
             );
-            if let Some(scored) = result.scored {
+            let searched = result.scored.map(|scored| {
                 let raw: String = scored.iter().map(|t| t.text.as_str()).collect();
                 let mut biased = self.hypothesis(&raw, &scored, source, prompt);
                 biased.in_grammar = Some(TextCursor::accepts(bias.grammar, &biased.text));
-                hypotheses.push(biased);
-            }
+                biased
+            });
+            // Repairs of the free transcript may reach what the search could not. Only
+            // then: where the search found a reading, a repair would only trade it for
+            // another ("resume, playback" for "put on playjack").
+            let repaired = if source == HypothesisSource::Grammar && searched.is_none() {
+                self.repaired_reading(state, &decoded, &left, bias.grammar, prompt, settings.floor)?
+            } else {
+                None
+            };
+            let best = searched
+                .into_iter()
+                .chain(repaired)
+                .max_by(|a, b| a.logprob.total_cmp(&b.logprob));
+            hypotheses.extend(best);
         }
         if let Some(gap) = rival_gap.filter(|_| in_grammar) {
             let rivals = self.rival_readings(state, &decoded, &left, bias.grammar, prompt, gap)?;
             hypotheses.extend(rivals);
         }
         Ok(hypotheses)
+    }
+
+    /// The likeliest of the free transcript's repairs into a sentence of the grammar (see
+    /// `repair`), if one scores above `bar` (the floor).
+    ///
+    /// The repairs' token sequences form a tree below the words kept before them; it is
+    /// searched best first, one decoder evaluation per node opened: every score only falls
+    /// as tokens are added, so the first repair to reach its end of text is the likeliest,
+    /// and a branch below the bar is never opened. The first inserted token is weighed by
+    /// the free pass's own logits at its place, without decoding.
+    fn repaired_reading(
+        &self,
+        state: &mut WhisperState,
+        free: &FreeDecode,
+        left: &FreePassState,
+        grammar: &Grammar,
+        prompt: Option<&str>,
+        bar: Option<f32>,
+    ) -> Result<Option<Hypothesis>, RecognizerError> {
+        if self.options.grammar_repairs == 0 {
+            return Ok(None);
+        }
+        let texts: Vec<&str> = free
+            .tokens
+            .iter()
+            .map(|&id| self.token_texts.text(id).unwrap_or(""))
+            .collect();
+        let kept = tokens_of_words(&texts, free.hypothesis.words.len());
+        if free.scored.len() < kept || free.steps.len() <= kept {
+            return Ok(None);
+        }
+        let words = grammar.words();
+        let prior = FirstTokens {
+            steps: &free.steps,
+            recognizer: self,
+        };
+        let eot = self.token_texts.eot();
+        let best_at = |step: usize| {
+            free.steps.get(step).and_then(|s| {
+                let text_and_eot = &s.logits[..s.logits.len().min(eot as usize + 1)];
+                let best = text_and_eot
+                    .iter()
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                best.is_finite().then_some(best - s.log_norm)
+            })
+        };
+        let repairs = repair::repairs(
+            grammar,
+            &words,
+            &texts[..kept],
+            &prior,
+            best_at,
+            REPAIR_NATS,
+            MAX_REPAIRS,
+        );
+        if repairs.is_empty() {
+            return Ok(None);
+        }
+        // Each repair as tokens: the kept ones around the inserted words' own.
+        let mut sequences: Vec<Vec<i32>> = Vec::with_capacity(repairs.len());
+        for repair in &repairs {
+            let mut tokens = free.tokens[..repair.from_token].to_vec();
+            for word in repair.inserted.split_whitespace() {
+                tokens.extend(self.tokens_of_word(word)?);
+            }
+            tokens.extend_from_slice(&free.tokens[repair.to_token..kept]);
+            sequences.push(tokens);
+        }
+        let bar = bar.unwrap_or(f32::NEG_INFINITY);
+        let prompt_tokens = self.prompt_tokens(prompt)?;
+        let left = self.options.grammar_from_free_pass.then_some(left);
+        let mut scorer = beam::Scorer::new(state, &prompt_tokens, self.options.threads, left)
+            .map_err(|e| RecognizerError::Whisper(format!("scoring a repair: {e}")))?;
+        // Open nodes: tokens so far, their log-probabilities, whether the end of text is
+        // among them.
+        let mut open: Vec<(Vec<i32>, Vec<f32>, bool)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (repair, tokens) in repairs.iter().zip(&sequences) {
+            let node = tokens[..repair.from_token].to_vec();
+            if seen.insert((node.clone(), false)) {
+                let logprobs = free.scored[..repair.from_token]
+                    .iter()
+                    .map(|t| t.logprob)
+                    .collect();
+                open.push((node, logprobs, false));
+            }
+        }
+        let mut opened = 0;
+        let found = loop {
+            let Some(i) = (0..open.len()).max_by(|&a, &b| {
+                let total = |k: usize| open[k].1.iter().sum::<f32>();
+                total(a).total_cmp(&total(b))
+            }) else {
+                break None;
+            };
+            let (node, logprobs, ended) = open.swap_remove(i);
+            if ended {
+                break Some((node, logprobs));
+            }
+            if opened >= self.options.grammar_repairs {
+                break None;
+            }
+            // The free pass saw the steps along its own tokens.
+            let step = if free.tokens.get(..node.len()) == Some(&node[..]) {
+                free.steps.get(node.len()).cloned()
+            } else {
+                None
+            };
+            let step = match step {
+                Some(step) => step,
+                None => {
+                    opened += 1;
+                    scorer
+                        .step(&node, eot)
+                        .map_err(|e| RecognizerError::Whisper(format!("scoring a repair: {e}")))?
+                }
+            };
+            let total: f32 = logprobs.iter().sum();
+            for tokens in sequences.iter().filter(|t| t.starts_with(&node)) {
+                let (next, ends) = match tokens.get(node.len()) {
+                    Some(&next) => (next, false),
+                    None => (eot, true),
+                };
+                let Some(logprob) = step.logprob(next).filter(|l| total + l >= bar) else {
+                    continue;
+                };
+                let mut child = node.clone();
+                if !ends {
+                    child.push(next);
+                }
+                if seen.insert((child.clone(), ends)) {
+                    let mut scores = logprobs.clone();
+                    scores.push(logprob);
+                    open.push((child, scores, ends));
+                }
+            }
+        };
+        tracing::debug!(
+            repairs = repairs.len(),
+            opened,
+            evaluations = scorer.evaluations(),
+            found = found.is_some(),
+            free = free.hypothesis.logprob,
+            "repairs"
+        );
+        let Some((tokens, logprobs)) = found else {
+            return Ok(None);
+        };
+        let scored: Vec<ScoredToken> = tokens
+            .iter()
+            .chain(std::iter::once(&eot))
+            .zip(logprobs)
+            .map(|(&id, logprob)| ScoredToken {
+                text: self.token_texts.text(id).unwrap_or("").to_owned(),
+                logprob,
+            })
+            .collect();
+        let raw: String = scored.iter().map(|t| t.text.as_str()).collect();
+        let mut hypothesis = self.hypothesis(&raw, &scored, HypothesisSource::Grammar, prompt);
+        hypothesis.in_grammar = Some(TextCursor::accepts(grammar, &hypothesis.text));
+        tracing::debug!(
+            text = hypothesis.text,
+            logprob = hypothesis.logprob,
+            "repaired"
+        );
+        Ok(Some(hypothesis).filter(|h| h.in_grammar == Some(true)))
     }
 
     /// The free transcript with one of its words replaced by a token the model ranked
@@ -553,6 +767,7 @@ impl Recognizer {
         prompt: Option<&str>,
         audio_ctx: i32,
         rival_gap: Option<f32>,
+        keep_logits: bool,
     ) -> Result<(FreeDecode, FreePassState), RecognizerError> {
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.options.threads as i32);
@@ -579,6 +794,12 @@ impl Recognizer {
         }
         let n_vocab = usize::try_from(self.context.n_vocab()).unwrap_or(0);
         let hook = ScoreHook::new(&self.token_texts, n_vocab);
+        // A repair's first word is weighed by the free pass's logits at its place.
+        let hook = if keep_logits {
+            hook.keeping_all_logits()
+        } else {
+            hook
+        };
         // SAFETY: the hook outlives `state.full` below, the only time whisper.cpp calls the
         // filter, and is only read through a shared reference meanwhile.
         #[allow(unsafe_code)]
@@ -599,6 +820,7 @@ impl Recognizer {
             logits_after_prompt: hook.logits_after_prompt(),
         };
         let swaps = rival_gap.map_or_else(Vec::new, |gap| hook.swaps(&kept.tokens, gap));
+        let steps = hook.take_step_logits(&kept.tokens);
         let scored = hook.finish(&kept.tokens);
         Ok((
             FreeDecode {
@@ -606,6 +828,7 @@ impl Recognizer {
                 tokens: kept.tokens,
                 scored,
                 swaps,
+                steps,
             },
             left,
         ))
@@ -656,6 +879,24 @@ struct FreeDecode {
     tokens: Vec<i32>,
     scored: Vec<ScoredToken>,
     swaps: Vec<Swap>,
+    /// Every logit of each step, when the decode kept them (see
+    /// [`ScoreHook::take_step_logits`]).
+    steps: Vec<StepLogits>,
+}
+
+/// The free pass's logits, read as the prior of a repair's first word: the
+/// log-probability of the word's first token (as Whisper writes it after a space) at that
+/// step.
+struct FirstTokens<'a> {
+    steps: &'a [StepLogits],
+    recognizer: &'a Recognizer,
+}
+
+impl Prior for FirstTokens<'_> {
+    fn first_token(&self, step: usize, word: &str) -> Option<f32> {
+        let id = *self.recognizer.tokens_of_word(word).ok()?.first()?;
+        self.steps.get(step)?.logprob(id)
+    }
 }
 
 #[derive(Debug, Default)]

@@ -33,8 +33,20 @@ fn model() -> PathBuf {
 
 /// The espeak-ng recordings of tests/speech/commands.jsonl (made once, then cached).
 fn recordings() -> Vec<PathBuf> {
+    recordings_of(&[])
+}
+
+/// The same recordings, mixed with the cabin noise at 12 dB SNR (made once, then cached).
+fn noisy_recordings() -> Vec<PathBuf> {
+    recordings_of(&["--snr=12"])
+}
+
+/// The recordings `generate.sh` makes with `args` (its last stdout line names their
+/// directory).
+fn recordings_of(args: &[&str]) -> Vec<PathBuf> {
     let out = Command::new("bash")
         .arg(repo().join("tests/speech/generate.sh"))
+        .args(args)
         .output()
         .expect("run tests/speech/generate.sh");
     assert!(
@@ -191,4 +203,87 @@ fn rival_readings_swap_one_word_of_a_command_for_one_the_model_nearly_chose() {
         with_rivals >= 3,
         "rival readings for only {with_rivals} recordings"
     );
+}
+
+#[test]
+fn repairs_put_grammar_words_where_the_free_pass_misheard_and_keep_the_rest() {
+    let model = model();
+    let grammar = grammar();
+    let with = Recognizer::load(&model, DecodeOptions::default()).expect("model");
+    let without = Recognizer::load(
+        &model,
+        DecodeOptions {
+            grammar_repairs: 0,
+            ..DecodeOptions::default()
+        },
+    )
+    .expect("model");
+    let bias = GrammarBias {
+        grammar: &grammar,
+        known: None,
+        penalty: 10.0,
+        max_drop: Some(7.5),
+        rival_gap: None,
+    };
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let mut repaired = Vec::new();
+    for wav in noisy_recordings() {
+        let audio = samples(&wav);
+        let a = with
+            .transcribe(&audio, None, Some(bias))
+            .expect("transcribed");
+        let b = without
+            .transcribe(&audio, None, Some(bias))
+            .expect("transcribed");
+        // The free pass is the same; a repair is only looked for where the search found
+        // nothing, so a search's reading is never replaced.
+        assert_eq!(a.hypotheses[0], b.hypotheses[0], "{}", wav.display());
+        let grammar_reading = |t: &edge_asr::Transcription| {
+            t.hypotheses
+                .iter()
+                .find(|h| h.source == HypothesisSource::Grammar)
+                .cloned()
+        };
+        match (grammar_reading(&a), grammar_reading(&b)) {
+            (Some(x), Some(y)) => assert_eq!(x.text, y.text, "{}", wav.display()),
+            (None, Some(y)) => panic!("{}: repairs lost {y:?}", wav.display()),
+            (None, None) => {}
+            (Some(fixed), None) => {
+                let free = &a.hypotheses[0];
+                assert_eq!(fixed.in_grammar, Some(true), "{}", wav.display());
+                assert!(
+                    free.logprob - fixed.logprob <= 7.5 + 1e-3,
+                    "{}: {} vs {}",
+                    wav.display(),
+                    free.logprob,
+                    fixed.logprob
+                );
+                // Some of the words heard stay, in order, around at most three replaced.
+                let (heard, said) = (words(&free.text), words(&fixed.text));
+                let same_start = heard.iter().zip(&said).take_while(|(x, y)| x == y).count();
+                let same_end = heard
+                    .iter()
+                    .rev()
+                    .zip(said.iter().rev())
+                    .take_while(|(x, y)| x == y)
+                    .count();
+                assert!(same_start + same_end >= 1, "{}: {fixed:?}", wav.display());
+                assert!(
+                    heard.len().saturating_sub(same_start + same_end) <= 3,
+                    "{}: {} -> {}",
+                    wav.display(),
+                    free.text,
+                    fixed.text
+                );
+                repaired.push(format!("{} -> {}", free.text, fixed.text));
+            }
+        }
+    }
+    eprintln!("repaired at 12 dB:\n{}", repaired.join("\n"));
+    assert!(!repaired.is_empty(), "no recording was repaired");
 }
