@@ -273,7 +273,7 @@ pub fn score_from(
     free: Option<&FreePassState>,
 ) -> Result<(Vec<f32>, usize), WhisperError> {
     let mut scorer = Scorer::new(state, forced.prompt, threads, free)?;
-    let logprobs = scorer.score(forced, f32::NEG_INFINITY)?.unwrap_or_default();
+    let logprobs = scorer.score(forced)?;
     Ok((logprobs, scorer.evaluations()))
 }
 
@@ -304,7 +304,8 @@ impl<'s> Scorer<'s> {
     }
 
     /// Every logit after `tokens` (following the prompt), and their normaliser over the
-    /// text tokens and the end of text (`eot`).
+    /// text tokens and the end of text (`eot`), as the search scores (whisper.cpp
+    /// suppresses timestamps and special tokens before the free pass scores a step).
     pub fn step(
         &mut self,
         tokens: &[i32],
@@ -321,13 +322,8 @@ impl<'s> Scorer<'s> {
     }
 
     /// The log-probabilities of `forced`'s tokens from `from` on (its `prompt` must be the
-    /// scorer's). None as soon as their running sum falls below `floor`: a reading the
-    /// caller would not take is not decoded to its end.
-    pub fn score(
-        &mut self,
-        forced: Forced<'_>,
-        floor: f32,
-    ) -> Result<Option<Vec<f32>>, WhisperError> {
+    /// scorer's).
+    pub fn score(&mut self, forced: Forced<'_>) -> Result<Vec<f32>, WhisperError> {
         let Forced {
             tokens,
             from,
@@ -335,28 +331,14 @@ impl<'s> Scorer<'s> {
             with_end,
             ..
         } = forced;
-        let mut logprobs = Vec::with_capacity(tokens.len().saturating_sub(from) + 1);
-        let mut total = 0.0;
         let last = tokens.len() + usize::from(with_end);
-        for j in from..last {
-            let logits = self.decoder.logits_after(&tokens[..j])?;
-            let id = tokens.get(j).copied().unwrap_or(eot);
-            let logit = usize::try_from(id)
-                .ok()
-                .and_then(|i| logits.get(i))
-                .copied()
-                .unwrap_or(f32::NEG_INFINITY);
-            // Over the text tokens and the end of text, as the search scores (whisper.cpp
-            // suppresses timestamps and special tokens before the free pass scores a step).
-            let text_and_eot = &logits[..logits.len().min(eot as usize + 1)];
-            let logprob = logit - crate::bias::log_sum_exp(text_and_eot);
-            total += logprob;
-            if total < floor {
-                return Ok(None);
-            }
-            logprobs.push(logprob);
-        }
-        Ok(Some(logprobs))
+        (from..last)
+            .map(|j| {
+                let step = self.step(&tokens[..j], eot)?;
+                let id = tokens.get(j).copied().unwrap_or(eot);
+                Ok(step.logprob(id).unwrap_or(f32::NEG_INFINITY))
+            })
+            .collect()
     }
 }
 

@@ -44,7 +44,8 @@ struct Cli {
     /// Beams of the grammar-biased pass (1: greedy).
     #[arg(long, env = "EDGE_ASR_GRAMMAR_BEAM", default_value_t = edge_asr::GRAMMAR_BEAM_SIZE)]
     grammar_beam: usize,
-    /// Repairs of the free transcript scored beside the grammar pass (0: none).
+    /// Decoder evaluations a repair of the free transcript may take where the grammar pass
+    /// found nothing (0: no repairs).
     #[arg(long, env = "EDGE_ASR_GRAMMAR_REPAIRS", default_value_t = edge_asr::GRAMMAR_REPAIRS)]
     grammar_repairs: usize,
 }

@@ -35,8 +35,8 @@ pub struct DecodeOptions {
     /// beam's tokens one call each; the same transcripts at about twice the decoder calls
     /// (kept to check exactly that).
     pub grammar_from_free_pass: bool,
-    /// Repairs of the free transcript scored beside the grammar pass (see `repair`; 0:
-    /// none).
+    /// Decoder evaluations the search for a repair of the free transcript may take when
+    /// the grammar pass found nothing (see `repair`; 0: no repairs).
     pub grammar_repairs: usize,
 }
 
@@ -506,67 +506,81 @@ impl Recognizer {
         let left = self.options.grammar_from_free_pass.then_some(left);
         let mut scorer = beam::Scorer::new(state, &prompt_tokens, self.options.threads, left)
             .map_err(|e| RecognizerError::Whisper(format!("scoring a repair: {e}")))?;
-        // Open nodes: tokens so far, their log-probabilities, whether the end of text is
-        // among them.
-        let mut open: Vec<(Vec<i32>, Vec<f32>, bool)> = Vec::new();
+        // Open nodes: tokens so far, their log-probabilities and its sum, whether the end
+        // of text is among them.
+        struct Node {
+            tokens: Vec<i32>,
+            logprobs: Vec<f32>,
+            total: f32,
+            ended: bool,
+        }
+        let mut open: Vec<Node> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for (repair, tokens) in repairs.iter().zip(&sequences) {
-            let node = tokens[..repair.from_token].to_vec();
-            if seen.insert((node.clone(), false)) {
-                let logprobs = free.scored[..repair.from_token]
+        for repair in &repairs {
+            let tokens = free.tokens[..repair.from_token].to_vec();
+            if seen.insert((tokens.clone(), false)) {
+                let logprobs: Vec<f32> = free.scored[..repair.from_token]
                     .iter()
                     .map(|t| t.logprob)
                     .collect();
-                open.push((node, logprobs, false));
+                let total = logprobs.iter().sum();
+                open.push(Node {
+                    tokens,
+                    logprobs,
+                    total,
+                    ended: false,
+                });
             }
         }
         let mut opened = 0;
         let found = loop {
-            let Some(i) = (0..open.len()).max_by(|&a, &b| {
-                let total = |k: usize| open[k].1.iter().sum::<f32>();
-                total(a).total_cmp(&total(b))
-            }) else {
+            let Some(i) = (0..open.len()).max_by(|&a, &b| open[a].total.total_cmp(&open[b].total))
+            else {
                 break None;
             };
-            let (node, logprobs, ended) = open.swap_remove(i);
-            if ended {
-                break Some((node, logprobs));
+            let node = open.swap_remove(i);
+            if node.ended {
+                break Some(node);
             }
             if opened >= self.options.grammar_repairs {
                 break None;
             }
             // The free pass saw the steps along its own tokens.
-            let step = if free.tokens.get(..node.len()) == Some(&node[..]) {
-                free.steps.get(node.len()).cloned()
-            } else {
-                None
-            };
-            let step = match step {
-                Some(step) => step,
+            let seen_by_free_pass = free.tokens.get(..node.tokens.len()) == Some(&node.tokens[..]);
+            let step = match free
+                .steps
+                .get(node.tokens.len())
+                .filter(|_| seen_by_free_pass)
+            {
+                Some(step) => step.clone(),
                 None => {
                     opened += 1;
                     scorer
-                        .step(&node, eot)
+                        .step(&node.tokens, eot)
                         .map_err(|e| RecognizerError::Whisper(format!("scoring a repair: {e}")))?
                 }
             };
-            let total: f32 = logprobs.iter().sum();
-            for tokens in sequences.iter().filter(|t| t.starts_with(&node)) {
-                let (next, ends) = match tokens.get(node.len()) {
+            for tokens in sequences.iter().filter(|t| t.starts_with(&node.tokens)) {
+                let (next, ended) = match tokens.get(node.tokens.len()) {
                     Some(&next) => (next, false),
                     None => (eot, true),
                 };
-                let Some(logprob) = step.logprob(next).filter(|l| total + l >= bar) else {
+                let Some(logprob) = step.logprob(next).filter(|l| node.total + l >= bar) else {
                     continue;
                 };
-                let mut child = node.clone();
-                if !ends {
+                let mut child = node.tokens.clone();
+                if !ended {
                     child.push(next);
                 }
-                if seen.insert((child.clone(), ends)) {
-                    let mut scores = logprobs.clone();
-                    scores.push(logprob);
-                    open.push((child, scores, ends));
+                if seen.insert((child.clone(), ended)) {
+                    let mut logprobs = node.logprobs.clone();
+                    logprobs.push(logprob);
+                    open.push(Node {
+                        tokens: child,
+                        logprobs,
+                        total: node.total + logprob,
+                        ended,
+                    });
                 }
             }
         };
@@ -578,13 +592,14 @@ impl Recognizer {
             free = free.hypothesis.logprob,
             "repairs"
         );
-        let Some((tokens, logprobs)) = found else {
+        let Some(found) = found else {
             return Ok(None);
         };
-        let scored: Vec<ScoredToken> = tokens
+        let scored: Vec<ScoredToken> = found
+            .tokens
             .iter()
             .chain(std::iter::once(&eot))
-            .zip(logprobs)
+            .zip(found.logprobs)
             .map(|(&id, logprob)| ScoredToken {
                 text: self.token_texts.text(id).unwrap_or("").to_owned(),
                 logprob,
