@@ -6,9 +6,9 @@
 //! model ranked several nats down ("fan" 4-8 nats behind "M") is gone before the words that
 //! would have made up for it are read. A repair starts from the other end: the words the
 //! free pass heard are kept around the replaced ones, so only sentences the rest of the
-//! audio already agrees with are made. Which are worth scoring is decided by the free
-//! pass's own ranking of the replacement's first token at that step ([`Prior`]); the
-//! recogniser then scores the few best under the model, as it scores rival readings.
+//! audio already agrees with are made. Which first words are worth trying is decided by
+//! the free pass's own logits for them at that step ([`Prior`]); the recogniser then
+//! searches the repairs best first under the model (`Recognizer::repaired_reading`).
 
 use crate::grammar::{Grammar, TextCursor};
 
@@ -30,8 +30,8 @@ pub struct Repair {
     pub prior: f32,
 }
 
-/// The free pass's log-probability, at token step `step`, of a token that begins the word
-/// `word` (None: no such token was ranked there).
+/// The free pass's log-probability, at token step `step`, of the token that begins the word
+/// `word` (None: the free pass did not see that step).
 pub trait Prior {
     fn first_token(&self, step: usize, word: &str) -> Option<f32>;
 }
