@@ -434,6 +434,18 @@ impl Recognizer {
         Ok(hypotheses)
     }
 
+    /// The free decode's token texts, and how many of them make up the words its cleaned
+    /// transcript kept (a decoding loop or the prompt written back cut off).
+    fn kept_tokens<'t>(&'t self, free: &FreeDecode) -> (Vec<&'t str>, usize) {
+        let texts: Vec<&str> = free
+            .tokens
+            .iter()
+            .map(|&id| self.token_texts.text(id).unwrap_or(""))
+            .collect();
+        let kept = tokens_of_words(&texts, free.hypothesis.words.len());
+        (texts, kept)
+    }
+
     /// The likeliest of the free transcript's repairs into a sentence of the grammar (see
     /// `repair`), if one scores above `bar` (the floor).
     ///
@@ -454,12 +466,7 @@ impl Recognizer {
         if self.options.grammar_repairs == 0 {
             return Ok(None);
         }
-        let texts: Vec<&str> = free
-            .tokens
-            .iter()
-            .map(|&id| self.token_texts.text(id).unwrap_or(""))
-            .collect();
-        let kept = tokens_of_words(&texts, free.hypothesis.words.len());
+        let (texts, kept) = self.kept_tokens(free);
         if free.scored.len() < kept || free.steps.len() <= kept {
             return Ok(None);
         }
@@ -632,19 +639,14 @@ impl Recognizer {
         prompt: Option<&str>,
         gap: f32,
     ) -> Result<Vec<Hypothesis>, RecognizerError> {
-        let texts: Vec<&str> = free
-            .tokens
-            .iter()
-            .map(|&id| self.token_texts.text(id).unwrap_or(""))
-            .collect();
-        if free.scored.len() < texts.len() {
-            return Ok(Vec::new());
-        }
         // Only the words the transcript kept are compared: a decoding loop or the prompt
         // written back, cut from it, is no reading ("Start pump 2, pump 2, pump 2, ..."
         // is kept as "Start pump 2,"); the end of text counts only where the decoder
         // ended the transcript itself.
-        let kept = tokens_of_words(&texts, free.hypothesis.words.len());
+        let (texts, kept) = self.kept_tokens(free);
+        if free.scored.len() < texts.len() {
+            return Ok(Vec::new());
+        }
         let ended = kept == texts.len() && free.scored.len() == texts.len() + 1;
         let scored_upto = kept + usize::from(ended);
         let free_logprob: f32 = free.scored[..scored_upto].iter().map(|t| t.logprob).sum();
@@ -924,17 +926,9 @@ struct KeptSegments {
 /// punctuation right after them included (words counted as [`word_scores`] counts them: a
 /// token with a letter or digit that starts with a space starts one).
 fn tokens_of_words(texts: &[&str], words: usize) -> usize {
-    let mut seen = 0;
-    for (i, text) in texts.iter().enumerate() {
-        let has_word = text.chars().any(|c| c.is_alphanumeric() || c == '\'');
-        if has_word && (text.starts_with(' ') || seen == 0) {
-            if seen == words {
-                return i;
-            }
-            seen += 1;
-        }
-    }
-    texts.len()
+    repair::word_spans(texts)
+        .get(words)
+        .map_or(texts.len(), |&(start, _)| start)
 }
 
 /// Whether no 30 ms window of the audio reaches `threshold` RMS.

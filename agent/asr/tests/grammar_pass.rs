@@ -84,6 +84,17 @@ fn grammar() -> Grammar {
     Grammar::parse(&engine().recognition_grammar(), "root").expect("the skills' grammar parses")
 }
 
+/// The daemon's defaults: penalty 10 (the pass on), 7.5 nats of max drop.
+fn bias(grammar: &Grammar, rival_gap: Option<f32>) -> GrammarBias<'_> {
+    GrammarBias {
+        grammar,
+        known: None,
+        penalty: 10.0,
+        max_drop: Some(7.5),
+        rival_gap,
+    }
+}
+
 #[test]
 fn the_grammar_pass_from_the_free_pass_state_equals_a_fresh_decode() {
     let model = model();
@@ -97,13 +108,7 @@ fn the_grammar_pass_from_the_free_pass_state_equals_a_fresh_decode() {
         },
     )
     .expect("model");
-    let bias = GrammarBias {
-        grammar: &grammar,
-        known: None,
-        penalty: 10.0,
-        max_drop: Some(7.5),
-        rival_gap: None,
-    };
+    let bias = bias(&grammar, None);
     let mut searched = 0;
     // The first 40 lines: many commands whose free transcript is no sentence of the grammar
     // (without the vocabulary prompt the search finds a sentence for 17 of them).
@@ -144,13 +149,7 @@ fn the_grammar_pass_from_the_free_pass_state_equals_a_fresh_decode() {
 fn rival_readings_swap_one_word_of_a_command_for_one_the_model_nearly_chose() {
     let recognizer = Recognizer::load(&model(), DecodeOptions::default()).expect("model");
     let grammar = grammar();
-    let bias = GrammarBias {
-        grammar: &grammar,
-        known: None,
-        penalty: 10.0,
-        max_drop: Some(7.5),
-        rival_gap: Some(edge_asr::RIVAL_NATS),
-    };
+    let bias = bias(&grammar, Some(edge_asr::RIVAL_NATS));
     let words = |text: &str| -> Vec<String> {
         text.split_whitespace()
             .map(|w| {
@@ -218,13 +217,7 @@ fn repairs_put_grammar_words_where_the_free_pass_misheard_and_keep_the_rest() {
         },
     )
     .expect("model");
-    let bias = GrammarBias {
-        grammar: &grammar,
-        known: None,
-        penalty: 10.0,
-        max_drop: Some(7.5),
-        rival_gap: None,
-    };
+    let bias = bias(&grammar, None);
     let words = |text: &str| -> Vec<String> {
         text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
             .filter(|w| !w.is_empty())
