@@ -11,7 +11,7 @@ use crate::grammar::{Grammar, TextCursor};
 use std::collections::HashMap;
 use std::os::raw::{c_int, c_void};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// Text of every ordinary token (ids below end-of-text); special tokens have none.
 #[derive(Debug, Clone)]
@@ -83,6 +83,11 @@ pub struct ScoreHook<'a> {
     /// whisper.cpp's pointer to the state being decoded, as the filter receives it.
     state: AtomicPtr<whisper_rs_sys::whisper_state>,
     keep_all: bool,
+    /// Asked about the text so far at each step: whether it holds a decoding loop, which
+    /// ends the decode there ([`ScoreHook::stopping_at_loops`]).
+    holds_loop: Option<fn(&str) -> bool>,
+    /// The decode was ended at a loop: its end of text is the hook's, not the model's.
+    stopped_at_loop: AtomicBool,
 }
 
 /// Tokens whose logits are kept per step (the greedy choice is the first of them unless
@@ -97,7 +102,22 @@ impl<'a> ScoreHook<'a> {
             steps: Mutex::new(HashMap::new()),
             state: AtomicPtr::new(std::ptr::null_mut()),
             keep_all: false,
+            holds_loop: None,
+            stopped_at_loop: AtomicBool::new(false),
         }
+    }
+
+    /// Ends the decode as soon as the text so far holds a loop by `holds_loop`: the words
+    /// a loop goes on with are cut from the transcript anyway, and a greedy decode in a
+    /// loop runs to its token limit (half the free pass's tokens on the voice sets).
+    pub fn stopping_at_loops(mut self, holds_loop: fn(&str) -> bool) -> Self {
+        self.holds_loop = Some(holds_loop);
+        self
+    }
+
+    /// Whether the decode was ended at a loop.
+    pub fn stopped_at_loop(&self) -> bool {
+        self.stopped_at_loop.load(Ordering::Relaxed)
     }
 
     /// Keeps every logit of every step (a copy of the vocabulary's logits per token), for
@@ -137,10 +157,33 @@ impl<'a> ScoreHook<'a> {
                 .map(|t| t.id)
                 .collect()
         };
-        // SAFETY: the logits buffer holds one float per vocabulary entry.
-        let logits = unsafe { std::slice::from_raw_parts(logits, hook.n_vocab) };
+        // SAFETY: the logits buffer holds one float per vocabulary entry, whisper.cpp's to
+        // change before it chooses the next token.
+        let logits = unsafe { std::slice::from_raw_parts_mut(logits, hook.n_vocab) };
         hook.state.store(state, Ordering::Relaxed);
         hook.step(&ids, logits);
+        if hook.loop_before(&ids) {
+            leave_only(logits, hook.tokens.eot());
+        }
+    }
+
+    /// Whether the text tokens among `ids` hold a loop (then the hook remembers that it
+    /// ended the decode).
+    fn loop_before(&self, ids: &[i32]) -> bool {
+        let Some(holds_loop) = self.holds_loop else {
+            return false;
+        };
+        let eot = self.tokens.eot();
+        let text: String = ids
+            .iter()
+            .filter(|&&id| id < eot)
+            .filter_map(|&id| self.tokens.text(id))
+            .collect();
+        let found = holds_loop(&text);
+        if found {
+            self.stopped_at_loop.store(true, Ordering::Relaxed);
+        }
+        found
     }
 
     /// whisper.cpp's pointer to the decoded state (null if the filter never ran).
@@ -228,13 +271,18 @@ impl<'a> ScoreHook<'a> {
     }
 
     /// After the decode: the chosen text tokens (`chosen`, in order) scored, and the end of
-    /// text that closed them. A token the hook never saw ranked (whisper.cpp suppressed
+    /// text that closed them (unless the hook ended the decode at a loop: then the model
+    /// never chose it). A token the hook never saw ranked (whisper.cpp suppressed
     /// everything above it) gets the lowest score kept for its step.
-    pub fn finish(self, chosen: &[i32]) -> Vec<ScoredToken> {
-        let steps = self.steps.into_inner().unwrap_or_else(|e| e.into_inner());
+    pub fn finish(&self, chosen: &[i32]) -> Vec<ScoredToken> {
+        let ended_by_model = !self.stopped_at_loop();
+        let steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
         let eot = self.tokens.eot();
         let mut scored = Vec::with_capacity(chosen.len() + 1);
         for i in 0..=chosen.len() {
+            if i == chosen.len() && !ended_by_model {
+                break;
+            }
             let id = chosen.get(i).copied().unwrap_or(eot);
             let Some(step) = steps.get(&chosen[..i]) else {
                 break;
@@ -251,6 +299,25 @@ impl<'a> ScoreHook<'a> {
             });
         }
         scored
+    }
+
+    /// The log-probability the model gave the end of text right after `prefix` (text
+    /// tokens in order), if the decode passed that step.
+    pub fn end_after(&self, prefix: &[i32]) -> Option<f32> {
+        let steps = self.steps.lock().unwrap_or_else(|e| e.into_inner());
+        let step = steps.get(prefix)?;
+        let eot = self.tokens.eot();
+        let (_, logit) = step.best.iter().find(|(t, _)| *t == eot)?;
+        Some(logit - step.log_norm)
+    }
+}
+
+/// Rules out every token but `id` (whisper.cpp then has only that one to choose).
+fn leave_only(logits: &mut [f32], id: i32) {
+    for (i, logit) in logits.iter_mut().enumerate() {
+        if i as i32 != id {
+            *logit = f32::NEG_INFINITY;
+        }
     }
 }
 
@@ -500,6 +567,35 @@ mod tests {
         // The closing end of text, scored from the last step's logits.
         assert_eq!(scored.len(), 2);
         assert!((scored[1].logprob - (1.0f32 / 8.0).ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_decode_is_ended_at_a_loop_and_its_forced_end_is_not_scored() {
+        let tokens = vocab();
+        // A loop, for the test: " fan" twice.
+        let twice = |text: &str| text.matches(" fan").count() >= 2;
+        let hook = ScoreHook::new(&tokens, 8).stopping_at_loops(twice);
+        let step = [0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        hook.step(&[], &step);
+        assert!(!hook.loop_before(&[]));
+        hook.step(&[2], &step);
+        assert!(!hook.loop_before(&[2]), "one fan is no loop");
+        hook.step(&[2, 2], &step);
+        assert!(hook.loop_before(&[2, 2]));
+        assert!(hook.stopped_at_loop());
+        let mut logits = step;
+        leave_only(&mut logits, 7);
+        assert_eq!(logits.iter().filter(|l| l.is_finite()).count(), 1);
+        assert_eq!(logits[7], 0.0);
+        // Both fans scored; no end of text, which the model did not choose.
+        let scored = hook.finish(&[2, 2]);
+        assert_eq!(scored.len(), 2);
+        // Without the stop the closing end of text is scored as before.
+        let plain = ScoreHook::new(&tokens, 8);
+        plain.step(&[], &step);
+        plain.step(&[2], &step);
+        assert!(!plain.loop_before(&[2, 2]));
+        assert_eq!(plain.finish(&[2]).len(), 2);
     }
 
     #[test]

@@ -48,6 +48,10 @@ struct Cli {
     /// found nothing (0: no repairs).
     #[arg(long, env = "EDGE_ASR_GRAMMAR_REPAIRS", default_value_t = edge_asr::GRAMMAR_REPAIRS)]
     grammar_repairs: usize,
+    /// End a transcript where the decoder starts looping ("next song, next song, ..."),
+    /// instead of at the token limit; the loop is cut from the text either way.
+    #[arg(long, env = "EDGE_ASR_STOP_AT_LOOPS", default_value_t = true, action = clap::ArgAction::Set)]
+    stop_at_loops: bool,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -63,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         flash_attn: cli.flash_attn,
         grammar_beam_size: cli.grammar_beam.max(1),
         grammar_repairs: cli.grammar_repairs,
+        stop_at_loops: cli.stop_at_loops,
         ..DecodeOptions::default()
     };
     let started = std::time::Instant::now();

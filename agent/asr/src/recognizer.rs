@@ -38,6 +38,9 @@ pub struct DecodeOptions {
     /// Decoder evaluations the search for a repair of the free transcript may take when
     /// the grammar pass found nothing (see `repair`; 0: no repairs).
     pub grammar_repairs: usize,
+    /// End the free pass where its text holds a decoding loop, which is cut from the
+    /// transcript anyway, instead of at the token limit (docs/BENCHMARKS.md, "Loops").
+    pub stop_at_loops: bool,
 }
 
 impl Default for DecodeOptions {
@@ -53,6 +56,7 @@ impl Default for DecodeOptions {
             grammar_beam_size: GRAMMAR_BEAM_SIZE,
             grammar_from_free_pass: true,
             grammar_repairs: GRAMMAR_REPAIRS,
+            stop_at_loops: true,
         }
     }
 }
@@ -817,6 +821,11 @@ impl Recognizer {
         } else {
             hook
         };
+        let hook = if self.options.stop_at_loops {
+            hook.stopping_at_loops(holds_decoding_loop)
+        } else {
+            hook
+        };
         // SAFETY: the hook outlives `state.full` below, the only time whisper.cpp calls the
         // filter, and is only read through a shared reference meanwhile.
         #[allow(unsafe_code)]
@@ -839,16 +848,25 @@ impl Recognizer {
         let swaps = rival_gap.map_or_else(Vec::new, |gap| hook.swaps(&kept.tokens, gap));
         let steps = hook.take_step_logits(&kept.tokens);
         let scored = hook.finish(&kept.tokens);
-        Ok((
-            FreeDecode {
-                hypothesis: self.hypothesis(&kept.text, &scored, HypothesisSource::Free, prompt),
-                tokens: kept.tokens,
-                scored,
-                swaps,
-                steps,
-            },
-            left,
-        ))
+        let mut free = FreeDecode {
+            hypothesis: self.hypothesis(&kept.text, &scored, HypothesisSource::Free, prompt),
+            tokens: kept.tokens,
+            scored,
+            swaps,
+            steps,
+        };
+        // A transcript cut short of what was decoded (a loop, the prompt written back) is
+        // scored as the model would end it there: its kept tokens and the end of text after
+        // them, as a reading of the grammar is. Not the tokens cut, whose count the token
+        // limit or the loop's stop decides.
+        let (texts, kept) = self.kept_tokens(&free);
+        if kept < texts.len()
+            && let Some(end) = hook.end_after(&free.tokens[..kept])
+        {
+            let words: f32 = free.scored.iter().take(kept).map(|t| t.logprob).sum();
+            free.hypothesis.logprob = words + end;
+        }
+        Ok((free, left))
     }
 
     /// The text and text-token ids of the segments not judged silent.
@@ -950,6 +968,22 @@ fn max_tokens_for(samples: usize) -> i32 {
 /// A loop spelled inside one word ("Turn the D-T-T-T-T-T-T-", heard in noise) is cut to
 /// its first copy too ("Turn the D-T").
 pub fn drop_repetitions(text: &str) -> String {
+    cut_loops(text, true)
+}
+
+/// Whether the text decoded so far already holds a whole loop, one that
+/// [`drop_repetitions`] will cut: what the decoder writes after it is cut too, so the free
+/// pass stops there instead of running to its token limit ("next song, next song, next
+/// song, ..." took 16 tokens for 3 kept). A copy cut short does not count yet: the
+/// decoder may still go on with other words.
+pub fn holds_decoding_loop(text: &str) -> bool {
+    let text = clean_transcript(text);
+    cut_loops(&text, false) != text
+}
+
+/// [`drop_repetitions`]; `at_end` also cuts a second copy of three words or more that the
+/// text ends in before it is whole (the token limit cut it short).
+fn cut_loops(text: &str, at_end: bool) -> String {
     let unspelled: Vec<String> = text
         .split_whitespace()
         .map(|w| cut_spelled_loop(w).unwrap_or_else(|| w.to_owned()))
@@ -970,10 +1004,11 @@ pub fn drop_repetitions(text: &str) -> String {
             // 2," is the vocabulary prompt's name written twice). A second copy of three
             // words or more that the token limit cut short is a loop too.
             let copies = 1 + repeats / period;
-            let cut_short = period >= 3 && repeats >= 3 && start + period + repeats == keys.len();
+            let cut_short =
+                at_end && period >= 3 && repeats >= 3 && start + period + repeats == keys.len();
             if (period >= 2 && copies >= 2) || copies >= 3 || cut_short {
                 // What is left may loop too ("pump 2, pump 2," inside a longer loop).
-                return drop_repetitions(&words[..start + period].join(" "));
+                return cut_loops(&words[..start + period].join(" "), at_end);
             }
         }
     }
@@ -1075,6 +1110,28 @@ mod tests {
             "set the fan to three"
         );
         assert_eq!(clean_transcript("♪ ♪ ♪"), "");
+    }
+
+    #[test]
+    fn a_loop_is_found_once_a_whole_copy_repeats() {
+        assert!(holds_decoding_loop(" next song, next song,"));
+        assert!(
+            !holds_decoding_loop(" next song, next"),
+            "not yet a whole copy"
+        );
+        assert!(holds_decoding_loop(" Start pump 2, pump 2,"));
+        assert!(holds_decoding_loop(" stop stop stop"));
+        assert!(!holds_decoding_loop(" stop stop"));
+        assert!(!holds_decoding_loop(" no no, stop pump three"));
+        assert!(holds_decoding_loop(" Turn the D-T-T-T-"));
+        // A copy cut short is cut from a finished transcript, but may still go on.
+        assert!(!holds_decoding_loop(" set the fan to five set the fan"));
+        assert_eq!(
+            drop_repetitions("set the fan to five set the fan to"),
+            "set the fan to five"
+        );
+        assert!(!holds_decoding_loop(" [BLANK_AUDIO] next song"));
+        assert!(!holds_decoding_loop(""));
     }
 
     #[test]

@@ -280,3 +280,59 @@ fn repairs_put_grammar_words_where_the_free_pass_misheard_and_keep_the_rest() {
     eprintln!("repaired at 12 dB:\n{}", repaired.join("\n"));
     assert!(!repaired.is_empty(), "no recording was repaired");
 }
+
+#[test]
+fn a_free_pass_ended_at_its_loop_reads_and_scores_as_one_run_to_the_token_limit() {
+    let model = model();
+    let grammar = grammar();
+    let stopping = Recognizer::load(&model, DecodeOptions::default()).expect("model");
+    let running_on = Recognizer::load(
+        &model,
+        DecodeOptions {
+            stop_at_loops: false,
+            ..DecodeOptions::default()
+        },
+    )
+    .expect("model");
+    let bias = bias(&grammar, Some(2.0));
+    let (mut shorter, mut tokens_stopping, mut tokens_running) = (0, 0, 0);
+    for wav in recordings() {
+        let audio = samples(&wav);
+        let a = stopping
+            .transcribe(&audio, None, Some(bias))
+            .expect("transcribed");
+        let b = running_on
+            .transcribe(&audio, None, Some(bias))
+            .expect("transcribed");
+        // Every reading the same, scored the same: the free transcript by its kept words
+        // and the end of text after them, whichever way its decode ended.
+        assert_eq!(a.hypotheses.len(), b.hypotheses.len(), "{}", wav.display());
+        for (x, y) in a.hypotheses.iter().zip(&b.hypotheses) {
+            assert_eq!(
+                (&x.text, x.source),
+                (&y.text, y.source),
+                "{}",
+                wav.display()
+            );
+            assert!(
+                (x.logprob - y.logprob).abs() < 1e-3,
+                "{}: {} scored {} and {}",
+                wav.display(),
+                x.text,
+                x.logprob,
+                y.logprob
+            );
+        }
+        let (free_a, free_b) = (&a.hypotheses[0], &b.hypotheses[0]);
+        assert!(free_a.tokens <= free_b.tokens, "{}", wav.display());
+        shorter += usize::from(free_a.tokens < free_b.tokens);
+        tokens_stopping += free_a.tokens;
+        tokens_running += free_b.tokens;
+    }
+    // Loops are common with a window fitted to the audio: the stop saves decoder steps.
+    assert!(
+        shorter >= 10,
+        "{shorter} decodes ended at a loop ({tokens_stopping} tokens vs {tokens_running})"
+    );
+    println!("{shorter} decodes ended at a loop: {tokens_stopping} tokens vs {tokens_running}");
+}
