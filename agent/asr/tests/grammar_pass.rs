@@ -31,6 +31,11 @@ fn model() -> PathBuf {
     model
 }
 
+/// The provisioned model, decoding with `options`.
+fn recognizer(options: DecodeOptions) -> Recognizer {
+    Recognizer::load(&model(), options).expect("model")
+}
+
 /// The espeak-ng recordings of tests/speech/commands.jsonl (made once, then cached).
 fn recordings() -> Vec<PathBuf> {
     recordings_of(&[])
@@ -97,17 +102,12 @@ fn bias(grammar: &Grammar, rival_gap: Option<f32>) -> GrammarBias<'_> {
 
 #[test]
 fn the_grammar_pass_from_the_free_pass_state_equals_a_fresh_decode() {
-    let model = model();
     let grammar = grammar();
-    let from_free_pass = Recognizer::load(&model, DecodeOptions::default()).expect("model");
-    let fresh = Recognizer::load(
-        &model,
-        DecodeOptions {
-            grammar_from_free_pass: false,
-            ..DecodeOptions::default()
-        },
-    )
-    .expect("model");
+    let from_free_pass = recognizer(DecodeOptions::default());
+    let fresh = recognizer(DecodeOptions {
+        grammar_from_free_pass: false,
+        ..DecodeOptions::default()
+    });
     let bias = bias(&grammar, None);
     let mut searched = 0;
     // The first 40 lines: many commands whose free transcript is no sentence of the grammar
@@ -147,7 +147,7 @@ fn the_grammar_pass_from_the_free_pass_state_equals_a_fresh_decode() {
 
 #[test]
 fn rival_readings_swap_one_word_of_a_command_for_one_the_model_nearly_chose() {
-    let recognizer = Recognizer::load(&model(), DecodeOptions::default()).expect("model");
+    let recognizer = recognizer(DecodeOptions::default());
     let grammar = grammar();
     let bias = bias(&grammar, Some(edge_asr::RIVAL_NATS));
     let words = |text: &str| -> Vec<String> {
@@ -206,17 +206,12 @@ fn rival_readings_swap_one_word_of_a_command_for_one_the_model_nearly_chose() {
 
 #[test]
 fn repairs_put_grammar_words_where_the_free_pass_misheard_and_keep_the_rest() {
-    let model = model();
     let grammar = grammar();
-    let with = Recognizer::load(&model, DecodeOptions::default()).expect("model");
-    let without = Recognizer::load(
-        &model,
-        DecodeOptions {
-            grammar_repairs: 0,
-            ..DecodeOptions::default()
-        },
-    )
-    .expect("model");
+    let with = recognizer(DecodeOptions::default());
+    let without = recognizer(DecodeOptions {
+        grammar_repairs: 0,
+        ..DecodeOptions::default()
+    });
     let bias = bias(&grammar, None);
     let words = |text: &str| -> Vec<String> {
         text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
@@ -283,17 +278,12 @@ fn repairs_put_grammar_words_where_the_free_pass_misheard_and_keep_the_rest() {
 
 #[test]
 fn a_free_pass_ended_at_its_loop_reads_and_scores_as_one_run_to_the_token_limit() {
-    let model = model();
     let grammar = grammar();
-    let stopping = Recognizer::load(&model, DecodeOptions::default()).expect("model");
-    let running_on = Recognizer::load(
-        &model,
-        DecodeOptions {
-            stop_at_loops: false,
-            ..DecodeOptions::default()
-        },
-    )
-    .expect("model");
+    let stopping = recognizer(DecodeOptions::default());
+    let running_on = recognizer(DecodeOptions {
+        stop_at_loops: false,
+        ..DecodeOptions::default()
+    });
     let bias = bias(&grammar, Some(2.0));
     let (mut shorter, mut tokens_stopping, mut tokens_running) = (0, 0, 0);
     for wav in recordings() {
