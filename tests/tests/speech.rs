@@ -189,11 +189,35 @@ async fn a_command_heard_with_its_opposite_nearly_as_likely_is_asked_about() -> 
         "{outcome}"
     );
     assert!(outcome["action"].is_null(), "{outcome}");
+    // A no asks about the other reading: said again, the command would be heard the same.
     let no = edge_agent_tests::say(&w.agent, "no").await?;
     assert!(no["action"].is_null(), "{no}");
-    // Nothing was written to pump 2 (the audit log has every write).
-    let writes = audit_entries_with(&w, "pump-2");
+    assert_eq!(
+        no["response"], "Did you say: stop pump 2? Say yes or no.",
+        "{no}"
+    );
+    // Nothing was written to pump 2 (the audit log has every write, by signal).
+    let writes = audit_entries_with(&w, "Plant.Pump2.");
     assert!(writes.is_empty(), "{writes:?}");
+    // Yes to the other: the stop, through the safety policy's own confirmation.
+    let yes = edge_agent_tests::say(&w.agent, "yes").await?;
+    assert_eq!(yes["intent"], "equipment.stop", "{yes}");
+    assert_eq!(yes["slots"]["machine"], "pump-2", "{yes}");
+    assert_eq!(yes["action"]["status"], "confirm", "{yes}");
+    let confirmed = edge_agent_tests::say(&w.agent, "yes").await?;
+    assert_eq!(confirmed["action"]["status"], "done", "{confirmed}");
+    // Pump 2 was stopped, and never started.
+    let writes = audit_entries_with(&w, "Plant.Pump2.");
+    assert!(
+        writes
+            .iter()
+            .any(|e| e.contains(r#""result":"ok""#) && e.contains(r#""new":"stopped""#)),
+        "{writes:?}"
+    );
+    assert!(
+        writes.iter().all(|e| e.contains(r#""new":"stopped""#)),
+        "{writes:?}"
+    );
     // A command heard without a close rival is acted on at once.
     let three = listen(&w.agent, &demo_voice("stop pump three")?).await?;
     assert_eq!(three["intent"], "equipment.stop", "{three}");

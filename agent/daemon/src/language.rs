@@ -742,6 +742,7 @@ pub fn dialogue_question(asked: edge_embedding::Clarification) -> edge_dialogue:
             Some(slot) => edge_dialogue::Expect::Value(slot),
             None => edge_dialogue::Expect::YesNo,
         },
+        otherwise: None,
     }
 }
 

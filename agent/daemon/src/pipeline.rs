@@ -476,7 +476,7 @@ impl Pipeline {
                 let meant = clarified(&catalog, &asked, &recognition, &utterance.text);
                 let close = match &meant {
                     Meant::Act(_) | Meant::AskSlot(_) => SessionReason::Clarified,
-                    Meant::Nothing => SessionReason::Declined,
+                    Meant::Otherwise(_) | Meant::Nothing => SessionReason::Declined,
                 };
                 let open = Open::Clarification(asked);
                 self.session_event(
@@ -488,7 +488,7 @@ impl Pipeline {
                 );
                 match meant {
                     Meant::Act(r) => recognition = r,
-                    Meant::AskSlot(next) => {
+                    Meant::AskSlot(next) | Meant::Otherwise(next) => {
                         question = Some(next.question.clone());
                         clarification = Some(next);
                     }
@@ -872,15 +872,15 @@ fn doubt_heard(
     doubts: &HeardDoubts,
 ) -> Option<edge_dialogue::Clarification> {
     let doubt = catalog.engine.doubt(recognition, text, doubts)?;
-    // What was heard, in the listener's words (hesitations and politeness dropped): the
-    // words are the doubt.
-    let heard = edge_intent::normalize::normalize(text).join(" ");
-    let asked = edge_dialogue::Clarification {
-        intent: recognition.intent.clone(),
-        slots: recognition.slots.clone(),
-        question: format!("Did you say: {heard}? Say yes or no."),
-        expect: edge_dialogue::Expect::YesNo,
-    };
+    let mut asked = did_you_say(recognition, text);
+    // A no to the one is a question about the other: the audio said one of the two, and
+    // saying it again would be heard the same way.
+    if let Doubt::Rival(rival) = &doubt {
+        let other = catalog.engine.recognize(rival);
+        if !other.is_none() {
+            asked.otherwise = Some(Box::new(did_you_say(&other, rival)));
+        }
+    }
     match doubt {
         Doubt::Rival(rival) => {
             tracing::info!(intent = %recognition.intent, %rival, question = %asked.question, "another command nearly as likely: asking");
@@ -892,12 +892,27 @@ fn doubt_heard(
     Some(asked)
 }
 
+/// "Did you say ...?" about `recognition`, read from `text`: the words heard, in the
+/// listener's words (hesitations and politeness dropped), since the words are the doubt.
+fn did_you_say(recognition: &Recognition, text: &str) -> edge_dialogue::Clarification {
+    let heard = edge_intent::normalize::normalize(text).join(" ");
+    edge_dialogue::Clarification {
+        intent: recognition.intent.clone(),
+        slots: recognition.slots.clone(),
+        question: format!("Did you say: {heard}? Say yes or no."),
+        expect: edge_dialogue::Expect::YesNo,
+        otherwise: None,
+    }
+}
+
 /// What an answer to the language tier's question means.
 enum Meant {
     /// The intent asked about, with every required slot.
     Act(edge_core::Recognition),
     /// Yes, but a required slot is still missing: ask for it.
     AskSlot(edge_dialogue::Clarification),
+    /// No, to a question with another command to ask about: ask that one.
+    Otherwise(edge_dialogue::Clarification),
     /// No, or an answer that names no value.
     Nothing,
 }
@@ -919,6 +934,12 @@ fn clarified(
             slots.insert(slot.clone(), value);
         }
         _ if heard.intent == edge_dialogue::YES => {}
+        _ if heard.intent == edge_dialogue::NO => {
+            return asked
+                .otherwise
+                .as_deref()
+                .map_or(Meant::Nothing, |other| Meant::Otherwise(other.clone()));
+        }
         _ => return Meant::Nothing,
     }
     let missing = catalog

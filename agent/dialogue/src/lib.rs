@@ -77,6 +77,10 @@ pub struct Clarification {
     pub question: String,
     /// How to read the answer: [`Expect::YesNo`] or [`Expect::Value`] of the missing slot.
     pub expect: Expect,
+    /// Asked next when the answer is no: the other command the audio nearly said ("Did
+    /// you say: stop pump 2?" after "Did you say: start pump 2?" was answered no).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otherwise: Option<Box<Clarification>>,
 }
 
 /// The open question of a conversation. `P` is the daemon's pending write.
@@ -513,6 +517,7 @@ mod tests {
             slots: Slots::new(),
             question: "Which machine?".into(),
             expect,
+            otherwise: None,
         })
     }
 
