@@ -109,7 +109,7 @@ impl<'a> ScoreHook<'a> {
 
     /// Ends the decode as soon as the text so far holds a loop by `holds_loop`: the words
     /// a loop goes on with are cut from the transcript anyway, and a greedy decode in a
-    /// loop runs to its token limit (half the free pass's tokens on the voice sets).
+    /// loop runs to its token limit (27% of the free pass's tokens on the espeak-ng set).
     pub fn stopping_at_loops(mut self, holds_loop: fn(&str) -> bool) -> Self {
         self.holds_loop = Some(holds_loop);
         self
