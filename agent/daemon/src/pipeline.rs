@@ -296,6 +296,12 @@ impl Pipeline {
         self.language.get()?.leaning_intent(&catalog, text).await
     }
 
+    /// Whether the default station has a question open (a confirmation, a "Did you say
+    /// ...?", a skill's follow-up) that an utterance now would answer.
+    pub fn question_open(&self) -> bool {
+        self.dialogue.is_open(&self.config.dialogue.station)
+    }
+
     /// The current skills and templates.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog

@@ -255,6 +255,16 @@ impl Speech {
             });
             (chosen, intent)
         };
+        if self.pipeline.question_open() {
+            let engine = &self.pipeline.catalog().engine;
+            let reading = chosen.text.clone();
+            chosen = chosen.as_answer(&transcript.text, |text| {
+                engine.recognize(text).intent == edge_dialogue::YES
+            });
+            if chosen.text != reading {
+                tracing::info!(%reading, free = %transcript.text, "a yes only the grammar pass heard answers no question");
+            }
+        }
         if let Some((intent, mended)) = intent {
             // The grammar mended only how the carrier phrase sounded, beside a machine or
             // number heard in the free transcript too; else the free transcript must name

@@ -104,6 +104,22 @@ impl Chosen {
         }
         self.corroborated
     }
+
+    /// The reading to give an open question (a confirmation, "Did you say ...?"): a yes
+    /// (`is_yes`) is taken only as heard freely. One the grammar pass made from audio that
+    /// was none ("of course" from "post plea back") would confirm a write; the free
+    /// transcript (`free`) goes to the dialogue instead, which asks again.
+    pub fn as_answer(self, free: &str, is_yes: impl Fn(&str) -> bool) -> Chosen {
+        if self.source == "free" || !is_yes(&self.text) {
+            return self;
+        }
+        Chosen {
+            text: free.to_owned(),
+            source: "free".to_owned(),
+            confirm: false,
+            corroborated: false,
+        }
+    }
 }
 
 /// Chooses between the free and the grammar-biased transcript. `command_free_text` says
@@ -395,6 +411,29 @@ fn format_event(kind: &str, format: AudioFormat) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_is_a_yes_only_as_heard_freely() {
+        let is_yes = |t: &str| ["of course", "yes", "Yes,"].contains(&t);
+        let made = |text: &str, source: &str| Chosen {
+            text: text.into(),
+            source: source.into(),
+            confirm: false,
+            corroborated: false,
+        };
+        // The grammar's yes from audio heard as no yes: the free transcript answers.
+        let answer = made("of course", "grammar").as_answer("post plea back,", is_yes);
+        assert_eq!(answer, made("post plea back,", "free"));
+        // A yes heard freely, and any reading that is no yes, stand.
+        assert_eq!(
+            made("Yes,", "free").as_answer("Yes,", is_yes),
+            made("Yes,", "free")
+        );
+        let no = made("No", "grammar").as_answer("enough,", is_yes);
+        assert_eq!(no, made("No", "grammar"));
+        let known = made("play some jazz", "known").as_answer("play some chairs", is_yes);
+        assert_eq!(known.text, "play some jazz");
+    }
 
     fn hypothesis(text: &str, source: &str, logprob: f32) -> Hypothesis {
         Hypothesis {
