@@ -108,7 +108,8 @@ impl Chosen {
     /// The reading to give an open question (a confirmation, "Did you say ...?"): a yes
     /// (`is_yes`) is taken only as heard freely. One the grammar pass made from audio that
     /// was none ("of course" from "post plea back") would confirm a write; the free
-    /// transcript (`free`) goes to the dialogue instead, which asks again.
+    /// transcript (`free`) goes to the dialogue instead (a confirmation is asked again, a
+    /// "Did you say ...?" gets no yes).
     pub fn as_answer(self, free: &str, is_yes: impl Fn(&str) -> bool) -> Chosen {
         if self.source == "free" || !is_yes(&self.text) {
             return self;
