@@ -100,6 +100,33 @@ fn bias(grammar: &Grammar, rival_gap: Option<f32>) -> GrammarBias<'_> {
     }
 }
 
+/// Two transcriptions of `wav` hold the same readings, from the same sources, scored
+/// within `nats` of each other.
+fn assert_same_readings(
+    a: &edge_asr::Transcription,
+    b: &edge_asr::Transcription,
+    nats: f32,
+    wav: &Path,
+) {
+    assert_eq!(a.hypotheses.len(), b.hypotheses.len(), "{}", wav.display());
+    for (x, y) in a.hypotheses.iter().zip(&b.hypotheses) {
+        assert_eq!(
+            (&x.text, x.source),
+            (&y.text, y.source),
+            "{}",
+            wav.display()
+        );
+        assert!(
+            (x.logprob - y.logprob).abs() < nats,
+            "{}: {} scored {} and {}",
+            wav.display(),
+            x.text,
+            x.logprob,
+            y.logprob
+        );
+    }
+}
+
 #[test]
 fn the_grammar_pass_from_the_free_pass_state_equals_a_fresh_decode() {
     let grammar = grammar();
@@ -120,18 +147,7 @@ fn the_grammar_pass_from_the_free_pass_state_equals_a_fresh_decode() {
         let b = fresh
             .transcribe(&audio, None, Some(bias))
             .expect("transcribed");
-        assert_eq!(a.hypotheses.len(), b.hypotheses.len(), "{}", wav.display());
-        for (x, y) in a.hypotheses.iter().zip(&b.hypotheses) {
-            assert_eq!(x.text, y.text, "{}", wav.display());
-            assert_eq!(x.source, y.source, "{}", wav.display());
-            assert!(
-                (x.logprob - y.logprob).abs() < 1e-2,
-                "{}: {} vs {}",
-                wav.display(),
-                x.logprob,
-                y.logprob
-            );
-        }
+        assert_same_readings(&a, &b, 1e-2, wav);
         searched += usize::from(
             a.hypotheses
                 .iter()
@@ -296,23 +312,7 @@ fn a_free_pass_ended_at_its_loop_reads_and_scores_as_one_run_to_the_token_limit(
             .expect("transcribed");
         // Every reading the same, scored the same: the free transcript by its kept words
         // and the end of text after them, whichever way its decode ended.
-        assert_eq!(a.hypotheses.len(), b.hypotheses.len(), "{}", wav.display());
-        for (x, y) in a.hypotheses.iter().zip(&b.hypotheses) {
-            assert_eq!(
-                (&x.text, x.source),
-                (&y.text, y.source),
-                "{}",
-                wav.display()
-            );
-            assert!(
-                (x.logprob - y.logprob).abs() < 1e-3,
-                "{}: {} scored {} and {}",
-                wav.display(),
-                x.text,
-                x.logprob,
-                y.logprob
-            );
-        }
+        assert_same_readings(&a, &b, 1e-3, &wav);
         let (free_a, free_b) = (&a.hypotheses[0], &b.hypotheses[0]);
         assert!(free_a.tokens <= free_b.tokens, "{}", wav.display());
         shorter += usize::from(free_a.tokens < free_b.tokens);
