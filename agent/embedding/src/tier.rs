@@ -153,6 +153,9 @@ pub struct EmbeddingTier {
     spans: FreeTextSpans,
     /// Per intent, the first words of its sentences.
     openers: BTreeMap<String, BTreeSet<String>>,
+    /// Per intent, the words its sentences put right after a negation ("need" in "I
+    /// don't need the route"): said negated, they are how the intent is asked for.
+    negated: BTreeMap<String, BTreeSet<String>>,
     /// Content words of the negatives that no skill sentence has ("thermostat", "bass"):
     /// a request that uses one is asked about, not acted on. Empty unless
     /// `ask_on_none_words` is set.
@@ -202,11 +205,7 @@ const DETERMINERS: &[&str] = &[
 /// morning" reports, it asks for nothing.
 const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday"];
 
-/// Words that negate the next one (normalised: apostrophes dropped).
-const NEGATIONS: &[&str] = &[
-    "wont", "doesnt", "dont", "cant", "cannot", "isnt", "arent", "wasnt", "didnt", "wouldnt",
-    "not", "never",
-];
+use edge_intent::normalize::NEGATIONS;
 
 /// A word of the negatives counts as the none class's own when at least this many of
 /// them have it (and no skill sentence does).
@@ -367,6 +366,31 @@ const COMMON_WORDS: &[&str] = &[
     "youre",
 ];
 
+/// The words right after a negation in `words` ("need" in "i dont need the route",
+/// "troubleshoot" in "no need to troubleshoot").
+fn words_after_negations(words: &[String]) -> impl Iterator<Item = &str> {
+    let words: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .filter(|w| !AFTER_A_NEGATION.contains(w))
+        .collect();
+    let negated: Vec<&str> = words
+        .windows(2)
+        .enumerate()
+        .filter_map(|(i, pair)| {
+            let negates = NEGATIONS.contains(&pair[0])
+                || pair[0] == "no"
+                || (pair[0] == "to" && i >= 2 && words[i - 2] == "no" && words[i - 1] == "need");
+            negates.then_some(pair[1])
+        })
+        .collect();
+    negated.into_iter()
+}
+
+/// Words between a negation and what it negates, passed over: "don't you dare", "don't
+/// even start it", "don't just stop it".
+const AFTER_A_NEGATION: &[&str] = &["you", "even", "just", "ever"];
+
 /// The words at least [`NONE_ONLY_MIN_NEGATIVES`] negatives have and no skill sentence
 /// has, everyday words and numbers aside.
 fn none_only_words(set: &TrainingSet) -> BTreeSet<String> {
@@ -399,6 +423,7 @@ impl EmbeddingTier {
         let classifier = Classifier::fit(vectors, &set.labels(), method)?;
         let mut carrier: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut openers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut negated: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut word_counts = WordCounts::new();
         let mut value_counts: BTreeMap<(String, String), ValueWords> = BTreeMap::new();
         for sentence in &set.sentences {
@@ -419,6 +444,10 @@ impl EmbeddingTier {
                     .insert(first.clone());
             }
             count_words(&mut word_counts, &sentence.intent, &words);
+            negated
+                .entry(sentence.intent.clone())
+                .or_default()
+                .extend(words_after_negations(&words).map(str::to_owned));
             for (name, value) in &sentence.slots {
                 if let SlotValue::Text(value) = value {
                     let counts = value_counts
@@ -459,6 +488,7 @@ impl EmbeddingTier {
             spans: set.spans,
             carrier,
             openers,
+            negated,
             none_only,
             value_counts,
             slotless,
@@ -491,23 +521,43 @@ impl EmbeddingTier {
             .any(|w| share(intent, w) > share(NONE, w))
     }
 
-    /// Whether `tokens` open (fillers and a "no" aside) with a negation none of `intent`'s
-    /// sentences opens with: "don't open the window, it's pouring" asks for the opposite
-    /// of a request, while "don't do that" is how a no is said.
+    /// Whether `tokens` open (fillers and a "no" aside) with a negation of the request:
+    /// one none of `intent`'s sentences opens with ("don't open the window, it's
+    /// pouring" asks for the opposite of a request, while "don't do that" is how a no is
+    /// said), or one put before a word the intent's sentences never negate ("don't
+    /// cancel the route, I still need it", where "I don't need the route" cancels it;
+    /// "no need to troubleshoot pump 1").
     fn negates_the_request(&self, intent: &str, tokens: &[String]) -> bool {
-        let mut rest = tokens
+        let start = tokens
+            .iter()
+            .position(|w| {
+                !NOT_A_REQUEST.contains(&w.as_str()) && !matches!(w.as_str(), "no" | "nah")
+            })
+            .unwrap_or(tokens.len());
+        let rest: Vec<&str> = tokens[start..]
             .iter()
             .map(String::as_str)
-            .skip_while(|w| NOT_A_REQUEST.contains(w) || matches!(*w, "no" | "nah"));
-        let (Some(first), next) = (rest.next(), rest.next()) else {
-            return false;
+            .filter(|w| !AFTER_A_NEGATION.contains(w))
+            .collect();
+        let (negation, negated) = match rest.as_slice() {
+            ["dont" | "never", "forget", ..] => return false,
+            [first @ ("dont" | "never"), next, ..] => (*first, *next),
+            ["do", "not", next, ..] => ("do", *next),
+            // "no need to X": the "no" was skipped as an answer's.
+            ["need", "to", next, ..] if start > 0 && tokens[start - 1] == "no" => ("need", *next),
+            _ => return false,
         };
-        let negation = match first {
-            "dont" | "never" => next != Some("forget"),
-            "do" => next == Some("not"),
-            _ => false,
-        };
-        negation && !self.openers.get(intent).is_some_and(|o| o.contains(first))
+        let unlike_the_openers = negation != "need"
+            && !self
+                .openers
+                .get(intent)
+                .is_some_and(|o| o.contains(negation));
+        let never_negated = self.is_a_word_of(intent, negated)
+            && !self
+                .negated
+                .get(intent)
+                .is_some_and(|n| n.contains(negated));
+        unlike_the_openers || never_negated
     }
 
     /// Whether `tokens` tell of the past in a word none of `intent`'s sentences has.
@@ -1511,6 +1561,8 @@ pub(crate) mod tests {
             "don't open the window, it's pouring",
             "please do not open the windows",
             "never open my window",
+            "don't you dare open my window",
+            "no need to open my window, it's fine",
         ] {
             assert_no_request(&tier, &engine, text, &window);
         }
@@ -1528,6 +1580,24 @@ pub(crate) mod tests {
             said.decision,
             Decision::Accept("dialog.no".into()),
             "{said:?}"
+        );
+        let dare = tier.judge(&engine, "no no, don't you dare do that", &no);
+        assert_eq!(
+            dare.decision,
+            Decision::Accept("dialog.no".into()),
+            "{dare:?}"
+        );
+        // Where the intent's sentences open with the negation but never negate the word
+        // after it, the negation is of the request: "I don't need the route" cancels it,
+        // "don't cancel the route" does not.
+        let cancel = space.along("nav.cancel", 0.0);
+        let kept = tier.judge(&engine, "don't cancel the route, I still need it", &cancel);
+        assert_eq!(kept.decision, Decision::None, "{kept:?}");
+        let cancelled = tier.judge(&engine, "I don't need the route anymore", &cancel);
+        assert_eq!(
+            cancelled.decision,
+            Decision::Accept("nav.cancel".into()),
+            "{cancelled:?}"
         );
     }
 
@@ -1615,10 +1685,14 @@ pub(crate) mod tests {
             r.slots.get("machine"),
             Some(&SlotValue::Text("pump-3".into()))
         );
-        // A negation a clause alone would drop: no clause is judged alone.
-        let (clauses, verdict) = judge("don't stop pump 3, it's fine", &[&none, &none]);
-        assert!(clauses.is_empty());
-        assert!(matches!(verdict, Verdict::Ask(_)), "{verdict:?}");
+        // A negation of the request: refused whole, and no clause is judged alone (a
+        // clause would drop the negation).
+        let negated = tier.judge(&engine, "don't stop pump 3, it's fine", &unsure);
+        assert_eq!(negated.verdict, Verdict::None, "{negated:?}");
+        assert!(
+            tier.clauses_to_judge("don't stop pump 3, it's fine", &negated)
+                .is_empty()
+        );
         // Two clauses that are requests: still asked about.
         let start = space.along("equipment.start", 0.5);
         let (_, verdict) = judge("stop pump 3, start pump 2", &[&none, &start]);
@@ -1732,7 +1806,7 @@ pub(crate) mod tests {
         let engine = engine();
         let (off, space) = fitted(&engine, SURE);
         let warm = space.along("climate.adjust_temperature", 0.3);
-        // Off by default: acted on.
+        // Switched off: acted on.
         let acted = off.judge(&engine, "warm up the kettle", &warm);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
         let (tier, _) = fitted(

@@ -15,6 +15,13 @@ pub const YES_NO_QUESTION_OPENERS: &[&str] = &[
     "is", "are", "am", "was", "were", "do", "does", "did", "has", "have", "had", "isnt", "arent",
 ];
 
+/// Words that negate the next one (normalised: apostrophes dropped). Heard first, they
+/// say not to do what follows: "don't pause the music" is no request to pause it.
+pub const NEGATIONS: &[&str] = &[
+    "wont", "doesnt", "dont", "cant", "cannot", "isnt", "arent", "wasnt", "didnt", "wouldnt",
+    "not", "never",
+];
+
 /// Question words ("what is the pressure of pump two").
 pub const QUESTION_WORDS: &[&str] = &[
     "what", "whats", "who", "whos", "why", "how", "hows", "when", "where", "wheres", "which",

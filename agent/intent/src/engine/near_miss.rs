@@ -23,7 +23,7 @@
 //!   content ("how fast is conveyor three going" is not "... conveyor turning");
 //! - a yes/no question opener ("is", "are", "does", ...) heard first is never skipped nor
 //!   replaces the template's first word: "is the air conditioning on" asks, it does not
-//!   command;
+//!   command; nor is a negation heard first ("don't pause the music" asks for nothing);
 //! - words shorter than [`MIN_PHONETIC_LETTERS`] letters are not compared by sound, except
 //!   number words; digits only match as written;
 //! - heard words are compared as one sound only when none of them is a template word as it
@@ -42,7 +42,7 @@ use super::{
     CNode, CompiledIntent, CompiledTemplate, SlotMatcher, TemplateEngine, number_value,
     slot_matches,
 };
-use crate::normalize::YES_NO_QUESTION_OPENERS;
+use crate::normalize::{NEGATIONS, YES_NO_QUESTION_OPENERS};
 use crate::numbers::{is_number_token, names_a_number, number_words, parse_number_prefixes};
 use crate::phonetic::{Sound, is_weak};
 use edge_core::SlotValue;
@@ -363,8 +363,11 @@ impl NearMiss {
                 captures: Vec::new(),
             };
             // A function word heard before the utterance proper ("and, open all windows"),
-            // unless it makes a question of it ("is the driver's window open").
-            let skipped = if YES_NO_QUESTION_OPENERS.contains(&tokens[0].as_str()) {
+            // unless it makes a question of it ("is the driver's window open") or says
+            // not to do it ("don't pause the music").
+            let skipped = if YES_NO_QUESTION_OPENERS.contains(&tokens[0].as_str())
+                || NEGATIONS.contains(&tokens[0].as_str())
+            {
                 None
             } else {
                 matcher.charge(&start, 1, 1.0, 1, true)
@@ -1108,6 +1111,13 @@ templates = ["how fast is [the] {machine} [running|going|turning]"]
             engine.recognize("is turn the air conditioning on").intent,
             "none"
         );
+        // Nor may a negation: it says not to do it.
+        for negated in [
+            "dont turn the air conditioning on",
+            "never turn the air conditioning on",
+        ] {
+            assert_eq!(engine.recognize(negated).intent, "none", "{negated}");
+        }
         // "three" is a machine the list does not have, not a misheard "turning".
         let r = engine.recognize("how fast is the conveyor going");
         assert_eq!(r.intent, "plant.speed");
