@@ -204,6 +204,10 @@ const DETERMINERS: &[&str] = &[
     "a", "an", "any", "some", "the", "this", "that", "my", "our", "your",
 ];
 
+/// Words that place a request somewhere ("at home", "in my house", "during the night
+/// shift").
+const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", "before", "after"];
+
 /// Words that tell of what was, not what should be: "press one was running fine this
 /// morning" reports, it asks for nothing.
 const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday"];
@@ -570,6 +574,38 @@ impl EmbeddingTier {
             .any(|w| PAST_MARKERS.contains(&w.as_str()) && !self.is_a_word_of(intent, w))
     }
 
+    /// Whether `tokens` place the request somewhere the negatives speak of and none of
+    /// `intent`'s sentences does: a preposition, maybe a determiner, and a word two or
+    /// more negatives have and no sentence of the intent ("open all the windows at
+    /// home", "turn the heating up in the staff canteen").
+    fn places_it_elsewhere(&self, intent: &str, tokens: &[String]) -> bool {
+        let negatives_with = |word: &str| {
+            self.word_counts
+                .get(NONE)
+                .map_or(0, |(_, words)| words.get(word).copied().unwrap_or(0))
+        };
+        tokens.iter().enumerate().any(|(i, w)| {
+            if !PLACE_WORDS.contains(&w.as_str()) {
+                return false;
+            }
+            let at = if tokens
+                .get(i + 1)
+                .is_some_and(|d| DETERMINERS.contains(&d.as_str()))
+            {
+                i + 2
+            } else {
+                i + 1
+            };
+            tokens.get(at).is_some_and(|place| {
+                negatives_with(place) >= NONE_ONLY_MIN_NEGATIVES
+                    && !self.is_a_word_of(intent, place)
+                    && !COMMON_WORDS.contains(&place.as_str())
+                    && !NOT_A_REQUEST.contains(&place.as_str())
+                    && !edge_intent::numbers::names_a_number(place)
+            })
+        })
+    }
+
     /// Whether a sentence of `intent` has `word`.
     fn is_a_word_of(&self, intent: &str, word: &str) -> bool {
         self.word_counts
@@ -751,6 +787,7 @@ impl EmbeddingTier {
                 if matches!(decision, Decision::Accept(_))
                     && (self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
+                        || self.places_it_elsewhere(&intent, &tokens)
                         || tokens.iter().any(|w| self.none_only.contains(w)))
                 {
                     decision = Decision::Ask(intent.clone());
@@ -1211,6 +1248,7 @@ pub(crate) mod tests {
                 "order more oil",
                 "switch on the kettle at home",
                 "is the kettle hot",
+                "turn the heating on at home",
             ],
         );
         let mut classes: Vec<String> = set.labels();
@@ -1824,6 +1862,19 @@ pub(crate) mod tests {
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
         // "joke" is in one negative only, "I'm" is an everyday word: acted on.
         let acted = tier.judge(&engine, "I'm freezing, no joke", &warm);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+    }
+
+    #[test]
+    fn a_place_only_the_negatives_speak_of_makes_it_a_question() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let window = space.along("window.set", 0.3);
+        // "home" is in two negatives and no window sentence: asked, not acted on.
+        let asked = tier.judge(&engine, "open all the windows at home", &window);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // "in here" is no place elsewhere.
+        let acted = tier.judge(&engine, "open all the windows, it's hot in here", &window);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
     }
 }
