@@ -375,13 +375,13 @@ const COMMON_WORDS: &[&str] = &[
 
 /// The words right after a negation in `words` ("need" in "i dont need the route",
 /// "troubleshoot" in "no need to troubleshoot").
-fn words_after_negations(words: &[String]) -> impl Iterator<Item = &str> {
+fn words_after_negations(words: &[String]) -> Vec<&str> {
     let words: Vec<&str> = words
         .iter()
         .map(String::as_str)
         .filter(|w| !AFTER_A_NEGATION.contains(w))
         .collect();
-    let negated: Vec<&str> = words
+    words
         .windows(2)
         .enumerate()
         .filter_map(|(i, pair)| {
@@ -390,8 +390,7 @@ fn words_after_negations(words: &[String]) -> impl Iterator<Item = &str> {
                 || (pair[0] == "to" && i >= 2 && words[i - 2] == "no" && words[i - 1] == "need");
             negates.then_some(pair[1])
         })
-        .collect();
-    negated.into_iter()
+        .collect()
 }
 
 /// Words between a negation and what it negates, passed over: "don't you dare", "don't
@@ -454,7 +453,7 @@ impl EmbeddingTier {
             negated
                 .entry(sentence.intent.clone())
                 .or_default()
-                .extend(words_after_negations(&words).map(str::to_owned));
+                .extend(words_after_negations(&words).into_iter().map(str::to_owned));
             for (name, value) in &sentence.slots {
                 if let SlotValue::Text(value) = value {
                     let counts = value_counts
