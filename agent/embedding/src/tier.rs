@@ -166,6 +166,9 @@ pub struct EmbeddingTier {
     /// Per label (each intent, and `none` for the negatives): how many of its sentences
     /// there are, and how many of them have each word.
     word_counts: WordCounts,
+    /// Per label, the same counts of the words right after a possessive ("phone" in "mute
+    /// my phone"): whose things each label speaks of.
+    owned: WordCounts,
     /// Per intent and slot: the same counts over the intent's sentences with each value of
     /// the slot (which words go with "close" and which with "open"), and over all of them.
     value_counts: BTreeMap<(String, String), ValueWords>,
@@ -203,6 +206,30 @@ struct ValueWords {
 const DETERMINERS: &[&str] = &[
     "a", "an", "any", "some", "the", "this", "that", "my", "our", "your",
 ];
+
+/// Determiners that say whose a thing is ("my phone").
+const POSSESSIVES: &[&str] = &["my", "our", "your"];
+
+/// The words of `words` right after a possessive ("phone" in "mute my phone").
+fn words_owned(words: &[String]) -> Vec<String> {
+    words
+        .windows(2)
+        .filter(|pair| POSSESSIVES.contains(&pair[0].as_str()))
+        .map(|pair| pair[1].clone())
+        .collect()
+}
+
+/// The normalised words of the free-text values among `slots`.
+fn free_text_words(slots: &Slots) -> BTreeSet<String> {
+    slots
+        .values()
+        .filter_map(|v| match v {
+            SlotValue::Text(t) => Some(normalize(t)),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
 
 /// Words that place a request somewhere ("at home", "in my house", "during the night
 /// shift").
@@ -431,6 +458,7 @@ impl EmbeddingTier {
         let mut openers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut negated: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut word_counts = WordCounts::new();
+        let mut owned = WordCounts::new();
         let mut value_counts: BTreeMap<(String, String), ValueWords> = BTreeMap::new();
         for sentence in &set.sentences {
             let values: BTreeSet<String> = sentence
@@ -450,6 +478,7 @@ impl EmbeddingTier {
                     .insert(first.clone());
             }
             count_words(&mut word_counts, &sentence.intent, &words);
+            count_words(&mut owned, &sentence.intent, &words_owned(&words));
             negated
                 .entry(sentence.intent.clone())
                 .or_default()
@@ -469,7 +498,9 @@ impl EmbeddingTier {
                 .extend(words.into_iter().filter(|w| !values.contains(w)));
         }
         for negative in &set.negatives {
-            count_words(&mut word_counts, NONE, &normalize(negative));
+            let words = normalize(negative);
+            count_words(&mut word_counts, NONE, &words);
+            count_words(&mut owned, NONE, &words_owned(&words));
         }
         let mut slotless: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for sentence in &set.sentences {
@@ -495,6 +526,7 @@ impl EmbeddingTier {
             carrier,
             openers,
             negated,
+            owned,
             none_only,
             value_counts,
             slotless,
@@ -573,34 +605,66 @@ impl EmbeddingTier {
             .any(|w| PAST_MARKERS.contains(&w.as_str()) && !self.is_a_word_of(intent, w))
     }
 
-    /// Whether `tokens` place the request somewhere the negatives speak of and none of
-    /// `intent`'s sentences does: a preposition, maybe a determiner, and a word two or
-    /// more negatives have and no sentence of the intent ("open all the windows at
-    /// home", "turn the heating up in the staff canteen").
-    fn places_it_elsewhere(&self, intent: &str, tokens: &[String]) -> bool {
+    /// Whether `tokens` place the request somewhere else: a preposition, maybe a
+    /// determiner, and a place that
+    /// - two or more negatives have and no sentence of the intent ("open all the windows
+    ///   at home"),
+    /// - no sentence at all has, outside the request's free text ("turn the heating up in
+    ///   the staff canteen": nothing the skills serve is there), or
+    /// - is someone's that two or more negatives own and no sentence of the intent does
+    ///   ("turn the volume up on my phone", where the intent's "phone" is "on the phone").
+    fn places_it_elsewhere(
+        &self,
+        intent: &str,
+        tokens: &[String],
+        free_text: &BTreeSet<String>,
+    ) -> bool {
         let negatives_with = |word: &str| {
             self.word_counts
                 .get(NONE)
                 .map_or(0, |(_, words)| words.get(word).copied().unwrap_or(0))
         };
+        let negatives_owning = |word: &str| {
+            self.owned
+                .get(NONE)
+                .map_or(0, |(_, words)| words.get(word).copied().unwrap_or(0))
+        };
+        let owned_in = |word: &str| {
+            self.owned
+                .get(intent)
+                .is_some_and(|(_, words)| words.contains_key(word))
+        };
+        let in_no_sentence = |word: &str| {
+            self.word_counts
+                .values()
+                .all(|(_, words)| !words.contains_key(word))
+        };
         tokens.iter().enumerate().any(|(i, w)| {
             if !PLACE_WORDS.contains(&w.as_str()) {
                 return false;
             }
-            let at = if tokens
+            let determiner = tokens
                 .get(i + 1)
-                .is_some_and(|d| DETERMINERS.contains(&d.as_str()))
-            {
-                i + 2
-            } else {
-                i + 1
-            };
+                .filter(|d| DETERMINERS.contains(&d.as_str()));
+            let at = if determiner.is_some() { i + 2 } else { i + 1 };
             tokens.get(at).is_some_and(|place| {
-                negatives_with(place) >= NONE_ONLY_MIN_NEGATIVES
-                    && !self.is_a_word_of(intent, place)
-                    && !COMMON_WORDS.contains(&place.as_str())
-                    && !NOT_A_REQUEST.contains(&place.as_str())
-                    && !edge_intent::numbers::names_a_number(place)
+                let place = place.as_str();
+                if COMMON_WORDS.contains(&place)
+                    || NOT_A_REQUEST.contains(&place)
+                    || edge_intent::numbers::names_a_number(place)
+                {
+                    return false;
+                }
+                let the_negatives_place = negatives_with(place) >= NONE_ONLY_MIN_NEGATIVES
+                    && !self.is_a_word_of(intent, place);
+                // One or two letters are a sound ("on na"), not a place.
+                let unheard_of = place.chars().count() > 2
+                    && !free_text.contains(place)
+                    && in_no_sentence(place);
+                let someone_elses = determiner.is_some_and(|d| POSSESSIVES.contains(&d.as_str()))
+                    && negatives_owning(place) >= NONE_ONLY_MIN_NEGATIVES
+                    && !owned_in(place);
+                the_negatives_place || unheard_of || someone_elses
             })
         })
     }
@@ -786,7 +850,7 @@ impl EmbeddingTier {
                 if matches!(decision, Decision::Accept(_))
                     && (self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
-                        || self.places_it_elsewhere(&intent, &tokens)
+                        || self.places_it_elsewhere(&intent, &tokens, &free_text_words(&slots))
                         || tokens.iter().any(|w| self.none_only.contains(w)))
                 {
                     decision = Decision::Ask(intent.clone());
@@ -1248,6 +1312,8 @@ pub(crate) mod tests {
                 "switch on the kettle at home",
                 "is the kettle hot",
                 "turn the heating on at home",
+                "mute my phone",
+                "find my phone",
             ],
         );
         let mut classes: Vec<String> = set.labels();
@@ -1875,5 +1941,29 @@ pub(crate) mod tests {
         // "in here" is no place elsewhere.
         let acted = tier.judge(&engine, "open all the windows, it's hot in here", &window);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // No sentence at all has "staff": nothing the skills serve is there.
+        let heating = space.along("climate.adjust_temperature", 0.3);
+        let text = "turn the heating up in the staff canteen";
+        let asked = tier.judge(&engine, text, &heating);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let acted = tier.judge(&engine, "turn the heating up in the car", &heating);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // The volume's sentences speak of being "on the phone"; two negatives own "my
+        // phone", which no sentence of the volume does.
+        let volume = space.along("media.volume", 0.3);
+        let asked = tier.judge(&engine, "turn the volume up on my phone", &volume);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let acted = tier.judge(&engine, "turn the volume down, I'm on the phone", &volume);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+    }
+
+    #[test]
+    fn a_free_text_value_is_no_place_elsewhere() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        // "alexanderplatz" is in no sentence, but it is the destination.
+        let route = space.along("nav.navigate_to", 0.3);
+        let judged = tier.judge(&engine, "take me to the cafe at alexanderplatz", &route);
+        assert!(matches!(judged.verdict, Verdict::Accept(_)), "{judged:?}");
     }
 }

@@ -24,6 +24,8 @@
 //! - a yes/no question opener ("is", "are", "does", ...) heard first is never skipped nor
 //!   replaces the template's first word: "is the air conditioning on" asks, it does not
 //!   command; nor is a negation heard first ("don't pause the music" asks for nothing);
+//!   a first word skipped is a function word ("increase the conveyor speed" is no reading
+//!   of it, "hang on, pause the music" no request to play);
 //! - words shorter than [`MIN_PHONETIC_LETTERS`] letters are not compared by sound, except
 //!   number words; digits only match as written;
 //! - heard words are compared as one sound only when none of them is a template word as it
@@ -364,8 +366,10 @@ impl NearMiss {
             };
             // A function word heard before the utterance proper ("and, open all windows"),
             // unless it makes a question of it ("is the driver's window open") or says
-            // not to do it ("don't pause the music").
-            let skipped = if YES_NO_QUESTION_OPENERS.contains(&tokens[0].as_str())
+            // not to do it ("don't pause the music"). Never another word: "increase the
+            // conveyor speed" is no reading of it, "hang on, pause the music" no play.
+            let skipped = if !heard.weak[0]
+                || YES_NO_QUESTION_OPENERS.contains(&tokens[0].as_str())
                 || NEGATIONS.contains(&tokens[0].as_str())
             {
                 None
@@ -1048,6 +1052,26 @@ templates = ["diagnose [the] {machine} [it is {symptom}]"]
         assert!((r.confidence - (1.0 - 1.0 / 5.0)).abs() < 1e-6, "{r:?}");
         // Only the first word: a function word in the middle replaces nothing.
         assert_eq!(engine.recognize("set it fan to 22").intent, "none");
+    }
+
+    #[test]
+    fn only_a_function_word_heard_first_is_skipped() {
+        let engine = engine();
+        // "and" before a misheard command: skipped.
+        assert_eq!(
+            engine.recognize("and start the pump three").intent,
+            "plant.start"
+        );
+        // A word that asks for something else is not: "increase" asks for no start, and
+        // "cancel" (a command itself) does not vanish before "diagnose".
+        assert_eq!(
+            engine.recognize("increase start the pump three").intent,
+            "none"
+        );
+        assert_eq!(
+            engine.recognize("cancel diagnose the pump three").intent,
+            "none"
+        );
     }
 
     #[test]
