@@ -166,6 +166,8 @@ pub struct EmbeddingTier {
     /// Per label (each intent, and `none` for the negatives): how many of its sentences
     /// there are, and how many of them have each word.
     word_counts: WordCounts,
+    /// Per intent, the [`AS_IT_IS`] phrases its sentences have (by index).
+    as_it_is: BTreeMap<String, BTreeSet<usize>>,
     /// Per label, the same counts of the words right after a possessive ("phone" in "mute
     /// my phone"): whose things each label speaks of.
     owned: WordCounts,
@@ -238,6 +240,37 @@ const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", "before", "
 /// Words that tell of what was, not what should be: "press one was running fine this
 /// morning" reports, it asks for nothing.
 const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday"];
+
+/// Words that ask what should be, not for it to be: "what temperature is press 1
+/// supposed to run at" asks for a specification, not a reading.
+const NORM_MARKERS: &[&str] = &["supposed", "ought"];
+
+/// "should" asks what should be only in a question ("what pressure should pump 2 run
+/// at"); elsewhere it is as often a wish ("we should grab lunch, what's near").
+const QUESTION_WORDS: &[&str] = &["what", "whats", "how", "hows", "which", "when", "where"];
+
+/// Verbs that keep a thing as it is, with one of [`AS_IT_IS`]: "leave the temperature
+/// exactly where it is" asks for no change ("freeze the playback where it is" pauses).
+const KEEP_VERBS: &[&str] = &["leave", "keep"];
+
+/// Phrases that, after a [`KEEP_VERBS`] verb, keep a thing as it is.
+const AS_IT_IS: &[&[&str]] = &[
+    &["alone"],
+    &["unchanged"],
+    &["where", "it", "is"],
+    &["as", "it", "is"],
+    &["as", "is"],
+];
+
+/// The indices of the [`AS_IT_IS`] phrases that `words` have.
+fn as_it_is_phrases(words: &[String]) -> impl Iterator<Item = usize> + '_ {
+    AS_IT_IS.iter().enumerate().filter_map(|(i, phrase)| {
+        words
+            .windows(phrase.len())
+            .any(|w| w.iter().zip(phrase.iter()).all(|(a, b)| a == b))
+            .then_some(i)
+    })
+}
 
 use edge_intent::normalize::NEGATIONS;
 
@@ -459,6 +492,7 @@ impl EmbeddingTier {
         let mut negated: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut word_counts = WordCounts::new();
         let mut owned = WordCounts::new();
+        let mut as_it_is: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
         let mut value_counts: BTreeMap<(String, String), ValueWords> = BTreeMap::new();
         for sentence in &set.sentences {
             let values: BTreeSet<String> = sentence
@@ -479,6 +513,10 @@ impl EmbeddingTier {
             }
             count_words(&mut word_counts, &sentence.intent, &words);
             count_words(&mut owned, &sentence.intent, &words_owned(&words));
+            as_it_is
+                .entry(sentence.intent.clone())
+                .or_default()
+                .extend(as_it_is_phrases(&words));
             negated
                 .entry(sentence.intent.clone())
                 .or_default()
@@ -526,6 +564,7 @@ impl EmbeddingTier {
             carrier,
             openers,
             negated,
+            as_it_is,
             owned,
             none_only,
             value_counts,
@@ -603,6 +642,30 @@ impl EmbeddingTier {
         tokens
             .iter()
             .any(|w| PAST_MARKERS.contains(&w.as_str()) && !self.is_a_word_of(intent, w))
+    }
+
+    /// Whether `tokens` speak of what should be in a word none of `intent`'s sentences
+    /// has ("supposed to run at" beside readings that never say it).
+    fn speaks_of_what_should_be(&self, intent: &str, tokens: &[String]) -> bool {
+        let question = tokens
+            .first()
+            .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()));
+        tokens.iter().any(|w| {
+            (NORM_MARKERS.contains(&w.as_str()) || (question && w == "should"))
+                && !self.is_a_word_of(intent, w)
+        })
+    }
+
+    /// Whether `tokens` keep a thing as it is in a phrase none of `intent`'s sentences
+    /// has ("leave it where it is"; "leave mine alone" sets the other side).
+    fn keeps_it_as_it_is(&self, intent: &str, tokens: &[String]) -> bool {
+        tokens.iter().any(|w| KEEP_VERBS.contains(&w.as_str()))
+            && as_it_is_phrases(tokens).any(|i| {
+                !self
+                    .as_it_is
+                    .get(intent)
+                    .is_some_and(|had| had.contains(&i))
+            })
     }
 
     /// Whether `tokens` place the request somewhere else: a preposition, maybe a
@@ -846,10 +909,13 @@ impl EmbeddingTier {
                 // A question put to an intent none of whose sentences opens that way
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
-                // So is a report of the past the intent's sentences never make.
+                // So is a report of the past the intent's sentences never make, a question
+                // of what should be, and a wish to keep things as they are.
                 if matches!(decision, Decision::Accept(_))
                     && (self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
+                        || self.speaks_of_what_should_be(&intent, &tokens)
+                        || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_text_words(&slots))
                         || tokens.iter().any(|w| self.none_only.contains(w)))
                 {
@@ -1525,6 +1591,39 @@ pub(crate) mod tests {
             &troubleshoot,
         );
         assert!(matches!(now.verdict, Verdict::Accept(_)), "{now:?}");
+    }
+
+    #[test]
+    fn what_should_be_and_as_it_is_are_asked_about_not_acted_on() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let reading = space.along("equipment.read_sensor", 0.3);
+        let text = "what temperature is pump 2 supposed to run at";
+        let asked = tier.judge(&engine, text, &reading);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let acted = tier.judge(&engine, "what temperature is pump 2 running at", &reading);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        let text = "what pressure should pump 2 be at";
+        let asked = tier.judge(&engine, text, &reading);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // A wish, not a question: "should" alone asks nothing.
+        let nearby = space.along("nav.find_nearby", 0.3);
+        let text = "we should grab lunch, find the nearest restaurant";
+        let acted = tier.judge(&engine, text, &nearby);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        let warmer = space.along("climate.adjust_temperature", 0.3);
+        let text = "please leave the temperature exactly where it is";
+        let asked = tier.judge(&engine, text, &warmer);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // Without "leave" or "keep", "where it is" keeps nothing.
+        let pause = space.along("media.pause", 0.3);
+        let acted = tier.judge(&engine, "freeze the playback right where it is", &pause);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // The set temperature's own sentences leave a side alone.
+        let set = space.along("climate.set_temperature", 0.3);
+        let text = "put the passenger side at 24 and leave mine alone";
+        let acted = tier.judge(&engine, text, &set);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
     }
 
     #[test]

@@ -24,8 +24,8 @@
 //! - a yes/no question opener ("is", "are", "does", ...) heard first is never skipped nor
 //!   replaces the template's first word: "is the air conditioning on" asks, it does not
 //!   command; nor is a negation heard first ("don't pause the music" asks for nothing);
-//!   a first word skipped is a function word ("increase the conveyor speed" is no reading
-//!   of it, "hang on, pause the music" no request to play);
+//!   a first word skipped is a function word or a number ("increase the conveyor speed" is
+//!   no reading of it, "hang on, pause the music" no request to play);
 //! - words shorter than [`MIN_PHONETIC_LETTERS`] letters are not compared by sound, except
 //!   number words; digits only match as written;
 //! - heard words are compared as one sound only when none of them is a template word as it
@@ -366,9 +366,11 @@ impl NearMiss {
             };
             // A function word heard before the utterance proper ("and, open all windows"),
             // unless it makes a question of it ("is the driver's window open") or says
-            // not to do it ("don't pause the music"). Never another word: "increase the
-            // conveyor speed" is no reading of it, "hang on, pause the music" no play.
-            let skipped = if !heard.weak[0]
+            // not to do it ("don't pause the music"); or a number, which asks for nothing
+            // alone ("3, migration on press 1" for "read the vibration on press one").
+            // Never another word: "increase the conveyor speed" is no reading of it, "hang
+            // on, pause the music" no play.
+            let skipped = if !(heard.weak[0] || heard.number[0])
                 || YES_NO_QUESTION_OPENERS.contains(&tokens[0].as_str())
                 || NEGATIONS.contains(&tokens[0].as_str())
             {
