@@ -1,0 +1,511 @@
+//! The word rules of the embedding tier: what an utterance's own words say beyond its
+//! vector. A question unlike the intent's sentences, a negated request, a report of the
+//! past, a question of what should be, a wish to keep a thing as it is, a place or a
+//! thing the negatives speak of and the intent does not, a thing no sentence names, and
+//! the words that imply a slot's value. Each reads only the counts [`EmbeddingTier::fit`]
+//! keeps of the training sentences; [`EmbeddingTier::judge`] decides what they change.
+
+use super::{
+    EmbeddingTier, NOT_A_REQUEST, SentenceWords, TrainingSet, VALUE_WORD_MIN_RATIO,
+    VALUE_WORD_MIN_SENTENCES,
+};
+use crate::NONE;
+use edge_intent::normalize::{NEGATIONS, normalize};
+use std::collections::BTreeSet;
+
+/// Words before the name of a thing ("the kiln", "my compressor", "any supermarkets").
+pub(super) const DETERMINERS: &[&str] = &[
+    "a", "an", "any", "some", "the", "this", "that", "my", "our", "your",
+];
+
+/// Determiners that say whose a thing is ("my phone").
+pub(super) const POSSESSIVES: &[&str] = &["my", "our", "your"];
+
+/// The words of `words` right after a possessive ("phone" in "mute my phone").
+pub(super) fn words_owned(words: &[String]) -> Vec<String> {
+    words
+        .windows(2)
+        .filter(|pair| POSSESSIVES.contains(&pair[0].as_str()))
+        .map(|pair| pair[1].clone())
+        .collect()
+}
+
+/// Words that place a request somewhere ("at home", "in my house", "during the night
+/// shift").
+pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", "before", "after"];
+
+/// Words that tell of what was, not what should be: "press one was running fine this
+/// morning" reports, it asks for nothing.
+pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday"];
+
+/// Words that ask what should be, not for it to be: "what temperature is press 1
+/// supposed to run at" asks for a specification, not a reading.
+pub(super) const NORM_MARKERS: &[&str] = &["supposed", "ought"];
+
+/// "should" asks what should be only in a question ("what pressure should pump 2 run
+/// at"); elsewhere it is as often a wish ("we should grab lunch, what's near").
+pub(super) const QUESTION_WORDS: &[&str] =
+    &["what", "whats", "how", "hows", "which", "when", "where"];
+
+/// Verbs that keep a thing as it is, with one of [`AS_IT_IS`]: "leave the temperature
+/// exactly where it is" asks for no change ("freeze the playback where it is" pauses).
+pub(super) const KEEP_VERBS: &[&str] = &["leave", "keep"];
+
+/// Phrases that, after a [`KEEP_VERBS`] verb, keep a thing as it is.
+pub(super) const AS_IT_IS: &[&[&str]] = &[
+    &["alone"],
+    &["unchanged"],
+    &["where", "it", "is"],
+    &["as", "it", "is"],
+    &["as", "is"],
+];
+
+/// The indices of the [`AS_IT_IS`] phrases that `words` have.
+pub(super) fn as_it_is_phrases(words: &[String]) -> impl Iterator<Item = usize> + '_ {
+    AS_IT_IS.iter().enumerate().filter_map(|(i, phrase)| {
+        words
+            .windows(phrase.len())
+            .any(|w| w.iter().zip(phrase.iter()).all(|(a, b)| a == b))
+            .then_some(i)
+    })
+}
+
+/// A word of the negatives counts as the none class's own when at least this many of
+/// them have it (and no skill sentence does).
+pub(super) const NONE_ONLY_MIN_NEGATIVES: usize = 2;
+
+/// Everyday words that say nothing about the domain, never taken as the none class's own.
+pub(super) const COMMON_WORDS: &[&str] = &[
+    "about",
+    "after",
+    "again",
+    "all",
+    "also",
+    "am",
+    "any",
+    "anything",
+    "back",
+    "be",
+    "been",
+    "before",
+    "being",
+    "but",
+    "by",
+    "can",
+    "come",
+    "could",
+    "day",
+    "did",
+    "do",
+    "does",
+    "done",
+    "down",
+    "each",
+    "else",
+    "even",
+    "ever",
+    "every",
+    "far",
+    "few",
+    "find",
+    "first",
+    "from",
+    "get",
+    "give",
+    "go",
+    "going",
+    "good",
+    "got",
+    "great",
+    "had",
+    "has",
+    "have",
+    "he",
+    "her",
+    "here",
+    "him",
+    "his",
+    "how",
+    "i",
+    "if",
+    "im",
+    "into",
+    "just",
+    "keep",
+    "know",
+    "last",
+    "let",
+    "lets",
+    "like",
+    "little",
+    "long",
+    "look",
+    "lot",
+    "make",
+    "many",
+    "may",
+    "me",
+    "might",
+    "more",
+    "most",
+    "much",
+    "must",
+    "my",
+    "need",
+    "never",
+    "new",
+    "next",
+    "no",
+    "not",
+    "off",
+    "one",
+    "only",
+    "other",
+    "our",
+    "out",
+    "over",
+    "put",
+    "really",
+    "right",
+    "said",
+    "same",
+    "say",
+    "see",
+    "she",
+    "should",
+    "some",
+    "something",
+    "soon",
+    "still",
+    "such",
+    "take",
+    "tell",
+    "than",
+    "thank",
+    "thanks",
+    "that",
+    "thats",
+    "their",
+    "them",
+    "there",
+    "these",
+    "they",
+    "thing",
+    "things",
+    "think",
+    "this",
+    "those",
+    "through",
+    "time",
+    "times",
+    "today",
+    "tonight",
+    "too",
+    "up",
+    "us",
+    "use",
+    "very",
+    "want",
+    "was",
+    "way",
+    "we",
+    "well",
+    "were",
+    "what",
+    "whats",
+    "when",
+    "where",
+    "which",
+    "while",
+    "who",
+    "why",
+    "will",
+    "with",
+    "would",
+    "yes",
+    "yet",
+    "you",
+    "your",
+    "youre",
+];
+
+/// The words right after a negation in `words` ("need" in "i dont need the route",
+/// "troubleshoot" in "no need to troubleshoot").
+pub(super) fn words_after_negations(words: &[String]) -> Vec<&str> {
+    let words: Vec<&str> = words
+        .iter()
+        .map(String::as_str)
+        .filter(|w| !AFTER_A_NEGATION.contains(w))
+        .collect();
+    words
+        .windows(2)
+        .enumerate()
+        .filter_map(|(i, pair)| {
+            let negates = NEGATIONS.contains(&pair[0])
+                || pair[0] == "no"
+                || (pair[0] == "to" && i >= 2 && words[i - 2] == "no" && words[i - 1] == "need");
+            negates.then_some(pair[1])
+        })
+        .collect()
+}
+
+/// Words between a negation and what it negates, passed over: "don't you dare", "don't
+/// even start it", "don't just stop it".
+pub(super) const AFTER_A_NEGATION: &[&str] = &["you", "even", "just", "ever"];
+
+/// The words at least [`NONE_ONLY_MIN_NEGATIVES`] negatives have and no skill sentence
+/// has, everyday words and numbers aside.
+pub(super) fn none_only_words(set: &TrainingSet) -> BTreeSet<String> {
+    let skill_words: BTreeSet<String> = set
+        .sentences
+        .iter()
+        .flat_map(|s| normalize(&s.text))
+        .collect();
+    edge_intent::normalize::texts_per_word(set.negatives.iter().map(String::as_str))
+        .into_iter()
+        .filter(|(w, n)| {
+            *n >= NONE_ONLY_MIN_NEGATIVES
+                && !skill_words.contains(w)
+                && !COMMON_WORDS.contains(&w.as_str())
+                && !NOT_A_REQUEST.contains(&w.as_str())
+                && !w.chars().any(|c| c.is_ascii_digit())
+        })
+        .map(|(w, _)| w)
+        .collect()
+}
+
+impl EmbeddingTier {
+    /// A question ("are you listening ...") put to an intent none of whose sentences
+    /// opens that way: a question about something else, not this request.
+    pub(super) fn asks_unlike_the_intent(&self, intent: &str, tokens: &[String]) -> bool {
+        let Some(first) = tokens.first() else {
+            return false;
+        };
+        edge_intent::normalize::opens_question(first)
+            && !self.openers.get(intent).is_some_and(|o| o.contains(first))
+    }
+
+    /// Whether one of `tokens` (request words only) is in a larger share of `intent`'s
+    /// sentences than of the negatives: a word that speaks for the intent.
+    pub(super) fn has_a_word_of(&self, intent: &str, tokens: &[String]) -> bool {
+        let share = |label: &str, word: &str| {
+            self.word_counts
+                .get(label)
+                .map_or(0.0, |(sentences, words)| {
+                    words.get(word).copied().unwrap_or(0) as f32 / (*sentences).max(1) as f32
+                })
+        };
+        tokens
+            .iter()
+            .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
+            .any(|w| share(intent, w) > share(NONE, w))
+    }
+
+    /// Whether `tokens` open (fillers and a "no" aside) with a negation of the request:
+    /// one none of `intent`'s sentences opens with ("don't open the window, it's
+    /// pouring" asks for the opposite of a request, while "don't do that" is how a no is
+    /// said), or one put before a word the intent's sentences never negate ("don't
+    /// cancel the route, I still need it", where "I don't need the route" cancels it;
+    /// "no need to troubleshoot pump 1").
+    pub(super) fn negates_the_request(&self, intent: &str, tokens: &[String]) -> bool {
+        let start = tokens
+            .iter()
+            .position(|w| {
+                !NOT_A_REQUEST.contains(&w.as_str()) && !matches!(w.as_str(), "no" | "nah")
+            })
+            .unwrap_or(tokens.len());
+        let rest: Vec<&str> = tokens[start..]
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !AFTER_A_NEGATION.contains(w))
+            .collect();
+        let (negation, negated) = match rest.as_slice() {
+            ["dont" | "never", "forget", ..] => return false,
+            [first @ ("dont" | "never"), next, ..] => (*first, *next),
+            ["do", "not", next, ..] => ("do", *next),
+            // "no need to X": the "no" was skipped as an answer's.
+            ["need", "to", next, ..] if start > 0 && tokens[start - 1] == "no" => ("need", *next),
+            _ => return false,
+        };
+        let unlike_the_openers = negation != "need"
+            && !self
+                .openers
+                .get(intent)
+                .is_some_and(|o| o.contains(negation));
+        let never_negated = self.is_a_word_of(intent, negated)
+            && !self
+                .negated
+                .get(intent)
+                .is_some_and(|n| n.contains(negated));
+        unlike_the_openers || never_negated
+    }
+
+    /// Whether `tokens` tell of the past in a word none of `intent`'s sentences has.
+    pub(super) fn tells_of_the_past(&self, intent: &str, tokens: &[String]) -> bool {
+        tokens
+            .iter()
+            .any(|w| PAST_MARKERS.contains(&w.as_str()) && !self.is_a_word_of(intent, w))
+    }
+
+    /// Whether `tokens` speak of what should be in a word none of `intent`'s sentences
+    /// has ("supposed to run at" beside readings that never say it).
+    pub(super) fn speaks_of_what_should_be(&self, intent: &str, tokens: &[String]) -> bool {
+        let question = tokens
+            .first()
+            .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()));
+        tokens.iter().any(|w| {
+            (NORM_MARKERS.contains(&w.as_str()) || (question && w == "should"))
+                && !self.is_a_word_of(intent, w)
+        })
+    }
+
+    /// Whether `tokens` keep a thing as it is in a phrase none of `intent`'s sentences
+    /// has ("leave it where it is"; "leave mine alone" sets the other side).
+    pub(super) fn keeps_it_as_it_is(&self, intent: &str, tokens: &[String]) -> bool {
+        tokens.iter().any(|w| KEEP_VERBS.contains(&w.as_str()))
+            && as_it_is_phrases(tokens).any(|i| {
+                !self
+                    .as_it_is
+                    .get(intent)
+                    .is_some_and(|had| had.contains(&i))
+            })
+    }
+
+    /// Whether `tokens` place the request somewhere else: a preposition, maybe a
+    /// determiner, and a place that
+    /// - two or more negatives have and no sentence of the intent ("open all the windows
+    ///   at home"), or
+    /// - is someone's that two or more negatives own and no sentence of the intent does
+    ///   ("turn the volume up on my phone", where the intent's "phone" is "on the phone").
+    ///
+    /// A place no sentence at all has is not enough: "how hot is press one getting on the
+    /// platen" and "chuck the AC on lah" are requests (that rule cost paraphrases on the
+    /// spent heldout-30).
+    pub(super) fn places_it_elsewhere(&self, intent: &str, tokens: &[String]) -> bool {
+        let negatives_with = |word: &str| {
+            self.word_counts
+                .get(NONE)
+                .map_or(0, |(_, words)| words.get(word).copied().unwrap_or(0))
+        };
+        let negatives_owning = |word: &str| {
+            self.owned
+                .get(NONE)
+                .map_or(0, |(_, words)| words.get(word).copied().unwrap_or(0))
+        };
+        let owned_in = |word: &str| {
+            self.owned
+                .get(intent)
+                .is_some_and(|(_, words)| words.contains_key(word))
+        };
+        tokens.iter().enumerate().any(|(i, w)| {
+            if !PLACE_WORDS.contains(&w.as_str()) {
+                return false;
+            }
+            let determiner = tokens
+                .get(i + 1)
+                .filter(|d| DETERMINERS.contains(&d.as_str()));
+            let at = if determiner.is_some() { i + 2 } else { i + 1 };
+            tokens.get(at).is_some_and(|place| {
+                let place = place.as_str();
+                if COMMON_WORDS.contains(&place)
+                    || NOT_A_REQUEST.contains(&place)
+                    || edge_intent::numbers::names_a_number(place)
+                {
+                    return false;
+                }
+                let the_negatives_place = negatives_with(place) >= NONE_ONLY_MIN_NEGATIVES
+                    && !self.is_a_word_of(intent, place);
+                let someone_elses = determiner.is_some_and(|d| POSSESSIVES.contains(&d.as_str()))
+                    && negatives_owning(place) >= NONE_ONLY_MIN_NEGATIVES
+                    && !owned_in(place);
+                the_negatives_place || someone_elses
+            })
+        })
+    }
+
+    /// Whether a sentence of `intent` has `word`.
+    pub(super) fn is_a_word_of(&self, intent: &str, word: &str) -> bool {
+        self.word_counts
+            .get(intent)
+            .is_some_and(|(_, words)| words.contains_key(word))
+    }
+
+    /// Whether no sentence of another intent, and no negative, has `word`: a name, not
+    /// a word of the plant or the road ("fault on the line" names no symptom).
+    pub(super) fn only_in(&self, intent: &str, word: &str) -> bool {
+        self.word_counts
+            .iter()
+            .all(|(label, (_, words))| label == intent || !words.contains_key(word))
+    }
+
+    /// Whether every request word of `tokens` (numbers aside) is in at least one of
+    /// `intent`'s sentences: in one or two words, a word the intent never uses is most of
+    /// the request ("air fryer" is no air conditioning).
+    pub(super) fn knows_every_word(&self, intent: &str, tokens: &[String]) -> bool {
+        let Some((_, words)) = self.word_counts.get(intent) else {
+            return false;
+        };
+        tokens
+            .iter()
+            .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
+            .all(|w| words.contains_key(w) || edge_intent::numbers::names_a_number(w))
+    }
+
+    /// Whether `tokens` have a determiner followed by a word no sentence of `intent` has
+    /// (numbers aside): "the kiln" where the intent only knows pumps, presses, conveyors.
+    pub(super) fn names_an_unknown_thing(&self, intent: &str, tokens: &[String]) -> bool {
+        let Some((_, words)) = self.word_counts.get(intent) else {
+            return false;
+        };
+        tokens.windows(2).any(|pair| {
+            DETERMINERS.contains(&pair[0].as_str())
+                && !words.contains_key(&pair[1])
+                && !edge_intent::numbers::names_a_number(&pair[1])
+        })
+    }
+
+    /// Whether a word of `tokens` (everyday words aside) is in a larger share of
+    /// `intent`'s sentences whose `slot` is `value` than of those where it is another
+    /// value: a word that implies the value ("rain", "drafty" → close), not one every
+    /// window request has ("window", "passenger").
+    pub(super) fn speaks_for(
+        &self,
+        intent: &str,
+        slot: &str,
+        value: &str,
+        tokens: &[String],
+    ) -> bool {
+        let Some(values) = self.value_counts.get(&(intent.to_owned(), slot.to_owned())) else {
+            return false;
+        };
+        let Some(with) = values.per_value.get(value) else {
+            return false;
+        };
+        let all = &values.all;
+        let count = |(_, words): &SentenceWords, word: &str| words.get(word).copied().unwrap_or(0);
+        // Shares of the sentences with the value, and of those with another one.
+        let share_with = |word: &str| count(with, word) as f32 / with.0.max(1) as f32;
+        let share_without = |word: &str| {
+            (count(all, word) - count(with, word)) as f32 / (all.0 - with.0).max(1) as f32
+        };
+        // A word after "a" or "an" names a thing, not what the value does or feels like:
+        // "a crack" is no opening, "a cold" no chill. A negated word says the opposite:
+        // "not cold" is no chill.
+        tokens
+            .iter()
+            .enumerate()
+            .filter(|(i, w)| {
+                let negated = i
+                    .checked_sub(1)
+                    .is_some_and(|before| NEGATIONS.contains(&tokens[before].as_str()));
+                !NOT_A_REQUEST.contains(&w.as_str())
+                    && !edge_intent::numbers::names_a_number(w)
+                    && !edge_intent::normalize::follows_an_article(tokens, *i)
+                    && !negated
+            })
+            .any(|(_, w)| {
+                count(with, w) >= VALUE_WORD_MIN_SENTENCES
+                    && share_with(w) > VALUE_WORD_MIN_RATIO * share_without(w)
+            })
+    }
+}
