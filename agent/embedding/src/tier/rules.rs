@@ -342,9 +342,7 @@ impl EmbeddingTier {
 
     /// Whether `tokens` tell of the past in a word none of `intent`'s sentences has.
     pub(super) fn tells_of_the_past(&self, intent: &str, tokens: &[String]) -> bool {
-        tokens
-            .iter()
-            .any(|w| PAST_MARKERS.contains(&w.as_str()) && !self.is_a_word_of(intent, w))
+        self.has_a_marker_unlike(intent, tokens, |w| PAST_MARKERS.contains(&w))
     }
 
     /// Whether `tokens` speak of what should be in a word none of `intent`'s sentences
@@ -353,10 +351,22 @@ impl EmbeddingTier {
         let question = tokens
             .first()
             .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()));
-        tokens.iter().any(|w| {
-            (NORM_MARKERS.contains(&w.as_str()) || (question && w == "should"))
-                && !self.is_a_word_of(intent, w)
+        self.has_a_marker_unlike(intent, tokens, |w| {
+            NORM_MARKERS.contains(&w) || (question && w == "should")
         })
+    }
+
+    /// Whether a word of `tokens` is a marker (`is_marker`) that none of `intent`'s
+    /// sentences has.
+    fn has_a_marker_unlike(
+        &self,
+        intent: &str,
+        tokens: &[String],
+        is_marker: impl Fn(&str) -> bool,
+    ) -> bool {
+        tokens
+            .iter()
+            .any(|w| is_marker(w) && !self.is_a_word_of(intent, w))
     }
 
     /// Whether `tokens` keep a thing as it is in a phrase none of `intent`'s sentences
