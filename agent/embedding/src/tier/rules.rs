@@ -7,7 +7,7 @@
 
 use super::{
     EmbeddingTier, NOT_A_REQUEST, SentenceWords, TrainingSet, VALUE_WORD_MIN_RATIO,
-    VALUE_WORD_MIN_SENTENCES,
+    VALUE_WORD_MIN_SENTENCES, WordCounts,
 };
 use crate::NONE;
 use edge_intent::normalize::{NEGATIONS, normalize};
@@ -17,6 +17,13 @@ use std::collections::BTreeSet;
 pub(super) const DETERMINERS: &[&str] = &[
     "a", "an", "any", "some", "the", "this", "that", "my", "our", "your",
 ];
+
+/// How many of `label`'s sentences in `counts` have `word`.
+fn sentences_with(counts: &WordCounts, label: &str, word: &str) -> usize {
+    counts
+        .get(label)
+        .map_or(0, |(_, words)| words.get(word).copied().unwrap_or(0))
+}
 
 /// Determiners that say whose a thing is ("my phone").
 pub(super) const POSSESSIVES: &[&str] = &["my", "our", "your"];
@@ -392,21 +399,6 @@ impl EmbeddingTier {
     /// platen" and "chuck the AC on lah" are requests (that rule cost paraphrases on the
     /// spent heldout-30).
     pub(super) fn places_it_elsewhere(&self, intent: &str, tokens: &[String]) -> bool {
-        let negatives_with = |word: &str| {
-            self.word_counts
-                .get(NONE)
-                .map_or(0, |(_, words)| words.get(word).copied().unwrap_or(0))
-        };
-        let negatives_owning = |word: &str| {
-            self.owned
-                .get(NONE)
-                .map_or(0, |(_, words)| words.get(word).copied().unwrap_or(0))
-        };
-        let owned_in = |word: &str| {
-            self.owned
-                .get(intent)
-                .is_some_and(|(_, words)| words.contains_key(word))
-        };
         tokens.iter().enumerate().any(|(i, w)| {
             if !PLACE_WORDS.contains(&w.as_str()) {
                 return false;
@@ -423,11 +415,12 @@ impl EmbeddingTier {
                 {
                     return false;
                 }
-                let the_negatives_place = negatives_with(place) >= NONE_ONLY_MIN_NEGATIVES
+                let the_negatives_place = sentences_with(&self.word_counts, NONE, place)
+                    >= NONE_ONLY_MIN_NEGATIVES
                     && !self.is_a_word_of(intent, place);
                 let someone_elses = determiner.is_some_and(|d| POSSESSIVES.contains(&d.as_str()))
-                    && negatives_owning(place) >= NONE_ONLY_MIN_NEGATIVES
-                    && !owned_in(place);
+                    && sentences_with(&self.owned, NONE, place) >= NONE_ONLY_MIN_NEGATIVES
+                    && sentences_with(&self.owned, intent, place) == 0;
                 the_negatives_place || someone_elses
             })
         })
@@ -435,9 +428,7 @@ impl EmbeddingTier {
 
     /// Whether a sentence of `intent` has `word`.
     pub(super) fn is_a_word_of(&self, intent: &str, word: &str) -> bool {
-        self.word_counts
-            .get(intent)
-            .is_some_and(|(_, words)| words.contains_key(word))
+        sentences_with(&self.word_counts, intent, word) > 0
     }
 
     /// Whether no sentence of another intent, and no negative, has `word`: a name, not
