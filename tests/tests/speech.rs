@@ -109,8 +109,21 @@ fn expected_state(command: &SpokenCommand) -> Option<(String, Value)> {
 
 /// `text` spoken by espeak-ng in the demo's voice (en-us, 160 words a minute), as WAV bytes.
 fn demo_voice(text: &str) -> anyhow::Result<Vec<u8>> {
+    espeak(text, 160)
+}
+
+/// `text` spoken by espeak-ng's en-us voice at `speed` words a minute, as WAV bytes.
+fn espeak(text: &str, speed: u32) -> anyhow::Result<Vec<u8>> {
     let out = Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "160", "--stdout", "--", text])
+        .args([
+            "-v",
+            "en-us",
+            "-s",
+            &speed.to_string(),
+            "--stdout",
+            "--",
+            text,
+        ])
         .output()?;
     anyhow::ensure!(out.status.success(), "espeak-ng failed for {text:?}");
     let mut wav = out.stdout;
@@ -171,7 +184,12 @@ async fn a_media_query_heard_as_something_else_is_asked_about_with_the_known_gen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_heard_with_its_opposite_nearly_as_likely_is_asked_about() -> anyhow::Result<()> {
-    let w = world(None).await?;
+    // Without the second listen (below), which settles this recording.
+    let w = world_with(
+        |dir| Ok(asr_worker_config(&asr_model()?, dir) + "second_listen = false\n"),
+        false,
+    )
+    .await?;
     worker_ready(&w.agent, None).await?;
     // The demo voice's "stop pump two": Whisper writes "Start pump 2," with "Stop" the
     // runner-up at that word (0.3 nats behind on this model). Both are commands of the
@@ -227,6 +245,52 @@ async fn a_command_heard_with_its_opposite_nearly_as_likely_is_asked_about() -> 
             .is_some_and(|r| r.starts_with("Did you say")),
         "{three}"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_torn_between_two_readings_is_settled_by_a_second_listen() -> anyhow::Result<()> {
+    let w = world(None).await?;
+    worker_ready(&w.agent, None).await?;
+    // "stop pump two" at the dev voice set's 140 words a minute: the fitted window hears
+    // "Start pump 2," with "Stop" close behind, another command, so the audio is decoded
+    // again in Whisper's whole window, which hears "stop pump 2" alone: taken, not asked
+    // about. (At the demo's 160 the whole window hears "top pump 2.", no command: the
+    // question above stands.)
+    let outcome = listen(&w.agent, &espeak("stop pump two", 140)?).await?;
+    assert!(
+        outcome["first_listen"]
+            .as_str()
+            .is_some_and(|t| t.to_lowercase().starts_with("start pump 2")),
+        "{outcome}"
+    );
+    assert!(
+        outcome["transcript"]
+            .as_str()
+            .is_some_and(|t| t.to_lowercase().starts_with("stop pump 2")),
+        "{outcome}"
+    );
+    assert_eq!(outcome["intent"], "equipment.stop", "{outcome}");
+    assert_eq!(outcome["slots"]["machine"], "pump-2", "{outcome}");
+    // A stop still passes the safety policy: its own confirmation, then the write.
+    assert_eq!(outcome["action"]["status"], "confirm", "{outcome}");
+    let confirmed = edge_agent_tests::say(&w.agent, "yes").await?;
+    assert_eq!(confirmed["action"]["status"], "done", "{confirmed}");
+    let writes = audit_entries_with(&w, "Plant.Pump2.");
+    assert!(
+        writes
+            .iter()
+            .any(|e| e.contains(r#""result":"ok""#) && e.contains(r#""new":"stopped""#)),
+        "{writes:?}"
+    );
+    assert!(
+        writes.iter().all(|e| e.contains(r#""new":"stopped""#)),
+        "{writes:?}"
+    );
+    // A command heard without a rival that is another command is not listened to again.
+    let three = listen(&w.agent, &demo_voice("stop pump three")?).await?;
+    assert_eq!(three["intent"], "equipment.stop", "{three}");
+    assert!(three["first_listen"].is_null(), "{three}");
     Ok(())
 }
 

@@ -13,6 +13,6 @@ pub mod server;
 pub use grammar::{Grammar, GrammarError, TextCursor};
 pub use recognizer::{
     DecodeOptions, GRAMMAR_BEAM_SIZE, GRAMMAR_REPAIRS, GrammarBias, Hypothesis, HypothesisSource,
-    MAX_RIVALS, RIVAL_NATS, Recognizer, RecognizerError, Transcription,
+    MAX_RIVALS, RIVAL_NATS, Recognizer, RecognizerError, Transcription, Window,
 };
 pub use server::AsrService;

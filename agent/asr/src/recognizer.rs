@@ -106,6 +106,17 @@ impl HypothesisSource {
     }
 }
 
+/// The encoder window a request is decoded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// As `DecodeOptions::fit_audio_ctx` says: fitted to the audio (the default), or whole.
+    Fitted,
+    /// Whisper's whole 30 s window, the one it was trained on: about 7x the CPU of a fitted
+    /// window on a command, and it settles some readings a fitted window is torn between
+    /// ("stop pump 2" heard "Start pump 2" with "Stop" close behind; docs/BENCHMARKS.md).
+    Whole,
+}
+
 /// One transcript of the audio and how likely the model found it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hypothesis {
@@ -289,6 +300,18 @@ impl Recognizer {
         prompt: Option<&str>,
         grammar: Option<GrammarBias<'_>>,
     ) -> Result<Transcription, RecognizerError> {
+        self.transcribe_in(Window::Fitted, samples, prompt, grammar)
+    }
+
+    /// As [`Self::transcribe`], with the encoder's window chosen: `Window::Whole` is
+    /// Whisper's own 30 s window whatever `fit_audio_ctx` says (a second listen).
+    pub fn transcribe_in(
+        &self,
+        window: Window,
+        samples: &[f32],
+        prompt: Option<&str>,
+        grammar: Option<GrammarBias<'_>>,
+    ) -> Result<Transcription, RecognizerError> {
         let audio_ms = (samples.len() * 1000 / SAMPLE_RATE) as u64;
         let seconds = samples.len() as f32 / SAMPLE_RATE as f32;
         if seconds > self.options.max_audio_s as f32 {
@@ -314,7 +337,7 @@ impl Recognizer {
         } else {
             samples
         };
-        let audio_ctx = if self.options.fit_audio_ctx {
+        let audio_ctx = if self.options.fit_audio_ctx && window == Window::Fitted {
             let pad = self.options.audio_ctx_pad_ms as usize * SAMPLE_RATE / 1000;
             let frames = (samples.len() + pad) * ENCODER_FRAMES_PER_SECOND / SAMPLE_RATE;
             (frames as i32).min(FULL_AUDIO_CTX)

@@ -2,7 +2,7 @@
 
 use crate::grammar::Grammar;
 use crate::recognizer::{
-    GrammarBias, Hypothesis, HypothesisSource, KnownValues, Recognizer, Transcription,
+    GrammarBias, Hypothesis, HypothesisSource, KnownValues, Recognizer, Transcription, Window,
 };
 use edge_protocol::{AudioFormat, Event, ProtocolError, decode_mono, kind};
 use serde_json::json;
@@ -36,13 +36,16 @@ pub const DEFAULT_GRAMMAR_PENALTY: f32 = 10.0;
 /// `grammar_known` (GBNF of the commands whose free text is held to its known values:
 /// searched when the free transcript is a sentence of `grammar` but not of this one) and
 /// `grammar_rival_gap` (nats: rival readings of a free transcript that is a sentence of
-/// `grammar`, at most this far behind, are scored and sent; none when absent or 0).
+/// `grammar`, at most this far behind, are scored and sent; none when absent or 0); and
+/// `whole_window` (true: encode Whisper's whole 30 s window, not one fitted to the audio;
+/// a client's second listen to a command torn between readings).
 pub mod field {
     pub const GRAMMAR: &str = "grammar";
     pub const GRAMMAR_KNOWN: &str = "grammar_known";
     pub const GRAMMAR_PENALTY: &str = "grammar_penalty";
     pub const GRAMMAR_MAX_DROP: &str = "grammar_max_drop";
     pub const GRAMMAR_RIVAL_GAP: &str = "grammar_rival_gap";
+    pub const WHOLE_WINDOW: &str = "whole_window";
 }
 
 /// Error codes sent in Wyoming `error` events, so a client can tell them apart.
@@ -70,6 +73,8 @@ struct RequestGrammar {
 #[derive(Debug, Default)]
 struct Utterance {
     prompt: Option<String>,
+    /// Encode Whisper's whole window for this utterance (`whole_window`).
+    whole_window: bool,
     /// The request's grammar, or why it could not be read.
     grammar: Option<Result<RequestGrammar, String>>,
     format: Option<AudioFormat>,
@@ -205,6 +210,11 @@ impl AsrService {
                 }
                 *utterance = Utterance {
                     prompt: event.str("prompt").map(str::to_owned),
+                    whole_window: event
+                        .data
+                        .get(field::WHOLE_WINDOW)
+                        .and_then(serde_json::Value::as_bool)
+                        .unwrap_or(false),
                     grammar,
                     ..Utterance::default()
                 };
@@ -237,8 +247,14 @@ impl AsrService {
                     )];
                 };
                 vec![
-                    self.finish(done.samples, format.rate, done.prompt, done.grammar)
-                        .await,
+                    self.finish(
+                        done.samples,
+                        format.rate,
+                        done.prompt,
+                        done.grammar,
+                        done.whole_window,
+                    )
+                    .await,
                 ]
             }
             other => {
@@ -308,6 +324,7 @@ impl AsrService {
         rate: u32,
         prompt: Option<String>,
         grammar: Option<Result<RequestGrammar, String>>,
+        whole_window: bool,
     ) -> Event {
         let Ok(_slot) = self.decode_slots.clone().acquire_owned().await else {
             return Event::error(error_code::DECODE, "the worker is shutting down");
@@ -333,8 +350,13 @@ impl AsrService {
             });
             let samples = edge_protocol::resample_to_speech_rate(samples, rate)
                 .map_err(|e| (error_code::AUDIO_FORMAT, e.to_string()))?;
+            let window = if whole_window {
+                Window::Whole
+            } else {
+                Window::Fitted
+            };
             recognizer
-                .transcribe(&samples, prompt.as_deref(), bias)
+                .transcribe_in(window, &samples, prompt.as_deref(), bias)
                 .map_err(|e| match e {
                     crate::recognizer::RecognizerError::TooLong { .. } => {
                         (error_code::AUDIO_TOO_LONG, e.to_string())

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{engine, repo};
-use edge_asr::{DecodeOptions, Grammar, GrammarBias, HypothesisSource, Recognizer};
+use edge_asr::{DecodeOptions, Grammar, GrammarBias, HypothesisSource, Recognizer, Window};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -325,4 +325,46 @@ fn a_free_pass_ended_at_its_loop_reads_and_scores_as_one_run_to_the_token_limit(
         "{shorter} decodes ended at a loop ({tokens_stopping} tokens vs {tokens_running})"
     );
     println!("{shorter} decodes ended at a loop: {tokens_stopping} tokens vs {tokens_running}");
+}
+
+#[test]
+fn a_second_listen_encodes_the_whole_window_and_runs_no_grammar_pass() {
+    let recognizer = recognizer(DecodeOptions::default());
+    let grammar = grammar();
+    // As `RecognitionHints::second_listen` asks: penalty 0, rivals wanted.
+    let again = GrammarBias {
+        penalty: 0.0,
+        ..bias(&grammar, Some(2.0))
+    };
+    for wav in recordings().iter().take(4) {
+        let audio = samples(wav);
+        let fitted = recognizer
+            .transcribe_in(Window::Fitted, &audio, None, Some(bias(&grammar, None)))
+            .expect("transcribed");
+        let whole = recognizer
+            .transcribe_in(Window::Whole, &audio, None, Some(again))
+            .expect("transcribed");
+        assert!(
+            fitted.audio_ctx < 1500,
+            "{}: {}",
+            wav.display(),
+            fitted.audio_ctx
+        );
+        assert_eq!(whole.audio_ctx, 1500, "{}", wav.display());
+        assert!(!whole.text.is_empty(), "{}", wav.display());
+        assert!(
+            whole.hypotheses[0].in_grammar.is_some(),
+            "{}",
+            wav.display()
+        );
+        assert!(
+            whole
+                .hypotheses
+                .iter()
+                .all(|h| matches!(h.source, HypothesisSource::Free | HypothesisSource::Rival)),
+            "{}: {:?}",
+            wav.display(),
+            whole.hypotheses
+        );
+    }
 }

@@ -55,6 +55,11 @@ pub struct NluArgs {
     /// asr.rival_max_gap; 0 turns it off).
     #[arg(long)]
     asr_rival_max_gap: Option<f32>,
+    /// For lines with "wav": ask about a command torn between readings at once, without
+    /// the second listen in Whisper's whole window (asr.second_listen = false; for
+    /// benchmarks).
+    #[arg(long)]
+    asr_no_second_listen: bool,
     /// For lines with "wav": a command the embedding tier or the SLM read from a
     /// transcript with a word heard below this probability (function words aside) is asked
     /// about (default asr.request_word_min_p; 0 turns it off).
@@ -299,6 +304,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or(config.asr.grammar_penalty);
     let max_drop = args.asr_max_drop.unwrap_or(config.asr.grammar_max_drop);
     let rival_max_gap = args.asr_rival_max_gap.unwrap_or(config.asr.rival_max_gap);
+    let second_listen = config.asr.second_listen && !args.asr_no_second_listen;
     let request_word_min_p = args
         .asr_request_word_min_p
         .unwrap_or(config.asr.request_word_min_p);
@@ -314,7 +320,9 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
         grammar_penalty: Some(penalty),
         grammar_max_drop: Some(max_drop),
         rival_max_gap: Some(rival_max_gap),
+        whole_window: false,
     };
+    let (mut second_listens, mut settled) = (0usize, 0usize);
     let (mut biased_passes, mut biased_taken, mut asked_count) = (0usize, 0usize, 0usize);
     let (mut rival_asked, mut barely_asked) = (0usize, 0usize);
     let (mut corroborated, mut known_found, mut known_asked) = (0usize, 0usize, 0usize);
@@ -355,7 +363,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                 continue;
             };
             match asr.transcribe(&path, &hints) {
-                Ok((transcript, ms)) => {
+                Ok((mut transcript, mut ms)) => {
                     if let Some(e) = &transcript.grammar_error {
                         eprintln!(
                             "{}:{line_no}: the recogniser refused the grammar: {e}",
@@ -383,6 +391,43 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                         corroborated +=
                             usize::from(chosen.corroborate(&intent, free_intent.as_deref()));
                     }
+                    // As the daemon: a command torn between two readings is listened to
+                    // again in the whole window before it is asked about.
+                    let mut cpu_ms = transcript.cpu_ms;
+                    let mut again_heard = None;
+                    if second_listen
+                        && let Some(readings) = edge_speech::torn_readings(
+                            &transcript,
+                            &chosen,
+                            rival_max_gap,
+                            |rivals| {
+                                let recognition = engine.recognize(&chosen.text);
+                                engine
+                                    .rival_command(&chosen.text, &recognition, rivals)
+                                    .map(str::to_owned)
+                            },
+                        )
+                    {
+                        second_listens += 1;
+                        let (again, again_ms) = asr
+                            .transcribe(&path, &hints.second_listen())
+                            .with_context(|| {
+                                format!("{}:{line_no}: second listen", args.jsonl.display())
+                            })?;
+                        ms += again_ms;
+                        cpu_ms = cpu_ms.zip(again.cpu_ms).map(|(a, b)| a + b);
+                        again_heard = Some(again.text.clone());
+                        if edge_speech::second_listen_settles(&readings, &again, rival_max_gap) {
+                            settled += 1;
+                            transcript = again;
+                            chosen = edge_speech::choose(
+                                &transcript,
+                                |text| engine.command_free_text(text),
+                                |heard, reading| engine.names_the_machines_heard(heard, reading),
+                                max_drop,
+                            );
+                        }
+                    }
                     let found =
                         |source: &str| transcript.hypotheses.iter().any(|h| h.source == source);
                     biased_passes += usize::from(found("grammar"));
@@ -408,6 +453,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     };
                     let said = std::mem::replace(&mut expectation.text, chosen.text);
                     heard = Some(Heard {
+                        second_listen: again_heard,
                         corroborated: chosen.corroborated,
                         source: chosen.source,
                         hypotheses: transcript.hypotheses,
@@ -419,8 +465,8 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
                     }
                     recordings += 1;
                     asr_latencies.push(ms);
-                    asr_cpu_ms = transcript.cpu_ms;
-                    asr_cpu.extend(transcript.cpu_ms);
+                    asr_cpu_ms = cpu_ms;
+                    asr_cpu.extend(cpu_ms);
                     asr_ms = Some((ms * 10.0).round() / 10.0);
                     reference = Some(said);
                 }
@@ -548,7 +594,7 @@ pub fn run(args: &NluArgs) -> anyhow::Result<ExitCode> {
             )
         };
         eprintln!(
-            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms{cpu}; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); a reading with a known free-text value found for {known_found} commands heard with another, asked about for {known_asked}; {asked_count} commands asked about (counted as not accepted): {rival_asked} for a rival reading nearly as likely (max gap {rival_max_gap}), {barely_asked} read by a lenient tier from a word barely heard (p < {request_word_min_p}), the rest for doubted free text",
+            "speech: {recordings} recordings, word error rate {:.1}% ({word_edits} edits / {reference_words} words), end of audio to transcript p50 {:.0} ms, p95 {:.0} ms{cpu}; grammar-biased pass on {biased_passes}, taken {biased_taken} (penalty {penalty}, max drop {max_drop}; {corroborated} with free text named by the free transcript too, not asked first); a reading with a known free-text value found for {known_found} commands heard with another, asked about for {known_asked}; {asked_count} commands asked about (counted as not accepted): {rival_asked} for a rival reading nearly as likely (max gap {rival_max_gap}), {barely_asked} read by a lenient tier from a word barely heard (p < {request_word_min_p}), the rest for doubted free text; {second_listens} commands torn between two readings listened to again in the whole window, {settled} settled",
             100.0 * word_edits as f64 / reference_words.max(1) as f64,
             pct(0.5),
             pct(0.95)
@@ -603,6 +649,10 @@ struct Heard {
     /// The free transcript named the same command as the grammar's (not asked first).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     corroborated: bool,
+    /// The free transcript of a second listen (whole window), when the command was torn
+    /// between two readings; `hypotheses` are that listen's when it settled them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    second_listen: Option<String>,
     hypotheses: Vec<edge_speech::Hypothesis>,
 }
 

@@ -173,8 +173,8 @@ struct Session {
     endpointer: Endpointer,
     /// Audio taken since the session opened.
     samples: usize,
-    /// Audio sent to the recogniser.
-    sent_samples: usize,
+    /// Audio sent to the recogniser, kept for a second listen (`Speech::act`).
+    sent: Vec<u8>,
     lead: Lead,
 }
 
@@ -226,7 +226,7 @@ async fn open(speech: &Speech, endpoint: &EndpointConfig) -> Result<Session, Lis
             client,
             endpointer: Endpointer::new(endpoint.clone()),
             samples: 0,
-            sent_samples: 0,
+            sent: Vec::new(),
             lead: Lead::new(),
         }),
         Err(e) => {
@@ -247,7 +247,7 @@ async fn feed(session: &mut Session, frame: &[i16]) -> Endpoint {
             tracing::error!("speech stream broken: {e}");
             return Endpoint::NoSpeech;
         }
-        session.sent_samples += frame.len();
+        session.sent.extend_from_slice(&bytes);
     }
     decision
 }
@@ -255,7 +255,10 @@ async fn feed(session: &mut Session, frame: &[i16]) -> Endpoint {
 async fn finish(speech: &Speech, mut session: Session, heard: bool) {
     let end_of_audio = Instant::now();
     let ms = |samples: usize| (samples as u64 * 1000) / u64::from(edge_protocol::SAMPLE_RATE);
-    let (audio_ms, speech_ms) = (ms(session.samples), ms(session.sent_samples));
+    let sent = edge_speech::Pcm {
+        bytes: std::mem::take(&mut session.sent),
+    };
+    let (audio_ms, speech_ms) = (ms(session.samples), sent.duration_ms());
     if !heard {
         // Nothing was sent: nothing to decode.
         tracing::info!(audio_ms, "nothing was said");
@@ -269,7 +272,7 @@ async fn finish(speech: &Speech, mut session: Session, heard: bool) {
         }
     };
     tracing::debug!(audio_ms, speech_ms, "command heard");
-    match speech.act(transcript, audio_ms, end_of_audio).await {
+    match speech.act(transcript, &sent, end_of_audio).await {
         Ok(spoken) => tracing::debug!(end_to_action_ms = spoken.end_to_action_ms, "acted"),
         Err(e) => tracing::info!("spoken command not acted on: {e}"),
     }

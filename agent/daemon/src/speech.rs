@@ -42,6 +42,11 @@ pub struct SpokenOutcome {
     /// its own, named the same command: acted on without asking "Did you say ...?" first.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub transcript_corroborated: bool,
+    /// The first listen's free transcript, when the command it was torn about (another
+    /// command nearly as likely) was settled by a second listen in Whisper's whole window
+    /// (`asr.second_listen`); `transcript` is then the second listen's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_listen: Option<String>,
     /// Audio duration.
     pub audio_ms: u64,
     /// The audio decoded: a recording without its leading and trailing silence.
@@ -69,6 +74,7 @@ pub struct Speech {
     free_text_min_p: f32,
     request_word_min_p: f32,
     rival_max_gap: f32,
+    second_listen: bool,
     /// Voice-activity thresholds, for trimming recordings.
     endpoint: edge_speech::EndpointConfig,
     pipeline: Arc<Pipeline>,
@@ -97,6 +103,7 @@ impl Speech {
             free_text_min_p: asr.free_text_min_p,
             request_word_min_p: asr.request_word_min_p,
             rival_max_gap: asr.rival_max_gap,
+            second_listen: asr.second_listen,
             endpoint: edge_speech::EndpointConfig {
                 threshold: config.audio.vad_threshold,
                 ..edge_speech::EndpointConfig::default()
@@ -200,6 +207,7 @@ impl Speech {
             grammar_penalty: Some(self.grammar_penalty),
             grammar_max_drop: Some(self.grammar_max_drop),
             rival_max_gap: Some(self.rival_max_gap),
+            whole_window: false,
         }
     }
 
@@ -220,16 +228,18 @@ impl Speech {
         let (transcript, end_of_audio) = client
             .transcribe(&pcm.bytes, pcm.format(), &self.hints())
             .await?;
-        self.act(transcript, pcm.duration_ms(), end_of_audio).await
+        self.act(transcript, pcm, end_of_audio).await
     }
 
-    /// Acts on a transcript whose audio ended at `end_of_audio`.
+    /// Acts on a transcript of `audio` (what was sent to the recogniser), which ended at
+    /// `end_of_audio`.
     pub async fn act(
         &self,
-        transcript: Transcript,
-        audio_ms: u64,
+        mut transcript: Transcript,
+        audio: &Pcm,
         end_of_audio: Instant,
     ) -> Result<SpokenOutcome, SpeechError> {
+        let audio_ms = audio.duration_ms();
         let asr = end_of_audio.elapsed();
         self.metrics.stage("transcript", asr);
         let asr_ms = asr.as_secs_f64() * 1000.0;
@@ -277,6 +287,17 @@ impl Speech {
                 tracing::info!(%intent, free = %transcript.text, mended, "the free transcript names the same command");
             }
         }
+        let mut first_listen = None;
+        if let Some(again) = self.listen_again(&transcript, &chosen, audio).await {
+            first_listen = Some(std::mem::replace(&mut transcript, again).text);
+            let catalog = self.pipeline.catalog();
+            chosen = edge_speech::choose(
+                &transcript,
+                |text| catalog.engine.command_free_text(text),
+                |heard, reading| catalog.engine.names_the_machines_heard(heard, reading),
+                self.grammar_max_drop,
+            );
+        }
         let mut unsure_words =
             edge_speech::doubted_words(&transcript, &chosen, self.free_text_min_p);
         if !chosen.confirm {
@@ -314,6 +335,7 @@ impl Speech {
         Ok(SpokenOutcome {
             free_transcript: (chosen.source != "free").then(|| transcript.text.clone()),
             transcript_corroborated: chosen.corroborated,
+            first_listen,
             transcript: chosen.text,
             transcript_source: chosen.source,
             audio_ms,
@@ -322,5 +344,58 @@ impl Speech {
             end_to_action_ms,
             outcome,
         })
+    }
+
+    /// A command heard torn between two readings that are different commands ("Start pump
+    /// 2," with "Stop pump 2," close behind) is listened to again: the same audio in
+    /// Whisper's whole 30 s window. Its transcript replaces the first when it is one of
+    /// the two (`asr.second_listen`); otherwise, or on an error, the first stands and the
+    /// rival is asked about.
+    async fn listen_again(
+        &self,
+        transcript: &Transcript,
+        chosen: &edge_speech::Chosen,
+        audio: &Pcm,
+    ) -> Option<Transcript> {
+        // An answer to an open question is never doubted: nothing to settle.
+        if !self.second_listen || self.pipeline.question_open() {
+            return None;
+        }
+        let readings = {
+            let catalog = self.pipeline.catalog();
+            edge_speech::torn_readings(transcript, chosen, self.rival_max_gap, |rivals| {
+                let recognition = catalog.engine.recognize(&chosen.text);
+                catalog
+                    .engine
+                    .rival_command(&chosen.text, &recognition, rivals)
+                    .map(str::to_owned)
+            })?
+        };
+        let started = Instant::now();
+        let again = async {
+            let mut client = self.connect().await?;
+            let (again, _) = client
+                .transcribe(&audio.bytes, audio.format(), &self.hints().second_listen())
+                .await?;
+            Ok::<_, SpeechError>(again)
+        }
+        .await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match again {
+            Ok(again)
+                if edge_speech::second_listen_settles(&readings, &again, self.rival_max_gap) =>
+            {
+                tracing::info!(first = %transcript.text, again = %again.text, ?readings, ms, "a second listen settled a command torn between two readings");
+                Some(again)
+            }
+            Ok(again) => {
+                tracing::info!(first = %transcript.text, again = %again.text, ?readings, ms, "a second listen did not settle the readings");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(?readings, "second listen failed: {e}");
+                None
+            }
+        }
     }
 }

@@ -68,6 +68,67 @@ pub struct RecognitionHints {
     /// Rival readings at most this many nats behind are wanted ([`rival_readings`]'s
     /// `max_gap`; an `edge-asr` extension): the worker scores no others.
     pub rival_max_gap: Option<f32>,
+    /// Encode Whisper's whole 30 s window rather than one fitted to the audio (an
+    /// `edge-asr` extension; see [`RecognitionHints::second_listen`]).
+    pub whole_window: bool,
+}
+
+impl RecognitionHints {
+    /// The hints of a second listen to a command heard torn between readings that are
+    /// different commands ("Start pump 2," with "Stop pump 2," close behind): the same
+    /// audio in Whisper's whole window, which it was trained on, at about 7x the CPU of
+    /// the fitted one. Only the free transcript and its rivals are wanted (no grammar
+    /// pass): whether it settles the question is [`second_listen_settles`]'s to say.
+    pub fn second_listen(&self) -> Self {
+        Self {
+            grammar_penalty: Some(0.0),
+            whole_window: true,
+            ..self.clone()
+        }
+    }
+}
+
+/// The two readings a command was heard torn between, for a second listen to settle: the
+/// free transcript taken and the first of its rival readings (within `max_gap`) that
+/// `other_command` finds to be another command (the template tier's judgement, as for
+/// the question it would ask). None when there is no such rival.
+pub fn torn_readings(
+    transcript: &Transcript,
+    chosen: &Chosen,
+    max_gap: f32,
+    other_command: impl FnOnce(&[String]) -> Option<String>,
+) -> Option<[String; 2]> {
+    let rivals = rival_readings(transcript, chosen, max_gap);
+    if rivals.is_empty() {
+        return None;
+    }
+    other_command(&rivals).map(|rival| [chosen.text.clone(), rival])
+}
+
+/// Whether a second listen (`again`, [`RecognitionHints::second_listen`]) settles a
+/// command heard torn between `readings` (the command as first heard and its rival that
+/// is another command): its free transcript is a sentence of the grammar and one of them,
+/// word for word, and the other is not among its rivals within `max_gap` (torn again, the
+/// first listen's question stands). Its other rivals are then doubted as any
+/// transcript's are.
+pub fn second_listen_settles(readings: &[String], again: &Transcript, max_gap: f32) -> bool {
+    let Some(free) = again.hypotheses.first() else {
+        return false;
+    };
+    let is_reading = |text: &str| {
+        readings
+            .iter()
+            .any(|reading| plain_words(reading) == plain_words(text))
+    };
+    free.source == "free"
+        && free.in_grammar == Some(true)
+        && is_reading(&free.text)
+        && !again.hypotheses.iter().any(|h| {
+            h.source == "rival"
+                && free.logprob - h.logprob <= max_gap
+                && plain_words(&h.text) != plain_words(&free.text)
+                && is_reading(&h.text)
+        })
 }
 
 /// Which transcript the command was taken from.
@@ -345,6 +406,9 @@ impl AsrClient {
         }
         if let Some(penalty) = hints.grammar_penalty {
             transcribe = transcribe.with("grammar_penalty", f64::from(penalty));
+        }
+        if hints.whole_window {
+            transcribe = transcribe.with("whole_window", true);
         }
         self.send(&transcribe).await?;
         self.send(&format_event(kind::AUDIO_START, format)).await
@@ -659,5 +723,65 @@ mod tests {
             ..Transcript::default()
         };
         assert_eq!(choose(&half, command, |_, _| true, 7.5).source, "grammar");
+    }
+
+    fn torn(free: &str, rival: &str, behind: f32) -> Transcript {
+        let mut first = hypothesis(free, "free", -6.0);
+        first.in_grammar = Some(true);
+        Transcript {
+            text: free.into(),
+            hypotheses: vec![first, hypothesis(rival, "rival", -6.0 - behind)],
+            ..Transcript::default()
+        }
+    }
+
+    #[test]
+    fn only_a_rival_that_is_another_command_makes_the_readings_torn() {
+        let heard = torn("Start pump 2,", "Stop pump 2,", 1.7);
+        let chosen = choose(&heard, |_| None, |_, _| true, 7.5);
+        let other = |rivals: &[String]| rivals.first().cloned();
+        assert_eq!(
+            torn_readings(&heard, &chosen, 2.0, other),
+            Some(["Start pump 2,".to_owned(), "Stop pump 2,".to_owned()])
+        );
+        // The same command (a rival in free text, a function word): nothing to settle.
+        assert_eq!(torn_readings(&heard, &chosen, 2.0, |_| None), None);
+        // A rival further behind than the client asks about is no doubt at all.
+        assert_eq!(torn_readings(&heard, &chosen, 1.5, other), None);
+    }
+
+    #[test]
+    fn a_second_listen_settles_only_on_one_of_the_two_readings_heard_as_a_command() {
+        let readings = ["Start pump 2,".to_owned(), "Stop pump 2,".to_owned()];
+        // Case and punctuation aside, the second listen heard one of the two.
+        let settles = |again: &Transcript| second_listen_settles(&readings, again, 2.0);
+        assert!(settles(&torn("stop pump 2.", "start pump 2.", 3.0)));
+        assert!(settles(&torn("START pump 2", "Stop pump 3", 0.5)));
+        // Torn between the same two again: the first listen's question stands.
+        assert!(!settles(&torn("stop pump 2,", "start pump 2,", 0.3)));
+        // A third reading settles nothing either.
+        assert!(!settles(&torn("Stop pump 3.", "Stop pump 2.", 2.5)));
+        // Nor does a transcript that is no sentence of the grammar, or none at all.
+        let mut outside = torn("stop pump 2", "start pump 2", 3.0);
+        outside.hypotheses[0].in_grammar = Some(false);
+        assert!(!settles(&outside));
+        assert!(!settles(&Transcript::default()));
+    }
+
+    #[test]
+    fn a_second_listen_asks_for_the_whole_window_and_no_grammar_pass() {
+        let hints = RecognitionHints {
+            prompt: "pump 2".into(),
+            grammar_penalty: Some(10.0),
+            rival_max_gap: Some(2.0),
+            ..RecognitionHints::default()
+        };
+        let again = hints.second_listen();
+        assert!(again.whole_window && !hints.whole_window);
+        assert_eq!(again.grammar_penalty, Some(0.0));
+        assert_eq!(
+            (again.prompt.as_str(), again.rival_max_gap),
+            ("pump 2", Some(2.0))
+        );
     }
 }

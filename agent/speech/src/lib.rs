@@ -15,7 +15,7 @@ pub mod wav;
 
 pub use client::{
     AsrClient, AsrError, Chosen, Hypothesis, RecognitionHints, Transcript, WordScore, choose,
-    doubted_words, rival_readings, words_below,
+    doubted_words, rival_readings, second_listen_settles, torn_readings, words_below,
 };
 pub use endpoint::{Endpoint, EndpointConfig, Endpointer};
 pub use prompt::vocabulary_prompt;

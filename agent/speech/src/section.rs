@@ -59,6 +59,11 @@ pub struct AsrSection {
     /// making another command: "stop pump 2" for "start pump 2") at most this many nats
     /// less likely is asked about instead of acted on (0 turns it off).
     pub rival_max_gap: f32,
+    /// Before asking about such a rival, listen again: the same audio decoded in Whisper's
+    /// whole 30 s window (about 7x a fitted window's CPU, on those commands only). A free
+    /// transcript there that is one of the two readings is taken, its own rivals doubted
+    /// as any transcript's are.
+    pub second_listen: bool,
 }
 
 /// The default of `asr.request_word_min_p`, chosen on the three voice sets
@@ -90,6 +95,7 @@ impl Default for AsrSection {
             free_text_min_p: 0.5,
             request_word_min_p: REQUEST_WORD_MIN_P,
             rival_max_gap: RIVAL_MAX_GAP,
+            second_listen: true,
         }
     }
 }
