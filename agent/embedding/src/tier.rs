@@ -1080,6 +1080,18 @@ pub(crate) mod tests {
             &troubleshoot,
         );
         assert!(matches!(now.verdict, Verdict::Accept(_)), "{now:?}");
+        // "last" with a time tells of the past too; "did" alone does not ("did pump four
+        // trip" asks how it is now), nor "last" without a time.
+        let status = space.along("equipment.status", 0.0);
+        let text = "did pump 2 stop last night";
+        let asked = tier.judge(&engine, text, &status);
+        assert_eq!(
+            asked.decision,
+            Decision::Ask("equipment.status".into()),
+            "{asked:?}"
+        );
+        let now = tier.judge(&engine, "did pump 2 trip", &status);
+        assert!(matches!(now.verdict, Verdict::Accept(_)), "{now:?}");
     }
 
     #[test]

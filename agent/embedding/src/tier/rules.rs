@@ -45,6 +45,25 @@ pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", 
 /// morning" reports, it asks for nothing.
 pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday"];
 
+/// Times that "last" puts in the past ("did pump 2 trip last night"); "the last
+/// drop-off", "that last thing I asked for" are no time.
+pub(super) const PAST_TIMES: &[&str] = &[
+    "night",
+    "week",
+    "weekend",
+    "month",
+    "year",
+    "shift",
+    "time",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
 /// Words that ask what should be, not for it to be: "what temperature is press 1
 /// supposed to run at" asks for a specification, not a reading.
 pub(super) const NORM_MARKERS: &[&str] = &["supposed", "ought"];
@@ -348,8 +367,14 @@ impl EmbeddingTier {
     }
 
     /// Whether `tokens` tell of the past in a word none of `intent`'s sentences has.
+    /// A time that "last" puts in the past counts as a marker "last".
     pub(super) fn tells_of_the_past(&self, intent: &str, tokens: &[String]) -> bool {
-        self.has_a_marker_unlike(intent, tokens, |w| PAST_MARKERS.contains(&w))
+        let last_time = tokens
+            .windows(2)
+            .any(|pair| pair[0] == "last" && PAST_TIMES.contains(&pair[1].as_str()));
+        self.has_a_marker_unlike(intent, tokens, |w| {
+            PAST_MARKERS.contains(&w) || (last_time && w == "last")
+        })
     }
 
     /// Whether `tokens` speak of what should be in a word none of `intent`'s sentences
