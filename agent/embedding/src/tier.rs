@@ -400,12 +400,18 @@ impl EmbeddingTier {
                 // asked about, never acted on.
                 // So is a report of the past the intent's sentences never make, a question
                 // of what should be, and a wish to keep things as they are.
+                let free_words: Vec<String> = engine
+                    .text_slots(&intent)
+                    .iter()
+                    .filter_map(|(slot, _)| slots.get(slot))
+                    .flat_map(|value| normalize(&value.to_string()))
+                    .collect();
                 if matches!(decision, Decision::Accept(_))
                     && (self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
                         || self.speaks_of_what_should_be(&intent, &tokens)
                         || self.keeps_it_as_it_is(&intent, &tokens)
-                        || self.places_it_elsewhere(&intent, &tokens)
+                        || self.places_it_elsewhere(&intent, &tokens, &free_words)
                         || tokens.iter().any(|w| self.none_only.contains(w)))
                 {
                     decision = Decision::Ask(intent.clone());
@@ -1553,6 +1559,17 @@ pub(crate) mod tests {
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
         let acted = tier.judge(&engine, "turn the volume down, I'm on the phone", &volume);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // A place named in two words no sentence of the intent has.
+        let warmer = space.along("climate.adjust_temperature", 0.3);
+        let text = "turn the heating up in the staff canteen";
+        let asked = tier.judge(&engine, text, &warmer);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let asked = tier.judge(
+            &engine,
+            "turn down the music at my brother's party",
+            &volume,
+        );
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
     }
 
     #[test]
@@ -1562,6 +1579,10 @@ pub(crate) mod tests {
         // "alexanderplatz" is in no sentence, but it is the destination.
         let route = space.along("nav.navigate_to", 0.3);
         let judged = tier.judge(&engine, "take me to the cafe at alexanderplatz", &route);
+        assert!(matches!(judged.verdict, Verdict::Accept(_)), "{judged:?}");
+        // Nor are two words of it.
+        let text = "take me to the cafe at the old harbour";
+        let judged = tier.judge(&engine, text, &route);
         assert!(matches!(judged.verdict, Verdict::Accept(_)), "{judged:?}");
     }
 }

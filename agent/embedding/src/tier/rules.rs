@@ -418,12 +418,22 @@ impl EmbeddingTier {
     /// - two or more negatives have and no sentence of the intent ("open all the windows
     ///   at home"), or
     /// - is someone's that two or more negatives own and no sentence of the intent does
-    ///   ("turn the volume up on my phone", where the intent's "phone" is "on the phone").
+    ///   ("turn the volume up on my phone", where the intent's "phone" is "on the phone"),
+    ///   or
+    /// - is named in two words after a determiner, neither of them a word of the intent's
+    ///   sentences ("in the staff canteen", "at my brother's party").
     ///
-    /// A place no sentence at all has is not enough: "how hot is press one getting on the
+    /// One word no sentence has is not enough: "how hot is press one getting on the
     /// platen" and "chuck the AC on lah" are requests (that rule cost paraphrases on the
     /// spent heldout-30).
-    pub(super) fn places_it_elsewhere(&self, intent: &str, tokens: &[String]) -> bool {
+    /// Words of the request's free text (`free_words`: a destination, a song) are no
+    /// unknown place.
+    pub(super) fn places_it_elsewhere(
+        &self,
+        intent: &str,
+        tokens: &[String],
+        free_words: &[String],
+    ) -> bool {
         tokens.iter().enumerate().any(|(i, w)| {
             if !PLACE_WORDS.contains(&w.as_str()) {
                 return false;
@@ -446,7 +456,17 @@ impl EmbeddingTier {
                 let someone_elses = determiner.is_some_and(|d| POSSESSIVES.contains(&d.as_str()))
                     && sentences_with(&self.owned, NONE, place) >= NONE_ONLY_MIN_NEGATIVES
                     && sentences_with(&self.owned, intent, place) == 0;
-                the_negatives_place || someone_elses
+                let unknown = |word: &str| {
+                    !self.is_a_word_of(intent, word)
+                        && !free_words.iter().any(|w| w == word)
+                        && !COMMON_WORDS.contains(&word)
+                        && !NOT_A_REQUEST.contains(&word)
+                        && !edge_intent::numbers::names_a_number(word)
+                };
+                let an_unknown_place = determiner.is_some()
+                    && unknown(place)
+                    && tokens.get(at + 1).is_some_and(|next| unknown(next));
+                the_negatives_place || someone_elses || an_unknown_place
             })
         })
     }
