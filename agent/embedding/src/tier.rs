@@ -1570,6 +1570,12 @@ pub(crate) mod tests {
             &volume,
         );
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // Someone else's own place, whatever it is.
+        let text = "my husband is freezing in his own car";
+        let asked = tier.judge(&engine, text, &warmer);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let acted = tier.judge(&engine, "my husband is freezing in here", &warmer);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
     }
 
     #[test]

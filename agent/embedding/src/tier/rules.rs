@@ -28,6 +28,9 @@ fn sentences_with(counts: &WordCounts, label: &str, word: &str) -> usize {
 /// Determiners that say whose a thing is ("my phone").
 pub(super) const POSSESSIVES: &[&str] = &["my", "our", "your"];
 
+/// Possessives of someone other than the speaker or the listener ("his own car").
+pub(super) const THIRD_PARTY: &[&str] = &["his", "her", "their"];
+
 /// The words of `words` right after a possessive ("phone" in "mute my phone").
 pub(super) fn words_owned(words: &[String]) -> Vec<String> {
     words
@@ -437,6 +440,14 @@ impl EmbeddingTier {
         tokens.iter().enumerate().any(|(i, w)| {
             if !PLACE_WORDS.contains(&w.as_str()) {
                 return false;
+            }
+            // "in his own car": someone else's, whatever the place.
+            if tokens
+                .get(i + 1)
+                .is_some_and(|d| THIRD_PARTY.contains(&d.as_str()))
+                && tokens.get(i + 2).is_some_and(|w| w == "own")
+            {
+                return true;
             }
             let determiner = tokens
                 .get(i + 1)
