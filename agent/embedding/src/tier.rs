@@ -1113,6 +1113,20 @@ pub(crate) mod tests {
         let text = "what pressure should pump 2 be at";
         let asked = tier.judge(&engine, text, &reading);
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // A rating is a specification; a condition is no request for now.
+        for text in [
+            "what is the pressure rating of pump 2",
+            "alert me if pump 2 vibration goes above five",
+        ] {
+            let asked = tier.judge(&engine, text, &reading);
+            assert!(
+                matches!(asked.verdict, Verdict::Ask(_)),
+                "{text}: {asked:?}"
+            );
+        }
+        // "if you would" is a courtesy.
+        let acted = tier.judge(&engine, "pump 2 vibration if you would", &reading);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
         // A wish, not a question: "should" alone asks nothing.
         let nearby = space.along("nav.find_nearby", 0.3);
         let text = "we should grab lunch, find the nearest restaurant";

@@ -1,6 +1,6 @@
 //! The word rules of the embedding tier: what an utterance's own words say beyond its
 //! vector. A question unlike the intent's sentences, a negated request, a report of the
-//! past, a question of what should be, a wish to keep a thing as it is, a place or a
+//! past, a question of what should be or a condition, a wish to keep a thing as it is, a place or a
 //! thing the negatives speak of and the intent does not, a thing no sentence names, and
 //! the words that imply a slot's value. Each reads only the counts [`EmbeddingTier::fit`]
 //! keeps of the training sentences; [`EmbeddingTier::judge`] decides what they change.
@@ -69,7 +69,18 @@ pub(super) const PAST_TIMES: &[&str] = &[
 
 /// Words that ask what should be, not for it to be: "what temperature is press 1
 /// supposed to run at" asks for a specification, not a reading.
-pub(super) const NORM_MARKERS: &[&str] = &["supposed", "ought"];
+pub(super) const NORM_MARKERS: &[&str] = &[
+    "supposed",
+    "ought",
+    "rating",
+    "rated",
+    "spec",
+    "specs",
+    "specification",
+];
+
+/// Words after "if" that make it a courtesy, not a condition ("if you would").
+pub(super) const COURTESY_AFTER_IF: &[&str] = &["you", "u", "possible", "poss", "thats"];
 
 /// "should" asks what should be only in a question ("what pressure should pump 2 run
 /// at"); elsewhere it is as often a wish ("we should grab lunch, what's near").
@@ -380,14 +391,21 @@ impl EmbeddingTier {
         })
     }
 
-    /// Whether `tokens` speak of what should be in a word none of `intent`'s sentences
-    /// has ("supposed to run at" beside readings that never say it).
+    /// Whether `tokens` speak of what should be, or of what to do if something happens,
+    /// in a word none of `intent`'s sentences has ("supposed to run at", "the pressure
+    /// rating", "alert me if it goes above five" beside readings that never say it).
     pub(super) fn speaks_of_what_should_be(&self, intent: &str, tokens: &[String]) -> bool {
         let question = tokens
             .first()
             .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()));
+        // "if" puts a condition on the request ("alert me if pump 3 goes above five"),
+        // unless it is a courtesy ("if you would", "if possible").
+        let hypothetical = tokens
+            .windows(2)
+            .any(|pair| pair[0] == "if" && !COURTESY_AFTER_IF.contains(&pair[1].as_str()))
+            || tokens.last().is_some_and(|w| w == "if");
         self.has_a_marker_unlike(intent, tokens, |w| {
-            NORM_MARKERS.contains(&w) || (question && w == "should")
+            NORM_MARKERS.contains(&w) || (question && w == "should") || (hypothetical && w == "if")
         })
     }
 
