@@ -399,22 +399,24 @@ impl EmbeddingTier {
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
                 // So is a report of the past the intent's sentences never make, a question
-                // of what should be, and a wish to keep things as they are.
-                let free_words: Vec<String> = engine
-                    .text_slots(&intent)
-                    .iter()
-                    .filter_map(|(slot, _)| slots.get(slot))
-                    .flat_map(|value| normalize(&value.to_string()))
-                    .collect();
-                if matches!(decision, Decision::Accept(_))
-                    && (self.asks_unlike_the_intent(&intent, &tokens)
+                // of what should be or a condition, a wish to keep things as they are, and
+                // a place elsewhere (the request's free text, a destination, is no place).
+                if matches!(decision, Decision::Accept(_)) {
+                    let free_words: Vec<String> = engine
+                        .text_slots(&intent)
+                        .iter()
+                        .filter_map(|(slot, _)| slots.get(slot))
+                        .flat_map(|value| normalize(&value.to_string()))
+                        .collect();
+                    if self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
                         || self.speaks_of_what_should_be(&intent, &tokens)
                         || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_words)
-                        || tokens.iter().any(|w| self.none_only.contains(w)))
-                {
-                    decision = Decision::Ask(intent.clone());
+                        || tokens.iter().any(|w| self.none_only.contains(w))
+                    {
+                        decision = Decision::Ask(intent.clone());
+                    }
                 }
             }
         }

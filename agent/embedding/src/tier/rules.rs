@@ -1,8 +1,8 @@
 //! The word rules of the embedding tier: what an utterance's own words say beyond its
 //! vector. A question unlike the intent's sentences, a negated request, a report of the
-//! past, a question of what should be or a condition, a wish to keep a thing as it is, a place or a
-//! thing the negatives speak of and the intent does not, a thing no sentence names, and
-//! the words that imply a slot's value. Each reads only the counts [`EmbeddingTier::fit`]
+//! past, a question of what should be or a condition, a wish to keep a thing as it is, a
+//! place or a thing the negatives speak of and the intent does not, a thing no sentence
+//! names, and the words that imply a slot's value. Each reads only the counts [`EmbeddingTier::fit`]
 //! keeps of the training sentences; [`EmbeddingTier::judge`] decides what they change.
 
 use super::{
