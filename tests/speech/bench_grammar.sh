@@ -11,6 +11,7 @@
 #
 #   tests/speech/bench_grammar.sh [CONFIG ...]     CONFIG: NAME=nlu flags, e.g.
 #     "no-grammar=--asr-grammar-penalty 0" "penalty-10=--asr-grammar-penalty 10"
+#     (leading VAR=value words set the environment: "A=EDGE_ASR_STOP_AT_LOOPS=false ...")
 #
 # Default configurations: no prompt and no grammar, the entity prompt alone (the default
 # before issue 15), and the prompt with the grammar pass (a beam search kept to the grammar;
@@ -74,10 +75,15 @@ for set in "${sets[@]}"; do
     run=$((run + 1))
     config="${configs[$i]}"
     name="${config%%=*}"; read -r -a flags <<< "${config#*=}"
+    # Leading VAR=value words are the worker's environment (EDGE_ASR_STOP_AT_LOOPS=false).
+    envs=()
+    while [[ ${#flags[@]} -gt 0 && "${flags[0]}" =~ ^[A-Z_][A-Z0-9_]*= ]]; do
+      envs+=("${flags[0]}"); flags=("${flags[@]:1}")
+    done
     case "$dir" in */snr*) audio="${dir##*/snr} dB" ;; *) audio=clean ;; esac
     tiers=(--templates-only)
     [[ "${BENCH_TIERS:-}" == all ]] && tiers=()
-    "$ctl" nlu --jsonl "$dir/manifest.jsonl" --skills "$repo/skills" --expect "${tiers[@]}" \
+    env "${envs[@]}" "$ctl" nlu --jsonl "$dir/manifest.jsonl" --skills "$repo/skills" --expect "${tiers[@]}" \
       --asr-model "$model" "${flags[@]}" > "$work/out.jsonl" 2> "$work/err.txt" ||
       { echo "bench_grammar.sh: $name on $dir failed:" >&2; tail -5 "$work/err.txt" >&2; exit 1; }
     python3 - "$work/out.jsonl" "$work/err.txt" "$name" "$voices" "$audio" "$i" "$run" \

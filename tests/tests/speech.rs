@@ -135,6 +135,22 @@ fn espeak(text: &str, speed: u32) -> anyhow::Result<Vec<u8>> {
     Ok(wav)
 }
 
+/// Pump 2 was stopped (a write the peer confirmed) and never started: every write to it
+/// in the audit log sets "stopped".
+fn assert_pump_2_stopped_never_started(w: &World) {
+    let writes = audit_entries_with(w, "Plant.Pump2.");
+    assert!(
+        writes
+            .iter()
+            .any(|e| e.contains(r#""result":"ok""#) && e.contains(r#""new":"stopped""#)),
+        "{writes:?}"
+    );
+    assert!(
+        writes.iter().all(|e| e.contains(r#""new":"stopped""#)),
+        "{writes:?}"
+    );
+}
+
 /// The audit log's entries (every write) that mention `needle`.
 fn audit_entries_with(w: &World, needle: &str) -> Vec<String> {
     w.daemon
@@ -225,17 +241,7 @@ async fn a_command_heard_with_its_opposite_nearly_as_likely_is_asked_about() -> 
     let confirmed = edge_agent_tests::say(&w.agent, "yes").await?;
     assert_eq!(confirmed["action"]["status"], "done", "{confirmed}");
     // Pump 2 was stopped, and never started.
-    let writes = audit_entries_with(&w, "Plant.Pump2.");
-    assert!(
-        writes
-            .iter()
-            .any(|e| e.contains(r#""result":"ok""#) && e.contains(r#""new":"stopped""#)),
-        "{writes:?}"
-    );
-    assert!(
-        writes.iter().all(|e| e.contains(r#""new":"stopped""#)),
-        "{writes:?}"
-    );
+    assert_pump_2_stopped_never_started(&w);
     // A command heard without a close rival is acted on at once.
     let three = listen(&w.agent, &demo_voice("stop pump three")?).await?;
     assert_eq!(three["intent"], "equipment.stop", "{three}");
@@ -276,17 +282,7 @@ async fn a_command_torn_between_two_readings_is_settled_by_a_second_listen() -> 
     assert_eq!(outcome["action"]["status"], "confirm", "{outcome}");
     let confirmed = edge_agent_tests::say(&w.agent, "yes").await?;
     assert_eq!(confirmed["action"]["status"], "done", "{confirmed}");
-    let writes = audit_entries_with(&w, "Plant.Pump2.");
-    assert!(
-        writes
-            .iter()
-            .any(|e| e.contains(r#""result":"ok""#) && e.contains(r#""new":"stopped""#)),
-        "{writes:?}"
-    );
-    assert!(
-        writes.iter().all(|e| e.contains(r#""new":"stopped""#)),
-        "{writes:?}"
-    );
+    assert_pump_2_stopped_never_started(&w);
     // A command heard without a rival that is another command is not listened to again.
     let three = listen(&w.agent, &demo_voice("stop pump three")?).await?;
     assert_eq!(three["intent"], "equipment.stop", "{three}");

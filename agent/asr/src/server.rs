@@ -208,13 +208,20 @@ impl AsrService {
                 if let Some(Err(e)) = &grammar {
                     tracing::warn!(error = %e, "request grammar ignored");
                 }
+                let whole_window = match event.data.get(field::WHOLE_WINDOW) {
+                    None => false,
+                    Some(value) => value.as_bool().unwrap_or_else(|| {
+                        tracing::warn!(
+                            found = %value,
+                            "transcribe \"{}\" must be true or false; the fitted window is used",
+                            field::WHOLE_WINDOW
+                        );
+                        false
+                    }),
+                };
                 *utterance = Utterance {
                     prompt: event.str("prompt").map(str::to_owned),
-                    whole_window: event
-                        .data
-                        .get(field::WHOLE_WINDOW)
-                        .and_then(serde_json::Value::as_bool)
-                        .unwrap_or(false),
+                    whole_window,
                     grammar,
                     ..Utterance::default()
                 };

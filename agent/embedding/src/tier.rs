@@ -12,7 +12,10 @@ use edge_intent::{TemplateEngine, TrainingSentence, TrainingSource};
 use std::collections::{BTreeMap, BTreeSet};
 
 mod rules;
-use rules::{COMMON_WORDS, as_it_is_phrases, none_only_words, words_after_negations, words_owned};
+use rules::{
+    COMMON_WORDS, REFUSAL_MIN_SHARE, as_it_is_phrases, conditions, none_only_words,
+    opens_with_a_condition, says_no, words_after_negations, words_owned,
+};
 
 /// Write-outs of each template in the training set.
 pub const SENTENCES_PER_TEMPLATE: usize = 6;
@@ -169,6 +172,12 @@ pub struct EmbeddingTier {
     /// Per label (each intent, and `none` for the negatives): how many of its sentences
     /// there are, and how many of them have each word.
     word_counts: WordCounts,
+    /// The intents most of whose sentences say no (the dialogue's no): a negation is how
+    /// they are asked for.
+    refusals: BTreeSet<String>,
+    /// Per intent, the condition words its sentences use as conditions
+    /// ([`rules::conditions`]: "until" in "shut pump 3 down until the fitter's been").
+    conditions: BTreeMap<String, BTreeSet<String>>,
     /// Per intent, the [`AS_IT_IS`] phrases its sentences have (by index).
     as_it_is: BTreeMap<String, BTreeSet<usize>>,
     /// Per label, the same counts of the words right after a possessive ("phone" in "mute
@@ -222,6 +231,9 @@ impl EmbeddingTier {
         let mut word_counts = WordCounts::new();
         let mut owned = WordCounts::new();
         let mut as_it_is: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+        let mut conditions_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        // Per intent: its sentences, and how many of them say no.
+        let mut saying_no: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         let mut value_counts: BTreeMap<(String, String), ValueWords> = BTreeMap::new();
         for sentence in &set.sentences {
             let values: BTreeSet<String> = sentence
@@ -250,6 +262,13 @@ impl EmbeddingTier {
                 .entry(sentence.intent.clone())
                 .or_default()
                 .extend(words_after_negations(&words).into_iter().map(str::to_owned));
+            conditions_used
+                .entry(sentence.intent.clone())
+                .or_default()
+                .extend(conditions(&words).into_iter().map(str::to_owned));
+            let (all, no) = saying_no.entry(sentence.intent.clone()).or_default();
+            *all += 1;
+            *no += usize::from(says_no(&words));
             for (name, value) in &sentence.slots {
                 if let SlotValue::Text(value) = value {
                     let counts = value_counts
@@ -294,6 +313,12 @@ impl EmbeddingTier {
             openers,
             negated,
             as_it_is,
+            conditions: conditions_used,
+            refusals: saying_no
+                .into_iter()
+                .filter(|(_, (all, no))| *no as f32 > REFUSAL_MIN_SHARE * *all as f32)
+                .map(|(intent, _)| intent)
+                .collect(),
             owned,
             none_only,
             value_counts,
@@ -411,6 +436,7 @@ impl EmbeddingTier {
                     if self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
                         || self.speaks_of_what_should_be(&intent, &tokens)
+                        || self.sets_a_condition(&intent, &tokens, &free_words)
                         || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_words)
                         || tokens.iter().any(|w| self.none_only.contains(w))
@@ -473,7 +499,9 @@ impl EmbeddingTier {
     /// The clauses of `text` to judge one by one, given the whole's judgement `whole`:
     /// when the whole was asked about and has two or more clauses (and no negation a
     /// clause alone could drop: "don't stop pump 4, it's fine"), its request may be one
-    /// clause beside a reason ("stop pump 4, we're going on break"). Empty otherwise.
+    /// clause beside a reason ("stop pump 4, we're going on break"), but not one beside a
+    /// condition ("if it gets hot later, would the AC come on by itself"). Empty
+    /// otherwise.
     pub fn clauses_to_judge(&self, text: &str, whole: &Judgement) -> Vec<String> {
         if !matches!(whole.decision, Decision::Ask(_))
             || normalize(text)
@@ -483,7 +511,15 @@ impl EmbeddingTier {
             return Vec::new();
         }
         let clauses = split_clauses(text);
-        if clauses.len() < 2 {
+        // A clause that is a condition ("if it gets hot later, would the AC come on by
+        // itself") is no reason beside a request: the request alone would drop it. (A
+        // condition inside the other clause is that clause's: "forget the whole thing,
+        // I'll do it when I get there".)
+        if clauses.len() < 2
+            || clauses
+                .iter()
+                .any(|c| opens_with_a_condition(&normalize(c)))
+        {
             return Vec::new();
         }
         clauses
@@ -1150,6 +1186,67 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn conditions_are_told_from_courtesies_questions_and_whether() {
+        let conditions = |text: &str| {
+            rules::conditions(&normalize(text))
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(conditions("alert me if pump 2 stops"), ["if"]);
+        assert_eq!(conditions("ring her once we're past the bridge"), ["once"]);
+        assert_eq!(conditions("not until the guard is on"), ["until"]);
+        assert_eq!(conditions("turn it down when we get there"), ["when"]);
+        for text in [
+            "a touch warmer if you can",
+            "any idea if pump two is stopped",
+            "check if the belt is stopped",
+            "ask me if pump 2 is running",
+            "when is the next service",
+            "play it once more",
+        ] {
+            assert!(
+                conditions(text).is_empty(),
+                "{text}: {:?}",
+                conditions(text)
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_put_off_until_something_happens_is_asked_about_not_acted_on() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let status = space.along("equipment.status", 0.3);
+        // "if" as a condition, where the intent's own "if" is "whether".
+        let asked = tier.judge(&engine, "alert me if pump 2 stops", &status);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let acted = tier.judge(&engine, "check if pump 2 is running", &status);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        let volume = space.along("media.volume", 0.3);
+        let text = "turn the volume down when we reach the motorway";
+        let asked = tier.judge(&engine, text, &volume);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let acted = tier.judge(&engine, "turn the volume down", &volume);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        let cooler = space.along("climate.adjust_temperature", 0.3);
+        let text = "if it gets hot later would you be able to cool it down";
+        let asked = tier.judge(&engine, text, &cooler);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // The stop intent's own sentences put it off "until" someone comes.
+        let stop = space.along("equipment.stop", 0.3);
+        let text = "shut pump 3 down until the fitter has been";
+        let acted = tier.judge(&engine, text, &stop);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // Told not to start it is no request to stop it; but the dialogue's no is said so.
+        let text = "don't start pump 3 until the guard is back on";
+        assert_no_request(&tier, &engine, text, &stop);
+        let no = space.along("dialog.no", 0.3);
+        let acted = tier.judge(&engine, "no, please don't go ahead with that", &no);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+    }
+
+    #[test]
     fn a_thing_named_in_place_of_an_entity_that_is_none_of_them_is_no_request() {
         let engine = engine();
         let (tier, space) = fitted(&engine, SURE);
@@ -1421,6 +1518,19 @@ pub(crate) mod tests {
             tier.clauses_to_judge("don't stop pump 3, it's fine", &negated)
                 .is_empty()
         );
+        // A condition beside the request: no clause is judged alone either.
+        let text = "if it gets hot later, would you stop pump 3";
+        let conditional = tier.judge(&engine, text, &unsure);
+        assert!(
+            matches!(conditional.decision, Decision::Ask(_)),
+            "{conditional:?}"
+        );
+        assert!(tier.clauses_to_judge(text, &conditional).is_empty());
+        // A condition inside the reason's clause is the reason's.
+        let text = "stop pump 3, I'll sort it out when I get there";
+        let (clauses, verdict) = judge(text, &[&none, &none]);
+        assert_eq!(clauses.len(), 2, "{clauses:?}");
+        assert!(matches!(verdict, Verdict::Accept(_)), "{verdict:?}");
         // Two clauses that are requests: still asked about.
         let start = space.along("equipment.start", 0.5);
         let (_, verdict) = judge("stop pump 3, start pump 2", &[&none, &start]);

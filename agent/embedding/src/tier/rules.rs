@@ -82,6 +82,78 @@ pub(super) const NORM_MARKERS: &[&str] = &[
 /// Words after "if" that make it a courtesy, not a condition ("if you would").
 pub(super) const COURTESY_AFTER_IF: &[&str] = &["you", "u", "possible", "poss", "thats"];
 
+/// Words that put a condition or a time on a request ("alert me if the conveyor stops",
+/// "turn it down when we reach the motorway", "not until the guard is back on"): no skill
+/// waits for an event, so such a request is not one to act on now.
+pub(super) const CONDITION_WORDS: &[&str] =
+    &["if", "when", "whenever", "until", "till", "unless", "once"];
+
+/// Words before "if" that make it "whether" ("check if the belt is stopped", "see if").
+pub(super) const WHETHER_BEFORE_IF: &[&str] = &[
+    "check",
+    "checking",
+    "see",
+    "know",
+    "wonder",
+    "wondering",
+    "ask",
+    "asking",
+    "tell",
+    "find",
+    "out",
+    "sure",
+    "confirm",
+    "idea",
+    "clue",
+];
+
+/// Words after "once" that make it "as soon as" ("once we're past the bridge"), not a
+/// count ("once more").
+pub(super) const SUBJECT_AFTER_ONCE: &[&str] = &[
+    "we", "were", "i", "im", "you", "youre", "it", "its", "they", "the", "my", "our", "he", "she",
+];
+
+/// Whether `words` (a clause) open with a condition ("if it gets hot later", "once we're
+/// there"; not "if you would").
+pub(super) fn opens_with_a_condition(words: &[String]) -> bool {
+    let next = words.get(1).map(String::as_str);
+    match words.first().map(String::as_str) {
+        Some("if") => !next.is_some_and(|n| COURTESY_AFTER_IF.contains(&n)),
+        Some("once") => next.is_some_and(|n| SUBJECT_AFTER_ONCE.contains(&n)),
+        Some(first) => CONDITION_WORDS.contains(&first),
+        None => false,
+    }
+}
+
+/// The words of `words` that put a condition on the request: a [`CONDITION_WORDS`] word,
+/// except "if" as a courtesy or as "whether", a "when" that opens a question, and a
+/// "once" that counts.
+pub(super) fn conditions(words: &[String]) -> Vec<&str> {
+    words
+        .iter()
+        .enumerate()
+        .filter(|(i, w)| {
+            let next = words.get(i + 1).map(String::as_str);
+            // The word before, an object pronoun passed over ("ask me if").
+            let before = words[..*i]
+                .iter()
+                .rev()
+                .map(String::as_str)
+                .find(|w| !matches!(*w, "me" | "us" | "to"));
+            match w.as_str() {
+                "if" => {
+                    !next.is_some_and(|n| COURTESY_AFTER_IF.contains(&n))
+                        && !before.is_some_and(|b| WHETHER_BEFORE_IF.contains(&b))
+                }
+                "when" => *i > 0,
+                "once" => next.is_some_and(|n| SUBJECT_AFTER_ONCE.contains(&n)),
+                w => CONDITION_WORDS.contains(&w),
+            }
+        })
+        .map(|(_, w)| w.as_str())
+        .collect()
+}
+
 /// "should" asks what should be only in a question ("what pressure should pump 2 run
 /// at"); elsewhere it is as often a wish ("we should grab lunch, what's near").
 pub(super) const QUESTION_WORDS: &[&str] =
@@ -269,6 +341,17 @@ pub(super) const COMMON_WORDS: &[&str] = &[
     "youre",
 ];
 
+/// Whether `words` say no: a negation, "no" or "nah".
+pub(super) fn says_no(words: &[String]) -> bool {
+    words
+        .iter()
+        .any(|w| NEGATIONS.contains(&w.as_str()) || matches!(w.as_str(), "no" | "nah"))
+}
+
+/// The share of an intent's sentences that say no above which the intent is a refusal
+/// (the dialogue's no: 83% of its sentences; the cancels about 20%).
+pub(super) const REFUSAL_MIN_SHARE: f32 = 0.5;
+
 /// The words right after a negation in `words` ("need" in "i dont need the route",
 /// "troubleshoot" in "no need to troubleshoot").
 pub(super) fn words_after_negations(words: &[String]) -> Vec<&str> {
@@ -346,7 +429,8 @@ impl EmbeddingTier {
     /// pouring" asks for the opposite of a request, while "don't do that" is how a no is
     /// said), or one put before a word the intent's sentences never negate ("don't
     /// cancel the route, I still need it", where "I don't need the route" cancels it;
-    /// "no need to troubleshoot pump 1").
+    /// "no need to troubleshoot pump 1"), or before another intent's opening word that
+    /// this intent never uses ("don't start press one" is no request to stop it).
     pub(super) fn negates_the_request(&self, intent: &str, tokens: &[String]) -> bool {
         let start = tokens
             .iter()
@@ -377,7 +461,20 @@ impl EmbeddingTier {
                 .negated
                 .get(intent)
                 .is_some_and(|n| n.contains(negated));
-        unlike_the_openers || never_negated
+        unlike_the_openers || never_negated || self.refuses_another_intent(intent, negated)
+    }
+
+    /// Whether `negated`, a word negated, opens sentences of another intent and is in none
+    /// of `intent`'s: that refuses the other intent's request ("don't start press one
+    /// until the guard is back on" asks nobody to stop it). Not for an intent that is
+    /// itself a refusal, most of whose sentences say no ("no, don't go ahead with that").
+    fn refuses_another_intent(&self, intent: &str, negated: &str) -> bool {
+        !self.refusals.contains(intent)
+            && !self.is_a_word_of(intent, negated)
+            && self
+                .openers
+                .iter()
+                .any(|(other, openers)| other != intent && openers.contains(negated))
     }
 
     /// Whether `tokens` tell of the past in a word none of `intent`'s sentences has.
@@ -391,21 +488,30 @@ impl EmbeddingTier {
         })
     }
 
-    /// Whether `tokens` speak of what should be, or of what to do if something happens,
-    /// in a word none of `intent`'s sentences has ("supposed to run at", "the pressure
-    /// rating", "alert me if it goes above five" beside readings that never say it).
+    /// Whether `tokens` speak of what should be in a word none of `intent`'s sentences has
+    /// ("supposed to run at", "the pressure rating").
     pub(super) fn speaks_of_what_should_be(&self, intent: &str, tokens: &[String]) -> bool {
         let question = tokens
             .first()
             .is_some_and(|w| QUESTION_WORDS.contains(&w.as_str()));
-        // "if" puts a condition on the request ("alert me if pump 3 goes above five"),
-        // unless it is a courtesy ("if you would", "if possible").
-        let hypothetical = tokens
-            .windows(2)
-            .any(|pair| pair[0] == "if" && !COURTESY_AFTER_IF.contains(&pair[1].as_str()))
-            || tokens.last().is_some_and(|w| w == "if");
         self.has_a_marker_unlike(intent, tokens, |w| {
-            NORM_MARKERS.contains(&w) || (question && w == "should") || (hypothetical && w == "if")
+            NORM_MARKERS.contains(&w) || (question && w == "should")
+        })
+    }
+
+    /// Whether `tokens` put a condition or a time on the request in a word none of
+    /// `intent`'s sentences uses so ("alert me if the conveyor stops" beside "check if the
+    /// belt is stopped"; "turn the volume down when we reach the motorway"). Words of the
+    /// request's free text (`free_words`: a symptom "when it starts") are no condition.
+    pub(super) fn sets_a_condition(
+        &self,
+        intent: &str,
+        tokens: &[String],
+        free_words: &[String],
+    ) -> bool {
+        conditions(tokens).into_iter().any(|w| {
+            !free_words.iter().any(|f| f == w)
+                && !self.conditions.get(intent).is_some_and(|c| c.contains(w))
         })
     }
 
