@@ -172,6 +172,8 @@ pub struct EmbeddingTier {
     /// Per label (each intent, and `none` for the negatives): how many of its sentences
     /// there are, and how many of them have each word.
     word_counts: WordCounts,
+    /// Per intent, the words its sentences put right after "your" ("your directions").
+    yours: BTreeMap<String, BTreeSet<String>>,
     /// The intents most of whose sentences say no (the dialogue's no): a negation is how
     /// they are asked for.
     refusals: BTreeSet<String>,
@@ -232,6 +234,7 @@ impl EmbeddingTier {
         let mut owned = WordCounts::new();
         let mut as_it_is: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
         let mut conditions_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut yours: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         // Per intent: its sentences, and how many of them say no.
         let mut saying_no: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         let mut value_counts: BTreeMap<(String, String), ValueWords> = BTreeMap::new();
@@ -266,6 +269,12 @@ impl EmbeddingTier {
                 .entry(sentence.intent.clone())
                 .or_default()
                 .extend(conditions(&words).into_iter().map(str::to_owned));
+            yours.entry(sentence.intent.clone()).or_default().extend(
+                words
+                    .windows(2)
+                    .filter(|pair| pair[0] == "your")
+                    .map(|pair| pair[1].clone()),
+            );
             let (all, no) = saying_no.entry(sentence.intent.clone()).or_default();
             *all += 1;
             *no += usize::from(says_no(&words));
@@ -314,6 +323,7 @@ impl EmbeddingTier {
             negated,
             as_it_is,
             conditions: conditions_used,
+            yours,
             refusals: saying_no
                 .into_iter()
                 .filter(|(_, (all, no))| *no as f32 > REFUSAL_MIN_SHARE * *all as f32)
@@ -424,8 +434,9 @@ impl EmbeddingTier {
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
                 // So is a report of the past the intent's sentences never make, a question
-                // of what should be or a condition, a wish to keep things as they are, and
-                // a place elsewhere (the request's free text, a destination, is no place).
+                // of what should be or a condition, a wish to keep things as they are, a
+                // place elsewhere (the request's free text, a destination, is no place),
+                // and a request said to someone else or of "your" thing.
                 if matches!(decision, Decision::Accept(_)) {
                     let free_words: Vec<String> = engine
                         .text_slots(&intent)
@@ -437,6 +448,7 @@ impl EmbeddingTier {
                         || self.tells_of_the_past(&intent, &tokens)
                         || self.speaks_of_what_should_be(&intent, &tokens)
                         || self.sets_a_condition(&intent, &tokens, &free_words)
+                        || self.says_it_to_someone(&intent, text, &tokens)
                         || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_words)
                         || tokens.iter().any(|w| self.none_only.contains(w))
@@ -500,13 +512,17 @@ impl EmbeddingTier {
     /// when the whole was asked about and has two or more clauses (and no negation a
     /// clause alone could drop: "don't stop pump 4, it's fine"), its request may be one
     /// clause beside a reason ("stop pump 4, we're going on break"), but not one beside a
-    /// condition ("if it gets hot later, would the AC come on by itself"). Empty
-    /// otherwise.
+    /// condition ("if it gets hot later, would the AC come on by itself") or a name ("Tom,
+    /// can you close your window"). Empty otherwise.
     pub fn clauses_to_judge(&self, text: &str, whole: &Judgement) -> Vec<String> {
-        if !matches!(whole.decision, Decision::Ask(_))
-            || normalize(text)
-                .iter()
-                .any(|w| NEGATIONS.contains(&w.as_str()))
+        let Decision::Ask(intent) = &whole.decision else {
+            return Vec::new();
+        };
+        // A negation a clause alone could drop; a request said to someone else, whose
+        // clauses would lose the name ("Tom, can you close your window").
+        let tokens = normalize(text);
+        if tokens.iter().any(|w| NEGATIONS.contains(&w.as_str()))
+            || self.says_it_to_someone(intent, text, &tokens)
         {
             return Vec::new();
         }
@@ -1183,6 +1199,54 @@ pub(crate) mod tests {
         let text = "put the passenger side at 24 and leave mine alone";
         let acted = tier.judge(&engine, text, &set);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+    }
+
+    #[test]
+    fn a_request_said_to_someone_else_is_asked_about_not_acted_on() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let start = space.along("equipment.start", 0.3);
+        let asked = tier.judge(&engine, "Dave, go and start pump 2", &start);
+        assert_eq!(
+            asked.decision,
+            Decision::Ask("equipment.start".into()),
+            "{asked:?}"
+        );
+        for text in [
+            "oi, start pump 2",
+            "right, start pump 2",
+            "start pump 2, now",
+        ] {
+            let acted = tier.judge(&engine, text, &start);
+            assert!(
+                matches!(acted.verdict, Verdict::Accept(_)),
+                "{text}: {acted:?}"
+            );
+        }
+        // Said to someone the car's sentences speak of, of the listener's own thing: the
+        // assistant has none. "your" alone is the assistant's.
+        let window = space.along("window.set", 0.3);
+        let asked = tier.judge(&engine, "kids, close all your windows", &window);
+        assert_eq!(
+            asked.decision,
+            Decision::Ask("window.set".into()),
+            "{asked:?}"
+        );
+        for text in [
+            "kids, close all the windows",
+            "can you close all your windows",
+        ] {
+            let acted = tier.judge(&engine, text, &window);
+            assert!(
+                matches!(acted.verdict, Verdict::Accept(_)),
+                "{text}: {acted:?}"
+            );
+        }
+        // Its clause alone would lose the name: none is judged alone.
+        assert!(
+            tier.clauses_to_judge("kids, close all your windows", &asked)
+                .is_empty()
+        );
     }
 
     #[test]

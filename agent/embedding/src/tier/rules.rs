@@ -10,7 +10,7 @@ use super::{
     VALUE_WORD_MIN_SENTENCES, WordCounts,
 };
 use crate::NONE;
-use edge_intent::normalize::{NEGATIONS, normalize};
+use edge_intent::normalize::{FILLER_WORDS, NEGATIONS, normalize};
 use std::collections::BTreeSet;
 
 /// Words before the name of a thing ("the kiln", "my compressor", "any supermarkets").
@@ -78,6 +78,32 @@ pub(super) const NORM_MARKERS: &[&str] = &[
     "specs",
     "specification",
 ];
+
+/// Words said before a comma to open a request that name nobody: sounds and calls
+/// ("oi, turn it up", "right, start pump 2").
+pub(super) const INTERJECTIONS: &[&str] = &[
+    "oi", "yo", "hey", "hi", "hiya", "ugh", "argh", "brr", "shh", "hmm", "eh", "ah", "aye", "och",
+    "ach", "eish", "whoa", "wow", "oops", "right", "alright", "well", "look", "listen", "sorry",
+    "quick", "mate", "buddy", "pal", "yeah", "yep", "yup", "no", "nah", "nope", "ok", "okay", "so",
+    "now", "wait", "actually", "cheers", "thanks", "ja", "gosh", "jeez", "oh",
+];
+
+/// The word a request is said to, when it opens with one word and a comma ("Dave, go and
+/// start press one", "Tom, can you close your window"): normalised, none for no comma.
+pub(super) fn addressee(text: &str) -> Option<String> {
+    let (first, _) = text.trim_start().split_once(',')?;
+    let words = normalize(first);
+    match words.as_slice() {
+        [one]
+            if !INTERJECTIONS.contains(&one.as_str())
+                && !NOT_A_REQUEST.contains(&one.as_str())
+                && !FILLER_WORDS.contains(&one.as_str()) =>
+        {
+            Some(one.clone())
+        }
+        _ => None,
+    }
+}
 
 /// Words after "if" that make it a courtesy, not a condition ("if you would").
 pub(super) const COURTESY_AFTER_IF: &[&str] = &["you", "u", "possible", "poss", "thats"];
@@ -526,6 +552,27 @@ impl EmbeddingTier {
         tokens
             .iter()
             .any(|w| is_marker(w) && !self.is_a_word_of(intent, w))
+    }
+
+    /// Whether `text` (normalised as `tokens`) is said to someone else: it opens with a
+    /// word and a comma ("Dave, go and start press one"), and that word is one no skill
+    /// sentence has outside its free text (a name, "honey"; not "oi", which is no one),
+    /// or the request is of
+    /// "your" thing where none of `intent`'s sentences says so ("kids, turn your music
+    /// down": the car's sentences speak of kids). "your" alone is the assistant's ("I
+    /// don't need your directions anymore").
+    pub(super) fn says_it_to_someone(&self, intent: &str, text: &str, tokens: &[String]) -> bool {
+        let Some(word) = addressee(text) else {
+            return false;
+        };
+        // Names in the skills' free text ("play tom petty") name no one spoken to.
+        let a_skill_word = self.carrier.values().any(|words| words.contains(&word));
+        let your_thing = tokens.windows(2).any(|pair| {
+            pair[0] == "your"
+                && !NOT_A_REQUEST.contains(&pair[1].as_str())
+                && !self.yours.get(intent).is_some_and(|y| y.contains(&pair[1]))
+        });
+        !a_skill_word || your_thing
     }
 
     /// Whether `tokens` keep a thing as it is in a phrase none of `intent`'s sentences
