@@ -1275,6 +1275,10 @@ pub(crate) mod tests {
                 conditions(text)
             );
         }
+        // A clause's first "when" is a condition: the clause is no question on its own.
+        let opens = |text: &str| rules::opens_with_a_condition(&normalize(text));
+        assert!(opens("when we get there") && opens("if it gets hot later"));
+        assert!(!opens("if you would") && !opens("once more") && !opens("stop pump 3"));
     }
 
     #[test]

@@ -139,45 +139,41 @@ pub(super) const SUBJECT_AFTER_ONCE: &[&str] = &[
     "we", "were", "i", "im", "you", "youre", "it", "its", "they", "the", "my", "our", "he", "she",
 ];
 
-/// Whether `words` (a clause) open with a condition ("if it gets hot later", "once we're
-/// there"; not "if you would").
+/// Whether `words` (a clause) open with a condition ("if it gets hot later", "when we
+/// get there", "once we're there"; not "if you would").
 pub(super) fn opens_with_a_condition(words: &[String]) -> bool {
-    let next = words.get(1).map(String::as_str);
-    match words.first().map(String::as_str) {
-        Some("if") => !next.is_some_and(|n| COURTESY_AFTER_IF.contains(&n)),
-        Some("once") => next.is_some_and(|n| SUBJECT_AFTER_ONCE.contains(&n)),
-        Some(first) => CONDITION_WORDS.contains(&first),
-        None => false,
-    }
+    !words.is_empty() && is_a_condition(words, 0)
 }
 
 /// The words of `words` that put a condition on the request: a [`CONDITION_WORDS`] word,
 /// except "if" as a courtesy or as "whether", a "when" that opens a question, and a
 /// "once" that counts.
 pub(super) fn conditions(words: &[String]) -> Vec<&str> {
-    words
-        .iter()
-        .enumerate()
-        .filter(|(i, w)| {
-            let next = words.get(i + 1).map(String::as_str);
-            // The word before, an object pronoun passed over ("ask me if").
-            let before = words[..*i]
-                .iter()
-                .rev()
-                .map(String::as_str)
-                .find(|w| !matches!(*w, "me" | "us" | "to"));
-            match w.as_str() {
-                "if" => {
-                    !next.is_some_and(|n| COURTESY_AFTER_IF.contains(&n))
-                        && !before.is_some_and(|b| WHETHER_BEFORE_IF.contains(&b))
-                }
-                "when" => *i > 0,
-                "once" => next.is_some_and(|n| SUBJECT_AFTER_ONCE.contains(&n)),
-                w => CONDITION_WORDS.contains(&w),
-            }
-        })
-        .map(|(_, w)| w.as_str())
+    (0..words.len())
+        .filter(|&i| is_a_condition(words, i) && !(i == 0 && words[0] == "when"))
+        .map(|i| words[i].as_str())
         .collect()
+}
+
+/// Whether the word at `i` of `words` puts a condition on what follows or precedes: a
+/// [`CONDITION_WORDS`] word, but not "if" as a courtesy ("if you would") or as "whether"
+/// ("check if", "ask me if"), nor "once" as a count ("once more").
+fn is_a_condition(words: &[String], i: usize) -> bool {
+    let next = words.get(i + 1).map(String::as_str);
+    // The word before, an object pronoun passed over ("ask me if").
+    let before = words[..i]
+        .iter()
+        .rev()
+        .map(String::as_str)
+        .find(|w| !matches!(*w, "me" | "us" | "to"));
+    match words[i].as_str() {
+        "if" => {
+            !next.is_some_and(|n| COURTESY_AFTER_IF.contains(&n))
+                && !before.is_some_and(|b| WHETHER_BEFORE_IF.contains(&b))
+        }
+        "once" => next.is_some_and(|n| SUBJECT_AFTER_ONCE.contains(&n)),
+        w => CONDITION_WORDS.contains(&w),
+    }
 }
 
 /// "should" asks what should be only in a question ("what pressure should pump 2 run
