@@ -20,7 +20,7 @@
 //! the shared prefix is decoded again, in one call. The prompt is in the cache already:
 //! the free pass read it.
 
-use crate::bias::{Continuation, ScoredToken, TokenTexts, continuations};
+use crate::bias::{Continuation, ScoredToken, StepLogits, TokenTexts, continuations};
 use crate::grammar::{Grammar, TextCursor};
 use whisper_rs::{WhisperError, WhisperState};
 
@@ -106,6 +106,50 @@ impl Beam {
 pub struct FreePassState {
     pub(crate) raw: *mut whisper_rs_sys::whisper_state,
     pub(crate) logits_after_prompt: Vec<(i32, f32)>,
+    /// The text tokens the free pass chose, and every logit of each step along them
+    /// (`steps[i]` after `path[..i]`; empty unless the decode kept them): a hypothesis
+    /// that follows the free pass needs no decoder call for what it already saw.
+    pub(crate) path: Vec<i32>,
+    pub(crate) steps: Vec<StepLogits>,
+    /// The decoder's cache was checked to hold the prompt as the search lays it out (the
+    /// recogniser checks each prompt once): the first step's logits are then the free
+    /// pass's, with no decoder call.
+    pub(crate) prompt_checked: bool,
+}
+
+impl FreePassState {
+    /// The free pass's logits after `tokens`, when they follow its own path.
+    fn logits_along_path(&self, tokens: &[i32]) -> Option<&[f32]> {
+        let step = self.steps.get(tokens.len())?;
+        (self.path.get(..tokens.len()) == Some(tokens)).then_some(step.logits.as_slice())
+    }
+
+    /// Whether `logits` are the ones the free pass's filter saw after the prompt.
+    fn saw_after_prompt(&self, logits: &[f32]) -> bool {
+        self.logits_after_prompt.iter().all(|&(id, seen)| {
+            !seen.is_finite()
+                || logits
+                    .get(id as usize)
+                    .is_some_and(|l| (l - seen).abs() <= SAME_LOGIT)
+        })
+    }
+}
+
+/// Whether the decoder's cache holds `prompt` as the free pass left it: its last token
+/// decoded again gives the logits the free pass's filter saw after the prompt. One
+/// decoder call.
+pub fn prompt_is_cached(
+    state: &mut WhisperState,
+    prompt: &[i32],
+    threads: usize,
+    free: &FreePassState,
+) -> Result<bool, WhisperError> {
+    let (last, before) = prompt.split_last().ok_or(WhisperError::NoSamples)?;
+    if free.logits_after_prompt.is_empty() {
+        return Ok(false);
+    }
+    state.decode(&[*last], before.len(), threads)?;
+    Ok(free.saw_after_prompt(state.get_logits()?))
 }
 
 /// Logits this far apart are of another decoder state, not rounding.
@@ -114,6 +158,8 @@ const SAME_LOGIT: f32 = 0.05;
 /// The decoder's cache after the prompt, and which beam's tokens follow it.
 struct Decoder<'s> {
     state: &'s mut WhisperState,
+    /// What the free pass left, when the search starts from it and its prompt was checked.
+    free: Option<&'s FreePassState>,
     /// whisper.cpp's pointer to `state`, to read the logits of the last token of a call of
     /// several (whisper-rs shows the first row only). None: one token per call.
     raw: Option<*mut whisper_rs_sys::whisper_state>,
@@ -126,29 +172,29 @@ struct Decoder<'s> {
 
 impl<'s> Decoder<'s> {
     /// Starts after `prompt`. When the free pass read the same prompt in this state, its
-    /// cache already holds it and only the last token is decoded again (for its logits);
-    /// the logits are checked against the free pass's, and the prompt decoded whole if
+    /// cache already holds it: once that was checked (`prompt_checked`), the free pass's
+    /// first logits are taken as they are; else its last token is decoded again (for its
+    /// logits), they are checked against the free pass's, and the prompt decoded whole if
     /// they differ.
     fn new(
         state: &'s mut WhisperState,
         prompt: &[i32],
         threads: usize,
-        free: Option<&FreePassState>,
+        free: Option<&'s FreePassState>,
     ) -> Result<Self, WhisperError> {
         let (last, before) = prompt.split_last().ok_or(WhisperError::NoSamples)?;
         let mut evaluations = 0;
         let mut prompt_logits = Vec::new();
-        if let Some(free) = free.filter(|f| !f.logits_after_prompt.is_empty()) {
+        if let Some(first) = free
+            .filter(|f| f.prompt_checked)
+            .and_then(|f| f.logits_along_path(&[]))
+        {
+            prompt_logits = first.to_vec();
+        } else if let Some(free) = free.filter(|f| !f.logits_after_prompt.is_empty()) {
             state.decode(&[*last], before.len(), threads)?;
             evaluations += 1;
             let logits = state.get_logits()?;
-            let same = free.logits_after_prompt.iter().all(|&(id, seen)| {
-                !seen.is_finite()
-                    || logits
-                        .get(id as usize)
-                        .is_some_and(|l| (l - seen).abs() <= SAME_LOGIT)
-            });
-            if same {
+            if free.saw_after_prompt(logits) {
                 prompt_logits = logits.to_vec();
             } else {
                 tracing::warn!(
@@ -176,6 +222,7 @@ impl<'s> Decoder<'s> {
         });
         Ok(Self {
             state,
+            free: free.filter(|f| f.prompt_checked),
             raw,
             threads,
             n_prompt: prompt.len(),
@@ -191,6 +238,9 @@ impl<'s> Decoder<'s> {
         let Some((last, before)) = tokens.split_last() else {
             return Ok(self.prompt_logits.clone());
         };
+        if let Some(seen) = self.free.and_then(|f| f.logits_along_path(tokens)) {
+            return Ok(seen.to_vec());
+        }
         let shared = self
             .cached
             .iter()
@@ -266,11 +316,11 @@ pub struct Forced<'a> {
 /// when `with_end`), every token given the ones before it: a reading with one token
 /// swapped is scored on what the audio says after it, not on the free transcript's
 /// continuation. Returns the log-probabilities and the decoder evaluations it took.
-pub fn score_from(
-    state: &mut WhisperState,
+pub fn score_from<'s>(
+    state: &'s mut WhisperState,
     forced: Forced<'_>,
     threads: usize,
-    free: Option<&FreePassState>,
+    free: Option<&'s FreePassState>,
 ) -> Result<(Vec<f32>, usize), WhisperError> {
     let mut scorer = Scorer::new(state, forced.prompt, threads, free)?;
     let logprobs = scorer.score(forced)?;
@@ -296,7 +346,7 @@ impl<'s> Scorer<'s> {
         state: &'s mut WhisperState,
         prompt: &[i32],
         threads: usize,
-        free: Option<&FreePassState>,
+        free: Option<&'s FreePassState>,
     ) -> Result<Self, WhisperError> {
         Ok(Self {
             decoder: Decoder::new(state, prompt, threads, free)?,
@@ -358,14 +408,14 @@ fn reading_key(text: &str, ended: bool) -> (String, bool, bool) {
 /// Searches for the best transcript under `grammar`'s bias. `prompt` is what Whisper reads
 /// before the transcript (vocabulary prompt and task tokens); `blank`: the token Whisper
 /// never starts with (a lone space).
-pub fn search(
-    state: &mut WhisperState,
+pub fn search<'s>(
+    state: &'s mut WhisperState,
     texts: &TokenTexts,
     prompt: &[i32],
     grammar: &Grammar,
     settings: BeamSettings,
     blank: Option<i32>,
-    free: Option<&FreePassState>,
+    free: Option<&'s FreePassState>,
 ) -> Result<BeamResult, WhisperError> {
     let eot = texts.eot();
     let beams = settings.beams.max(1);

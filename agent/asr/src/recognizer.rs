@@ -202,6 +202,8 @@ pub struct Recognizer {
     model_name: String,
     /// The tokens of each grammar word after a space, tokenized once.
     word_tokens: Mutex<std::collections::HashMap<String, Vec<i32>>>,
+    /// Prompts (as tokens) the decoder's cache was found to hold after a free pass.
+    checked_prompts: Mutex<std::collections::HashSet<Vec<i32>>>,
 }
 
 impl std::fmt::Debug for Recognizer {
@@ -258,6 +260,7 @@ impl Recognizer {
             context,
             states: Mutex::new(Vec::new()),
             word_tokens: Mutex::new(std::collections::HashMap::new()),
+            checked_prompts: Mutex::new(std::collections::HashSet::new()),
             options,
             model_name,
         })
@@ -379,7 +382,7 @@ impl Recognizer {
             .filter(|gap| *gap > 0.0)
             .map(|gap| gap.min(RIVAL_NATS));
         let keep_logits = grammar.is_some() && self.options.grammar_repairs > 0;
-        let (decoded, left) =
+        let (decoded, mut left) =
             self.decode(state, samples, prompt, audio_ctx, rival_gap, keep_logits)?;
         let mut free = decoded.hypothesis.clone();
         tracing::debug!(
@@ -403,6 +406,10 @@ impl Recognizer {
             .map(|known| known.values);
         let decode_again =
             (!in_grammar || known.is_some()) && !free.text.is_empty() && bias.penalty > 0.0;
+        let rivals_wanted = rival_gap.is_some() && in_grammar;
+        if (decode_again || rivals_wanted) && self.options.grammar_from_free_pass {
+            left.prompt_checked = self.prompt_checked(state, prompt, &left)?;
+        }
         let mut hypotheses = vec![free];
         if decode_again {
             let (grammar, source) = match known {
@@ -454,7 +461,7 @@ impl Recognizer {
                 .max_by(|a, b| a.logprob.total_cmp(&b.logprob));
             hypotheses.extend(best);
         }
-        if let Some(gap) = rival_gap.filter(|_| in_grammar) {
+        if let Some(gap) = rival_gap.filter(|_| rivals_wanted) {
             let rivals = self.rival_readings(state, &decoded, &left, bias.grammar, prompt, gap)?;
             hypotheses.extend(rivals);
         }
@@ -494,17 +501,17 @@ impl Recognizer {
             return Ok(None);
         }
         let (texts, kept) = self.kept_tokens(free);
-        if free.scored.len() < kept || free.steps.len() <= kept {
+        if free.scored.len() < kept || left.steps.len() <= kept {
             return Ok(None);
         }
         let words = grammar.words();
         let prior = FirstTokens {
-            steps: &free.steps,
+            steps: &left.steps,
             recognizer: self,
         };
         let eot = self.token_texts.eot();
         let best_at = |step: usize| {
-            free.steps.get(step).and_then(|s| {
+            left.steps.get(step).and_then(|s| {
                 let text_and_eot = &s.logits[..s.logits.len().min(eot as usize + 1)];
                 let best = text_and_eot
                     .iter()
@@ -537,9 +544,10 @@ impl Recognizer {
         }
         let bar = bar.unwrap_or(f32::NEG_INFINITY);
         let prompt_tokens = self.prompt_tokens(prompt)?;
-        let left = self.options.grammar_from_free_pass.then_some(left);
-        let mut scorer = beam::Scorer::new(state, &prompt_tokens, self.options.threads, left)
-            .map_err(|e| RecognizerError::Whisper(format!("scoring a repair: {e}")))?;
+        let from_free_pass = self.options.grammar_from_free_pass.then_some(left);
+        let mut scorer =
+            beam::Scorer::new(state, &prompt_tokens, self.options.threads, from_free_pass)
+                .map_err(|e| RecognizerError::Whisper(format!("scoring a repair: {e}")))?;
         // Open nodes: tokens so far, their log-probabilities and its sum, whether the end
         // of text is among them.
         struct Node {
@@ -581,7 +589,7 @@ impl Recognizer {
             }
             // The free pass saw the steps along its own tokens.
             let seen_by_free_pass = free.tokens.get(..node.tokens.len()) == Some(&node.tokens[..]);
-            let step = match free
+            let step = match left
                 .steps
                 .get(node.tokens.len())
                 .filter(|_| seen_by_free_pass)
@@ -761,6 +769,32 @@ impl Recognizer {
 
     /// What Whisper reads before the transcript: the vocabulary prompt after the
     /// previous-text marker, then the task (as `whisper_full` builds it).
+    /// Whether the decoder's cache holds `prompt` as the passes after the free one lay it
+    /// out. Checked with one decoder call the first time a prompt is seen (its layout does
+    /// not depend on the audio); a prompt that failed is checked again each time (and the
+    /// passes decode it whole).
+    fn prompt_checked(
+        &self,
+        state: &mut WhisperState,
+        prompt: Option<&str>,
+        left: &FreePassState,
+    ) -> Result<bool, RecognizerError> {
+        let tokens = self.prompt_tokens(prompt)?;
+        let mut checked = self
+            .checked_prompts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if checked.contains(&tokens) {
+            return Ok(true);
+        }
+        let cached = beam::prompt_is_cached(state, &tokens, self.options.threads, left)
+            .map_err(|e| RecognizerError::Whisper(format!("checking the prompt: {e}")))?;
+        if cached {
+            checked.insert(tokens);
+        }
+        Ok(cached)
+    }
+
     fn prompt_tokens(&self, prompt: Option<&str>) -> Result<Vec<i32>, RecognizerError> {
         let mut tokens = Vec::new();
         if let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) {
@@ -864,19 +898,20 @@ impl Recognizer {
         // whisper.cpp's text of the segments it did not judge silent, whose bytes are
         // joined before decoding (a character may span tokens).
         let kept = self.kept_segments(state);
+        let swaps = rival_gap.map_or_else(Vec::new, |gap| hook.swaps(&kept.tokens, gap));
         let left = FreePassState {
             raw: hook.state(),
             logits_after_prompt: hook.logits_after_prompt(),
+            path: kept.tokens.clone(),
+            steps: hook.take_step_logits(&kept.tokens),
+            prompt_checked: false,
         };
-        let swaps = rival_gap.map_or_else(Vec::new, |gap| hook.swaps(&kept.tokens, gap));
-        let steps = hook.take_step_logits(&kept.tokens);
         let scored = hook.finish(&kept.tokens);
         let mut free = FreeDecode {
             hypothesis: self.hypothesis(&kept.text, &scored, HypothesisSource::Free, prompt),
             tokens: kept.tokens,
             scored,
             swaps,
-            steps,
         };
         // A transcript cut short of what was decoded (a loop, the prompt written back) is
         // scored as the model would end it there: its kept tokens and the end of text after
@@ -937,9 +972,6 @@ struct FreeDecode {
     tokens: Vec<i32>,
     scored: Vec<ScoredToken>,
     swaps: Vec<Swap>,
-    /// Every logit of each step, when the decode kept them (see
-    /// [`ScoreHook::take_step_logits`]).
-    steps: Vec<StepLogits>,
 }
 
 /// The free pass's logits, read as the prior of a repair's first word: the
