@@ -85,8 +85,13 @@ struct Trie {
 
 impl Trie {
     fn new(words: &[String]) -> Self {
+        Self::of(words.iter().map(String::as_str).enumerate())
+    }
+
+    /// A trie of some words, each with its index.
+    fn of<'w>(words: impl Iterator<Item = (usize, &'w str)>) -> Self {
         let mut root = Self::default();
-        for (i, word) in words.iter().enumerate() {
+        for (i, word) in words {
             let mut node = &mut root;
             for c in word.chars() {
                 node = node.children.entry(c).or_default();
@@ -148,22 +153,34 @@ pub fn repairs(
         let Some(best) = best_at_step(from_token) else {
             continue;
         };
-        // The inserted run's first word: one the grammar allows here that the model ranked.
+        // The inserted run's first word: one the model ranked that the grammar allows
+        // here (the ranking first: it costs a lookup, the grammar a walk).
+        let ranked: Vec<(usize, f32)> = words
+            .iter()
+            .enumerate()
+            .filter_map(|(i, word)| {
+                let p = prior.first_token(from_token, word)?;
+                (p >= best - within).then_some((i, p))
+            })
+            .collect();
         let mut allowed = Vec::new();
-        trie.allowed(grammar, &base, &mut allowed);
+        Trie::of(ranked.iter().map(|&(i, _)| (i, words[i].as_str()))).allowed(
+            grammar,
+            &base,
+            &mut allowed,
+        );
+        let prior_of: std::collections::HashMap<usize, f32> = ranked.into_iter().collect();
         let mut firsts: Vec<(usize, f32, TextCursor)> = allowed
             .into_iter()
-            .filter_map(|(i, cursor)| {
-                let p = prior.first_token(from_token, &words[i])?;
-                (p >= best - within).then_some((i, p, cursor))
-            })
+            .filter_map(|(i, cursor)| Some((i, *prior_of.get(&i)?, cursor)))
             .collect();
         firsts.sort_by(|x, y| y.1.total_cmp(&x.1));
         firsts.truncate(MAX_FIRST_WORDS);
         for (first, p, cursor) in &firsts {
             // One word, or two (the second any the grammar allows after the first).
             let mut runs = vec![(format!(" {}", words[*first]), cursor.clone(), 1)];
-            if MAX_INSERTED > 1 {
+            // Two words replace one or more words before the last (see `at_end` below).
+            if MAX_INSERTED > 1 && a + 1 < n {
                 let mut seconds = Vec::new();
                 trie.allowed(grammar, cursor, &mut seconds);
                 runs.extend(
