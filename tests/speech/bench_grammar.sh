@@ -23,6 +23,10 @@
 # on grammar-made commands with free text), not the templates alone.
 # BENCH_REPEAT=2: each set a second time, configurations in reverse order (A B B A); the CPU
 # columns average both runs (the way to compare CPU on a machine whose speed drifts).
+# The default against the default before issue 15 (run from the repository root):
+#   BENCH_AUDIO=clean BENCH_TIERS=all BENCH_REPEAT=2 bash tests/speech/bench_grammar.sh \
+#     "before-issue-15=EDGE_ASR_STOP_AT_LOOPS=false --config tests/speech/before-issue-15.toml" \
+#     "default="
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="${EDGE_AGENT_CACHE:-$HOME/.cache/edge-agent}"

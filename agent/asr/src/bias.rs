@@ -410,13 +410,31 @@ pub fn continuations(
 /// Candidates ranked at first; more only when too many of them are ruled out.
 const FIRST_CANDIDATES: usize = 64;
 
-/// The `n` tokens (end of text included) with the highest logits.
+/// The `n` tokens (end of text included) with the highest logits, in one pass over the
+/// vocabulary: a token below the `n`-th best seen so far can never be among them, so only
+/// a few times `n` candidates are ever held and ranked (the free pass asks at every step).
 fn best_tokens(logits: &[f32], eot: i32, n: usize) -> Vec<i32> {
-    let mut ranked = ranked_tokens(logits, eot, true);
-    let n = n.min(ranked.len());
-    best_first(&mut ranked, n);
-    ranked.truncate(n);
-    ranked.into_iter().map(|(_, id)| id).collect()
+    if n == 0 {
+        return Vec::new();
+    }
+    let held = 4 * n;
+    let mut best: Vec<(f32, i32)> = Vec::with_capacity(held);
+    let mut floor = f32::NEG_INFINITY;
+    for (i, &l) in logits.iter().enumerate().take(eot as usize + 1) {
+        if !l.is_finite() || l < floor {
+            continue;
+        }
+        best.push((l, i as i32));
+        if best.len() == held {
+            best_first(&mut best, n);
+            best.truncate(n);
+            floor = best[n - 1].0;
+        }
+    }
+    let n = n.min(best.len());
+    best_first(&mut best, n);
+    best.truncate(n);
+    best.into_iter().map(|(_, id)| id).collect()
 }
 
 /// (logit, token) of the ordinary tokens with a finite logit, end of text too when
@@ -502,6 +520,25 @@ pub fn word_scores(tokens: &[ScoredToken]) -> Vec<WordScore> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_best_tokens_are_those_a_full_ranking_gives() {
+        // Logits with many ties, some suppressed, beyond the end of text too.
+        let logits: Vec<f32> = (0..5000u32)
+            .map(|i| match i % 97 {
+                0 => f32::NEG_INFINITY,
+                k => ((i.wrapping_mul(2_654_435_761) >> 20) % 50) as f32 / 7.0 + (k % 3) as f32,
+            })
+            .collect();
+        let eot = 4000;
+        for n in [1, 5, 32, 200] {
+            let mut ranked = ranked_tokens(&logits, eot, true);
+            best_first(&mut ranked, n);
+            let full: Vec<i32> = ranked.iter().take(n).map(|&(_, id)| id).collect();
+            assert_eq!(best_tokens(&logits, eot, n), full, "n = {n}");
+        }
+        assert!(best_tokens(&logits, eot, 0).is_empty());
+    }
 
     fn vocab() -> TokenTexts {
         // 0 " set", 1 " the", 2 " fan", 3 " phantom", 4 " to", 5 " 5", 6 ".", 7 <eot>

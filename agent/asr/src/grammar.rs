@@ -16,7 +16,8 @@
 //! the grammar allows one ("21.5"). Punctuation is ignored only where a writer puts it
 //! (see [`TextCursor`]).
 
-use std::collections::{BTreeMap, HashSet};
+use rustc_hash::FxHashSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A grammar that does not parse, saying where.
@@ -264,7 +265,7 @@ impl Grammar {
 /// into the set cost a fifth of the repairs' time.)
 fn dedup(mut stacks: Vec<Vec<Pos>>) -> MatchState {
     if stacks.len() > 1 {
-        let mut seen = HashSet::with_capacity(stacks.len());
+        let mut seen = FxHashSet::with_capacity_and_hasher(stacks.len(), Default::default());
         let first: Vec<bool> = stacks.iter().map(|s| seen.insert(s.as_slice())).collect();
         drop(seen);
         let mut first = first.into_iter();

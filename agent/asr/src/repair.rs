@@ -142,10 +142,13 @@ pub fn repairs(
     let trie = Trie::new(words);
     let mut found: Vec<Repair> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // The cursor after the tokens before each place, fed on from the place before.
+    let mut base = TextCursor::new(grammar);
+    let mut fed = 0;
     for (a, &(from_token, _)) in spans.iter().enumerate() {
         let prefix: String = texts[..from_token].concat();
-        let mut base = TextCursor::new(grammar);
-        base.feed(grammar, &prefix);
+        base.feed(grammar, &texts[fed..from_token].concat());
+        fed = from_token;
         if base.is_dead() {
             // A longer prefix only stays dead.
             break;

@@ -360,11 +360,11 @@ impl EmbeddingTier {
         {
             decision = Decision::None;
         }
-        // Told not to do it ("don't open the window, it's pouring"): no request at all.
-        if decision
-            .intent()
-            .is_some_and(|intent| self.negates_the_request(intent, &tokens))
-        {
+        // Told not to do it ("don't open the window, it's pouring"; "whatever you do,
+        // don't change the temperature"): no request at all.
+        if decision.intent().is_some_and(|intent| {
+            self.negates_the_request(intent, &tokens) || self.negates_it_after_a_lead(intent, text)
+        }) {
             decision = Decision::None;
         }
         // The single nearest training sentence is a negative: the mean of the k nearest
@@ -1465,6 +1465,18 @@ pub(crate) mod tests {
             matches!(reminded.verdict, Verdict::Accept(_)),
             "{reminded:?}"
         );
+        // The negation may open the request's clause after another one; a request said
+        // before a negation stands.
+        let text = "whatever you do, don't open the window";
+        assert_no_request(&tier, &engine, text, &window);
+        // Nor is a word the intent's sentences never negate a request of theirs.
+        let warmer = space.along("climate.adjust_temperature", 0.0);
+        let text = "whatever you do, don't change the temperature";
+        assert_no_request(&tier, &engine, text, &warmer);
+        let stop = space.along("equipment.stop", 0.0);
+        let text = "stop pump 3, don't start it again today";
+        let stopped = tier.judge(&engine, text, &stop);
+        assert!(matches!(stopped.verdict, Verdict::Accept(_)), "{stopped:?}");
         // Where the intent's own sentences open with the negation, it is how the intent
         // is said ("don't do that" is a no).
         let no = space.along("dialog.no", 0.0);

@@ -478,12 +478,39 @@ impl EmbeddingTier {
                 .openers
                 .get(intent)
                 .is_some_and(|o| o.contains(negation));
-        let never_negated = self.is_a_word_of(intent, negated)
+        // A refusal's sentences negate a few words ("don't go ahead", "don't do that");
+        // another intent's sentences are asked for, and what they never negate is no
+        // request of theirs ("whatever you do, don't change the temperature").
+        let never_negated = (self.is_a_word_of(intent, negated)
+            || !self.refusals.contains(intent) && !NOT_A_REQUEST.contains(&negated))
             && !self
                 .negated
                 .get(intent)
                 .is_some_and(|n| n.contains(negated));
         unlike_the_openers || never_negated || self.refuses_another_intent(intent, negated)
+    }
+
+    /// Whether the clause that holds the request (the first with a word of `intent`)
+    /// follows another clause and opens with a negation of the request: "whatever you do,
+    /// don't change the temperature" asks for nothing. A request said before the negation
+    /// stands ("stop pump 4, don't restart it").
+    pub(super) fn negates_it_after_a_lead(&self, intent: &str, text: &str) -> bool {
+        let clauses: Vec<Vec<String>> = crate::clauses::split_clauses(text)
+            .iter()
+            .map(|clause| normalize(clause))
+            .collect();
+        // Everyday words ("whatever you do") hold no request.
+        let request_words = |clause: &Vec<String>| -> Vec<String> {
+            clause
+                .iter()
+                .filter(|w| !COMMON_WORDS.contains(&w.as_str()))
+                .cloned()
+                .collect()
+        };
+        clauses
+            .iter()
+            .position(|clause| self.has_a_word_of(intent, &request_words(clause)))
+            .is_some_and(|i| i > 0 && self.negates_the_request(intent, &clauses[i]))
     }
 
     /// Whether `negated`, a word negated, opens sentences of another intent and is in none
