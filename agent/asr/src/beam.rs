@@ -144,12 +144,25 @@ pub fn prompt_is_cached(
     threads: usize,
     free: &FreePassState,
 ) -> Result<bool, WhisperError> {
+    Ok(logits_after_cached_prompt(state, prompt, threads, free)?.is_some())
+}
+
+/// The logits after `prompt`, from its last token decoded again, when they are the ones
+/// the free pass saw there (its cache holds the prompt); None when they differ or the free
+/// pass saw none. One decoder call.
+fn logits_after_cached_prompt(
+    state: &mut WhisperState,
+    prompt: &[i32],
+    threads: usize,
+    free: &FreePassState,
+) -> Result<Option<Vec<f32>>, WhisperError> {
     let (last, before) = prompt.split_last().ok_or(WhisperError::NoSamples)?;
     if free.logits_after_prompt.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
     state.decode(&[*last], before.len(), threads)?;
-    Ok(free.saw_after_prompt(state.get_logits()?))
+    let logits = state.get_logits()?;
+    Ok(free.saw_after_prompt(logits).then(|| logits.to_vec()))
 }
 
 /// Logits this far apart are of another decoder state, not rounding.
@@ -191,15 +204,12 @@ impl<'s> Decoder<'s> {
         {
             prompt_logits = first.to_vec();
         } else if let Some(free) = free.filter(|f| !f.logits_after_prompt.is_empty()) {
-            state.decode(&[*last], before.len(), threads)?;
             evaluations += 1;
-            let logits = state.get_logits()?;
-            if free.saw_after_prompt(logits) {
-                prompt_logits = logits.to_vec();
-            } else {
-                tracing::warn!(
+            match logits_after_cached_prompt(state, prompt, threads, free)? {
+                Some(logits) => prompt_logits = logits,
+                None => tracing::warn!(
                     "the free pass left another prompt in the decoder: decoding it again"
-                );
+                ),
             }
         }
         if prompt_logits.is_empty() {

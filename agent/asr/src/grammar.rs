@@ -261,8 +261,8 @@ impl Grammar {
     }
 }
 
-/// The stacks, each once, in their first order. (Hashed in place: a copy of every stack
-/// into the set cost a fifth of the repairs' time.)
+/// The stacks, each once, in their first order. Hashed in place with a fast hash: copying
+/// every stack into a set with the default hash was about half the matcher's time.
 fn dedup(mut stacks: Vec<Vec<Pos>>) -> MatchState {
     if stacks.len() > 1 {
         let mut seen = FxHashSet::with_capacity_and_hasher(stacks.len(), Default::default());

@@ -767,8 +767,6 @@ impl Recognizer {
         Ok(rivals)
     }
 
-    /// What Whisper reads before the transcript: the vocabulary prompt after the
-    /// previous-text marker, then the task (as `whisper_full` builds it).
     /// Whether the decoder's cache holds `prompt` as the passes after the free one lay it
     /// out. Checked with one decoder call the first time a prompt is seen (its layout does
     /// not depend on the audio); a prompt that failed is checked again each time (and the
@@ -795,6 +793,8 @@ impl Recognizer {
         Ok(cached)
     }
 
+    /// What Whisper reads before the transcript: the vocabulary prompt after the
+    /// previous-text marker, then the task (as `whisper_full` builds it).
     fn prompt_tokens(&self, prompt: Option<&str>) -> Result<Vec<i32>, RecognizerError> {
         let mut tokens = Vec::new();
         if let Some(prompt) = prompt.filter(|p| !p.trim().is_empty()) {

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 mod rules;
 use rules::{
     COMMON_WORDS, REFUSAL_MIN_SHARE, as_it_is_phrases, conditions, none_only_words,
-    opens_with_a_condition, says_no, words_after_negations, words_owned,
+    opens_with_a_condition, says_no, someones_vehicles, words_after_negations, words_owned,
 };
 
 /// Write-outs of each template in the training set.
@@ -174,6 +174,9 @@ pub struct EmbeddingTier {
     word_counts: WordCounts,
     /// Per intent, the words its sentences put right after "your" ("your directions").
     yours: BTreeMap<String, BTreeSet<String>>,
+    /// Per intent, the vehicles its sentences name as someone's ([`rules::someones_vehicles`]:
+    /// "follow my brother's car").
+    someones: BTreeMap<String, BTreeSet<String>>,
     /// The intents most of whose sentences say no (the dialogue's no): a negation is how
     /// they are asked for.
     refusals: BTreeSet<String>,
@@ -235,6 +238,7 @@ impl EmbeddingTier {
         let mut as_it_is: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
         let mut conditions_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut yours: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut someones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         // Per intent: its sentences, and how many of them say no.
         let mut saying_no: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         let mut value_counts: BTreeMap<(String, String), ValueWords> = BTreeMap::new();
@@ -275,6 +279,10 @@ impl EmbeddingTier {
                     .filter(|pair| pair[0] == "your")
                     .map(|pair| pair[1].clone()),
             );
+            someones
+                .entry(sentence.intent.clone())
+                .or_default()
+                .extend(someones_vehicles(&sentence.text));
             let (all, no) = saying_no.entry(sentence.intent.clone()).or_default();
             *all += 1;
             *no += usize::from(says_no(&words));
@@ -324,6 +332,7 @@ impl EmbeddingTier {
             as_it_is,
             conditions: conditions_used,
             yours,
+            someones,
             refusals: saying_no
                 .into_iter()
                 .filter(|(_, (all, no))| *no as f32 > REFUSAL_MIN_SHARE * *all as f32)
@@ -449,6 +458,7 @@ impl EmbeddingTier {
                         || self.speaks_of_what_should_be(&intent, &tokens)
                         || self.sets_a_condition(&intent, &tokens, &free_words)
                         || self.says_it_to_someone(&intent, text, &tokens)
+                        || self.speaks_of_someone_elses_vehicle(&intent, text)
                         || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_words)
                         || tokens.iter().any(|w| self.none_only.contains(w))
@@ -1782,6 +1792,29 @@ pub(crate) mod tests {
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
         let acted = tier.judge(&engine, "my husband is freezing in here", &warmer);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // Someone else's vehicle, named in the possessive.
+        let ac = space.along("climate.ac", 0.3);
+        let asked = tier.judge(&engine, "put the AC on in my sister's car", &ac);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let window = space.along("window.set", 0.3);
+        let text = "close my mum's car windows, she left them down";
+        let asked = tier.judge(&engine, text, &window);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let acted = tier.judge(&engine, "put the AC on, it's a hot car", &ac);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+    }
+
+    #[test]
+    fn someones_vehicles_are_vehicles_after_a_possessive() {
+        assert_eq!(
+            someones_vehicles("turn on the AC in my wife's car"),
+            vec!["car".to_owned()]
+        );
+        assert_eq!(
+            someones_vehicles("the neighbours' van and Dave\u{2019}s truck"),
+            vec!["van".to_owned(), "truck".to_owned()]
+        );
+        assert!(someones_vehicles("it's car trouble, let's car-pool, my wife's cold").is_empty());
     }
 
     #[test]

@@ -40,6 +40,63 @@ pub(super) fn words_owned(words: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Words that name a vehicle: someone's ("my wife's car") is not the one the assistant is
+/// in.
+pub(super) const VEHICLES: &[&str] = &[
+    "car",
+    "cars",
+    "van",
+    "truck",
+    "lorry",
+    "motor",
+    "vehicle",
+    "jeep",
+    "suv",
+    "motorbike",
+];
+
+/// Words whose "'s" is "is" or "us" ("it's", "let's"), not someone's.
+const CONTRACTED: &[&str] = &[
+    "it",
+    "let",
+    "that",
+    "what",
+    "there",
+    "here",
+    "he",
+    "she",
+    "who",
+    "where",
+    "how",
+    "when",
+    "why",
+    "this",
+    "everything",
+    "nothing",
+    "something",
+    "everyone",
+    "someone",
+];
+
+/// The vehicles of `text` named as someone's: a word written with "'s" (or "s'"), not a
+/// contraction, right before a [`VEHICLES`] word ("car" in "close my mum's car windows").
+pub(super) fn someones_vehicles(text: &str) -> Vec<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|pair| {
+            let owner = pair[0].to_lowercase().replace('\u{2019}', "'");
+            let owner = owner.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+            match owner.strip_suffix("'s") {
+                Some(name) => !name.is_empty() && !CONTRACTED.contains(&name),
+                None => owner.len() > 2 && owner.ends_with("s'"),
+            }
+        })
+        .filter_map(|pair| normalize(pair[1]).into_iter().next())
+        .filter(|word| VEHICLES.contains(&word.as_str()))
+        .collect()
+}
+
 /// Words that place a request somewhere ("at home", "in my house", "during the night
 /// shift").
 pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", "before", "after"];
@@ -674,6 +731,15 @@ impl EmbeddingTier {
                 the_negatives_place || someone_elses || an_unknown_place
             })
         })
+    }
+
+    /// Whether `text` speaks of someone else's vehicle ("turn on the AC in my wife's car",
+    /// "close my mum's car windows") where none of `intent`'s sentences does: the request
+    /// is not for this one.
+    pub(super) fn speaks_of_someone_elses_vehicle(&self, intent: &str, text: &str) -> bool {
+        someones_vehicles(text)
+            .iter()
+            .any(|v| !self.someones.get(intent).is_some_and(|had| had.contains(v)))
     }
 
     /// Whether a sentence of `intent` has `word`.

@@ -141,7 +141,9 @@ pub(super) struct NearMiss {
     /// Every distinct template sound, encoded once.
     sounds: Vec<Sound>,
     numbers: Vec<(&'static str, SoundId)>,
-    /// Words of the negatives that no template has ([`NONE_WORD_MIN_NEGATIVES`]).
+    /// Words heard as they are, never taken by sound: words of the negatives that no
+    /// template has ([`NONE_WORD_MIN_NEGATIVES`]), and words of the skills' known
+    /// free-text values ([`known_words`]).
     none_words: HashSet<String>,
 }
 
@@ -248,6 +250,28 @@ fn none_words(templates: &[Prepared]) -> HashSet<String> {
         .collect()
 }
 
+/// The words of the free-text values the skills know (`known` in a manifest: "supermarket"
+/// among the destinations) that are no anchor of `templates`, function word or number: a
+/// place the skills know by name was heard as it is, not misheard for a template word
+/// ("is there a supermarket near here" is no "supercharger", a charging station).
+fn known_words(intents: &[CompiledIntent], templates: &[Prepared]) -> HashSet<String> {
+    intents
+        .iter()
+        .flat_map(|intent| &intent.declared)
+        .filter_map(|kind| match kind {
+            edge_core::SlotKind::Text { known, .. } => Some(known),
+            _ => None,
+        })
+        .flatten()
+        .flat_map(|value| crate::normalize::normalize(value))
+        .filter(|word| {
+            !is_weak(word)
+                && !names_a_number(word)
+                && !templates.iter().any(|t| t.anchors.contains(word))
+        })
+        .collect()
+}
+
 impl NearMiss {
     /// Prepares the compiled templates and slot values.
     pub(super) fn build(intents: &[CompiledIntent], templates: &[CompiledTemplate]) -> Self {
@@ -302,7 +326,8 @@ impl NearMiss {
             })
             .collect();
         let numbers = number_words().map(|w| (w, lexicon.id(&[w]))).collect();
-        let none_words = none_words(&templates);
+        let mut none_words = none_words(&templates);
+        none_words.extend(known_words(intents, &templates));
         Self {
             templates,
             phrases,
@@ -941,6 +966,9 @@ impl Matcher<'_> {
             if self.heard.number[start + i] {
                 return None; // "conveyor three" is not "conveyor one"
             }
+            if self.heard.none_word[start + i] {
+                return None; // heard as it is ("supermarket" is no "supercharger")
+            }
             let letters = self.heard.letters[start + i];
             let comparable = if word.number {
                 letters >= 2
@@ -1209,6 +1237,17 @@ templates = ["how fast is [the] {machine} [running|going|turning]"]
         // A misheard word that names nothing of the kind still stands for the template's.
         let side = engine.recognize("warm the driver sight");
         assert_eq!(side.intent, "climate.adjust_temperature", "{side:?}");
+    }
+
+    #[test]
+    fn a_word_of_a_known_value_is_never_a_sound_alike() {
+        // "supermarket" is one of the destinations the navigation skill knows: heard as it
+        // is, it is no misheard "supercharger" (a charging station).
+        let engine = crate::spotter::tests::engine();
+        let text = "is there a supermarket near here";
+        assert_eq!(engine.recognize(text).intent, "none", "{text}");
+        let found = engine.recognize("is there a super charger near here");
+        assert_eq!(found.intent, "nav.find_nearby", "{found:?}");
     }
 
     #[test]
