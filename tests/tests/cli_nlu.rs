@@ -214,8 +214,8 @@ fn no_training_sentence_is_in_the_dev_or_held_out_sets() -> anyhow::Result<()> {
         training.len()
     );
     // heldout-7 to -15 are spent and training data since 2026-12-04, heldout-16 to -21
-    // spent with their out-of-domain lines as negatives; heldout-22 to -36 are spent and
-    // not training; heldout-37 is held out.
+    // spent with their out-of-domain lines as negatives; heldout-22 to -37 are spent and
+    // not training.
     for set in [
         "dev.jsonl",
         "dev-5.jsonl",
