@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 mod rules;
 use rules::{
     COMMON_WORDS, REFUSAL_MIN_SHARE, as_it_is_phrases, conditions, none_only_words,
-    opens_with_a_condition, says_no, someones_vehicles, words_after_negations, words_owned,
+    opens_with_a_condition, opens_with_a_time, says_no, someones_vehicles, words_after_negations,
+    words_owned,
 };
 
 /// Write-outs of each template in the training set.
@@ -455,6 +456,7 @@ impl EmbeddingTier {
                         .collect();
                     if self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
+                        || self.puts_it_off(&intent, &tokens)
                         || self.speaks_of_what_should_be(&intent, &tokens)
                         || self.sets_a_condition(&intent, &tokens, &free_words)
                         || self.says_it_to_someone(&intent, text, &tokens)
@@ -538,13 +540,14 @@ impl EmbeddingTier {
         }
         let clauses = split_clauses(text);
         // A clause that is a condition ("if it gets hot later, would the AC come on by
-        // itself") is no reason beside a request: the request alone would drop it. (A
-        // condition inside the other clause is that clause's: "forget the whole thing,
-        // I'll do it when I get there".)
+        // itself") or a time ("in ten minutes, start pump 3") is no reason beside a
+        // request: the request alone would drop it. (A condition inside the other clause
+        // is that clause's: "forget the whole thing, I'll do it when I get there".)
         if clauses.len() < 2
-            || clauses
-                .iter()
-                .any(|c| opens_with_a_condition(&normalize(c)))
+            || clauses.iter().any(|c| {
+                let words = normalize(c);
+                opens_with_a_condition(&words) || opens_with_a_time(&words)
+            })
         {
             return Vec::new();
         }
@@ -1322,6 +1325,32 @@ pub(crate) mod tests {
         let no = space.along("dialog.no", 0.3);
         let acted = tier.judge(&engine, "no, please don't go ahead with that", &no);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // Put off to a later time, or a supposition: nothing to do now.
+        let start = space.along("equipment.start", 0.3);
+        for text in [
+            "in ten minutes, start pump 3",
+            "start pump 3 in a couple of minutes",
+            "tomorrow morning, start pump 3",
+            "suppose I started pump 3, would the line cope",
+        ] {
+            let asked = tier.judge(&engine, text, &start);
+            assert!(
+                matches!(asked.verdict, Verdict::Ask(_)),
+                "{text}: {asked:?}"
+            );
+        }
+        let acted = tier.judge(
+            &engine,
+            "start pump 3, it's been off for ten minutes",
+            &start,
+        );
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // A refusal put off is still one.
+        let acted = tier.judge(&engine, "not right now thanks, maybe tomorrow", &no);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        let play = space.along("media.play", 0.3);
+        let asked = tier.judge(&engine, "once this song ends, play some jazz", &play);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
     }
 
     #[test]
@@ -1616,11 +1645,20 @@ pub(crate) mod tests {
             "{conditional:?}"
         );
         assert!(tier.clauses_to_judge(text, &conditional).is_empty());
-        // A condition inside the reason's clause is the reason's.
-        let text = "stop pump 3, I'll sort it out when I get there";
-        let (clauses, verdict) = judge(text, &[&none, &none]);
-        assert_eq!(clauses.len(), 2, "{clauses:?}");
-        assert!(matches!(verdict, Verdict::Accept(_)), "{verdict:?}");
+        // So is a time from now.
+        let text = "in ten minutes, stop pump 3";
+        let later = tier.judge(&engine, text, &unsure);
+        assert!(matches!(later.decision, Decision::Ask(_)), "{later:?}");
+        assert!(tier.clauses_to_judge(text, &later).is_empty());
+        // A condition or a time inside the reason's clause is the reason's.
+        for text in [
+            "stop pump 3, I'll sort it out when I get there",
+            "stop pump 3, I'll look at it later",
+        ] {
+            let (clauses, verdict) = judge(text, &[&none, &none]);
+            assert_eq!(clauses.len(), 2, "{clauses:?}");
+            assert!(matches!(verdict, Verdict::Accept(_)), "{text}: {verdict:?}");
+        }
         // Two clauses that are requests: still asked about.
         let start = space.along("equipment.start", 0.5);
         let (_, verdict) = judge("stop pump 3, start pump 2", &[&none, &start]);

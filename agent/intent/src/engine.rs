@@ -11,7 +11,7 @@
 //! template matched with a few misheard words (see [`near_miss`] and docs/ARCHITECTURE.md,
 //! "Near-miss tolerance"). Its confidence is lowered by what had to be edited.
 
-use crate::normalize::{normalize, tokenize};
+use crate::normalize::{clause_starts, normalize, tokenize};
 use crate::numbers::{number_to_words, ordinal_forms, parse_number_prefixes};
 use crate::template::{self, Node, TemplateSyntaxError};
 use edge_core::manifest::{LoadedManifest, SlotKind};
@@ -253,7 +253,10 @@ impl TemplateEngine {
         }
         let mut recognition = match self.exact(&tokens) {
             Some(exact) => exact,
-            None => match self.near_miss.best(self, &tokens) {
+            None => match self
+                .near_miss
+                .best(self, &tokens, &clause_starts(text, &tokens))
+            {
                 Some(near) if near.confidence >= self.min_confidence => {
                     self.recognition(near.template, near.captures, near.confidence)
                 }

@@ -159,6 +159,47 @@ pub fn spans_clauses(value: &str, text: &str) -> bool {
     })
 }
 
+/// Where `text`'s clauses start among `tokens`, its normalised tokens: the index of each
+/// token with a clause end (",", ";", ".", "?", "!") written before it and after the one
+/// before. Empty when `tokens` are not `text`'s own words in order.
+pub fn clause_starts(text: &str, tokens: &[String]) -> Vec<usize> {
+    // Every token of the text as written, and whether it ends a clause.
+    let mut written: Vec<(String, bool)> = Vec::new();
+    for word in text.split_whitespace() {
+        let ends = word
+            .trim_end_matches(['"', '\'', '\u{2019}', ')'])
+            .ends_with(CLAUSE_ENDS);
+        let parts = tokenize(word);
+        let last = parts.len();
+        written.extend(
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(k, token)| (token, ends && k + 1 == last)),
+        );
+    }
+    let mut starts = Vec::new();
+    let mut written = written.into_iter();
+    let mut ended = false;
+    for (i, token) in tokens.iter().enumerate() {
+        // Fillers and courtesies the normalisation dropped are passed over.
+        loop {
+            let Some((word, ends)) = written.next() else {
+                return Vec::new();
+            };
+            if word == *token {
+                if ended && i > 0 {
+                    starts.push(i);
+                }
+                ended = ends;
+                break;
+            }
+            ended |= ends;
+        }
+    }
+    starts
+}
+
 /// The first and last whitespace-separated word of `text` whose tokens are `value`'s
 /// (normalised tokens), whole words only.
 fn written_run(value: &str, text: &str) -> Option<(usize, usize)> {
@@ -249,6 +290,21 @@ fn strip_phrase(tokens: &mut Vec<String>, phrases: &[&str], leading: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clauses_start_after_a_written_clause_end() {
+        let starts = |text: &str| clause_starts(text, &normalize(text));
+        assert_eq!(starts("Dave, start press one"), vec![1]);
+        assert_eq!(starts("stop pump 2. Now, please!"), vec![3]);
+        // A clause end before a dropped filler still starts the next clause there.
+        assert_eq!(starts("turn it up, um, louder"), vec![3]);
+        // A decimal point ends nothing; nor does a leading courtesy's comma.
+        assert_eq!(starts("set it to 21.5 degrees"), Vec::<usize>::new());
+        assert_eq!(starts("please, open the window"), Vec::<usize>::new());
+        // Tokens that are not the text's own: no clauses claimed.
+        let other: Vec<String> = ["open", "it"].map(String::from).to_vec();
+        assert!(clause_starts("close it, now", &other).is_empty());
+    }
 
     #[test]
     fn a_value_with_a_clause_end_inside_spans_clauses() {

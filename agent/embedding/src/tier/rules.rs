@@ -105,6 +105,47 @@ pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", 
 /// morning" reports, it asks for nothing.
 pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday"];
 
+/// Words that put a request off to a later time ("tomorrow morning, turn the AC on",
+/// "later on I might want some music"): no skill keeps a request for later, so it is not
+/// one to act on now.
+pub(super) const LATER_MARKERS: &[&str] = &["tomorrow", "tonight", "later", "afterwards"];
+
+/// Units of a time from now ("in ten minutes, start pump three").
+pub(super) const TIME_UNITS: &[&str] = &[
+    "second", "seconds", "sec", "secs", "minute", "minutes", "min", "mins", "hour", "hours",
+];
+
+/// Words between "in" and a time unit that count the time ("in a couple of minutes").
+const TIME_COUNTS: &[&str] = &["a", "an", "few", "couple", "of", "half", "another"];
+
+/// Whether `tokens` put what they ask for a while off: "in" and a time unit with only
+/// counting words between ("in ten minutes", "in half an hour"; not "in the hour of need").
+pub(super) fn in_a_while(tokens: &[String]) -> bool {
+    tokens.iter().enumerate().any(|(i, w)| {
+        w == "in"
+            && tokens[i + 1..]
+                .iter()
+                .take(4)
+                .position(|w| TIME_UNITS.contains(&w.as_str()))
+                .is_some_and(|at| {
+                    at > 0
+                        && tokens[i + 1..i + 1 + at].iter().all(|c| {
+                            TIME_COUNTS.contains(&c.as_str())
+                                || edge_intent::numbers::names_a_number(c)
+                        })
+                })
+    })
+}
+
+/// Whether `words` (a clause) open with a time from now ("tomorrow morning", "in ten
+/// minutes"): the clause puts the request beside it off.
+pub(super) fn opens_with_a_time(words: &[String]) -> bool {
+    words.first().is_some_and(|w| {
+        LATER_MARKERS.contains(&w.as_str())
+            || (w == "in" && in_a_while(&words[..words.len().min(6)]))
+    })
+}
+
 /// Times that "last" puts in the past ("did pump 2 trip last night"); "the last
 /// drop-off", "that last thing I asked for" are no time.
 pub(super) const PAST_TIMES: &[&str] = &[
@@ -168,8 +209,20 @@ pub(super) const COURTESY_AFTER_IF: &[&str] = &["you", "u", "possible", "poss", 
 /// Words that put a condition or a time on a request ("alert me if the conveyor stops",
 /// "turn it down when we reach the motorway", "not until the guard is back on"): no skill
 /// waits for an event, so such a request is not one to act on now.
-pub(super) const CONDITION_WORDS: &[&str] =
-    &["if", "when", "whenever", "until", "till", "unless", "once"];
+/// A supposition is one too ("suppose I turned the AC off, would the windows fog up").
+pub(super) const CONDITION_WORDS: &[&str] = &[
+    "if",
+    "when",
+    "whenever",
+    "until",
+    "till",
+    "unless",
+    "once",
+    "suppose",
+    "supposing",
+    "imagine",
+    "hypothetically",
+];
 
 /// Words before "if" that make it "whether" ("check if the belt is stopped", "see if").
 pub(super) const WHETHER_BEFORE_IF: &[&str] = &[
@@ -194,6 +247,7 @@ pub(super) const WHETHER_BEFORE_IF: &[&str] = &[
 /// count ("once more").
 pub(super) const SUBJECT_AFTER_ONCE: &[&str] = &[
     "we", "were", "i", "im", "you", "youre", "it", "its", "they", "the", "my", "our", "he", "she",
+    "this", "that", "these", "those", "his", "her", "their", "your",
 ];
 
 /// Whether `words` (a clause) open with a condition ("if it gets hot later", "when we
@@ -592,6 +646,17 @@ impl EmbeddingTier {
         self.has_a_marker_unlike(intent, tokens, |w| {
             PAST_MARKERS.contains(&w) || (last_time && w == "last")
         })
+    }
+
+    /// Whether `tokens` put the request off to later ("tomorrow", "in ten minutes") in a
+    /// word none of `intent`'s sentences has. A refusal put off is still one ("not right
+    /// now, maybe later").
+    pub(super) fn puts_it_off(&self, intent: &str, tokens: &[String]) -> bool {
+        let in_a_while = in_a_while(tokens);
+        !self.refusals.contains(intent)
+            && self.has_a_marker_unlike(intent, tokens, |w| {
+                LATER_MARKERS.contains(&w) || (in_a_while && TIME_UNITS.contains(&w))
+            })
     }
 
     /// Whether `tokens` speak of what should be in a word none of `intent`'s sentences has

@@ -338,15 +338,18 @@ impl NearMiss {
     }
 
     /// The best near miss, if any.
+    /// `clause_starts`: tokens written after a clause end (a comma, a full stop), which
+    /// no sound runs across ("Dave, start" is no "restart").
     pub(super) fn best<'e>(
         &self,
         engine: &'e TemplateEngine,
         tokens: &[String],
+        clause_starts: &[usize],
     ) -> Option<NearMatch<'e>> {
         if tokens.is_empty() {
             return None;
         }
-        let heard = Heard::new(tokens, &self.sounds, &self.none_words);
+        let heard = Heard::new(tokens, &self.sounds, &self.none_words, clause_starts);
         let n = tokens.len();
         // One or two words of noise ("math" for mute) are never a near miss: each word of
         // so short an utterance must be one the templates have as it is.
@@ -502,12 +505,21 @@ struct Heard<'a> {
 }
 
 impl<'a> Heard<'a> {
-    fn new(tokens: &'a [String], templates: &'a [Sound], none_words: &HashSet<String>) -> Self {
+    fn new(
+        tokens: &'a [String],
+        templates: &'a [Sound],
+        none_words: &HashSet<String>,
+        clause_starts: &[usize],
+    ) -> Self {
         let n = tokens.len();
         let spans = (0..n * MAX_SPAN)
             .map(|i| {
                 let (p, k) = (i / MAX_SPAN, i % MAX_SPAN + 1);
-                tokens.get(p..p + k).map(Sound::of_words)
+                let across = clause_starts.iter().any(|&s| p < s && s < p + k);
+                tokens
+                    .get(p..p + k)
+                    .filter(|_| !across)
+                    .map(Sound::of_words)
             })
             .collect();
         Self {
@@ -1071,6 +1083,20 @@ templates = ["diagnose [the] {machine} [it is {symptom}]"]
         assert_eq!(machine(&r), Some(&SlotValue::Text("pump-4".into())));
         let r = engine.recognize("travel shoot pump one");
         assert_eq!(r.intent, "plant.start");
+    }
+
+    #[test]
+    fn no_sound_runs_across_a_written_clause_end() {
+        let engine = engine();
+        assert_eq!(
+            engine.recognize("travel shoot pump one").intent,
+            "plant.start"
+        );
+        // Two clauses are two things said ("Dave, start press one" is no "restart").
+        assert_eq!(engine.recognize("travel, shoot pump one").intent, "none");
+        // A word by sound inside a clause is still taken beside a comma elsewhere.
+        let r = engine.recognize("start, bump free");
+        assert_eq!(machine(&r), Some(&SlotValue::Text("pump-3".into())));
     }
 
     #[test]
