@@ -1236,17 +1236,23 @@ pub(crate) mod tests {
                 "{text}: {acted:?}"
             );
         }
-        // Said to someone the car's sentences speak of, of the listener's own thing: the
-        // assistant has none. "your" alone is the assistant's.
+        // Said to someone the car's sentences speak of, who is called ("kids, ...") or
+        // asked about the listener's own thing: the assistant has none. "your" alone is
+        // the assistant's; "the kids" spoken of are no one called.
         let window = space.along("window.set", 0.3);
-        let asked = tier.judge(&engine, "kids, close all your windows", &window);
-        assert_eq!(
-            asked.decision,
-            Decision::Ask("window.set".into()),
-            "{asked:?}"
-        );
         for text in [
-            "kids, close all the windows",
+            "kids, close all your windows",
+            "kids, stop playing with the windows",
+        ] {
+            let asked = tier.judge(&engine, text, &window);
+            assert_eq!(
+                asked.decision,
+                Decision::Ask("window.set".into()),
+                "{text}: {asked:?}"
+            );
+        }
+        for text in [
+            "close all the windows, the kids are cold",
             "can you close all your windows",
         ] {
             let acted = tier.judge(&engine, text, &window);

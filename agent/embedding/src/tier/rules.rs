@@ -186,6 +186,25 @@ pub(super) const INTERJECTIONS: &[&str] = &[
     "now", "wait", "actually", "cheers", "thanks", "ja", "gosh", "jeez", "oh",
 ];
 
+/// Words that call people, said before a comma: whatever the skills' sentences say of
+/// them ("the kids are cold"), a request that opens by calling them is said to them
+/// ("kids, stop playing with the windows").
+pub(super) const CALLS: &[&str] = &[
+    "kids",
+    "children",
+    "boys",
+    "girls",
+    "lads",
+    "guys",
+    "folks",
+    "everyone",
+    "everybody",
+    "team",
+    "fellas",
+    "ladies",
+    "gents",
+];
+
 /// The word a request is said to, when it opens with one word and a comma ("Dave, go and
 /// start press one", "Tom, can you close your window"): normalised, none for no comma.
 pub(super) fn addressee(text: &str) -> Option<String> {
@@ -701,8 +720,8 @@ impl EmbeddingTier {
 
     /// Whether `text` (normalised as `tokens`) is said to someone else: it opens with a
     /// word and a comma ("Dave, go and start press one"), and that word is one no skill
-    /// sentence has outside its free text (a name, "honey"; not "oi", which is no one),
-    /// or the request is of
+    /// sentence has outside its free text (a name, "honey"; not "oi", which is no one) or
+    /// calls people ("kids", [`CALLS`]), or the request is of
     /// "your" thing where none of `intent`'s sentences says so ("kids, turn your music
     /// down": the car's sentences speak of kids). "your" alone is the assistant's ("I
     /// don't need your directions anymore").
@@ -717,7 +736,7 @@ impl EmbeddingTier {
                 && !NOT_A_REQUEST.contains(&pair[1].as_str())
                 && !self.yours.get(intent).is_some_and(|y| y.contains(&pair[1]))
         });
-        !a_skill_word || your_thing
+        !a_skill_word || your_thing || CALLS.contains(&word.as_str())
     }
 
     /// Whether `tokens` keep a thing as it is in a phrase none of `intent`'s sentences
