@@ -15,7 +15,7 @@ mod rules;
 use rules::{
     COMMON_WORDS, REFUSAL_MIN_SHARE, as_it_is_phrases, conditions, none_only_words,
     opens_with_a_condition, opens_with_a_time, says_no, someones_vehicles, words_after_negations,
-    words_owned,
+    words_owned, words_owned_by,
 };
 
 /// Write-outs of each template in the training set.
@@ -274,12 +274,10 @@ impl EmbeddingTier {
                 .entry(sentence.intent.clone())
                 .or_default()
                 .extend(conditions(&words).into_iter().map(str::to_owned));
-            yours.entry(sentence.intent.clone()).or_default().extend(
-                words
-                    .windows(2)
-                    .filter(|pair| pair[0] == "your")
-                    .map(|pair| pair[1].clone()),
-            );
+            yours
+                .entry(sentence.intent.clone())
+                .or_default()
+                .extend(words_owned_by(&words, &["your"]));
             someones
                 .entry(sentence.intent.clone())
                 .or_default()
@@ -385,14 +383,22 @@ impl EmbeddingTier {
         // with a word none of its sentences has ("air fryer"), are too little to act on:
         // a fragment or noise. Asked about, never acted on. So is a lone word no template
         // takes ("hold", which is how "call mom" is often heard): the templates list the
-        // words that are commands alone.
+        // words that are commands alone. In one of the intent's own templates word for
+        // word, a name is no unknown word ("navigate to Berlin"; "can you play podcasts"
+        // still is).
+        // Whether one of the intent's own templates takes the utterance word for word.
+        let templated = decision
+            .intent()
+            .is_some_and(|intent| engine.recognize_exact(text).intent == intent);
         if let Decision::Accept(intent) = &decision {
             let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
             let fragment = tokens.len() == 1
                 || words <= FRAGMENT_WORDS
                     && (nearest(intent).is_none_or(|c| c < FRAGMENT_MIN_COSINE)
                         || !self.has_a_word_of(intent, &tokens)
-                        || !self.knows_every_word(intent, &tokens));
+                        || !self.knows_every_word(intent, &tokens, |w| {
+                            templated && rules::written_as_a_name(text, w)
+                        }));
             if nearest(NONE) >= nearest(intent) || fragment {
                 decision = Decision::Ask(intent.clone());
             }
@@ -463,7 +469,14 @@ impl EmbeddingTier {
                         || self.speaks_of_someone_elses_vehicle(&intent, text)
                         || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_words)
-                        || tokens.iter().any(|w| self.none_only.contains(w))
+                        || tokens.iter().any(|w| {
+                            // A template's free text may name what only the negatives
+                            // speak of ("navigate to Berlin"); a name, not "podcasts".
+                            self.none_only.contains(w)
+                                && !(templated
+                                    && free_words.contains(w)
+                                    && rules::written_as_a_name(text, w))
+                        })
                     {
                         decision = Decision::Ask(intent.clone());
                     }
@@ -1764,6 +1777,19 @@ pub(crate) mod tests {
         assert!(matches!(air_con.verdict, Verdict::Accept(_)), "{air_con:?}");
         let fan = tier.judge(&engine, "fan 5", &space.along("climate.set_fan", 0.3));
         assert!(matches!(fan.verdict, Verdict::Accept(_)), "{fan:?}");
+        // A template of the intent word for word, with a name no sentence has as its free
+        // text: no fragment. A word written as no name, or off the intent's own
+        // templates, still makes one.
+        let near_route = space.along("nav.navigate_to", 0.3);
+        let berlin = tier.judge(&engine, "navigate to Berlin", &near_route);
+        assert!(matches!(berlin.verdict, Verdict::Accept(_)), "{berlin:?}");
+        for text in ["navigate to berlin", "Berlin fryer"] {
+            let asked = tier.judge(&engine, text, &near_route);
+            assert!(
+                matches!(asked.verdict, Verdict::Ask(_)),
+                "{text}: {asked:?}"
+            );
+        }
         // A lone word, however near a sentence of the intent: asked about. After a
         // filler it is one request word of two and acted on ("shh, pause").
         let near_pause = space.along("media.pause", 0.3);
@@ -1794,6 +1820,13 @@ pub(crate) mod tests {
         // "joke" is in one negative only, "I'm" is an everyday word: acted on.
         let acted = tier.judge(&engine, "I'm freezing, no joke", &warm);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // The free text of one of the intent's templates, word for word, written as a
+        // name: acted on. Not written so, it is still a word of the negatives.
+        let route = space.along("nav.navigate_to", 0.3);
+        let acted = tier.judge(&engine, "navigate to Kettle Street", &route);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        let asked = tier.judge(&engine, "navigate to the kettle", &route);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
     }
 
     #[test]

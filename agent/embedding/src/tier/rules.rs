@@ -33,9 +33,14 @@ pub(super) const THIRD_PARTY: &[&str] = &["his", "her", "their"];
 
 /// The words of `words` right after a possessive ("phone" in "mute my phone").
 pub(super) fn words_owned(words: &[String]) -> Vec<String> {
+    words_owned_by(words, POSSESSIVES)
+}
+
+/// The words of `words` right after one of `owners` ("window" after "your").
+pub(super) fn words_owned_by(words: &[String], owners: &[&str]) -> Vec<String> {
     words
         .windows(2)
-        .filter(|pair| POSSESSIVES.contains(&pair[0].as_str()))
+        .filter(|pair| owners.contains(&pair[0].as_str()))
         .map(|pair| pair[1].clone())
         .collect()
 }
@@ -104,6 +109,14 @@ pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", 
 /// Words that tell of what was, not what should be: "press one was running fine this
 /// morning" reports, it asks for nothing.
 pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday"];
+
+/// Whether `text` writes `word` (normalised) as a name: capitalised, past its first word
+/// ("navigate to Berlin").
+pub(super) fn written_as_a_name(text: &str, word: &str) -> bool {
+    text.split_whitespace().skip(1).any(|written| {
+        written.starts_with(|c: char| c.is_uppercase()) && normalize(written) == [word]
+    })
+}
 
 /// Words that put a request off to a later time ("tomorrow morning, turn the AC on",
 /// "later on I might want some music"): no skill keeps a request for later, so it is not
@@ -839,17 +852,24 @@ impl EmbeddingTier {
             .all(|(label, (_, words))| label == intent || !words.contains_key(word))
     }
 
-    /// Whether every request word of `tokens` (numbers aside) is in at least one of
-    /// `intent`'s sentences: in one or two words, a word the intent never uses is most of
-    /// the request ("air fryer" is no air conditioning).
-    pub(super) fn knows_every_word(&self, intent: &str, tokens: &[String]) -> bool {
+    /// Whether every request word of `tokens` (numbers and `as_known` words aside) is in
+    /// at least one of `intent`'s sentences: in one or two words, a word the intent never
+    /// uses is most of the request ("air fryer" is no air conditioning).
+    pub(super) fn knows_every_word(
+        &self,
+        intent: &str,
+        tokens: &[String],
+        as_known: impl Fn(&str) -> bool,
+    ) -> bool {
         let Some((_, words)) = self.word_counts.get(intent) else {
             return false;
         };
         tokens
             .iter()
             .filter(|w| !NOT_A_REQUEST.contains(&w.as_str()))
-            .all(|w| words.contains_key(w) || edge_intent::numbers::names_a_number(w))
+            .all(|w| {
+                words.contains_key(w) || edge_intent::numbers::names_a_number(w) || as_known(w)
+            })
     }
 
     /// Whether `tokens` have a determiner followed by a word no sentence of `intent` has

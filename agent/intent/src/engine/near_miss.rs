@@ -144,7 +144,7 @@ pub(super) struct NearMiss {
     /// Words heard as they are, never taken by sound: words of the negatives that no
     /// template has ([`NONE_WORD_MIN_NEGATIVES`]), and words of the skills' known
     /// free-text values ([`known_words`]).
-    none_words: HashSet<String>,
+    heard_as_is: HashSet<String>,
 }
 
 /// Interns sounds while the templates are prepared.
@@ -326,14 +326,14 @@ impl NearMiss {
             })
             .collect();
         let numbers = number_words().map(|w| (w, lexicon.id(&[w]))).collect();
-        let mut none_words = none_words(&templates);
-        none_words.extend(known_words(intents, &templates));
+        let mut heard_as_is = none_words(&templates);
+        heard_as_is.extend(known_words(intents, &templates));
         Self {
             templates,
             phrases,
             sounds: lexicon.sounds,
             numbers,
-            none_words,
+            heard_as_is,
         }
     }
 
@@ -349,7 +349,7 @@ impl NearMiss {
         if tokens.is_empty() {
             return None;
         }
-        let heard = Heard::new(tokens, &self.sounds, &self.none_words, clause_starts);
+        let heard = Heard::new(tokens, &self.sounds, &self.heard_as_is, clause_starts);
         let n = tokens.len();
         // One or two words of noise ("math" for mute) are never a near miss: each word of
         // so short an utterance must be one the templates have as it is.
@@ -495,8 +495,9 @@ struct Heard<'a> {
     /// `spans[p * MAX_SPAN + k - 1]`: tokens `p..p + k` written together.
     spans: Vec<Option<Sound>>,
     templates: &'a [Sound],
-    /// Per token: a word of the negatives no template has, never taken by sound.
-    none_word: Vec<bool>,
+    /// Per token: a word heard as it is, never taken by sound (a word of the negatives no
+    /// template has, or of a known free-text value).
+    as_is: Vec<bool>,
     /// Similarity of span `p, k` to template sound `id`, NaN until computed. A value below
     /// [`MIN_SIMILARITY`] may be only an upper bound.
     similarities: Vec<Cell<f32>>,
@@ -508,7 +509,7 @@ impl<'a> Heard<'a> {
     fn new(
         tokens: &'a [String],
         templates: &'a [Sound],
-        none_words: &HashSet<String>,
+        heard_as_is: &HashSet<String>,
         clause_starts: &[usize],
     ) -> Self {
         let n = tokens.len();
@@ -529,7 +530,7 @@ impl<'a> Heard<'a> {
             letters: tokens.iter().map(|t| t.chars().count()).collect(),
             spans,
             templates,
-            none_word: tokens.iter().map(|t| none_words.contains(t)).collect(),
+            as_is: tokens.iter().map(|t| heard_as_is.contains(t)).collect(),
             similarities: vec![Cell::new(f32::NAN); n * MAX_SPAN * templates.len()],
             numbers: vec![OnceCell::new(); n],
         }
@@ -639,7 +640,7 @@ impl Matcher<'_> {
             || p + k > self.heard.tokens.len()
             || !self.heard.has_evidence(p, k)
             || self.heard.number[p..p + k].iter().any(|&n| n)
-            || self.heard.none_word[p..p + k].iter().any(|&n| n)
+            || self.heard.as_is[p..p + k].iter().any(|&n| n)
             || letters < MIN_PHONETIC_LETTERS
             || self.heard.letters(p, k) < MIN_PHONETIC_LETTERS
         {
@@ -839,7 +840,7 @@ impl Matcher<'_> {
     /// The number word heard token `i` sounds most like, if it may stand for one.
     fn number_word(&self, i: usize) -> Option<(&'static str, f32)> {
         *self.heard.numbers[i].get_or_init(|| {
-            if self.heard.letters[i] < 2 || self.heard.none_word[i] {
+            if self.heard.letters[i] < 2 || self.heard.as_is[i] {
                 return None;
             }
             self.numbers
@@ -978,7 +979,7 @@ impl Matcher<'_> {
             if self.heard.number[start + i] {
                 return None; // "conveyor three" is not "conveyor one"
             }
-            if self.heard.none_word[start + i] {
+            if self.heard.as_is[start + i] {
                 return None; // heard as it is ("supermarket" is no "supercharger")
             }
             let letters = self.heard.letters[start + i];
