@@ -386,10 +386,9 @@ impl EmbeddingTier {
         // words that are commands alone. In one of the intent's own templates word for
         // word, a name is no unknown word ("navigate to Berlin"; "can you play podcasts"
         // still is).
-        // Whether one of the intent's own templates takes the utterance word for word.
-        let templated = decision
-            .intent()
-            .is_some_and(|intent| engine.recognize_exact(text).intent == intent);
+        // Whether one of `intent`'s own templates takes the utterance word for word (only
+        // asked where a name might count).
+        let templated = |intent: &str| engine.recognize_exact(text).intent == intent;
         if let Decision::Accept(intent) = &decision {
             let nearest = |label: &str| self.classifier.nearest(vector, label).map(|(_, c)| c);
             let fragment = tokens.len() == 1
@@ -397,7 +396,7 @@ impl EmbeddingTier {
                     && (nearest(intent).is_none_or(|c| c < FRAGMENT_MIN_COSINE)
                         || !self.has_a_word_of(intent, &tokens)
                         || !self.knows_every_word(intent, &tokens, |w| {
-                            templated && rules::written_as_a_name(text, w)
+                            rules::written_as_a_name(text, w) && templated(intent)
                         }));
             if nearest(NONE) >= nearest(intent) || fragment {
                 decision = Decision::Ask(intent.clone());
@@ -473,9 +472,9 @@ impl EmbeddingTier {
                             // A template's free text may name what only the negatives
                             // speak of ("navigate to Berlin"); a name, not "podcasts".
                             self.none_only.contains(w)
-                                && !(templated
-                                    && free_words.contains(w)
-                                    && rules::written_as_a_name(text, w))
+                                && !(free_words.contains(w)
+                                    && rules::written_as_a_name(text, w)
+                                    && templated(&intent))
                         })
                     {
                         decision = Decision::Ask(intent.clone());
@@ -1311,6 +1310,10 @@ pub(crate) mod tests {
         let opens = |text: &str| rules::opens_with_a_condition(&normalize(text));
         assert!(opens("when we get there") && opens("if it gets hot later"));
         assert!(!opens("if you would") && !opens("once more") && !opens("stop pump 3"));
+        // A clause opens with a time from now only at its first word.
+        let opens_a_while = |text: &str| rules::opens_with_a_time(&normalize(text));
+        assert!(opens_a_while("in ten minutes") && opens_a_while("tomorrow morning"));
+        assert!(!opens_a_while("in the car in ten minutes") && !opens_a_while("do it later"));
     }
 
     #[test]

@@ -134,29 +134,30 @@ const TIME_COUNTS: &[&str] = &["a", "an", "few", "couple", "of", "half", "anothe
 /// Whether `tokens` put what they ask for a while off: "in" and a time unit with only
 /// counting words between ("in ten minutes", "in half an hour"; not "in the hour of need").
 pub(super) fn in_a_while(tokens: &[String]) -> bool {
-    tokens.iter().enumerate().any(|(i, w)| {
-        w == "in"
-            && tokens[i + 1..]
-                .iter()
-                .take(4)
-                .position(|w| TIME_UNITS.contains(&w.as_str()))
-                .is_some_and(|at| {
-                    at > 0
-                        && tokens[i + 1..i + 1 + at].iter().all(|c| {
-                            TIME_COUNTS.contains(&c.as_str())
-                                || edge_intent::numbers::names_a_number(c)
-                        })
-                })
-    })
+    (0..tokens.len()).any(|i| a_while_from(tokens, i))
+}
+
+/// Whether `tokens` from `i` on say "in" and a time unit with only counting words between.
+fn a_while_from(tokens: &[String], i: usize) -> bool {
+    tokens.get(i).is_some_and(|w| w == "in")
+        && tokens[i + 1..]
+            .iter()
+            .take(4)
+            .position(|w| TIME_UNITS.contains(&w.as_str()))
+            .is_some_and(|at| {
+                at > 0
+                    && tokens[i + 1..i + 1 + at].iter().all(|c| {
+                        TIME_COUNTS.contains(&c.as_str()) || edge_intent::numbers::names_a_number(c)
+                    })
+            })
 }
 
 /// Whether `words` (a clause) open with a time from now ("tomorrow morning", "in ten
 /// minutes"): the clause puts the request beside it off.
 pub(super) fn opens_with_a_time(words: &[String]) -> bool {
-    words.first().is_some_and(|w| {
-        LATER_MARKERS.contains(&w.as_str())
-            || (w == "in" && in_a_while(&words[..words.len().min(6)]))
-    })
+    words
+        .first()
+        .is_some_and(|w| LATER_MARKERS.contains(&w.as_str()) || a_while_from(words, 0))
 }
 
 /// Times that "last" puts in the past ("did pump 2 trip last night"); "the last
