@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 mod rules;
 use rules::{
     COMMON_WORDS, REFUSAL_MIN_SHARE, as_it_is_phrases, conditions, none_only_words,
-    opens_with_a_condition, opens_with_a_time, says_no, someones_vehicles, words_after_negations,
+    opens_with_a_condition, opens_with_a_time, says_no, someones_things, words_after_negations,
     words_owned, words_owned_by,
 };
 
@@ -175,7 +175,7 @@ pub struct EmbeddingTier {
     word_counts: WordCounts,
     /// Per intent, the words its sentences put right after "your" ("your directions").
     yours: BTreeMap<String, BTreeSet<String>>,
-    /// Per intent, the vehicles its sentences name as someone's ([`rules::someones_vehicles`]:
+    /// Per intent, the things its sentences name as someone's ([`rules::someones_things`]:
     /// "follow my brother's car").
     someones: BTreeMap<String, BTreeSet<String>>,
     /// The intents most of whose sentences say no (the dialogue's no): a negation is how
@@ -281,7 +281,7 @@ impl EmbeddingTier {
             someones
                 .entry(sentence.intent.clone())
                 .or_default()
-                .extend(someones_vehicles(&sentence.text));
+                .extend(someones_things(&sentence.text));
             let (all, no) = saying_no.entry(sentence.intent.clone()).or_default();
             *all += 1;
             *no += usize::from(says_no(&words));
@@ -448,8 +448,8 @@ impl EmbeddingTier {
                 // A question put to an intent none of whose sentences opens that way
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
-                // So is a report of the past the intent's sentences never make, a question
-                // of what should be or a condition, a wish to keep things as they are, a
+                // So is a report of the past the intent's sentences never make, an opinion
+                // passed on, another device, a question of what should be or a condition, a wish to keep things as they are, a
                 // place elsewhere (the request's free text, a destination, is no place),
                 // and a request said to someone else or of "your" thing.
                 if matches!(decision, Decision::Accept(_)) {
@@ -462,10 +462,12 @@ impl EmbeddingTier {
                     if self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
                         || self.puts_it_off(&intent, &tokens)
+                        || self.reports_an_opinion(&intent, &tokens)
+                        || self.names_another_device(&intent, &tokens, &free_words)
                         || self.speaks_of_what_should_be(&intent, &tokens)
                         || self.sets_a_condition(&intent, &tokens, &free_words)
                         || self.says_it_to_someone(&intent, text, &tokens)
-                        || self.speaks_of_someone_elses_vehicle(&intent, text)
+                        || self.speaks_of_someone_elses_thing(&intent, text)
                         || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_words)
                         || tokens.iter().any(|w| {
@@ -949,8 +951,8 @@ pub(crate) mod tests {
             &[
                 "tell me a joke",
                 "order more oil",
-                "switch on the kettle at home",
-                "is the kettle hot",
+                "switch on the samovar at home",
+                "is the samovar hot",
                 "turn the heating on at home",
                 "mute my phone",
                 "find my phone",
@@ -1177,6 +1179,45 @@ pub(crate) mod tests {
         );
         let now = tier.judge(&engine, "did pump 2 trip", &status);
         assert!(matches!(now.verdict, Verdict::Accept(_)), "{now:?}");
+        // "earlier" and "ago" tell of the past, except where the intent's own sentences
+        // say so ("I heard an alarm a minute ago, is pump three in fault").
+        let fan = space.along("climate.set_fan", 0.0);
+        let text = "we had the fan on five earlier this morning";
+        assert_eq!(
+            tier.judge(&engine, text, &fan).decision,
+            Decision::Ask("climate.set_fan".into())
+        );
+        let text = "I heard an alarm a minute ago, is pump two in fault";
+        let now = tier.judge(&engine, text, &status);
+        assert!(matches!(now.verdict, Verdict::Accept(_)), "{now:?}");
+    }
+
+    #[test]
+    fn an_opinion_passed_on_or_another_device_is_asked_about_not_acted_on() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let troubleshoot = space.along("troubleshoot.start", 0.0);
+        for text in [
+            "my colleague reckons pump three is losing pressure",
+            "the fitter thinks pump three won't build pressure",
+        ] {
+            let asked = tier.judge(&engine, text, &troubleshoot);
+            assert!(
+                matches!(asked.verdict, Verdict::Ask(_)),
+                "{text}: {asked:?}"
+            );
+        }
+        // Another device, except in the free text.
+        let volume = space.along("media.volume", 0.0);
+        let asked = tier.judge(&engine, "turn the TV volume down", &volume);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let play = space.along("media.play", 0.0);
+        let acted = tier.judge(&engine, "play some old TV theme tunes", &play);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // The first person's own opinion softens a request.
+        let text = "I reckon pump three won't build pressure";
+        let acted = tier.judge(&engine, text, &troubleshoot);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
     }
 
     #[test]
@@ -1808,7 +1849,7 @@ pub(crate) mod tests {
         let (off, space) = fitted(&engine, SURE);
         let warm = space.along("climate.adjust_temperature", 0.3);
         // Switched off: acted on.
-        let acted = off.judge(&engine, "warm up the kettle", &warm);
+        let acted = off.judge(&engine, "warm up the samovar", &warm);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
         let (tier, _) = fitted(
             &engine,
@@ -1817,8 +1858,8 @@ pub(crate) mod tests {
                 ..SURE
             },
         );
-        // "kettle" is in two negatives and no skill sentence: asked, not acted on.
-        let asked = tier.judge(&engine, "warm up the kettle", &warm);
+        // "samovar" is in two negatives and no skill sentence: asked, not acted on.
+        let asked = tier.judge(&engine, "warm up the samovar", &warm);
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
         // "joke" is in one negative only, "I'm" is an everyday word: acted on.
         let acted = tier.judge(&engine, "I'm freezing, no joke", &warm);
@@ -1826,9 +1867,9 @@ pub(crate) mod tests {
         // The free text of one of the intent's templates, word for word, written as a
         // name: acted on. Not written so, it is still a word of the negatives.
         let route = space.along("nav.navigate_to", 0.3);
-        let acted = tier.judge(&engine, "navigate to Kettle Street", &route);
+        let acted = tier.judge(&engine, "navigate to Samovar Street", &route);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
-        let asked = tier.judge(&engine, "navigate to the kettle", &route);
+        let asked = tier.judge(&engine, "navigate to the samovar", &route);
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
     }
 
@@ -1885,16 +1926,26 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn someones_vehicles_are_vehicles_after_a_possessive() {
+    fn someones_things_are_vehicles_names_and_plurals_after_a_possessive() {
         assert_eq!(
-            someones_vehicles("turn on the AC in my wife's car"),
+            someones_things("turn on the AC in my wife's car"),
             vec!["car".to_owned()]
         );
         assert_eq!(
-            someones_vehicles("the neighbours' van and Dave\u{2019}s truck"),
+            someones_things("the neighbours' van and Dave\u{2019}s truck"),
             vec!["van".to_owned(), "truck".to_owned()]
         );
-        assert!(someones_vehicles("it's car trouble, let's car-pool, my wife's cold").is_empty());
+        assert!(someones_things("it's car trouble, let's car-pool, my wife's cold").is_empty());
+        // A name after "'s", anything but an everyday word after "s'".
+        assert_eq!(
+            someones_things("turn the AC on in my wife's Corolla"),
+            vec!["corolla".to_owned()]
+        );
+        assert_eq!(
+            someones_things("the neighbours' music is too loud, play 'the days' by Avicii"),
+            vec!["music".to_owned()]
+        );
+        assert!(someones_things("my wife's freezing, I'm cold, pump two's tripped").is_empty());
     }
 
     #[test]

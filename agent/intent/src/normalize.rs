@@ -151,12 +151,15 @@ pub const CLAUSE_ENDS: [char; 5] = [',', ';', '.', '?', '!'];
 /// the chorus".
 pub fn spans_clauses(value: &str, text: &str) -> bool {
     let words: Vec<&str> = text.split_whitespace().collect();
-    written_run(value, text).is_some_and(|(first, last)| {
-        words[first..last].iter().any(|w| {
-            w.trim_end_matches(['"', '\'', '\u{2019}', ')'])
-                .ends_with(CLAUSE_ENDS)
-        })
-    })
+    written_run(value, text)
+        .is_some_and(|(first, last)| words[first..last].iter().any(|w| ends_a_clause(w)))
+}
+
+/// Whether a written word ends a clause: its last character, past closing quotes and
+/// brackets, is one of [`CLAUSE_ENDS`] ("again,", "'stop.'").
+fn ends_a_clause(word: &str) -> bool {
+    word.trim_end_matches(['"', '\'', '\u{2019}', ')'])
+        .ends_with(CLAUSE_ENDS)
 }
 
 /// Where `text`'s clauses start among `tokens`, its normalised tokens: the index of each
@@ -166,9 +169,7 @@ pub fn clause_starts(text: &str, tokens: &[String]) -> Vec<usize> {
     // Every token of the text as written, and whether it ends a clause.
     let mut written: Vec<(String, bool)> = Vec::new();
     for word in text.split_whitespace() {
-        let ends = word
-            .trim_end_matches(['"', '\'', '\u{2019}', ')'])
-            .ends_with(CLAUSE_ENDS);
+        let ends = ends_a_clause(word);
         let parts = tokenize(word);
         let last = parts.len();
         written.extend(

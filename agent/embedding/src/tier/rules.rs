@@ -83,22 +83,31 @@ const CONTRACTED: &[&str] = &[
     "someone",
 ];
 
-/// The vehicles of `text` named as someone's: a word written with "'s" (or "s'"), not a
-/// contraction, right before a [`VEHICLES`] word ("car" in "close my mum's car windows").
-pub(super) fn someones_vehicles(text: &str) -> Vec<String> {
+/// The things of `text` named as someone's: a word written with "'s" (or "s'"), not a
+/// contraction, right before a [`VEHICLES`] word ("car" in "close my mum's car windows"),
+/// before a word written as a name ("my wife's Corolla"), or written "s'" before any word
+/// but an everyday one ("the neighbours' music"). After "'s" a word that is neither may be
+/// what someone is ("my wife's cold").
+pub(super) fn someones_things(text: &str) -> Vec<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     words
         .windows(2)
-        .filter(|pair| {
+        .filter_map(|pair| {
             let owner = pair[0].to_lowercase().replace('\u{2019}', "'");
             let owner = owner.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '\'');
-            match owner.strip_suffix("'s") {
-                Some(name) => !name.is_empty() && !CONTRACTED.contains(&name),
-                None => owner.len() > 2 && owner.ends_with("s'"),
-            }
+            let plural = match owner.strip_suffix("'s") {
+                Some(name) if !name.is_empty() && !CONTRACTED.contains(&name) => false,
+                None if owner.len() > 2 && owner.ends_with("s'") => true,
+                _ => return None,
+            };
+            let thing = normalize(pair[1]).into_iter().next()?;
+            let a_name = pair[1].starts_with(|c: char| c.is_uppercase()) && thing != "i";
+            let everyday = COMMON_WORDS.contains(&thing.as_str())
+                || NOT_A_REQUEST.contains(&thing.as_str())
+                || edge_intent::numbers::names_a_number(&thing);
+            (VEHICLES.contains(&thing.as_str()) || (!everyday && (a_name || plural)))
+                .then_some(thing)
         })
-        .filter_map(|pair| normalize(pair[1]).into_iter().next())
-        .filter(|word| VEHICLES.contains(&word.as_str()))
         .collect()
 }
 
@@ -108,7 +117,38 @@ pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", 
 
 /// Words that tell of what was, not what should be: "press one was running fine this
 /// morning" reports, it asks for nothing.
-pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday"];
+pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday", "earlier", "ago"];
+
+/// Devices no skill drives: a request to one ("turn the TV volume down", "mute my
+/// laptop") is for another device than the car's or the plant's.
+pub(super) const OTHER_DEVICES: &[&str] = &[
+    "tv",
+    "telly",
+    "television",
+    "laptop",
+    "tablet",
+    "ipad",
+    "computer",
+    "pc",
+    "fridge",
+    "kettle",
+    "microwave",
+    "toaster",
+    "dishwasher",
+    "printer",
+    "alexa",
+    "headphones",
+    "earbuds",
+    "playstation",
+    "xbox",
+];
+
+/// Words that pass on what someone else thinks or claims ("my colleague reckons press one
+/// is faulty", "the manual says it should run at forty"): an opinion reported, not a
+/// request. The first person's own ("I reckon", "I think") is how requests are softened.
+pub(super) const OPINION_MARKERS: &[&str] = &[
+    "reckons", "thinks", "claims", "believes", "suspects", "says", "reckoned", "claimed",
+];
 
 /// Whether `text` writes `word` (normalised) as a name: capitalised, past its first word
 /// ("navigate to Berlin").
@@ -681,6 +721,26 @@ impl EmbeddingTier {
         })
     }
 
+    /// Whether `tokens` pass on someone's opinion in a word none of `intent`'s sentences
+    /// has ("my wife says she's cold" is the climate's own way of asking).
+    pub(super) fn reports_an_opinion(&self, intent: &str, tokens: &[String]) -> bool {
+        self.has_a_marker_unlike(intent, tokens, |w| OPINION_MARKERS.contains(&w))
+    }
+
+    /// Whether `tokens` name another device ([`OTHER_DEVICES`]) in a word none of
+    /// `intent`'s sentences has, outside the request's free text (`free_words`: "play
+    /// some old TV theme tunes" asks for music).
+    pub(super) fn names_another_device(
+        &self,
+        intent: &str,
+        tokens: &[String],
+        free_words: &[String],
+    ) -> bool {
+        self.has_a_marker_unlike(intent, tokens, |w| {
+            OTHER_DEVICES.contains(&w) && !free_words.iter().any(|f| f == w)
+        })
+    }
+
     /// Whether `tokens` put the request off to later ("tomorrow", "in ten minutes") in a
     /// word none of `intent`'s sentences has. A refusal put off is still one ("not right
     /// now, maybe later").
@@ -831,11 +891,11 @@ impl EmbeddingTier {
         })
     }
 
-    /// Whether `text` speaks of someone else's vehicle ("turn on the AC in my wife's car",
-    /// "close my mum's car windows") where none of `intent`'s sentences does: the request
-    /// is not for this one.
-    pub(super) fn speaks_of_someone_elses_vehicle(&self, intent: &str, text: &str) -> bool {
-        someones_vehicles(text)
+    /// Whether `text` speaks of someone else's thing ("turn on the AC in my wife's car",
+    /// "the neighbours' music is too loud") where none of `intent`'s sentences does: the
+    /// request is not for this one.
+    pub(super) fn speaks_of_someone_elses_thing(&self, intent: &str, text: &str) -> bool {
+        someones_things(text)
             .iter()
             .any(|v| !self.someones.get(intent).is_some_and(|had| had.contains(v)))
     }
