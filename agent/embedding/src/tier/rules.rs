@@ -116,8 +116,9 @@ pub(super) fn someones_things(text: &str) -> Vec<String> {
 pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", "before", "after"];
 
 /// Words that tell of what was, not what should be: "press one was running fine this
-/// morning" reports, it asks for nothing.
-pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday", "earlier", "ago"];
+/// morning" reports, it asks for nothing. Not "earlier": "drop the route we set earlier"
+/// asks to cancel it.
+pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday", "ago"];
 
 /// Devices no skill drives: a request to one ("turn the TV volume down", "mute my
 /// laptop") is for another device than the car's or the plant's.
@@ -893,11 +894,21 @@ impl EmbeddingTier {
 
     /// Whether `text` speaks of someone else's thing ("turn on the AC in my wife's car",
     /// "the neighbours' music is too loud") where none of `intent`'s sentences does: the
-    /// request is not for this one.
-    pub(super) fn speaks_of_someone_elses_thing(&self, intent: &str, text: &str) -> bool {
-        someones_things(text)
-            .iter()
-            .any(|v| !self.someones.get(intent).is_some_and(|had| had.contains(v)))
+    /// request is not for this one. A thing in the request's free text (`free_words`: "get
+    /// me to King's Cross", "navigate to the kids' school") is where to go or what to play.
+    pub(super) fn speaks_of_someone_elses_thing(
+        &self,
+        intent: &str,
+        text: &str,
+        free_words: &[String],
+    ) -> bool {
+        someones_things(text).iter().any(|thing| {
+            !free_words.contains(thing)
+                && !self
+                    .someones
+                    .get(intent)
+                    .is_some_and(|had| had.contains(thing))
+        })
     }
 
     /// Whether a sentence of `intent` has `word`.
