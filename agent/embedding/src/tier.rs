@@ -449,9 +449,10 @@ impl EmbeddingTier {
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
                 // So is a report of the past the intent's sentences never make, an opinion
-                // passed on, another device, a question of what should be or a condition, a wish to keep things as they are, a
-                // place elsewhere (the request's free text, a destination, is no place),
-                // and a request said to someone else or of "your" thing.
+                // passed on, another device, a question of what should be or a condition,
+                // a wish to keep things as they are, a place elsewhere (the request's free
+                // text, a destination, is no place), and a request said to someone else,
+                // passed on to someone ("tell Dave to ...") or of "your" thing.
                 if matches!(decision, Decision::Accept(_)) {
                     let free_words: Vec<String> = engine
                         .text_slots(&intent)
@@ -467,6 +468,7 @@ impl EmbeddingTier {
                         || self.speaks_of_what_should_be(&intent, &tokens)
                         || self.sets_a_condition(&intent, &tokens, &free_words)
                         || self.says_it_to_someone(&intent, text, &tokens)
+                        || rules::relays_a_request(&tokens)
                         || self.speaks_of_someone_elses_thing(&intent, text, &free_words)
                         || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_words)
@@ -1193,7 +1195,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn an_opinion_another_device_or_someone_elses_thing_is_asked_about_not_acted_on() {
+    fn an_opinion_another_device_someone_elses_thing_or_a_relayed_request_is_asked_about() {
         let engine = engine();
         let (tier, space) = fitted(&engine, SURE);
         let troubleshoot = space.along("troubleshoot.start", 0.0);
@@ -1215,6 +1217,16 @@ pub(crate) mod tests {
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
         let play = space.along("media.play", 0.0);
         let acted = tier.judge(&engine, "play some old TV theme tunes", &play);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // A request passed on to someone; "tell me", or a machine told, is for the
+        // assistant.
+        let stop = space.along("equipment.stop", 0.0);
+        let asked = tier.judge(&engine, "tell Dave to shut down pump 3", &stop);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let acted = tier.judge(&engine, "tell pump 3 to shut down", &stop);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        let status = space.along("equipment.status", 0.0);
+        let acted = tier.judge(&engine, "tell me how pump 3 is going to cope", &status);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
         // Someone's place to go is no one else's thing.
         let route = space.along("nav.navigate_to", 0.0);

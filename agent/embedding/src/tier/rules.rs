@@ -232,6 +232,31 @@ pub(super) const NORM_MARKERS: &[&str] = &[
     "specification",
 ];
 
+/// Verbs that pass a request on to someone ("tell Dave to shut down pump one", "ask the
+/// supervisor to check press two").
+const RELAY_VERBS: &[&str] = &["tell", "ask"];
+
+/// Whether `tokens` pass a request on to someone else: a [`RELAY_VERBS`] word, someone
+/// (not "me", "us" or "you", and no number: "tell pump two to stop" speaks to the pump),
+/// and "to" within five words.
+pub(super) fn relays_a_request(tokens: &[String]) -> bool {
+    tokens.iter().enumerate().any(|(i, w)| {
+        RELAY_VERBS.contains(&w.as_str())
+            && tokens
+                .get(i + 1)
+                .is_some_and(|someone| !matches!(someone.as_str(), "me" | "us" | "you" | "to"))
+            && tokens[i + 1..]
+                .iter()
+                .take(6)
+                .position(|w| w == "to")
+                .is_some_and(|at| {
+                    !tokens[i + 1..i + 1 + at]
+                        .iter()
+                        .any(|w| edge_intent::numbers::names_a_number(w))
+                })
+    })
+}
+
 /// Words said before a comma to open a request that name nobody: sounds and calls
 /// ("oi, turn it up", "right, start pump 2").
 pub(super) const INTERJECTIONS: &[&str] = &[
