@@ -1209,10 +1209,11 @@ pub(crate) mod tests {
                 "{text}: {asked:?}"
             );
         }
-        // Another device, except in the free text.
+        // Someone else's thing.
         let volume = space.along("media.volume", 0.0);
         let asked = tier.judge(&engine, "the neighbours' music is too loud", &volume);
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // Another device, except in the free text.
         let asked = tier.judge(&engine, "turn the TV volume down", &volume);
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
         let play = space.along("media.play", 0.0);

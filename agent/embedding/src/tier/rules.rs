@@ -237,8 +237,8 @@ pub(super) const NORM_MARKERS: &[&str] = &[
 const RELAY_VERBS: &[&str] = &["tell", "ask"];
 
 /// Whether `tokens` pass a request on to someone else: a [`RELAY_VERBS`] word, someone
-/// (not "me", "us" or "you", and no number: "tell pump two to stop" speaks to the pump),
-/// and "to" within five words.
+/// in at most five words (not "me", "us" or "you", and no number: "tell pump two to
+/// stop" speaks to the pump), then "to".
 pub(super) fn relays_a_request(tokens: &[String]) -> bool {
     tokens.iter().enumerate().any(|(i, w)| {
         RELAY_VERBS.contains(&w.as_str())
