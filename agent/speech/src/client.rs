@@ -200,7 +200,9 @@ impl Chosen {
 /// words were all heard in the free transcript too: the grammar fixes the carrier phrase,
 /// never the free text ("navigate to the office" heard "and navigate the target office"
 /// must not become a route to "turn it off"), it drops at most one word the free pass
-/// heard surely, and it keeps at least half as many words as the free transcript (the
+/// heard surely and only a small one (`SMALL_WORDS`: "for" in "is pumped for running";
+/// "trunk" in "Pops the trunk for me." was said, however near "Pause the track for me."
+/// comes), and it keeps at least half as many words as the free transcript (the
 /// grammar corrects words, it does not explain speech away: "Lord have to whom to you" is
 /// not "do not").
 pub fn choose(
@@ -240,7 +242,10 @@ pub fn choose(
             .iter()
             .flat_map(|w| plain_words(w))
             .all(|w| heard.contains(&w))
-        || sure_words_lost(first, &said) > MAX_SURE_WORDS_LOST
+        || sure_words_lost(first, &said)
+            .iter()
+            .enumerate()
+            .any(|(i, w)| i >= MAX_SURE_WORDS_LOST || !SMALL_WORDS.contains(&w.as_str()))
         || said.len() * 2 < heard.len()
         || !names_the_machines_heard(&first.text, &biased.text)
     {
@@ -285,15 +290,27 @@ const SURE_WORD_P: f32 = 0.9;
 /// The grammar may replace at most this many surely heard words: more, and the speech was
 /// something else ("we'll come into the slot for next week" is not "we'll continue").
 const MAX_SURE_WORDS_LOST: usize = 1;
+/// The only words heard surely that the grammar may replace: function words, which a
+/// recogniser writes for a sound it half heard ("Turn with all you down" for "turn the
+/// volume down"). A surely heard content word was said.
+const SMALL_WORDS: &[&str] = &[
+    "a", "all", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do",
+    "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is",
+    "it", "its", "me", "my", "no", "not", "of", "off", "on", "or", "our", "out", "she", "so",
+    "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those",
+    "to", "too", "up", "us", "was", "we", "were", "what", "when", "which", "who", "will", "with",
+    "would", "you", "your",
+];
 
-/// The words the free pass heard surely that the biased transcript (`kept`, its plain
-/// words) does not have.
-fn sure_words_lost(free: &Hypothesis, kept: &[String]) -> usize {
+/// The plain words the free pass heard surely that the biased transcript (`kept`, its plain
+/// words) does not have, in the order heard.
+fn sure_words_lost(free: &Hypothesis, kept: &[String]) -> Vec<String> {
     free.words
         .iter()
         .filter(|w| w.p >= SURE_WORD_P)
-        .filter(|w| plain_words(&w.word).iter().any(|p| !kept.contains(p)))
-        .count()
+        .flat_map(|w| plain_words(&w.word))
+        .filter(|p| !kept.contains(p))
+        .collect()
 }
 
 /// The rival readings of a command taken as the recogniser heard it: sentences of the
@@ -705,11 +722,17 @@ mod tests {
             choose(&heard(sure, long), command, |_, _| true, 7.5).source,
             "free"
         );
-        // One surely heard word may be replaced ("pass in your side" -> "passenger side").
-        let one = || vec![word("we'll", 0.7), word("next", 0.6), word("week", 0.99)];
+        // One surely heard small word may be replaced ("pass in your side" -> "passenger side").
+        let one = || vec![word("we'll", 0.7), word("into", 0.97), word("week", 0.6)];
         assert_eq!(
             choose(&heard(one(), long), command, |_, _| true, 7.5).source,
             "grammar"
+        );
+        // Never a surely heard content word ("Pops the trunk for me." is no "Pause the track").
+        let content = vec![word("we'll", 0.7), word("next", 0.6), word("week", 0.99)];
+        assert_eq!(
+            choose(&heard(content, long), command, |_, _| true, 7.5).source,
+            "free"
         );
         // Two words for eight: speech explained away, not corrected.
         let short = choose(&heard(one(), "We'll continue"), command, |_, _| true, 7.5);
