@@ -311,8 +311,14 @@ impl Classifier {
             .into_iter()
             .zip(&self.classes)
             .map(|(mut sims, name)| {
+                // The k largest, then in order (summed as a full sort would: same score).
+                let k = sims.len().min(k);
+                if k > 0 && k < sims.len() {
+                    sims.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+                    sims.truncate(k);
+                }
                 sims.sort_by(|a, b| b.total_cmp(a));
-                let top = &sims[..sims.len().min(k)];
+                let top = &sims[..k];
                 Scored {
                     intent: name.clone(),
                     score: top.iter().sum::<f32>() / top.len().max(1) as f32,
@@ -442,8 +448,30 @@ fn fit_softmax(points: &[(Vec<f32>, usize)], classes: usize, dim: usize) -> (Vec
     (weights, biases)
 }
 
+/// Lanes of [`dot`]'s partial sums.
+const DOT_LANES: usize = 8;
+
+/// The dot product, summed in [`DOT_LANES`] independent lanes: a single running sum is
+/// one long chain of dependent additions the compiler may not reorder, so it cannot use
+/// SIMD; lanes can. kNN scores every training sentence (5,335 of 384 dimensions for the
+/// example skills) for every utterance: one sum took 3 ms, most of the judgement's time.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut lanes = [0.0f32; DOT_LANES];
+    let (a_chunks, b_chunks) = (a.chunks_exact(DOT_LANES), b.chunks_exact(DOT_LANES));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for ((lane, x), y) in lanes.iter_mut().zip(x).zip(y) {
+            *lane += x * y;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 fn unit_length(v: &[f32]) -> Vec<f32> {
@@ -458,6 +486,22 @@ fn unit_length(v: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dot_product_in_lanes_is_the_plain_sum() {
+        for n in [0, 1, 7, 8, 9, 384, 389] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 7.0).collect();
+            let plain: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
+            assert!(
+                (f64::from(dot(&a, &b)) - plain).abs() < 1e-4,
+                "{n} dimensions: {} against {plain}",
+                dot(&a, &b)
+            );
+        }
+        // Vectors of unequal length: the shorter decides.
+        assert_eq!(dot(&[1.0, 2.0, 3.0], &[1.0, 1.0]), 3.0);
+    }
 
     fn labels(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| (*s).to_owned()).collect()
