@@ -476,7 +476,7 @@ impl EmbeddingTier {
                             // A template's free text may name what only the negatives
                             // speak of ("navigate to Berlin"); a name, not "podcasts".
                             self.none_only.contains(w)
-                                && !(free_words.contains(w)
+                                && !(rules::in_free_text(&free_words, w)
                                     && rules::written_as_a_name(text, w)
                                     && templated(&intent))
                         })
@@ -1245,6 +1245,24 @@ pub(crate) mod tests {
         let text = "I reckon pump three won't build pressure";
         let acted = tier.judge(&engine, text, &troubleshoot);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // Words passed on; the speaker's own said again are a request.
+        let stop = space.along("equipment.stop", 0.0);
+        let asked = tier.judge(&engine, "the foreman said stop pump 3 and left", &stop);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        for text in ["I said stop pump 3", "I just said stop pump 3"] {
+            let acted = tier.judge(&engine, text, &stop);
+            assert!(
+                matches!(acted.verdict, Verdict::Accept(_)),
+                "{text}: {acted:?}"
+            );
+        }
+        // Advice against it; not "I wouldn't mind".
+        let window = space.along("window.set", 0.0);
+        let refused = tier.judge(&engine, "I wouldn't open the windows in this rain", &window);
+        assert!(matches!(refused.verdict, Verdict::None), "{refused:?}");
+        let play = space.along("media.play", 0.0);
+        let acted = tier.judge(&engine, "I wouldn't mind some jazz", &play);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
     }
 
     #[test]
@@ -1345,6 +1363,35 @@ pub(crate) mod tests {
         assert!(
             tier.clauses_to_judge("kids, close all your windows", &asked)
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn messages_passed_on_and_their_vehicles_are_someone_elses() {
+        let relays = |text: &str| rules::relays_a_request(&normalize(text));
+        for text in [
+            "tell Dave to shut down pump 3",
+            "let the foreman know pump 1 is vibrating badly",
+            "tell everyone the AC is staying off",
+            "get the night shift to stop press 2",
+        ] {
+            assert!(relays(text), "{text}");
+        }
+        for text in [
+            "tell pump 3 to shut down",
+            "let me know the pressure on pump 2",
+            "can you tell what the pressure on pump 2 is",
+            "get the cabin to 20 degrees",
+            "get her side to 22",
+            "get me to the airport",
+        ] {
+            assert!(!relays(text), "{text}");
+        }
+        assert_eq!(someones_things("my dad keeps his car at 18"), ["car"]);
+        assert!(someones_things("warm up her side, she's in their seat").is_empty());
+        assert_eq!(
+            rules::conditions(&normalize("turn it up every time this song comes on")),
+            ["every"]
         );
     }
 

@@ -25,6 +25,12 @@ fn sentences_with(counts: &WordCounts, label: &str, word: &str) -> usize {
         .map_or(0, |(_, words)| words.get(word).copied().unwrap_or(0))
 }
 
+/// Whether `word` is one of the request's free text (`free_words`: a destination, a song,
+/// a symptom), which says what to play or where to go, never how the request is meant.
+pub(super) fn in_free_text(free_words: &[String], word: &str) -> bool {
+    free_words.iter().any(|f| f == word)
+}
+
 /// Determiners that say whose a thing is ("my phone").
 pub(super) const POSSESSIVES: &[&str] = &["my", "our", "your"];
 
@@ -86,8 +92,9 @@ const CONTRACTED: &[&str] = &[
 /// The things of `text` named as someone's: a word written with "'s" (or "s'"), not a
 /// contraction, right before a [`VEHICLES`] word ("car" in "close my mum's car windows"),
 /// before a word written as a name ("my wife's Corolla"), or written "s'" before any word
-/// but an everyday one ("the neighbours' music"). After "'s" a word that is neither may be
-/// what someone is ("my wife's cold").
+/// but an everyday one ("the neighbours' music"); and a vehicle after "his", "her" or
+/// "their" ("my dad keeps his car at 18"). After "'s" a word that is neither may be what
+/// someone is ("my wife's cold").
 pub(super) fn someones_things(text: &str) -> Vec<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     words
@@ -95,6 +102,10 @@ pub(super) fn someones_things(text: &str) -> Vec<String> {
         .filter_map(|pair| {
             let owner = pair[0].to_lowercase().replace('\u{2019}', "'");
             let owner = owner.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+            if THIRD_PARTY.contains(&owner) {
+                let thing = normalize(pair[1]).into_iter().next()?;
+                return VEHICLES.contains(&thing.as_str()).then_some(thing);
+            }
             let plural = match owner.strip_suffix("'s") {
                 Some(name) if !name.is_empty() && !CONTRACTED.contains(&name) => false,
                 None if owner.len() > 2 && owner.ends_with("s'") => true,
@@ -150,6 +161,27 @@ pub(super) const OTHER_DEVICES: &[&str] = &[
 pub(super) const OPINION_MARKERS: &[&str] = &[
     "reckons", "thinks", "claims", "believes", "suspects", "says", "reckoned", "claimed",
 ];
+
+/// Words that report what was said, by anyone but the speaker or the assistant ("she
+/// said turn the AC off and walked away"; "I said turn it off" says it again, "ignore
+/// what I just said" cancels).
+const SAID: &[&str] = &["said", "told"];
+
+/// Words between a speaker and [`SAID`] ("I just said").
+const BEFORE_SAID: &[&str] = &["just", "already", "also", "only", "literally", "even"];
+
+/// Whether the word at `i` of `tokens` passes on someone else's words or opinion
+/// ([`OPINION_MARKERS`], or [`SAID`] after anyone but "I", "we" or "you").
+fn passes_on_words(tokens: &[String], i: usize) -> bool {
+    let w = tokens[i].as_str();
+    let speaker = tokens[..i]
+        .iter()
+        .rev()
+        .map(String::as_str)
+        .find(|w| !BEFORE_SAID.contains(w));
+    OPINION_MARKERS.contains(&w)
+        || (SAID.contains(&w) && speaker.is_some_and(|s| !matches!(s, "i" | "we" | "you")))
+}
 
 /// Whether `text` writes `word` (normalised) as a name: capitalised, past its first word
 /// ("navigate to Berlin").
@@ -232,28 +264,75 @@ pub(super) const NORM_MARKERS: &[&str] = &[
     "specification",
 ];
 
-/// Verbs that pass a request on to someone ("tell Dave to shut down pump one", "ask the
-/// supervisor to check press two").
-const RELAY_VERBS: &[&str] = &["tell", "ask"];
+/// People a request or a message may be passed on to ("get the night shift to shut down
+/// press 2", where "get the cabin to 20" asks for it; "tell everyone the AC is staying
+/// off", where "tell what the pressure is" asks for it).
+/// Not "her" or "my wife": "get her side to 22" asks for the passenger's side.
+const PEOPLE: &[&str] = &[
+    "someone",
+    "somebody",
+    "everyone",
+    "everybody",
+    "shift",
+    "crew",
+    "team",
+    "foreman",
+    "supervisor",
+    "manager",
+    "boss",
+    "operator",
+    "operators",
+    "technician",
+    "engineer",
+    "maintenance",
+    "guys",
+    "lads",
+];
 
-/// Whether `tokens` pass a request on to someone else: a [`RELAY_VERBS`] word, someone
-/// in at most five words (not "me", "us" or "you", and no number: "tell pump two to
-/// stop" speaks to the pump), then "to".
+/// Whether `tokens` pass a request or a message on to someone else:
+/// - "tell" or "ask", someone (not "me", "us" or "you"), then "to" within six words and
+///   no number before it ("tell pump two to stop" speaks to the pump);
+/// - "tell" one of [`PEOPLE`] within three words ("tell everyone in the car the AC is
+///   staying off": a message);
+/// - "let" someone "know" ("let the foreman know vibration on pump 1 looks high");
+/// - "get" one of [`PEOPLE`], then "to" within six words.
 pub(super) fn relays_a_request(tokens: &[String]) -> bool {
-    tokens.iter().enumerate().any(|(i, w)| {
-        RELAY_VERBS.contains(&w.as_str())
-            && tokens
-                .get(i + 1)
-                .is_some_and(|someone| !matches!(someone.as_str(), "me" | "us" | "you" | "to"))
-            && tokens[i + 1..]
-                .iter()
-                .take(6)
-                .position(|w| w == "to")
-                .is_some_and(|at| {
-                    !tokens[i + 1..i + 1 + at]
-                        .iter()
-                        .any(|w| edge_intent::numbers::names_a_number(w))
-                })
+    let someone_at = |i: usize| {
+        tokens
+            .get(i)
+            .is_some_and(|someone| !matches!(someone.as_str(), "me" | "us" | "you" | "to"))
+    };
+    // Where "to" follows within six words, with no number before it.
+    let to_after = |i: usize| {
+        tokens[i + 1..]
+            .iter()
+            .take(6)
+            .position(|w| w == "to")
+            .filter(|&at| {
+                !tokens[i + 1..i + 1 + at]
+                    .iter()
+                    .any(|w| edge_intent::numbers::names_a_number(w))
+            })
+    };
+    let people_within = |i: usize, n: usize| {
+        tokens[i + 1..]
+            .iter()
+            .take(n)
+            .any(|w| PEOPLE.contains(&w.as_str()))
+    };
+    tokens.iter().enumerate().any(|(i, w)| match w.as_str() {
+        "tell" => someone_at(i + 1) && (to_after(i).is_some() || people_within(i, 3)),
+        "ask" => someone_at(i + 1) && to_after(i).is_some(),
+        "let" => {
+            someone_at(i + 1)
+                && tokens[i + 1..]
+                    .iter()
+                    .take(5)
+                    .position(|w| w == "know")
+                    .is_some_and(|at| at > 0)
+        }
+        "get" => to_after(i).is_some_and(|at| people_within(i, at)),
+        _ => false,
     })
 }
 
@@ -382,6 +461,8 @@ fn is_a_condition(words: &[String], i: usize) -> bool {
                 && !before.is_some_and(|b| WHETHER_BEFORE_IF.contains(&b))
         }
         "once" => next.is_some_and(|n| SUBJECT_AFTER_ONCE.contains(&n)),
+        // "every time this song comes on": a habit, or a rule for later.
+        "every" => next == Some("time"),
         w => CONDITION_WORDS.contains(&w),
     }
 }
@@ -679,6 +760,14 @@ impl EmbeddingTier {
             ["dont" | "never", "forget", ..] => return false,
             [first @ ("dont" | "never"), next, ..] => (*first, *next),
             ["do", "not", next, ..] => ("do", *next),
+            // Advice against it ("I wouldn't open the window in this rain"); "I wouldn't
+            // mind some music" asks, and "I wouldn't do that" is a no.
+            ["i", "wouldnt", next, ..]
+                if !matches!(*next, "mind" | "say" | "object")
+                    && !self.refusals.contains(intent) =>
+            {
+                ("wouldnt", *next)
+            }
             // "no need to X": the "no" was skipped as an answer's.
             ["need", "to", next, ..] if start > 0 && tokens[start - 1] == "no" => ("need", *next),
             _ => return false,
@@ -750,7 +839,8 @@ impl EmbeddingTier {
     /// Whether `tokens` pass on someone's opinion in a word none of `intent`'s sentences
     /// has ("my wife says she's cold" is the climate's own way of asking).
     pub(super) fn reports_an_opinion(&self, intent: &str, tokens: &[String]) -> bool {
-        self.has_a_marker_unlike(intent, tokens, |w| OPINION_MARKERS.contains(&w))
+        (0..tokens.len())
+            .any(|i| passes_on_words(tokens, i) && !self.is_a_word_of(intent, &tokens[i]))
     }
 
     /// Whether `tokens` name another device ([`OTHER_DEVICES`]) in a word none of
@@ -763,7 +853,7 @@ impl EmbeddingTier {
         free_words: &[String],
     ) -> bool {
         self.has_a_marker_unlike(intent, tokens, |w| {
-            OTHER_DEVICES.contains(&w) && !free_words.iter().any(|f| f == w)
+            OTHER_DEVICES.contains(&w) && !in_free_text(free_words, w)
         })
     }
 
@@ -800,7 +890,7 @@ impl EmbeddingTier {
         free_words: &[String],
     ) -> bool {
         conditions(tokens).into_iter().any(|w| {
-            !free_words.iter().any(|f| f == w)
+            !in_free_text(free_words, w)
                 && !self.conditions.get(intent).is_some_and(|c| c.contains(w))
         })
     }
@@ -904,7 +994,7 @@ impl EmbeddingTier {
                     && sentences_with(&self.owned, intent, place) == 0;
                 let unknown = |word: &str| {
                     !self.is_a_word_of(intent, word)
-                        && !free_words.iter().any(|w| w == word)
+                        && !in_free_text(free_words, word)
                         && !COMMON_WORDS.contains(&word)
                         && !NOT_A_REQUEST.contains(&word)
                         && !edge_intent::numbers::names_a_number(word)
@@ -928,7 +1018,7 @@ impl EmbeddingTier {
         free_words: &[String],
     ) -> bool {
         someones_things(text).iter().any(|thing| {
-            !free_words.contains(thing)
+            !in_free_text(free_words, thing)
                 && !self
                     .someones
                     .get(intent)
