@@ -469,6 +469,9 @@ impl EmbeddingTier {
                         || self.sets_a_condition(&intent, &tokens, &free_words)
                         || self.says_it_to_someone(&intent, text, &tokens)
                         || rules::relays_a_request(&tokens)
+                        // Unless the intent's own sentences say "I'll" ("forget it,
+                        // I'll do it myself" cancels).
+                        || (rules::does_it_themselves(text) && !self.is_a_word_of(&intent, "ill"))
                         || self.speaks_of_someone_elses_thing(&intent, text, &free_words)
                         || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_words)
@@ -1263,6 +1266,13 @@ pub(crate) mod tests {
         let play = space.along("media.play", 0.0);
         let acted = tier.judge(&engine, "I wouldn't mind some jazz", &play);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // What the speaker will do; a cancel's own sentences say "I'll".
+        let ac = space.along("climate.ac", 0.0);
+        let asked = tier.judge(&engine, "at the next stop I'll put the AC back on", &ac);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        let cancel = space.along("dialog.cancel", 0.0);
+        let acted = tier.judge(&engine, "never mind, I'll sort it myself", &cancel);
+        assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
     }
 
     #[test]
@@ -1388,6 +1398,22 @@ pub(crate) mod tests {
             assert!(!relays(text), "{text}");
         }
         assert_eq!(someones_things("my dad keeps his car at 18"), ["car"]);
+        assert_eq!(
+            someones_things("turn off my neighbour's air conditioning"),
+            ["air"]
+        );
+        assert!(someones_things("open my wife's window").is_empty());
+        let themselves = rules::does_it_themselves;
+        assert!(themselves(
+            "at the next stop I\u{2019}ll put the AC back on"
+        ));
+        assert!(themselves("I will switch pump 2 off myself"));
+        assert!(!themselves("I'll have the AC on please"));
+        assert!(!themselves("I feel ill, turn the heat down"));
+        assert_eq!(
+            rules::conditions(&normalize("in case the battery runs low, find a charger")),
+            ["in"]
+        );
         assert!(someones_things("warm up her side, she's in their seat").is_empty());
         assert_eq!(
             rules::conditions(&normalize("turn it up every time this song comes on")),

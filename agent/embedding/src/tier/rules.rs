@@ -89,10 +89,15 @@ const CONTRACTED: &[&str] = &[
     "someone",
 ];
 
+/// People whose things are never the car's or the plant's ("turn off my neighbour's air
+/// conditioning"), where "my wife's window" may well be the passenger's.
+const OUTSIDERS: &[&str] = &["neighbour", "neighbor", "neighbours", "neighbors"];
+
 /// The things of `text` named as someone's: a word written with "'s" (or "s'"), not a
 /// contraction, right before a [`VEHICLES`] word ("car" in "close my mum's car windows"),
 /// before a word written as a name ("my wife's Corolla"), or written "s'" before any word
-/// but an everyday one ("the neighbours' music"); and a vehicle after "his", "her" or
+/// but an everyday one ("the neighbours' music"), after an [`OUTSIDERS`] word's "'s" the
+/// same; and a vehicle after "his", "her" or
 /// "their" ("my dad keeps his car at 18"). After "'s" a word that is neither may be what
 /// someone is ("my wife's cold").
 pub(super) fn someones_things(text: &str) -> Vec<String> {
@@ -106,9 +111,11 @@ pub(super) fn someones_things(text: &str) -> Vec<String> {
                 let thing = normalize(pair[1]).into_iter().next()?;
                 return VEHICLES.contains(&thing.as_str()).then_some(thing);
             }
-            let plural = match owner.strip_suffix("'s") {
-                Some(name) if !name.is_empty() && !CONTRACTED.contains(&name) => false,
-                None if owner.len() > 2 && owner.ends_with("s'") => true,
+            let (plural, outsider) = match owner.strip_suffix("'s") {
+                Some(name) if !name.is_empty() && !CONTRACTED.contains(&name) => {
+                    (false, OUTSIDERS.contains(&name))
+                }
+                None if owner.len() > 2 && owner.ends_with("s'") => (true, false),
                 _ => return None,
             };
             let thing = normalize(pair[1]).into_iter().next()?;
@@ -116,7 +123,7 @@ pub(super) fn someones_things(text: &str) -> Vec<String> {
             let everyday = COMMON_WORDS.contains(&thing.as_str())
                 || NOT_A_REQUEST.contains(&thing.as_str())
                 || edge_intent::numbers::names_a_number(&thing);
-            (VEHICLES.contains(&thing.as_str()) || (!everyday && (a_name || plural)))
+            (VEHICLES.contains(&thing.as_str()) || (!everyday && (a_name || plural || outsider)))
                 .then_some(thing)
         })
         .collect()
@@ -263,6 +270,37 @@ pub(super) const NORM_MARKERS: &[&str] = &[
     "specs",
     "specification",
 ];
+
+/// What a speaker may say they will do themselves ("at the next stop I'll put the AC back
+/// on"); "I'll have the AC on" asks for it. (An intent whose sentences say "I'll" takes it
+/// as its own: "never mind, I'll sort it myself" cancels.)
+const HANDS_ON: &[&str] = &[
+    "put", "turn", "switch", "open", "close", "shut", "start", "stop", "set", "sort", "fix",
+    "handle", "deal", "check", "crank", "flip", "pop", "roll", "wind", "skip", "pause", "change",
+];
+
+/// Whether `text` says the speaker will do it themselves: "I'll" or "I will" before a
+/// [`HANDS_ON`] verb (written out: normalised, "I'll" is the "ill" of "I feel ill, turn
+/// the heat down").
+pub(super) fn does_it_themselves(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| {
+            w.to_lowercase()
+                .replace('\u{2019}', "'")
+                .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+                .to_owned()
+        })
+        .collect();
+    words.iter().enumerate().any(|(i, w)| {
+        let verb = match w.as_str() {
+            "i'll" => words.get(i + 1),
+            "i" if words.get(i + 1).is_some_and(|n| n == "will") => words.get(i + 2),
+            _ => None,
+        };
+        verb.is_some_and(|v| HANDS_ON.contains(&v.as_str()))
+    })
+}
 
 /// People a request or a message may be passed on to ("get the night shift to shut down
 /// press 2", where "get the cabin to 20" asks for it; "tell everyone the AC is staying
@@ -463,6 +501,8 @@ fn is_a_condition(words: &[String], i: usize) -> bool {
         "once" => next.is_some_and(|n| SUBJECT_AFTER_ONCE.contains(&n)),
         // "every time this song comes on": a habit, or a rule for later.
         "every" => next == Some("time"),
+        // "in case the battery drops under twenty percent, look for a charger".
+        "in" => next == Some("case"),
         w => CONDITION_WORDS.contains(&w),
     }
 }
