@@ -1266,6 +1266,14 @@ pub(crate) mod tests {
         let play = space.along("media.play", 0.0);
         let acted = tier.judge(&engine, "I wouldn't mind some jazz", &play);
         assert!(matches!(acted.verdict, Verdict::Accept(_)), "{acted:?}");
+        // Someone else's liking.
+        let cooler = space.along("climate.adjust_temperature", 0.0);
+        let asked = tier.judge(
+            &engine,
+            "my husband likes it really cold in the car",
+            &cooler,
+        );
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
         // What the speaker will do; a cancel's own sentences say "I'll".
         let ac = space.along("climate.ac", 0.0);
         let asked = tier.judge(&engine, "at the next stop I'll put the AC back on", &ac);

@@ -162,11 +162,13 @@ pub(super) const OTHER_DEVICES: &[&str] = &[
     "xbox",
 ];
 
-/// Words that pass on what someone else thinks or claims ("my colleague reckons press one
-/// is faulty", "the manual says it should run at forty"): an opinion reported, not a
-/// request. The first person's own ("I reckon", "I think") is how requests are softened.
+/// Words that pass on what someone else thinks, claims or likes ("my colleague reckons
+/// press one is faulty", "the manual says it should run at forty", "my husband likes it
+/// really cold in the car"): an opinion reported, not a request. The first person's own
+/// ("I reckon", "I think") is how requests are softened.
 pub(super) const OPINION_MARKERS: &[&str] = &[
-    "reckons", "thinks", "claims", "believes", "suspects", "says", "reckoned", "claimed",
+    "reckons", "thinks", "claims", "believes", "suspects", "says", "reckoned", "claimed", "likes",
+    "loves", "hates", "prefers",
 ];
 
 /// Words that report what was said, by anyone but the speaker or the assistant ("she
