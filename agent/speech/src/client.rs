@@ -292,7 +292,8 @@ const SURE_WORD_P: f32 = 0.9;
 const MAX_SURE_WORDS_LOST: usize = 1;
 /// The only words heard surely that the grammar may replace: function words, which a
 /// recogniser writes for a sound it half heard ("Turn with all you down" for "turn the
-/// volume down"). A surely heard content word was said.
+/// volume down"). A surely heard content word was said. (Not edge-intent's `WEAK_WORDS`:
+/// those are the words never matched by sound, and "all" anchors "all seats" there.)
 const SMALL_WORDS: &[&str] = &[
     "a", "all", "an", "and", "are", "as", "at", "be", "but", "by", "can", "could", "did", "do",
     "does", "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is",

@@ -97,9 +97,8 @@ const OUTSIDERS: &[&str] = &["neighbour", "neighbor", "neighbours", "neighbors"]
 /// contraction, right before a [`VEHICLES`] word ("car" in "close my mum's car windows"),
 /// before a word written as a name ("my wife's Corolla"), or written "s'" before any word
 /// but an everyday one ("the neighbours' music"), after an [`OUTSIDERS`] word's "'s" the
-/// same; and a vehicle after "his", "her" or
-/// "their" ("my dad keeps his car at 18"). After "'s" a word that is neither may be what
-/// someone is ("my wife's cold").
+/// same; and a vehicle after "his", "her" or "their" ("my dad keeps his car at 18").
+/// After "'s" a word that is neither may be what someone is ("my wife's cold").
 pub(super) fn someones_things(text: &str) -> Vec<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     words
@@ -183,13 +182,15 @@ const BEFORE_SAID: &[&str] = &["just", "already", "also", "only", "literally", "
 /// ([`OPINION_MARKERS`], or [`SAID`] after anyone but "I", "we" or "you").
 fn passes_on_words(tokens: &[String], i: usize) -> bool {
     let w = tokens[i].as_str();
-    let speaker = tokens[..i]
-        .iter()
-        .rev()
-        .map(String::as_str)
-        .find(|w| !BEFORE_SAID.contains(w));
-    OPINION_MARKERS.contains(&w)
-        || (SAID.contains(&w) && speaker.is_some_and(|s| !matches!(s, "i" | "we" | "you")))
+    let someone_elses = || {
+        tokens[..i]
+            .iter()
+            .rev()
+            .map(String::as_str)
+            .find(|w| !BEFORE_SAID.contains(w))
+            .is_some_and(|speaker| !matches!(speaker, "i" | "we" | "you"))
+    };
+    OPINION_MARKERS.contains(&w) || (SAID.contains(&w) && someone_elses())
 }
 
 /// Whether `text` writes `word` (normalised) as a name: capitalised, past its first word
@@ -306,8 +307,8 @@ pub(super) fn does_it_themselves(text: &str) -> bool {
 
 /// People a request or a message may be passed on to ("get the night shift to shut down
 /// press 2", where "get the cabin to 20" asks for it; "tell everyone the AC is staying
-/// off", where "tell what the pressure is" asks for it).
-/// Not "her" or "my wife": "get her side to 22" asks for the passenger's side.
+/// off", where "tell what the pressure is" asks for it). Not "her" or "my wife": "get her
+/// side to 22" asks for the passenger's side.
 const PEOPLE: &[&str] = &[
     "someone",
     "somebody",
