@@ -449,10 +449,11 @@ impl EmbeddingTier {
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
                 // So is a report of the past the intent's sentences never make, an opinion
-                // passed on, another device, a question of what should be or a condition,
-                // a wish to keep things as they are, a place elsewhere (the request's free
-                // text, a destination, is no place), and a request said to someone else,
-                // passed on to someone ("tell Dave to ...") or of "your" thing.
+                // or words passed on, another device, a question of what should be or a
+                // condition, a wish to keep things as they are, a place elsewhere (the
+                // request's free text, a destination, is no place), a request said to
+                // someone else, passed on to someone ("tell Dave to ...") or of "your"
+                // thing, and what the speaker says they will do themselves.
                 if matches!(decision, Decision::Accept(_)) {
                     let free_words: Vec<String> = engine
                         .text_slots(&intent)
@@ -469,9 +470,7 @@ impl EmbeddingTier {
                         || self.sets_a_condition(&intent, &tokens, &free_words)
                         || self.says_it_to_someone(&intent, text, &tokens)
                         || rules::relays_a_request(&tokens)
-                        // Unless the intent's own sentences say "I'll" ("forget it,
-                        // I'll do it myself" cancels).
-                        || (rules::does_it_themselves(text) && !self.is_a_word_of(&intent, "ill"))
+                        || self.says_they_will_do_it(&intent, text)
                         || self.speaks_of_someone_elses_thing(&intent, text, &free_words)
                         || self.keeps_it_as_it_is(&intent, &tokens)
                         || self.places_it_elsewhere(&intent, &tokens, &free_words)

@@ -886,6 +886,12 @@ impl EmbeddingTier {
             .any(|i| passes_on_words(tokens, i) && !self.is_a_word_of(intent, &tokens[i]))
     }
 
+    /// Whether `text` says the speaker will do it themselves ([`does_it_themselves`]) where
+    /// none of `intent`'s sentences says "I'll" ("forget it, I'll do it myself" cancels).
+    pub(super) fn says_they_will_do_it(&self, intent: &str, text: &str) -> bool {
+        !self.is_a_word_of(intent, "ill") && does_it_themselves(text)
+    }
+
     /// Whether `tokens` name another device ([`OTHER_DEVICES`]) in a word none of
     /// `intent`'s sentences has, outside the request's free text (`free_words`: "play
     /// some old TV theme tunes" asks for music).
