@@ -186,6 +186,10 @@ pub struct EmbeddingTier {
     conditions: BTreeMap<String, BTreeSet<String>>,
     /// Per intent, the [`AS_IT_IS`] phrases its sentences have (by index).
     as_it_is: BTreeMap<String, BTreeSet<usize>>,
+    /// Per intent, the verdicts its sentences pass after a copula ([`rules::verdicts`]:
+    /// "fine" in the dialogue's "that's fine, go ahead"; not "perfect" in "22 degrees
+    /// would be perfect").
+    verdicts: BTreeMap<String, BTreeSet<String>>,
     /// Per label, the same counts of the words right after a possessive ("phone" in "mute
     /// my phone"): whose things each label speaks of.
     owned: WordCounts,
@@ -238,6 +242,7 @@ impl EmbeddingTier {
         let mut owned = WordCounts::new();
         let mut as_it_is: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
         let mut conditions_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut verdicts_passed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut yours: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut someones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         // Per intent: its sentences, and how many of them say no.
@@ -274,6 +279,10 @@ impl EmbeddingTier {
                 .entry(sentence.intent.clone())
                 .or_default()
                 .extend(conditions(&words).into_iter().map(str::to_owned));
+            verdicts_passed
+                .entry(sentence.intent.clone())
+                .or_default()
+                .extend(rules::verdicts(&words).map(str::to_owned));
             yours
                 .entry(sentence.intent.clone())
                 .or_default()
@@ -330,6 +339,7 @@ impl EmbeddingTier {
             negated,
             as_it_is,
             conditions: conditions_used,
+            verdicts: verdicts_passed,
             yours,
             someones,
             refusals: saying_no
@@ -448,8 +458,8 @@ impl EmbeddingTier {
                 // A question put to an intent none of whose sentences opens that way
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
-                // So is a report of the past the intent's sentences never make, an opinion
-                // or words passed on, another device, a question of what should be or a
+                // So is a report of the past the intent's sentences never make, a
+                // comparison, a verdict on a thing as it is, an opinion or words passed on, another device, a question of what should be or a
                 // condition, a wish to keep things as they are, a place elsewhere (the
                 // request's free text, a destination, is no place), a request said to
                 // someone else, passed on to someone ("tell Dave to ...") or of "your"
@@ -463,6 +473,8 @@ impl EmbeddingTier {
                         .collect();
                     if self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
+                        || self.compares(&intent, &tokens)
+                        || self.passes_a_verdict(&intent, &tokens)
                         || self.puts_it_off(&intent, &tokens)
                         || self.reports_an_opinion(&intent, &tokens)
                         || self.names_another_device(&intent, &tokens, &free_words)
@@ -1197,6 +1209,48 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_comparison_a_verdict_a_past_state_or_putting_up_with_it_is_asked_about() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let fan = space.along("climate.set_fan", 0.0);
+        let temperature = space.along("climate.set_temperature", 0.0);
+        let warmer = space.along("climate.adjust_temperature", 0.0);
+        for (text, intent) in [
+            // "than" compares: the number after it is no level to set.
+            ("can you set the fan higher than ten", &fan),
+            // A verdict on a thing as it is.
+            (
+                "twenty two degrees is the perfect temperature",
+                &temperature,
+            ),
+            // A past state reported ("we had the", "we kept the").
+            ("we had the fan on five earlier this morning", &fan),
+            ("we kept the cabin at 21 the whole trip", &temperature),
+            // What the speaker will put up with.
+            ("it's a bit chilly in here but I'll survive", &warmer),
+        ] {
+            let asked = tier.judge(&engine, text, intent);
+            assert!(
+                matches!(asked.verdict, Verdict::Ask(_)),
+                "{text}: {asked:?}"
+            );
+        }
+        // Requests beside them stand: no copula before the verdict word, "had" with no
+        // one who had it, the past state not reported by a person.
+        for (text, intent) in [
+            ("set the fan to five, great", &fan),
+            ("set the temperature to twenty two", &temperature),
+            ("it's a bit chilly in here, warm it up", &warmer),
+        ] {
+            let acted = tier.judge(&engine, text, intent);
+            assert!(
+                matches!(acted.verdict, Verdict::Accept(_)),
+                "{text}: {acted:?}"
+            );
+        }
+    }
+
+    #[test]
     fn an_opinion_another_device_someone_elses_thing_or_a_relayed_request_is_asked_about() {
         let engine = engine();
         let (tier, space) = fitted(&engine, SURE);
@@ -1426,6 +1480,33 @@ pub(crate) mod tests {
             rules::conditions(&normalize("turn it up every time this song comes on")),
             ["every"]
         );
+    }
+
+    #[test]
+    fn verdicts_follow_a_copula_and_past_states_a_person() {
+        let verdicts = |text: &str| {
+            rules::verdicts(&normalize(text))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            verdicts("twenty two degrees is the perfect temperature"),
+            ["perfect"]
+        );
+        assert_eq!(
+            verdicts("charging stations everywhere, that's the future"),
+            ["future"]
+        );
+        assert!(verdicts("perfect, now turn the volume up").is_empty());
+        assert!(verdicts("it's not great, turn it up").is_empty());
+        let past = |text: &str| {
+            let tokens = normalize(text);
+            (0..tokens.len()).any(|i| rules::a_past_state_at(&tokens, i))
+        };
+        assert!(past("we had the fan on five earlier"));
+        assert!(past("I kept my window open all day"));
+        assert!(!past("carry on playing what we had on"));
+        assert!(!past("pump two has had a grinding noise since Monday"));
     }
 
     #[test]

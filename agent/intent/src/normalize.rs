@@ -71,6 +71,10 @@ pub const LEADING_PHRASES: &[&str] = &[
     "hey",
 ];
 
+/// Whole utterances that trail off rather than answer: "so yeah" ends what someone was
+/// saying and says yes to nothing, so its "so" is no run-up to drop.
+const TRAILING_OFF: &[&[&str]] = &[&["so", "yeah"]];
+
 /// Phrases dropped at the end of an utterance.
 pub const TRAILING_PHRASES: &[&str] = &["for me", "thank you", "thanks"];
 
@@ -256,6 +260,9 @@ pub fn texts_per_word<'t>(
 /// start and end, as long as something remains.
 pub fn normalize(text: &str) -> Vec<String> {
     let mut tokens = content_tokens(text);
+    if TRAILING_OFF.iter().any(|phrase| tokens == *phrase) {
+        return tokens;
+    }
     loop {
         let before = tokens.len();
         strip_phrase(&mut tokens, LEADING_PHRASES, true);
@@ -401,6 +408,10 @@ mod tests {
             ["turn", "it", "up", "so", "i", "can", "hear"]
         );
         assert_eq!(normalize("right window down"), ["right", "window", "down"]);
+        // "so yeah" trails off; "okay yeah" and "so yeah, go ahead" answer.
+        assert_eq!(normalize("uh, so yeah"), ["so", "yeah"]);
+        assert_eq!(normalize("okay yeah"), ["yeah"]);
+        assert_eq!(normalize("so yeah, go ahead"), ["yeah", "go", "ahead"]);
     }
 
     #[test]

@@ -137,6 +137,72 @@ pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", 
 /// asks to cancel it.
 pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday", "ago"];
 
+/// Who may have had or kept a thing some way ("we had the fan on five earlier", "we kept
+/// the cabin at 21 the whole trip"): a past state reported, not one asked for.
+const SUBJECTS: &[&str] = &["i", "we", "they", "he", "she"];
+const PAST_STATES: &[&str] = &["had", "kept"];
+
+/// Whether `tokens[i]` reports a past state: one of [`SUBJECTS`], then it, a
+/// [`PAST_STATES`] verb, then a determiner ("we had the AC on"; not "what we had on").
+pub(super) fn a_past_state_at(tokens: &[String], i: usize) -> bool {
+    i > 0
+        && PAST_STATES.contains(&tokens[i].as_str())
+        && SUBJECTS.contains(&tokens[i - 1].as_str())
+        && tokens.get(i + 1).is_some_and(|next| {
+            DETERMINERS.contains(&next.as_str()) || ["his", "her", "their"].contains(&next.as_str())
+        })
+}
+
+/// Words a verdict is passed with ("22 degrees is the perfect temperature", "that's the
+/// future"), normalised (apostrophes dropped: "its", "thats").
+const COPULAS: &[&str] = &["is", "are", "its", "thats", "theyre", "been"];
+const BEFORE_A_VERDICT: &[&str] = &[
+    "the",
+    "a",
+    "really",
+    "actually",
+    "just",
+    "so",
+    "pretty",
+    "absolutely",
+    "quite",
+    "very",
+];
+/// A verdict on a thing as it is: it asks for no change. Not a complaint ("this heat is
+/// ridiculous", "this song is awful" may well ask for one).
+const VERDICTS: &[&str] = &[
+    "perfect",
+    "great",
+    "fine",
+    "nice",
+    "lovely",
+    "good",
+    "brilliant",
+    "excellent",
+    "amazing",
+    "awesome",
+    "outdated",
+    "future",
+];
+
+/// The verdict words of `tokens` passed after a [`COPULAS`] word, with at most two
+/// [`BEFORE_A_VERDICT`] words between.
+pub(super) fn verdicts(tokens: &[String]) -> impl Iterator<Item = &str> + '_ {
+    tokens.iter().enumerate().filter_map(|(i, w)| {
+        if !COPULAS.contains(&w.as_str()) {
+            return None;
+        }
+        tokens[i + 1..]
+            .iter()
+            .take(3)
+            .take_while(|next| {
+                BEFORE_A_VERDICT.contains(&next.as_str()) || VERDICTS.contains(&next.as_str())
+            })
+            .find(|next| VERDICTS.contains(&next.as_str()))
+            .map(String::as_str)
+    })
+}
+
 /// Devices no skill drives: a request to one ("turn the TV volume down", "mute my
 /// laptop") is for another device than the car's or the plant's.
 pub(super) const OTHER_DEVICES: &[&str] = &[
@@ -282,9 +348,14 @@ const HANDS_ON: &[&str] = &[
     "handle", "deal", "check", "crank", "flip", "pop", "roll", "wind", "skip", "pause", "change",
 ];
 
-/// Whether `text` says the speaker will do it themselves: "I'll" or "I will" before a
-/// [`HANDS_ON`] verb (written out: normalised, "I'll" is the "ill" of "I feel ill, turn
-/// the heat down").
+/// What a speaker may say they will put up with ("it's a bit chilly but I'll survive"):
+/// no request either.
+const COPES: &[&str] = &["survive", "manage", "cope", "live", "bear"];
+
+/// Whether `text` says the speaker will (or could) do it themselves: "I'll", "I will" or
+/// "I could" before a [`HANDS_ON`] verb ("I could skip this song but I kind of like it"),
+/// or a [`COPES`] one. Read from the written words: normalised, "I'll" is the "ill" of "I
+/// feel ill, turn the heat down".
 pub(super) fn does_it_themselves(text: &str) -> bool {
     let words: Vec<String> = text
         .split_whitespace()
@@ -298,10 +369,15 @@ pub(super) fn does_it_themselves(text: &str) -> bool {
     words.iter().enumerate().any(|(i, w)| {
         let verb = match w.as_str() {
             "i'll" => words.get(i + 1),
-            "i" if words.get(i + 1).is_some_and(|n| n == "will") => words.get(i + 2),
+            "i" if words
+                .get(i + 1)
+                .is_some_and(|n| n == "will" || n == "could") =>
+            {
+                words.get(i + 2)
+            }
             _ => None,
         };
-        verb.is_some_and(|v| HANDS_ON.contains(&v.as_str()))
+        verb.is_some_and(|v| HANDS_ON.contains(&v.as_str()) || COPES.contains(&v.as_str()))
     })
 }
 
@@ -876,7 +952,23 @@ impl EmbeddingTier {
             .any(|pair| pair[0] == "last" && PAST_TIMES.contains(&pair[1].as_str()));
         self.has_a_marker_unlike(intent, tokens, |w| {
             PAST_MARKERS.contains(&w) || (last_time && w == "last")
-        })
+        }) || (0..tokens.len())
+            .any(|i| a_past_state_at(tokens, i) && !self.is_a_word_of(intent, &tokens[i]))
+    }
+
+    /// Whether `tokens` compare ("than") where none of `intent`'s sentences does: "in his
+    /// car the passenger side is always warmer than the driver side" tells how things
+    /// are, and "set the fan higher than ten" names no level to set.
+    pub(super) fn compares(&self, intent: &str, tokens: &[String]) -> bool {
+        self.has_a_marker_unlike(intent, tokens, |w| w == "than")
+    }
+
+    /// Whether `tokens` pass a verdict on a thing as it is ([`verdicts`]) that none of
+    /// `intent`'s sentences passes: "twenty two degrees is the perfect temperature" asks for
+    /// nothing, where "22 degrees would be perfect" does ("that's fine, go ahead" is the
+    /// dialogue's own).
+    pub(super) fn passes_a_verdict(&self, intent: &str, tokens: &[String]) -> bool {
+        verdicts(tokens).any(|w| !self.verdicts.get(intent).is_some_and(|v| v.contains(w)))
     }
 
     /// Whether `tokens` pass on someone's opinion in a word none of `intent`'s sentences
