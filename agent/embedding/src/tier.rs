@@ -474,7 +474,7 @@ impl EmbeddingTier {
                     if self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
                         || self.compares(&intent, &tokens)
-                        || self.passes_a_verdict(&intent, &tokens)
+                        || self.passes_a_verdict(&intent, text)
                         || self.puts_it_off(&intent, &tokens)
                         || self.reports_an_opinion(&intent, &tokens)
                         || self.names_another_device(&intent, &tokens, &free_words)
@@ -1235,11 +1235,16 @@ pub(crate) mod tests {
                 "{text}: {asked:?}"
             );
         }
-        // Requests beside them stand: no copula before the verdict word, "had" with no
-        // one who had it, the past state not reported by a person.
+        // Requests beside them stand: no copula before the verdict word, a verdict that
+        // answers what came before, a comparison with how it is now.
+        let cancel = space.along("nav.cancel", 0.0);
         for (text, intent) in [
             ("set the fan to five, great", &fan),
-            ("set the temperature to twenty two", &temperature),
+            (
+                "that's fine, I know this street, turn off the directions",
+                &cancel,
+            ),
+            ("twenty five degrees would be nicer than this", &temperature),
             ("it's a bit chilly in here, warm it up", &warmer),
         ] {
             let acted = tier.judge(&engine, text, intent);

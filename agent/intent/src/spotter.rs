@@ -506,16 +506,32 @@ impl TemplateEngine {
                 }
             }
         }
-        candidates.sort_by(|a, b| (b.2 - b.1).cmp(&(a.2 - a.1)).then(a.1.cmp(&b.1)));
+        // A value named by a weak word alone ("my" for the driver's window) gives way to one
+        // named outright: "my wife's hair is blowing everywhere, close the passenger
+        // window" closes the passenger's.
+        let weak = |c: &(usize, usize, usize, edge_core::SlotValue)| {
+            c.2 - c.1 == 1 && crate::phonetic::is_weak(&tokens[c.1])
+        };
+        candidates.sort_by(|a, b| {
+            (b.2 - b.1)
+                .cmp(&(a.2 - a.1))
+                .then(weak(a).cmp(&weak(b)))
+                .then(a.1.cmp(&b.1))
+        });
         let mut second_values: Vec<(usize, edge_core::SlotValue)> = Vec::new();
-        for (slot, start, end, value) in candidates {
+        for candidate in candidates {
+            let weak = weak(&candidate);
+            let (slot, start, end, value) = candidate;
             let name = &intent.slots[slot].0;
             if used[start..end].iter().any(|u| *u) {
                 continue;
             }
             if slots.contains_key(name) {
-                // Another mention of the slot elsewhere in the utterance.
-                second_values.push((slot, value));
+                // Another mention of the slot elsewhere in the utterance (a weak word's
+                // aside: "my" beside "passenger" is no other window).
+                if !weak {
+                    second_values.push((slot, value));
+                }
                 continue;
             }
             used[start..end].iter_mut().for_each(|u| *u = true);
@@ -716,6 +732,22 @@ pub(crate) mod tests {
                 .get("category"),
             Some(&text("restaurant"))
         );
+    }
+
+    #[test]
+    fn a_value_named_outright_beats_one_named_by_a_weak_word() {
+        let e = engine();
+        let window = |text: &str| e.spot_slots("window.set", text).get("window").cloned();
+        let text = |v: &str| Some(SlotValue::Text(v.to_owned()));
+        assert_eq!(
+            window("my wife's hair is blowing everywhere, close the passenger window"),
+            text("passenger")
+        );
+        assert_eq!(
+            window("my passenger wants her window down"),
+            text("passenger")
+        );
+        assert_eq!(window("roll my window up"), text("driver"));
     }
 
     #[test]

@@ -137,6 +137,12 @@ pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", 
 /// asks to cancel it.
 pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday", "ago"];
 
+/// What "than" may compare with that is how things are now or were wanted ("warmer than
+/// this", "louder than I'd like"): a change asked for.
+const AS_NOW: &[&str] = &[
+    "this", "that", "now", "usual", "before", "earlier", "id", "i",
+];
+
 /// Who may have had or kept a thing some way ("we had the fan on five earlier", "we kept
 /// the cabin at 21 the whole trip"): a past state reported, not one asked for.
 const SUBJECTS: &[&str] = &["i", "we", "they", "he", "she"];
@@ -956,19 +962,31 @@ impl EmbeddingTier {
             .any(|i| a_past_state_at(tokens, i) && !self.is_a_word_of(intent, &tokens[i]))
     }
 
-    /// Whether `tokens` compare ("than") where none of `intent`'s sentences does: "in his
-    /// car the passenger side is always warmer than the driver side" tells how things
-    /// are, and "set the fan higher than ten" names no level to set.
+    /// Whether `tokens` compare two things ("than", not before [`AS_NOW`]) where none of
+    /// `intent`'s sentences does: "in his car the passenger side is always warmer than the
+    /// driver side" tells how things are, and "set the fan higher than ten" names no level
+    /// to set; "25 degrees would be nicer than this" asks for a change.
     pub(super) fn compares(&self, intent: &str, tokens: &[String]) -> bool {
-        self.has_a_marker_unlike(intent, tokens, |w| w == "than")
+        tokens.iter().enumerate().any(|(i, w)| {
+            w == "than"
+                && !tokens
+                    .get(i + 1)
+                    .is_some_and(|next| AS_NOW.contains(&next.as_str()))
+                && !self.is_a_word_of(intent, w)
+        })
     }
 
-    /// Whether `tokens` pass a verdict on a thing as it is ([`verdicts`]) that none of
-    /// `intent`'s sentences passes: "twenty two degrees is the perfect temperature" asks for
-    /// nothing, where "22 degrees would be perfect" does ("that's fine, go ahead" is the
-    /// dialogue's own).
-    pub(super) fn passes_a_verdict(&self, intent: &str, tokens: &[String]) -> bool {
-        verdicts(tokens).any(|w| !self.verdicts.get(intent).is_some_and(|v| v.contains(w)))
+    /// Whether the last clause of `text` passes a verdict on a thing as it is
+    /// ([`verdicts`]) that none of `intent`'s sentences passes: "twenty two degrees is the
+    /// perfect temperature" asks for nothing, where "22 degrees would be perfect" does
+    /// ("that's fine, go ahead" is the dialogue's own). A verdict before another clause
+    /// answers what came before it ("that's fine, turn off the directions").
+    pub(super) fn passes_a_verdict(&self, intent: &str, text: &str) -> bool {
+        let Some(last) = crate::clauses::split_clauses(text).pop() else {
+            return false;
+        };
+        verdicts(&normalize(&last))
+            .any(|w| !self.verdicts.get(intent).is_some_and(|v| v.contains(w)))
     }
 
     /// Whether `tokens` pass on someone's opinion in a word none of `intent`'s sentences
