@@ -561,14 +561,17 @@ impl EmbeddingTier {
             return Vec::new();
         };
         // A negation a clause alone could drop; a request said to someone else, whose
-        // clauses would lose the name ("Tom, can you close your window").
+        // clauses would lose the name ("Tom, can you close your window"); a quote, whose
+        // clause alone would lose who said, sang or read it out ("the procedure reads,
+        // check the pressure on pump 3").
         let tokens = normalize(text);
+        let clauses = split_clauses(text);
         if tokens.iter().any(|w| NEGATIONS.contains(&w.as_str()))
             || self.says_it_to_someone(intent, text, &tokens)
+            || clauses.iter().any(|c| rules::opens_a_quote(&normalize(c)))
         {
             return Vec::new();
         }
-        let clauses = split_clauses(text);
         // A clause that is a condition ("if it gets hot later, would the AC come on by
         // itself") or a time ("in ten minutes, start pump 3") is no reason beside a
         // request: the request alone would drop it. (A condition inside the other clause
@@ -1512,6 +1515,31 @@ pub(crate) mod tests {
         assert!(past("I kept my window open all day"));
         assert!(!past("carry on playing what we had on"));
         assert!(!past("pump two has had a grinding noise since Monday"));
+        assert_eq!(
+            verdicts("the passenger side is warm enough now"),
+            ["enough"]
+        );
+        assert!(verdicts("it's not warm enough, turn it up").is_empty());
+        let quote = |clause: &str| rules::opens_a_quote(&normalize(clause));
+        assert!(quote("and then he sang"));
+        assert!(quote("the procedure reads"));
+        assert!(!quote("I missed what he said"));
+        assert!(!quote("I said"));
+    }
+
+    #[test]
+    fn a_quote_is_not_rescued_by_its_clauses_and_a_habit_is_asked_about() {
+        let engine = engine();
+        let (tier, space) = fitted(&engine, SURE);
+        let route = space.along("nav.navigate_to", 0.0);
+        let text = "and then he sang, take me to the river";
+        let whole = tier.judge(&engine, text, &route);
+        assert!(matches!(whole.verdict, Verdict::Ask(_)), "{whole:?}");
+        assert!(tier.clauses_to_judge(text, &whole).is_empty());
+        let nearby = space.along("nav.find_nearby", 0.0);
+        let text = "my son always asks where the nearest restaurant is";
+        let asked = tier.judge(&engine, text, &nearby);
+        assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
     }
 
     #[test]

@@ -137,6 +137,11 @@ pub(super) const PLACE_WORDS: &[&str] = &["in", "on", "at", "inside", "during", 
 /// asks to cancel it.
 pub(super) const PAST_MARKERS: &[&str] = &["was", "wasnt", "yesterday", "ago"];
 
+/// Words that tell how things usually go, not what to do now: "my son always asks where
+/// the nearest restaurant is" (where the intent's own sentences say "always", as in "my
+/// passenger's always cold, put her side at 26", it is their reason).
+pub(super) const HABIT_MARKERS: &[&str] = &["always"];
+
 /// What "than" may compare with that is how things are now or were wanted ("warmer than
 /// this", "louder than I'd like"): a change asked for.
 const AS_NOW: &[&str] = &[
@@ -189,14 +194,21 @@ const VERDICTS: &[&str] = &[
     "awesome",
     "outdated",
     "future",
+    "crisp",
 ];
 
 /// The verdict words of `tokens` passed after a [`COPULAS`] word, with at most two
-/// [`BEFORE_A_VERDICT`] words between.
+/// [`BEFORE_A_VERDICT`] words between; or "enough" one word after it ("the passenger
+/// side is warm enough now"; not "it's not warm enough").
 pub(super) fn verdicts(tokens: &[String]) -> impl Iterator<Item = &str> + '_ {
     tokens.iter().enumerate().filter_map(|(i, w)| {
         if !COPULAS.contains(&w.as_str()) {
             return None;
+        }
+        if tokens.get(i + 1).is_some_and(|next| next != "not")
+            && tokens.get(i + 2).is_some_and(|w| w == "enough")
+        {
+            return Some("enough");
         }
         tokens[i + 1..]
             .iter()
@@ -242,10 +254,11 @@ pub(super) const OPINION_MARKERS: &[&str] = &[
     "loves", "hates", "prefers",
 ];
 
-/// Words that report what was said, by anyone but the speaker or the assistant ("she
-/// said turn the AC off and walked away"; "I said turn it off" says it again, "ignore
+/// Words that report what was said, sung or read out, by anyone but the speaker or the
+/// assistant ("she said turn the AC off and walked away", "the procedure reads, check the
+/// pressure on pump 3"; "I said turn it off" says it again, "ignore
 /// what I just said" cancels).
-const SAID: &[&str] = &["said", "told"];
+const SAID: &[&str] = &["said", "told", "sang", "sings", "reads"];
 
 /// Words between a speaker and [`SAID`] ("I just said").
 const BEFORE_SAID: &[&str] = &["just", "already", "also", "only", "literally", "even"];
@@ -263,6 +276,21 @@ fn passes_on_words(tokens: &[String], i: usize) -> bool {
             .is_some_and(|speaker| !matches!(speaker, "i" | "we" | "you"))
     };
     OPINION_MARKERS.contains(&w) || (SAID.contains(&w) && someone_elses())
+}
+
+/// Whether a clause (`words`) opens a quote: it ends with a [`SAID`] word, "says" or
+/// "goes" after someone other than the speaker ("and then he sang", "the old song goes");
+/// the next clause is what was said. Not "I missed what he said", which ends a reason.
+pub(super) fn opens_a_quote(words: &[String]) -> bool {
+    let Some((last, before)) = words.split_last() else {
+        return false;
+    };
+    let quoting = SAID.contains(&last.as_str()) || last == "says" || last == "goes";
+    quoting
+        && !before.iter().any(|w| w == "what")
+        && before
+            .last()
+            .is_some_and(|w| !matches!(w.as_str(), "i" | "we" | "you" | "it"))
 }
 
 /// Whether `text` writes `word` (normalised) as a name: capitalised, past its first word
@@ -608,6 +636,8 @@ pub(super) const AS_IT_IS: &[&[&str]] = &[
     &["where", "it", "is"],
     &["as", "it", "is"],
     &["as", "is"],
+    &["where", "they", "are"],
+    &["as", "they", "are"],
 ];
 
 /// The indices of the [`AS_IT_IS`] phrases that `words` have.
@@ -950,14 +980,15 @@ impl EmbeddingTier {
                 .any(|(other, openers)| other != intent && openers.contains(negated))
     }
 
-    /// Whether `tokens` tell of the past in a word none of `intent`'s sentences has.
+    /// Whether `tokens` tell of the past (or of a habit, [`HABIT_MARKERS`]) in a word none
+    /// of `intent`'s sentences has, or report a past state ("we had the fan on five").
     /// A time that "last" puts in the past counts as a marker "last".
     pub(super) fn tells_of_the_past(&self, intent: &str, tokens: &[String]) -> bool {
         let last_time = tokens
             .windows(2)
             .any(|pair| pair[0] == "last" && PAST_TIMES.contains(&pair[1].as_str()));
         self.has_a_marker_unlike(intent, tokens, |w| {
-            PAST_MARKERS.contains(&w) || (last_time && w == "last")
+            PAST_MARKERS.contains(&w) || HABIT_MARKERS.contains(&w) || (last_time && w == "last")
         }) || (0..tokens.len())
             .any(|i| a_past_state_at(tokens, i) && !self.is_a_word_of(intent, &tokens[i]))
     }
