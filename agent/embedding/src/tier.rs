@@ -379,7 +379,10 @@ impl EmbeddingTier {
             decision = Decision::None;
         }
         // Told not to do it ("don't open the window, it's pouring"; "whatever you do,
-        // don't change the temperature"): no request at all.
+        // don't change the temperature"), or trailing off ("so yeah"): no request at all.
+        if edge_intent::normalize::trails_off(&tokens) {
+            decision = Decision::None;
+        }
         if decision.intent().is_some_and(|intent| {
             self.negates_the_request(intent, &tokens) || self.negates_it_after_a_lead(intent, text)
         }) {
@@ -1540,6 +1543,10 @@ pub(crate) mod tests {
         let text = "my son always asks where the nearest restaurant is";
         let asked = tier.judge(&engine, text, &nearby);
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // "so yeah" trails off, whatever its vector says.
+        let yes = space.along("dialog.yes", 0.0);
+        let none = tier.judge(&engine, "uh so yeah", &yes);
+        assert_eq!(none.decision, Decision::None, "{none:?}");
     }
 
     #[test]

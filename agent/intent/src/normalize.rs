@@ -75,6 +75,11 @@ pub const LEADING_PHRASES: &[&str] = &[
 /// saying and says yes to nothing, so its "so" is no run-up to drop.
 const TRAILING_OFF: &[&[&str]] = &[&["so", "yeah"]];
 
+/// Whether `tokens` (normalised) are a whole utterance that trails off ([`TRAILING_OFF`]).
+pub fn trails_off(tokens: &[String]) -> bool {
+    TRAILING_OFF.iter().any(|phrase| tokens == *phrase)
+}
+
 /// Phrases dropped at the end of an utterance.
 pub const TRAILING_PHRASES: &[&str] = &["for me", "thank you", "thanks"];
 
@@ -260,7 +265,7 @@ pub fn texts_per_word<'t>(
 /// start and end, as long as something remains.
 pub fn normalize(text: &str) -> Vec<String> {
     let mut tokens = content_tokens(text);
-    if TRAILING_OFF.iter().any(|phrase| tokens == *phrase) {
+    if trails_off(&tokens) {
         return tokens;
     }
     loop {
