@@ -549,6 +549,7 @@ pub(super) const CONDITION_WORDS: &[&str] = &[
     "once",
     "suppose",
     "supposing",
+    "assuming",
     "imagine",
     "hypothetically",
 ];
@@ -627,7 +628,7 @@ pub(super) const QUESTION_WORDS: &[&str] =
 
 /// Verbs that keep a thing as it is, with one of [`AS_IT_IS`]: "leave the temperature
 /// exactly where it is" asks for no change ("freeze the playback where it is" pauses).
-pub(super) const KEEP_VERBS: &[&str] = &["leave", "keep"];
+pub(super) const KEEP_VERBS: &[&str] = &["leave", "keep", "stay"];
 
 /// Phrases that, after a [`KEEP_VERBS`] verb, keep a thing as it is.
 pub(super) const AS_IT_IS: &[&[&str]] = &[
