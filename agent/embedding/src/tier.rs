@@ -1543,6 +1543,11 @@ pub(crate) mod tests {
         let text = "my son always asks where the nearest restaurant is";
         let asked = tier.judge(&engine, text, &nearby);
         assert!(matches!(asked.verdict, Verdict::Ask(_)), "{asked:?}");
+        // "should" first asks for advice.
+        let window = space.along("window.set", 0.0);
+        let text = "should I close the windows before the car wash";
+        let advice = tier.judge(&engine, text, &window);
+        assert!(!matches!(advice.verdict, Verdict::Accept(_)), "{advice:?}");
         // "so yeah" trails off, whatever its vector says.
         let yes = space.along("dialog.yes", 0.0);
         let none = tier.judge(&engine, "uh so yeah", &yes);

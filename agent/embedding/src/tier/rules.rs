@@ -873,7 +873,9 @@ impl EmbeddingTier {
         let Some(first) = tokens.first() else {
             return false;
         };
-        edge_intent::normalize::opens_question(first)
+        // "should" first asks for advice ("should I close the windows before the car
+        // wash"), or is a condition ("should the conveyor stop, ...").
+        (edge_intent::normalize::opens_question(first) || first == "should")
             && !self.openers.get(intent).is_some_and(|o| o.contains(first))
     }
 
