@@ -461,12 +461,13 @@ impl EmbeddingTier {
                 // A question put to an intent none of whose sentences opens that way
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
-                // So is a report of the past the intent's sentences never make, a
-                // comparison, a verdict on a thing as it is, an opinion or words passed on, another device, a question of what should be or a
-                // condition, a wish to keep things as they are, a place elsewhere (the
-                // request's free text, a destination, is no place), a request said to
-                // someone else, passed on to someone ("tell Dave to ...") or of "your"
-                // thing, and what the speaker says they will do themselves.
+                // So is a report of the past (or of a habit) the intent's sentences never
+                // make, a comparison, a verdict on a thing as it is, an opinion or words
+                // passed on, another device, a question of what should be or a condition,
+                // a wish to keep things as they are, a place elsewhere (the request's free
+                // text, a destination, is no place), a request said to someone else,
+                // passed on to someone ("tell Dave to ...") or of "your" thing, and what
+                // the speaker says they will or could do themselves.
                 if matches!(decision, Decision::Accept(_)) {
                     let free_words: Vec<String> = engine
                         .text_slots(&intent)
