@@ -160,12 +160,14 @@ pub(super) fn a_past_state_at(tokens: &[String], i: usize) -> bool {
         && PAST_STATES.contains(&tokens[i].as_str())
         && SUBJECTS.contains(&tokens[i - 1].as_str())
         && tokens.get(i + 1).is_some_and(|next| {
-            DETERMINERS.contains(&next.as_str()) || ["his", "her", "their"].contains(&next.as_str())
+            DETERMINERS.contains(&next.as_str()) || THIRD_PARTY.contains(&next.as_str())
         })
 }
 
 /// Words a verdict is passed with ("22 degrees is the perfect temperature", "that's the
-/// future"), normalised (apostrophes dropped: "its", "thats").
+/// future"), normalised (apostrophes dropped: "its", "thats"). Not the spotter's copulas
+/// (edge-intent), which include the past ("was") and "what's": here the past is a marker
+/// of its own, and "what's good around here" passes no verdict.
 const COPULAS: &[&str] = &["is", "are", "its", "thats", "theyre", "been"];
 const BEFORE_A_VERDICT: &[&str] = &[
     "the",
