@@ -994,8 +994,7 @@ impl EmbeddingTier {
             .any(|pair| pair[0] == "last" && PAST_TIMES.contains(&pair[1].as_str()));
         self.has_a_marker_unlike(intent, tokens, |w| {
             PAST_MARKERS.contains(&w) || HABIT_MARKERS.contains(&w) || (last_time && w == "last")
-        }) || (0..tokens.len())
-            .any(|i| a_past_state_at(tokens, i) && !self.is_a_word_of(intent, &tokens[i]))
+        }) || self.has_a_marker_at_unlike(intent, tokens, |i| a_past_state_at(tokens, i))
     }
 
     /// Whether `tokens` compare two things ("than", not before [`AS_NOW`]) where none of
@@ -1003,12 +1002,11 @@ impl EmbeddingTier {
     /// driver side" tells how things are, and "set the fan higher than ten" names no level
     /// to set; "25 degrees would be nicer than this" asks for a change.
     pub(super) fn compares(&self, intent: &str, tokens: &[String]) -> bool {
-        tokens.iter().enumerate().any(|(i, w)| {
-            w == "than"
+        self.has_a_marker_at_unlike(intent, tokens, |i| {
+            tokens[i] == "than"
                 && !tokens
                     .get(i + 1)
                     .is_some_and(|next| AS_NOW.contains(&next.as_str()))
-                && !self.is_a_word_of(intent, w)
         })
     }
 
@@ -1028,8 +1026,7 @@ impl EmbeddingTier {
     /// Whether `tokens` pass on someone's opinion in a word none of `intent`'s sentences
     /// has ("my wife says she's cold" is the climate's own way of asking).
     pub(super) fn reports_an_opinion(&self, intent: &str, tokens: &[String]) -> bool {
-        (0..tokens.len())
-            .any(|i| passes_on_words(tokens, i) && !self.is_a_word_of(intent, &tokens[i]))
+        self.has_a_marker_at_unlike(intent, tokens, |i| passes_on_words(tokens, i))
     }
 
     /// Whether `text` says the speaker will do it themselves ([`does_it_themselves`]) where
@@ -1098,9 +1095,18 @@ impl EmbeddingTier {
         tokens: &[String],
         is_marker: impl Fn(&str) -> bool,
     ) -> bool {
-        tokens
-            .iter()
-            .any(|w| is_marker(w) && !self.is_a_word_of(intent, w))
+        self.has_a_marker_at_unlike(intent, tokens, |i| is_marker(&tokens[i]))
+    }
+
+    /// Whether a word of `tokens` is a marker where it stands (`is_marker_at`, by index:
+    /// its neighbours may decide) and none of `intent`'s sentences has the word.
+    fn has_a_marker_at_unlike(
+        &self,
+        intent: &str,
+        tokens: &[String],
+        is_marker_at: impl Fn(usize) -> bool,
+    ) -> bool {
+        (0..tokens.len()).any(|i| is_marker_at(i) && !self.is_a_word_of(intent, &tokens[i]))
     }
 
     /// Whether `text` (normalised as `tokens`) is said to someone else: it opens with a
