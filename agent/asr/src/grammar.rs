@@ -15,10 +15,14 @@
 //! dropped, hyphens as spaces, one space before each word, and a decimal point kept where
 //! the grammar allows one ("21.5"). Punctuation is ignored only where a writer puts it
 //! (see [`TextCursor`]).
+//!
+//! The matcher builds its automaton lazily: each step taken from a set of partial matches
+//! is remembered ([`Transitions`]), so the same walk again (a repair's words tried at
+//! several places, the same grammar on the next request) costs a lookup, not a new set.
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A grammar that does not parse, saying where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +69,66 @@ enum Sym {
 pub struct Grammar {
     rules: Vec<Vec<Vec<Sym>>>,
     start: u32,
+    /// Steps already taken (shared by clones: the rules are the same).
+    transitions: Arc<Mutex<Transitions>>,
+}
+
+type Stacks = Arc<Vec<Vec<Pos>>>;
+
+/// Partial matches held by [`Transitions`] before it starts afresh (about 12 bytes each,
+/// plus a stack's own 24): a few megabytes, several requests' worth of repairs.
+const MAX_REMEMBERED_POSITIONS: usize = 400_000;
+
+/// The sets of partial matches met so far, each numbered once, and the steps between them
+/// by character. When full it is emptied and numbering starts again in a new generation,
+/// so a state numbered in an old one is simply looked up afresh.
+#[derive(Debug, Default)]
+struct Transitions {
+    /// Positions held before starting afresh.
+    capacity: usize,
+    generation: u32,
+    ids: FxHashMap<Stacks, u32>,
+    states: Vec<Stacks>,
+    start: Option<u32>,
+    next: FxHashMap<(u32, char), u32>,
+    positions: usize,
+}
+
+impl Transitions {
+    /// The number of a set of partial matches, numbering it if new.
+    fn id_of(&mut self, stacks: &Stacks) -> u32 {
+        if let Some(&id) = self.ids.get(stacks) {
+            return id;
+        }
+        let id = self.states.len() as u32;
+        self.positions += stacks.iter().map(|s| s.len() + 2).sum::<usize>();
+        self.states.push(stacks.clone());
+        self.ids.insert(stacks.clone(), id);
+        id
+    }
+
+    fn state(&self, id: u32) -> MatchState {
+        MatchState {
+            stacks: self.states[id as usize].clone(),
+            key: Some((self.generation, id)),
+        }
+    }
+
+    fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            ..Self::default()
+        }
+    }
+
+    fn start_again_if_full(&mut self) {
+        if self.positions > self.capacity {
+            *self = Self {
+                generation: self.generation.wrapping_add(1),
+                ..Self::new(self.capacity)
+            };
+        }
+    }
 }
 
 /// Where a partial match stands inside one rule.
@@ -85,7 +149,9 @@ const MAX_STACKS: usize = 20_000;
 pub struct MatchState {
     /// Each stack's top is at a character symbol, or the stack is empty (complete).
     /// Shared: the decoder tries many tokens from one state, and a copy must cost nothing.
-    stacks: Arc<Vec<Vec<Pos>>>,
+    stacks: Stacks,
+    /// Its number in the grammar's [`Transitions`] (generation, id), once it has one.
+    key: Option<(u32, u32)>,
 }
 
 impl MatchState {
@@ -132,6 +198,7 @@ impl Grammar {
         Ok(Self {
             rules: parser.rules,
             start,
+            transitions: Arc::new(Mutex::new(Transitions::new(MAX_REMEMBERED_POSITIONS))),
         })
     }
 
@@ -168,6 +235,17 @@ impl Grammar {
 
     /// The partial matches before any text.
     pub fn start(&self) -> MatchState {
+        let mut transitions = self.transitions();
+        if let Some(id) = transitions.start {
+            return transitions.state(id);
+        }
+        let start = self.start_afresh();
+        let id = transitions.id_of(&start.stacks);
+        transitions.start = Some(id);
+        transitions.state(id)
+    }
+
+    fn start_afresh(&self) -> MatchState {
         let mut out = Vec::new();
         for alt in 0..self.rules[self.start as usize].len() {
             self.expand(
@@ -183,8 +261,49 @@ impl Grammar {
         dedup(out)
     }
 
-    /// The partial matches after one more character.
+    /// How many sets of partial matches, and positions in them, the grammar remembers.
+    #[cfg(test)]
+    fn remembered(&self) -> (usize, usize) {
+        let transitions = self.transitions();
+        (transitions.states.len(), transitions.positions)
+    }
+
+    fn transitions(&self) -> MutexGuard<'_, Transitions> {
+        // The table holds no invariant a panicking holder could break halfway.
+        self.transitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The partial matches after one more character (a step taken before is looked up).
     pub fn advance(&self, state: &MatchState, c: char) -> MatchState {
+        let from = {
+            let mut transitions = self.transitions();
+            let from = match state.key {
+                Some((generation, id)) if generation == transitions.generation => id,
+                _ => transitions.id_of(&state.stacks),
+            };
+            if let Some(&to) = transitions.next.get(&(from, c)) {
+                let next = transitions.state(to);
+                transitions.start_again_if_full();
+                return next;
+            }
+            (transitions.generation, from)
+        };
+        let next = self.step(state, c);
+        let mut transitions = self.transitions();
+        if transitions.generation != from.0 {
+            return next;
+        }
+        let to = transitions.id_of(&next.stacks);
+        transitions.next.insert((from.1, c), to);
+        let next = transitions.state(to);
+        transitions.start_again_if_full();
+        next
+    }
+
+    /// One character's step, computed.
+    fn step(&self, state: &MatchState, c: char) -> MatchState {
         let mut out = Vec::new();
         for stack in state.stacks.iter() {
             let Some(top) = stack.last() else { continue };
@@ -273,6 +392,7 @@ fn dedup(mut stacks: Vec<Vec<Pos>>) -> MatchState {
     }
     MatchState {
         stacks: Arc::new(stacks),
+        key: None,
     }
 }
 
@@ -790,6 +910,58 @@ word ::= " " [a-z0-9]+
         assert!(cursor.state().len() <= 2, "{}", cursor.state().len());
         cursor.feed(&g, " b");
         assert!(cursor.is_complete());
+    }
+
+    /// Every state of a walk, one character at a time, stepped afresh (no table).
+    fn walked(g: &Grammar, text: &str) -> Vec<Stacks> {
+        let mut state = g.start_afresh();
+        let mut out = vec![state.stacks.clone()];
+        for c in text.chars() {
+            state = g.step(&state, c);
+            out.push(state.stacks.clone());
+        }
+        out
+    }
+
+    fn advanced(g: &Grammar, text: &str) -> Vec<Stacks> {
+        let mut state = g.start();
+        let mut out = vec![state.stacks.clone()];
+        for c in text.chars() {
+            state = g.advance(&state, c);
+            out.push(state.stacks.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn a_step_taken_again_is_looked_up_and_leads_where_it_did() {
+        let g = grammar();
+        let text = " okay set the fan to level five";
+        let fresh = walked(&g, text);
+        assert_eq!(advanced(&g, text), fresh);
+        let (states, positions) = g.remembered();
+        assert!(states > 10, "{states}");
+        // The same walk again adds nothing and leads to the same states.
+        assert_eq!(advanced(&g, text), fresh);
+        assert_eq!(g.remembered(), (states, positions));
+        // A walk that leaves the grammar is remembered as dead.
+        let gone = advanced(&g, " okay sex");
+        assert!(gone.last().is_some_and(|s| s.is_empty()));
+    }
+
+    #[test]
+    fn a_full_table_starts_again_and_still_steps_right() {
+        let g = grammar();
+        let text = " play jazz music";
+        let fresh = walked(&g, text);
+        *g.transitions() = Transitions::new(20);
+        for _ in 0..3 {
+            assert_eq!(advanced(&g, text), fresh);
+            let (_, positions) = g.remembered();
+            // Emptied as soon as it holds more than its capacity.
+            assert!(positions <= 20, "{positions}");
+        }
+        assert!(g.transitions().generation > 0);
     }
 
     #[test]
