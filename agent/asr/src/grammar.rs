@@ -261,9 +261,9 @@ impl Grammar {
         dedup(out)
     }
 
-    /// How many sets of partial matches, and positions in them, the grammar remembers.
-    #[cfg(test)]
-    fn remembered(&self) -> (usize, usize) {
+    /// How many sets of partial matches, and positions in them, the grammar remembers (for
+    /// the benchmark and tests).
+    pub fn remembered(&self) -> (usize, usize) {
         let transitions = self.transitions();
         (transitions.states.len(), transitions.positions)
     }

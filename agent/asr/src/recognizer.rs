@@ -532,6 +532,17 @@ impl Recognizer {
         if repairs.is_empty() {
             return Ok(None);
         }
+        tracing::trace!(
+            repairs = ?repairs
+                .iter()
+                .map(|r| {
+                    let before = texts[..r.from_token].concat();
+                    let after = texts[r.to_token..kept].concat();
+                    format!("{before}[{}]{after} ({:.1})", r.inserted, r.prior)
+                })
+                .collect::<Vec<_>>(),
+            "repairs tried"
+        );
         // Each repair as tokens: the kept ones around the inserted words' own.
         let mut sequences: Vec<Vec<i32>> = Vec::with_capacity(repairs.len());
         for repair in &repairs {
