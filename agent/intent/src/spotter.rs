@@ -508,9 +508,11 @@ impl TemplateEngine {
         }
         // A value named by a weak word alone ("my" for the driver's window) gives way to one
         // named outright: "my wife's hair is blowing everywhere, close the passenger
-        // window" closes the passenger's.
+        // window" closes the passenger's. So does one compared with something, which says
+        // how things are: "this is louder than I'd like, volume down" turns it down.
         let weak = |c: &(usize, usize, usize, edge_core::SlotValue)| {
             c.2 - c.1 == 1 && crate::phonetic::is_weak(&tokens[c.1])
+                || tokens.get(c.2).is_some_and(|t| t == "than")
         };
         candidates.sort_by(|a, b| {
             (b.2 - b.1)
@@ -748,6 +750,23 @@ pub(crate) mod tests {
             text("passenger")
         );
         assert_eq!(window("roll my window up"), text("driver"));
+    }
+
+    #[test]
+    fn a_value_compared_with_something_gives_way_to_one_asked_for() {
+        let e = engine();
+        let direction = |text: &str| e.spot_slots("media.volume", text).get("direction").cloned();
+        let text = |v: &str| Some(SlotValue::Text(v.to_owned()));
+        assert_eq!(
+            direction("this is louder than I'd like, volume down"),
+            text("down")
+        );
+        assert_eq!(
+            direction("volume down, this is louder than I'd like"),
+            text("down")
+        );
+        // Alone, the compared value is still the request.
+        assert_eq!(direction("make it louder than this"), text("up"));
     }
 
     #[test]
