@@ -190,6 +190,8 @@ pub struct EmbeddingTier {
     /// "fine" in the dialogue's "that's fine, go ahead"; not "perfect" in "22 degrees
     /// would be perfect").
     verdicts: BTreeMap<String, BTreeSet<String>>,
+    /// Per intent, the deeds its sentences tell of ([`rules::past_deeds`]).
+    deeds: BTreeMap<String, BTreeSet<String>>,
     /// Per label, the same counts of the words right after a possessive ("phone" in "mute
     /// my phone"): whose things each label speaks of.
     owned: WordCounts,
@@ -243,6 +245,7 @@ impl EmbeddingTier {
         let mut as_it_is: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
         let mut conditions_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut verdicts_passed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut deeds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut yours: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         let mut someones: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         // Per intent: its sentences, and how many of them say no.
@@ -283,6 +286,10 @@ impl EmbeddingTier {
                 .entry(sentence.intent.clone())
                 .or_default()
                 .extend(rules::verdicts(&words).map(str::to_owned));
+            deeds
+                .entry(sentence.intent.clone())
+                .or_default()
+                .extend(rules::past_deeds(&words).map(str::to_owned));
             yours
                 .entry(sentence.intent.clone())
                 .or_default()
@@ -340,6 +347,7 @@ impl EmbeddingTier {
             as_it_is,
             conditions: conditions_used,
             verdicts: verdicts_passed,
+            deeds,
             yours,
             someones,
             refusals: saying_no
@@ -462,7 +470,7 @@ impl EmbeddingTier {
                 // ("are you listening to everything I say" is no request to play):
                 // asked about, never acted on.
                 // So is a report of the past (or of a habit) the intent's sentences never
-                // make, a comparison, a verdict on a thing as it is, an opinion or words
+                // make, a deed someone did ("I switched the AC off earlier"), a comparison, a verdict on a thing as it is, an opinion or words
                 // passed on, another device, a question of what should be or a condition,
                 // a wish to keep things as they are, a place elsewhere (the request's free
                 // text, a destination, is no place), a request said to someone else,
@@ -477,6 +485,7 @@ impl EmbeddingTier {
                         .collect();
                     if self.asks_unlike_the_intent(&intent, &tokens)
                         || self.tells_of_the_past(&intent, &tokens)
+                        || self.tells_of_a_deed(&intent, &tokens)
                         || self.compares(&intent, &tokens)
                         || self.passes_a_verdict(&intent, text)
                         || self.puts_it_off(&intent, &tokens)
@@ -1529,6 +1538,19 @@ pub(crate) mod tests {
         assert!(quote("the procedure reads"));
         assert!(!quote("I missed what he said"));
         assert!(!quote("I said"));
+        let deeds = |text: &str| {
+            rules::past_deeds(&normalize(text))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            deeds("I switched the AC off earlier because it was rattling"),
+            ["switched"]
+        );
+        assert_eq!(deeds("I set the temperature to 21 before we left"), ["set"]);
+        assert!(deeds("I wanted the fan on three").is_empty());
+        assert!(deeds("set the temperature to 21").is_empty());
+        assert!(deeds("I opened up and it's cold").is_empty());
     }
 
     #[test]

@@ -223,6 +223,41 @@ pub(super) fn verdicts(tokens: &[String]) -> impl Iterator<Item = &str> + '_ {
     })
 }
 
+/// Verbs whose past is spelled as their present: after a subject they tell of a deed
+/// done ("I set the temperature to 21 before we left"), as a request never opens.
+const SAME_FORM_PASTS: &[&str] = &["set", "put", "shut", "cut"];
+
+/// Words that open the thing a deed was done to: "I switched the AC off", "we turned it up".
+const DEED_OBJECTS: &[&str] = &[
+    "the", "a", "an", "it", "them", "my", "our", "his", "her", "their", "this", "that", "all",
+];
+
+/// Past verbs of wanting: "I wanted the fan on three" is a polite request, no deed.
+const WANTED: &[&str] = &[
+    "wanted",
+    "needed",
+    "hoped",
+    "wished",
+    "preferred",
+    "liked",
+    "meant",
+    "asked",
+];
+
+/// The deeds `tokens` say someone did (the verb): one of [`SUBJECTS`], a verb in the
+/// past (a regular one, "switched", "lowered", not one of [`WANTED`]; or
+/// [`SAME_FORM_PASTS`]), then the thing it was done to ([`DEED_OBJECTS`]): "I switched
+/// the AC off earlier because it was rattling", "I put the volume on ten once".
+pub(super) fn past_deeds(tokens: &[String]) -> impl Iterator<Item = &str> + '_ {
+    tokens.windows(3).filter_map(|w| {
+        let verb = w[1].as_str();
+        let past = SAME_FORM_PASTS.contains(&verb)
+            || verb.len() >= 5 && verb.ends_with("ed") && !WANTED.contains(&verb);
+        (SUBJECTS.contains(&w[0].as_str()) && past && DEED_OBJECTS.contains(&w[2].as_str()))
+            .then_some(verb)
+    })
+}
+
 /// Devices no skill drives: a request to one ("turn the TV volume down", "mute my
 /// laptop") is for another device than the car's or the plant's.
 pub(super) const OTHER_DEVICES: &[&str] = &[
@@ -995,6 +1030,12 @@ impl EmbeddingTier {
         self.has_a_marker_unlike(intent, tokens, |w| {
             PAST_MARKERS.contains(&w) || HABIT_MARKERS.contains(&w) || (last_time && w == "last")
         }) || self.has_a_marker_at_unlike(intent, tokens, |i| a_past_state_at(tokens, i))
+    }
+
+    /// Whether `tokens` tell of a deed someone did ([`past_deeds`]) that none of
+    /// `intent`'s sentences tells of.
+    pub(super) fn tells_of_a_deed(&self, intent: &str, tokens: &[String]) -> bool {
+        past_deeds(tokens).any(|w| !self.deeds.get(intent).is_some_and(|d| d.contains(w)))
     }
 
     /// Whether `tokens` compare two things ("than", not before [`AS_NOW`]) where none of
