@@ -243,6 +243,7 @@ fn no_training_sentence_is_in_the_dev_or_held_out_sets() -> anyhow::Result<()> {
         "heldout-43.jsonl",
         "heldout-44.jsonl",
         "heldout-45.jsonl",
+        "heldout-46.jsonl",
     ] {
         let path = repo().join("tests/resources/nlu").join(set);
         let shared: Vec<String> = std::fs::read_to_string(&path)?
