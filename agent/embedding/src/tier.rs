@@ -1548,7 +1548,12 @@ pub(crate) mod tests {
             ["switched"]
         );
         assert_eq!(deeds("I set the temperature to 21 before we left"), ["set"]);
+        assert_eq!(
+            deeds("the last driver left the fan on full blast"),
+            ["left"]
+        );
         assert!(deeds("I wanted the fan on three").is_empty());
+        assert!(deeds("turn left the next junction").is_empty());
         assert!(deeds("set the temperature to 21").is_empty());
         assert!(deeds("I opened up and it's cold").is_empty());
     }

@@ -225,7 +225,27 @@ pub(super) fn verdicts(tokens: &[String]) -> impl Iterator<Item = &str> + '_ {
 
 /// Verbs whose past is spelled as their present: after a subject they tell of a deed
 /// done ("I set the temperature to 21 before we left"), as a request never opens.
-const SAME_FORM_PASTS: &[&str] = &["set", "put", "shut", "cut"];
+const SAME_FORM_PASTS: &[&str] = &["set", "put", "shut", "cut", "left"];
+
+/// People who may have done a deed besides [`SUBJECTS`]: "the last driver left the fan on
+/// full blast".
+const DOERS: &[&str] = &[
+    "someone",
+    "somebody",
+    "everyone",
+    "nobody",
+    "driver",
+    "passenger",
+    "kids",
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "mechanic",
+    "technician",
+    "operator",
+    "colleague",
+];
 
 /// Words that open the thing a deed was done to: "I switched the AC off", "we turned it up".
 const DEED_OBJECTS: &[&str] = &[
@@ -253,8 +273,8 @@ pub(super) fn past_deeds(tokens: &[String]) -> impl Iterator<Item = &str> + '_ {
         let verb = w[1].as_str();
         let past = SAME_FORM_PASTS.contains(&verb)
             || verb.len() >= 5 && verb.ends_with("ed") && !WANTED.contains(&verb);
-        (SUBJECTS.contains(&w[0].as_str()) && past && DEED_OBJECTS.contains(&w[2].as_str()))
-            .then_some(verb)
+        let doer = SUBJECTS.contains(&w[0].as_str()) || DOERS.contains(&w[0].as_str());
+        (doer && past && DEED_OBJECTS.contains(&w[2].as_str())).then_some(verb)
     })
 }
 
