@@ -1554,6 +1554,13 @@ pub(crate) mod tests {
         );
         assert!(deeds("I wanted the fan on three").is_empty());
         assert!(deeds("turn left the next junction").is_empty());
+        let advice = |text: &str| rules::asks_for_advice(&normalize(text));
+        assert!(advice(
+            "is it better for fuel to drive with the windows down or the AC on"
+        ));
+        assert!(advice("would it be worth restarting press 2"));
+        assert!(!advice("is it on"));
+        assert!(!advice("it's better now, turn it back down"));
         assert!(deeds("set the temperature to 21").is_empty());
         assert!(deeds("I opened up and it's cold").is_empty());
     }

@@ -923,6 +923,24 @@ pub(super) fn none_only_words(set: &TrainingSet) -> BTreeSet<String> {
         .collect()
 }
 
+/// What "is it better ..." asks is advice: [`asks_for_advice`].
+const ADVICE_WORDS: &[&str] = &[
+    "better", "best", "worth", "wise", "smarter", "cheaper", "safer",
+];
+
+/// Whether `tokens` open by asking whether something is better, worth it or wise ("is it
+/// better for fuel to drive with the windows down or the AC on", "would it be worth
+/// restarting press 2"): advice, not a request.
+pub(super) fn asks_for_advice(tokens: &[String]) -> bool {
+    let words: Vec<&str> = tokens.iter().take(4).map(String::as_str).collect();
+    let after = match words.as_slice() {
+        ["is" | "isnt", "it", rest @ ..] => rest,
+        ["would" | "wouldnt", "it", "be", rest @ ..] => rest,
+        _ => return false,
+    };
+    after.first().is_some_and(|w| ADVICE_WORDS.contains(w))
+}
+
 impl EmbeddingTier {
     /// A question ("are you listening ...") put to an intent none of whose sentences
     /// opens that way: a question about something else, not this request.
@@ -934,6 +952,7 @@ impl EmbeddingTier {
         // wash"), or is a condition ("should the conveyor stop, ...").
         (edge_intent::normalize::opens_question(first) || first == "should")
             && !self.openers.get(intent).is_some_and(|o| o.contains(first))
+            || asks_for_advice(tokens)
     }
 
     /// Whether one of `tokens` (request words only) is in a larger share of `intent`'s
