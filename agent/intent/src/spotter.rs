@@ -510,19 +510,19 @@ impl TemplateEngine {
         // named outright: "my wife's hair is blowing everywhere, close the passenger
         // window" closes the passenger's. So does one compared with something, which says
         // how things are: "this is louder than I'd like, volume down" turns it down.
-        let weak = |c: &(usize, usize, usize, edge_core::SlotValue)| {
+        let gives_way = |c: &(usize, usize, usize, edge_core::SlotValue)| {
             c.2 - c.1 == 1 && crate::phonetic::is_weak(&tokens[c.1])
                 || tokens.get(c.2).is_some_and(|t| t == "than")
         };
         candidates.sort_by(|a, b| {
             (b.2 - b.1)
                 .cmp(&(a.2 - a.1))
-                .then(weak(a).cmp(&weak(b)))
+                .then(gives_way(a).cmp(&gives_way(b)))
                 .then(a.1.cmp(&b.1))
         });
         let mut second_values: Vec<(usize, edge_core::SlotValue)> = Vec::new();
         for candidate in candidates {
-            let weak = weak(&candidate);
+            let gives_way = gives_way(&candidate);
             let (slot, start, end, value) = candidate;
             let name = &intent.slots[slot].0;
             if used[start..end].iter().any(|u| *u) {
@@ -530,8 +530,9 @@ impl TemplateEngine {
             }
             if slots.contains_key(name) {
                 // Another mention of the slot elsewhere in the utterance (a weak word's
-                // aside: "my" beside "passenger" is no other window).
-                if !weak {
+                // aside: "my" beside "passenger" is no other window; nor is a compared
+                // value another volume).
+                if !gives_way {
                     second_values.push((slot, value));
                 }
                 continue;

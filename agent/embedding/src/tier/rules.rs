@@ -264,7 +264,7 @@ const WANTED: &[&str] = &[
     "asked",
 ];
 
-/// The deeds `tokens` say someone did (the verb): one of [`SUBJECTS`], a verb in the
+/// The deeds `tokens` say someone did (the verb): one of [`SUBJECTS`] or [`DOERS`], a verb in the
 /// past (a regular one, "switched", "lowered", not one of [`WANTED`]; or
 /// [`SAME_FORM_PASTS`]), then the thing it was done to ([`DEED_OBJECTS`]): "I switched
 /// the AC off earlier because it was rattling", "I put the volume on ten once".
@@ -943,15 +943,16 @@ pub(super) fn asks_for_advice(tokens: &[String]) -> bool {
 
 impl EmbeddingTier {
     /// A question ("are you listening ...") put to an intent none of whose sentences
-    /// opens that way: a question about something else, not this request.
+    /// opens that way: a question about something else, not this request. Or advice
+    /// asked for ([`asks_for_advice`]), whatever the intent.
     pub(super) fn asks_unlike_the_intent(&self, intent: &str, tokens: &[String]) -> bool {
         let Some(first) = tokens.first() else {
             return false;
         };
         // "should" first asks for advice ("should I close the windows before the car
         // wash"), or is a condition ("should the conveyor stop, ...").
-        (edge_intent::normalize::opens_question(first) || first == "should")
-            && !self.openers.get(intent).is_some_and(|o| o.contains(first))
+        ((edge_intent::normalize::opens_question(first) || first == "should")
+            && !self.openers.get(intent).is_some_and(|o| o.contains(first)))
             || asks_for_advice(tokens)
     }
 
